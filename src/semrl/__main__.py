@@ -1,0 +1,3 @@
+from semrl.cli import main
+
+main()

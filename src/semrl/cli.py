@@ -1,0 +1,130 @@
+"""The `semrl` command. Thin: parse, call one function, print; user errors exit 2 in one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from semrl.errors import UserError
+
+app = typer.Typer(
+    help="semrl: extend language models to low-resource languages with semantic-reward RL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+reward_app = typer.Typer(help="Score rows with a reward config, or audit a reward for hacks.")
+app.add_typer(reward_app, name="reward")
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def score(
+    hyp: Path = typer.Option(..., "--hyp", help="hypotheses, one segment a line"),
+    ref: Path = typer.Option(..., "--ref", help="references, one segment a line"),
+    src: Optional[Path] = typer.Option(None, "--src", help="sources (adds sim_src when sim is asked)"),
+    lang: str = typer.Option(..., "--lang", help="language code of hypotheses and references (bo, zh, en, ...)"),
+    metrics: str = typer.Option("bleu,chrf,rougeL,lang", "--metrics", help="comma list of bleu,chrf,rougeL,sim,lang"),
+    encoder: str = typer.Option("default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"),
+    device: Optional[str] = typer.Option(None, "--device", help="device for the encoder (cpu, cuda, auto)"),
+    threshold: float = typer.Option(0.95, "--threshold", help="letter share needed to pass the lang check"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Corpus metrics of a hypothesis file (BLEU, chrF++, ROUGE-L, similarity, language consistency)."""
+    from semrl.metrics.scoring import parse_metric_list, score_files
+
+    result = score_files(hyp, ref, src, lang, parse_metric_list(metrics), encoder, device, threshold)
+    if as_json:
+        _print_json(result)
+        return
+    from semrl.report_tables import score_table
+
+    score_table(result)
+
+
+@reward_app.callback(invoke_without_command=True)
+def reward(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", help="reward YAML"),
+    input: Optional[Path] = typer.Option(None, "--input", help="JSONL rows: prompt, completion, reference/source"),
+    output: Optional[Path] = typer.Option(None, "--output", help="where to write the scored rows (JSONL)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="rows per GRPO-like batch (default: all)"),
+) -> None:
+    """Score JSONL rows: each output row is the input plus `reward` and `components`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [flag for flag, value in (("--config", config), ("--input", input), ("--output", output)) if value is None]
+    if missing:
+        raise UserError(f"semrl reward: missing option {missing[0]} (see semrl reward --help)")
+    from semrl.rewards.rows import score_file
+
+    summary = score_file(config, input, output, batch_size)
+    from semrl.report_tables import reward_summary_table
+
+    reward_summary_table(summary)
+
+
+@reward_app.command("audit")
+def reward_audit(
+    config: Path = typer.Option(..., "--config", help="reward YAML"),
+    input: Path = typer.Option(..., "--input", help="JSONL rows: reference, optional source/paraphrase/prompt"),
+    lang: Optional[str] = typer.Option(None, "--lang", help="language of the references (default: from the config)"),
+    seed: int = typer.Option(0, "--seed", help="seed for the shuffled candidates"),
+    output: Optional[Path] = typer.Option(None, "--output", help="also write the audit as JSON here"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, empty)
+    and report how often the reward ranks the true reference above each."""
+    from semrl.rewards.audit import audit_file
+
+    result = audit_file(config, input, lang, seed)
+    if output is not None:
+        from semrl.files import atomic_write_json
+
+        atomic_write_json(output, result)
+    if as_json:
+        _print_json(result)
+        return
+    from semrl.report_tables import audit_tables
+
+    audit_tables(result)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's outputs"),
+) -> None:
+    """Offline example of what semrl has today: score, reward and audit shipped samples."""
+    from semrl.demo import run_demo
+
+    run_demo(out)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from semrl import __version__
+
+        typer.echo(f"semrl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        sys.stderr.write(f"semrl: error: {exc}\n")
+        sys.exit(2)

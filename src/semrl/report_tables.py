@@ -1,0 +1,72 @@
+"""Readable terminal tables (rich) for the score, reward and audit commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+_LABELS = {
+    "bleu": ("BLEU", "0-100"),
+    "chrf": ("chrF++", "0-100"),
+    "rougeL": ("ROUGE-L F1", "0-100"),
+    "sim": ("semantic similarity (to reference)", "cosine, -1..1"),
+    "sim_src": ("semantic similarity (to source)", "cosine, -1..1"),
+    "lang": ("language consistency", "fraction, 0..1"),
+}
+
+
+def score_table(result: dict[str, Any]) -> None:
+    table = Table(title=f"semrl score  (n = {result['n']} segments)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("scale")
+    table.add_column("signature", overflow="fold")
+    for key, (label, scale) in _LABELS.items():
+        if key in result:
+            table.add_row(label, f"{result[key]:.4f}", scale, result["signatures"].get(key, ""))
+    console.print(table)
+
+
+def reward_summary_table(summary: dict[str, Any]) -> None:
+    table = Table(title=f"semrl reward  (n = {summary['n']} rows -> {summary['output']})")
+    table.add_column("term")
+    table.add_column("batch mean", justify="right")
+    table.add_row("reward", f"{summary['reward']:.4f}")
+    for name, value in summary["components"].items():
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+
+
+def audit_tables(result: dict[str, Any]) -> None:
+    kinds = [k for k in result["candidates"] if any(k in e["mean"] for e in result["scores"].values())]
+    for name, entry in result["scores"].items():
+        title = f"{name}" + ("" if name == "total" else f"  (weight {entry['weight']:g})")
+        table = Table(title=f"reward audit: {title}  ({result['n_rows']} references)")
+        table.add_column("candidate")
+        table.add_column("mean score", justify="right")
+        table.add_column("copy ranked above", justify="right")
+        table.add_column("ties", justify="right")
+        for kind in kinds:
+            if kind not in entry["mean"]:
+                continue
+            above = entry["copy_above"].get(kind)
+            ties = entry["ties"].get(kind)
+            table.add_row(
+                kind,
+                f"{entry['mean'][kind]:.3f}",
+                "" if above is None else f"{above:.0%}",
+                "" if ties is None else f"{ties:.0%}",
+            )
+        console.print(table)
+    if result["hackable"]:
+        for item in result["hackable"]:
+            console.print(
+                f"[yellow]hackable:[/yellow] the total reward ranks the reference above "
+                f"'{item['candidate']}' only {item['copy_above']:.0%} of the time"
+            )
+    else:
+        console.print("[green]no corruption reaches the reference's total reward[/green]")

@@ -1,0 +1,144 @@
+"""`semrl reward audit`: can this reward be hacked? Find out before spending GPU hours.
+
+For each reference, build candidates a policy might drift to: the exact copy, a paraphrase
+(if the row gives one), the words shuffled, the first half only, a copy of the source, half
+reference half source (the paper's code-mixing collapse), the reference padded with copies of
+itself (the sibling paper's verbosity hack), and nothing. All candidates of all rows are scored
+as one batch, as GRPO would. For each component and the total we report the mean score of each
+candidate kind, its share of the copy's mean score (`relative`), and how often the copy is
+ranked strictly above each corruption; a corruption ranked at or above the copy, or keeping most
+of the copy's reward, is a way to hack the reward.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.files import read_jsonl
+from semrl.rewards.build import load_reward
+from semrl.rewards.compose import ComposedReward
+from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
+
+CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "empty")
+CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "empty")
+PAD_COPIES = 5  # the sibling paper saw outputs grow to 5x gold length
+SAFE_RATE = 0.9  # a reward should rank the copy above a corruption at least this often
+
+
+def _join(tokens: list[str], tokenizer: MetricTokenizer) -> str:
+    return tokenizer.joiner.join(tokens)
+
+
+def _shuffled(tokens: list[str], rng: random.Random) -> list[str]:
+    if len(set(tokens)) < 2:
+        return tokens
+    for _ in range(10):
+        shuffled = tokens[:]
+        rng.shuffle(shuffled)
+        if shuffled != tokens:
+            return shuffled
+    return tokens[::-1]
+
+
+def candidates_for(row: dict[str, Any], lang: str | None, rng: random.Random) -> dict[str, str]:
+    reference: str = row["reference"]
+    target = metric_tokenizer(lang or guess_lang(reference))
+    tokens = target(reference)
+    out = {
+        "copy": reference,
+        "shuffle": _join(_shuffled(tokens, rng), target),
+        "truncate": _join(tokens[: max(1, len(tokens) // 2)], target),
+        "pad": " ".join([reference] * PAD_COPIES),
+        "empty": "",
+    }
+    if isinstance(row.get("paraphrase"), str) and row["paraphrase"].strip():
+        out["paraphrase"] = row["paraphrase"]
+    source = row.get("source")
+    if isinstance(source, str) and source.strip():
+        source_tokenizer = metric_tokenizer(guess_lang(source))
+        source_tokens = source_tokenizer(source)
+        out["source"] = source
+        half = len(tokens) // 2
+        out["mix"] = _join(tokens[:half] or tokens[:1], target) + " " + _join(
+            source_tokens[len(source_tokens) // 2 :], source_tokenizer
+        )
+    return out
+
+
+def audit(
+    rows: list[dict[str, Any]], reward: ComposedReward, columns: dict[str, str], lang: str | None, seed: int = 0
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    flat_prompts: list[Any] = []
+    flat_texts: list[str] = []
+    flat_kind: list[tuple[int, str]] = []
+    role_values: dict[str, list[str]] = {columns[role]: [] for role in reward.needs}
+    for index, row in enumerate(rows):
+        for kind, text in candidates_for(row, lang, rng).items():
+            flat_prompts.append(row.get("prompt", ""))
+            flat_texts.append(text)
+            flat_kind.append((index, kind))
+            for role in reward.needs:
+                role_values[columns[role]].append(row[columns[role]])
+    scored = reward.score_batch(flat_prompts, flat_texts, **role_values)
+
+    weights = {component.name: weight for component, weight in reward.components}
+    series = {"total": (scored.rewards, 1.0)}
+    series.update({name: (values, weights.get(name, 1.0)) for name, values in scored.components.items()})
+    report: dict[str, Any] = {}
+    for name, (values, weight) in series.items():
+        table: dict[int, dict[str, float]] = {}
+        for (index, kind), value in zip(flat_kind, values):
+            table.setdefault(index, {})[kind] = value
+        entry: dict[str, Any] = {"weight": weight, "mean": {}, "relative": {}, "copy_above": {}, "ties": {}, "n": {}}
+        for kind in CANDIDATES:
+            present = [per_row for per_row in table.values() if kind in per_row]
+            if not present:
+                continue
+            entry["n"][kind] = len(present)
+            entry["mean"][kind] = sum(per_row[kind] for per_row in present) / len(present)
+            if kind in CORRUPTIONS:
+                # ranking follows the sign of the weight: a penalty ranks the copy above when lower
+                signed = [(weight * r["copy"], weight * r[kind]) for r in present]
+                entry["copy_above"][kind] = sum(c > k for c, k in signed) / len(signed)
+                entry["ties"][kind] = sum(c == k for c, k in signed) / len(signed)
+        copy_mean = entry["mean"].get("copy", 0.0)
+        if copy_mean > 0:
+            entry["relative"] = {kind: mean / copy_mean for kind, mean in entry["mean"].items()}
+        report[name] = entry
+    hackable = [
+        {"component": name, "candidate": kind, "copy_above": rate}
+        for name, entry in report.items()
+        for kind, rate in entry["copy_above"].items()
+        if name == "total" and rate < SAFE_RATE
+    ]
+    return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report, "hackable": hackable}
+
+
+def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: int = 0) -> dict[str, Any]:
+    reward_config, reward = load_reward(config)
+    rows = read_jsonl(input_path)
+    columns = reward_config.columns
+    for row in rows:
+        where = f"{input_path}: line {row['__line__']}"
+        for role in ("reference", *reward.needs):
+            field = columns[role]
+            if not isinstance(row.get(field), str) or not row[field].strip():
+                raise UserError(f"{where}: field {field!r} must be a non-empty string")
+        # the audit's own roles read the configured columns
+        row["reference"] = row[columns["reference"]]
+        if columns["source"] in row:
+            row["source"] = row[columns["source"]]
+    return audit(rows, reward, columns, lang or _target_lang(reward), seed)
+
+
+def _target_lang(reward: ComposedReward) -> str | None:
+    """The first language a component names (the language reward's target, usually)."""
+    for component, _ in reward.components:
+        lang = getattr(getattr(component, "spec", None), "lang", None)
+        if lang:
+            return lang
+    return None

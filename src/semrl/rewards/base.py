@@ -1,0 +1,80 @@
+"""What every reward component shares: the TRL calling convention and the no-NaN rule.
+
+TRL calls a reward as `f(prompts=..., completions=..., **columns, trainer_state=..., log_metric=...)`,
+with completions as strings or as message lists, and dataset columns as keyword lists. A
+component turns that into plain strings, scores them, replaces any non-finite value by its
+minimum, and reports its batch mean through `log_metric` when TRL passes one. Components are
+plain classes, never `torch.nn.Module` (TRL would treat a Module as a classifier reward model).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+
+def as_text(item: Any) -> str:
+    """A completion or prompt as text: strings as they are, message lists as their contents."""
+    if item is None:
+        return ""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return as_text(item.get("content", ""))
+    if isinstance(item, (list, tuple)):
+        messages = [m for m in item if isinstance(m, dict)]
+        assistant = [m for m in messages if m.get("role") == "assistant"]
+        chosen = assistant or messages or list(item)
+        return "".join(as_text(m) for m in chosen)
+    return str(item)
+
+
+def finite_or(values: Sequence[float], fallback: float) -> list[float]:
+    """Replace NaN/inf by `fallback` (the component's minimum): a reward never returns NaN."""
+    return [float(v) if v is not None and math.isfinite(v) else fallback for v in values]
+
+
+class RewardComponent:
+    """One named term of a reward. Subclasses implement `score` over plain strings."""
+
+    type: str = "component"
+    needs: tuple[str, ...] = ()  # roles needed: "reference", "source"
+    minimum: float = 0.0
+    maximum: float = 1.0
+
+    def __init__(self, name: str, columns: dict[str, str] | None = None):
+        self.name = name
+        self.__name__ = name  # TRL names reward functions by __name__
+        self.columns = columns or {"reference": "reference", "source": "source"}
+
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
+        """Scores for plain-text completions; prompts arrive as given (strings or message lists)."""
+        raise NotImplementedError
+
+    def gather_roles(self, batch_size: int, kwargs: dict[str, Any]) -> dict[str, list[str]]:
+        roles: dict[str, list[str]] = {}
+        for role in self.needs:
+            column = self.columns.get(role, role)
+            if column not in kwargs:
+                raise KeyError(
+                    f"reward {self.name!r} needs the {role} column {column!r}, but the batch has only "
+                    f"{sorted(k for k in kwargs if k not in ('trainer_state', 'log_metric', 'log_extra'))}"
+                )
+            roles[role] = [as_text(v) for v in kwargs[column]]
+            if len(roles[role]) != batch_size:
+                raise ValueError(f"column {column!r} has {len(roles[role])} values for {batch_size} completions")
+        return roles
+
+    def safe_score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
+        return finite_or(self.score(prompts, completions, refs), self.minimum)
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        texts = [as_text(c) for c in completions]
+        values = self.safe_score(list(prompts), texts, self.gather_roles(len(texts), kwargs))
+        log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
+        if log_metric is not None and values:
+            log_metric(f"reward/{self.name}", sum(values) / len(values))
+        return values
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

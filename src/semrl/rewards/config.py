@@ -1,0 +1,128 @@
+"""The reward YAML: a list of weighted components, an optional multiplicative gate, and which
+dataset columns hold the reference and the source.
+
+```yaml
+rewards:
+  - {type: semantic, weight: 1.5, encoder: default, against: reference, tau: 0.3}
+  - {type: language, weight: 1.0, lang: bo, threshold: 0.95}
+gate: null            # or {type: language, lang: bo}: R = gate * max(sum, 0)
+columns: {reference: reference, source: source}
+```
+Penalties (`length`, `repetition`) return a value in [0, 1] and must carry a negative weight.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from semrl.configs import StrictModel
+from semrl.text.scripts import resolve_scripts
+
+
+class _Component(StrictModel):
+    weight: float = 1.0
+    name: str | None = Field(None, description="label in logs and outputs; defaults to the type")
+
+
+class SemanticSpec(_Component):
+    type: Literal["semantic"]
+    encoder: str = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
+    against: Literal["reference", "source", "both"] = "reference"
+    tau: float = Field(0.0, ge=-1.0, lt=1.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau)")
+    batch_size: int = Field(64, ge=1)
+    device: str | None = None
+    trust_remote_code: bool = False
+
+
+class LanguageSpec(_Component):
+    type: Literal["language"]
+    lang: str | None = None
+    script: str | list[str] | None = None
+    threshold: float = Field(0.95, ge=0.0, le=1.0)
+    mode: Literal["binary", "continuous"] = "binary"
+
+    @model_validator(mode="after")
+    def _target_known(self):
+        if self.lang is None and self.script is None:
+            raise ValueError("give lang (e.g. bo) or script (e.g. Tibetan)")
+        resolve_scripts(self.lang, self.script)
+        return self
+
+
+class OverlapSpec(_Component):
+    type: Literal["bleu", "chrf", "rougeL"]
+    lang: str | None = Field(None, description="language of the references; picks the tokenization")
+
+
+class LengthSpec(_Component):
+    type: Literal["length"]
+    weight: float = -0.2
+    start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
+    end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
+    relative_to: Literal["batch", "reference"] = "batch"
+    lang: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError("end must be greater than start")
+        return self
+
+
+class RepetitionSpec(_Component):
+    type: Literal["repetition"]
+    weight: float = -0.05
+    n: int = Field(4, ge=1)
+    threshold: float = Field(0.15, ge=0.0, lt=1.0)
+    lang: str | None = None
+
+
+class RewardModelSpec(_Component):
+    type: Literal["reward_model"]
+    model: str
+    transform: Literal["sigmoid", "raw", "batch_z"] = "sigmoid"
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(1024, ge=8)
+    device: str | None = None
+    trust_remote_code: bool = False
+
+
+ComponentSpec = Annotated[
+    Union[SemanticSpec, LanguageSpec, OverlapSpec, LengthSpec, RepetitionSpec, RewardModelSpec],
+    Field(discriminator="type"),
+]
+GateSpec = Annotated[
+    Union[LanguageSpec, SemanticSpec, OverlapSpec, RewardModelSpec],
+    Field(discriminator="type"),
+]
+PENALTIES = ("length", "repetition")
+ROLES = ("reference", "source")
+
+
+class RewardConfig(StrictModel):
+    rewards: list[ComponentSpec] = Field(min_length=1)
+    gate: GateSpec | None = None
+    columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"})
+
+    @field_validator("columns")
+    @classmethod
+    def _known_roles(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = [role for role in columns if role not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
+        return {**{role: role for role in ROLES}, **columns}
+
+    @model_validator(mode="after")
+    def _penalties_subtract(self):
+        for index, spec in enumerate(self.rewards):
+            if spec.type in PENALTIES and spec.weight > 0:
+                raise ValueError(
+                    f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. -0.2"
+                )
+        names = [spec.name or spec.type for spec in self.rewards]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"two components are named {duplicates[0]!r}; set `name:` on one of them")
+        return self

@@ -1,0 +1,103 @@
+"""A local sequence-classification reward model as one reward term.
+
+The model scores `prompt + completion` (through the tokenizer's chat template when the prompt
+is a message list and the tokenizer has one). The logit of label 0 is the score; `transform`
+maps it to [0, 1] (sigmoid, the default), leaves it raw, or standardises it within the batch.
+The wrapper is a plain class holding the model, so TRL treats it as a reward function, not as
+a reward model of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.rewards.base import RewardComponent, as_text, finite_or
+from semrl.rewards.config import RewardModelSpec
+
+
+def load_reward_model(path: str, device: str | None = None, trust_remote_code: bool = False):
+    """Model and tokenizer from a local folder (safetensors preferred, no remote code unless asked)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from semrl.encoders.loading import pick_device
+
+    if not Path(path).is_dir():
+        raise UserError(f"reward model {path}: not a local model folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"reward model {path}: could not be loaded: {str(exc).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    model.to(pick_device(device)).eval()
+    return model, tokenizer
+
+
+class RewardModelReward(RewardComponent):
+    type = "reward_model"
+
+    def __init__(self, spec: RewardModelSpec, columns: dict[str, str] | None = None):
+        super().__init__(spec.name or spec.type, columns)
+        self.spec = spec
+        if not Path(spec.model).is_dir():
+            raise UserError(f"reward model {spec.model}: not a local model folder")
+        self._loaded: tuple[Any, Any] | None = None
+
+    @property
+    def loaded(self):
+        if self._loaded is None:
+            self._loaded = load_reward_model(self.spec.model, self.spec.device, self.spec.trust_remote_code)
+        return self._loaded
+
+    def _texts(self, prompts: list[Any], completions: list[str]) -> list[str]:
+        _, tokenizer = self.loaded
+        texts = []
+        for prompt, completion in zip(prompts, completions):
+            if isinstance(prompt, list) and getattr(tokenizer, "chat_template", None):
+                messages = [*prompt, {"role": "assistant", "content": completion}]
+                texts.append(tokenizer.apply_chat_template(messages, tokenize=False))
+            else:
+                texts.append(as_text(prompt) + completion)
+        return texts
+
+    def raw_scores(self, prompts: list[Any], completions: list[str]) -> list[float]:
+        import torch
+
+        model, tokenizer = self.loaded
+        texts = self._texts(prompts, completions)
+        scores: list[float] = []
+        for start in range(0, len(texts), self.spec.batch_size):
+            chunk = texts[start : start + self.spec.batch_size]
+            batch = tokenizer(
+                chunk, return_tensors="pt", padding=True, truncation=True, max_length=self.spec.max_length
+            ).to(model.device)
+            with torch.inference_mode():
+                logits = model(**batch).logits[:, 0].float()
+            scores.extend(torch.nan_to_num(logits, nan=0.0).tolist())
+        return scores
+
+    def transform(self, raw: list[float]) -> list[float]:
+        if self.spec.transform == "sigmoid":
+            return [1.0 / (1.0 + math.exp(-min(max(x, -60.0), 60.0))) for x in raw]
+        if self.spec.transform == "batch_z" and raw:
+            mean = sum(raw) / len(raw)
+            std = math.sqrt(sum((x - mean) ** 2 for x in raw) / len(raw)) or 1.0
+            return [(x - mean) / std for x in raw]
+        return raw
+
+    def score(self, prompts, completions, refs):
+        """Empty completions get the floor: 0 under sigmoid, else the lowest score in the batch."""
+        keep = [i for i, text in enumerate(completions) if text.strip()]
+        raw = self.raw_scores([prompts[i] for i in keep], [completions[i] for i in keep]) if keep else []
+        values = finite_or(self.transform(raw), 0.0)
+        floor = 0.0 if self.spec.transform == "sigmoid" else min(values, default=0.0)
+        out = [floor] * len(completions)
+        for i, value in zip(keep, values):
+            out[i] = value
+        return out
