@@ -60,6 +60,11 @@ def _chrf():
     return CHRF(word_order=2)
 
 
+def _clamp(score: float) -> float:
+    """sacrebleu can return 100.00000000000004 from float rounding; keep the documented range."""
+    return min(max(float(score), 0.0), 100.0)
+
+
 @dataclass(frozen=True)
 class CorpusScore:
     score: float  # 0-100
@@ -70,14 +75,14 @@ def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], lang: str | None) -> C
     spec = surface_spec(lang)
     metric = _bleu(spec.bleu_tokenize, False)
     result = metric.corpus_score([spec.preprocess(h) for h in hyps], [[spec.preprocess(r) for r in refs]])
-    return CorpusScore(float(result.score), f"pre:{spec.note}|{metric.get_signature()}")
+    return CorpusScore(_clamp(result.score), f"pre:{spec.note}|{metric.get_signature()}")
 
 
 def corpus_chrf(hyps: Sequence[str], refs: Sequence[str], lang: str | None) -> CorpusScore:
     spec = surface_spec(lang)
     metric = _chrf()
     result = metric.corpus_score([spec.preprocess(h) for h in hyps], [[spec.preprocess(r) for r in refs]])
-    return CorpusScore(float(result.score), f"pre:{spec.note}|{metric.get_signature()}")
+    return CorpusScore(_clamp(result.score), f"pre:{spec.note}|{metric.get_signature()}")
 
 
 def sentence_bleu(hyp: str, ref: str, lang: str | None) -> float:
@@ -86,7 +91,7 @@ def sentence_bleu(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return float(_bleu(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(_bleu(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
 
 
 def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:
@@ -95,4 +100,4 @@ def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return float(_chrf().sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(_chrf().sentence_score(hyp_text, [spec.preprocess(ref)]).score)

