@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from semrl.metrics.surface import CorpusScore
 from semrl.text.scripts import resolve_scripts, target_share
 
 DEFAULT_THRESHOLD = 0.95
@@ -22,8 +23,6 @@ def language_consistency(
     hyps: Sequence[str], lang: str | None = None, script: str | None = None, threshold: float = DEFAULT_THRESHOLD
 ):
     """Fraction of outputs in the target language, in [0, 1], and its signature."""
-    from semrl.metrics.surface import CorpusScore
-
     scripts = resolve_scripts(lang, script)
     passed = sum(passes_language(h, scripts, threshold) for h in hyps)
     value = passed / len(hyps) if hyps else 0.0

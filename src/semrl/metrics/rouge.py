@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Sequence
 
+from semrl.metrics.surface import CorpusScore
 from semrl.text.tokenize import metric_tokenizer
 
 
@@ -26,8 +27,6 @@ def sentence_rouge_l(hyp: str, ref: str, lang: str | None, words_mode: str | Non
 
 def corpus_rouge_l(hyps: Sequence[str], refs: Sequence[str], lang: str | None, words_mode: str | None = None):
     """Mean sentence ROUGE-L F1 on 0-100, and its signature."""
-    from semrl.metrics.surface import CorpusScore
-
     scores = [sentence_rouge_l(h, r, lang, words_mode) for h, r in zip(hyps, refs)]
     value = 100.0 * sum(scores) / len(scores) if scores else 0.0
     tokenizer = metric_tokenizer(lang, words_mode)

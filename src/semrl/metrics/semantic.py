@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from semrl.encoders import cache_for, load_encoder
+from semrl.encoders import cache_for, load_encoder, resolve_encoder
+from semrl.metrics.surface import CorpusScore
 
 
 def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
@@ -22,9 +23,6 @@ def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str |
 
 def semantic_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
     """Mean cosine in [-1, 1] and its signature."""
-    from semrl.encoders.loading import resolve_encoder
-    from semrl.metrics.surface import CorpusScore
-
     scores = pairwise_similarity(hyps, refs, encoder, device)
     value = sum(scores) / len(scores) if scores else 0.0
     return CorpusScore(value, f"sim|cosine|mean|encoder:{encoder or 'default'}|resolved:{resolve_encoder(encoder)}|empty:0")
