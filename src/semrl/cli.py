@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -97,6 +99,58 @@ def reward_audit(
     audit_tables(result)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def run(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="experiment YAML"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate config, data and models; print the plan"),
+) -> None:
+    """Run every arm of an experiment (extra `key=value` arguments override the YAML)."""
+    from semrl.experiment import run_experiment
+
+    root = run_experiment(config, list(ctx.args), out, resume, dry_run)
+    if not dry_run:
+        typer.echo(f"run finished: {root}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def train(
+    ctx: typer.Context,
+    stage: str = typer.Argument(..., help="sft, grpo, rm or encoder"),
+    config: Path = typer.Option(..., "--config", help="experiment YAML"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
+    init: Optional[str] = typer.Option(None, "--init", help="start from this model instead of the base model"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint"),
+) -> None:
+    """Train one stage on its own (extra `key=value` arguments override the YAML)."""
+    from semrl.experiment import train_stage
+
+    stage_dir = train_stage(stage, config, list(ctx.args), out, init, resume)
+    typer.echo(f"stage finished: {stage_dir / 'final'}")
+
+
+model_app = typer.Typer(help="Build models locally (no downloads).")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out: Path = typer.Option(..., "--out", help="folder to write the model to"),
+    corpus: Optional[list[Path]] = typer.Option(None, "--corpus", help="text file(s) to train the tokenizer on"),
+    kind: str = typer.Option("lm", "--kind", help="lm (causal LM), classifier (reward model) or encoder"),
+    size: str = typer.Option("small", "--size", help="tiny (~0.1M), small (~0.3M) or base (~4M parameters)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """A tiny Llama-config model (or classifier, or sentence encoder) with a byte-level BPE
+    tokenizer trained on your text, saved with save_pretrained."""
+    from semrl.models.tiny import build_tiny
+
+    path = build_tiny(out, corpus or [], kind, size, seed)
+    typer.echo(f"built {kind} ({size}) at {path}")
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's outputs"),
@@ -123,6 +177,12 @@ def _root(
 
 
 def main() -> None:
+    # Library chatter (weight-loading bars, load reports) hides what semrl prints; users can set these back.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices inside the libraries
     try:
         app()
     except UserError as exc:

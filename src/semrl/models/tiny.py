@@ -7,6 +7,7 @@ with save_pretrained (safetensors), so the real `from_pretrained` path loads it 
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -107,3 +108,49 @@ def build_tiny_classifier(out_dir: str | Path, texts: Iterable[str], spec: TinyS
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def build_tiny_encoder(out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
+    """A tiny BERT-style encoder with mean pooling, saved as a sentence-transformers model."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(spec.seed)
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads, intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_positions, pad_token_id=tokenizer.pad_token_id,
+    )
+    out = Path(out_dir)
+    backbone = out / "backbone"
+    BertModel(config, add_pooling_layer=False).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    word = models.Transformer(str(backbone), max_seq_length=spec.max_positions)
+    pooling = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(out))
+    shutil.rmtree(backbone)  # the saved model holds its own copy of the backbone
+    return out
+
+
+SIZES = {
+    "tiny": dict(vocab_size=384, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2),
+    "small": dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4),
+    "base": dict(vocab_size=2048, hidden_size=256, intermediate_size=688, num_layers=4, num_heads=8),
+}
+_FALLBACK_CORPUS = ["semrl builds tiny models from your own text.", "A small corpus is enough for a test."]
+
+
+def build_tiny(out_dir: str | Path, corpus: list[str | Path], kind: str = "lm", size: str = "small", seed: int = 0) -> Path:
+    """`semrl model tiny`: read the corpus files, build the requested kind of model."""
+    from semrl.errors import UserError
+    from semrl.files import read_lines
+
+    if size not in SIZES:
+        raise UserError(f"--size: unknown size {size!r}; choose {', '.join(SIZES)}")
+    builders = {"lm": build_tiny_lm, "classifier": build_tiny_classifier, "encoder": build_tiny_encoder}
+    if kind not in builders:
+        raise UserError(f"--kind: unknown kind {kind!r}; choose {', '.join(builders)}")
+    texts = [line for path in corpus for line in read_lines(path) if line.strip()] or _FALLBACK_CORPUS
+    return builders[kind](out_dir, texts, TinySpec(**SIZES[size], seed=seed))

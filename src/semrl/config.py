@@ -1,0 +1,264 @@
+"""The experiment YAML: model, task, data, rewards, stage settings, arms (recipes), seeds.
+
+Unknown keys are errors everywhere; `key=value` overrides on the command line are applied to the
+raw YAML before validation (`grpo.learning_rate=1e-6`, `arms.0.recipe=strong_sft`), so they are
+checked exactly like the file. Published settings of the paper are the defaults where they exist
+(see configs/paper/); every unpublished one has a documented default here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from semrl.configs import StrictModel, describe_validation_error, load_yaml, validate
+from semrl.errors import UserError
+from semrl.rewards.config import RewardConfig
+
+
+class LoraSpec(StrictModel):
+    r: int = Field(64, ge=1)
+    alpha: int = Field(128, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"  # attention and MLP, as in the paper
+
+
+class TinyModelSpec(StrictModel):
+    """A model semrl builds on first use: tokenizer trained on the data, random init, then SFT."""
+
+    vocab_size: int = Field(512, ge=300)
+    hidden_size: int = Field(64, ge=8)
+    intermediate_size: int = Field(128, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    max_positions: int = Field(256, ge=32)
+    corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
+
+
+class ModelSpec(StrictModel):
+    path: str | None = Field(None, description="hub id or local folder")
+    tiny: TinyModelSpec | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    lora: LoraSpec | None = None
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.tiny is None):
+            raise ValueError("give exactly one of model.path or model.tiny")
+        return self
+
+
+class TaskSpec(StrictModel):
+    type: Literal["translate", "headline", "generic"]
+    source_lang: str | None = None
+    target_lang: str | None = None
+    source_name: str | None = Field(None, description="language name shown in the prompt")
+    target_name: str | None = None
+    template: str | None = Field(None, description="prompt template; fields {source}, {source_name}, {target_name}")
+    system: str | None = None
+    chat_template: Literal["auto", "always", "never"] = "auto"
+
+
+class DataSpec(StrictModel):
+    train: str = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
+    test: str | None = None
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
+    hf_split: str = "train"
+    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
+    test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
+    few_shot: int | None = Field(None, ge=1, description="train on only k examples (few-shot transfer)")
+
+
+class DecodingSpec(StrictModel):
+    temperature: float = Field(0.8, gt=0.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_k: int | None = None
+    max_new_tokens: int = Field(64, ge=1)
+
+
+class SFTSpec(StrictModel):
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
+    grad_accum: int = Field(1, ge=1)
+    scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = 0.0
+    max_length: int = Field(512, ge=8)
+    examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+class GRPOSpec(StrictModel):
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-7, gt=0)
+    num_generations: int = Field(8, ge=2, description="group size")
+    prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
+    grad_accum: int = Field(1, ge=1)
+    beta: float = Field(0.0, ge=0.0, description="KL coefficient (unpublished); 0 loads no reference model")
+    loss_type: str = Field("dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, ...")
+    epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
+    scale_rewards: str = Field("group", description="group, batch or none")
+    max_completion_length: int = Field(64, ge=1, description="unpublished")
+    temperature: float | None = Field(None, description="default: decoding.temperature")
+    top_p: float | None = Field(None, description="default: decoding.top_p")
+    mask_truncated_completions: bool = False
+    scheduler: str = "constant"
+    save_steps: int = Field(20, ge=1)
+    logging_steps: int = Field(5, ge=1)
+
+
+class RMSpec(StrictModel):
+    train: str | None = Field(None, description="preference pairs: prompt, chosen, rejected")
+    test: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    test_size: float = Field(0.1, ge=0.0)
+    model: str | None = Field(None, description="base for the RM; default: the experiment model")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(1e-5, gt=0)
+    batch_size: int = Field(8, ge=1)
+    scheduler: str = "cosine"
+    max_length: int = Field(512, ge=8)
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+class EncoderSpec(StrictModel):
+    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase)")
+    test: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    test_size: float = Field(0.2, ge=0.0)
+    base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
+    tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
+    max_length: int = Field(128, ge=8)
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+RECIPES = ("two_stage", "strong_sft", "train_reinforce_recover", "sft", "grpo")
+
+
+class ArmSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft", "grpo"]
+    sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    recover: dict[str, Any] = Field(default_factory=dict)
+    rewards: RewardConfig | None = Field(None, description="this arm's reward (default: the top-level one)")
+
+
+class ExperimentConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    output_dir: str = "runs"
+    report_to: Literal["none", "tensorboard", "wandb"] = "none"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model: ModelSpec
+    task: TaskSpec
+    data: DataSpec
+    rewards: RewardConfig | None = None
+    decoding: DecodingSpec = Field(default_factory=DecodingSpec)
+    sft: SFTSpec = Field(default_factory=SFTSpec)
+    grpo: GRPOSpec = Field(default_factory=GRPOSpec)
+    recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0))
+    rm: RMSpec = Field(default_factory=RMSpec)
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    arms: list[ArmSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _arms_resolve(self):
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError("arm names must be unique")
+        for arm in self.arms:
+            for stage in ("sft", "grpo", "recover"):
+                self.stage_settings(arm, stage)  # raises on a bad override
+            if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo") and self.reward_for(arm) is None:
+                raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
+        return self
+
+    def stage_settings(self, arm: ArmSpec, stage: str):
+        """Top-level settings of `stage` with the arm's overrides applied and validated."""
+        base = getattr(self, stage)
+        overrides = getattr(arm, stage)
+        if not overrides:
+            return base
+        try:
+            return type(base).model_validate({**base.model_dump(), **overrides})
+        except Exception as exc:  # pydantic ValidationError: name the arm and stage
+            detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+            raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
+
+    def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
+        return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = node[int(key)]
+            continue
+        if key not in node or node[key] is None:
+            node[key] = {}
+        node = node[key]
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`a.b=3` style overrides; values are parsed as YAML (numbers, booleans, lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r}: expected key=value (e.g. grpo.learning_rate=1e-6)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+            _set_path(data, key.strip(), value)
+        except (yaml.YAMLError, ValueError, IndexError, TypeError, AttributeError) as exc:
+            raise UserError(f"override {item!r}: cannot apply ({exc})") from None
+    return data
+
+
+def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Data and model paths in a config are relative to the config file, like imports in a module."""
+
+    def fix(section: dict[str, Any] | None, keys: tuple[str, ...]) -> None:
+        if not isinstance(section, dict):
+            return
+        for key in keys:
+            value = section.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute() and (base / value).exists():
+                section[key] = str((base / value).resolve())
+
+    fix(data.get("data"), ("train", "test"))
+    fix(data.get("model"), ("path",))
+    fix(data.get("rm"), ("train", "test", "model"))
+    fix(data.get("encoder"), ("train", "test", "base"))
+    for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in data.get("arms") or [] if isinstance(arm, dict)]:
+        if isinstance(rewards, dict):
+            for component in (rewards.get("rewards") or []) + [rewards.get("gate")]:
+                fix(component, ("encoder", "model"))
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    data = load_yaml(path)
+    apply_overrides(data, overrides or [])
+    resolve_relative_paths(data, Path(path).resolve().parent)
+    return validate(ExperimentConfig, data, path)

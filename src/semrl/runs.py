@@ -1,0 +1,98 @@
+"""The run directory: resolved config, manifest (versions, seed, git commit, per-stage status and
+timings), stage folders. Every JSON/YAML write is atomic, so a kill -9 never leaves half a file,
+and `--resume` can trust what it reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from semrl.errors import UserError
+from semrl.files import atomic_write_json, atomic_write_text
+
+PACKAGES = ("semrl", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "sentence-transformers",
+            "sacrebleu", "rouge-score", "tokenizers")
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") in ("0", "-1")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+class Run:
+    """One experiment's folder. Only the main process writes (safe under accelerate launch)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"stages": {}}
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        if is_main_process():
+            atomic_write_json(self.manifest_path, manifest)
+
+    def open(self, config_dump: dict[str, Any], seed: int, resume: bool) -> None:
+        """Create the run, or check that a resumed run has the same config."""
+        config_text = yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True)
+        config_path = self.root / "config.yaml"
+        if self.manifest_path.exists():
+            if not resume:
+                raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
+            if config_path.exists() and yaml.safe_load(config_path.read_text(encoding="utf-8")) != config_dump:
+                raise UserError(f"{config_path}: the config differs from the run being resumed; start a new run (--out)")
+            return
+        if not is_main_process():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_path, config_text)
+        self._write_manifest({
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seed": seed,
+            "git_commit": git_commit(),
+            "versions": versions(),
+            "stages": {},
+        })
+
+    def stage_dir(self, arm: str, stage: str) -> Path:
+        return self.root / arm / stage
+
+    def status(self, key: str) -> str:
+        return self.manifest()["stages"].get(key, {}).get("status", "pending")
+
+    def mark(self, key: str, **fields: Any) -> None:
+        manifest = self.manifest()
+        manifest["stages"].setdefault(key, {}).update(fields)
+        self._write_manifest(manifest)

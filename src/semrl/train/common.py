@@ -1,0 +1,166 @@
+"""What every stage shares: device and dtype, TrainingArguments defaults that suit CPU and GPU,
+LoRA, checkpoints, saving the final model, and a rich progress line with loss, reward and KL."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+
+
+def pick_device(setting: str = "auto") -> str:
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise UserError("device: cuda was asked for, but no CUDA device is available")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def torch_dtype(dtype: str, device: str):
+    """auto: bf16 on a GPU that supports it, fp32 on CPU (bf16 matmuls are slow on most CPUs)."""
+    import torch
+
+    if dtype == "auto":
+        if device == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def training_kwargs(exp, spec, out_dir: Path, device: str) -> dict[str, Any]:
+    """TrainingArguments fields common to all stages. On CPU: no bf16 and no activation
+    checkpointing (TRL's defaults make GRPO 3.7x slower there); on CUDA: bf16 when the model is."""
+    import torch
+
+    bf16 = device == "cuda" and torch_dtype(exp.model.dtype, device) == torch.bfloat16
+    return {
+        "output_dir": str(out_dir),
+        "seed": exp.seed,
+        "data_seed": exp.seed,
+        "report_to": [] if exp.report_to == "none" else [exp.report_to],
+        "use_cpu": device == "cpu",
+        "bf16": bf16,
+        "activation_checkpointing": False if device == "cpu" else getattr(spec, "activation_checkpointing", False),
+        "learning_rate": spec.learning_rate,
+        "num_train_epochs": spec.epochs,
+        "max_steps": spec.max_steps,
+        "lr_scheduler_type": spec.scheduler,
+        "save_strategy": "steps",
+        "save_steps": spec.save_steps,
+        "save_total_limit": 2,
+        "logging_steps": spec.logging_steps,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
+
+
+def lora_config(spec):
+    if spec is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
+
+
+def latest_checkpoint(out_dir: Path) -> str | None:
+    """The newest complete checkpoint (its trainer_state.json is written last)."""
+    candidates = []
+    for path in Path(out_dir).glob("checkpoint-*"):
+        suffix = path.name.split("-")[-1]
+        if suffix.isdigit() and (path / "trainer_state.json").exists():
+            candidates.append((int(suffix), path))
+    return str(max(candidates)[1]) if candidates else None
+
+
+def save_final(trainer, tokenizer, out_dir: Path) -> Path:
+    """Save a plain (LoRA-merged) model + tokenizer atomically: write `final.tmp`, then rename."""
+    final, tmp = out_dir / "final", out_dir / "final.tmp"
+    if not trainer.accelerator.is_main_process:
+        trainer.accelerator.wait_for_everyone()
+        return final
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def quiet(trainer):
+    """Our rich progress line replaces the Trainer's printed log dicts (they stay in log_history)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def check_finite_losses(log_history: list[dict[str, Any]], stage: str) -> None:
+    for entry in log_history:
+        value = entry.get("loss")
+        if value is not None and not math.isfinite(value):
+            raise RuntimeError(f"{stage}: non-finite loss {value} at step {entry.get('step')}; stopped")
+
+
+def summarize_logs(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """First and last logged value of each key, plus the trainer's own summary."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [entry[key] for entry in log_history if key in entry]
+        if values:
+            out[key] = {"first": values[0], "last": values[-1], "n": len(values)}
+    final = [entry for entry in log_history if "train_runtime" in entry]
+    if final:
+        out["train_runtime_s"] = final[-1]["train_runtime"]
+        out["train_loss"] = final[-1].get("train_loss")
+    out["steps"] = max((entry.get("step", 0) for entry in log_history), default=0)
+    return out
+
+
+def progress_callback(label: str):
+    """A TrainerCallback drawing one rich progress bar with the latest loss, reward and KL."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):
+        def __init__(self):
+            self.progress = None
+            self.task = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                         TimeRemainingColumn(), TextColumn("{task.fields[info]}"), transient=False)
+                self.progress.start()
+                self.task = self.progress.add_task(label, total=state.max_steps, info="")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.progress is None or not logs:
+                return
+            shown = []
+            for key, name in (("loss", "loss"), ("reward", "reward"), ("kl", "kl"), ("train_loss", "loss")):
+                if key in logs and isinstance(logs[key], (int, float)):
+                    shown.append(f"{name} {logs[key]:.4g}")
+            if shown:
+                self.progress.update(self.task, info="  ".join(dict.fromkeys(shown)))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=state.global_step)
+                self.progress.stop()
+
+    return RichProgress()

@@ -1,0 +1,64 @@
+"""GRPO stage: TRL's GRPOTrainer with semrl's composed reward (one callable that logs each term)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from semrl.rewards import build_reward
+from semrl.train.common import (
+    check_finite_losses,
+    latest_checkpoint,
+    lora_config,
+    progress_callback,
+    quiet,
+    save_final,
+    summarize_logs,
+    training_kwargs,
+)
+from semrl.train.models import load_causal_lm, load_tokenizer
+
+
+def grpo_config(exp, spec, out_dir: Path, device: str):
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        **training_kwargs(exp, spec, out_dir, device),
+        per_device_train_batch_size=spec.prompts_per_step * spec.num_generations,
+        gradient_accumulation_steps=spec.grad_accum,
+        num_generations=spec.num_generations,
+        max_completion_length=spec.max_completion_length,
+        temperature=spec.temperature if spec.temperature is not None else exp.decoding.temperature,
+        top_p=spec.top_p if spec.top_p is not None else exp.decoding.top_p,
+        beta=spec.beta,
+        loss_type=spec.loss_type,
+        epsilon=spec.epsilon,
+        scale_rewards=spec.scale_rewards,
+        mask_truncated_completions=spec.mask_truncated_completions,
+        log_completions=False,
+    )
+
+
+def run_grpo(exp, spec, reward_config, model_path: str, records: list[dict[str, Any]], out_dir: Path, device: str,
+             resume: bool = False, label: str = "grpo", reward=None) -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    tokenizer = load_tokenizer(model_path, exp.model.trust_remote_code)
+    model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code)
+    reward = reward if reward is not None else build_reward(reward_config)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=grpo_config(exp, spec, out_dir, device),
+        train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer,
+        peft_config=lora_config(exp.model.lora),
+        callbacks=[progress_callback(label)],
+    )
+    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    check_finite_losses(trainer.state.log_history, label)
+    final = save_final(trainer, tokenizer, out_dir)
+    names = [f"reward/{component.name}" for component, _ in reward.components]
+    return {"final_model": str(final), "prompts": len(records),
+            **summarize_logs(trainer.state.log_history, ("loss", "reward", "kl", "completions/mean_length", *names))}

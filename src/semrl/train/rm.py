@@ -1,0 +1,71 @@
+"""Reward-model stage: TRL's RewardTrainer (Bradley-Terry) on prompt/chosen/rejected pairs,
+evaluated by pair accuracy (chosen scored above rejected) on held-out pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from semrl.train.common import (
+    check_finite_losses,
+    latest_checkpoint,
+    progress_callback,
+    quiet,
+    save_final,
+    summarize_logs,
+    training_kwargs,
+)
+from semrl.train.models import load_tokenizer
+
+
+def load_classifier(path: str, dtype: str, device: str, trust_remote_code: bool = False):
+    from transformers import AutoModelForSequenceClassification
+
+    from semrl.train.common import torch_dtype
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code
+    )
+
+
+def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512) -> list[float]:
+    import torch
+
+    model.eval()
+    scores: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                          max_length=max_length).to(model.device)
+        with torch.inference_mode():
+            scores.extend(model(**batch).logits[:, 0].float().tolist())
+    return scores
+
+
+def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float:
+    if not pairs:
+        return float("nan")
+    chosen = score_texts(model, tokenizer, [p.get("prompt", "") + p["chosen"] for p in pairs], max_length=max_length)
+    rejected = score_texts(model, tokenizer, [p.get("prompt", "") + p["rejected"] for p in pairs], max_length=max_length)
+    return sum(c > r for c, r in zip(chosen, rejected)) / len(pairs)
+
+
+def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path,
+           device: str, resume: bool = False, label: str = "rm") -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    tokenizer = load_tokenizer(base_path, exp.model.trust_remote_code)
+    model = load_classifier(base_path, exp.model.dtype, device, exp.model.trust_remote_code)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    before = pair_accuracy(model, tokenizer, test, spec.max_length)
+    args = RewardConfig(**training_kwargs(exp, spec, out_dir, device), per_device_train_batch_size=spec.batch_size,
+                        max_length=spec.max_length)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tokenizer,
+                            callbacks=[progress_callback(label)])
+    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    check_finite_losses(trainer.state.log_history, label)
+    final = save_final(trainer, tokenizer, out_dir)
+    after = pair_accuracy(trainer.accelerator.unwrap_model(trainer.model), tokenizer, test, spec.max_length)
+    return {"final_model": str(final), "pairs": len(train), "test_pairs": len(test),
+            "pair_accuracy_before": before, "pair_accuracy": after,
+            **summarize_logs(trainer.state.log_history, ("loss",))}

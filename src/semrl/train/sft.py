@@ -1,0 +1,49 @@
+"""SFT stage: TRL's SFTTrainer on prompt/completion records, loss on the completion only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from semrl.train.common import (
+    check_finite_losses,
+    latest_checkpoint,
+    lora_config,
+    progress_callback,
+    quiet,
+    save_final,
+    summarize_logs,
+    training_kwargs,
+)
+from semrl.train.models import load_causal_lm, load_tokenizer
+
+
+def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: Path, device: str,
+            resume: bool = False, label: str = "sft") -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = load_tokenizer(model_path, exp.model.trust_remote_code)
+    model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code)
+    args = SFTConfig(
+        **training_kwargs(exp, spec, out_dir, device),
+        per_device_train_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        warmup_steps=spec.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+        weight_decay=spec.weight_decay,
+        max_length=spec.max_length,
+        completion_only_loss=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer,
+        peft_config=lora_config(exp.model.lora),
+        callbacks=[progress_callback(label)],
+    )
+    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    check_finite_losses(trainer.state.log_history, label)
+    final = save_final(trainer, tokenizer, out_dir)
+    return {"final_model": str(final), "examples": len(records),
+            **summarize_logs(trainer.state.log_history, ("loss", "grad_norm"))}
