@@ -79,6 +79,23 @@ def load_pairs(source: str, columns: dict[str, str], roles: tuple[str, ...], tes
     return split_rows(rows, test_size, seed)
 
 
+def check_models(exp: ExperimentConfig) -> None:
+    """Every model path the experiment names exists (or is a cached hub id) before anything is written."""
+    from semrl.train.models import check_model_reference
+
+    if exp.model.path is not None:
+        check_model_reference(exp.model.path, exp.model.trust_remote_code)
+    if exp.rm.model is not None:
+        check_model_reference(exp.rm.model, exp.model.trust_remote_code)
+    configs = [exp.rewards] + [arm.rewards for arm in exp.arms]
+    for config in configs:
+        if config is None:
+            continue
+        from semrl.rewards import build_reward
+
+        build_reward(config)  # a missing encoder or reward-model folder fails here
+
+
 def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
     """The base model path; a `tiny` model is built once into the run dir (atomically)."""
     from semrl.train.models import check_model_reference
@@ -220,11 +237,8 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
     plans = plan_experiment(exp)
     train, test = load_task_rows(exp)
     run = Run(out or Path(exp.output_dir) / exp.name)
+    check_models(exp)
     if dry_run:
-        if exp.model.path is not None:
-            from semrl.train.models import check_model_reference
-
-            check_model_reference(exp.model.path, exp.model.trust_remote_code)
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
@@ -256,6 +270,11 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
     run = Run(out or Path(exp.output_dir) / exp.name)
     device = pick_device(exp.device)
     key = f"train/{stage}"
+    check_models(exp)
+    if init is not None:
+        from semrl.train.models import check_model_reference
+
+        check_model_reference(init, exp.model.trust_remote_code)
     if stage in ("sft", "grpo"):
         if stage == "grpo" and exp.rewards is None:
             raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
@@ -272,10 +291,6 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
         train, test = load_pairs(exp.rm.train, exp.rm.columns, ("prompt", "chosen", "rejected"), exp.rm.test,
                                  exp.rm.test_size, exp.seed)
         run.open(exp.model_dump(mode="json"), exp.seed, resume)
-        if exp.rm.model is not None:
-            from semrl.train.models import check_model_reference
-
-            check_model_reference(exp.rm.model, exp.model.trust_remote_code)
         base = init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
         from semrl.train.rm import run_rm
 

@@ -1,0 +1,216 @@
+"""Training through the real CLI on CPU with tiny local models: every stage trains, recipes chain,
+runs resume after kill -9 with identical results, bad configs exit 2 with nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from conftest import run_cli, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
+BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def toy_grpo_config(tmp_path: Path, **grpo) -> Path:
+    """zh -> bo (columns swapped on the shipped bo-zh file): a Tibetan target, syllable chrF + language."""
+    return write_config(tmp_path / "toy.yaml", {
+        "name": "toy-grpo",
+        "model": {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
+        "rewards": {"rewards": [
+            {"type": "language", "weight": 1.0, "lang": "bo", "mode": "continuous"},
+            {"type": "chrf", "weight": 1.0, "lang": "bo"},
+        ]},
+        "grpo": {"max_steps": 50, "learning_rate": 3.0e-3, "num_generations": 4, "prompts_per_step": 4,
+                 "max_completion_length": 16, "temperature": 1.0, "logging_steps": 1, "save_steps": 25, **grpo},
+    })
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("example") / "run"
+    result = run_cli("run", str(EXAMPLE), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_example_runs_every_stage(example_run):
+    manifest = json.loads((example_run / "manifest.json").read_text(encoding="utf-8"))
+    assert {"encoder", "semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"} <= set(manifest["stages"])
+    assert all(entry["status"] == "done" for entry in manifest["stages"].values())
+    assert manifest["seed"] == 0 and manifest["versions"]["trl"] and "stages" in manifest
+    assert yaml.safe_load((example_run / "config.yaml").read_text(encoding="utf-8"))["name"] == "tiny-bo-zh"
+    for key in ("semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"):
+        metrics = manifest["stages"][key]["metrics"]
+        assert math.isfinite(metrics["loss"]["last"]) and metrics["steps"] > 0
+    assert manifest["stages"]["semantic_rl/sft"]["metrics"]["examples"] == 48
+    assert manifest["stages"]["strong_sft/sft"]["metrics"]["examples"] == 72
+    assert len((example_run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()) == 12
+
+
+def test_two_stage_starts_grpo_from_the_sft_checkpoint(example_run):
+    manifest = json.loads((example_run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["stages"]["semantic_rl/grpo"]["init"] == str(example_run / "semantic_rl" / "sft" / "final")
+    base = weights(example_run / "base_model")
+    sft = weights(example_run / "semantic_rl" / "sft" / "final")
+    grpo = weights(example_run / "semantic_rl" / "grpo" / "final")
+    assert changed(base, sft) and changed(sft, grpo)
+    grpo_metrics = manifest["stages"]["semantic_rl/grpo"]["metrics"]
+    assert {"reward/semantic", "reward/language"} <= set(grpo_metrics)  # each component logged
+
+
+def test_encoder_stage_raises_retrieval_accuracy(example_run):
+    metrics = json.loads((example_run / "encoder" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["retrieval_accuracy"] > metrics["retrieval_accuracy_before"]
+
+
+def test_resume_of_a_finished_run_skips_every_stage(example_run):
+    before = (example_run / "semantic_rl" / "grpo" / "final" / "model.safetensors").stat().st_mtime
+    result = run_cli("run", str(EXAMPLE), "--out", str(example_run), "--resume")
+    assert result.returncode == 0
+    assert "done, skipped" in result.stderr
+    assert (example_run / "semantic_rl" / "grpo" / "final" / "model.safetensors").stat().st_mtime == before
+
+
+def test_grpo_raises_mean_reward_on_a_toy_reward(tmp_path):
+    result = run_cli("train", "grpo", "--config", str(toy_grpo_config(tmp_path)), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads(sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
+                       .read_text(encoding="utf-8"))
+    rewards = [entry["reward"] for entry in state["log_history"] if "reward" in entry]
+    assert len(rewards) == 50
+    first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
+    assert last > first + 0.2, (first, last)
+
+
+def test_kill_9_then_resume_gives_identical_results(tmp_path):
+    config = toy_grpo_config(tmp_path, max_steps=20, save_steps=5)
+    args = [sys.executable, "-m", "semrl", "train", "grpo", "--config", str(config)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    straight = subprocess.run(args + ["--out", str(tmp_path / "a")], env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    victim = subprocess.Popen(args + ["--out", str(tmp_path / "b")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "b" / "train" / "grpo" / "checkpoint-10" / "trainer_state.json"
+    deadline = time.time() + 300
+    while not marker.exists() and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert marker.exists()
+    assert not (tmp_path / "b" / "train" / "grpo" / "final").exists(), "killed before the stage finished"
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))  # still valid JSON
+    assert manifest["stages"]["train/grpo"]["status"] == "running"
+
+    resumed = subprocess.run(args + ["--out", str(tmp_path / "b"), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = weights(tmp_path / "a" / "train" / "grpo" / "final"), weights(tmp_path / "b" / "train" / "grpo" / "final")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    metrics_a = json.loads((tmp_path / "a" / "train" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
+    metrics_b = json.loads((tmp_path / "b" / "train" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics_a["reward"] == metrics_b["reward"] and metrics_a["loss"] == metrics_b["loss"]
+
+
+def test_rm_stage_learns_an_easy_preference(tmp_path):
+    rng = random.Random(0)
+    subjects = ["the farmer", "my mother", "a student", "the doctor", "our teacher", "the child"]
+    verbs = ["drinks tea", "reads a book", "writes a letter", "sings a song", "eats rice", "cleans the room"]
+    pairs = []
+    for i in range(120):
+        good = f"{rng.choice(subjects)} {rng.choice(verbs)} today."
+        bad = " ".join(rng.choice(["zzz", "qqq", "###", "xx"]) for _ in range(rng.randint(3, 8)))
+        pairs.append({"prompt": "Say something sensible: ", "chosen": good, "rejected": bad})
+    data = write_jsonl(tmp_path / "prefs.jsonl", pairs)
+    config = write_config(tmp_path / "rm.yaml", {
+        "name": "toy-rm", "model": {"tiny": {}}, "task": {"type": "generic"},
+        "data": {"train": str(data), "columns": {"prompt": "prompt", "reference": "chosen"}},
+        "rm": {"train": str(data), "test_size": 0.25, "epochs": 3, "learning_rate": 1.0e-3, "batch_size": 8},
+    })
+    result = run_cli("train", "rm", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "train" / "rm" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["test_pairs"] == 30
+    assert metrics["pair_accuracy"] > 0.9, metrics
+    assert math.isfinite(metrics["loss"]["last"])
+
+
+def test_encoder_stage_from_the_cli(tmp_path):
+    rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"bo": r["source"], "zh": r["reference"]} for r in rows])
+    config = write_config(tmp_path / "enc.yaml", {
+        "name": "toy-encoder", "model": {"tiny": {}}, "task": {"type": "translate", "source_lang": "bo",
+                                                             "target_lang": "zh"},
+        "data": {"train": str(BO_ZH)},
+        "encoder": {"train": str(pairs), "columns": {"anchor": "bo", "positive": "zh"}, "test_size": 12,
+                    "epochs": 4, "learning_rate": 1.0e-3, "batch_size": 16},
+    })
+    result = run_cli("train", "encoder", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "train" / "encoder" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["retrieval_accuracy"] > metrics["retrieval_accuracy_before"]
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tmp_path / "run" / "train" / "encoder" / "final"), device="cpu")
+    assert model.encode(["ཁྱི་ནག་པོ།"]).shape[1] == 64
+
+
+def test_sft_stage_alone_with_lora(tmp_path):
+    config = write_config(tmp_path / "sft.yaml", {
+        "name": "toy-sft", "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 4},
+        "sft": {"epochs": 1, "learning_rate": 1.0e-3, "batch_size": 8, "examples": 32},
+    })
+    result = run_cli("train", "sft", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = tmp_path / "run" / "train" / "sft" / "final"
+    assert (final / "model.safetensors").exists() and not (final / "adapter_config.json").exists()  # merged
+    assert changed(weights(tmp_path / "run" / "base_model"), weights(final))
+    metrics = json.loads((final.parent / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["examples"] == 32 and math.isfinite(metrics["train_loss"])
+
+
+@pytest.mark.slow
+def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
+    config = toy_grpo_config(tmp_path, max_steps=4, save_steps=2)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    accelerate = Path(sys.executable).parent / "accelerate"
+    result = subprocess.run(
+        [str(accelerate), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "-m", "semrl", "train", "grpo", "--config", str(config),
+         "--out", str(tmp_path / "run")],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["stages"]["train/grpo"]["status"] == "done"
+    assert (tmp_path / "run" / "train" / "grpo" / "final" / "model.safetensors").exists()
