@@ -199,13 +199,14 @@ def test_sft_stage_alone_with_lora(tmp_path):
     assert metrics["examples"] == 32 and math.isfinite(metrics["train_loss"])
 
 
-@pytest.mark.slow
 def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
     config = toy_grpo_config(tmp_path, max_steps=4, save_steps=2)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     accelerate = Path(sys.executable).parent / "accelerate"
     result = subprocess.run(
-        [str(accelerate), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun, and
+        # semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
+        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
          "--dynamo_backend", "no", "-m", "semrl", "train", "grpo", "--config", str(config),
          "--out", str(tmp_path / "run")],
         env=env, capture_output=True, text=True, timeout=900,
@@ -214,3 +215,13 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["train/grpo"]["status"] == "done"
     assert (tmp_path / "run" / "train" / "grpo" / "final" / "model.safetensors").exists()
+    assert result.stdout.count("stage finished") == 1  # only rank 0 reports
+    state = json.loads(sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
+                       .read_text(encoding="utf-8"))
+    single = subprocess.run([sys.executable, "-m", "semrl", "train", "grpo", "--config", str(config), "--out",
+                             str(tmp_path / "single")], env=env, capture_output=True, text=True)
+    assert single.returncode == 0
+    single_state = json.loads(sorted((tmp_path / "single" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
+                              .read_text(encoding="utf-8"))
+    # two processes generate twice the completions per step
+    assert state["log_history"][0]["num_tokens"] > 1.5 * single_state["log_history"][0]["num_tokens"]

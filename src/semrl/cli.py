@@ -110,8 +110,10 @@ def run(
     """Run every arm of an experiment (extra `key=value` arguments override the YAML)."""
     from semrl.experiment import run_experiment
 
+    from semrl.runs import is_main_process
+
     root = run_experiment(config, list(ctx.args), out, resume, dry_run)
-    if not dry_run:
+    if not dry_run and is_main_process():
         typer.echo(f"run finished: {root}")
 
 
@@ -127,8 +129,11 @@ def train(
     """Train one stage on its own (extra `key=value` arguments override the YAML)."""
     from semrl.experiment import train_stage
 
+    from semrl.runs import is_main_process
+
     stage_dir = train_stage(stage, config, list(ctx.args), out, init, resume)
-    typer.echo(f"stage finished: {stage_dir / 'final'}")
+    if is_main_process():
+        typer.echo(f"stage finished: {stage_dir / 'final'}")
 
 
 model_app = typer.Typer(help="Build models locally (no downloads).")

@@ -21,7 +21,7 @@ from semrl.data.splits import head, rest, shuffled, split_rows
 from semrl.data.tasks import ROLES, build_task_examples, role_rows
 from semrl.errors import UserError
 from semrl.files import atomic_write_json, atomic_write_jsonl
-from semrl.runs import Run
+from semrl.runs import Run, is_main_process, main_process_first
 from semrl.train.recipes import StagePlan, plan_experiment
 
 console = Console(stderr=True)
@@ -206,7 +206,8 @@ def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train:
             reward_config = bind_run_encoder(reward_config, run.root / "encoder" / "final")
         records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
         metrics = run_grpo(exp, spec, reward_config, init, records, out_dir, device, resume, plan.key)
-    atomic_write_json(out_dir / "metrics.json", metrics)
+    if is_main_process():
+        atomic_write_json(out_dir / "metrics.json", metrics)
     run.mark(plan.key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
              metrics={k: v for k, v in metrics.items() if k != "final_model"})
     return metrics
@@ -245,10 +246,12 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
         Console().print(f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing trained")
         return run.root
     device = pick_device(exp.device)
-    run.open(exp.model_dump(mode="json"), exp.seed, resume)
-    atomic_write_jsonl(run.root / "data" / "train.jsonl", train)
-    atomic_write_jsonl(run.root / "data" / "test.jsonl", test)
-    base = ensure_base_model(exp, run, _texts(train) + _texts(test))
+    with main_process_first(device):
+        run.open(exp.model_dump(mode="json"), exp.seed, resume)
+        if is_main_process():
+            atomic_write_jsonl(run.root / "data" / "train.jsonl", train)
+            atomic_write_jsonl(run.root / "data" / "test.jsonl", test)
+        base = ensure_base_model(exp, run, _texts(train) + _texts(test))
     console.print(plan_table(exp, plans, len(train), len(test)))
     if uses_run_encoder(exp):
         run_encoder_stage(exp, run, train, test, device, resume)
@@ -279,8 +282,9 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
         if stage == "grpo" and exp.rewards is None:
             raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
         train, test = load_task_rows(exp)
-        run.open(exp.model_dump(mode="json"), exp.seed, resume)
-        base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))
         plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
         if run.status(key) != "done":
             run_plan(exp, run, plan, base, train, device, resume)
@@ -290,8 +294,9 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
             raise UserError(f"{config_path}: rm.train: give a preference-pairs file (prompt, chosen, rejected)")
         train, test = load_pairs(exp.rm.train, exp.rm.columns, ("prompt", "chosen", "rejected"), exp.rm.test,
                                  exp.rm.test_size, exp.seed)
-        run.open(exp.model_dump(mode="json"), exp.seed, resume)
-        base = init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            base = init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
         from semrl.train.rm import run_rm
 
         runner = lambda: run_rm(exp, exp.rm, base, train, test, run.stage_dir("train", "rm"), device, resume)  # noqa: E731
@@ -300,7 +305,8 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
             raise UserError(f"{config_path}: encoder.train: give a pairs file (anchor, positive)")
         train, test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"), exp.encoder.test,
                                  exp.encoder.test_size, exp.seed)
-        run.open(exp.model_dump(mode="json"), exp.seed, resume)
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
         from semrl.train.encoder import run_encoder
 
         runner = lambda: run_encoder(exp, exp.encoder, train, test, run.stage_dir("train", "encoder"), device, resume)  # noqa: E731
@@ -310,7 +316,8 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
         run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
         start = time.time()
         metrics = runner()
-        atomic_write_json(run.stage_dir("train", stage) / "metrics.json", metrics)
+        if is_main_process():
+            atomic_write_json(run.stage_dir("train", stage) / "metrics.json", metrics)
         run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
                  metrics={k: v for k, v in metrics.items() if k != "final_model"})
     return run.stage_dir("train", stage)

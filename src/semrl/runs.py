@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,19 @@ PACKAGES = ("semrl", "torch", "transformers", "trl", "peft", "accelerate", "data
 
 def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") in ("0", "-1")
+
+
+@contextmanager
+def main_process_first(device: str):
+    """Under `accelerate launch`, let rank 0 prepare the run (folders, tiny base model) while the
+    other ranks wait; a no-op in a single process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        with PartialState(cpu=device == "cpu").main_process_first():
+            yield
+    else:
+        yield
 
 
 def versions() -> dict[str, str]:
@@ -66,6 +80,8 @@ class Run:
 
     def open(self, config_dump: dict[str, Any], seed: int, resume: bool) -> None:
         """Create the run, or check that a resumed run has the same config."""
+        if not is_main_process():
+            return  # rank 0 created or checked the run before the others got here
         config_text = yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True)
         config_path = self.root / "config.yaml"
         if self.manifest_path.exists():
@@ -73,8 +89,6 @@ class Run:
                 raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
             if config_path.exists() and yaml.safe_load(config_path.read_text(encoding="utf-8")) != config_dump:
                 raise UserError(f"{config_path}: the config differs from the run being resumed; start a new run (--out)")
-            return
-        if not is_main_process():
             return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_path, config_text)
