@@ -154,3 +154,51 @@ def test_splits_are_deterministic():
     assert len(test) == 10 and sorted(train + test) == rows
     assert split_rows(rows, 0.1, 1) != split_rows(rows, 0.1, 0)
     assert len(split_rows(rows, 7, 0)[1]) == 7
+
+
+def test_few_shot_and_column_mapping(tmp_path):
+    from semrl.experiment import load_task_rows
+
+    exp = load_experiment(config_with(tmp_path, data__few_shot=5, data__columns={"source": "reference",
+                                                                                "reference": "source"}))
+    train, test = load_task_rows(exp)
+    assert len(train) == 5 and len(test) == 12
+    assert "\u0f00" <= train[0]["reference"][0] <= "\u0fff"  # roles swapped: the target is Tibetan
+    again, _ = load_task_rows(exp)
+    assert again == train
+
+
+def test_model_tiny_command_builds_loadable_models(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(BO_ZH.read_text(encoding="utf-8"), encoding="utf-8")
+    for kind in ("lm", "classifier", "encoder"):
+        result = run_cli("model", "tiny", "--out", str(tmp_path / kind), "--corpus", str(corpus), "--kind", kind,
+                         "--size", "tiny")
+        assert result.returncode == 0, result.stderr
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "lm")
+    assert tokenizer.pad_token and tokenizer.eos_token and tokenizer.chat_template
+    text = "ཨ་མས་ཇ་འཐུང་གི་འདུག 妈妈在喝茶。"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text  # byte-level BPE round-trips any script
+    messages = [{"role": "user", "content": "ཀ"}]
+    assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True).endswith("<|assistant|>")
+    lm = AutoModelForCausalLM.from_pretrained(tmp_path / "lm")
+    assert lm.config.model_type == "llama" and lm.config.pad_token_id == tokenizer.pad_token_id
+    assert (tmp_path / "lm" / "model.safetensors").exists()
+    assert AutoModelForSequenceClassification.from_pretrained(tmp_path / "classifier").config.num_labels == 1
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(tmp_path / "encoder"), device="cpu").encode(["ཀ"]).shape == (1, 32)
+    bad = run_cli("model", "tiny", "--out", str(tmp_path / "x"), "--size", "huge")
+    assert bad.returncode == 2 and "--size" in bad.stderr
+
+
+def test_report_to_must_be_installed(tmp_path):
+    result = run_cli("run", str(config_with(tmp_path, report_to="wandb")), "--out", str(tmp_path / "run"), "--dry-run")
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is None:
+        assert_exit_2(result, "report_to", "wandb")
+    else:
+        assert result.returncode == 0

@@ -80,8 +80,14 @@ def load_pairs(source: str, columns: dict[str, str], roles: tuple[str, ...], tes
 
 
 def check_models(exp: ExperimentConfig) -> None:
-    """Every model path the experiment names exists (or is a cached hub id) before anything is written."""
+    """Every model path the experiment names exists (or is a cached hub id) before anything is written,
+    and the logger asked for in report_to is installed."""
+    import importlib.util
+
     from semrl.train.models import check_model_reference
+
+    if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
+        raise UserError(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) or set report_to: none")
 
     if exp.model.path is not None:
         check_model_reference(exp.model.path, exp.model.trust_remote_code)
