@@ -136,6 +136,41 @@ def train(
         typer.echo(f"stage finished: {stage_dir / 'final'}")
 
 
+@app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def eval_command(
+    ctx: typer.Context,
+    run_dir: Optional[Path] = typer.Argument(None, help="a run directory: evaluate base + every arm"),
+    model: Optional[str] = typer.Option(None, "--model", help="or: evaluate this model path ..."),
+    config: Optional[Path] = typer.Option(None, "--config", help="... on this experiment's task/test split"),
+    suite: Optional[str] = typer.Option(None, "--suite", help="general-suite YAML (overrides eval.suite)"),
+    name: str = typer.Option("model", "--name", help="name of the evaluated model in the outputs"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for <name>.json (default: ./eval)"),
+    arm: Optional[list[str]] = typer.Option(None, "--arm", help="only these arms of the run"),
+) -> None:
+    """Task metrics with intervals, general suite, alignment tax and drift; writes eval/<arm>.json."""
+    if run_dir is not None:
+        from semrl.evaluate.runner import evaluate_run
+
+        evaluate_run(run_dir, arm)
+        typer.echo(f"evaluation written: {run_dir / 'eval'}")
+        return
+    if model is None or config is None:
+        raise UserError("semrl eval: give a run directory, or --model and --config")
+    from semrl.evaluate.runner import evaluate_model_path
+
+    result = evaluate_model_path(config, model, name, out or Path("eval"), suite, list(ctx.args))
+    _print_json({k: v for k, v in result.items() if not k.startswith("_")})
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a run directory with an evaluation")) -> None:
+    """results.json, summary.md, report.html and figures/*.png for a run."""
+    from semrl.report import build_report
+
+    paths = build_report(run_dir)
+    typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
+
+
 model_app = typer.Typer(help="Build models locally (no downloads).")
 app.add_typer(model_app, name="model")
 

@@ -147,6 +147,38 @@ class EncoderSpec(StrictModel):
     logging_steps: int = Field(10, ge=1)
 
 
+class JudgeSpec(StrictModel):
+    """Who judges pairwise preference: a reward model, a local causal LM prompted as judge, or a
+    Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
+
+    type: Literal["reward_model", "lm", "callable"]
+    model: str | None = None
+    callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
+
+    @model_validator(mode="after")
+    def _needs(self):
+        if self.type in ("reward_model", "lm") and not self.model:
+            raise ValueError(f"a {self.type} judge needs `model:`")
+        if self.type == "callable" and not self.callable:
+            raise ValueError("a callable judge needs `callable: module:function`")
+        return self
+
+
+class EvalSpec(StrictModel):
+    enabled: bool = Field(True, description="`semrl run` evaluates every arm after training")
+    suite: str | None = Field(None, description="general-suite YAML (alignment tax, drift)")
+    encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
+    metrics: list[str] | None = Field(None, description="task metrics; default by task type")
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
+    resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
+    curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
+    judge: JudgeSpec | None = None
+    compare: list[list[str]] = Field(default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]")
+    lang_threshold: float = Field(0.95, ge=0.0, le=1.0)
+
+
 RECIPES = ("two_stage", "strong_sft", "train_reinforce_recover", "sft", "grpo")
 
 
@@ -175,6 +207,7 @@ class ExperimentConfig(StrictModel):
     recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0))
     rm: RMSpec = Field(default_factory=RMSpec)
     encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
     arms: list[ArmSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -187,6 +220,13 @@ class ExperimentConfig(StrictModel):
                 self.stage_settings(arm, stage)  # raises on a bad override
             if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo") and self.reward_for(arm) is None:
                 raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
+        if "base" in names:
+            raise ValueError("'base' is reserved for the untuned model; rename the arm")
+        for pair in self.eval.compare:
+            if len(pair) != 2 or any(name not in names + ["base"] for name in pair):
+                raise ValueError(f"eval.compare: {pair} must name two arms (or base)")
+        if self.eval.compare and self.eval.judge is None:
+            raise ValueError("eval.compare needs eval.judge")
         return self
 
     def stage_settings(self, arm: ArmSpec, stage: str):
@@ -251,6 +291,9 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("model"), ("path",))
     fix(data.get("rm"), ("train", "test", "model"))
     fix(data.get("encoder"), ("train", "test", "base"))
+    fix(data.get("eval"), ("suite", "encoder"))
+    if isinstance(data.get("eval"), dict):
+        fix(data["eval"].get("judge"), ("model",))
     for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in data.get("arms") or [] if isinstance(arm, dict)]:
         if isinstance(rewards, dict):
             for component in (rewards.get("rewards") or []) + [rewards.get("gate")]:

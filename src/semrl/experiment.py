@@ -267,6 +267,12 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
             continue
         run_plan(exp, run, plan, base, train, device, resume)
     run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if exp.eval.enabled and is_main_process():
+        from semrl.evaluate.runner import evaluate_run
+        from semrl.report import build_report
+
+        evaluate_run(run.root)
+        build_report(run.root)
     return run.root
 
 

@@ -51,8 +51,8 @@ def training_kwargs(exp, spec, out_dir: Path, device: str) -> dict[str, Any]:
         "max_steps": spec.max_steps,
         "lr_scheduler_type": spec.scheduler,
         "save_strategy": "steps",
-        "save_steps": spec.save_steps,
-        "save_total_limit": 2,
+        "save_steps": exp.eval.curve_every or spec.save_steps,
+        "save_total_limit": None if exp.eval.curve_every else 2,
         "logging_steps": spec.logging_steps,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
@@ -103,6 +103,15 @@ def quiet(trainer):
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def save_log_history(trainer, out_dir: Path) -> None:
+    """The stage's logged metrics (reward components, KL, lengths) for the report's figures."""
+    from semrl.files import atomic_write_json
+    from semrl.runs import is_main_process
+
+    if is_main_process():
+        atomic_write_json(Path(out_dir) / "log_history.json", trainer.state.log_history)
 
 
 def check_finite_losses(log_history: list[dict[str, Any]], stage: str) -> None:

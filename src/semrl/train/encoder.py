@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from semrl.train.common import latest_checkpoint, progress_callback, quiet, summarize_logs
+from semrl.train.common import latest_checkpoint, progress_callback, quiet, save_log_history, summarize_logs
 
 
 def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float:
@@ -67,6 +67,7 @@ def run_encoder(exp, spec, train: list[dict[str, str]], test: list[dict[str, str
                                          loss=losses.MultipleNegativesRankingLoss(model),
                                          callbacks=[progress_callback("encoder")])
     quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    save_log_history(trainer, out_dir)
     after = retrieval_accuracy(model, anchors, positives)
     final, tmp = out_dir / "final", out_dir / "final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

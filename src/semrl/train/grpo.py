@@ -12,6 +12,7 @@ from semrl.train.common import (
     lora_config,
     progress_callback,
     quiet,
+    save_log_history,
     save_final,
     summarize_logs,
     training_kwargs,
@@ -58,6 +59,7 @@ def run_grpo(exp, spec, reward_config, model_path: str, records: list[dict[str, 
     )
     quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
     check_finite_losses(trainer.state.log_history, label)
+    save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     names = [f"reward/{component.name}" for component, _ in reward.components]
     return {"final_model": str(final), "prompts": len(records),

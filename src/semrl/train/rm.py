@@ -11,6 +11,7 @@ from semrl.train.common import (
     latest_checkpoint,
     progress_callback,
     quiet,
+    save_log_history,
     save_final,
     summarize_logs,
     training_kwargs,
@@ -64,6 +65,7 @@ def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[di
                             callbacks=[progress_callback(label)])
     quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
     check_finite_losses(trainer.state.log_history, label)
+    save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     after = pair_accuracy(trainer.accelerator.unwrap_model(trainer.model), tokenizer, test, spec.max_length)
     return {"final_model": str(final), "pairs": len(train), "test_pairs": len(test),

@@ -11,6 +11,7 @@ from semrl.train.common import (
     lora_config,
     progress_callback,
     quiet,
+    save_log_history,
     save_final,
     summarize_logs,
     training_kwargs,
@@ -44,6 +45,7 @@ def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: 
     )
     quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
     check_finite_losses(trainer.state.log_history, label)
+    save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     return {"final_model": str(final), "examples": len(records),
             **summarize_logs(trainer.state.log_history, ("loss", "grad_norm"))}

@@ -1,0 +1,61 @@
+"""Batched, left-padded generation for evaluation: greedy by default, sampling on request.
+
+Prompts are sorted by length so each batch pads little, then results are put back in input
+order. Chat-message prompts go through the tokenizer's chat template, as in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 16
+    seed: int = 0
+
+
+def render_prompts(tokenizer, prompts: Sequence[Any]) -> list[str]:
+    rendered = []
+    for prompt in prompts:
+        if isinstance(prompt, list):
+            rendered.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
+        else:
+            rendered.append(prompt)
+    return rendered
+
+
+def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    """Completions (special tokens stripped) for each prompt, in input order."""
+    import torch
+
+    texts = render_prompts(tokenizer, prompts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    outputs: list[str] = [""] * len(texts)
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    model.eval()
+    if settings.do_sample:
+        torch.manual_seed(settings.seed)
+    try:
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            batch = tokenizer([texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = batch.to(model.device)
+            kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
+                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+            if settings.do_sample:
+                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+            with torch.inference_mode():
+                generated = model.generate(**batch, **kwargs)
+            new_tokens = generated[:, batch["input_ids"].shape[1] :]
+            for i, row in zip(index, new_tokens):
+                outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = previous_side
+    return outputs

@@ -1,0 +1,228 @@
+"""`semrl eval`: evaluate the base model and every arm of a run (or any model path) on the task's
+test split and the general suite; write eval/<name>.json and the outputs beside them.
+
+For each model: task metrics with 95% intervals, the general suite, the alignment tax against the
+base (base - tuned, positive = lost, paired intervals), drift (NLL shift and per-token KL to the
+base), optionally a trade-off curve over intermediate checkpoints and pairwise preference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from semrl.config import ExperimentConfig
+from semrl.data.tasks import build_task_examples
+from semrl.errors import UserError
+from semrl.evaluate.general import alignment_tax, run_suite
+from semrl.evaluate.generation import GenerationSettings, generate
+from semrl.evaluate.task import TASK_METRICS, evaluate_task
+from semrl.files import atomic_write_json, atomic_write_jsonl
+
+console = Console(stderr=True)
+
+
+def target_lang(exp: ExperimentConfig) -> str | None:
+    return exp.task.target_lang or exp.task.source_lang
+
+
+def load_model(path: str, exp: ExperimentConfig, device: str):
+    from semrl.train.models import load_causal_lm, load_tokenizer
+
+    tokenizer = load_tokenizer(path, exp.model.trust_remote_code)
+    model = load_causal_lm(path, exp.model.dtype, device, exp.model.trust_remote_code).to(device)
+    model.eval()
+    return model, tokenizer
+
+
+class Evaluator:
+    """Holds what every model's evaluation shares: test rows, suite, base model and its results."""
+
+    def __init__(self, exp: ExperimentConfig, test_rows: list[dict[str, Any]], base_path: str, out_dir: Path,
+                 device: str, encoder: str | None = None):
+        from semrl.evaluate.suite import load_suite
+
+        self.exp, self.rows, self.base_path, self.out_dir, self.device = exp, test_rows, base_path, out_dir, device
+        self.encoder = encoder or exp.eval.encoder
+        self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
+        self._base = None
+        self.base_general: dict[str, Any] | None = None
+
+    @property
+    def base(self):
+        if self._base is None:
+            self._base = load_model(self.base_path, self.exp, self.device)
+        return self._base
+
+    def task_outputs(self, model, tokenizer) -> list[str]:
+        examples = build_task_examples(self.exp.task, tokenizer)
+        settings = GenerationSettings(max_new_tokens=self.exp.eval.max_new_tokens or self.exp.decoding.max_new_tokens,
+                                      batch_size=self.exp.eval.batch_size, seed=self.exp.seed)
+        return generate(model, tokenizer, [examples.prompt(row) for row in self.rows], settings)
+
+    def score(self, model, tokenizer, resamples: int | None = None) -> tuple[dict[str, Any], list[str], dict]:
+        hyps = self.task_outputs(model, tokenizer)
+        metrics, segments = evaluate_task(
+            self.exp.task.type, hyps, [row["reference"] for row in self.rows], target_lang(self.exp), self.encoder,
+            self.exp.eval.lang_threshold, resamples or self.exp.eval.resamples, self.exp.seed, self.exp.eval.metrics)
+        return metrics, hyps, segments
+
+    def general(self, model, tokenizer, is_base: bool) -> dict[str, Any]:
+        if self.suite is None:
+            return {}
+        base_model = None if is_base else self.base[0]
+        return run_suite(self.suite, self.items, model, tokenizer, base_model, self.exp.seed)
+
+    def evaluate(self, name: str, model_path: str, is_base: bool = False) -> dict[str, Any]:
+        start = time.time()
+        model, tokenizer = self.base if is_base else load_model(model_path, self.exp, self.device)
+        task, hyps, segments = self.score(model, tokenizer)
+        general = self.general(model, tokenizer, is_base)
+        if is_base:
+            self.base_general = general
+        result: dict[str, Any] = {
+            "name": name, "model": model_path, "n_test": len(self.rows), "task": task,
+            "general": {bench: r["metrics"] for bench, r in general.items()},
+            "alignment_tax": {} if is_base or self.base_general is None else alignment_tax(
+                self.base_general, general, self.exp.seed),
+            "drift": drift_summary(general, self.base_general if not is_base else None),
+            "outputs": f"{name}.outputs.jsonl", "seconds": round(time.time() - start, 2),
+        }
+        outputs = []
+        for i, (row, hyp) in enumerate(zip(self.rows, hyps)):
+            outputs.append({"id": row.get("id", i), "source": row.get("source", row.get("prompt")),
+                            "reference": row["reference"], "hypothesis": hyp,
+                            **{f"seg_{k}": v[i] for k, v in segments.items()}})
+        atomic_write_jsonl(self.out_dir / f"{name}.outputs.jsonl", outputs)
+        result["_general_items"] = {bench: r["items"] for bench, r in general.items()}
+        return result
+
+    def curve(self, name: str, stage_dirs: list[Path]) -> list[dict[str, Any]]:
+        """Target quality, alignment tax and KL at every kept checkpoint of the arm's stages."""
+        points, offset = [], 0
+        primary = primary_task_metric(self.exp)
+        for stage_dir in stage_dirs:
+            checkpoints = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+            last = 0
+            for checkpoint in checkpoints:
+                step = int(checkpoint.name.split("-")[-1])
+                model, tokenizer = load_model(str(checkpoint), self.exp, self.device)
+                task, _, _ = self.score(model, tokenizer, resamples=200)
+                general = self.general(model, tokenizer, is_base=False)
+                tax = alignment_tax(self.base_general, general, self.exp.seed) if self.base_general else {}
+                point = {"stage": stage_dir.name, "step": offset + step, "target": task[primary],
+                         "tax": primary_tax(tax), "drift": drift_summary(general, self.base_general)}
+                points.append(point)
+                last = step
+            offset += last
+        return points
+
+
+def primary_task_metric(exp: ExperimentConfig) -> str:
+    metrics = exp.eval.metrics or TASK_METRICS[exp.task.type]
+    return "sim" if "sim" in metrics else metrics[0]
+
+
+def primary_tax(tax: dict[str, Any]) -> dict[str, Any] | None:
+    """The overall tax (mean over benchmarks of QA F1 / MC accuracy): the curve's x axis."""
+    from semrl.evaluate.general import OVERALL
+
+    return tax.get(OVERALL, {}).get("score")
+
+
+def drift_summary(general: dict[str, Any], base_general: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for bench, result in general.items():
+        metrics = result["metrics"]
+        if "kl_mean" in metrics:
+            out[bench] = {"kl_mean": metrics["kl_mean"]["value"], "kl_p90": metrics["kl_p90"]["value"]}
+        if "nll_mean" in metrics and base_general and bench in base_general:
+            base_metrics = base_general[bench]["metrics"]
+            out[bench] = {
+                "nll_shift": metrics["nll_mean"]["value"] - base_metrics["nll_mean"]["value"],
+                "nll_p90_shift": metrics["nll_token_p90"]["value"] - base_metrics["nll_token_p90"]["value"],
+            }
+    return out
+
+
+def arm_stage_dirs(run_root: Path, exp: ExperimentConfig, arm) -> list[Path]:
+    from semrl.train.recipes import plan_arm
+
+    return [run_root / arm.name / plan.stage for plan in plan_arm(exp, arm)]
+
+
+def _write(out_dir: Path, result: dict[str, Any]) -> None:
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    atomic_write_json(out_dir / f"{result['name']}.json", public)
+
+
+def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any]:
+    """Evaluate base + every arm of a finished run; returns {name: result}."""
+    from semrl.config import load_experiment
+    from semrl.runs import Run
+    from semrl.train.common import pick_device
+
+    config_path = run_root / "config.yaml"
+    if not config_path.exists():
+        raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
+    exp = load_experiment(config_path)
+    run = Run(run_root)
+    manifest = run.manifest()
+    test_rows = [json.loads(line) for line in (run_root / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    if not test_rows:
+        raise UserError(f"{run_root}/data/test.jsonl: no test rows; set data.test or data.test_size")
+    base_path = exp.model.path or str(run_root / "base_model")
+    encoder = str(run_root / "encoder" / "final") if exp.eval.encoder == "run:encoder" else exp.eval.encoder
+    out_dir = run_root / "eval"
+    evaluator = Evaluator(exp, test_rows, base_path, out_dir, pick_device(exp.device), encoder)
+    results: dict[str, Any] = {}
+    console.print("[bold]evaluating[/bold] base")
+    results["base"] = evaluator.evaluate("base", base_path, is_base=True)
+    _write(out_dir, results["base"])
+    for arm in exp.arms:
+        if only and arm.name not in only:
+            continue
+        stage_dirs = arm_stage_dirs(run_root, exp, arm)
+        final = stage_dirs[-1] / "final"
+        key = f"{arm.name}/{stage_dirs[-1].name}"
+        if manifest["stages"].get(key, {}).get("status") != "done" or not final.exists():
+            raise UserError(f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first")
+        console.print(f"[bold]evaluating[/bold] {arm.name}")
+        result = evaluator.evaluate(arm.name, str(final))
+        if exp.eval.curve_every:
+            result["curve"] = evaluator.curve(arm.name, stage_dirs)
+        results[arm.name] = result
+        _write(out_dir, result)
+    if exp.eval.compare:
+        from semrl.evaluate.preference import judge_pairs
+
+        preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
+        atomic_write_json(out_dir / "preference.json", preference)
+    run.mark("_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return results
+
+
+def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: Path, suite: str | None = None,
+                        overrides: list[str] | None = None) -> dict[str, Any]:
+    """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
+    from semrl.config import load_experiment
+    from semrl.experiment import load_task_rows
+    from semrl.train.common import pick_device
+    from semrl.train.models import check_model_reference
+
+    exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
+    check_model_reference(model_path, exp.model.trust_remote_code)
+    if exp.eval.suite and exp.model.path is None:
+        raise UserError(f"{config_path}: the alignment tax needs a base model: set model.path")
+    _, test_rows = load_task_rows(exp)
+    evaluator = Evaluator(exp, test_rows, exp.model.path or model_path, out_dir, pick_device(exp.device))
+    if exp.eval.suite and exp.model.path and exp.model.path != model_path:
+        evaluator.evaluate("base", exp.model.path, is_base=True)
+    result = evaluator.evaluate(name, model_path, is_base=exp.model.path == model_path)
+    _write(out_dir, result)
+    return result
+

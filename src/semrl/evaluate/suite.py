@@ -1,0 +1,116 @@
+"""The general-competence suite YAML: what the base model knows and the tuned one may lose.
+
+```yaml
+benchmarks:
+  - {name: qa-zh, type: qa, file: qa.jsonl, lang: zh}      # context, question, answers -> EM/F1
+  - {name: mc, type: mc, file: mc.jsonl, k_shot: 1}        # question, choices, answer -> accuracy
+  - {name: text, type: nll, file: general.txt}             # NLL of held-out text (mean, P90)
+  - {name: drift, type: kl, file: general.txt}             # per-token KL to the base (mean, P90)
+  - {name: arc, type: lm_eval, task: arc_easy}             # optional, needs `pip install lm-eval`
+```
+Paths are relative to the suite file. Every file is read and validated before any model runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from semrl.configs import StrictModel, load_config
+from semrl.data.loading import load_table
+from semrl.errors import UserError
+from semrl.files import read_lines
+
+
+class BenchmarkSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["qa", "mc", "nll", "kl", "lm_eval"]
+    file: str | None = None
+    lang: str = "en"
+    k_shot: int = Field(0, ge=0)
+    max_new_tokens: int = Field(32, ge=1)
+    max_length: int = Field(512, ge=16)
+    batch_size: int = Field(16, ge=1)
+    length_normalize: bool = Field(False, description="mc: compare mean instead of summed log-likelihood")
+    task: str | None = Field(None, description="lm_eval task name")
+
+    @model_validator(mode="after")
+    def _needs(self):
+        if self.type == "lm_eval" and not self.task:
+            raise ValueError("lm_eval benchmarks need `task:`")
+        if self.type != "lm_eval" and not self.file:
+            raise ValueError(f"{self.type} benchmarks need `file:`")
+        return self
+
+
+class SuiteConfig(StrictModel):
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+
+
+def _answers(value: Any) -> list[str] | None:
+    if isinstance(value, str) and value.strip():
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return value
+    return None
+
+
+def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
+    """Validated items of one benchmark (QA/MC rows or texts); errors name file, line and field."""
+    path = spec.file
+    if spec.type in ("nll", "kl"):
+        if path.endswith(".txt"):
+            texts = [line for line in read_lines(path) if line.strip()]
+        else:
+            rows = load_table(path)
+            for row in rows:
+                if not isinstance(row.get("text"), str) or not row["text"].strip():
+                    raise UserError(f"{path}: line {row['__line__']}: field 'text' must be non-empty text")
+            texts = [row["text"] for row in rows]
+        if not texts:
+            raise UserError(f"{path}: no texts")
+        return [{"text": t} for t in texts]
+    rows = load_table(path)
+    items = []
+    for row in rows:
+        where = f"{path}: line {row['__line__']}"
+        if spec.type == "qa":
+            for field in ("context", "question"):
+                if not isinstance(row.get(field), str) or not row[field].strip():
+                    raise UserError(f"{where}: field {field!r} must be non-empty text")
+            answers = _answers(row.get("answers", row.get("answer")))
+            if answers is None:
+                raise UserError(f"{where}: field 'answers' must be a non-empty string or list of strings")
+            items.append({"context": row["context"], "question": row["question"], "answers": answers})
+        else:
+            if not isinstance(row.get("question"), str) or not row["question"].strip():
+                raise UserError(f"{where}: field 'question' must be non-empty text")
+            choices = row.get("choices")
+            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
+                raise UserError(f"{where}: field 'choices' must be a list of at least two strings")
+            answer = row.get("answer")
+            if isinstance(answer, str) and answer in choices:
+                answer = choices.index(answer)
+            if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(choices):
+                raise UserError(f"{where}: field 'answer' must be a choice index (0..{len(choices) - 1}) or a choice")
+            items.append({"question": row["question"], "choices": choices, "answer": answer})
+    if spec.type == "mc" and len(items) <= spec.k_shot:
+        raise UserError(f"{path}: {len(items)} items, k_shot {spec.k_shot} leaves none to evaluate")
+    return items
+
+
+def load_suite(path: str | Path) -> tuple[SuiteConfig, dict[str, list[dict[str, Any]]]]:
+    """The suite and every benchmark's items, paths resolved against the suite file."""
+    suite = load_config(SuiteConfig, path)
+    base = Path(path).resolve().parent
+    items: dict[str, list[dict[str, Any]]] = {}
+    names = [b.name for b in suite.benchmarks]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: benchmark names must be unique")
+    for spec in suite.benchmarks:
+        if spec.file and not Path(spec.file).is_absolute():
+            spec.file = str(base / spec.file)
+        items[spec.name] = load_items(spec) if spec.type != "lm_eval" else []
+    return suite, items

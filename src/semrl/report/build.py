@@ -1,0 +1,99 @@
+"""Collect a run's numbers into results.json and render summary.md, figures/*.png, report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.files import atomic_write_json, atomic_write_text
+from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
+from semrl.report.tables import all_tables, markdown
+
+
+def collect(run_root: Path) -> dict[str, Any]:
+    import yaml
+
+    eval_dir = run_root / "eval"
+    if not (run_root / "config.yaml").exists():
+        raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
+    if not (eval_dir / "base.json").exists():
+        raise UserError(f"{run_root}: no evaluation yet; run `semrl eval {run_root}` first")
+    config = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
+    manifest = json.loads((run_root / "manifest.json").read_text(encoding="utf-8"))
+    order = ["base"] + [arm["name"] for arm in config.get("arms", [])]
+    arms = {}
+    for name in order:
+        path = eval_dir / f"{name}.json"
+        if path.exists():
+            arms[name] = json.loads(path.read_text(encoding="utf-8"))
+    preference_path = eval_dir / "preference.json"
+    return {
+        "name": config["name"],
+        "run_dir": str(run_root),
+        "seed": manifest.get("seed"),
+        "git_commit": manifest.get("git_commit"),
+        "versions": manifest.get("versions", {}),
+        "task": config["task"],
+        "arms": arms,
+        "alignment_tax": {name: arm.get("alignment_tax", {}) for name, arm in arms.items() if name != "base"},
+        "preference": json.loads(preference_path.read_text(encoding="utf-8")) if preference_path.exists() else {},
+        "training": {key: value for key, value in manifest.get("stages", {}).items() if not key.startswith("_")},
+    }
+
+
+def _primary(results: dict[str, Any]) -> str:
+    metrics = list(next(iter(results["arms"].values()))["task"])
+    return "sim" if "sim" in metrics else metrics[0]
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def render_html(results: dict[str, Any], figures: list[Path]) -> str:
+    parts = [f"<h1>semrl report: {html.escape(results['name'])}</h1>",
+             f"<p>run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
+             f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}</p>"]
+    for title, header, rows in all_tables(results):
+        parts.append(f"<h2>{html.escape(title)}</h2><table><thead><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+                     + "</tbody></table>")
+    if figures:
+        parts.append("<h2>Figures</h2>" + "".join(_img(p) for p in figures))
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
+             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
+             "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f5f5f5}")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>semrl report: "
+            f"{html.escape(results['name'])}</title><style>{style}</style></head><body>"
+            + "\n".join(parts) + "</body></html>\n")
+
+
+def build_report(run_root: Path) -> dict[str, Path]:
+    run_root = Path(run_root)
+    results = collect(run_root)
+    figures_dir = run_root / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    primary = _primary(results)
+    figures = [f for f in (
+        tradeoff_figure(results, primary, figures_dir / "tradeoff.png"),
+        metrics_figure(results, figures_dir / "task_metrics.png"),
+        training_figure(run_root, figures_dir / "training.png"),
+    ) if f is not None]
+    results["figures"] = [str(f.relative_to(run_root)) for f in figures]
+    atomic_write_json(run_root / "results.json", results)
+    summary = [f"# semrl report: {results['name']}", "",
+               f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "
+               "Intervals are 95% bootstrap percentiles over test items.", ""]
+    summary += [markdown(table) for table in all_tables(results)]
+    summary += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
+    atomic_write_text(run_root / "summary.md", "\n".join(summary) + "\n")
+    atomic_write_text(run_root / "report.html", render_html(results, figures))
+    return {"results": run_root / "results.json", "summary": run_root / "summary.md",
+            "html": run_root / "report.html", "figures": figures_dir}

@@ -1,0 +1,102 @@
+"""The paper-style tables, as (title, header, rows) so markdown and HTML render the same content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Table = tuple[str, list[str], list[list[str]]]
+
+
+def _fmt(entry: dict[str, Any] | None, digits: int = 2) -> str:
+    if not entry or entry.get("value") is None:
+        return "–"
+    text = f"{entry['value']:.{digits}f}"
+    ci = entry.get("ci95")
+    if ci and all(c == c for c in ci):  # skip NaN intervals
+        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    return text
+
+
+def task_table(results: dict[str, Any]) -> Table:
+    arms = results["arms"]
+    metrics = list(next(iter(arms.values()))["task"]) if arms else []
+    rows = [[name] + [_fmt(arm["task"].get(m), 4 if m in ("sim", "lang") else 2) for m in metrics]
+            for name, arm in arms.items()]
+    return ("Task quality on the test split (95% bootstrap intervals)", ["arm"] + metrics, rows)
+
+
+def general_table(results: dict[str, Any]) -> Table | None:
+    columns = []
+    for arm in results["arms"].values():
+        for bench, metrics in arm.get("general", {}).items():
+            for metric in metrics:
+                if metric not in ("kl_mean", "kl_p90", "nll_token_p90") and (bench, metric) not in columns:
+                    columns.append((bench, metric))
+    if not columns:
+        return None
+    rows = [[name] + [_fmt(arm.get("general", {}).get(b, {}).get(m)) for b, m in columns]
+            for name, arm in results["arms"].items()]
+    return ("General competence", ["arm"] + [f"{b} {m}" for b, m in columns], rows)
+
+
+def tax_table(results: dict[str, Any]) -> Table | None:
+    rows = []
+    for name, arm in results["arms"].items():
+        for bench, metrics in arm.get("alignment_tax", {}).items():
+            for metric, entry in metrics.items():
+                rows.append([name, bench, metric, f"{entry['base']:.2f}", f"{entry['tuned']:.2f}",
+                             _fmt({"value": entry["tax"], "ci95": entry["ci95"]}),
+                             f"{100 * entry['relative']:.1f}%" if entry["relative"] == entry["relative"] else "–"])
+    if not rows:
+        return None
+    return ("Alignment tax (base − tuned; positive = lost; NLL: tuned − base)",
+            ["arm", "benchmark", "metric", "base", "tuned", "tax [95% CI]", "relative"], rows)
+
+
+def drift_table(results: dict[str, Any]) -> Table | None:
+    rows = []
+    for name, arm in results["arms"].items():
+        for bench, entry in arm.get("drift", {}).items():
+            rows.append([name, bench] + [f"{entry[k]:+.4f}" if k in entry else "–"
+                                         for k in ("nll_shift", "nll_p90_shift", "kl_mean", "kl_p90")])
+    if not rows:
+        return None
+    return ("Drift from the base model", ["arm", "benchmark", "NLL shift", "NLL P90 shift", "KL mean", "KL P90"], rows)
+
+
+def preference_table(results: dict[str, Any]) -> Table | None:
+    pref = results.get("preference") or {}
+    rows = [[key, entry["judge"], str(entry["wins"]), str(entry["ties"]), str(entry["losses"]),
+             _fmt({"value": 100 * entry["win_rate"], "ci95": [100 * c for c in entry["ci95"]]}, 1)]
+            for key, entry in pref.items()]
+    if not rows:
+        return None
+    return ("Pairwise preference (both orders; ties count half)", ["pair", "judge", "wins", "ties", "losses",
+                                                                   "win rate % [95% CI]"], rows)
+
+
+def training_table(results: dict[str, Any]) -> Table | None:
+    rows = []
+    for key, stage in results.get("training", {}).items():
+        metrics = stage.get("metrics", {})
+        reward = metrics.get("reward", {})
+        loss = metrics.get("loss", {})
+        rows.append([key, str(metrics.get("steps", "–")), f"{stage.get('seconds', 0):.1f}",
+                     f"{loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}" if loss else "–",
+                     f"{reward.get('first', float('nan')):.3f} → {reward.get('last', float('nan')):.3f}" if reward else "–"])
+    if not rows:
+        return None
+    return ("Training stages", ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"], rows)
+
+
+def all_tables(results: dict[str, Any]) -> list[Table]:
+    tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
+              preference_table(results), training_table(results)]
+    return [t for t in tables if t is not None]
+
+
+def markdown(table: Table) -> str:
+    title, header, rows = table
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
