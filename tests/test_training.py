@@ -225,3 +225,59 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
                               .read_text(encoding="utf-8"))
     # two processes generate twice the completions per step
     assert state["log_history"][0]["num_tokens"] > 1.5 * single_state["log_history"][0]["num_tokens"]
+
+
+def test_example_ends_with_evaluation_and_report(example_run):
+    results = json.loads((example_run / "results.json").read_text(encoding="utf-8"))
+    assert set(results["arms"]) == {"base", "semantic_rl", "strong_sft"}
+    for name in ("semantic_rl", "strong_sft"):
+        arm = results["arms"][name]
+        assert set(arm["task"]) == {"bleu", "chrf", "sim", "lang"}
+        for entry in arm["task"].values():
+            low, high = entry["ci95"]
+            assert low <= entry["value"] <= high and entry["signature"]
+        assert {"qa-zh", "qa-en", "mc", "text", "overall"} <= set(arm["alignment_tax"])
+        assert "kl_mean" in arm["drift"]["drift"] and "nll_shift" in arm["drift"]["text"]
+        assert results["alignment_tax"][name] == arm["alignment_tax"]
+    assert results["arms"]["base"]["drift"]["drift"]["kl_mean"] == pytest.approx(0.0, abs=1e-6)
+    for figure in ("tradeoff.png", "task_metrics.png", "training.png"):
+        data = (example_run / "figures" / figure).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    summary = (example_run / "summary.md").read_text(encoding="utf-8")
+    assert "Alignment tax" in summary and "| semantic_rl |" in summary
+    html = (example_run / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    outputs = (example_run / "eval" / "semantic_rl.outputs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(outputs) == 12 and {"source", "reference", "hypothesis", "seg_bleu"} <= set(json.loads(outputs[0]))
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found or not shutil.which("apt-get") or os.geteuid() != 0:
+        return found
+    try:  # Debian's chromium, installed only for this test and only when missing
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return shutil.which("chromium")
+
+
+def test_report_renders_in_headless_chromium(example_run, tmp_path):
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed and could not be installed (needs root and apt-get)")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (example_run / "report.html").as_uri()
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert "Task quality on the test split" in dom.stdout and "Alignment tax" in dom.stdout
+    assert dom.stdout.count("<table>") >= 4
+    shot = tmp_path / "report.png"
+    subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
