@@ -61,6 +61,18 @@ def test_multiple_choice_matches_a_hand_computation(lm):
     assert multiple_choice(model, tokenizer, [flipped]) == [1.0]
 
 
+def test_shared_context_scoring_equals_one_sequence_at_a_time(lm):
+    from semrl.evaluate.likelihood import shared_context_logprobs
+
+    model, tokenizer = lm
+    contexts = ["Q: short?\nA:", "Question: a much longer context with many more words in it?\nAnswer:", "ཀ་ཁ"]
+    choices = [["yes", "no"], ["a river", "the old bridge over the water", "x"], ["中文", "ག"]]
+    shared = shared_context_logprobs(model, tokenizer, contexts, choices, batch_size=2)
+    for context, item_choices, scores in zip(contexts, choices, shared):
+        for choice, (score, _) in zip(item_choices, scores):
+            assert score == pytest.approx(_logprob_by_hand(model, tokenizer, context, " " + choice), abs=1e-4)
+
+
 def test_kl_and_nll_shift_of_a_model_to_itself_are_zero(lm):
     model, tokenizer = lm
     kls = token_kl(model, model, tokenizer, TEXTS, batch_size=2)
