@@ -281,3 +281,42 @@ def test_report_renders_in_headless_chromium(example_run, tmp_path):
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
+
+
+def test_few_shot_transfer_from_two_checkpoints(example_run, tmp_path):
+    config = write_config(tmp_path / "second.yaml", {
+        "name": "zh-bo-transfer", "model": {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 12},
+        "sft": {"epochs": 2, "learning_rate": 3.0e-3, "batch_size": 8},
+        "eval": {"resamples": 100},
+        "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
+    })
+    result = run_cli("transfer", "--config", str(config), "--k", "16", "--out", str(tmp_path / "transfer"),
+                     "--from", f"rl={example_run / 'semantic_rl' / 'grpo' / 'final'}",
+                     "--from", f"sft={example_run / 'strong_sft' / 'sft' / 'final'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "transfer" / "transfer.json").read_text(encoding="utf-8"))
+    assert set(summary["starts"]) == {"rl", "sft"} and summary["k"] == 16
+    for name in ("rl", "sft"):
+        manifest = json.loads((tmp_path / "transfer" / name / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["stages"]["headline_sft/sft"]["metrics"]["examples"] == 16
+        assert manifest["stages"]["headline_sft/sft"]["init"].endswith("final")
+    diff = summary["differences"]["rl - sft"]
+    assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
+    assert "few-shot transfer" in result.stdout
+
+
+def test_trade_off_curves_from_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("run", str(EXAMPLE), "--out", str(out), "eval.curve_every=30", "grpo.max_steps=12",
+                     "eval.resamples=100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    for arm in ("semantic_rl", "strong_sft"):
+        curve = results["arms"][arm]["curve"]
+        assert len(curve) >= 3
+        assert [p["step"] for p in curve] == sorted(p["step"] for p in curve)
+        assert all("value" in p["target"] and p["tax"] is not None for p in curve)
+    assert results["arms"]["semantic_rl"]["curve"][-1]["stage"] == "grpo"
+    assert "semantic_rl vs strong_sft" in results["matched_quality"]

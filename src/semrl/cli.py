@@ -162,6 +162,22 @@ def eval_command(
     _print_json({k: v for k, v in result.items() if not k.startswith("_")})
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def transfer(
+    ctx: typer.Context,
+    config: Path = typer.Option(..., "--config", help="the second task's experiment YAML (one arm)"),
+    start: list[str] = typer.Option(..., "--from", help="NAME=MODEL_PATH, at least two"),
+    k: Optional[int] = typer.Option(None, "--k", help="train on k examples (few-shot); default: data.few_shot"),
+    out: Path = typer.Option(Path("runs/transfer"), "--out", help="one run per start under this folder"),
+    resume: bool = typer.Option(False, "--resume", help="continue interrupted runs"),
+) -> None:
+    """Few-shot transfer: train the second task from each start on k examples, compare the results."""
+    from semrl.evaluate.transfer import run_transfer
+    from semrl.report_tables import transfer_table
+
+    transfer_table(run_transfer(config, start, k, out, list(ctx.args), resume))
+
+
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run directory with an evaluation")) -> None:
     """results.json, summary.md, report.html and figures/*.png for a run."""

@@ -70,3 +70,21 @@ def audit_tables(result: dict[str, Any]) -> None:
             )
     else:
         console.print("[green]no corruption reaches the reference's total reward[/green]")
+
+
+def transfer_table(summary: dict[str, Any]) -> None:
+    metrics = list(next(iter(summary["starts"].values()))["task"])
+    table = Table(title=f"few-shot transfer: arm {summary['arm']}, k = {summary['k']}")
+    table.add_column("start")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for name, entry in summary["starts"].items():
+        cells = []
+        for metric in metrics:
+            m = entry["task"][metric]
+            cells.append(f"{m['value']:.4g} [{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]")
+        table.add_row(name, *cells)
+    console.print(table)
+    for key, diff in summary["differences"].items():
+        low, high = diff["ci95"]
+        console.print(f"{key} ({diff['metric']}): {diff['difference']:+.4f}  95% CI [{low:+.4f}, {high:+.4f}]")

@@ -45,6 +45,45 @@ def collect(run_root: Path) -> dict[str, Any]:
     }
 
 
+def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
+    """Compare arms' alignment tax at the same target quality, interpolated along their curves.
+
+    For each pair of arms with curves, target levels are spread over the range both reach; each
+    arm's tax (and its interval bounds) is linearly interpolated at those levels. The intervals are
+    the interpolated per-checkpoint intervals, not a joint bootstrap.
+    """
+    import numpy as np
+
+    curves = {}
+    for name, arm in results["arms"].items():
+        points = sorted((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax"))
+        if len(points) >= 2:
+            curves[name] = points
+    out: dict[str, Any] = {}
+    names = list(curves)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            low = max(curves[a][0][0], curves[b][0][0])
+            high = min(curves[a][-1][0], curves[b][-1][0])
+            if low >= high:
+                continue
+            rows = []
+            for q in np.linspace(low, high, levels):
+                def at(points, key):
+                    xs = [p[0] for p in points]
+                    return float(np.interp(q, xs, [key(p[1]) for p in points]))
+
+                entry = {"target": float(q)}
+                for name in (a, b):
+                    entry[name] = {"tax": at(curves[name], lambda t: t["tax"]),
+                                   "ci95": [at(curves[name], lambda t: t["ci95"][0]),
+                                            at(curves[name], lambda t: t["ci95"][1])]}
+                entry["difference"] = entry[a]["tax"] - entry[b]["tax"]
+                rows.append(entry)
+            out[f"{a} vs {b}"] = rows
+    return out
+
+
 def _primary(results: dict[str, Any]) -> str:
     metrics = list(next(iter(results["arms"].values()))["task"])
     return "sim" if "sim" in metrics else metrics[0]
@@ -87,6 +126,7 @@ def build_report(run_root: Path) -> dict[str, Path]:
         training_figure(run_root, figures_dir / "training.png"),
     ) if f is not None]
     results["figures"] = [str(f.relative_to(run_root)) for f in figures]
+    results["matched_quality"] = matched_quality(results)
     atomic_write_json(run_root / "results.json", results)
     summary = [f"# semrl report: {results['name']}", "",
                f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "

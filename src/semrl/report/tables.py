@@ -89,9 +89,22 @@ def training_table(results: dict[str, Any]) -> Table | None:
     return ("Training stages", ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"], rows)
 
 
+def matched_table(results: dict[str, Any]) -> Table | None:
+    rows = []
+    for pair, entries in (results.get("matched_quality") or {}).items():
+        a, b = pair.split(" vs ")
+        for entry in entries:
+            rows.append([pair, f"{entry['target']:.4f}", _fmt({"value": entry[a]["tax"], "ci95": entry[a]["ci95"]}),
+                         _fmt({"value": entry[b]["tax"], "ci95": entry[b]["ci95"]}), f"{entry['difference']:+.2f}"])
+    if not rows:
+        return None
+    return ("Alignment tax at matched target quality (interpolated along checkpoint curves)",
+            ["pair", "target quality", "tax of first", "tax of second", "difference"], rows)
+
+
 def all_tables(results: dict[str, Any]) -> list[Table]:
     tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
-              preference_table(results), training_table(results)]
+              matched_table(results), preference_table(results), training_table(results)]
     return [t for t in tables if t is not None]
 
 
