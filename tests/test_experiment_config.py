@@ -44,10 +44,21 @@ def assert_exit_2(result, *fragments):
         assert fragment in line[0], line[0]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+EXPERIMENTS = sorted((ROOT / "configs" / "paper").glob("*.yaml")) + sorted((ROOT / "configs" / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     exp = load_experiment(path)
     assert exp.arms and exp.name
+
+
+def test_shipped_suite_loads():
+    from semrl.evaluate.suite import load_suite
+
+    suite, items = load_suite(ROOT / "configs" / "examples" / "general" / "suite.yaml")
+    assert [b.type for b in suite.benchmarks] == ["qa", "qa", "mc", "nll", "kl"]
+    assert all(items[b.name] for b in suite.benchmarks)
 
 
 def test_paper_presets_carry_the_published_settings():
