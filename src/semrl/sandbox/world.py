@@ -1,0 +1,233 @@
+"""Generate the sandbox world from a seed and write it as files semrl already reads.
+
+The world: a lexicon and grammar for H and L (lexicon.py, grammar.py); a knowledge base (each
+agent's home place and favourite object); datasets:
+- pretraining text for the base model: H sentences, KB facts, general-task demonstrations
+  (extractive QA, fact recall, copying) and a little L;
+- the general suite (held-out QA, fact recall as multiple choice, copying, general text);
+- target tasks: L->H translation with a small, narrow/biased parallel corpus (only some agents,
+  actions and places) and an unbiased test set; L headline generation;
+- preference pairs in H and in L; sentence-encoder pairs (H paraphrases and some L<->H pairs).
+Everything is a pure function of the seed and the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from semrl.configs import StrictModel
+from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from semrl.sandbox.grammar import Meaning, random_meaning, realise_h, realise_l, realise_l_headline
+from semrl.sandbox.lexicon import SLOTS, Lexicon, build_lexicon
+
+
+class ParallelSpec(StrictModel):
+    train: int = Field(400, ge=8)
+    test: int = Field(60, ge=4)
+    bias: dict[str, int] = Field(default_factory=lambda: {"agent": 4, "action": 4, "place": 4},
+                                 description="parallel data covers only the first N concepts of these slots")
+
+
+class PretrainSpec(StrictModel):
+    h_sentences: int = 3000
+    l_sentences: int = 150
+    qa: int = 1500
+    fact_repeats: int = 30
+    copying: int = 600
+
+
+class GeneralTestSpec(StrictModel):
+    qa: int = 60
+    facts: int = 16
+    copying: int = 40
+    text: int = 60
+
+
+class WorldSpec(StrictModel):
+    seed: int = 0
+    sizes: dict[str, int] = Field(default_factory=dict, description="concepts per slot (default: all)")
+    parallel: ParallelSpec = Field(default_factory=ParallelSpec)
+    headline_train: int = 200
+    headline_test: int = 40
+    pretrain: PretrainSpec = Field(default_factory=PretrainSpec)
+    general_test: GeneralTestSpec = Field(default_factory=GeneralTestSpec)
+    preference_pairs: int = 200
+    encoder_pairs: int = 1500
+
+
+QA_TEMPLATES = {
+    "agent": ("Who {action} the {object}?", "agent"),
+    "object": ("What did the {agent} {action_base}?", "object"),
+    "place": ("Where did the {agent} {action_base} the {object}?", "place"),
+}
+ACTION_BASE = {"carried": "carry", "hauled": "haul", "sold": "sell", "traded": "trade", "painted": "paint",
+               "colored": "color", "found": "find", "discovered": "discover", "cleaned": "clean", "washed": "wash",
+               "bought": "buy", "purchased": "purchase", "mended": "mend", "repaired": "repair", "hid": "hide",
+               "concealed": "conceal"}
+
+
+class World:
+    """The lexicon, the knowledge base and every generator of the world's data."""
+
+    def __init__(self, spec: WorldSpec):
+        self.spec = spec
+        self.lexicon: Lexicon = build_lexicon(spec.seed, spec.sizes or None)
+        self.sizes = self.lexicon.sizes()
+        rng = random.Random(spec.seed + 1)
+        self.home = {a: rng.randrange(self.sizes["place"]) for a in range(self.sizes["agent"])}
+        self.favourite = {a: rng.randrange(self.sizes["object"]) for a in range(self.sizes["agent"])}
+
+    # -- sentences ---------------------------------------------------------------------------
+    def h_word(self, slot: str, concept: int) -> str:
+        return self.lexicon.h[slot][concept][0]
+
+    def fact_sentences(self) -> list[str]:
+        out = []
+        for a in range(self.sizes["agent"]):
+            agent = self.h_word("agent", a)
+            out.append(f"The {agent} lives near the {self.h_word('place', self.home[a])}.")
+            out.append(f"The {agent} likes the {self.h_word('object', self.favourite[a])}.")
+        return out
+
+    def qa_item(self, rng: random.Random) -> dict[str, Any]:
+        meaning = random_meaning(rng, self.sizes)
+        context = realise_h(meaning, self.lexicon, rng)
+        words = {w.strip(",.").lower() for w in context.split()}
+        used = {slot: next(w for w in self.lexicon.h[slot][getattr(meaning, slot)] if w in words) for slot in SLOTS}
+        slot = rng.choice(list(QA_TEMPLATES))
+        template, answer_slot = QA_TEMPLATES[slot]
+        question = template.format(agent=used["agent"], action=used["action"], object=used["object"],
+                                   action_base=ACTION_BASE[used["action"]])
+        return {"context": context, "question": question, "answers": [used[answer_slot]]}
+
+    def fact_item(self, agent: int, kind: str, rng: random.Random) -> dict[str, Any]:
+        name = self.h_word("agent", agent)
+        if kind == "home":
+            correct, slot, question = self.home[agent], "place", f"Where does the {name} live?"
+        else:
+            correct, slot, question = self.favourite[agent], "object", f"What does the {name} like?"
+        others = [c for c in range(self.sizes[slot]) if c != correct]
+        choices = [correct] + rng.sample(others, min(3, len(others)))
+        rng.shuffle(choices)
+        return {"question": question, "choices": [self.h_word(slot, c) for c in choices],
+                "answer": choices.index(correct)}
+
+    def copy_item(self, rng: random.Random) -> dict[str, Any]:
+        pool = [w for slot in ("agent", "object", "place") for concept in self.lexicon.h[slot] for w in concept]
+        words = " ".join(rng.sample(pool, rng.randint(2, 5)))
+        return {"context": words, "question": "Repeat the words.", "answers": [words]}
+
+    # -- datasets -----------------------------------------------------------------------------
+    def parallel(self, n: int, rng: random.Random, biased: bool) -> list[dict[str, Any]]:
+        allowed = {slot: list(range(min(k, self.sizes[slot]))) for slot, k in self.spec.parallel.bias.items()} if biased else None
+        rows = []
+        for _ in range(n):
+            meaning = random_meaning(rng, self.sizes, allowed)
+            rows.append({"source": realise_l(meaning, self.lexicon, rng), "reference": realise_h(meaning, self.lexicon, rng),
+                         "meaning": list(meaning)})
+        return rows
+
+    def headlines(self, n: int, rng: random.Random) -> list[dict[str, Any]]:
+        rows = []
+        for _ in range(n):
+            meaning = random_meaning(rng, self.sizes)
+            other = random_meaning(rng, self.sizes)._replace(agent=meaning.agent)
+            article = realise_l(meaning, self.lexicon, rng) + " " + realise_l(other, self.lexicon, rng)
+            rows.append({"source": article, "reference": realise_l_headline(meaning, self.lexicon),
+                         "meaning": list(meaning)})
+        return rows
+
+    def corrupt(self, meaning: Meaning, rng: random.Random) -> Meaning:
+        slot = rng.choice(SLOTS)
+        wrong = rng.choice([c for c in range(self.sizes[slot]) if c != getattr(meaning, slot)])
+        return meaning._replace(**{slot: wrong})
+
+    def preference(self, n: int, rng: random.Random, language: str) -> list[dict[str, Any]]:
+        rows = []
+        for _ in range(n):
+            meaning = random_meaning(rng, self.sizes)
+            wrong = self.corrupt(meaning, rng)
+            if language == "h":
+                prompt = f"Translate into H: {realise_l(meaning, self.lexicon, rng)}\n"
+                chosen, rejected = realise_h(meaning, self.lexicon, rng), realise_h(wrong, self.lexicon, rng)
+            else:
+                prompt = f"Translate into L: {realise_h(meaning, self.lexicon, rng)}\n"
+                chosen, rejected = realise_l(meaning, self.lexicon, rng), realise_l(wrong, self.lexicon, rng)
+            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "language": language,
+                         "category": "Translation"})
+        return rows
+
+    def pretraining_text(self, rng: random.Random) -> list[str]:
+        p = self.spec.pretrain
+        texts = [realise_h(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.h_sentences)]
+        texts += self.fact_sentences() * p.fact_repeats
+        for _ in range(p.qa):
+            item = self.qa_item(rng)
+            texts.append(f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}")
+        for _ in range(p.copying):
+            item = self.copy_item(rng)
+            texts.append(f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}")
+        for agent in range(self.sizes["agent"]):
+            for kind in ("home", "like"):
+                for _ in range(p.fact_repeats // 3):
+                    item = self.fact_item(agent, kind, rng)
+                    texts.append(f"Question: {item['question']}\nAnswer: {item['choices'][item['answer']]}")
+        texts += [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
+        rng.shuffle(texts)
+        return texts
+
+    def encoder_pairs(self, rng: random.Random, parallel_train: list[dict[str, Any]]) -> list[dict[str, str]]:
+        pairs = []
+        for _ in range(self.spec.encoder_pairs):
+            meaning = random_meaning(rng, self.sizes)
+            pairs.append({"anchor": realise_h(meaning, self.lexicon, rng), "positive": realise_h(meaning, self.lexicon, rng)})
+        pairs += [{"anchor": row["source"], "positive": row["reference"]} for row in parallel_train]
+        rng.shuffle(pairs)
+        return pairs
+
+
+def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
+    """Write every dataset of the world under `out` (atomic writes); returns the main paths."""
+    world = World(spec)
+    rng = random.Random(spec.seed + 2)
+    g = spec.general_test
+    mt_train = world.parallel(spec.parallel.train, rng, biased=True)
+    files: dict[str, Path] = {}
+
+    def jsonl(name: str, rows: list[dict[str, Any]]) -> None:
+        files[name] = out / f"{name}.jsonl"
+        atomic_write_jsonl(files[name], rows)
+
+    jsonl("mt_train", mt_train)
+    jsonl("mt_test", world.parallel(spec.parallel.test, rng, biased=False))
+    jsonl("headline_train", world.headlines(spec.headline_train, rng))
+    jsonl("headline_test", world.headlines(spec.headline_test, rng))
+    jsonl("prefs_h", world.preference(spec.preference_pairs, rng, "h"))
+    jsonl("prefs_l", world.preference(spec.preference_pairs, rng, "l"))
+    jsonl("encoder_pairs", world.encoder_pairs(rng, mt_train))
+    jsonl("general/qa", [world.qa_item(rng) for _ in range(g.qa)])
+    jsonl("general/copy", [world.copy_item(rng) for _ in range(g.copying)])
+    facts = [world.fact_item(a, kind, rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")]
+    jsonl("general/facts", facts[: max(g.facts, 1)])
+    text = [realise_h(random_meaning(rng, world.sizes), world.lexicon, rng) for _ in range(g.text)]
+    files["general/text"] = out / "general" / "text.txt"
+    atomic_write_text(files["general/text"], "\n".join(text) + "\n")
+    files["pretrain"] = out / "pretrain.txt"
+    atomic_write_text(files["pretrain"], json.dumps(world.pretraining_text(rng), ensure_ascii=False))
+    suite = ("benchmarks:\n"
+             "  - {name: qa, type: qa, file: qa.jsonl, lang: en, max_new_tokens: 8}\n"
+             "  - {name: copy, type: qa, file: copy.jsonl, lang: en, max_new_tokens: 16}\n"
+             "  - {name: facts, type: mc, file: facts.jsonl}\n"
+             "  - {name: text, type: nll, file: text.txt}\n"
+             "  - {name: drift, type: kl, file: text.txt}\n")
+    files["suite"] = out / "general" / "suite.yaml"
+    atomic_write_text(files["suite"], suite)
+    lexicon = {"h": world.lexicon.h, "l": world.lexicon.l, "home": world.home, "favourite": world.favourite}
+    files["world"] = out / "world.json"
+    atomic_write_json(files["world"], {"spec": spec.model_dump(), "lexicon": lexicon})
+    return files
