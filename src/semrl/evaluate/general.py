@@ -31,7 +31,7 @@ def run_benchmark(spec: BenchmarkSpec, items: list[dict[str, Any]], model, token
     """{"metrics": {...}, "items": {metric: per-item values}} for one benchmark on one model."""
     if spec.type == "qa":
         prompts = [qa_prompt(item["context"], item["question"]) for item in items]
-        if getattr(tokenizer, "chat_template", None):
+        if spec.chat_template and getattr(tokenizer, "chat_template", None):
             prompts = [[{"role": "user", "content": p}] for p in prompts]
         outputs = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=spec.max_new_tokens,
                                                                          batch_size=spec.batch_size))

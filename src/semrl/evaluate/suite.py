@@ -34,6 +34,8 @@ class BenchmarkSpec(StrictModel):
     max_length: int = Field(512, ge=16)
     batch_size: int = Field(16, ge=1)
     length_normalize: bool = Field(False, description="mc: compare mean instead of summed log-likelihood")
+    chat_template: bool = Field(False, description="qa: wrap the prompt in the tokenizer's chat template "
+                                                   "(plain text by default, as lm-eval does)")
     task: str | None = Field(None, description="lm_eval task name")
 
     @model_validator(mode="after")
