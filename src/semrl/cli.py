@@ -209,9 +209,20 @@ def model_tiny(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's outputs"),
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
+    quick: bool = typer.Option(False, "--quick", help="small world and few steps (about 3 minutes)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"),
 ) -> None:
-    """Offline example of what semrl has today: score, reward and audit shipped samples."""
+    """The paper's experiment in an offline synthetic world: arms, alignment tax, claims, report."""
+    from semrl.report_tables import claims_summary
+    from semrl.sandbox.run import run_demo
+
+    claims_summary(run_demo(out, quick, config))
+
+
+@app.command()
+def tour(out: Path = typer.Option(Path("runs/tour"), "--out", help="folder for the tour's outputs")) -> None:
+    """A quick walk through the metrics and the reward library on project-written samples."""
     from semrl.demo import run_demo
 
     run_demo(out)

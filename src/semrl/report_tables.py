@@ -88,3 +88,16 @@ def transfer_table(summary: dict[str, Any]) -> None:
     for key, diff in summary["differences"].items():
         low, high = diff["ci95"]
         console.print(f"{key} ({diff['metric']}): {diff['difference']:+.4f}  95% CI [{low:+.4f}, {high:+.4f}]")
+
+
+def claims_summary(result: dict[str, Any]) -> None:
+    table = Table(title="semrl demo: the paper's claims in the sandbox")
+    table.add_column("id")
+    table.add_column("claim")
+    table.add_column("reproduced")
+    for claim in result["claims"]:
+        table.add_row(claim["id"], claim["statement"], "[green]yes[/green]" if claim["reproduced"] else "[red]no[/red]")
+    console.print(table)
+    timings = result["sandbox"]["timings"]
+    console.print(f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
+    console.print(f"report: {result['report']}")

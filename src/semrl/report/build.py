@@ -31,7 +31,9 @@ def collect(run_root: Path) -> dict[str, Any]:
         if path.exists():
             arms[name] = json.loads(path.read_text(encoding="utf-8"))
     preference_path = eval_dir / "preference.json"
-    return {
+    extras = {name: json.loads((run_root / f"{name}.json").read_text(encoding="utf-8"))
+              for name in ("claims", "sandbox") if (run_root / f"{name}.json").exists()}
+    return {**extras,
         "name": config["name"],
         "run_dir": str(run_root),
         "seed": manifest.get("seed"),

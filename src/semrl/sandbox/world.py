@@ -128,8 +128,8 @@ class World:
         rows = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes, allowed)
-            rows.append({"source": realise_l(meaning, self.lexicon, rng), "reference": realise_h(meaning, self.lexicon, rng),
-                         "meaning": list(meaning)})
+            rows.append({"id": len(rows), "source": realise_l(meaning, self.lexicon, rng),
+                         "reference": realise_h(meaning, self.lexicon, rng), "meaning": list(meaning)})
         return rows
 
     def headlines(self, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -138,7 +138,7 @@ class World:
             meaning = random_meaning(rng, self.sizes)
             other = random_meaning(rng, self.sizes)._replace(agent=meaning.agent)
             article = realise_l(meaning, self.lexicon, rng) + " " + realise_l(other, self.lexicon, rng)
-            rows.append({"source": article, "reference": realise_l_headline(meaning, self.lexicon),
+            rows.append({"id": len(rows), "source": article, "reference": realise_l_headline(meaning, self.lexicon),
                          "meaning": list(meaning)})
         return rows
 

@@ -1,0 +1,65 @@
+"""The sandbox settings (`configs/demo.yaml`): the world, the base model, the encoder, the arms,
+and the `--quick` reductions used in CI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import Field
+
+from semrl.configs import StrictModel
+from semrl.sandbox.pretrain import BaseModelSpec
+from semrl.sandbox.world import WorldSpec
+
+
+class QuickSpec(StrictModel):
+    base_steps: int = 150
+    parallel_train: int = 120
+    test: int = 16
+    cold_start: int = 40
+    grpo_steps: int = 8
+    encoder_pairs: int = 300
+    pretrain_scale: float = Field(0.2, gt=0, le=1)
+
+
+class DemoConfig(StrictModel):
+    seed: int = 0
+    world: WorldSpec = Field(default_factory=WorldSpec)
+    base: BaseModelSpec = Field(default_factory=BaseModelSpec)
+    encoder: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 64})
+    cold_start: int = 100
+    sft: dict[str, Any] = Field(default_factory=dict)
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    learning_rates: list[float] = Field(default_factory=lambda: [1.0, 3.0], min_length=1)
+    curve_every: int | None = 20
+    transfer_k: int = 40
+    rm: dict[str, Any] = Field(default_factory=dict)
+    quick: QuickSpec = Field(default_factory=QuickSpec)
+
+    def quickened(self) -> "DemoConfig":
+        """The same pipeline with small sizes and few steps (for CI and a first look)."""
+        q = self.quick
+        p = self.world.pretrain
+        world = self.world.model_copy(update={
+            "parallel": self.world.parallel.model_copy(update={"train": q.parallel_train, "test": q.test}),
+            "headline_train": q.parallel_train, "headline_test": q.test, "encoder_pairs": q.encoder_pairs,
+            "preference_pairs": 60,
+            "general_test": self.world.general_test.model_copy(update={"qa": q.test, "copying": q.test, "text": q.test}),
+            "pretrain": p.model_copy(update={k: max(1, int(getattr(p, k) * q.pretrain_scale))
+                                             for k in ("h_sentences", "l_sentences", "qa", "fact_repeats", "copying")}),
+        })
+        return self.model_copy(update={
+            "world": world, "base": self.base.model_copy(update={"steps": q.base_steps}),
+            "cold_start": q.cold_start, "grpo": {**self.grpo, "max_steps": q.grpo_steps},
+            "sft": {**self.sft, "epochs": 1}, "learning_rates": self.learning_rates[:1], "curve_every": None,
+            "transfer_k": min(self.transfer_k, 16), "rm": {**self.rm, "epochs": 1},
+            "encoder": {**self.encoder, "epochs": 1},
+        })
+
+
+def spec_hash(*parts: Any) -> str:
+    """Cache key of what a cached artefact depends on."""
+    blob = json.dumps([p.model_dump() if hasattr(p, "model_dump") else p for p in parts], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
