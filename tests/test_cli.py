@@ -14,7 +14,7 @@ from semrl.text import syllables
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("score", "reward", "demo"):
+    for command in ("score", "reward", "demo", "tour", "run", "train", "eval", "report", "transfer", "model"):
         assert command in result.stdout
 
 
@@ -125,8 +125,8 @@ def test_audit_shows_language_gate_closing_code_mixing(tmp_path):
     assert "reward audit" in guarded.stdout
 
 
-def test_demo_runs_offline(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+def test_tour_runs_offline(tmp_path):
+    result = run_cli("tour", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text(encoding="utf-8"))
     assert summary["score_bo"]["lang"] == pytest.approx(11 / 12)

@@ -212,18 +212,22 @@ def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
     quick: bool = typer.Option(False, "--quick", help="small world and few steps (about 3 minutes)"),
     config: Optional[Path] = typer.Option(None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"),
 ) -> None:
     """The paper's experiment in an offline synthetic world: arms, alignment tax, claims, report."""
-    from semrl.report_tables import claims_summary
-    from semrl.sandbox.run import run_demo
+    from semrl.report_tables import claims_summary, seeds_summary
+    from semrl.sandbox.run import run_demo, run_seeds
 
+    if seeds > 1:
+        seeds_summary(run_seeds(out, seeds, quick, config))
+        return
     claims_summary(run_demo(out, quick, config))
 
 
 @app.command()
 def tour(out: Path = typer.Option(Path("runs/tour"), "--out", help="folder for the tour's outputs")) -> None:
     """A quick walk through the metrics and the reward library on project-written samples."""
-    from semrl.demo import run_demo
+    from semrl.tour import run_demo
 
     run_demo(out)
 

@@ -101,3 +101,13 @@ def claims_summary(result: dict[str, Any]) -> None:
     timings = result["sandbox"]["timings"]
     console.print(f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
     console.print(f"report: {result['report']}")
+
+
+def seeds_summary(result: dict[str, Any]) -> None:
+    table = Table(title=f"semrl demo over {result['seeds']} seeds: how often each claim was reproduced")
+    table.add_column("id")
+    table.add_column("claim")
+    table.add_column("reproduced in", justify="right")
+    for claim_id, claim in result["claims"].items():
+        table.add_row(claim_id, claim["statement"], f"{claim['reproduced_in']}/{claim['seeds']}")
+    console.print(table)

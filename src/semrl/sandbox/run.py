@@ -198,3 +198,36 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
 
     build_report(mt_dir)
     return {"claims": claims, "sandbox": sandbox, "report": mt_dir / "report.html"}
+
+
+def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
+    """The demo over several seeds (same world; base model, encoder and arms re-seeded), with each
+    claim's reproduction count and every arm's task metrics as mean and 95% interval over seeds."""
+    import numpy as np
+
+    from semrl.configs import load_config
+
+    base_config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
+    runs = []
+    for offset in range(seeds):
+        seed_config = out / f"seed-{offset}" / "demo.yaml"
+        seed_config.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(seed_config, yaml.safe_dump(
+            base_config.model_copy(update={"seed": base_config.seed + offset}).model_dump(), sort_keys=False))
+        runs.append(run_demo(out / f"seed-{offset}", quick, seed_config))
+    claims = {}
+    for claim in runs[0]["claims"]:
+        hits = [next(c for c in r["claims"] if c["id"] == claim["id"])["reproduced"] for r in runs]
+        claims[claim["id"]] = {"statement": claim["statement"], "reproduced_in": sum(hits), "seeds": seeds}
+    metrics: dict[str, Any] = {}
+    for r in runs:
+        results = json.loads((Path(str(r["report"])).parent / "results.json").read_text(encoding="utf-8"))
+        for arm, entry in results["arms"].items():
+            for metric, value in entry["task"].items():
+                metrics.setdefault(arm, {}).setdefault(metric, []).append(value["value"])
+    summary = {arm: {m: {"mean": float(np.mean(v)), "ci95": [float(np.mean(v) - 1.96 * np.std(v, ddof=1) / np.sqrt(len(v))),
+                                                               float(np.mean(v) + 1.96 * np.std(v, ddof=1) / np.sqrt(len(v)))]
+                          if len(v) > 1 else None, "values": v} for m, v in ms.items()} for arm, ms in metrics.items()}
+    result = {"seeds": seeds, "claims": claims, "task_metrics": summary}
+    atomic_write_json(out / "seeds.json", result)
+    return result

@@ -1,7 +1,6 @@
-"""`semrl demo`: what semrl does today, offline, on samples the project wrote.
+"""`semrl tour`: the metrics and the reward library, offline, on samples the project wrote.
 
-Until the sandbox (a synthetic world with models trained in-process) lands, the demo walks the
-two foundations every later stage stands on, on real scripts:
+A few seconds' walk through the two foundations every later stage stands on, on real scripts:
 1. language-aware metrics on Tibetan->Chinese and Chinese->Tibetan sample outputs;
 2. the reward library: scoring GRPO-like rows, and an audit that shows which corruptions a
    semantic-only reward lets through and how the paper's guarded reward closes them.
@@ -62,9 +61,9 @@ def run_demo(out: Path) -> dict:
 
     data = out / "data"
     copy_samples(data)
-    console.rule("[bold]semrl demo: metrics and rewards, offline")
-    console.print("The sandbox experiment (training arms, alignment tax) arrives with later issues; this demo "
-                  "shows the metrics and the reward library on project-written Tibetan, Chinese and English.\n")
+    console.rule("[bold]semrl tour: metrics and rewards, offline")
+    console.print("The metrics and the reward library on project-written Tibetan, Chinese and English "
+                  "(`semrl demo` runs the whole experiment in the sandbox).\n")
 
     console.rule("1. Tibetan -> Chinese outputs, scored (Chinese: sacrebleu tokenizer zh, characters)")
     zh = score_files(data / "zh.hyp.txt", data / "zh.txt", None, "zh", ["bleu", "chrf", "rougeL", "lang"])
