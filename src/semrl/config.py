@@ -37,6 +37,13 @@ class TinyModelSpec(StrictModel):
     max_positions: int = Field(256, ge=32)
     corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
 
+    def tiny_spec(self, seed: int = 0):
+        from semrl.models.tiny import TinySpec
+
+        return TinySpec(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+                        intermediate_size=self.intermediate_size, num_layers=self.num_layers,
+                        num_heads=self.num_heads, max_positions=self.max_positions, seed=seed)
+
 
 class ModelSpec(StrictModel):
     path: str | None = Field(None, description="hub id or local folder")

@@ -113,15 +113,13 @@ def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
     if (target / "config.json").exists():
         return str(target)
     from semrl.files import read_text
-    from semrl.models.tiny import TinySpec, build_tiny_lm
+    from semrl.models.tiny import build_tiny_lm
 
     spec = exp.model.tiny
     corpus = texts + [read_text(path) for path in spec.corpus]
     tmp = run.root / "base_model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_lm(tmp, corpus, TinySpec(vocab_size=spec.vocab_size, hidden_size=spec.hidden_size,
-                                        intermediate_size=spec.intermediate_size, num_layers=spec.num_layers,
-                                        num_heads=spec.num_heads, max_positions=spec.max_positions, seed=exp.seed))
+    build_tiny_lm(tmp, corpus, spec.tiny_spec(exp.seed))
     tmp.rename(target)
     return str(target)
 

@@ -34,12 +34,9 @@ def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
 
     if spec.base is not None:
         return SentenceTransformer(resolve_encoder(spec.base), device=device)
-    from semrl.models.tiny import TinySpec, build_tiny_encoder
+    from semrl.models.tiny import build_tiny_encoder
 
-    tiny = TinySpec(vocab_size=spec.tiny.vocab_size, hidden_size=spec.tiny.hidden_size,
-                    intermediate_size=spec.tiny.intermediate_size, num_layers=spec.tiny.num_layers,
-                    num_heads=spec.tiny.num_heads, max_positions=spec.tiny.max_positions)
-    path = build_tiny_encoder(out_dir / "init", texts, tiny)
+    path = build_tiny_encoder(out_dir / "init", texts, spec.tiny.tiny_spec())
     return SentenceTransformer(str(path), device=device)
 
 
