@@ -66,3 +66,21 @@ def test_world_files_are_deterministic_and_readable(tmp_path):
     suite, items = load_suite(a["suite"])
     assert {bench.name for bench in suite.benchmarks} == {"qa", "copy", "facts", "text", "drift"}
     assert all(items[name] for name in ("qa", "copy", "facts", "text"))
+
+
+def test_configs_demo_yaml_equals_the_built_in_defaults():
+    from pathlib import Path
+
+    from semrl.configs import load_config
+    from semrl.sandbox.config import DemoConfig
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert load_config(DemoConfig, path) == DemoConfig()
+
+
+def test_claim_c2_reads_the_pair_in_either_order():
+    from semrl.sandbox.claims import matched_rows
+
+    matched = {"strong_sft vs semantic_rl": [{"target": 0.1, "difference": 12.0}]}
+    assert matched_rows(matched, "semantic_rl", "strong_sft")[0]["difference"] == -12.0
+    assert matched_rows(matched, "strong_sft", "semantic_rl")[0]["difference"] == 12.0

@@ -35,8 +35,7 @@ def judge_claims(results: dict[str, Any], oracle: dict[str, Any], transfer: dict
                    "reproduced": bool(sim["ci95"] and sim["ci95"][0] > 0),
                    "evidence": {"similarity_rl_minus_cold": sim, "oracle_adequacy_rl_minus_cold": adequacy}})
     # C2: at matched target quality, RL's alignment tax is smaller than SFT's
-    matched = results.get("matched_quality", {})
-    rows = matched.get("semantic_rl vs strong_sft") or []
+    rows = matched_rows(results.get("matched_quality", {}), "semantic_rl", "strong_sft")
     diffs = [row["difference"] for row in rows]
     claims.append({"id": "C2", "statement": "at matched target quality semantic RL pays a smaller alignment tax than SFT",
                    "reproduced": bool(diffs) and all(d < 0 for d in diffs),
@@ -69,6 +68,14 @@ def judge_claims(results: dict[str, Any], oracle: dict[str, Any], transfer: dict
                    "evidence": {"accuracy_on_l": {"rm_trained_on_h": acc_h, "rm_trained_on_l": acc_l},
                                 "rule": "within 5 points"}})
     return claims
+
+
+def matched_rows(matched: dict[str, Any], a: str, b: str) -> list[dict[str, Any]]:
+    """Rows of `a vs b` at matched quality, with difference = tax(a) - tax(b), whichever order the
+    report stored the pair in."""
+    if f"{a} vs {b}" in matched:
+        return matched[f"{a} vs {b}"]
+    return [{**row, "difference": -row["difference"]} for row in matched.get(f"{b} vs {a}", [])]
 
 
 def output_segments(run_dir, arms: list[str]) -> dict[str, list[float]]:

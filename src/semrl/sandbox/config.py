@@ -30,12 +30,13 @@ class DemoConfig(StrictModel):
     base: BaseModelSpec = Field(default_factory=BaseModelSpec)
     encoder: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 64})
     cold_start: int = 100
-    sft: dict[str, Any] = Field(default_factory=dict)
-    grpo: dict[str, Any] = Field(default_factory=dict)
+    sft: dict[str, Any] = Field(default_factory=lambda: {"epochs": 4, "learning_rate": 1e-3, "batch_size": 16})
+    grpo: dict[str, Any] = Field(default_factory=lambda: {"max_steps": 120, "learning_rate": 2e-5, "num_generations": 4,
+                                                          "prompts_per_step": 8, "max_completion_length": 32})
     learning_rates: list[float] = Field(default_factory=lambda: [1.0, 3.0], min_length=1)
     curve_every: int | None = 20
     transfer_k: int = 40
-    rm: dict[str, Any] = Field(default_factory=dict)
+    rm: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16})
     quick: QuickSpec = Field(default_factory=QuickSpec)
 
     def quickened(self) -> "DemoConfig":

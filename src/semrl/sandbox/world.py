@@ -50,7 +50,8 @@ class GeneralTestSpec(StrictModel):
 
 class WorldSpec(StrictModel):
     seed: int = 0
-    sizes: dict[str, int] = Field(default_factory=dict, description="concepts per slot (default: all)")
+    sizes: dict[str, int] = Field(default_factory=lambda: {"agent": 8, "action": 8, "object": 10, "place": 8, "time": 4},
+                                  description="concepts per slot (at most the lexicon's lists)")
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
     headline_train: int = 200
     headline_test: int = 40
