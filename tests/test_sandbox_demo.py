@@ -27,6 +27,8 @@ def test_quick_demo_writes_report_and_claims(tmp_path):
     assert 0.0 <= sandbox["oracle"]["semantic_rl"]["adequacy"]["value"] <= 1.0
     assert set(sandbox["competence"]) >= {"qa", "copy", "facts"}
     assert sandbox["reward_models"]["rm_h"]["accuracy_on_l"] is not None
+    verdict = results["preference"]["semantic_rl vs strong_sft"]
+    assert verdict["judge"] == "oracle" and verdict["wins"] + verdict["ties"] + verdict["losses"] == verdict["n"]
     assert (run / "report.html").exists() and "Claims of the paper" in (run / "summary.md").read_text(encoding="utf-8")
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout

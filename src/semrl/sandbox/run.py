@@ -149,6 +149,35 @@ def oracle_scores(run_dir: Path, world: Path) -> dict[str, Any]:
     return out
 
 
+def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Pairwise preference judged by the oracle (the sandbox's stand-in for the paper's LLM judge):
+    the output with the higher adequacy wins, then grammaticality, then purity; both orders."""
+    from semrl.evaluate.preference import compare
+    from semrl.sandbox.grammar import Meaning
+    from semrl.sandbox.lexicon import build_lexicon
+    from semrl.sandbox.oracle import judge
+    from semrl.sandbox.world import WorldSpec
+
+    spec = WorldSpec.model_validate(json.loads((world / "world.json").read_text(encoding="utf-8"))["spec"])
+    lexicon = build_lexicon(spec.seed, spec.sizes or None)
+    meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "mt_test.jsonl")}
+
+    def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
+        ja, jb = judge(a, meanings[row["id"]], lexicon, "h"), judge(b, meanings[row["id"]], lexicon, "h")
+        return ((ja.adequacy - jb.adequacy) * 100 + (ja.grammatical - jb.grammatical) * 10
+                + (ja.purity - jb.purity))
+
+    results = {}
+    for a, b in pairs:
+        path_a, path_b = run_dir / "eval" / f"{a}.outputs.jsonl", run_dir / "eval" / f"{b}.outputs.jsonl"
+        if path_a.exists() and path_b.exists():
+            rows_a, rows_b = _rows(path_a), _rows(path_b)
+            results[f"{a} vs {b}"] = {"a": a, "b": b, "judge": "oracle", **compare(
+                [r["source"] for r in rows_a], [r["hypothesis"] for r in rows_a], [r["hypothesis"] for r in rows_b],
+                rows_a, verdict)}
+    return results
+
+
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     from semrl.configs import load_config
     from semrl.experiment import run_experiment
@@ -180,6 +209,8 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     run_experiment(exp_path, [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False)
     t = lap("arms", t)
     oracle = oracle_scores(mt_dir, world)
+    preference = oracle_preference(mt_dir, world, [("semantic_rl", "strong_sft"), ("semantic_rl", "cold_sft")])
+    atomic_write_json(mt_dir / "eval" / "preference.json", preference)
     transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer")
     t = lap("transfer", t)
     rm = reward_model_transfer(config, world, base, out / "rm")
