@@ -84,3 +84,16 @@ def test_claim_c2_reads_the_pair_in_either_order():
     matched = {"strong_sft vs semantic_rl": [{"target": 0.1, "difference": 12.0}]}
     assert matched_rows(matched, "semantic_rl", "strong_sft")[0]["difference"] == -12.0
     assert matched_rows(matched, "strong_sft", "semantic_rl")[0]["difference"] == 12.0
+
+
+def test_claim_c6_needs_a_reward_model_that_learned():
+    from semrl.sandbox.claims import judge_claims
+
+    results = {"arms": {}, "matched_quality": {}}
+    chance = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.45}, "rm_l": {"accuracy_on_l": 0.45}})
+    c6 = next(c for c in chance if c["id"] == "C6")
+    assert not c6["reproduced"] and "not testable" in c6["evidence"]["note"]
+    learned = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.8}, "rm_l": {"accuracy_on_l": 0.83}})
+    assert next(c for c in learned if c["id"] == "C6")["reproduced"]
+    worse = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.6}, "rm_l": {"accuracy_on_l": 0.9}})
+    assert not next(c for c in worse if c["id"] == "C6")["reproduced"]

@@ -12,6 +12,8 @@ from typing import Any
 
 from semrl.evaluate.stats import bootstrap_paired_difference
 
+LEARNED_RM = 0.6  # C6 needs a reward model that learned something
+
 
 def _diff(a: list[float], b: list[float]) -> dict[str, Any]:
     if not a or not b:
@@ -65,10 +67,13 @@ def judge_claims(results: dict[str, Any], oracle: dict[str, Any], transfer: dict
                    "evidence": {"rl_minus_sft": diff, "rule": "reproduced unless RL is significantly worse (CI upper < 0)"}})
     # C6: an RM trained on H judges L pairs about as well as one trained on L
     acc_h, acc_l = rm.get("rm_h", {}).get("accuracy_on_l"), rm.get("rm_l", {}).get("accuracy_on_l")
+    learned = acc_h is not None and acc_l is not None and max(acc_h, acc_l) >= LEARNED_RM
     claims.append({"id": "C6", "statement": "an RM trained on H judges L pairs about as well as one trained on L",
-                   "reproduced": acc_h is not None and acc_l is not None and acc_h >= acc_l - 0.05,
+                   "reproduced": learned and acc_h >= acc_l - 0.05,
                    "evidence": {"accuracy_on_l": {"rm_trained_on_h": acc_h, "rm_trained_on_l": acc_l},
-                                "rule": "within 5 points"}})
+                                "rule": f"within 5 points, and at least one RM reaches {LEARNED_RM:.0%} "
+                                        "(two RMs at chance say nothing about transfer)",
+                                "note": "" if learned else "not testable: neither reward model learned beyond chance"}})
     return claims
 
 
