@@ -22,18 +22,21 @@ def tradeoff_figure(results: dict[str, Any], primary: str, path: Path) -> Path |
     """Target quality (y) against alignment tax (x) per arm, with 95% error bars; curves when kept."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     plotted = False
-    for name, arm in results["arms"].items():
+    palette = plt.get_cmap("tab10" if len(results["arms"]) <= 10 else "tab20")
+    for index, (name, arm) in enumerate(results["arms"].items()):
         target = arm["task"].get(primary)
         if target is None:
             continue
+        color = palette(index % palette.N)  # the arm's endpoint and its checkpoint curve share a colour
         tax = first_tax(arm)
         x = tax["tax"] if tax else 0.0
         xerr = [[x - tax["ci95"][0]], [tax["ci95"][1] - x]] if tax else None
-        ax.errorbar([x], [target["value"]], yerr=_err(target), xerr=xerr, fmt="o", capsize=4, label=name)
+        ax.errorbar([x], [target["value"]], yerr=_err(target), xerr=xerr, fmt="o", capsize=4, label=name, color=color)
         curve = arm.get("curve") or []
         points = [p for p in curve if p.get("tax")]
         if points:
-            ax.plot([p["tax"]["tax"] for p in points], [p["target"]["value"] for p in points], "-", alpha=0.5)
+            ax.plot([p["tax"]["tax"] for p in points], [p["target"]["value"] for p in points], "-", alpha=0.5,
+                    color=color)
         plotted = True
     if not plotted:
         plt.close(fig)
@@ -43,7 +46,7 @@ def tradeoff_figure(results: dict[str, Any], primary: str, path: Path) -> Path |
     ax.set_xlabel("alignment tax: mean over benchmarks of QA F1 / MC accuracy lost (points)" if has_suite
                   else "alignment tax (no general suite: shown at 0)")
     ax.set_ylabel(f"target quality: {primary}")
-    ax.set_title("Target quality vs alignment tax (95% CI)")
+    ax.set_title("Target quality vs alignment tax (95% CI; lines: checkpoints)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

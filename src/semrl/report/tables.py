@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 Table = tuple[str, list[str], list[list[str]]]
@@ -12,7 +13,7 @@ def _fmt(entry: dict[str, Any] | None, digits: int = 2) -> str:
         return "–"
     text = f"{entry['value']:.{digits}f}"
     ci = entry.get("ci95")
-    if ci and all(c == c for c in ci):  # skip NaN intervals
+    if ci and not any(math.isnan(c) for c in ci):
         text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
     return text
 
@@ -46,7 +47,7 @@ def tax_table(results: dict[str, Any]) -> Table | None:
             for metric, entry in metrics.items():
                 rows.append([name, bench, metric, f"{entry['base']:.2f}", f"{entry['tuned']:.2f}",
                              _fmt({"value": entry["tax"], "ci95": entry["ci95"]}),
-                             f"{100 * entry['relative']:.1f}%" if entry["relative"] == entry["relative"] else "–"])
+                             "–" if math.isnan(entry["relative"]) else f"{100 * entry['relative']:.1f}%"])
     if not rows:
         return None
     return ("Alignment tax (base − tuned; positive = lost; NLL: tuned − base)",
