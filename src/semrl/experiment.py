@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -176,13 +176,22 @@ def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any
         field = "source" if exp.task.type != "generic" else "prompt"
         pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
-    run.mark("encoder", status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    start = time.time()
-    metrics = run_encoder(exp, exp.encoder, pairs_train, pairs_test, out_dir, device, resume)
-    atomic_write_json(out_dir / "metrics.json", metrics)
-    run.mark("encoder", status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
-             metrics={k: v for k, v in metrics.items() if k != "final_model"})
+    record_stage(run, "encoder", out_dir,
+                 lambda: run_encoder(exp, exp.encoder, pairs_train, pairs_test, out_dir, device, resume))
     return out_dir / "final"
+
+
+def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str, Any]], **started: Any) -> dict[str, Any]:
+    """Mark a stage running, train it, write its metrics.json (rank 0), mark it done with its timing:
+    the manifest then tells `--resume` exactly which stages are finished."""
+    run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **started)
+    start = time.time()
+    metrics = train()
+    if is_main_process():
+        atomic_write_json(out_dir / "metrics.json", metrics)
+    run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
+             metrics={k: v for k, v in metrics.items() if k != "final_model"})
+    return metrics
 
 
 def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
@@ -196,25 +205,21 @@ def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train:
     n = exp.stage_settings(arm, "sft").examples if arm is not None else exp.sft.examples
     rows = stage_rows(plan, train, n)
     examples = build_task_examples(exp.task, load_tokenizer(init, exp.model.trust_remote_code))
-    run.mark(plan.key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), init=init)
-    start = time.time()
     if plan.trainer == "sft":
         from semrl.train.sft import run_sft
 
-        metrics = run_sft(exp, spec, init, [examples.sft_record(r) for r in rows], out_dir, device, resume, plan.key)
-    else:
-        from semrl.train.grpo import run_grpo
+        records = [examples.sft_record(r) for r in rows]
+        return record_stage(run, plan.key, out_dir,
+                            lambda: run_sft(exp, spec, init, records, out_dir, device, resume, plan.key), init=init)
+    from semrl.train.grpo import run_grpo
 
-        reward_config = exp.reward_for(arm)
-        if uses_run_encoder(exp):
-            reward_config = bind_run_encoder(reward_config, run.root / "encoder" / "final")
-        records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
-        metrics = run_grpo(exp, spec, reward_config, init, records, out_dir, device, resume, plan.key)
-    if is_main_process():
-        atomic_write_json(out_dir / "metrics.json", metrics)
-    run.mark(plan.key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
-             metrics={k: v for k, v in metrics.items() if k != "final_model"})
-    return metrics
+    reward_config = exp.reward_for(arm)
+    if uses_run_encoder(exp):
+        reward_config = bind_run_encoder(reward_config, run.root / "encoder" / "final")
+    records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
+    return record_stage(run, plan.key, out_dir,
+                        lambda: run_grpo(exp, spec, reward_config, init, records, out_dir, device, resume, plan.key),
+                        init=init)
 
 
 def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:
@@ -323,11 +328,5 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
     else:
         raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")
     if run.status(key) != "done":
-        run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        start = time.time()
-        metrics = runner()
-        if is_main_process():
-            atomic_write_json(run.stage_dir("train", stage) / "metrics.json", metrics)
-        run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
-                 metrics={k: v for k, v in metrics.items() if k != "final_model"})
+        record_stage(run, key, run.stage_dir("train", stage), runner)
     return run.stage_dir("train", stage)
