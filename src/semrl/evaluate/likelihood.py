@@ -16,6 +16,25 @@ def _encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def _padded(sequences: Sequence[list[int]], pad: int, left: bool = False):
+    """(input_ids, attention_mask) of token lists padded to the longest; left padding puts every
+    sequence's end in the last column (what a KV cache continued by new tokens needs)."""
+    import torch
+
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[row, span] = torch.tensor(ids)
+        mask[row, span] = 1
+    return input_ids, mask
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
 def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
                           max_length: int = 512) -> list[tuple[float, int]]:
     """(sum of log p(continuation | context), number of continuation tokens) for each pair."""
@@ -30,17 +49,11 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
         sequences.append((ids, min(len(cont), len(ids) - 1)))
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i][0]))
     results: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = _pad_id(tokenizer)
     model.eval()
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        width = max(len(sequences[i][0]) for i in index)
-        input_ids = torch.full((len(index), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(index), width), dtype=torch.long)
-        for row, i in enumerate(index):
-            ids = sequences[i][0]
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention[row, : len(ids)] = 1
+        input_ids, attention = _padded([sequences[i][0] for i in index], pad)
         with torch.inference_mode():
             logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
@@ -64,7 +77,7 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
     import torch
 
     results: list[list[tuple[float, int]]] = []
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = _pad_id(tokenizer)
     model.eval()
     for start in range(0, len(contexts), batch_size):
         conts = [[_encode(tokenizer, " " + c) or [tokenizer.eos_token_id] for c in item_choices]
@@ -72,12 +85,7 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
         longest = max(len(c) for cs in conts for c in cs)
         ctxs = [(_encode(tokenizer, c) or [tokenizer.eos_token_id])[-max(max_length - longest, 1):]
                 for c in contexts[start : start + batch_size]]
-        width = max(len(c) for c in ctxs)
-        ids = torch.full((len(ctxs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(ctxs), width), dtype=torch.long)
-        for row, ctx in enumerate(ctxs):  # left padding: every context ends at the last column
-            ids[row, width - len(ctx) :] = torch.tensor(ctx)
-            mask[row, width - len(ctx) :] = 1
+        ids, mask = _padded(ctxs, pad, left=True)
         positions = (mask.cumsum(dim=1) - 1).clamp_min(0)
         device = model.device
         with torch.inference_mode():
@@ -88,12 +96,8 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
         cache = out.past_key_values
         cache.batch_select_indices(torch.tensor(index, device=device))
         flat = [c for cs in conts for c in cs]
-        cont_width = max(len(c) for c in flat)
-        cont_ids = torch.full((len(flat), cont_width), pad, dtype=torch.long)
-        cont_mask = torch.zeros((len(flat), cont_width), dtype=torch.long)
-        for row, c in enumerate(flat):
-            cont_ids[row, : len(c)] = torch.tensor(c)
-            cont_mask[row, : len(c)] = 1
+        cont_ids, cont_mask = _padded(flat, pad)
+        cont_width = cont_ids.shape[1]
         lengths = mask.sum(dim=1)[index]
         cont_positions = lengths[:, None] + torch.arange(cont_width)[None, :]
         full_mask = torch.cat([mask[index], cont_mask], dim=1)
@@ -132,22 +136,13 @@ def multiple_choice(model, tokenizer, items: list[dict[str, Any]], k_shot: int =
 
 
 def _batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int):
-    import torch
 
     encoded = [(_encode(tokenizer, t) or [tokenizer.eos_token_id])[:max_length] for t in texts]
     bos = tokenizer.bos_token_id
     if bos is not None:
         encoded = [[bos] + ids[: max_length - 1] for ids in encoded]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(encoded), batch_size):
-        chunk = encoded[start : start + batch_size]
-        width = max(len(ids) for ids in chunk)
-        input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, ids in enumerate(chunk):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
-        yield input_ids, mask
+        yield _padded(encoded[start : start + batch_size], _pad_id(tokenizer))
 
 
 def token_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512) -> list[np.ndarray]:
