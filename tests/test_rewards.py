@@ -187,3 +187,10 @@ def test_config_errors():
         RewardConfig.model_validate({"rewards": [{"type": "semantic"}, {"type": "semantic", "against": "source"}]})
     with pytest.raises(UserError, match="does not exist"):
         reward_from({"rewards": [{"type": "semantic", "encoder": "./no/such/encoder"}]})
+
+
+def test_lone_surrogates_do_not_crash_the_semantic_reward():
+    # found by hypothesis: a Python string may hold a lone surrogate, which the fast tokenizer rejects
+    reward = reward_from({"rewards": [{"type": "semantic"}]})
+    values = reward([""] * 2, ["0", "a\ud800b"], reference=["\ud800", "ab"])
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)

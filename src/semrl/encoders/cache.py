@@ -14,6 +14,16 @@ from typing import Sequence
 import torch
 
 
+def encodable(text: str) -> str:
+    """Text a tokenizer accepts: lone surrogates (possible in Python strings, never in UTF-8 files)
+    become U+FFFD instead of crashing the fast tokenizer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class EmbeddingCache:
     """Normalised embeddings of texts under one encoder, LRU-bounded to `max_items`."""
 
@@ -29,7 +39,7 @@ class EmbeddingCache:
         missing = list(dict.fromkeys(t for t in texts if t not in self._store))
         if missing:
             vectors = self.model.encode(
-                missing,
+                [encodable(text) for text in missing],
                 batch_size=self.batch_size,
                 convert_to_tensor=True,
                 normalize_embeddings=True,

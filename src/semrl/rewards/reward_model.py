@@ -69,8 +69,10 @@ class RewardModelReward(RewardComponent):
     def raw_scores(self, prompts: list[Any], completions: list[str]) -> list[float]:
         import torch
 
+        from semrl.encoders.cache import encodable
+
         model, tokenizer = self.loaded
-        texts = self._texts(prompts, completions)
+        texts = [encodable(text) for text in self._texts(prompts, completions)]
         scores: list[float] = []
         for start in range(0, len(texts), self.spec.batch_size):
             chunk = texts[start : start + self.spec.batch_size]
