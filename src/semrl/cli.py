@@ -187,6 +187,45 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory with an eva
     typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
 
 
+rm_app = typer.Typer(help="Reward models across languages: transfer matrix, representation shift, best-of-n.")
+app.add_typer(rm_app, name="rm")
+
+
+@rm_app.command("transfer", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def rm_transfer(
+    ctx: typer.Context,
+    config: Path = typer.Option(..., "--config", help="rm-transfer YAML (see configs/examples/tiny-rm-transfer.yaml)"),
+    out: Path = typer.Option(Path("runs/rm-transfer"), "--out", help="folder for RMs, rm_transfer.json and the report"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted RM training from its checkpoint"),
+) -> None:
+    """Train one RM per language, judge every language with every RM, measure representation shift."""
+    from semrl.report_tables import rm_transfer_summary
+    from semrl.rm.transfer import run_rm_transfer
+
+    rm_transfer_summary(run_rm_transfer(config, out, list(ctx.args), resume), str(out))
+
+
+@rm_app.command("best-of-n")
+def rm_best_of_n(
+    model: str = typer.Option(..., "--model", help="reward model folder (sequence classification, 1 label)"),
+    candidates: Path = typer.Option(..., "--candidates", help="JSONL/CSV: prompt + candidates list, or prompt + completion rows"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the choice and every score per prompt (JSONL)"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    max_length: int = typer.Option(1024, "--max-length", min=8),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
+    as_json: bool = typer.Option(False, "--json", help="print the rows as JSON instead of a summary"),
+) -> None:
+    """Best-of-n selection: the candidate the reward model scores highest, for each prompt."""
+    from semrl.report_tables import best_of_n_summary
+    from semrl.rm.best_of_n import best_of_n
+
+    result = best_of_n(model, candidates, out, batch_size, max_length, device)
+    if as_json:
+        _print_json(result["rows"])
+        return
+    best_of_n_summary(result)
+
+
 model_app = typer.Typer(help="Build models locally (no downloads).")
 app.add_typer(model_app, name="model")
 

@@ -304,7 +304,7 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in data.get("arms") or [] if isinstance(arm, dict)]:
         if isinstance(rewards, dict):
             for component in (rewards.get("rewards") or []) + [rewards.get("gate")]:
-                fix(component, ("encoder", "model"))
+                fix(component, ("encoder", "model", "reference"))
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -111,3 +111,22 @@ def seeds_summary(result: dict[str, Any]) -> None:
     for claim_id, claim in result["claims"].items():
         table.add_row(claim_id, claim["statement"], f"{claim['reproduced_in']}/{claim['seeds']}")
     console.print(table)
+
+
+def rm_transfer_summary(result: dict[str, Any], out: str) -> None:
+    from semrl.rm.report import comparison_table, matrix_table
+
+    for title, header, rows in [t for t in (matrix_table(result), comparison_table(result)) if t]:
+        table = Table(title=title)
+        for name in header:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"written: {out}/rm_transfer.json, summary.md, report.html, figures/ ({result['seconds']:.0f} s)")
+
+
+def best_of_n_summary(result: dict[str, Any]) -> None:
+    console.print(f"best-of-n: {result['prompts']} prompts, {result['candidates']} candidates; mean score "
+                  f"{result['mean_score']:.4f}, mean best {result['mean_best_score']:.4f}; first candidate best in "
+                  f"{result['first_is_best']:.0%}" + (f"; written {result['output']}" if result["output"] else ""))

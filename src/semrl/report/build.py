@@ -96,12 +96,11 @@ def _img(path: Path) -> str:
     return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></figure>'
 
 
-def render_html(results: dict[str, Any], figures: list[Path]) -> str:
-    parts = [f"<h1>semrl report: {html.escape(results['name'])}</h1>",
-             f"<p>run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
-             f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}</p>"]
-    for title, header, rows in all_tables(results):
-        parts.append(f"<h2>{html.escape(title)}</h2><table><thead><tr>"
+def html_page(title: str, subtitle: str, tables: list, figures: list[Path]) -> str:
+    """A self-contained page: tables (title, header, rows) then figures inlined as base64 PNG."""
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{subtitle}</p>"]
+    for table_title, header, rows in tables:
+        parts.append(f"<h2>{html.escape(table_title)}</h2><table><thead><tr>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
                      + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
                      + "</tbody></table>")
@@ -111,9 +110,14 @@ def render_html(results: dict[str, Any], figures: list[Path]) -> str:
              "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
              "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
              "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f5f5f5}")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>semrl report: "
-            f"{html.escape(results['name'])}</title><style>{style}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
+
+
+def render_html(results: dict[str, Any], figures: list[Path]) -> str:
+    subtitle = (f"run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
+                f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}")
+    return html_page(f"semrl report: {results['name']}", subtitle, all_tables(results), figures)
 
 
 def build_report(run_root: Path) -> dict[str, Path]:

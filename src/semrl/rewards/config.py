@@ -82,11 +82,19 @@ class RepetitionSpec(_Component):
 class RewardModelSpec(_Component):
     type: Literal["reward_model"]
     model: str
-    transform: Literal["sigmoid", "raw", "batch_z"] = "sigmoid"
+    transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
+        "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
+    reference: str | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(1024, ge=8)
     device: str | None = None
     trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _reference_needed(self):
+        if (self.transform == "reference_z") != (self.reference is not None):
+            raise ValueError("transform reference_z needs `reference:` (a file of texts), and only it uses one")
+        return self
 
 
 ComponentSpec = Annotated[

@@ -2,7 +2,9 @@
 
 The model scores `prompt + completion` (through the tokenizer's chat template when the prompt
 is a message list and the tokenizer has one). The logit of label 0 is the score; `transform`
-maps it to [0, 1] (sigmoid, the default), leaves it raw, or standardises it within the batch.
+maps it to [0, 1] (sigmoid, the default), leaves it raw, standardises it within the batch, or
+standardises it by the mean and spread of the RM's scores on a fixed reference set (so a reward of
+0 means "as good as a typical reference answer", comparable across batches and runs).
 The wrapper is a plain class holding the model, so TRL treats it as a reward function, not as
 a reward model of its own.
 """
@@ -39,6 +41,23 @@ def load_reward_model(path: str, device: str | None = None, trust_remote_code: b
     return model, tokenizer
 
 
+def reference_texts(path: str) -> tuple[list[str], list[str]]:
+    """(prompts, texts) of a reference set: rows with `completion`, or pairs (chosen and rejected both)."""
+    from semrl.data.loading import LINE, load_table
+
+    prompts: list[str] = []
+    texts: list[str] = []
+    for row in load_table(path):
+        fields = [f for f in ("completion", "chosen", "rejected") if isinstance(row.get(f), str) and row[f].strip()]
+        if not fields:
+            raise UserError(f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')")
+        prompt = row.get("prompt") if isinstance(row.get("prompt"), str) else ""
+        for field in fields:
+            prompts.append(prompt)
+            texts.append(row[field])
+    return prompts, texts
+
+
 class RewardModelReward(RewardComponent):
     type = "reward_model"
 
@@ -47,7 +66,10 @@ class RewardModelReward(RewardComponent):
         self.spec = spec
         if not Path(spec.model).is_dir():
             raise UserError(f"reward model {spec.model}: not a local model folder")
+        if spec.reference is not None and not Path(spec.reference).is_file():
+            raise UserError(f"reward model reference {spec.reference}: file not found")
         self._loaded: tuple[Any, Any] | None = None
+        self._reference_stats: tuple[float, float] | None = None
 
     @property
     def loaded(self):
@@ -84,7 +106,20 @@ class RewardModelReward(RewardComponent):
             scores.extend(torch.nan_to_num(logits, nan=0.0).tolist())
         return scores
 
+    def reference_stats(self) -> tuple[float, float]:
+        """Mean and standard deviation of the RM's scores on the reference texts (computed once)."""
+        if self._reference_stats is None:
+            prompts, texts = reference_texts(self.spec.reference)
+            scores = self.raw_scores(prompts, texts)
+            mean = sum(scores) / len(scores)
+            std = math.sqrt(sum((x - mean) ** 2 for x in scores) / len(scores)) or 1.0
+            self._reference_stats = (mean, std)
+        return self._reference_stats
+
     def transform(self, raw: list[float]) -> list[float]:
+        if self.spec.transform == "reference_z":
+            mean, std = self.reference_stats()
+            return [(x - mean) / std for x in raw]
         if self.spec.transform == "sigmoid":
             return [1.0 / (1.0 + math.exp(-min(max(x, -60.0), 60.0))) for x in raw]
         if self.spec.transform == "batch_z" and raw:

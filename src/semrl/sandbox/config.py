@@ -37,6 +37,7 @@ class DemoConfig(StrictModel):
     curve_every: int | None = 20
     transfer_k: int = 40
     rm: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16})
+    rm_mt_error: float = Field(0.1, ge=0.0, le=1.0, description="share of machine-translated L pairs with a wrong concept")
     quick: QuickSpec = Field(default_factory=QuickSpec)
 
     def quickened(self) -> "DemoConfig":

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from semrl.files import atomic_write_json, atomic_write_text
+from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -40,27 +40,69 @@ def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Pat
     return run_transfer(path, starts, config.transfer_k, out)
 
 
+def machine_translator(world_json: Path, error_rate: float, seed: int):
+    """The sandbox's MT system, H -> L: each H sentence is parsed to its meaning and written in
+    canonical L (one word per concept, one word order: translationese), with a wrong concept in one
+    slot for `error_rate` of the sentences; "Translate into H: <L>" prompts become
+    "Translate into L: <H>", so translated pairs have the shape of native L pairs."""
+    import random
+
+    from semrl.sandbox.grammar import Meaning, realise_h, realise_l
+    from semrl.sandbox.lexicon import SLOTS
+    from semrl.sandbox.oracle import parse_h, parse_l
+    from semrl.sandbox.world import World, WorldSpec
+
+    world = World(WorldSpec.model_validate(json.loads(world_json.read_text(encoding="utf-8"))["spec"]))
+    rng = random.Random(seed)
+
+    def meaning(found: dict[str, set[int]]) -> Meaning | None:
+        if not all(found[slot] for slot in SLOTS):
+            return None
+        return Meaning(*(min(found[slot]) for slot in SLOTS))
+
+    def translate_one(text: str) -> str:
+        prefix = "Translate into H: "
+        if text.startswith(prefix):
+            parsed = meaning(parse_l(text[len(prefix):], world.lexicon))
+            return f"Translate into L: {realise_h(parsed, world.lexicon)}\n" if parsed else text
+        parsed = meaning(parse_h(text, world.lexicon))
+        if parsed is None:
+            return text
+        if rng.random() < error_rate:
+            parsed = world.corrupt(parsed, rng)
+        return realise_l(parsed, world.lexicon)
+
+    return lambda texts: [translate_one(text) for text in texts]
+
+
 def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[str, Any]:
-    """Paper 3's question offline: does an RM trained on H judge L pairs as well as one trained on L?"""
-    from semrl.config import ExperimentConfig, RMSpec
-    from semrl.data.splits import split_rows
-    from semrl.train.rm import run_rm
+    """Paper 3's question offline: an RM trained on native H pairs vs. one trained on machine-made L
+    pairs (H pairs through the sandbox MT), both judged on native H and native L pairs."""
+    from semrl.data.preferences import load_preferences, translate_pairs
+    from semrl.rm.transfer import run_rm_transfer
 
     done = out / "rm_transfer.json"
-    if done.exists():
-        return json.loads(done.read_text(encoding="utf-8"))
-    exp = ExperimentConfig.model_validate({
-        "name": "sandbox-rm", "seed": config.seed, "model": {"path": str(base)}, "task": {"type": "generic"},
-        "data": {"train": str(world / "prefs_h.jsonl")},
-    })
-    spec = RMSpec(**{"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.rm, "save_steps": 10_000})
-    keep = ("prompt", "chosen", "rejected")
-    h_pairs = [{k: r[k] for k in keep} for r in _rows(world / "prefs_h.jsonl")]
-    l_train, l_test = split_rows([{k: r[k] for k in keep} for r in _rows(world / "prefs_l.jsonl")], 0.3, config.seed)
-    h_train = h_pairs[: len(l_train)]  # same amount of training data for both
-    result: dict[str, Any] = {"test_pairs_l": len(l_test), "train_pairs": len(l_train)}
-    for name, train in (("rm_h", h_train), ("rm_l", l_train)):
-        metrics = run_rm(exp, spec, str(base), train, l_test, out / name, "cpu", label=f"rm ({name})")
-        result[name] = {"accuracy_on_l": metrics["pair_accuracy"], "before": metrics["pair_accuracy_before"]}
-    atomic_write_json(done, result)
-    return result
+    if not done.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        h_pairs = load_preferences(str(world / "prefs_h.jsonl"))
+        translated = translate_pairs(h_pairs, machine_translator(world / "world.json", config.rm_mt_error, config.seed), "l")
+        atomic_write_jsonl(out / "prefs_l_machine.jsonl", [{k: v for k, v in p.items() if k != "__line__"} for p in translated])
+        rm = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.rm, "save_steps": 10_000}
+        setup = {
+            "name": "sandbox-rm", "seed": config.seed, "model": {"path": str(base)},
+            "data": {"files": [{"path": str(world / "prefs_h.jsonl"), "split": "both"},
+                               {"path": str(out / "prefs_l_machine.jsonl"), "split": "train"},
+                               {"path": str(world / "prefs_l.jsonl"), "split": "eval"}],
+                     "test_size": 0.3},
+            "reference_language": "h", "rm": rm, "representation": {"max_inputs": 64}, "resamples": 500,
+        }
+        atomic_write_text(out / "rm_transfer.yaml", yaml.safe_dump(setup, sort_keys=False, allow_unicode=True))
+        run_rm_transfer(out / "rm_transfer.yaml", out)
+    result = json.loads(done.read_text(encoding="utf-8"))
+    matrix = result["matrix"]
+    return {"rm_h": {"accuracy_on_l": matrix["h"]["l"]["accuracy"], "accuracy_on_h": matrix["h"]["h"]["accuracy"]},
+            "rm_l": {"accuracy_on_l": matrix["l"]["l"]["accuracy"], "accuracy_on_h": matrix["l"]["h"]["accuracy"],
+                     "trained_on": "machine-translated H pairs"},
+            "test_pairs_l": result["pairs"]["l"]["eval"], "train_pairs": result["pairs"]["h"]["train"],
+            "matrix": matrix, "reference_vs_native": result["reference_vs_native"],
+            "representation_shift": result.get("representation", {}).get("shift"), "report": str(out / "report.html")}

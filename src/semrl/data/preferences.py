@@ -1,0 +1,131 @@
+"""Preference pairs in the M-RewardBench layout: prompt, chosen, rejected, language, category.
+
+Pairs come from local JSONL/CSV/TSV/Parquet or a datasets id, are validated row by row before any
+model is loaded (every problem named by file, line and field), can be split by language, and can be
+machine-translated into another language: the setting of Hong et al., where a target-language RM
+is trained on translated copies of English pairs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from semrl.data.loading import LINE, load_table
+from semrl.errors import UserError
+
+ROLES = ("prompt", "chosen", "rejected", "language", "category")
+REQUIRED = ("chosen", "rejected")
+Translator = Callable[[list[str]], list[str]]
+
+
+def _problem(row: dict[str, Any], role: str, column: str, required: bool) -> str | None:
+    if column not in row or row[column] is None:
+        return f"missing field {column!r} ({role})" if required else None
+    value = row[column]
+    if not isinstance(value, str):
+        return f"field {column!r} must be text, got {type(value).__name__}"
+    if required and not value.strip():
+        return f"field {column!r} is empty"
+    return None
+
+
+def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, str], language: str | None,
+                   max_report: int = 5) -> list[dict[str, Any]]:
+    """Rows -> pairs with every role filled; raises one UserError listing the first problems."""
+    unknown = [role for role in columns if role not in ROLES]
+    if unknown:
+        raise UserError(f"{source}: columns: unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
+    names = {role: columns.get(role, role) for role in ROLES}
+    problems: list[str] = []
+    count = 0
+    pairs = []
+    for row in rows:
+        found = []
+        for role, column in names.items():
+            needed = role in REQUIRED or (role == "language" and language is None)
+            problem = _problem(row, role, column, needed)
+            if problem:
+                found.append(problem)
+        if not found and row[names["chosen"]] == row[names["rejected"]]:
+            found.append(f"fields {names['chosen']!r} and {names['rejected']!r} are identical")
+        if found:
+            count += len(found)
+            problems.extend(f"line {row.get(LINE, '?')}: {p}" for p in found)
+            continue
+        pairs.append({
+            "prompt": row.get(names["prompt"]) or "", "chosen": row[names["chosen"]],
+            "rejected": row[names["rejected"]], "language": row.get(names["language"]) or language,
+            "category": row.get(names["category"]) or "all", LINE: row.get(LINE),
+        })
+    if problems:
+        shown = problems[:max_report]
+        more = f" (and {count - len(shown)} more)" if count > len(shown) else ""
+        hint = "" if language is not None else " (or give the file's language)"
+        text = "; ".join(shown) + more
+        if "(language)" in text:
+            text += hint
+        raise UserError(f"{source}: {text}")
+    return pairs
+
+
+def load_preferences(source: str, columns: dict[str, str] | None = None, language: str | None = None,
+                     fmt: str = "auto", hf_split: str = "train") -> list[dict[str, Any]]:
+    """Validated pairs from a file or datasets id; `language` fills rows that carry none."""
+    return validate_pairs(load_table(source, fmt, hf_split), source, columns or {}, language)
+
+
+def by_language(pairs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Pairs grouped by their language, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for pair in pairs:
+        groups.setdefault(pair["language"], []).append(pair)
+    return groups
+
+
+def categories(pairs: Sequence[dict[str, Any]]) -> list[str]:
+    return [name for name, _ in Counter(p["category"] for p in pairs).most_common()]
+
+
+def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, language: str,
+                    batch_size: int = 64) -> list[dict[str, Any]]:
+    """Copies of `pairs` with prompt, chosen and rejected translated by `translate` (a batch of texts
+    in, the same number out), tagged with the new language; categories are kept."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        texts = [pair[field] for pair in chunk for field in ("prompt", "chosen", "rejected")]
+        translated = translate(texts)
+        if len(translated) != len(texts):
+            raise UserError(f"translator returned {len(translated)} texts for {len(texts)}")
+        for i, pair in enumerate(chunk):
+            prompt, chosen, rejected = translated[3 * i : 3 * i + 3]
+            out.append({**pair, "prompt": prompt if pair["prompt"] else "", "chosen": chosen, "rejected": rejected,
+                        "language": language, "translated_from": pair["language"]})
+    return out
+
+
+def model_translator(path: str, template: str, max_new_tokens: int = 128, device: str = "auto",
+                     trust_remote_code: bool = False) -> Translator:
+    """A translator from a local causal LM: each text is put into `template` ({text}) and decoded
+    greedily. Empty texts stay empty (nothing to translate)."""
+    from semrl.evaluate.generation import GenerationSettings, generate
+    from semrl.train.common import pick_device
+    from semrl.train.models import load_causal_lm, load_tokenizer
+
+    if "{text}" not in template:
+        raise UserError(f"translation template {template!r}: must contain {{text}}")
+    device = pick_device(device)
+    tokenizer = load_tokenizer(path, trust_remote_code)
+    model = load_causal_lm(path, "auto", device, trust_remote_code)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+
+    def translate(texts: list[str]) -> list[str]:
+        keep = [i for i, text in enumerate(texts) if text.strip()]
+        outputs = generate(model, tokenizer, [template.replace("{text}", texts[i]) for i in keep], settings)
+        result = [""] * len(texts)
+        for i, output in zip(keep, outputs):
+            result[i] = output
+        return result
+
+    return translate
