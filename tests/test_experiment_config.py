@@ -22,6 +22,8 @@ BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 def config_with(tmp_path: Path, **changes) -> Path:
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["data"]["train"] = str(BO_ZH)
+    if data.get("eval", {}).get("suite"):
+        data["eval"]["suite"] = str(EXAMPLE.parent / data["eval"]["suite"])
     for key, value in changes.items():
         node = data
         parts = key.split("__")
@@ -49,6 +51,12 @@ EXPERIMENTS = sorted((ROOT / "configs" / "paper").glob("*.yaml")) + sorted((ROOT
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
+    if "rm-transfer" in path.name:
+        from semrl.rm.config import load_transfer_config
+
+        config = load_transfer_config(path)
+        assert config.data.files and all(Path(f.path).is_file() for f in config.data.files)
+        return
     exp = load_experiment(path)
     assert exp.arms and exp.name
 

@@ -293,8 +293,19 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices inside the libraries
+    from semrl.train.guard import StageStopped, interrupted_message
+
     try:
         app()
     except UserError as exc:
         sys.stderr.write(f"semrl: error: {exc}\n")
         sys.exit(2)
+    except StageStopped as exc:
+        hint = interrupted_message(sys.argv[1:])
+        if exc.exit_code != 130:
+            hint = f"after fixing the cause, {hint}"
+        sys.stderr.write(f"semrl: stopped: {exc}\nsemrl: {hint}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n")
+        sys.exit(130)

@@ -78,6 +78,7 @@ class DataSpec(StrictModel):
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
     test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
     few_shot: int | None = Field(None, ge=1, description="train on only k examples (few-shot transfer)")
+    max_chars: int = Field(100_000, ge=1, description="longest text field accepted (longer is a broken export)")
 
 
 class DecodingSpec(StrictModel):

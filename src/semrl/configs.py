@@ -24,15 +24,53 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_ALIASES = 100  # plenty for a config that reuses blocks; a "billion laughs" document has thousands
+
+
+def _count_aliases(text: str) -> int:
+    return sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+
+
+def _duplicate_key(text: str) -> str | None:
+    """`line N: duplicate key 'k'` for the first mapping that repeats a key (PyYAML keeps the last silently)."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    stack, seen_nodes = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in keys and key.value != "<<":
+                        return f"line {key.start_mark.line + 1}: duplicate key {key.value!r}"
+                    keys.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict: yaml.safe_load only, duplicate keys refused, a cap on aliases
+    (anchors are fine)."""
     text = read_text(path)
     try:
+        if "*" in text and _count_aliases(text) > MAX_ALIASES:
+            raise UserError(f"{path}: more than {MAX_ALIASES} YAML aliases (*name); refusing a possible alias bomb")
+        duplicate = _duplicate_key(text)
+        if duplicate:
+            raise UserError(f"{path}: {duplicate}")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{path}: {where}invalid YAML ({problem})") from None
+    except RecursionError:
+        raise UserError(f"{path}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
     return data

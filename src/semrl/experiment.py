@@ -17,10 +17,12 @@ from rich.table import Table
 
 from semrl.config import ExperimentConfig, load_experiment
 from semrl.data.loading import load_table, require_columns
+from semrl.data.quality import duplicate_id_problems, repair_text_fields, text_problems
 from semrl.data.splits import head, rest, shuffled, split_rows
 from semrl.data.tasks import ROLES, build_task_examples, role_rows
 from semrl.errors import UserError
 from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.preflight import preflight
 from semrl.runs import Run, is_main_process, main_process_first
 from semrl.train.recipes import StagePlan, plan_experiment
 
@@ -38,7 +40,14 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
     def load(source: str) -> list[dict[str, Any]]:
         rows = load_table(source, exp.data.format, exp.data.hf_split)
         require_columns(rows, source, needed)
-        return role_rows(rows, exp.task.type, exp.data.columns)
+        rows = role_rows(rows, exp.task.type, exp.data.columns)
+        fields = list(ROLES[exp.task.type])
+        repair_text_fields(rows, source, fields)
+        problems = text_problems(rows, fields, exp.data.max_chars) + duplicate_id_problems(rows)
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise UserError(f"{source}: " + "; ".join(problems[:5]) + more)
+        return rows
 
     train = load(exp.data.train)
     if exp.data.test:
@@ -77,29 +86,6 @@ def load_pairs(source: str, columns: dict[str, str], roles: tuple[str, ...], tes
     if test:
         return shuffled(rows, seed), load(test)
     return split_rows(rows, test_size, seed)
-
-
-def check_models(exp: ExperimentConfig) -> None:
-    """Every model path the experiment names exists (or is a cached hub id) before anything is written,
-    and the logger asked for in report_to is installed."""
-    import importlib.util
-
-    from semrl.train.models import check_model_reference
-
-    if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
-        raise UserError(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) or set report_to: none")
-
-    if exp.model.path is not None:
-        check_model_reference(exp.model.path, exp.model.trust_remote_code)
-    if exp.rm.model is not None:
-        check_model_reference(exp.rm.model, exp.model.trust_remote_code)
-    configs = [exp.rewards] + [arm.rewards for arm in exp.arms]
-    for config in configs:
-        if config is None:
-            continue
-        from semrl.rewards import build_reward
-
-        build_reward(config)  # a missing encoder or reward-model folder fails here
 
 
 def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
@@ -184,9 +170,15 @@ def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any
 def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str, Any]], **started: Any) -> dict[str, Any]:
     """Mark a stage running, train it, write its metrics.json (rank 0), mark it done with its timing:
     the manifest then tells `--resume` exactly which stages are finished."""
+    from semrl.train.guard import StageStopped
+
     run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **started)
     start = time.time()
-    metrics = train()
+    try:
+        metrics = train()
+    except StageStopped as exc:
+        run.mark(key, status="stopped", reason=str(exc))
+        raise
     if is_main_process():
         atomic_write_json(out_dir / "metrics.json", metrics)
     run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
@@ -245,9 +237,8 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
 
     exp = load_experiment(config_path, overrides)
     plans = plan_experiment(exp)
-    train, test = load_task_rows(exp)
+    train, test = preflight(exp)
     run = Run(out or Path(exp.output_dir) / exp.name)
-    check_models(exp)
     if dry_run:
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
@@ -288,7 +279,7 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
     run = Run(out or Path(exp.output_dir) / exp.name)
     device = pick_device(exp.device)
     key = f"train/{stage}"
-    check_models(exp)
+    train, test = preflight(exp, load_rows=stage in ("sft", "grpo"))
     if init is not None:
         from semrl.train.models import check_model_reference
 
@@ -296,7 +287,6 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
     if stage in ("sft", "grpo"):
         if stage == "grpo" and exp.rewards is None:
             raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
-        train, test = load_task_rows(exp)
         with main_process_first(device):
             run.open(exp.model_dump(mode="json"), exp.seed, resume)
             base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))

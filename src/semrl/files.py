@@ -33,7 +33,12 @@ def read_text(path: str | Path) -> str:
         raise UserError(
             f"{path}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
         ) from None
-    return text[1:] if text.startswith(_BOM) else text
+    if text.startswith(_BOM):
+        from semrl.notices import warn
+
+        warn(f"{path}: starts with a UTF-8 byte-order mark; ignored")
+        return text[1:]
+    return text
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -44,23 +49,37 @@ def read_lines(path: str | Path) -> list[str]:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
+    if "\r" in text:
+        from semrl.notices import warn
+
+        warn(f"{path}: Windows line endings (CRLF) read as plain line breaks")
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object."""
+def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object.
+    Every broken line is found before raising (the first few are named)."""
     rows: list[dict[str, Any]] = []
+    problems: list[str] = []
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            problems.append(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            problems.append(f"line {number}: JSON nested too deeply")
+            continue
         if not isinstance(row, dict):
-            raise UserError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+            problems.append(f"line {number}: expected a JSON object, got {type(row).__name__}")
+            continue
         row["__line__"] = number
         rows.append(row)
+    if problems:
+        more = f" (and {len(problems) - max_report} more)" if len(problems) > max_report else ""
+        raise UserError(f"{path}: " + "; ".join(problems[:max_report]) + more)
     if not rows:
         raise UserError(f"{path}: no rows")
     return rows

@@ -37,8 +37,12 @@ def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, s
     if unknown:
         raise UserError(f"{source}: columns: unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
     names = {role: columns.get(role, role) for role in ROLES}
-    problems: list[str] = []
-    count = 0
+    from semrl.data.quality import repair_text_fields, text_problems
+
+    text_fields = [names[role] for role in ("prompt", "chosen", "rejected")]
+    repair_text_fields(rows, source, text_fields)
+    problems: list[str] = text_problems(rows, text_fields)
+    count = len(problems)
     pairs = []
     for row in rows:
         found = []

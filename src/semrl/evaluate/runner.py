@@ -210,7 +210,7 @@ def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: 
                         overrides: list[str] | None = None) -> dict[str, Any]:
     """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
     from semrl.config import load_experiment
-    from semrl.experiment import load_task_rows
+    from semrl.preflight import preflight
     from semrl.train.common import pick_device
     from semrl.train.models import check_model_reference
 
@@ -218,7 +218,7 @@ def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: 
     check_model_reference(model_path, exp.model.trust_remote_code)
     if exp.eval.suite and exp.model.path is None:
         raise UserError(f"{config_path}: the alignment tax needs a base model: set model.path")
-    _, test_rows = load_task_rows(exp)
+    _, test_rows = preflight(exp)
     evaluator = Evaluator(exp, test_rows, exp.model.path or model_path, out_dir, pick_device(exp.device))
     if exp.eval.suite and exp.model.path and exp.model.path != model_path:
         evaluator.evaluate("base", exp.model.path, is_base=True)

@@ -66,14 +66,27 @@ class RewardComponent:
         return roles
 
     def safe_score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
-        return finite_or(self.score(prompts, completions, refs), self.minimum)
+        """Scores with NaN/inf replaced by the minimum, so one bad value cannot poison a policy
+        update; `nonfinite` keeps the count so training logs it as NaN and the guard stops the stage."""
+        raw = self.score(prompts, completions, refs)
+        values = finite_or(raw, self.minimum)
+        self.nonfinite = sum(1 for v in raw if v is None or not math.isfinite(v))
+        if self.nonfinite:
+            from semrl.notices import warn
+
+            warn(f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})")
+        return values
+
+    def logged_mean(self, values: list[float]) -> float:
+        """The batch mean for `reward/<name>`, or NaN when this batch had non-finite scores."""
+        return float("nan") if getattr(self, "nonfinite", 0) else sum(values) / len(values)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         texts = [as_text(c) for c in completions]
         values = self.safe_score(list(prompts), texts, self.gather_roles(len(texts), kwargs))
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and values:
-            log_metric(f"reward/{self.name}", sum(values) / len(values))
+            log_metric(f"reward/{self.name}", self.logged_mean(values))
         return values
 
     def __repr__(self) -> str:

@@ -60,6 +60,9 @@ class ComposedReward:
         scored = self.score_batch(prompts, completions, **kwargs)
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and scored.rewards:
+            components = {c.name: c for c, _ in self.components}
+            if self.gate is not None:
+                components[f"gate/{self.gate.name}"] = self.gate
             for name, values in scored.components.items():
-                log_metric(f"reward/{name}", sum(values) / len(values))
+                log_metric(f"reward/{name}", components[name].logged_mean(values))
         return scored.rewards

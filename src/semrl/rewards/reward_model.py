@@ -103,7 +103,7 @@ class RewardModelReward(RewardComponent):
             ).to(model.device)
             with torch.inference_mode():
                 logits = model(**batch).logits[:, 0].float()
-            scores.extend(torch.nan_to_num(logits, nan=0.0).tolist())
+            scores.extend(logits.tolist())  # NaN stays NaN: safe_score counts it and training stops
         return scores
 
     def reference_stats(self) -> tuple[float, float]:
@@ -132,8 +132,8 @@ class RewardModelReward(RewardComponent):
         """Empty completions get the floor: 0 under sigmoid, else the lowest score in the batch."""
         keep = [i for i, text in enumerate(completions) if text.strip()]
         raw = self.raw_scores([prompts[i] for i in keep], [completions[i] for i in keep]) if keep else []
-        values = finite_or(self.transform(raw), 0.0)
-        floor = 0.0 if self.spec.transform == "sigmoid" else min(values, default=0.0)
+        values = self.transform(raw)  # non-finite values are counted and replaced by safe_score
+        floor = 0.0 if self.spec.transform == "sigmoid" else min(finite_or(values, 0.0), default=0.0)
         out = [floor] * len(completions)
         for i, value in zip(keep, values):
             out[i] = value

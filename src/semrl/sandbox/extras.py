@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from semrl.files import atomic_write_jsonl, atomic_write_text
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

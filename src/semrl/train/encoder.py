@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from semrl.train.common import latest_checkpoint, progress_callback, quiet, save_log_history, summarize_logs
+from semrl.train.common import progress_callback, save_log_history, summarize_logs
+from semrl.train.guard import train_guarded
 
 
 def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float:
@@ -63,7 +64,7 @@ def run_encoder(exp, spec, train: list[dict[str, str]], test: list[dict[str, str
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
                                          loss=losses.MultipleNegativesRankingLoss(model),
                                          callbacks=[progress_callback("encoder")])
-    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    train_guarded(trainer, out_dir, resume, "encoder")
     save_log_history(trainer, out_dir)
     after = retrieval_accuracy(model, anchors, positives)
     final, tmp = out_dir / "final", out_dir / "final.tmp"

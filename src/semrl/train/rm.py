@@ -8,14 +8,13 @@ from typing import Any
 
 from semrl.train.common import (
     check_finite_losses,
-    latest_checkpoint,
     progress_callback,
-    quiet,
     save_log_history,
     save_final,
     summarize_logs,
     training_kwargs,
 )
+from semrl.train.guard import train_guarded
 from semrl.train.models import load_tokenizer
 
 
@@ -63,7 +62,7 @@ def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[di
                         max_length=spec.max_length)
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tokenizer,
                             callbacks=[progress_callback(label)])
-    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    train_guarded(trainer, out_dir, resume, label)
     check_finite_losses(trainer.state.log_history, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)

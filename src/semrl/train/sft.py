@@ -7,15 +7,14 @@ from typing import Any
 
 from semrl.train.common import (
     check_finite_losses,
-    latest_checkpoint,
     lora_config,
     progress_callback,
-    quiet,
     save_log_history,
     save_final,
     summarize_logs,
     training_kwargs,
 )
+from semrl.train.guard import train_guarded
 from semrl.train.models import load_causal_lm, load_tokenizer
 
 
@@ -43,7 +42,7 @@ def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: 
         peft_config=lora_config(exp.model.lora),
         callbacks=[progress_callback(label)],
     )
-    quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+    train_guarded(trainer, out_dir, resume, label)
     check_finite_losses(trainer.state.log_history, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
