@@ -170,8 +170,11 @@ def test_translate_pairs_with_a_function_and_a_model(tiny_lm):
     translated = translate_pairs(pairs, lambda texts: [" ".join(words.get(w, w) for w in t.split(" ")) for t in texts], "xx")
     assert [p["language"] for p in translated] == ["xx"] * 4 and translated[0]["translated_from"] == pairs[0]["language"]
     assert translated[0]["chosen"] == "The house ཁ big and I like it." and translated[0]["category"] == pairs[0]["category"]
-    by_model = translate_pairs(pairs, model_translator(str(tiny_lm), "Translate: {text}\n", max_new_tokens=4, device="cpu"), "yy")
-    assert len(by_model) == 4 and all(isinstance(p["chosen"], str) for p in by_model)
+    collapsing = translate_pairs(pairs, lambda texts: ["same" if i % 3 else "prompt" for i, _ in enumerate(texts)], "zz")
+    assert collapsing == []  # chosen == rejected after translation: nothing left to prefer
+    translator = model_translator(str(tiny_lm), "Translate: {text}\n", max_new_tokens=4, device="cpu")
+    outputs = translator(["ཁང་པ་ཆེན་པོ་རེད།", "", "The house is big."])
+    assert len(outputs) == 3 and outputs[1] == "" and all(isinstance(o, str) for o in outputs)
 
 
 BAD_PAIRS = {

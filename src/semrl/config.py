@@ -284,6 +284,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".yaml", ".yml", ".txt")
+
+
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Data and model paths in a config are relative to the config file, like imports in a module."""
 
@@ -292,7 +295,11 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
             return
         for key in keys:
             value = section.get(key)
-            if isinstance(value, str) and value and not Path(value).is_absolute() and (base / value).exists():
+            if not isinstance(value, str) or not value or Path(value).is_absolute():
+                continue
+            # an existing path, or one that names a file or folder (so "not found" shows where we looked);
+            # anything else may be a hub id
+            if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
                 section[key] = str((base / value).resolve())
 
     fix(data.get("data"), ("train", "test"))

@@ -37,8 +37,8 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
         raise UserError(f"data.columns: unknown role {unknown[0]!r}; roles are {', '.join(DATA_ROLES)}")
     needed = {role: exp.data.columns.get(role, role) for role in ROLES[exp.task.type]}
 
-    def load(source: str) -> list[dict[str, Any]]:
-        rows = load_table(source, exp.data.format, exp.data.hf_split)
+    def load(source: str, field: str) -> list[dict[str, Any]]:
+        rows = load_table(source, exp.data.format, exp.data.hf_split, field)
         require_columns(rows, source, needed)
         rows = role_rows(rows, exp.task.type, exp.data.columns)
         fields = list(ROLES[exp.task.type])
@@ -49,9 +49,9 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
             raise UserError(f"{source}: " + "; ".join(problems[:5]) + more)
         return rows
 
-    train = load(exp.data.train)
+    train = load(exp.data.train, "data.train")
     if exp.data.test:
-        train, test = shuffled(train, exp.seed), load(exp.data.test)
+        train, test = shuffled(train, exp.seed), load(exp.data.test, "data.test")
     else:
         train, test = split_rows(train, exp.data.test_size, exp.seed)
     if exp.data.few_shot:

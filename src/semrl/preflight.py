@@ -64,7 +64,7 @@ def check_tokenizer(exp: ExperimentConfig) -> None:
         raise UserError(f"task.chat_template: 'always', but the tokenizer of {path} has no chat template")
 
 
-def check_encoder(name: str, field: str) -> None:
+def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) -> None:
     """A local folder, 'default', 'run:encoder', or a hub id that is in the local cache."""
     from pathlib import Path
 
@@ -75,6 +75,8 @@ def check_encoder(name: str, field: str) -> None:
     try:
         target = resolve_encoder(name)
     except UserError as exc:
+        if local_checked_elsewhere:
+            return
         raise UserError(f"{field}: {exc}") from None
     if Path(target).exists():
         return
@@ -94,7 +96,13 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     if exp.eval.suite:
         from semrl.evaluate.suite import load_suite
 
-        checks.append(lambda: load_suite(exp.eval.suite))
+        def suite() -> None:
+            try:
+                load_suite(exp.eval.suite)
+            except UserError as exc:
+                raise UserError(f"eval.suite: {exc}") from None
+
+        checks.append(suite)
     checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
@@ -114,7 +122,7 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
         for spec in [*config.rewards, *([config.gate] if config.gate else [])]:
             encoder = getattr(spec, "encoder", None)
             if encoder is not None:
-                checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward"))
+                checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward", True))
 
         def build(config=config, where=where) -> None:
             from semrl.experiment import bind_run_encoder, uses_run_encoder

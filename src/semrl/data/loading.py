@@ -73,11 +73,12 @@ def _read_hf(name: str, split: str) -> list[dict[str, Any]]:
     return [{**row, LINE: i + 1} for i, row in enumerate(dataset)]
 
 
-def load_table(source: str, fmt: str = "auto", hf_split: str = "train") -> list[dict[str, Any]]:
-    """Rows as dicts with a `__line__` key; raises UserError naming the file and line."""
+def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: str | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts with a `__line__` key; raises UserError naming the file and line (and the
+    config field that named the file, when given)."""
     kind = _detect(source, fmt)
     if kind != "hf" and not Path(source).exists():
-        raise UserError(f"{source}: file not found")
+        raise UserError(f"{field + ': ' if field else ''}{source}: file not found")
     if kind == "jsonl":
         return read_jsonl(source)
     if kind in ("csv", "tsv"):

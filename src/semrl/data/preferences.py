@@ -94,8 +94,10 @@ def categories(pairs: Sequence[dict[str, Any]]) -> list[str]:
 def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, language: str,
                     batch_size: int = 64) -> list[dict[str, Any]]:
     """Copies of `pairs` with prompt, chosen and rejected translated by `translate` (a batch of texts
-    in, the same number out), tagged with the new language; categories are kept."""
+    in, the same number out), tagged with the new language; categories are kept. Pairs whose two
+    answers translate to the same text are dropped (with a warning)."""
     out: list[dict[str, Any]] = []
+    collapsed = 0
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         texts = [pair[field] for pair in chunk for field in ("prompt", "chosen", "rejected")]
@@ -104,8 +106,15 @@ def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, lang
             raise UserError(f"translator returned {len(translated)} texts for {len(texts)}")
         for i, pair in enumerate(chunk):
             prompt, chosen, rejected = translated[3 * i : 3 * i + 3]
+            if chosen == rejected:  # the translation erased the difference: no preference left to learn
+                collapsed += 1
+                continue
             out.append({**pair, "prompt": prompt if pair["prompt"] else "", "chosen": chosen, "rejected": rejected,
                         "language": language, "translated_from": pair["language"]})
+    if collapsed:
+        from semrl.notices import warn
+
+        warn(f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == rejected; dropped")
     return out
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import matplotlib
 
+from semrl.files import atomic_savefig
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -49,7 +51,7 @@ def tradeoff_figure(results: dict[str, Any], primary: str, path: Path) -> Path |
     ax.set_title("Target quality vs alignment tax (95% CI; lines: checkpoints)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -74,7 +76,7 @@ def metrics_figure(results: dict[str, Any], path: Path) -> Path | None:
         ax.set_title(metric)
         ax.tick_params(axis="x", rotation=30, labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -100,6 +102,6 @@ def training_figure(run_root: Path, path: Path) -> Path | None:
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path

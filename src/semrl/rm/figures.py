@@ -7,6 +7,8 @@ from typing import Any
 
 import matplotlib
 
+from semrl.files import atomic_savefig
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -15,7 +17,7 @@ import numpy as np  # noqa: E402
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
     return path
 

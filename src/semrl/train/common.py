@@ -68,14 +68,37 @@ def lora_config(spec):
                       target_modules=spec.target_modules, task_type="CAUSAL_LM")
 
 
+def _complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last and not atomically: a checkpoint is complete
+    when that file exists and parses."""
+    import json
+
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
+    return sorted((int(p.name.split("-")[-1]), p) for p in Path(out_dir).glob("checkpoint-*")
+                  if p.is_dir() and p.name.split("-")[-1].isdigit())
+
+
 def latest_checkpoint(out_dir: Path) -> str | None:
-    """The newest complete checkpoint (its trainer_state.json is written last)."""
-    candidates = []
-    for path in Path(out_dir).glob("checkpoint-*"):
-        suffix = path.name.split("-")[-1]
-        if suffix.isdigit() and (path / "trainer_state.json").exists():
-            candidates.append((int(suffix), path))
-    return str(max(candidates)[1]) if candidates else None
+    """The newest complete checkpoint."""
+    complete = [path for _, path in _checkpoints(out_dir) if _complete(path)]
+    return str(complete[-1]) if complete else None
+
+
+def discard_incomplete_checkpoints(out_dir: Path) -> list[str]:
+    """Remove checkpoints a kill left half-written, so a resumed run dir holds only valid files."""
+    removed = []
+    for _, path in _checkpoints(out_dir):
+        if not _complete(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def save_final(trainer, tokenizer, out_dir: Path) -> Path:

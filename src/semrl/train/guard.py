@@ -50,6 +50,9 @@ def guard_callback():
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             for key, value in (logs or {}).items():
+                # TRL logs a NaN mean as None; for loss, grad norm and rewards that still means NaN
+                if value is None and (key in ("loss", "grad_norm") or key.startswith("reward")):
+                    value = float("nan")
                 if isinstance(value, float) and not math.isfinite(value) and self.problem is None:
                     self.problem = f"non-finite {key} ({value}) at step {state.global_step}"
                     control.should_save = True
@@ -71,8 +74,12 @@ def _is_nonfinite_sampling(exc: RuntimeError) -> bool:
 
 def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     """trainer.train() with the Ctrl-C and NaN guards; raises StageStopped after a guarded stop."""
-    from semrl.train.common import latest_checkpoint, quiet
+    from semrl.runs import is_main_process
+    from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, quiet
 
+    if resume and is_main_process():
+        for name in discard_incomplete_checkpoints(out_dir):
+            sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")
     guard = guard_callback()
     trainer.add_callback(guard)
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
