@@ -309,9 +309,12 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("eval"), ("suite", "encoder"))
     if isinstance(data.get("eval"), dict):
         fix(data["eval"].get("judge"), ("model",))
-    for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in data.get("arms") or [] if isinstance(arm, dict)]:
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []  # anything else is reported by validation
+
+    for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in listed(data.get("arms")) if isinstance(arm, dict)]:
         if isinstance(rewards, dict):
-            for component in (rewards.get("rewards") or []) + [rewards.get("gate")]:
+            for component in listed(rewards.get("rewards")) + [rewards.get("gate")]:
                 fix(component, ("encoder", "model", "reference"))
 
 

@@ -80,13 +80,12 @@ def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) 
         raise UserError(f"{field}: {exc}") from None
     if Path(target).exists():
         return
-    from huggingface_hub import snapshot_download
+    from semrl.hub import require_available
 
     try:
-        snapshot_download(target, local_files_only=True)
-    except Exception:  # noqa: BLE001 - any failure means "not available offline"
-        raise UserError(f"{field}: encoder {name!r} is not a local folder and not in the Hugging Face cache "
-                        "(offline); download it once or give a folder") from None
+        require_available(target, "encoder")
+    except UserError as exc:
+        raise UserError(f"{field}: {exc}") from None
 
 
 def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:

@@ -67,6 +67,10 @@ def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, 
         hf_logging.disable_progress_bar()
 
         local = Path(target).exists()
+        if not local:
+            from semrl.hub import require_available
+
+            require_available(target, "encoder")
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
         try:
             model = SentenceTransformer(

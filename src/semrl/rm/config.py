@@ -77,19 +77,23 @@ def load_transfer_config(path: str | Path, overrides: list[str] | None = None) -
             return str((base / value).resolve())
         return value
 
+    def listed(value):
+        return value if isinstance(value, list) else []  # anything else is reported by validation
+
     section = data.get("data")
     if isinstance(section, dict):
-        for item in section.get("files") or []:
-            if isinstance(item, dict):
-                item["path"] = fix(item.get("path"))
-        for item in section.get("translate") or []:
-            if isinstance(item, dict):
-                item["model"] = fix(item.get("model"))
+        for item in listed(section.get("files")):
+            if isinstance(item, dict) and "path" in item:
+                item["path"] = fix(item["path"])
+        for item in listed(section.get("translate")):
+            if isinstance(item, dict) and "model" in item:
+                item["model"] = fix(item["model"])
     model = data.get("model")
     if isinstance(model, dict):
-        model["path"] = fix(model.get("path"))
-        if isinstance(model.get("tiny"), dict):
-            model["tiny"]["corpus"] = [fix(p) for p in model["tiny"].get("corpus") or []]
+        if "path" in model:
+            model["path"] = fix(model["path"])
+        if isinstance(model.get("tiny"), dict) and isinstance(model["tiny"].get("corpus"), list):
+            model["tiny"]["corpus"] = [fix(p) for p in model["tiny"]["corpus"]]
     if isinstance(data.get("reward_models"), dict):
         data["reward_models"] = {k: fix(v) for k, v in data["reward_models"].items()}
     return validate(RMTransferConfig, data, path)

@@ -18,6 +18,9 @@ def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
         raise UserError(f"model {path}: path does not exist")
     from transformers import AutoConfig
 
+    from semrl.hub import require_available
+
+    require_available(path, "model")
     try:
         AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
