@@ -62,7 +62,7 @@ def test_score_missing_encoder_path(tmp_path):
 def test_score_encoder_not_cached_offline(tmp_path):
     ref = write_lines(tmp_path / "ref.txt", ["a"])
     assert_user_error(run_cli("score", "--hyp", str(ref), "--ref", str(ref), "--lang", "en", "--metrics", "sim",
-                              "--encoder", "nobody/no-such-encoder"), "nobody/no-such-encoder", "could not be loaded")
+                              "--encoder", "nobody/no-such-encoder"), "nobody/no-such-encoder", "not in the Hugging Face cache")
 
 
 # ---- reward --------------------------------------------------------------------------------

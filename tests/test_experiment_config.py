@@ -196,6 +196,9 @@ def test_model_tiny_command_builds_loadable_models(tmp_path):
         result = run_cli("model", "tiny", "--out", str(tmp_path / kind), "--corpus", str(corpus), "--kind", kind,
                          "--size", "tiny")
         assert result.returncode == 0, result.stderr
+        files = [p.name for p in (tmp_path / kind).rglob("*") if p.is_file()]
+        assert any(name.endswith(".safetensors") for name in files)  # safe format only, never pickle
+        assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl")) for name in files), files
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "lm")
     assert tokenizer.pad_token and tokenizer.eos_token and tokenizer.chat_template
     text = "ཨ་མས་ཇ་འཐུང་གི་འདུག 妈妈在喝茶。"

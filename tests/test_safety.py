@@ -1,6 +1,7 @@
 """Safe by default: the source never calls eval/exec, pickle or unsafe YAML, never loads torch
-files without weights_only, never hard-codes trust_remote_code=True; models are written as
-safetensors; and no command hangs or reaches the network when there is none."""
+files without weights_only, never hard-codes trust_remote_code=True (that models are written as
+safetensors is checked in test_experiment_config); and no command hangs or reaches the network
+when there is none."""
 
 from __future__ import annotations
 
@@ -70,18 +71,6 @@ def test_the_scan_catches_what_it_forbids(tmp_path):
         bad.unlink()
 
 
-def test_saved_models_are_safetensors_only(tmp_path):
-    from conftest import run_cli
-
-    corpus = write_lines(tmp_path / "c.txt", ["ཁང་པ་ཆེན་པོ་རེད།", "房子很大。", "The house is big."] * 5)
-    for kind in ("lm", "classifier", "encoder"):
-        result = run_cli("model", "tiny", "--out", str(tmp_path / kind), "--corpus", str(corpus), "--kind", kind, "--size", "tiny")
-        assert result.returncode == 0, result.stderr
-        files = [p.name for p in (tmp_path / kind).rglob("*") if p.is_file()]
-        assert any(name.endswith(".safetensors") for name in files), files
-        assert not any(name.endswith((".bin", ".pt", ".pth", ".pkl")) for name in files), files
-
-
 def _no_network() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(
         ["unshare", "-rn", "true"], capture_output=True).returncode == 0
@@ -110,9 +99,6 @@ def test_commands_work_or_name_the_missing_file_without_network(tmp_path):
     example = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
     dry = without_network("run", str(example), "--dry-run", "--out", str(tmp_path / "run"))
     assert dry.returncode == 0, dry.stderr
-    transfer = without_network("rm", "transfer", "--config", str(ROOT / "configs" / "examples" / "tiny-rm-transfer.yaml"),
-                               "--out", str(tmp_path / "rmt"), "representation.enabled=false", "rm.epochs=1")
-    assert transfer.returncode == 0, transfer.stderr
     for hub_offline in (True, False):  # with and without HF_HUB_OFFLINE: refused quickly, never a hang
         missing = without_network("score", "--hyp", str(hyp), "--ref", str(ref), "--lang", "en", "--metrics", "sim",
                                   "--encoder", "example-org/never-downloaded-encoder", hub_offline=hub_offline, timeout=120)
