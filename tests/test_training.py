@@ -1,5 +1,5 @@
 """Training through the real CLI on CPU with tiny local models: every stage trains, recipes chain,
-runs resume after kill -9 with identical results, bad configs exit 2 with nothing half-written."""
+bad configs exit 2 with nothing half-written."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import json
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,35 +107,6 @@ def test_grpo_raises_mean_reward_on_a_toy_reward(tmp_path):
     assert len(rewards) == 50
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
     assert last > first + 0.2, (first, last)
-
-
-def test_kill_9_then_resume_gives_identical_results(tmp_path):
-    config = toy_grpo_config(tmp_path, max_steps=20, save_steps=5)
-    args = [sys.executable, "-m", "semrl", "train", "grpo", "--config", str(config)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    straight = subprocess.run(args + ["--out", str(tmp_path / "a")], env=env, capture_output=True, text=True)
-    assert straight.returncode == 0, straight.stderr[-2000:]
-
-    victim = subprocess.Popen(args + ["--out", str(tmp_path / "b")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = tmp_path / "b" / "train" / "grpo" / "checkpoint-10" / "trainer_state.json"
-    deadline = time.time() + 300
-    while not marker.exists() and time.time() < deadline and victim.poll() is None:
-        time.sleep(0.02)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert marker.exists()
-    assert not (tmp_path / "b" / "train" / "grpo" / "final").exists(), "killed before the stage finished"
-    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))  # still valid JSON
-    assert manifest["stages"]["train/grpo"]["status"] == "running"
-
-    resumed = subprocess.run(args + ["--out", str(tmp_path / "b"), "--resume"], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = weights(tmp_path / "a" / "train" / "grpo" / "final"), weights(tmp_path / "b" / "train" / "grpo" / "final")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    metrics_a = json.loads((tmp_path / "a" / "train" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
-    metrics_b = json.loads((tmp_path / "b" / "train" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics_a["reward"] == metrics_b["reward"] and metrics_a["loss"] == metrics_b["loss"]
 
 
 def test_rm_stage_learns_an_easy_preference(tmp_path):
@@ -266,6 +235,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
+@pytest.mark.slow  # starts a browser (~40 s); `make test-all` runs it
 def test_report_renders_in_headless_chromium(example_run, tmp_path):
     chromium = _chromium()
     if chromium is None:
