@@ -20,7 +20,7 @@ from semrl.data.loading import load_table, require_columns
 from semrl.data.quality import duplicate_id_problems, repair_text_fields, text_problems
 from semrl.data.splits import head, rest, shuffled, split_rows
 from semrl.data.tasks import ROLES, build_task_examples, role_rows
-from semrl.errors import UserError
+from semrl.errors import UserError, problems_error
 from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.preflight import preflight
 from semrl.runs import Run, is_main_process, main_process_first
@@ -45,8 +45,7 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
         repair_text_fields(rows, source, fields)
         problems = text_problems(rows, fields, exp.data.max_chars) + duplicate_id_problems(rows)
         if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise UserError(f"{source}: " + "; ".join(problems[:5]) + more)
+            raise problems_error(source, problems)
         return rows
 
     train = load(exp.data.train, "data.train")

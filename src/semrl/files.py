@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from semrl.errors import UserError
+from semrl.errors import UserError, problems_error
 
 _BOM = "\ufeff"
 
@@ -78,8 +78,7 @@ def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
         row["__line__"] = number
         rows.append(row)
     if problems:
-        more = f" (and {len(problems) - max_report} more)" if len(problems) > max_report else ""
-        raise UserError(f"{path}: " + "; ".join(problems[:max_report]) + more)
+        raise problems_error(str(path), problems, max_report=max_report)
     if not rows:
         raise UserError(f"{path}: no rows")
     return rows

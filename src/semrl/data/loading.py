@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from semrl.errors import UserError
+from semrl.errors import UserError, problems_error
 from semrl.files import read_jsonl, read_text
 
 LINE = "__line__"
@@ -107,5 +107,4 @@ def require_columns(rows: list[dict[str, Any]], source: str, fields: dict[str, s
                 if len(problems) < max_report:
                     problems.append(f"line {row.get(LINE, '?')}: {problem}")
     if problems:
-        more = f" (and {count - len(problems)} more)" if count > len(problems) else ""
-        raise UserError(f"{source}: " + "; ".join(problems) + more)
+        raise problems_error(source, problems, count)

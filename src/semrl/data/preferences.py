@@ -8,11 +8,10 @@ is trained on translated copies of English pairs.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Callable, Sequence
 
 from semrl.data.loading import LINE, load_table
-from semrl.errors import UserError
+from semrl.errors import UserError, problems_error
 
 ROLES = ("prompt", "chosen", "rejected", "language", "category")
 REQUIRED = ("chosen", "rejected")
@@ -63,13 +62,10 @@ def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, s
             "category": row.get(names["category"]) or "all", LINE: row.get(LINE),
         })
     if problems:
-        shown = problems[:max_report]
-        more = f" (and {count - len(shown)} more)" if count > len(shown) else ""
-        hint = "" if language is not None else " (or give the file's language)"
-        text = "; ".join(shown) + more
-        if "(language)" in text:
-            text += hint
-        raise UserError(f"{source}: {text}")
+        error = problems_error(source, problems, count, max_report)
+        if language is None and "(language)" in str(error):
+            error = UserError(f"{error} (or give the file's language)")
+        raise error
     return pairs
 
 
@@ -85,10 +81,6 @@ def by_language(pairs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any
     for pair in pairs:
         groups.setdefault(pair["language"], []).append(pair)
     return groups
-
-
-def categories(pairs: Sequence[dict[str, Any]]) -> list[str]:
-    return [name for name, _ in Counter(p["category"] for p in pairs).most_common()]
 
 
 def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, language: str,
