@@ -44,22 +44,15 @@ def check_tokenizer(exp: ExperimentConfig) -> None:
     """The policy's tokenizer can pad (pad or eos token) and has a chat template if the task demands one."""
     from pathlib import Path
 
-    from semrl.notices import warn
+    from semrl.train.models import load_tokenizer
 
     path = exp.model.path
     if path is None or not (Path(path) / "config.json").exists():
         return  # tiny models are built with both; hub ids were checked by check_model_reference
-    from transformers import AutoTokenizer
-
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=exp.model.trust_remote_code)
+        tokenizer = load_tokenizer(path, exp.model.trust_remote_code)  # the same checks training applies
     except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"model {path}: tokenizer could not be loaded ({str(exc).splitlines()[0]})") from None
-    if tokenizer.pad_token is None:
-        if tokenizer.eos_token is None:
-            raise UserError(f"model {path}: tokenizer has neither a pad nor an eos token; add a pad token "
-                            "(tokenizer.add_special_tokens) and save the model again")
-        warn(f"model {path}: tokenizer has no pad token; padding with eos {tokenizer.eos_token!r}")
     if exp.task.chat_template == "always" and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"task.chat_template: 'always', but the tokenizer of {path} has no chat template")
 

@@ -71,7 +71,9 @@ def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, 
             from semrl.hub import require_available
 
             require_available(target, "encoder")
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+        from semrl.hub import hub_offline_requested
+
+        offline = hub_offline_requested()
         try:
             model = SentenceTransformer(
                 target, device=device, trust_remote_code=trust_remote_code, local_files_only=local or offline

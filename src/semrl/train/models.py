@@ -30,12 +30,16 @@ def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
+    from semrl.notices import warn
+
     if trust_remote_code:
-        print(f"semrl: trust_remote_code is ON for {path}")
+        warn(f"model.trust_remote_code is ON: code shipped with {path} will run")
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise UserError(f"model {path}: tokenizer has neither a pad nor an eos token")
+            raise UserError(f"model {path}: tokenizer has neither a pad nor an eos token; add a pad token "
+                            "(tokenizer.add_special_tokens) and save the model again")
+        warn(f"model {path}: tokenizer has no pad token; padding with eos {tokenizer.eos_token!r}")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
