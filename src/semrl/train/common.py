@@ -3,7 +3,6 @@ LoRA, checkpoints, saving the final model, and a rich progress line with loss, r
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -135,13 +134,6 @@ def save_log_history(trainer, out_dir: Path) -> None:
 
     if is_main_process():
         atomic_write_json(Path(out_dir) / "log_history.json", trainer.state.log_history)
-
-
-def check_finite_losses(log_history: list[dict[str, Any]], stage: str) -> None:
-    for entry in log_history:
-        value = entry.get("loss")
-        if value is not None and not math.isfinite(value):
-            raise RuntimeError(f"{stage}: non-finite loss {value} at step {entry.get('step')}; stopped")
 
 
 def summarize_logs(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:

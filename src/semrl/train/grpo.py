@@ -7,7 +7,6 @@ from typing import Any
 
 from semrl.rewards import build_reward
 from semrl.train.common import (
-    check_finite_losses,
     lora_config,
     progress_callback,
     save_log_history,
@@ -57,7 +56,6 @@ def run_grpo(exp, spec, reward_config, model_path: str, records: list[dict[str, 
         callbacks=[progress_callback(label)],
     )
     train_guarded(trainer, out_dir, resume, label)
-    check_finite_losses(trainer.state.log_history, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     names = [f"reward/{component.name}" for component, _ in reward.components]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from semrl.train.common import (
-    check_finite_losses,
     progress_callback,
     save_log_history,
     save_final,
@@ -63,7 +62,6 @@ def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[di
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tokenizer,
                             callbacks=[progress_callback(label)])
     train_guarded(trainer, out_dir, resume, label)
-    check_finite_losses(trainer.state.log_history, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     after = pair_accuracy(trainer.accelerator.unwrap_model(trainer.model), tokenizer, test, spec.max_length)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from semrl.train.common import (
-    check_finite_losses,
     lora_config,
     progress_callback,
     save_log_history,
@@ -43,7 +42,6 @@ def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: 
         callbacks=[progress_callback(label)],
     )
     train_guarded(trainer, out_dir, resume, label)
-    check_finite_losses(trainer.state.log_history, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
     return {"final_model": str(final), "examples": len(records),
