@@ -287,6 +287,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".yaml", ".yml", ".txt")
 
 
+def resolve_path(value: Any, base: Path) -> Any:
+    """A relative path in a config, made absolute against the config's folder when it exists or names
+    a file or folder (so "not found" shows where we looked); anything else may be a hub id."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    return value
+
+
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Data and model paths in a config are relative to the config file, like imports in a module."""
 
@@ -294,13 +304,8 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
         if not isinstance(section, dict):
             return
         for key in keys:
-            value = section.get(key)
-            if not isinstance(value, str) or not value or Path(value).is_absolute():
-                continue
-            # an existing path, or one that names a file or folder (so "not found" shows where we looked);
-            # anything else may be a hub id
-            if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
-                section[key] = str((base / value).resolve())
+            if key in section:
+                section[key] = resolve_path(section[key], base)
 
     fix(data.get("data"), ("train", "test"))
     fix(data.get("model"), ("path",))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from semrl.config import ModelSpec, RMSpec, apply_overrides
+from semrl.config import ModelSpec, RMSpec, apply_overrides, resolve_path
 from semrl.configs import StrictModel, load_yaml, validate
 
 
@@ -73,9 +73,7 @@ def load_transfer_config(path: str | Path, overrides: list[str] | None = None) -
     base = Path(path).resolve().parent
 
     def fix(value):
-        if isinstance(value, str) and value and not Path(value).is_absolute() and (base / value).exists():
-            return str((base / value).resolve())
-        return value
+        return resolve_path(value, base)
 
     def listed(value):
         return value if isinstance(value, list) else []  # anything else is reported by validation
