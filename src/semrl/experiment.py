@@ -94,17 +94,20 @@ def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
     if exp.model.path is not None:
         check_model_reference(exp.model.path, exp.model.trust_remote_code)
         return exp.model.path
-    target = run.root / "base_model"
+    return build_tiny_base(run.root / "base_model", exp.model.tiny, exp.seed, texts)
+
+
+def build_tiny_base(target: Path, spec, seed: int, texts: list[str]) -> str:
+    """A `model.tiny` base built once into `target` (written beside it, then renamed into place)."""
     if (target / "config.json").exists():
         return str(target)
     from semrl.files import read_text
     from semrl.models.tiny import build_tiny_lm
 
-    spec = exp.model.tiny
     corpus = texts + [read_text(path) for path in spec.corpus]
-    tmp = run.root / "base_model.tmp"
+    tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_lm(tmp, corpus, spec.tiny_spec(exp.seed))
+    build_tiny_lm(tmp, corpus, spec.tiny_spec(seed))
     tmp.rename(target)
     return str(target)
 

@@ -10,7 +10,6 @@ representations, then write rm_transfer.json, scores.jsonl, figures, summary.md 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -83,18 +82,9 @@ def check_paths(cfg: RMTransferConfig) -> None:
 def base_model(cfg: RMTransferConfig, out: Path, texts: list[str]) -> str:
     if cfg.model.path:
         return cfg.model.path
-    target = out / "base_model"
-    if (target / "config.json").exists():
-        return str(target)
-    from semrl.files import read_text
-    from semrl.models.tiny import build_tiny_lm
+    from semrl.experiment import build_tiny_base
 
-    corpus = texts + [read_text(path) for path in cfg.model.tiny.corpus]
-    tmp = out / "base_model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_lm(tmp, corpus, cfg.model.tiny.tiny_spec(cfg.seed))
-    tmp.rename(target)
-    return str(target)
+    return build_tiny_base(out / "base_model", cfg.model.tiny, cfg.seed, texts)
 
 
 def stage_config(cfg: RMTransferConfig, base: str):
@@ -132,13 +122,20 @@ def train_reward_models(cfg: RMTransferConfig, out: Path, base: str, train: dict
     return models
 
 
-def score_pairs(path: str, pairs: list[dict], cfg: RMTransferConfig, device: str) -> tuple[list[float], list[float]]:
+def load_rm(path: str, cfg: RMTransferConfig, device: str):
+    """(model, tokenizer) of a reward model (or the base, read as one) on `device`."""
     from semrl.train.models import load_tokenizer
-    from semrl.train.rm import load_classifier, score_texts
+    from semrl.train.rm import load_classifier
 
     tokenizer = load_tokenizer(path, cfg.model.trust_remote_code)
     model = load_classifier(path, cfg.model.dtype, device, cfg.model.trust_remote_code).to(device)
     model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def score_pairs(model, tokenizer, pairs: list[dict], cfg: RMTransferConfig) -> tuple[list[float], list[float]]:
+    from semrl.train.rm import score_texts
+
     chosen = score_texts(model, tokenizer, [p["prompt"] + p["chosen"] for p in pairs], max_length=cfg.rm.max_length)
     rejected = score_texts(model, tokenizer, [p["prompt"] + p["rejected"] for p in pairs], max_length=cfg.rm.max_length)
     return chosen, rejected
@@ -147,14 +144,11 @@ def score_pairs(path: str, pairs: list[dict], cfg: RMTransferConfig, device: str
 def represent(cfg: RMTransferConfig, models: dict[str, str], evaluate: dict[str, list], langs: list[str],
               device: str) -> dict[str, Any]:
     from semrl.rm.representation import describe, last_token_states, shift_table
-    from semrl.train.models import load_tokenizer
-    from semrl.train.rm import load_classifier
 
     spec = cfg.representation
     described: dict[str, dict[str, Any]] = {}
     for name, path in models.items():
-        tokenizer = load_tokenizer(path, cfg.model.trust_remote_code)
-        model = load_classifier(path, cfg.model.dtype, device, cfg.model.trust_remote_code).to(device)
+        model, tokenizer = load_rm(path, cfg, device)
         for lang in langs:
             texts = [p["prompt"] + p["chosen"] for p in evaluate[lang][: spec.max_inputs]]
             try:
@@ -193,9 +187,10 @@ def run_rm_transfer(config: Path, out: Path, overrides: list[str] | None = None,
     hits: dict[str, dict[str, list[float]]] = {}
     score_rows = []
     for train_lang in train_langs:
+        model, tokenizer = load_rm(trained[train_lang]["path"], cfg, device)  # once per RM, not per language
         for lang in eval_langs:
             pairs = evaluate[lang]
-            chosen, rejected = score_pairs(trained[train_lang]["path"], pairs, cfg, device)
+            chosen, rejected = score_pairs(model, tokenizer, pairs, cfg)
             hits.setdefault(train_lang, {})[lang] = correct(chosen, rejected)
             score_rows += [{"rm": train_lang, "language": lang, "category": p["category"], "line": p["__line__"],
                             "chosen_score": c, "rejected_score": r} for p, c, r in zip(pairs, chosen, rejected)]
