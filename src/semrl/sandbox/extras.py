@@ -13,10 +13,6 @@ import yaml
 from semrl.files import atomic_write_jsonl, atomic_write_text
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Path) -> dict[str, Any]:
     from semrl.evaluate.transfer import run_transfer
 
