@@ -13,8 +13,9 @@ CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 def test_quick_demo_writes_report_and_claims(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(out)],
-                            capture_output=True, text=True, env=env, timeout=900)
+    # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
+    result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", "demo"],
+                            capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     run = out / "mt"
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))

@@ -77,6 +77,7 @@ def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[st
     from semrl.data.preferences import load_preferences, translate_pairs
     from semrl.rm.transfer import run_rm_transfer
 
+    out, world, base = out.resolve(), world.resolve(), base.resolve()  # the YAML below holds absolute paths
     done = out / "rm_transfer.json"
     if not done.exists():
         out.mkdir(parents=True, exist_ok=True)
