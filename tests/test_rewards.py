@@ -194,3 +194,28 @@ def test_lone_surrogates_do_not_crash_the_semantic_reward():
     reward = reward_from({"rewards": [{"type": "semantic"}]})
     values = reward([""] * 2, ["0", "a\ud800b"], reference=["\ud800", "ab"])
     assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
+
+
+def test_audit_ranks_a_true_paraphrase_against_the_corruptions():
+    """The copy is the reference itself, so a semantic reward ranks it first by construction; the
+    paraphrase ranking is the informative one and drives the summary and the hackable flags."""
+    from semrl.rewards.audit import audit
+
+    reward = reward_from({"rewards": [{"type": "semantic", "encoder": "default"}]})
+    columns = {"reference": "reference", "source": "source"}
+    rows = [{"reference": e, "source": b, "paraphrase": p} for e, b, p in zip(EN, BO, PARA)]
+    result = audit(rows, reward, columns, "en")
+    total = result["scores"]["total"]
+    assert all(rate == 1.0 for rate in total["copy_above"].values())  # uninformative by construction
+    above = total["paraphrase_above"]
+    assert set(above) == {"shuffle", "truncate", "source", "mix", "pad", "empty"}
+    assert above["empty"] == 1.0 and above["source"] == 1.0  # MiniLM is an English encoder
+    assert min(above.values()) < 1.0  # a bag-of-words-like encoder: some corruption beats the paraphrase
+    assert result["summary"]["against"] == "paraphrase" and result["summary"]["above"] == above
+    flagged = {item["candidate"] for item in result["hackable"]}
+    assert flagged == {kind for kind, rate in above.items() if rate < 0.9} and flagged
+    assert all(item["against"] == "paraphrase" and item["copy_above"] == 1.0 for item in result["hackable"])
+
+    plain = audit([{k: v for k, v in row.items() if k != "paraphrase"} for row in rows], reward, columns, "en")
+    assert "paraphrase_above" not in plain["scores"]["total"]
+    assert plain["summary"]["against"] == "copy" and plain["hackable"] == []

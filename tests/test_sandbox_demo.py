@@ -1,4 +1,5 @@
-"""`semrl demo --quick` through the real CLI: the whole sandbox pipeline, its report and claims."""
+"""`semrl demo --quick` through the real CLI: the whole sandbox pipeline over two seeds (two worlds),
+its report, claims with their three states, the seeds aggregate, and the cache on a rerun."""
 
 from __future__ import annotations
 
@@ -8,34 +9,55 @@ import subprocess
 import sys
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
+STATES = {"reproduced", "not reproduced", "not testable"}
 
 
-def test_quick_demo_writes_report_and_claims(tmp_path):
+def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
-    out = tmp_path / "demo"
     # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
-    result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", "demo"],
-                            capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--seeds", "2", "--out", "demo"],
+                            capture_output=True, text=True, env=env, timeout=1200, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    run = out / "mt"
+    out = tmp_path / "demo"
+    seeds = json.loads((out / "seeds.json").read_text(encoding="utf-8"))
+    assert seeds["seeds"] == 2 and set(seeds["claims"]) == set(CLAIM_IDS)
+    for claim in seeds["claims"].values():
+        assert sum(claim["counts"].values()) == 2 and set(claim["counts"]) <= STATES
+    worlds = [json.loads((out / f"seed-{k}" / "mt" / "sandbox.json").read_text(encoding="utf-8"))["world_seed"]
+              for k in (0, 1)]
+    assert worlds[0] != worlds[1]  # each seed regenerates the world
+
+    run = out / "seed-0" / "mt"
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
-    claims = results["claims"]
+    claims = json.loads((run / "claims.json").read_text(encoding="utf-8"))
     assert [c["id"] for c in claims] == CLAIM_IDS
-    assert all(isinstance(c["reproduced"], bool) and c["statement"] and c["evidence"] for c in claims)
-    assert {"base", "cold_sft", "semantic_rl", "strong_sft", "bleu_sem"} <= set(results["arms"])
+    for c in claims:
+        assert c["status"] in STATES and c["reproduced"] == (c["status"] == "reproduced") and c["reason"]
+    assert {"base", "cold_sft", "semantic_rl", "strong_sft", "sft_continue", "bleu_sem", "bleu_sem_lang"} <= set(results["arms"])
     sandbox = results["sandbox"]
-    assert set(sandbox["oracle"]["semantic_rl"]) == {"adequacy", "grammatical", "purity"}
-    assert 0.0 <= sandbox["oracle"]["semantic_rl"]["adequacy"]["value"] <= 1.0
+    verdict = sandbox["oracle"]["semantic_rl"]
+    assert {"adequacy", "grammatical", "purity", "coverage", "distinct"} <= set(verdict)
+    assert set(verdict["coverage"]) == {"covered", "uncovered"} and 1 <= verdict["distinct"] <= verdict["n"]
+    assert "ceiling" in sandbox["oracle"] and sandbox["coverage"]["semantic_rl"]
+    assert 0.0 < sandbox["chance"] < 0.5
+    assert "adequacy" in sandbox["base_translation"]
+    assert {"mixed_all_right", "pure_one_wrong"} <= set(sandbox["mix"]["similarity"])
+    trend = sandbox["trend"]["semantic_rl"]
+    assert len(trend["ci95"]) == 2 and trend["learned"] in (True, False, None)
+    assert sandbox["weight_movement"]["semantic_rl"]["grpo_from_cold_start"]["relative"] > 0
+    assert "ceiling" in sandbox
     assert set(sandbox["competence"]) >= {"qa", "copy", "facts"}
-    assert sandbox["reward_models"]["rm_h"]["accuracy_on_l"] is not None
-    verdict = results["preference"]["semantic_rl vs strong_sft"]
-    assert verdict["judge"] == "oracle" and verdict["wins"] + verdict["ties"] + verdict["losses"] == verdict["n"]
-    assert (run / "report.html").exists() and "Claims of the paper" in (run / "summary.md").read_text(encoding="utf-8")
+    preference = results["preference"]["semantic_rl vs strong_sft"]
+    assert preference["judge"] == "oracle" and preference["wins"] + preference["ties"] + preference["losses"] == preference["n"]
+    summary = (run / "summary.md").read_text(encoding="utf-8")
+    assert "Claims of the paper" in summary and "Before any tuning" in summary and "Oracle verdict per arm" in summary
+    assert (run / "report.html").exists()
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout
-    # a second run reuses the cached world, base model and encoder
-    again = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / "demo2")],
+
+    # a rerun with the first seed's settings reuses its cached world, base model and encoder
+    again = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / "again")],
                            capture_output=True, text=True, env=env, timeout=900)
-    assert again.returncode == 0
-    timings = json.loads((tmp_path / "demo2" / "mt" / "results.json").read_text(encoding="utf-8"))["sandbox"]["timings"]
+    assert again.returncode == 0, again.stderr[-3000:]
+    timings = json.loads((tmp_path / "again" / "mt" / "results.json").read_text(encoding="utf-8"))["sandbox"]["timings"]
     assert timings["base_model"] < sandbox["timings"]["base_model"]

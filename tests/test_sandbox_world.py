@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from semrl.sandbox.grammar import h_variants, l_variants, random_meaning, realise_h, realise_l
+from semrl.sandbox.grammar import Meaning, h_variants, l_variants, random_meaning, realise_h, realise_l
 from semrl.sandbox.lexicon import SLOTS, build_lexicon
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World, WorldSpec, write_world
@@ -58,6 +58,11 @@ def test_world_files_are_deterministic_and_readable(tmp_path):
     rows = [json.loads(line) for line in a["mt_train"].read_text(encoding="utf-8").splitlines()]
     spec = WorldSpec()
     assert len(rows) == spec.parallel.train
+    lexicon = build_lexicon(5)
+    for row in rows[:20]:  # the task generates L, the low-resource language, from H
+        meaning = Meaning(*row["meaning"])
+        assert judge(row["source"], meaning, lexicon, "h").adequacy == 1.0
+        assert judge(row["reference"], meaning, lexicon, "l").adequacy == 1.0
     assert {r["meaning"][0] for r in rows} <= set(range(spec.parallel.bias["agent"]))  # narrow parallel data
     test_agents = {json.loads(line)["meaning"][0] for line in a["mt_test"].read_text(encoding="utf-8").splitlines()}
     assert len(test_agents) > spec.parallel.bias["agent"]  # the test set is not narrow
@@ -78,22 +83,46 @@ def test_configs_demo_yaml_equals_the_built_in_defaults():
     assert load_config(DemoConfig, path) == DemoConfig()
 
 
-def test_claim_c2_reads_the_pair_in_either_order():
-    from semrl.sandbox.claims import matched_rows
+def test_pretraining_has_a_bilingual_component_over_every_concept():
+    """The base sees a little L, dictionary lines, aligned and code-switched text for all concepts,
+    not only those of the narrow task data."""
+    world = World(WorldSpec(seed=1))
+    texts = world.bilingual_text(random.Random(0))
+    lexicon = world.lexicon
+    for slot in SLOTS:
+        for h_words, l_words in zip(lexicon.h[slot], lexicon.l[slot]):
+            assert f"{h_words[0]} = {l_words[0]}" in texts
+    aligned = [t for t in texts if t.startswith("H: ")]
+    assert len(aligned) == WorldSpec().pretrain.aligned
+    agents = {judge(t.split("\nL: ")[1], random_meaning(random.Random(0), lexicon.sizes()), lexicon, "l").slots["agent"]
+              for t in aligned}
+    assert len(agents) == lexicon.sizes()["agent"]  # aligned text covers every agent, beyond the narrow data's 4
+    mixed = [t for t in texts if 0.0 < target_share(t, resolve_scripts("bo")) < 1.0 and not t.startswith("H: ") and "=" not in t]
+    assert len(mixed) == WorldSpec().pretrain.code_switched
 
-    matched = {"strong_sft vs semantic_rl": [{"target": 0.1, "difference": 12.0}]}
-    assert matched_rows(matched, "semantic_rl", "strong_sft")[0]["difference"] == -12.0
-    assert matched_rows(matched, "strong_sft", "semantic_rl")[0]["difference"] == 12.0
+
+def test_encoder_pairs_are_cross_lingual_paraphrastic_and_code_mixed():
+    world = World(WorldSpec(seed=2, encoder_pairs=200))
+    pairs = world.encoder_pairs(random.Random(0))
+    bo = resolve_scripts("bo")
+
+    def kind(text):
+        share = target_share(text, bo)
+        return "l" if share == 1.0 else "h" if share == 0.0 else "mixed"
+
+    kinds = [(kind(p["anchor"]), kind(p["positive"])) for p in pairs]
+    assert kinds.count(("h", "l")) == 100 and kinds.count(("h", "h")) == 40 and kinds.count(("l", "l")) == 40
+    assert kinds.count(("mixed", "l")) == 20
 
 
-def test_claim_c6_needs_a_reward_model_that_learned():
-    from semrl.sandbox.claims import judge_claims
+def test_code_mixed_sentence_keeps_every_concept_but_not_the_language():
+    from semrl.sandbox.grammar import realise_mixed
 
-    results = {"arms": {}, "matched_quality": {}}
-    chance = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.45}, "rm_l": {"accuracy_on_l": 0.45}})
-    c6 = next(c for c in chance if c["id"] == "C6")
-    assert not c6["reproduced"] and "not testable" in c6["evidence"]["note"]
-    learned = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.8}, "rm_l": {"accuracy_on_l": 0.83}})
-    assert next(c for c in learned if c["id"] == "C6")["reproduced"]
-    worse = judge_claims(results, {}, {}, {"rm_h": {"accuracy_on_l": 0.6}, "rm_l": {"accuracy_on_l": 0.9}})
-    assert not next(c for c in worse if c["id"] == "C6")["reproduced"]
+    lexicon = build_lexicon(0)
+    rng = random.Random(3)
+    meaning = random_meaning(rng, lexicon.sizes())
+    mixed = realise_mixed(meaning, lexicon, rng, ("agent", "place"))
+    as_l = judge(mixed, meaning, lexicon, "l")
+    assert as_l.adequacy == pytest.approx(0.6) and as_l.purity < 1.0  # two slots are H words
+    found_h = judge(mixed, meaning, lexicon, "h")
+    assert found_h.slots["agent"] == meaning.agent and found_h.slots["place"] == meaning.place

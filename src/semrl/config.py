@@ -9,10 +9,10 @@ checked exactly like the file. Published settings of the paper are the defaults 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from semrl.configs import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
@@ -187,12 +187,9 @@ class EvalSpec(StrictModel):
     lang_threshold: float = Field(0.95, ge=0.0, le=1.0)
 
 
-RECIPES = ("two_stage", "strong_sft", "train_reinforce_recover", "sft", "grpo")
-
-
 class ArmSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft", "grpo"]
+    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"]
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
     grpo: dict[str, Any] = Field(default_factory=dict)
     recover: dict[str, Any] = Field(default_factory=dict)
@@ -205,6 +202,10 @@ class ExperimentConfig(StrictModel):
     output_dir: str = "runs"
     report_to: Literal["none", "tensorboard", "wandb"] = "none"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    parallel: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        1, description="`semrl run`: train up to this many independent stages at once, each in its own process "
+                       "(auto: one per usable CPU core; 1 on a GPU); not part of a run's identity, so --resume "
+                       "may change it")
     model: ModelSpec
     task: TaskSpec
     data: DataSpec
@@ -217,6 +218,13 @@ class ExperimentConfig(StrictModel):
     encoder: EncoderSpec = Field(default_factory=EncoderSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     arms: list[ArmSpec] = Field(default_factory=list)
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"{value!r}: give a number of worker processes (1 or more) or auto")
 
     @model_validator(mode="after")
     def _arms_resolve(self):
@@ -238,7 +246,9 @@ class ExperimentConfig(StrictModel):
         return self
 
     def stage_settings(self, arm: ArmSpec, stage: str):
-        """Top-level settings of `stage` with the arm's overrides applied and validated."""
+        """Top-level settings of `stage` with the arm's overrides applied and validated (the
+        `continue` stage of sft_continue is SFT and takes the sft settings)."""
+        stage = "sft" if stage == "continue" else stage
         base = getattr(self, stage)
         overrides = getattr(arm, stage)
         if not overrides:

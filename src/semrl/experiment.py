@@ -2,7 +2,9 @@
 
 Everything a run needs is validated before the first step (config, every data row, model
 paths); finished stages are recorded in the manifest, and `--resume` skips them and continues
-the interrupted one from its newest checkpoint.
+the interrupted one from its newest checkpoint. Identical stages of different arms (e.g. the
+cold-start SFT) are trained once and linked, and with `parallel` independent stages train in
+worker processes at once (see semrl.scheduler).
 """
 
 from __future__ import annotations
@@ -188,10 +190,24 @@ def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str
     return metrics
 
 
+def fresh_stage_state(seed: int) -> None:
+    """A stage's result depends on its own inputs only, not on what this process trained before:
+    seed every RNG (LoRA init happens before the Trainer seeds) and drop embeddings cached by an
+    earlier stage's reward (computed in other batches, they may differ in the last bit). This is
+    what lets identical stages be shared and stages run in any worker, bit for bit."""
+    from transformers import set_seed
+
+    from semrl.encoders import cache
+
+    set_seed(seed)
+    cache._CACHES.clear()
+
+
 def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
              device: str, resume: bool) -> dict[str, Any]:
     from semrl.train.models import load_tokenizer
 
+    fresh_stage_state(exp.seed)
     arm = next((a for a in exp.arms if a.name == plan.arm), None)
     init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
     out_dir = run.stage_dir(plan.arm, plan.stage)
@@ -217,8 +233,11 @@ def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train:
 
 
 def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:
+    from semrl.scheduler import plan_units
+
+    shared = {plan.key: unit.lead.key for unit in plan_units(exp, plans) for plan in unit.plans[1:]}
     table = Table(title=f"{exp.name}: {train_n} training rows, {test_n} test rows, seed {exp.seed}")
-    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings"):
+    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
         table.add_column(column)
     for plan in plans:
         arm = next(a for a in exp.arms if a.name == plan.arm)
@@ -230,7 +249,8 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
             settings = f"lr {spec.learning_rate:g}, G {spec.num_generations}, beta {spec.beta:g}, {spec.loss_type}"
         else:
             settings = f"lr {spec.learning_rate:g}, {spec.epochs:g} ep, batch {spec.batch_size}"
-        table.add_row(plan.arm, plan.stage, plan.trainer, plan.init, rows, settings)
+        trained = f"shared: {shared[plan.key]}" if plan.key in shared else ""
+        table.add_row(plan.arm, plan.stage, plan.trainer, plan.init, rows, settings, trained)
     return table
 
 
@@ -257,11 +277,9 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
     console.print(plan_table(exp, plans, len(train), len(test)))
     if uses_run_encoder(exp):
         run_encoder_stage(exp, run, train, test, device, resume)
-    for plan in plans:
-        if run.status(plan.key) == "done":
-            console.print(f"[dim]{plan.key}: done, skipped[/dim]")
-            continue
-        run_plan(exp, run, plan, base, train, device, resume)
+    from semrl.scheduler import run_stages
+
+    run_stages(exp, run, plans, base, train, device, resume, run_plan)
     run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
     if exp.eval.enabled and is_main_process():
         from semrl.evaluate.runner import evaluate_run

@@ -92,11 +92,12 @@ def transfer_table(summary: dict[str, Any]) -> None:
 
 def claims_summary(result: dict[str, Any]) -> None:
     table = Table(title="semrl demo: the paper's claims in the sandbox")
-    table.add_column("id")
-    table.add_column("claim")
-    table.add_column("reproduced")
+    for name in ("id", "claim", "status", "why"):
+        table.add_column(name)
+    colour = {"reproduced": "green", "not reproduced": "red", "not testable": "yellow"}
     for claim in result["claims"]:
-        table.add_row(claim["id"], claim["statement"], "[green]yes[/green]" if claim["reproduced"] else "[red]no[/red]")
+        status = claim["status"]
+        table.add_row(claim["id"], claim["statement"], f"[{colour[status]}]{status}[/{colour[status]}]", claim["reason"])
     console.print(table)
     timings = result["sandbox"]["timings"]
     console.print(f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
@@ -104,12 +105,13 @@ def claims_summary(result: dict[str, Any]) -> None:
 
 
 def seeds_summary(result: dict[str, Any]) -> None:
-    table = Table(title=f"semrl demo over {result['seeds']} seeds: how often each claim was reproduced")
-    table.add_column("id")
-    table.add_column("claim")
-    table.add_column("reproduced in", justify="right")
+    table = Table(title=f"semrl demo over {result['seeds']} seeds (world regenerated per seed): claim status counts")
+    for name in ("id", "claim", "reproduced", "not reproduced", "not testable"):
+        table.add_column(name, justify="right" if name not in ("id", "claim") else "left")
     for claim_id, claim in result["claims"].items():
-        table.add_row(claim_id, claim["statement"], f"{claim['reproduced_in']}/{claim['seeds']}")
+        counts = claim["counts"]
+        table.add_row(claim_id, claim["statement"], *(str(counts.get(s, 0)) for s in
+                                                       ("reproduced", "not reproduced", "not testable")))
     console.print(table)
 
 

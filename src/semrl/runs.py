@@ -59,6 +59,16 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+RUNTIME_SETTINGS = ("parallel",)  # how a run is executed, not what it computes
+
+
+def _identity(config_dump: Any) -> Any:
+    """The config without the runtime settings: what must match for `--resume`."""
+    if not isinstance(config_dump, dict):
+        return config_dump
+    return {k: v for k, v in config_dump.items() if k not in RUNTIME_SETTINGS}
+
+
 class Run:
     """One experiment's folder. Only the main process writes (safe under accelerate launch)."""
 
@@ -87,7 +97,7 @@ class Run:
         if self.manifest_path.exists():
             if not resume:
                 raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
-            if config_path.exists() and yaml.safe_load(config_path.read_text(encoding="utf-8")) != config_dump:
+            if config_path.exists() and _identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))) != _identity(config_dump):
                 raise UserError(f"{config_path}: the config differs from the run being resumed; start a new run (--out)")
             return
         self.root.mkdir(parents=True, exist_ok=True)
@@ -106,7 +116,32 @@ class Run:
     def status(self, key: str) -> str:
         return self.manifest()["stages"].get(key, {}).get("status", "pending")
 
-    def mark(self, key: str, **fields: Any) -> None:
-        manifest = self.manifest()
-        manifest["stages"].setdefault(key, {}).update(fields)
-        self._write_manifest(manifest)
+    @contextmanager
+    def _manifest_lock(self):
+        """Exclusive lock on `.manifest.lock` beside the manifest: parallel stage workers (separate
+        processes) read-modify-write the manifest one at a time, so no one's update is lost."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: parallel arms are POSIX-only (spawned workers still work, unlocked)
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".manifest.lock", "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def mark(self, key: str, replace: bool = False, **fields: Any) -> None:
+        """Update (or with `replace`, overwrite) one stage's manifest entry: read, change and write
+        atomically under the manifest lock."""
+        if not is_main_process():
+            return
+        with self._manifest_lock():
+            manifest = self.manifest()
+            if replace:
+                manifest["stages"][key] = dict(fields)
+            else:
+                manifest["stages"].setdefault(key, {}).update(fields)
+            self._write_manifest(manifest)

@@ -21,7 +21,7 @@ from semrl.errors import UserError
 from semrl.evaluate.general import alignment_tax, run_suite
 from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.task import TASK_METRICS, evaluate_task
-from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.files import atomic_write_json, atomic_write_jsonl, read_jsonl
 
 console = Console(stderr=True)
 
@@ -51,6 +51,8 @@ class Evaluator:
         self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
         self._base = None
         self.base_general: dict[str, Any] | None = None
+        self._base_point: dict[str, Any] | None = None
+        self._curve_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     @property
     def base(self):
@@ -102,24 +104,47 @@ class Evaluator:
         return result
 
     def curve(self, name: str, stage_dirs: list[Path]) -> list[dict[str, Any]]:
-        """Target quality, alignment tax and KL at every kept checkpoint of the arm's stages."""
-        points, offset = [], 0
+        """Target quality, alignment tax and KL at step 0 (the base) and at every kept checkpoint of
+        the arm's stages. Each point's outputs and per-item general scores are kept in
+        eval/curves/<arm>/step-<N>.json, so analyses can re-score them (e.g. with an oracle) and
+        bootstrap over items; a checkpoint shared by several arms is evaluated once."""
         primary = primary_task_metric(self.exp)
+        points, offset = [], 0
+        if self.base_general is not None and self._base_point is not None:
+            points.append({"stage": "base", "step": 0, "target": self._base_point["task"][primary],
+                           "tax": {"tax": 0.0, "ci95": [0.0, 0.0], "base": None, "tuned": None},
+                           "drift": {}, "detail": "curves/base.json"})
         for stage_dir in stage_dirs:
             checkpoints = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
             last = 0
             for checkpoint in checkpoints:
                 step = int(checkpoint.name.split("-")[-1])
-                model, tokenizer = load_model(str(checkpoint), self.exp, self.device)
-                task, _, _ = self.score(model, tokenizer, resamples=200)
-                general = self.general(model, tokenizer, is_base=False)
-                tax = alignment_tax(self.base_general, general, self.exp.seed) if self.base_general else {}
-                point = {"stage": stage_dir.name, "step": offset + step, "target": task[primary],
-                         "tax": primary_tax(tax), "drift": drift_summary(general, self.base_general)}
-                points.append(point)
+                point, detail = self._checkpoint_point(checkpoint, primary)
+                detail_path = f"curves/{name}/step-{offset + step}.json"
+                atomic_write_json(self.out_dir / detail_path, detail)
+                points.append({"stage": stage_dir.name, "step": offset + step, **point, "detail": detail_path})
                 last = step
             offset += last
         return points
+
+    def _checkpoint_point(self, checkpoint: Path, primary: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        key = str(checkpoint.resolve())
+        if key not in self._curve_cache:
+            model, tokenizer = load_model(str(checkpoint), self.exp, self.device)
+            task, hyps, _ = self.score(model, tokenizer, resamples=200)
+            general = self.general(model, tokenizer, is_base=False)
+            tax = alignment_tax(self.base_general, general, self.exp.seed) if self.base_general else {}
+            point = {"target": task[primary], "tax": primary_tax(tax), "drift": drift_summary(general, self.base_general)}
+            detail = {"checkpoint": key, "hypotheses": hyps,
+                      "general_items": {bench: r["items"] for bench, r in general.items()}}
+            self._curve_cache[key] = (point, detail)
+        return self._curve_cache[key]
+
+    def write_base_point(self, base_result: dict[str, Any], hyps: list[str]) -> None:
+        """Step 0 of every curve is the base model."""
+        self._base_point = base_result
+        atomic_write_json(self.out_dir / "curves" / "base.json", {
+            "checkpoint": "base", "hypotheses": hyps, "general_items": base_result.get("_general_items", {})})
 
 
 def primary_task_metric(exp: ExperimentConfig) -> str:
@@ -183,6 +208,9 @@ def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any
     console.print("[bold]evaluating[/bold] base")
     results["base"] = evaluator.evaluate("base", base_path, is_base=True)
     _write(out_dir, results["base"])
+    if exp.eval.curve_every:
+        base_outputs = [row["hypothesis"] for row in read_jsonl(out_dir / "base.outputs.jsonl")]
+        evaluator.write_base_point(results["base"], base_outputs)
     for arm in exp.arms:
         if only and arm.name not in only:
             continue

@@ -58,7 +58,9 @@ def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
 
     curves = {}
     for name, arm in results["arms"].items():
-        points = sorted((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax"))
+        # sort by target value only (stable): the tax dicts are not comparable when two checkpoints tie
+        points = sorted(((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax")),
+                        key=lambda point: point[0])
         if len(points) >= 2:
             curves[name] = points
     out: dict[str, Any] = {}
@@ -114,13 +116,17 @@ def html_page(title: str, subtitle: str, tables: list, figures: list[Path]) -> s
             f"<style>{style}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
 
 
-def render_html(results: dict[str, Any], figures: list[Path]) -> str:
+def render_html(results: dict[str, Any], figures: list[Path], tables: list | None = None) -> str:
     subtitle = (f"run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
                 f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}")
-    return html_page(f"semrl report: {results['name']}", subtitle, all_tables(results), figures)
+    return html_page(f"semrl report: {results['name']}", subtitle,
+                     tables if tables is not None else all_tables(results), figures)
 
 
-def build_report(run_root: Path) -> dict[str, Path]:
+def build_report(run_root: Path, extra_tables: list | None = None,
+                 extra_figures: list[Path] | None = None) -> dict[str, Path]:
+    """results.json, summary.md and report.html of a run. A caller with its own analysis (the
+    sandbox: claims, oracle) passes its tables first and its figures; the report only renders."""
     run_root = Path(run_root)
     results = collect(run_root)
     figures_dir = run_root / "figures"
@@ -130,16 +136,17 @@ def build_report(run_root: Path) -> dict[str, Path]:
         tradeoff_figure(results, primary, figures_dir / "tradeoff.png"),
         metrics_figure(results, figures_dir / "task_metrics.png"),
         training_figure(run_root, figures_dir / "training.png"),
-    ) if f is not None]
+    ) if f is not None] + [f for f in extra_figures or [] if f is not None]
+    tables = list(extra_tables or []) + all_tables(results)
     results["figures"] = [str(f.relative_to(run_root)) for f in figures]
     results["matched_quality"] = matched_quality(results)
     atomic_write_json(run_root / "results.json", results)
     summary = [f"# semrl report: {results['name']}", "",
                f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "
                "Intervals are 95% bootstrap percentiles over test items.", ""]
-    summary += [markdown(table) for table in all_tables(results)]
+    summary += [markdown(table) for table in tables]
     summary += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
     atomic_write_text(run_root / "summary.md", "\n".join(summary) + "\n")
-    atomic_write_text(run_root / "report.html", render_html(results, figures))
+    atomic_write_text(run_root / "report.html", render_html(results, figures, tables))
     return {"results": run_root / "results.json", "summary": run_root / "summary.md",
             "html": run_root / "report.html", "figures": figures_dir}

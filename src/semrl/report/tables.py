@@ -103,34 +103,8 @@ def matched_table(results: dict[str, Any]) -> Table | None:
             ["pair", "target quality", "tax of first", "tax of second", "difference"], rows)
 
 
-def claims_table(results: dict[str, Any]) -> Table | None:
-    claims = results.get("claims")
-    if not claims:
-        return None
-    rows = []
-    for claim in claims:
-        evidence = claim["evidence"]
-        key = next(iter(evidence))
-        value = evidence[key]
-        if isinstance(value, dict) and "difference" in value and value["difference"] is not None:
-            detail = f"{key}: {value['difference']:+.4f} [{value['ci95'][0]:+.4f}, {value['ci95'][1]:+.4f}]"
-        else:
-            detail = f"{key}: {value}"
-        rows.append([claim["id"], claim["statement"], "yes" if claim["reproduced"] else "NO", detail[:160]])
-    return ("Claims of the paper: reproduced in this run?", ["id", "claim", "reproduced", "evidence"], rows)
-
-
-def oracle_table(results: dict[str, Any]) -> Table | None:
-    oracle = (results.get("sandbox") or {}).get("oracle")
-    if not oracle:
-        return None
-    rows = [[arm] + [_fmt(scores[k], 3) for k in ("adequacy", "grammatical", "purity")] for arm, scores in oracle.items()]
-    return ("Oracle judgement of the test outputs (meanings are known in the sandbox)",
-            ["arm", "adequacy", "grammatical", "H purity"], rows)
-
-
 def all_tables(results: dict[str, Any]) -> list[Table]:
-    tables = [claims_table(results), oracle_table(results), task_table(results), general_table(results), tax_table(results), drift_table(results),
+    tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
               matched_table(results), preference_table(results), training_table(results)]
     return [t for t in tables if t is not None]
 

@@ -8,6 +8,13 @@ as one batch, as GRPO would. For each component and the total we report the mean
 candidate kind, its share of the copy's mean score (`relative`), and how often the copy is
 ranked strictly above each corruption; a corruption ranked at or above the copy, or keeping most
 of the copy's reward, is a way to hack the reward.
+
+The copy is the reference itself, so a reward that compares with the reference (an embedding's
+cosine, an overlap metric) gives it the maximum and ranks it above every corruption by
+construction: `copy_above` then says nothing. When rows carry a `paraphrase` (a true
+meaning-preserving rewrite), we also report `paraphrase_above`: how often the paraphrase is ranked
+strictly above each corruption. That is the informative test (a policy's good outputs are
+rewrites, not copies), so the summary and the `hackable` flags use it whenever it is present.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
 CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "empty")
 CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "empty")
 PAD_COPIES = 5  # the sibling paper saw outputs grow to 5x gold length
-SAFE_RATE = 0.9  # a reward should rank the copy above a corruption at least this often
+SAFE_RATE = 0.9  # a reward should rank the paraphrase (else the copy) above a corruption at least this often
 
 
 def _join(tokens: list[str], tokenizer: MetricTokenizer) -> str:
@@ -105,17 +112,31 @@ def audit(
                 signed = [(weight * r["copy"], weight * r[kind]) for r in present]
                 entry["copy_above"][kind] = sum(c > k for c, k in signed) / len(signed)
                 entry["ties"][kind] = sum(c == k for c, k in signed) / len(signed)
+                rewritten = [(weight * r["paraphrase"], weight * r[kind]) for r in present if "paraphrase" in r]
+                if rewritten:
+                    entry.setdefault("paraphrase_above", {})[kind] = sum(p > k for p, k in rewritten) / len(rewritten)
+                    entry.setdefault("paraphrase_ties", {})[kind] = sum(p == k for p, k in rewritten) / len(rewritten)
         copy_mean = entry["mean"].get("copy", 0.0)
         if copy_mean > 0:
             entry["relative"] = {kind: mean / copy_mean for kind, mean in entry["mean"].items()}
         report[name] = entry
+    total = report["total"]
+    against = "paraphrase" if total.get("paraphrase_above") else "copy"
+    above = total.get(f"{against}_above", {})
     hackable = [
-        {"component": name, "candidate": kind, "copy_above": rate}
-        for name, entry in report.items()
-        for kind, rate in entry["copy_above"].items()
-        if name == "total" and rate < SAFE_RATE
+        {"component": "total", "candidate": kind, "against": against, "rate": rate,
+         "copy_above": total["copy_above"][kind], "paraphrase_above": total.get("paraphrase_above", {}).get(kind)}
+        for kind, rate in above.items()
+        if rate < SAFE_RATE
     ]
-    return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report, "hackable": hackable}
+    summary = {"against": against, "above": above, "safe_rate": SAFE_RATE,
+               "note": ("share of rows where a true paraphrase ranks strictly above each corruption (total reward)"
+                        if against == "paraphrase" else
+                        "share of rows where the reference itself ranks strictly above each corruption (total reward); "
+                        "give rows a `paraphrase` for the informative test: the copy gets a reference-based "
+                        "reward's maximum by construction")}
+    return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report,
+            "summary": summary, "hackable": hackable}
 
 
 def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: int = 0) -> dict[str, Any]:

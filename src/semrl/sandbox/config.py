@@ -28,15 +28,18 @@ class DemoConfig(StrictModel):
     seed: int = 0
     world: WorldSpec = Field(default_factory=WorldSpec)
     base: BaseModelSpec = Field(default_factory=BaseModelSpec)
-    encoder: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 64})
+    encoder: dict[str, Any] = Field(default_factory=lambda: {"epochs": 4, "learning_rate": 1e-3, "batch_size": 64})
     cold_start: int = 100
     sft: dict[str, Any] = Field(default_factory=lambda: {"epochs": 4, "learning_rate": 1e-3, "batch_size": 16})
     grpo: dict[str, Any] = Field(default_factory=lambda: {"max_steps": 120, "learning_rate": 2e-5, "num_generations": 4,
                                                           "prompts_per_step": 8, "max_completion_length": 32})
-    learning_rates: list[float] = Field(default_factory=lambda: [1.0, 3.0], min_length=1)
+    learning_rates: list[float] = Field(default_factory=lambda: [0.3, 1.0, 3.0, 10.0], min_length=1,
+                                        description="multiples of the SFT and GRPO learning rates, fixed in advance "
+                                                    "(C2 compares the methods over 1.5 decades)")
+    ceiling_epochs: float = Field(12, gt=0, description="the ceiling arm: SFT to convergence on unbiased data")
     curve_every: int | None = 20
     transfer_k: int = 40
-    rm: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16})
+    rm: dict[str, Any] = Field(default_factory=lambda: {"epochs": 20, "learning_rate": 1e-3, "batch_size": 16})
     rm_mt_error: float = Field(0.1, ge=0.0, le=1.0, description="share of machine-translated L pairs with a wrong concept")
     quick: QuickSpec = Field(default_factory=QuickSpec)
 
@@ -50,12 +53,13 @@ class DemoConfig(StrictModel):
             "preference_pairs": 60,
             "general_test": self.world.general_test.model_copy(update={"qa": q.test, "copying": q.test, "text": q.test}),
             "pretrain": p.model_copy(update={k: max(1, int(getattr(p, k) * q.pretrain_scale))
-                                             for k in ("h_sentences", "l_sentences", "qa", "fact_repeats", "copying")}),
+                                             for k in ("h_sentences", "l_sentences", "qa", "fact_repeats", "copying",
+                                                       "aligned", "code_switched")}),
         })
         return self.model_copy(update={
             "world": world, "base": self.base.model_copy(update={"steps": q.base_steps}),
             "cold_start": q.cold_start, "grpo": {**self.grpo, "max_steps": q.grpo_steps},
-            "sft": {**self.sft, "epochs": 1}, "learning_rates": self.learning_rates[:1], "curve_every": None,
+            "sft": {**self.sft, "epochs": 1}, "learning_rates": [1.0], "curve_every": None, "ceiling_epochs": 1,
             "transfer_k": min(self.transfer_k, 16), "rm": {**self.rm, "epochs": 1},
             "encoder": {**self.encoder, "epochs": 1},
         })

@@ -63,6 +63,16 @@ def realise_l(meaning: Meaning, lexicon: Lexicon, rng: random.Random | None = No
     return l_sentence(_words(meaning, lexicon.l, rng), rng.random() < 0.5)
 
 
+def realise_mixed(meaning: Meaning, lexicon: Lexicon, rng: random.Random, h_slots: tuple[str, ...]) -> str:
+    """An L sentence whose words for `h_slots` are H words (code-switching): the concepts are all
+    right, the language is not. Real bilingual text has it, and a multilingual encoder scores it
+    close to the pure sentence, which is the temptation the language reward guards against."""
+    w = _words(meaning, lexicon.l, rng)
+    for slot in h_slots:
+        w[slot] = rng.choice(lexicon.h[slot][getattr(meaning, slot)])
+    return l_sentence(w, rng.random() < 0.5)
+
+
 def realise_l_headline(meaning: Meaning, lexicon: Lexicon) -> str:
     """A headline in L: agent, object and action (what happened), verb-final."""
     return TSHEG.join([lexicon.l["agent"][meaning.agent][0], lexicon.l["object"][meaning.object][0],

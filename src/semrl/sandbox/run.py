@@ -1,10 +1,12 @@
 """`semrl demo`: the paper's experiment in the sandbox world, with the real recipes and trainers.
 
-world (cached) -> base model pretrained on H (cached) -> reward encoder trained contrastively on
-H paraphrases and some L<->H pairs (cached) -> reward audit -> the arms on L->H translation
-(cold-start SFT, strong SFT and semantic GRPO at several learning rates, the reward ablations),
-evaluated with the general suite, checkpoint curves and the oracle -> few-shot headline transfer
-from the RL and the SFT model -> reward models trained on H vs L pairs, judged on L -> claims.
+world (cached) -> base model pretrained on H plus a little bilingual text (cached), and its own
+translation ability -> a language-agnostic reward encoder (cached), its audit and code-mixing
+property -> the arms on H -> L translation (cold start, strong SFT and semantic GRPO at learning
+rates fixed in advance, an SFT-continue control, the reward ablations), each evaluated with the
+general suite and checkpoint curves, then judged by the oracle; a ceiling arm on unbiased data ->
+few-shot headline transfer from the RL and the SFT model -> reward-model transfer -> claims, each
+reproduced / not reproduced / not testable, read only from arms that learned.
 """
 
 from __future__ import annotations
@@ -79,40 +81,55 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
 
 
 def audit_encoder(world: Path, encoder: Path) -> dict[str, Any]:
-    """Does the encoder's similarity separate right meanings from wrong ones in this world?"""
+    """Does the encoder's similarity separate right meanings from wrong ones in this world? The
+    informative test is a true paraphrase (another L realisation of the meaning) against each
+    corruption; the copy of the reference always scores 1 under a cosine."""
+    import random
+
     from semrl.rewards.audit import audit
     from semrl.rewards.build import build_reward
     from semrl.rewards.config import RewardConfig
+    from semrl.sandbox.grammar import Meaning, realise_l
+    from semrl.sandbox.measures import load_world
 
-    rows = _rows(world / "mt_test.jsonl")
+    lexicon, rng = load_world(world).lexicon, random.Random(0)
+    rows = [{"reference": r["reference"], "source": r["source"],
+             "paraphrase": realise_l(Meaning(*r["meaning"]), lexicon, rng)} for r in _rows(world / "mt_test.jsonl")]
     reward = build_reward(RewardConfig.model_validate({"rewards": [{"type": "semantic", "encoder": str(encoder)}]}))
-    result = audit([{"reference": r["reference"], "source": r["source"]} for r in rows], reward,
-                   {"reference": "reference", "source": "source"}, "en")
-    return {kind: result["scores"]["total"]["copy_above"][kind] for kind in result["scores"]["total"]["copy_above"]}
+    result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")
+    total = result["scores"]["total"]
+    return {"paraphrase_above": total.get("paraphrase_above"), "copy_above": total["copy_above"],
+            "mean": total["mean"]}
+
+
+def arm_name(method: str, factor: float) -> str:
+    return method if factor == 1.0 else f"{method}_x{factor:g}"
 
 
 def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
+    """The MT experiment (H -> L, the low-resource language generated, as the paper's task): cold
+    start, strong SFT and semantic GRPO at learning-rate multiples fixed in advance, an SFT-continue
+    control (cold start, then SFT on the rows RL sees) and the reward ablations."""
     semantic = [{"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
-                {"type": "language", "weight": 1.0, "lang": "en", "threshold": 0.95}]
-    bleu = {"type": "bleu", "weight": 1.5, "lang": "en"}
+                {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}]
+    bleu = {"type": "bleu", "weight": 1.0, "lang": "bo"}
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
-    for i, factor in enumerate(config.learning_rates):
-        suffix = "" if i == 0 else f"_x{factor:g}"
-        sft_lr = config.sft.get("learning_rate", 1e-3) * factor
-        grpo_lr = config.grpo.get("learning_rate", 2e-5) * factor
-        arms.append({"name": f"strong_sft{suffix}", "recipe": "strong_sft", "sft": {"learning_rate": sft_lr}})
-        arms.append({"name": f"semantic_rl{suffix}", "recipe": "two_stage", "grpo": {"learning_rate": grpo_lr}})
-    arms.append({"name": "bleu_sem", "recipe": "two_stage",
-                 "rewards": {"rewards": [{**bleu, "weight": 1.0}, semantic[0]]}})
-    if len(config.learning_rates) > 1:  # the full demo also runs the other two ablations
-        arms.append({"name": "bleu_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[1]]}})
-        arms.append({"name": "bleu_sem_lang", "recipe": "two_stage",
-                     "rewards": {"rewards": [{**bleu, "weight": 1.0}, *semantic]}})
+    for factor in config.learning_rates:
+        arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
+                     "sft": {"learning_rate": config.sft.get("learning_rate", 1e-3) * factor}})
+        arms.append({"name": arm_name("semantic_rl", factor), "recipe": "two_stage",
+                     "grpo": {"learning_rate": config.grpo.get("learning_rate", 2e-5) * factor}})
+    arms.append({"name": "sft_continue", "recipe": "sft_continue"})
+    arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
+    arms.append({"name": "bleu_sem_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, *semantic]}})
+    if len(config.learning_rates) > 1:  # the full demo also runs the paper's BLEU + language ablation
+        arms.append({"name": "bleu_lang", "recipe": "two_stage", "rewards": {"rewards": [{**bleu, "weight": 1.5},
+                                                                                            semantic[1]]}})
     return {
-        "name": "sandbox-mt", "seed": config.seed,
+        "name": "sandbox-mt", "seed": config.seed, "parallel": "auto",
         "model": {"path": str(base)},
-        "task": {"type": "translate", "source_lang": "bo", "target_lang": "en", "source_name": "L",
-                 "target_name": "H", "chat_template": "never"},
+        "task": {"type": "translate", "source_lang": "en", "target_lang": "bo", "source_name": "H",
+                 "target_name": "L", "chat_template": "never"},
         "data": {"train": str(world / "mt_train.jsonl"), "test": str(world / "mt_test.jsonl")},
         "rewards": {"rewards": semantic},
         "sft": {"epochs": 4, "learning_rate": 1e-3, "batch_size": 16, **config.sft, "examples": config.cold_start,
@@ -122,48 +139,32 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
                  "logging_steps": 2},
         "decoding": {"max_new_tokens": 32},
         "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
-                 "curve_every": config.curve_every, "resamples": 500},
+                 "metrics": ["bleu", "chrf", "sim", "lang"], "curve_every": config.curve_every, "resamples": 500},
         "arms": arms,
     }
 
 
-def oracle_scores(run_dir: Path, world: Path) -> dict[str, Any]:
-    """Adequacy, grammaticality and purity of every arm's test outputs, judged by the oracle."""
-    from semrl.evaluate.stats import bootstrap_mean
-    from semrl.sandbox.grammar import Meaning
-    from semrl.sandbox.lexicon import build_lexicon
-    from semrl.sandbox.world import WorldSpec
-
-    spec = WorldSpec.model_validate(json.loads((world / "world.json").read_text(encoding="utf-8"))["spec"])
-    lexicon = build_lexicon(spec.seed, spec.sizes or None)
-    meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "mt_test.jsonl")}
-    from semrl.sandbox.oracle import judge
-
-    out: dict[str, Any] = {}
-    for path in sorted((run_dir / "eval").glob("*.outputs.jsonl")):
-        name = path.name[: -len(".outputs.jsonl")]
-        verdicts = [judge(row["hypothesis"], meanings[row["id"]], lexicon, "h") for row in _rows(path)]
-        series = {"adequacy": [v.adequacy for v in verdicts], "grammatical": [float(v.grammatical) for v in verdicts],
-                  "purity": [v.purity for v in verdicts]}
-        out[name] = {k: {"value": sum(v) / len(v), "ci95": bootstrap_mean(v), "items": v} for k, v in series.items()}
-    return out
+def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
+    """What the world allows: SFT to convergence on unbiased parallel data of the same size."""
+    exp = experiment_dict(config, world, base, encoder)
+    return {**exp, "name": "sandbox-mt-ceiling", "parallel": 1,
+            "data": {"train": str(world / "mt_train_unbiased.jsonl"), "test": str(world / "mt_test.jsonl")},
+            "sft": {**exp["sft"], "examples": None, "epochs": config.ceiling_epochs, "save_steps": 10_000},
+            "eval": {**exp["eval"], "suite": None, "curve_every": None},
+            "arms": [{"name": "ceiling", "recipe": "strong_sft"}]}
 
 
 def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Pairwise preference judged by the oracle (the sandbox's stand-in for the paper's LLM judge):
     the output with the higher adequacy wins, then grammaticality, then purity; both orders."""
     from semrl.evaluate.preference import compare
-    from semrl.sandbox.grammar import Meaning
-    from semrl.sandbox.lexicon import build_lexicon
+    from semrl.sandbox.measures import load_world, test_meanings
     from semrl.sandbox.oracle import judge
-    from semrl.sandbox.world import WorldSpec
 
-    spec = WorldSpec.model_validate(json.loads((world / "world.json").read_text(encoding="utf-8"))["spec"])
-    lexicon = build_lexicon(spec.seed, spec.sizes or None)
-    meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "mt_test.jsonl")}
+    lexicon, meanings = load_world(world).lexicon, test_meanings(world)
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
-        ja, jb = judge(a, meanings[row["id"]], lexicon, "h"), judge(b, meanings[row["id"]], lexicon, "h")
+        ja, jb = judge(a, meanings[row["id"]], lexicon, "l"), judge(b, meanings[row["id"]], lexicon, "l")
         return ((ja.adequacy - jb.adequacy) * 100 + (ja.grammatical - jb.grammatical) * 10
                 + (ja.purity - jb.purity))
 
@@ -178,11 +179,66 @@ def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) 
     return results
 
 
+def _cached_json(path: Path, compute) -> Any:
+    if not path.exists():
+        atomic_write_json(path, compute())
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
+    arm the weight movement of its last stage from the model it started from."""
+    from semrl.sandbox.learning import reward_trend, weight_movement
+
+    trends, movement = {}, {}
+    manifest = json.loads((mt_dir / "manifest.json").read_text(encoding="utf-8"))
+    for arm in results["arms"]:
+        if arm == "base":
+            continue
+        history = mt_dir / arm / "grpo" / "log_history.json"
+        if history.exists():
+            trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
+            movement[arm] = {"grpo_from_cold_start": weight_movement(mt_dir / arm / "sft" / "final",
+                                                                     mt_dir / arm / "grpo" / "final")}
+        stages = [key.split("/", 1)[1] for key in manifest["stages"] if key.startswith(f"{arm}/")]
+        if stages:
+            movement.setdefault(arm, {})["from_base"] = weight_movement(base, mt_dir / arm / stages[-1] / "final")
+    return trends, movement
+
+
+def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
+    """The oracle on the few-shot headline outputs of each start (agent, object and action in L)."""
+    from semrl.sandbox.grammar import Meaning
+    from semrl.sandbox.measures import load_world
+    from semrl.sandbox.oracle import judge
+
+    world_obj = load_world(world)
+    slots = ("agent", "action", "object")
+    meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "headline_test.jsonl")}
+    out: dict[str, Any] = {"chance": sum(1 / world_obj.sizes[s] for s in slots) / len(slots)}
+    for name, start in (transfer.get("starts") or {}).items():
+        path = Path(start["run_dir"]) / "eval" / f"{transfer['arm']}.outputs.jsonl"
+        if path.exists():
+            rows = _rows(path)
+            items = [judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy for r in rows]
+            from semrl.evaluate.stats import bootstrap_mean
+
+            out[name] = {"adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
+                         "distinct": len({r["hypothesis"] for r in rows})}
+    return out
+
+
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     from semrl.configs import load_config
     from semrl.experiment import run_experiment
-    from semrl.sandbox.claims import judge_claims
+    from semrl.report import build_report
+    from semrl.sandbox.claims import judge_claims, output_segments
     from semrl.sandbox.extras import headline_transfer, reward_model_transfer
+    from semrl.sandbox.measures import base_translation, chance_adequacy, load_world, mix_property, oracle_scores
+    from semrl.sandbox.measures import strip_items, test_meanings
+    from semrl.sandbox.report import sandbox_figures, sandbox_tables
+    from semrl.sandbox.rm_claim import c6_claim
+    from semrl.sandbox.tradeoff import compare_methods
 
     start = time.time()
     config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
@@ -198,67 +254,79 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     world = prepare_world(config)
     t = lap("world", t)
     base, competence = prepare_base(config, world)
+    translation = _cached_json(base.parent / "translation.json", lambda: base_translation(base, world))
     t = lap("base_model", t)
     encoder, encoder_metrics = prepare_encoder(config, world)
-    encoder_audit = audit_encoder(world, encoder)
+    encoder_audit = _cached_json(encoder.parent / "audit.json", lambda: audit_encoder(world, encoder))
+    mix = _cached_json(encoder.parent / "mix.json", lambda: mix_property(encoder, world, config.seed))
     t = lap("encoder", t)
     out.mkdir(parents=True, exist_ok=True)
-    exp_path = out / "experiment.yaml"
-    atomic_write_text(exp_path, yaml.safe_dump(experiment_dict(config, world, base, encoder), sort_keys=False))
-    mt_dir = out / "mt"
-    run_experiment(exp_path, [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False)
+    mt_dir, ceiling_dir = out / "mt", out / "ceiling"
+    for path, exp in ((out / "experiment.yaml", experiment_dict(config, world, base, encoder)),
+                      (out / "ceiling.yaml", ceiling_dict(config, world, base, encoder))):
+        atomic_write_text(path, yaml.safe_dump(exp, sort_keys=False))
+    run_experiment(out / "experiment.yaml", [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False)
+    run_experiment(out / "ceiling.yaml", [], ceiling_dir, resume=(ceiling_dir / "manifest.json").exists(), dry_run=False)
     t = lap("arms", t)
-    oracle = oracle_scores(mt_dir, world)
+    results = json.loads((mt_dir / "results.json").read_text(encoding="utf-8"))
+    oracle = oracle_scores(mt_dir / "eval", world)
+    oracle["ceiling"] = oracle_scores(ceiling_dir / "eval", world).get("ceiling")
+    trends, movement = learning_evidence(mt_dir, results, base)
+    rl_arms = [arm_name("semantic_rl", f) for f in config.learning_rates]
+    learned = [arm for arm in rl_arms if (trends.get(arm) or {}).get("learned")]
+    world_obj, meanings = load_world(world), test_meanings(world)
+    methods = {"sft": [arm_name("strong_sft", f) for f in config.learning_rates], "rl": learned}
+    tradeoff = compare_methods(mt_dir / "eval", results, methods, world_obj,
+                               [meanings[row["id"]] for row in _rows(mt_dir / "eval" / "base.outputs.jsonl")],
+                               seed=config.seed) if config.curve_every else {"testable": False, "methods": methods,
+                                                                             "reason": "no checkpoint curves (--quick)"}
+    tradeoff["excluded"] = {arm: "did not learn" for arm in rl_arms if arm not in learned}
     preference = oracle_preference(mt_dir, world, [("semantic_rl", "strong_sft"), ("semantic_rl", "cold_sft")])
     atomic_write_json(mt_dir / "eval" / "preference.json", preference)
+    t = lap("evaluation", t)
     transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer")
+    transfer_oracle = headline_oracle(world, transfer)
     t = lap("transfer", t)
     rm = reward_model_transfer(config, world, base, out / "rm")
     t = lap("reward_models", t)
-    results = json.loads((mt_dir / "results.json").read_text(encoding="utf-8"))
-    from semrl.sandbox.claims import output_segments
-
-    claims = judge_claims(results, oracle, transfer, rm, output_segments(mt_dir, list(results["arms"])))
-    sandbox = {"quick": quick, "competence": competence, "encoder": encoder_metrics, "encoder_audit": encoder_audit,
-               "oracle": {arm: {k: {kk: vv for kk, vv in v.items() if kk != "items"} for k, v in m.items()}
-                          for arm, m in oracle.items()},
-               "transfer": transfer, "reward_models": rm, "timings": {**timings, "total": round(time.time() - start, 1)}}
+    evidence = {"oracle": oracle, "segments": output_segments(mt_dir, list(results["arms"])), "trends": trends,
+                "tradeoff": tradeoff, "transfer_oracle": transfer_oracle, "mix": mix,
+                "transfer_similarity": (transfer.get("differences") or {}).get("rl - sft"), "c6": c6_claim(rm)}
+    claims = judge_claims(evidence)
+    sandbox = {"quick": quick, "world_seed": config.world.seed, "seed": config.seed,
+               "competence": competence, "base_translation": translation, "chance": chance_adequacy(world_obj),
+               "encoder": encoder_metrics, "encoder_audit": encoder_audit, "mix": mix,
+               "oracle": strip_items(oracle), "coverage": {arm: v["coverage"] for arm, v in strip_items(oracle).items() if v},
+               "trend": trends, "weight_movement": movement, "tradeoff": tradeoff,
+               "transfer": transfer, "transfer_oracle": strip_items(transfer_oracle),
+               "reward_models": rm, "ceiling": (rm or {}).get("ceiling"),
+               "timings": {**timings, "total": round(time.time() - start, 1)}}
     atomic_write_json(mt_dir / "claims.json", claims)
     atomic_write_json(mt_dir / "sandbox.json", sandbox)
-    from semrl.report import build_report
-
-    build_report(mt_dir)
+    figures_dir = mt_dir / "figures"
+    figures_dir.mkdir(exist_ok=True)
+    build_report(mt_dir, extra_tables=sandbox_tables(claims, sandbox),
+                 extra_figures=sandbox_figures(sandbox, figures_dir))
     return {"claims": claims, "sandbox": sandbox, "report": mt_dir / "report.html"}
 
 
 def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
-    """The demo over several seeds (same world; base model, encoder and arms re-seeded), with each
-    claim's reproduction count and every arm's task metrics as mean and 95% interval over seeds."""
-    import numpy as np
-
+    """The demo over several seeds; each seed regenerates the world too (world, base model, encoder
+    and arms all re-seeded), and every piece of evidence is aggregated with t-intervals over seeds."""
     from semrl.configs import load_config
+    from semrl.sandbox.seeds import aggregate_seeds, seed_configs
 
     base_config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
     runs = []
-    for offset in range(seeds):
+    for offset, seed_dict in enumerate(seed_configs(base_config, seeds)):
         seed_config = out / f"seed-{offset}" / "demo.yaml"
         seed_config.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(seed_config, yaml.safe_dump(
-            base_config.model_copy(update={"seed": base_config.seed + offset}).model_dump(), sort_keys=False))
-        runs.append(run_demo(out / f"seed-{offset}", quick, seed_config))
-    claims = {}
-    for claim in runs[0]["claims"]:
-        hits = [next(c for c in r["claims"] if c["id"] == claim["id"])["reproduced"] for r in runs]
-        claims[claim["id"]] = {"statement": claim["statement"], "reproduced_in": sum(hits), "seeds": seeds}
-    metrics: dict[str, Any] = {}
-    for r in runs:
-        results = json.loads((Path(str(r["report"])).parent / "results.json").read_text(encoding="utf-8"))
-        for arm, entry in results["arms"].items():
-            for metric, value in entry["task"].items():
-                metrics.setdefault(arm, {}).setdefault(metric, []).append(value["value"])
-    summary = {arm: {m: {"mean": float(np.mean(v)), "ci95": [float(np.mean(v) - 1.96 * np.std(v, ddof=1) / np.sqrt(len(v))),
-                                                               float(np.mean(v) + 1.96 * np.std(v, ddof=1) / np.sqrt(len(v)))]
-                          if len(v) > 1 else None, "values": v} for m, v in ms.items()} for arm, ms in metrics.items()}
-    result = {"seeds": seeds, "claims": claims, "task_metrics": summary}
+        atomic_write_text(seed_config, yaml.safe_dump(seed_dict, sort_keys=False))
+        result = run_demo(out / f"seed-{offset}", quick, seed_config)
+        sandbox = result["sandbox"]
+        runs.append({"seed": sandbox["seed"], "world_seed": sandbox["world_seed"], "claims": result["claims"],
+                     "evidence": {k: sandbox[k] for k in ("oracle", "trend", "base_translation", "mix", "chance",
+                                                          "competence", "transfer_oracle")}})
+    result = {"seeds": seeds, **aggregate_seeds(runs)}
     atomic_write_json(out / "seeds.json", result)
     return result

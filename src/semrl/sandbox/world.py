@@ -3,11 +3,16 @@
 The world: a lexicon and grammar for H and L (lexicon.py, grammar.py); a knowledge base (each
 agent's home place and favourite object); datasets:
 - pretraining text for the base model: H sentences, KB facts, general-task demonstrations
-  (extractive QA, fact recall, copying) and a little L;
+  (extractive QA, fact recall, copying) and a small bilingual component over every concept (L
+  sentences, dictionary lines, aligned H/L sentences, code-switched sentences), as real bases have
+  seen a little Tibetan and a little aligned text;
 - the general suite (held-out QA, fact recall as multiple choice, copying, general text);
-- target tasks: L->H translation with a small, narrow/biased parallel corpus (only some agents,
-  actions and places) and an unbiased test set; L headline generation;
-- preference pairs in H and in L; sentence-encoder pairs (H paraphrases and some L<->H pairs).
+- target tasks that generate L, as extending a model to Tibetan means: H->L translation with a
+  small, narrow/biased parallel corpus (only some agents, actions and places) and an unbiased test
+  set; L headline generation;
+- preference pairs in H and in L; sentence-encoder pairs that make the reward encoder
+  language-agnostic like a real multilingual encoder (H<->L pairs over every concept, paraphrases
+  within each language, code-mixed variants).
 Everything is a pure function of the seed and the spec.
 """
 
@@ -22,7 +27,7 @@ from pydantic import Field
 
 from semrl.configs import StrictModel
 from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from semrl.sandbox.grammar import Meaning, random_meaning, realise_h, realise_l, realise_l_headline
+from semrl.sandbox.grammar import Meaning, random_meaning, realise_h, realise_l, realise_l_headline, realise_mixed
 from semrl.sandbox.lexicon import SLOTS, Lexicon, build_lexicon
 
 
@@ -35,10 +40,13 @@ class ParallelSpec(StrictModel):
 
 class PretrainSpec(StrictModel):
     h_sentences: int = 3000
-    l_sentences: int = 150
+    l_sentences: int = 600
     qa: int = 1500
     fact_repeats: int = 30
     copying: int = 600
+    dictionary_repeats: int = Field(3, ge=0, description="'H word = L word' lines, every synonym pair, this many times")
+    aligned: int = Field(400, ge=0, description="aligned 'H: ...' / 'L: ...' sentence pairs over every concept")
+    code_switched: int = Field(300, ge=0, description="L sentences with one or two H words")
 
 
 class GeneralTestSpec(StrictModel):
@@ -57,8 +65,13 @@ class WorldSpec(StrictModel):
     headline_test: int = 40
     pretrain: PretrainSpec = Field(default_factory=PretrainSpec)
     general_test: GeneralTestSpec = Field(default_factory=GeneralTestSpec)
-    preference_pairs: int = 200
-    encoder_pairs: int = 1500
+    preference_pairs: int = 300
+    encoder_pairs: int = Field(6000, description="random-meaning pairs: H<->L, H<->H, L<->L and code-mixed<->L")
+
+
+def aligned_line(h: str, l: str) -> str:
+    """How aligned text appears in the base's pretraining (and how its own translation is probed)."""
+    return f"H: {h}\nL: {l}"
 
 
 QA_TEMPLATES = {
@@ -129,8 +142,8 @@ class World:
         rows = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes, allowed)
-            rows.append({"id": len(rows), "source": realise_l(meaning, self.lexicon, rng),
-                         "reference": realise_h(meaning, self.lexicon, rng), "meaning": list(meaning)})
+            rows.append({"id": len(rows), "source": realise_h(meaning, self.lexicon, rng),
+                         "reference": realise_l(meaning, self.lexicon, rng), "meaning": list(meaning)})
         return rows
 
     def headlines(self, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -149,18 +162,25 @@ class World:
         return meaning._replace(**{slot: wrong})
 
     def preference(self, n: int, rng: random.Random, language: str) -> list[dict[str, Any]]:
+        """Preference pairs grounded in the knowledge base, all in `language` ('h' or 'l'): the prompt
+        asks where an agent lives or what it likes, chosen states the KB's answer, rejected the same
+        sentence (same words and form) with a wrong place or object. Grammar: sandbox/rm_claim.py."""
+        from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question
+
+        kinds = [kind for kind, slot in KINDS.items() if self.sizes[slot] > 1]
+        if not kinds:
+            raise ValueError("preference pairs need at least two places or two objects")
         rows = []
         for _ in range(n):
-            meaning = random_meaning(rng, self.sizes)
-            wrong = self.corrupt(meaning, rng)
-            if language == "h":
-                prompt = f"Translate into H: {realise_l(meaning, self.lexicon, rng)}\n"
-                chosen, rejected = realise_h(meaning, self.lexicon, rng), realise_h(wrong, self.lexicon, rng)
-            else:
-                prompt = f"Translate into L: {realise_h(meaning, self.lexicon, rng)}\n"
-                chosen, rejected = realise_l(meaning, self.lexicon, rng), realise_l(wrong, self.lexicon, rng)
+            agent, kind = rng.randrange(self.sizes["agent"]), rng.choice(kinds)
+            truth = self.home[agent] if kind == "home" else self.favourite[agent]
+            wrong = rng.choice([c for c in range(self.sizes[KINDS[kind]]) if c != truth])
+            prompt = kb_question(kind, agent, self.lexicon, language, rng) + "\n"
+            form = rng.randrange(2**31)  # one form (synonyms, word order) for both answers
+            chosen = kb_answer(kind, agent, truth, self.lexicon, language, random.Random(form))
+            rejected = kb_answer(kind, agent, wrong, self.lexicon, language, random.Random(form))
             rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "language": language,
-                         "category": "Translation"})
+                         "category": "Chat"})
         return rows
 
     def pretraining_text(self, rng: random.Random) -> list[str]:
@@ -178,16 +198,47 @@ class World:
                 for _ in range(p.fact_repeats // 3):
                     item = self.fact_item(agent, kind, rng)
                     texts.append(f"Question: {item['question']}\nAnswer: {item['choices'][item['answer']]}")
-        texts += [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
+        texts += self.bilingual_text(rng)
         rng.shuffle(texts)
         return texts
 
-    def encoder_pairs(self, rng: random.Random, parallel_train: list[dict[str, Any]]) -> list[dict[str, str]]:
-        pairs = []
-        for _ in range(self.spec.encoder_pairs):
+    def bilingual_text(self, rng: random.Random) -> list[str]:
+        """The base's small bilingual component, over every concept (never only the narrow task's):
+        L sentences, dictionary lines, aligned sentence pairs and code-switched L."""
+        p = self.spec.pretrain
+        texts = [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
+        for _ in range(p.dictionary_repeats):
+            for slot in SLOTS:
+                for h_words, l_words in zip(self.lexicon.h[slot], self.lexicon.l[slot]):
+                    texts += [f"{h} = {l}" for h in h_words for l in l_words]
+        for _ in range(p.aligned):
             meaning = random_meaning(rng, self.sizes)
-            pairs.append({"anchor": realise_h(meaning, self.lexicon, rng), "positive": realise_h(meaning, self.lexicon, rng)})
-        pairs += [{"anchor": row["source"], "positive": row["reference"]} for row in parallel_train]
+            texts.append(aligned_line(realise_h(meaning, self.lexicon, rng), realise_l(meaning, self.lexicon, rng)))
+        for _ in range(p.code_switched):
+            meaning = random_meaning(rng, self.sizes)
+            texts.append(realise_mixed(meaning, self.lexicon, rng, tuple(rng.sample(SLOTS, rng.randint(1, 2)))))
+        return texts
+
+    def encoder_pairs(self, rng: random.Random) -> list[dict[str, str]]:
+        """Contrastive pairs that make the encoder language-agnostic, as multilingual encoders are
+        (LaBSE, SONAR: trained on translation pairs of every language): half H<->L over every
+        concept, paraphrases within H and within L, and code-mixed L<->pure L. A side effect the
+        paper reports for real encoders follows: code-mixed text with the right concepts scores
+        close to the pure reference."""
+        pairs = []
+        for i in range(self.spec.encoder_pairs):
+            meaning = random_meaning(rng, self.sizes)
+            kind = i % 10
+            if kind < 5:
+                pair = (realise_h(meaning, self.lexicon, rng), realise_l(meaning, self.lexicon, rng))
+            elif kind < 7:
+                pair = (realise_h(meaning, self.lexicon, rng), realise_h(meaning, self.lexicon, rng))
+            elif kind < 9:
+                pair = (realise_l(meaning, self.lexicon, rng), realise_l(meaning, self.lexicon, rng))
+            else:
+                mixed = realise_mixed(meaning, self.lexicon, rng, tuple(rng.sample(SLOTS, rng.randint(1, 2))))
+                pair = (mixed, realise_l(meaning, self.lexicon, rng))
+            pairs.append({"anchor": pair[0], "positive": pair[1]})
         rng.shuffle(pairs)
         return pairs
 
@@ -206,11 +257,12 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
 
     jsonl("mt_train", mt_train)
     jsonl("mt_test", world.parallel(spec.parallel.test, rng, biased=False))
+    jsonl("mt_train_unbiased", world.parallel(spec.parallel.train, rng, biased=False))  # the ceiling arm's data
     jsonl("headline_train", world.headlines(spec.headline_train, rng))
     jsonl("headline_test", world.headlines(spec.headline_test, rng))
     jsonl("prefs_h", world.preference(spec.preference_pairs, rng, "h"))
     jsonl("prefs_l", world.preference(spec.preference_pairs, rng, "l"))
-    jsonl("encoder_pairs", world.encoder_pairs(rng, mt_train))
+    jsonl("encoder_pairs", world.encoder_pairs(rng))
     jsonl("general/qa", [world.qa_item(rng) for _ in range(g.qa)])
     jsonl("general/copy", [world.copy_item(rng) for _ in range(g.copying)])
     facts = [world.fact_item(a, kind, rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")]

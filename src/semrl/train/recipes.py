@@ -5,6 +5,8 @@ two_stage                cold-start SFT on the first N examples, then GRPO from 
 strong_sft               SFT on all the data (the paper's baseline)
 train_reinforce_recover  SFT on N, reference-free GRPO on the rest's sources with a source-side
                          reward, then a short recovery SFT on the N examples (the sibling paper)
+sft_continue             cold-start SFT on N, then SFT on the rest from that checkpoint (the control
+                         that sees the rows GRPO sees, by imitation: method vs. data)
 sft / grpo               one stage from the base model
 """
 
@@ -32,10 +34,12 @@ class StagePlan:
 def plan_arm(exp, arm) -> list[StagePlan]:
     name, recipe = arm.name, arm.recipe
     n = exp.stage_settings(arm, "sft").examples
-    if recipe in ("two_stage", "train_reinforce_recover") and n is None:
+    if recipe in ("two_stage", "train_reinforce_recover", "sft_continue") and n is None:
         raise UserError(f"arms.{name}: {recipe} needs sft.examples (the cold-start size N)")
     if recipe == "two_stage":
         return [StagePlan(name, "sft", "sft", "base", "cold_start"), StagePlan(name, "grpo", "grpo", "sft", "rest")]
+    if recipe == "sft_continue":
+        return [StagePlan(name, "sft", "sft", "base", "cold_start"), StagePlan(name, "continue", "sft", "sft", "rest")]
     if recipe == "strong_sft":
         return [StagePlan(name, "sft", "sft", "base", "all")]
     if recipe == "train_reinforce_recover":

@@ -51,9 +51,11 @@ def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int
 def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path,
            device: str, resume: bool = False, label: str = "rm") -> dict[str, Any]:
     from datasets import Dataset
+    from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
 
     tokenizer = load_tokenizer(base_path, exp.model.trust_remote_code)
+    set_seed(exp.seed)  # the score head is initialised here, before the Trainer seeds anything
     model = load_classifier(base_path, exp.model.dtype, device, exp.model.trust_remote_code)
     model.config.pad_token_id = tokenizer.pad_token_id
     before = pair_accuracy(model, tokenizer, test, spec.max_length)

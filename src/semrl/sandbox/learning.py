@@ -1,0 +1,128 @@
+"""Did an RL arm learn at all? A claim about an arm says nothing when the arm never moved, so the
+claims check two signs first: the logged reward rose (its late mean minus its early mean, with a
+bootstrap interval) and the weights moved away from the init model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from semrl.evaluate.stats import percentile_interval
+
+MIN_ENTRIES = 4  # two windows of at least two entries each
+MIN_WINDOW = 2  # a one-entry window gives a zero-width interval, which would call any rise "learned"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _series(log_history: list[dict[str, Any]], key: str) -> list[float]:
+    """Logged values of `key` in step order; entries without it (the final summary) are skipped."""
+    rows = [(entry.get("step", i), i, float(entry[key])) for i, entry in enumerate(log_history)
+            if _finite(entry.get(key))]
+    return [value for _, _, value in sorted(rows)]
+
+
+def reward_trend(log_history: list[dict[str, Any]], key: str = "reward", share: float = 0.2,
+                 resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Mean of the last `share` of logged `key` values minus the mean of the first `share`, with a
+    95% bootstrap interval (each window resampled on its own); learned when the interval is above 0.
+
+    Steps are treated as independent draws; neighbouring GRPO steps are correlated, so the interval
+    is somewhat optimistic. That is why it takes the lower bound, not the point estimate.
+    """
+    values = _series(log_history, key)
+    n = len(values)
+    out: dict[str, Any] = {"key": key, "first": None, "last": None, "value": None, "ci95": None,
+                           "n_first": 0, "n_last": 0, "learned": None}
+    if n < MIN_ENTRIES:
+        reason = f"only {n} logged '{key}' value(s); need at least {MIN_ENTRIES} to see a trend"
+        return {**out, "reason": reason}
+    window = min(n // 2, max(MIN_WINDOW, round(share * n)))
+    first, last = np.asarray(values[:window]), np.asarray(values[-window:])
+    rng = np.random.default_rng(seed)
+    boot_first = first[rng.integers(0, window, size=(resamples, window))].mean(axis=1)
+    boot_last = last[rng.integers(0, window, size=(resamples, window))].mean(axis=1)
+    ci95 = percentile_interval(boot_last - boot_first)
+    value = float(last.mean() - first.mean())
+    learned = ci95[0] > 0
+    verdict = "is above 0" if learned else ("is below 0" if ci95[1] < 0 else "does not exclude 0")
+    return {**out, "first": float(first.mean()), "last": float(last.mean()), "value": value, "ci95": ci95,
+            "n_first": window, "n_last": window, "learned": learned,
+            "reason": f"{key} trend {value:+.3g} [{ci95[0]:+.3g}, {ci95[1]:+.3g}] {verdict}"}
+
+
+def learning_status(trend: dict[str, Any]) -> tuple[str, str]:
+    """("learned" | "did not learn" | "unknown", why), for claims that need a learning arm.
+
+    "unknown" means the log was too short to tell; it is neither evidence of learning nor of its absence.
+    """
+    if trend.get("learned") is None:
+        return "unknown", trend.get("reason", "no reward trend")
+    return ("learned" if trend["learned"] else "did not learn"), trend["reason"]
+
+
+def _tensor_files(path: Path) -> dict[str, Path]:
+    """Tensor name -> safetensors file, for a folder with model.safetensors (or its sharded index)
+    or for a .safetensors file itself."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif (path / "model.safetensors").exists():
+        files = [path / "model.safetensors"]
+    elif (path / "model.safetensors.index.json").exists():
+        index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        return {name: path / shard for name, shard in index["weight_map"].items()}
+    else:
+        raise FileNotFoundError(f"no model.safetensors (or index) in {path}")
+    names: dict[str, Path] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            names.update({name: file for name in handle.keys()})
+    return names
+
+
+def _pairs(init: dict[str, Path], final: dict[str, Path]) -> Iterator[tuple[Any, Any]]:
+    """(init tensor, final tensor) for every name in both, one at a time to keep memory flat."""
+    from safetensors import safe_open
+
+    for name in sorted(set(init) & set(final)):
+        with safe_open(str(init[name]), framework="pt") as a:
+            before = a.get_tensor(name)
+        with safe_open(str(final[name]), framework="pt") as b:
+            yield before, b.get_tensor(name)
+
+
+def weight_movement(init_dir: Path | str, final_dir: Path | str) -> dict[str, Any]:
+    """How far training moved the weights: l2 = ||final - init|| over all shared tensors,
+    relative = l2 / ||init||, and the largest single change. Tensors whose shapes differ are skipped.
+
+    With no tensor in common (e.g. an adapter-only save) the numbers are None, not 0, so "did not
+    move" is never reported by mistake.
+    """
+    import torch
+
+    squared, init_squared, max_abs, tensors = 0.0, 0.0, 0.0, 0
+    for a, b in _pairs(_tensor_files(Path(init_dir)), _tensor_files(Path(final_dir))):
+        if a.shape != b.shape:
+            continue
+        a, b = a.to(torch.float64), b.to(torch.float64)
+        delta = b - a
+        squared += float((delta * delta).sum())
+        init_squared += float((a * a).sum())
+        if delta.numel():
+            max_abs = max(max_abs, float(delta.abs().max()))
+        tensors += 1
+    if not tensors:
+        return {"l2": None, "relative": None, "max_abs": None, "tensors": 0}
+    l2 = math.sqrt(squared)
+    return {"l2": l2, "relative": l2 / math.sqrt(init_squared) if init_squared > 0 else None,
+            "max_abs": max_abs, "tensors": tensors}
