@@ -182,6 +182,7 @@ class EvalSpec(StrictModel):
     max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
     curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
+    curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
     judge: JudgeSpec | None = None
     compare: list[list[str]] = Field(default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]")
     lang_threshold: float = Field(0.95, ge=0.0, le=1.0)
@@ -241,6 +242,9 @@ class ExperimentConfig(StrictModel):
         for pair in self.eval.compare:
             if len(pair) != 2 or any(name not in names + ["base"] for name in pair):
                 raise ValueError(f"eval.compare: {pair} must name two arms (or base)")
+        for name in self.eval.curve_arms or []:
+            if name not in names:
+                raise ValueError(f"eval.curve_arms: {name!r} is not an arm (arms: {', '.join(names) or 'none'})")
         if self.eval.compare and self.eval.judge is None:
             raise ValueError("eval.compare needs eval.judge")
         return self

@@ -50,23 +50,26 @@ def audit_tables(result: dict[str, Any]) -> None:
         table.add_column("mean score", justify="right")
         table.add_column("copy ranked above", justify="right")
         table.add_column("ties", justify="right")
+        has_paraphrase = bool(entry.get("paraphrase_above"))
+        if has_paraphrase:
+            table.add_column("paraphrase ranked above", justify="right")
         for kind in kinds:
             if kind not in entry["mean"]:
                 continue
             above = entry["copy_above"].get(kind)
             ties = entry["ties"].get(kind)
-            table.add_row(
-                kind,
-                f"{entry['mean'][kind]:.3f}",
-                "" if above is None else f"{above:.0%}",
-                "" if ties is None else f"{ties:.0%}",
-            )
+            cells = [kind, f"{entry['mean'][kind]:.3f}", "" if above is None else f"{above:.0%}",
+                     "" if ties is None else f"{ties:.0%}"]
+            if has_paraphrase:
+                para = entry["paraphrase_above"].get(kind)
+                cells.append("" if para is None else f"{para:.0%}")
+            table.add_row(*cells)
         console.print(table)
     if result["hackable"]:
         for item in result["hackable"]:
             console.print(
-                f"[yellow]hackable:[/yellow] the total reward ranks the reference above "
-                f"'{item['candidate']}' only {item['copy_above']:.0%} of the time"
+                f"[yellow]hackable:[/yellow] the total reward ranks the {item.get('against', 'copy')} above "
+                f"'{item['candidate']}' only {item.get('rate', item['copy_above']):.0%} of the time"
             )
     else:
         console.print("[green]no corruption reaches the reference's total reward[/green]")

@@ -191,10 +191,18 @@ def max_concurrent(units: list[Unit], pending: list[int]) -> int:
 
 
 def resolve_workers(setting: int | str, device: str, units: list[Unit], pending: list[int]) -> int:
-    if distributed() or not pending:
+    if not pending:
+        return 1
+    return pool_workers(setting, device, max_concurrent(units, pending))
+
+
+def pool_workers(setting: int | str, device: str, jobs: int) -> int:
+    """Worker processes for `jobs` independent jobs under `parallel: setting` (auto: one per usable
+    CPU core, 1 on a GPU); 1 under a distributed launch. Also used by `semrl eval`."""
+    if distributed() or jobs <= 1:
         return 1
     wanted = (1 if device == "cuda" else usable_cores()) if setting == "auto" else int(setting)
-    return max(1, min(wanted, max_concurrent(units, pending)))
+    return max(1, min(wanted, jobs))
 
 
 def threads_per_worker(workers: int) -> int:

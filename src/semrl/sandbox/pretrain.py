@@ -19,13 +19,13 @@ from semrl.configs import StrictModel
 
 
 class BaseModelSpec(StrictModel):
-    vocab_size: int = 1024
+    vocab_size: int = Field(2048, description="two scripts (H and L) share one byte-level BPE vocabulary")
     hidden_size: int = 128
     intermediate_size: int = 384
     num_layers: int = 4
     num_heads: int = 4
     max_positions: int = 256
-    steps: int = Field(2500, ge=1)
+    steps: int = Field(3000, ge=1)
     learning_rate: float = 2e-3
     batch_size: int = 32
     max_length: int = 96

@@ -91,7 +91,9 @@ def tradeoff_table(sandbox: dict[str, Any]) -> Table | None:
     excluded = ", ".join(f"{a} ({why})" for a, why in (analysis.get("excluded") or {}).items())
     return (f"C2: alignment tax at matched oracle adequacy (RL arms pooled: {', '.join(analysis['methods']['rl'])}; "
             f"SFT arms pooled: {', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
-            f"{analysis.get('tax_axis', '')}. Joint bootstrap over test and general items.",
+            f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
+            "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. "
+            "Joint bootstrap over test and general items.",
             ["oracle adequacy", "tax RL", "tax SFT", "RL - SFT"], rows)
 
 
@@ -101,7 +103,7 @@ def reward_model_table(sandbox: dict[str, Any]) -> Table | None:
         return None
     rows = []
     for key, label in (("rm_h", "trained on native H"), ("rm_l", "trained on machine-translated L"),
-                       ("ceiling", "trained on native L (ceiling)")):
+                       ("rm_l_native", "trained on native L (the ceiling)")):
         entry = rm.get(key)
         if isinstance(entry, dict):
             rows.append([label, _num(entry.get("accuracy_on_h"), 3), _num(entry.get("accuracy_on_l"), 3)])

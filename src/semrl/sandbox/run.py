@@ -52,7 +52,8 @@ def prepare_world(config: DemoConfig) -> Path:
 def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]:
     from semrl.sandbox.pretrain import competence, pretrain_base
 
-    target = cache_root() / f"base-{spec_hash(config.world, config.base, config.seed)}"
+    w = config.world  # the base depends on the pretraining text only (world.py draws it from its own stream)
+    target = cache_root() / f"base-{spec_hash(w.seed, w.sizes, w.pretrain, config.base, config.seed)}"
     if not (target / "final" / "config.json").exists():
         console.print(f"[bold]pretraining the base model[/bold] ({config.base.steps} steps; cached afterwards)")
         texts = json.loads((world / "pretrain.txt").read_text(encoding="utf-8"))
@@ -118,13 +119,10 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
         arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
                      "sft": {"learning_rate": config.sft.get("learning_rate", 1e-3) * factor}})
         arms.append({"name": arm_name("semantic_rl", factor), "recipe": "two_stage",
-                     "grpo": {"learning_rate": config.grpo.get("learning_rate", 2e-5) * factor}})
+                     "grpo": {"learning_rate": config.grpo.get("learning_rate", 1e-4) * factor}})
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
     arms.append({"name": "bleu_sem_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, *semantic]}})
-    if len(config.learning_rates) > 1:  # the full demo also runs the paper's BLEU + language ablation
-        arms.append({"name": "bleu_lang", "recipe": "two_stage", "rewards": {"rewards": [{**bleu, "weight": 1.5},
-                                                                                            semantic[1]]}})
     return {
         "name": "sandbox-mt", "seed": config.seed, "parallel": "auto",
         "model": {"path": str(base)},
@@ -132,14 +130,15 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
                  "target_name": "L", "chat_template": "never"},
         "data": {"train": str(world / "mt_train.jsonl"), "test": str(world / "mt_test.jsonl")},
         "rewards": {"rewards": semantic},
-        "sft": {"epochs": 4, "learning_rate": 1e-3, "batch_size": 16, **config.sft, "examples": config.cold_start,
+        "sft": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.sft, "examples": config.cold_start,
                 "save_steps": config.curve_every or 50, "logging_steps": 5},
-        "grpo": {"max_steps": 120, "learning_rate": 2e-5, "num_generations": 4, "prompts_per_step": 8,
+        "grpo": {"max_steps": 120, "learning_rate": 1e-4, "num_generations": 8, "prompts_per_step": 4,
                  "max_completion_length": 32, **config.grpo, "save_steps": config.curve_every or 50,
                  "logging_steps": 2},
         "decoding": {"max_new_tokens": 32},
         "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
-                 "metrics": ["bleu", "chrf", "sim", "lang"], "curve_every": config.curve_every, "resamples": 500},
+                 "metrics": ["bleu", "chrf", "sim", "lang"], "curve_every": config.curve_every, "resamples": 500,
+                 "curve_arms": [arm_name(m, f) for m in ("strong_sft", "semantic_rl") for f in config.learning_rates]},
         "arms": arms,
     }
 
@@ -150,7 +149,7 @@ def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> 
     return {**exp, "name": "sandbox-mt-ceiling", "parallel": 1,
             "data": {"train": str(world / "mt_train_unbiased.jsonl"), "test": str(world / "mt_test.jsonl")},
             "sft": {**exp["sft"], "examples": None, "epochs": config.ceiling_epochs, "save_steps": 10_000},
-            "eval": {**exp["eval"], "suite": None, "curve_every": None},
+            "eval": {**exp["eval"], "suite": None, "curve_every": None, "curve_arms": None},
             "arms": [{"name": "ceiling", "recipe": "strong_sft"}]}
 
 

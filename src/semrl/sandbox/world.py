@@ -246,32 +246,37 @@ class World:
 def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     """Write every dataset of the world under `out` (atomic writes); returns the main paths."""
     world = World(spec)
-    rng = random.Random(spec.seed + 2)
     g = spec.general_test
-    mt_train = world.parallel(spec.parallel.train, rng, biased=True)
     files: dict[str, Path] = {}
+
+    def rng(name: str) -> random.Random:
+        """Each dataset draws from its own stream, so changing one size changes nothing else (the
+        pretraining text, and with it the cached base model, depends only on its own settings)."""
+        return random.Random(f"{spec.seed}/{name}")
 
     def jsonl(name: str, rows: list[dict[str, Any]]) -> None:
         files[name] = out / f"{name}.jsonl"
         atomic_write_jsonl(files[name], rows)
 
-    jsonl("mt_train", mt_train)
-    jsonl("mt_test", world.parallel(spec.parallel.test, rng, biased=False))
-    jsonl("mt_train_unbiased", world.parallel(spec.parallel.train, rng, biased=False))  # the ceiling arm's data
-    jsonl("headline_train", world.headlines(spec.headline_train, rng))
-    jsonl("headline_test", world.headlines(spec.headline_test, rng))
-    jsonl("prefs_h", world.preference(spec.preference_pairs, rng, "h"))
-    jsonl("prefs_l", world.preference(spec.preference_pairs, rng, "l"))
-    jsonl("encoder_pairs", world.encoder_pairs(rng))
-    jsonl("general/qa", [world.qa_item(rng) for _ in range(g.qa)])
-    jsonl("general/copy", [world.copy_item(rng) for _ in range(g.copying)])
-    facts = [world.fact_item(a, kind, rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")]
+    jsonl("mt_train", world.parallel(spec.parallel.train, rng("mt_train"), biased=True))
+    jsonl("mt_test", world.parallel(spec.parallel.test, rng("mt_test"), biased=False))
+    jsonl("mt_train_unbiased", world.parallel(spec.parallel.train, rng("mt_train_unbiased"), biased=False))  # ceiling
+    jsonl("headline_train", world.headlines(spec.headline_train, rng("headline_train")))
+    jsonl("headline_test", world.headlines(spec.headline_test, rng("headline_test")))
+    jsonl("prefs_h", world.preference(spec.preference_pairs, rng("prefs_h"), "h"))
+    jsonl("prefs_l", world.preference(spec.preference_pairs, rng("prefs_l"), "l"))
+    jsonl("encoder_pairs", world.encoder_pairs(rng("encoder_pairs")))
+    jsonl("general/qa", [world.qa_item(r) for r in [rng("general/qa")] for _ in range(g.qa)])
+    jsonl("general/copy", [world.copy_item(r) for r in [rng("general/copy")] for _ in range(g.copying)])
+    facts_rng = rng("general/facts")
+    facts = [world.fact_item(a, kind, facts_rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")]
     jsonl("general/facts", facts[: max(g.facts, 1)])
-    text = [realise_h(random_meaning(rng, world.sizes), world.lexicon, rng) for _ in range(g.text)]
+    text_rng = rng("general/text")
+    text = [realise_h(random_meaning(text_rng, world.sizes), world.lexicon, text_rng) for _ in range(g.text)]
     files["general/text"] = out / "general" / "text.txt"
     atomic_write_text(files["general/text"], "\n".join(text) + "\n")
     files["pretrain"] = out / "pretrain.txt"
-    atomic_write_text(files["pretrain"], json.dumps(world.pretraining_text(rng), ensure_ascii=False))
+    atomic_write_text(files["pretrain"], json.dumps(world.pretraining_text(rng("pretrain")), ensure_ascii=False))
     suite = ("benchmarks:\n"
              "  - {name: qa, type: qa, file: qa.jsonl, lang: en, max_new_tokens: 8}\n"
              "  - {name: copy, type: qa, file: copy.jsonl, lang: en, max_new_tokens: 16}\n"
