@@ -110,9 +110,9 @@ def machine_translator(world_json: Path, error_rate: float, seed: int):
     from semrl.sandbox.lexicon import SLOTS
     from semrl.sandbox.oracle import parse_h
     from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question, parse_kb_h
-    from semrl.sandbox.world import World, WorldSpec
+    from semrl.sandbox.measures import load_world
 
-    world = World(WorldSpec.model_validate(json.loads(world_json.read_text(encoding="utf-8"))["spec"]))
+    world = load_world(world_json.parent)
     rng = random.Random(seed)
 
     def wrong(slot: str, concept: int) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from semrl.evaluate.stats import bootstrap_mean
 from semrl.files import read_jsonl
 from semrl.sandbox.grammar import Meaning, realise_l, realise_mixed
-from semrl.sandbox.lexicon import SLOTS, Lexicon, build_lexicon
+from semrl.sandbox.lexicon import SLOTS
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World, WorldSpec, aligned_line
 
@@ -34,9 +34,9 @@ def covered(world: World) -> dict[str, set[int]]:
     return {slot: set(range(min(bias.get(slot, world.sizes[slot]), world.sizes[slot]))) for slot in SLOTS}
 
 
-def chance_adequacy(world: World) -> float:
+def chance_adequacy(world: World, slots: tuple[str, ...] = SLOTS) -> float:
     """Expected adequacy of an output that ignores its source: one uniformly random concept per slot."""
-    return sum(1 / world.sizes[slot] for slot in SLOTS) / len(SLOTS)
+    return sum(1 / world.sizes[slot] for slot in slots) / len(slots)
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -135,8 +135,3 @@ def mix_property(encoder: Path, world_dir: Path, seed: int = 0) -> dict[str, Any
         "n": n,
         "note": "code-mixed = the meaning in L with two slots written as H words; pure = L with 1 or 2 wrong slots",
     }
-
-
-def lexicon_of(world_dir: Path) -> Lexicon:
-    spec = WorldSpec.model_validate(json.loads((world_dir / "world.json").read_text(encoding="utf-8"))["spec"])
-    return build_lexicon(spec.seed, spec.sizes or None)

@@ -207,21 +207,20 @@ def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tupl
 
 def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
     """The oracle on the few-shot headline outputs of each start (agent, object and action in L)."""
+    from semrl.evaluate.stats import bootstrap_mean
     from semrl.sandbox.grammar import Meaning
-    from semrl.sandbox.measures import load_world
+    from semrl.sandbox.measures import chance_adequacy, load_world
     from semrl.sandbox.oracle import judge
 
     world_obj = load_world(world)
     slots = ("agent", "action", "object")
     meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "headline_test.jsonl")}
-    out: dict[str, Any] = {"chance": sum(1 / world_obj.sizes[s] for s in slots) / len(slots)}
+    out: dict[str, Any] = {"chance": chance_adequacy(world_obj, slots)}
     for name, start in (transfer.get("starts") or {}).items():
         path = Path(start["run_dir"]) / "eval" / f"{transfer['arm']}.outputs.jsonl"
         if path.exists():
             rows = _rows(path)
             items = [judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy for r in rows]
-            from semrl.evaluate.stats import bootstrap_mean
-
             out[name] = {"adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
                          "distinct": len({r["hypothesis"] for r in rows})}
     return out
