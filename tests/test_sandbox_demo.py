@@ -55,6 +55,14 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout
 
+    # `semrl report` on a demo folder rebuilds the demo's report, its own tables included
+    (run / "summary.md").unlink()
+    rebuilt = subprocess.run([sys.executable, "-m", "semrl", "report", str(out / "seed-0")],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    rebuilt_summary = (run / "summary.md").read_text(encoding="utf-8")
+    assert rebuilt_summary.split("\n", 3)[3] == summary.split("\n", 3)[3]  # all but the header naming the path
+
     # a rerun with the first seed's settings reuses its cached world, base model and encoder
     again = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / "again")],
                            capture_output=True, text=True, env=env, timeout=900)

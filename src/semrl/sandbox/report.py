@@ -119,5 +119,28 @@ def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> lis
 def sandbox_figures(sandbox: dict[str, Any], figures_dir: Path) -> list[Path]:
     from semrl.sandbox.tradeoff import tradeoff_figure
 
+    figures_dir.mkdir(parents=True, exist_ok=True)
     path = tradeoff_figure(sandbox.get("tradeoff") or {}, figures_dir / "tradeoff_oracle.png")
     return [path] if path else []
+
+
+def demo_run_dir(path: Path) -> Path | None:
+    """The demo's MT run inside `path` (the `--out` folder or its `mt/`), when the demo wrote its
+    claims there; None for any other run directory."""
+    for candidate in (Path(path), Path(path) / "mt"):
+        if (candidate / "claims.json").exists() and (candidate / "sandbox.json").exists():
+            return candidate
+    return None
+
+
+def build_demo_report(run_dir: Path) -> dict[str, Path]:
+    """The demo's report with its own tables and figure, from the claims.json and sandbox.json it
+    wrote; `semrl report` on a demo folder rebuilds the same report the demo wrote."""
+    import json
+
+    from semrl.report import build_report
+
+    claims = json.loads((run_dir / "claims.json").read_text(encoding="utf-8"))
+    sandbox = json.loads((run_dir / "sandbox.json").read_text(encoding="utf-8"))
+    return build_report(run_dir, extra_tables=sandbox_tables(claims, sandbox),
+                        extra_figures=sandbox_figures(sandbox, run_dir / "figures"))

@@ -229,12 +229,11 @@ def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     from semrl.configs import load_config
     from semrl.experiment import run_experiment
-    from semrl.report import build_report
     from semrl.sandbox.claims import judge_claims, output_segments
     from semrl.sandbox.extras import headline_transfer, reward_model_transfer
     from semrl.sandbox.measures import base_translation, chance_adequacy, load_world, mix_property, oracle_scores
     from semrl.sandbox.measures import strip_items, test_meanings
-    from semrl.sandbox.report import sandbox_figures, sandbox_tables
+    from semrl.sandbox.report import build_demo_report
     from semrl.sandbox.rm_claim import c6_claim
     from semrl.sandbox.tradeoff import compare_methods
 
@@ -301,10 +300,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
                "timings": {**timings, "total": round(time.time() - start, 1)}}
     atomic_write_json(mt_dir / "claims.json", claims)
     atomic_write_json(mt_dir / "sandbox.json", sandbox)
-    figures_dir = mt_dir / "figures"
-    figures_dir.mkdir(exist_ok=True)
-    build_report(mt_dir, extra_tables=sandbox_tables(claims, sandbox),
-                 extra_figures=sandbox_figures(sandbox, figures_dir))
+    build_demo_report(mt_dir)
     return {"claims": claims, "sandbox": sandbox, "report": mt_dir / "report.html"}
 
 
