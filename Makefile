@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/semrl demo --out runs/demo
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 test-all: install
 	$(BIN)/python -m pytest -q

@@ -54,3 +54,28 @@ def tiny_classifier(tmp_path_factory) -> Path:
 
     texts = sample_lines("en.txt") * 4 + sample_lines("bo.txt") * 4
     return build_tiny_classifier(tmp_path_factory.mktemp("tiny_rm"), texts)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on: `accelerate launch` rendezvous on one, and test workers
+    running side by side (pytest -n 2) must not share torchrun's default 29500."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def poisoned_copy(model: Path, target: Path, key_part: str, value: float) -> Path:
+    """A copy of `model` with one weight (the first whose name contains `key_part`) set to `value`
+    (inf or nan): how the tests make a stage meet a non-finite loss or reward."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model, target)
+    weights = load_file(str(target / "model.safetensors"))
+    key = next(k for k in weights if key_part in k)
+    weights[key][0, 0] = value
+    save_file(weights, str(target / "model.safetensors"), metadata={"format": "pt"})
+    return target

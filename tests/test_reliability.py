@@ -8,7 +8,6 @@ import contextlib
 import io
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -61,7 +60,7 @@ def stderr_lines(result) -> list[str]:
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 60
     assert all((BAD / case["file"]).exists() for case in CASES)
 
 
@@ -226,13 +225,17 @@ def assert_every_file_valid(root: Path, include_checkpoints: bool) -> int:
     return checked
 
 
-def _crash_config(tmp_path: Path) -> Path:
-    config = {
+def _crash_config(tmp_path: Path, config: dict | None = None) -> Path:
+    """Cold start over two epochs, then GRPO over two epochs of its 8 rows with the semantic reward:
+    resuming inside the second epoch of either stage is where the prompt order and the reward's
+    embeddings used to drift from an uninterrupted run."""
+    config = config or {
         "name": "crash", "seed": 0, "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 6},
-        "rewards": {"rewards": [{"type": "language", "lang": "zh"}, {"type": "chrf", "lang": "zh"}]},
-        "sft": {"examples": 40, "epochs": 3, "batch_size": 8, "learning_rate": 1.0e-3, "save_steps": 4, "logging_steps": 2},
+        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": 0.0},
+                                {"type": "language", "lang": "zh"}]},
+        "sft": {"examples": 70, "epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3, "save_steps": 6, "logging_steps": 2},
         "grpo": {"max_steps": 8, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
                  "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
         "eval": {"metrics": ["bleu", "chrf", "lang"], "resamples": 50, "max_new_tokens": 12},
@@ -243,47 +246,117 @@ def _crash_config(tmp_path: Path) -> Path:
     return path
 
 
-KILL_POINTS = [
-    ("sft", lambda run: any((run / "rl" / "sft").glob("checkpoint-*/trainer_state.json"))),
-    ("grpo", lambda run: any((run / "rl" / "grpo").glob("checkpoint-*/trainer_state.json"))),
+def _complete_checkpoints(run: Path) -> set[str]:
+    found = set()
+    for state in run.glob("*/*/checkpoint-*/trainer_state.json"):
+        try:
+            json.loads(state.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        found.add(str(state.parent.relative_to(run)))
+    return found
+
+
+TIMINGS = {"seconds", "train_runtime_s", "train_runtime", "created", "finished", "started", "step_time",
+           "train_samples_per_second", "train_steps_per_second", "run_dir", "timings"}
+
+
+def without_timings(value):
+    """results.json minus what measures time or names the folder: the rest must match exactly."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def kill_at_every_checkpoint(config: Path, run: Path, later_points) -> list[str]:
+    """Start (then resume) the run, SIGKILL it the moment each new complete checkpoint of any stage
+    appears, then at each later point (evaluation, report); returns where the kills landed."""
+    killed, points = [], list(later_points)
+    while True:
+        args = [sys.executable, "-m", "semrl", "run", str(config), "--out", str(run)]
+        if (run / "manifest.json").exists():
+            args.append("--resume")
+        seen = _complete_checkpoints(run)
+        victim = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        landed = None
+        while victim.poll() is None and landed is None:
+            new = _complete_checkpoints(run) - seen
+            if new:
+                landed = sorted(new)[0]
+            elif points and points[0][1](run):
+                landed = points.pop(0)[0]
+            else:
+                time.sleep(0.005)
+        if victim.poll() is None:
+            victim.send_signal(signal.SIGKILL)
+        _, err = victim.communicate()
+        if landed is None or victim.returncode == 0:
+            assert victim.returncode == 0, err[-3000:]
+            return killed
+        killed.append(landed)
+        assert assert_every_file_valid(run, include_checkpoints=False) > 0
+
+
+LATER_POINTS = [
     ("evaluation", lambda run: (run / "eval").is_dir() and any((run / "eval").iterdir())),
     ("report", lambda run: (run / "figures").is_dir()),
 ]
 
 
-def test_sigkill_at_several_points_then_resume_is_identical(tmp_path):
+def assert_resumed_run_identical(straight: Path, run: Path, stages: list[str]) -> None:
+    for stage in stages:
+        a = load_file(str(straight / stage / "final" / "model.safetensors"))
+        b = load_file(str(run / stage / "final" / "model.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), stage
+        metrics = [json.loads((root / stage / "metrics.json").read_text(encoding="utf-8")) for root in (straight, run)]
+        assert without_timings(metrics[0]) == {**without_timings(metrics[1]), "final_model": metrics[0]["final_model"]}, stage
+    results = [json.loads((root / "results.json").read_text(encoding="utf-8")) for root in (straight, run)]
+    assert json.dumps(without_timings(results[0])).replace(str(straight), "RUN") == \
+        json.dumps(without_timings(results[1])).replace(str(run), "RUN")
+
+
+def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
     config = _crash_config(tmp_path)
     straight = run_cli("run", str(config), "--out", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     run = tmp_path / "victim"
-    rng = random.Random(0)
-    survived = []
-    for name, reached in KILL_POINTS:
-        args = [sys.executable, "-m", "semrl", "run", str(config), "--out", str(run)]
-        if (run / "manifest.json").exists():
-            args.append("--resume")
-        victim = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while not reached(run) and victim.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.2))  # somewhere just after the point, not exactly on it
-        if victim.poll() is None:
-            victim.send_signal(signal.SIGKILL)
-            survived.append(name)
-        victim.wait()
-        assert assert_every_file_valid(run, include_checkpoints=False) > 0
-    assert len(survived) >= 3, survived  # the report may finish before the kill lands
-
-    final = run_cli("run", str(config), "--out", str(run), "--resume")
-    assert final.returncode == 0, final.stderr[-3000:]
+    killed = kill_at_every_checkpoint(config, run, LATER_POINTS)
+    expected = {f"rl/sft/checkpoint-{s}" for s in (6, 12, 18)} | {f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)}
+    assert expected <= set(killed), killed  # every checkpoint of both stages (the report may finish first)
+    assert "evaluation" in killed, killed
     assert assert_every_file_valid(run, include_checkpoints=True) > 10
-    for stage in ("sft", "grpo"):
-        a = load_file(str(tmp_path / "straight" / "rl" / stage / "final" / "model.safetensors"))
-        b = load_file(str(run / "rl" / stage / "final" / "model.safetensors"))
-        assert all(torch.equal(a[k], b[k]) for k in a), stage
-    for name in ("base", "rl"):
-        a = json.loads((tmp_path / "straight" / "eval" / f"{name}.json").read_text(encoding="utf-8"))
-        b = json.loads((run / "eval" / f"{name}.json").read_text(encoding="utf-8"))
-        assert a["task"] == b["task"], name
+    assert_resumed_run_identical(tmp_path / "straight", run, ["rl/sft", "rl/grpo"])
     assert (run / "report.html").exists() and (run / "summary.md").exists()
+
+
+@pytest.mark.slow
+def test_example_killed_at_every_checkpoint_resumes_identically(tmp_path):
+    """The same on configs/examples/tiny-bo-zh.yaml (both arms, its run encoder, the general suite)."""
+    example = yaml.safe_load((ROOT / "configs" / "examples" / "tiny-bo-zh.yaml").read_text(encoding="utf-8"))
+    example["data"]["train"] = str(ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl")
+    example["eval"]["suite"] = str(ROOT / "configs" / "examples" / "general" / "suite.yaml")
+    config = _crash_config(tmp_path, example)
+    straight = run_cli("run", str(config), "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    killed = kill_at_every_checkpoint(config, tmp_path / "victim", LATER_POINTS)
+    assert any("grpo/checkpoint" in k for k in killed) and any("sft/checkpoint" in k for k in killed), killed
+    assert_resumed_run_identical(tmp_path / "straight", tmp_path / "victim",
+                                 ["semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"])
+
+
+def test_a_run_from_before_a_new_optional_setting_still_resumes(tmp_path):
+    """semrl gains optional settings (None = the library's default); a run dir whose config.yaml was
+    written before one existed must still resume, while a changed value is still refused."""
+    config = experiment(tmp_path, sft={"max_steps": 1, "batch_size": 4}, eval={"enabled": False})
+    out = tmp_path / "run"
+    assert cli_in_process("run", str(config), "--out", str(out)).returncode == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["sft"]["optim"] is None
+    del saved["sft"]["optim"]  # as written by a semrl without that setting
+    (out / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    assert cli_in_process("run", str(config), "--out", str(out), "--resume").returncode == 0
+    changed = cli_in_process("run", str(config), "--out", str(out), "--resume", "sft.learning_rate=0.5")
+    assert changed.returncode == 2 and "the config differs from the run being resumed" in changed.stderr

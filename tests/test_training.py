@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import run_cli, write_jsonl
+from conftest import free_port, run_cli, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
@@ -175,7 +175,8 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
     result = subprocess.run(
         # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun, and
         # semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
-        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--main_process_port", str(free_port()), "--mixed_precision", "no",
          "--dynamo_backend", "no", "-m", "semrl", "train", "grpo", "--config", str(config),
          "--out", str(tmp_path / "run")],
         env=env, capture_output=True, text=True, timeout=900,

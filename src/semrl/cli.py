@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -24,7 +23,9 @@ app.add_typer(reward_app, name="reward")
 
 
 def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+    from semrl.files import to_json
+
+    sys.stdout.write(to_json(obj, indent=2) + "\n")
 
 
 @app.command()
@@ -180,10 +181,13 @@ def transfer(
 
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="a run directory with an evaluation")) -> None:
-    """results.json, summary.md, report.html and figures/*.png for a run."""
+    """results.json, summary.md, report.html and figures/*.png for a run (a `semrl demo` folder
+    gets the demo's own tables too: claims, oracle verdicts, the trade-off)."""
     from semrl.report import build_report
+    from semrl.sandbox.report import build_demo_report, demo_run_dir
 
-    paths = build_report(run_dir)
+    demo = demo_run_dir(run_dir)
+    paths = build_demo_report(demo) if demo else build_report(run_dir)
     typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
 
 

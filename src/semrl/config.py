@@ -49,6 +49,8 @@ class ModelSpec(StrictModel):
     path: str | None = Field(None, description="hub id or local folder")
     tiny: TinyModelSpec | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: str | None = Field(None, description="attention kernel of the policy (eager, sdpa, "
+                                            "flash_attention_2, ...); default: the library's")
     lora: LoraSpec | None = None
     trust_remote_code: bool = False
 
@@ -95,6 +97,7 @@ class SFTSpec(StrictModel):
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
     grad_accum: int = Field(1, ge=1)
     scheduler: str = "cosine"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
     weight_decay: float = 0.0
     max_length: int = Field(512, ge=8)
@@ -119,6 +122,7 @@ class GRPOSpec(StrictModel):
     top_p: float | None = Field(None, description="default: decoding.top_p")
     mask_truncated_completions: bool = False
     scheduler: str = "constant"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     save_steps: int = Field(20, ge=1)
     logging_steps: int = Field(5, ge=1)
 
@@ -134,6 +138,7 @@ class RMSpec(StrictModel):
     learning_rate: float = Field(1e-5, gt=0)
     batch_size: int = Field(8, ge=1)
     scheduler: str = "cosine"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     max_length: int = Field(512, ge=8)
     save_steps: int = Field(50, ge=1)
     logging_steps: int = Field(10, ge=1)

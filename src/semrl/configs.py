@@ -83,7 +83,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except RecursionError:
         raise UserError(f"{path}: YAML nested too deeply") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
+        found = "an empty file" if data is None else type(data).__name__
+        raise UserError(f"{path}: expected a mapping of settings at the top level, got {found}")
     return data
 
 

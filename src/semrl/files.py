@@ -2,11 +2,16 @@
 
 Every error here names the file and the line, because a user with 50,000 rows needs to know
 which one is broken, and a half-written output is worse than none.
+
+JSON is strict both ways: NaN and Infinity are not JSON (jq and JavaScript's JSON.parse refuse
+them), so the writers refuse them loudly, naming where the value sits, and an undefined number
+is written as null by the code that computes it, with its reason beside it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -65,7 +70,10 @@ def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_refuse_constant)
+        except _NonStandardConstant as exc:
+            problems.append(f"line {number}: {exc} is not valid JSON (write null, or a number)")
+            continue
         except json.JSONDecodeError as exc:
             problems.append(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})")
             continue
@@ -82,6 +90,14 @@ def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
     if not rows:
         raise UserError(f"{path}: no rows")
     return rows
+
+
+class _NonStandardConstant(ValueError):
+    """NaN, Infinity or -Infinity in a JSON text: Python's json accepts them, JSON does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonStandardConstant(name)
 
 
 def strip_line_numbers(row: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +133,49 @@ def atomic_savefig(fig, path: str | Path, dpi: int = 110) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def nonfinite_path(obj: Any, where: str = "") -> tuple[str, float] | None:
+    """(key path, value) of the first NaN or infinite float in nested dicts and lists, or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (where or "(top level)", obj)
+    if isinstance(obj, dict):
+        items: Iterable[tuple[Any, Any]] = ((f"{where}.{key}" if where else str(key), value) for key, value in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", value) for i, value in enumerate(obj))
+    else:
+        return None
+    for path, value in items:
+        found = nonfinite_path(value, path)
+        if found is not None:
+            return found
+    return None
+
+
+def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
+    """Strict JSON text (UTF-8 kept as is). NaN/inf raise a ValueError naming their key path:
+    a number with no value must be written as null, with its reason, where it is computed."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
+    except ValueError as exc:
+        if "not JSON compliant" not in str(exc):  # e.g. a circular reference: nothing to locate
+            raise
+        found = nonfinite_path(obj)
+        if found is None:
+            raise
+        path, value = found
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}refusing to write {value} at {path}: NaN and Infinity are not JSON; "
+                         "write null (with the reason beside it) where the value is computed") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """One of semrl's own JSON files. NaN/Infinity, which semrl wrote before its JSON was strict,
+    read as null, so an older run can still be reported (and its report is then strict)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=lambda name: None)
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(path, to_json(obj, indent=2, where=str(path)) + "\n")
 
 
 def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write_text(path, "".join(to_json(row, where=f"{path}: row {i}") + "\n" for i, row in enumerate(rows, 1)))

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from semrl.config import ExperimentConfig
 from semrl.errors import UserError
+from semrl.preflight_sizes import check_sizes
 
 
 class Problems:
@@ -137,6 +138,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
     import importlib.util
 
     from semrl.experiment import load_task_rows
+    from semrl.preflight_settings import check_settings
     from semrl.train.models import check_model_reference
 
     problems = Problems()
@@ -144,6 +146,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
     if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
         problems.messages.append(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
                                  "or set report_to: none")
+    problems.check(check_settings, exp)
     if exp.model.path is not None:
         if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code):
             problems.check(check_tokenizer, exp)
@@ -151,6 +154,8 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
         problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
     for check in check_rewards(exp) + check_eval(exp):
         problems.check(check)
+    if rows is not None:  # the sizes need the rows; a data error was reported instead
+        problems.check(check_sizes, exp, *rows)
     problems.raise_all()
     if exp.model.trust_remote_code:
         from semrl.notices import warn

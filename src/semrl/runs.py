@@ -69,6 +69,18 @@ def _identity(config_dump: Any) -> Any:
     return {k: v for k, v in config_dump.items() if k not in RUNTIME_SETTINGS}
 
 
+def _same_settings(saved: Any, current: Any) -> bool:
+    """Equal configs, where a setting missing from the saved one matches a current None: a run
+    started before semrl gained an optional setting (None = the library's default) still resumes."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        if set(saved) - set(current):
+            return False
+        return all(_same_settings(saved[k], v) if k in saved else v is None for k, v in current.items())
+    if isinstance(saved, list) and isinstance(current, list):
+        return len(saved) == len(current) and all(_same_settings(a, b) for a, b in zip(saved, current))
+    return saved == current
+
+
 class Run:
     """One experiment's folder. Only the main process writes (safe under accelerate launch)."""
 
@@ -97,7 +109,8 @@ class Run:
         if self.manifest_path.exists():
             if not resume:
                 raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
-            if config_path.exists() and _identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))) != _identity(config_dump):
+            if config_path.exists() and not _same_settings(_identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))),
+                                                           _identity(config_dump)):
                 raise UserError(f"{config_path}: the config differs from the run being resumed; start a new run (--out)")
             return
         self.root.mkdir(parents=True, exist_ok=True)

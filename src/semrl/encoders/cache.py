@@ -1,14 +1,20 @@
-"""Embedding cache: each distinct text is encoded once, then looked up.
+"""Embedding cache for one call: each distinct text is encoded once per call, then looked up.
 
 In GRPO every reference is repeated once per generation in the group, and small policies often
 produce the same completion several times; the naive reward re-encodes all of them on every
-call. Here a call encodes only the texts it has not seen (deduplicated, in batches), keeps the
-unit-normalised vectors in a bounded LRU map, and returns cosine similarities by dot product.
+call. Here a call encodes each distinct text once (in batches), and returns cosine similarities
+of the unit-normalised vectors by dot product.
+
+Nothing is remembered from one call to the next, on purpose: a text's vector depends in the last
+bits on which texts share its batch (padding, and the kernel chosen for the batch size: up to
+3e-8 measured on CPU). With memory across calls, a reward at step 12 depended on what steps 1-11
+had encoded in this process, so a GRPO stage resumed from a checkpoint drifted from an
+uninterrupted one; without it, every call's result is a function of that call's texts alone.
+Across-call reuse bought little: GRPO brings new prompts every step (benchmarks/reward_throughput.py).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Sequence
 
 import torch
@@ -25,17 +31,15 @@ def encodable(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Normalised embeddings of texts under one encoder, LRU-bounded to `max_items`."""
+    """Normalised embeddings of the distinct texts of one `cosine` call under one encoder."""
 
-    def __init__(self, model, batch_size: int = 64, max_items: int = 200_000):
+    def __init__(self, model, batch_size: int = 64):
         self.model = model
         self.batch_size = batch_size
-        self.max_items = max_items
-        self._store: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._store: dict[str, torch.Tensor] = {}
         self.encoded = 0  # texts actually sent to the encoder (for benchmarks and tests)
 
-    def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        """(len(texts), dim) float32 CPU tensor of unit vectors, in input order."""
+    def _embed(self, texts: Sequence[str]) -> torch.Tensor:
         missing = list(dict.fromkeys(t for t in texts if t not in self._store))
         if missing:
             vectors = self.model.encode(
@@ -49,21 +53,25 @@ class EmbeddingCache:
             self.encoded += len(missing)
             for text, vector in zip(missing, vectors):
                 self._store[text] = vector
-        rows = []
-        for text in texts:
-            self._store.move_to_end(text)
-            rows.append(self._store[text])
-        while len(self._store) > self.max_items:
-            self._store.popitem(last=False)
-        if not rows:
+        if not texts:
             return torch.zeros(0, 0)
-        return torch.stack(rows)
+        return torch.stack([self._store[text] for text in texts])
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """(len(texts), dim) float32 CPU tensor of unit vectors, in input order."""
+        try:
+            return self._embed(texts)
+        finally:
+            self._store.clear()
 
     def cosine(self, left: Sequence[str], right: Sequence[str]) -> list[float]:
         """Row-wise cosine similarity of left[i] and right[i], each in [-1, 1]."""
         if not left:
             return []
-        a, b = self.embed(left), self.embed(right)
+        try:
+            a, b = self._embed(left), self._embed(right)  # a text on both sides is encoded once
+        finally:
+            self._store.clear()
         return (a * b).sum(dim=1).clamp(-1.0, 1.0).tolist()
 
 

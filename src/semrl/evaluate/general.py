@@ -21,9 +21,20 @@ HIGHER_IS_BETTER = {"em": True, "f1": True, "accuracy": True, "nll_mean": False,
 
 
 def _metric(values: list[float], scale: float = 1.0, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Mean and interval; with no items both are None (JSON null) and n = 0 says why."""
     scaled = [scale * v for v in values]
-    return {"value": float(np.mean(scaled)) if scaled else float("nan"), "ci95": bootstrap_mean(scaled, resamples, seed),
+    return {"value": float(np.mean(scaled)) if scaled else None, "ci95": bootstrap_mean(scaled, resamples, seed),
             "n": len(scaled)}
+
+
+BASE_ZERO = "base scores 0"  # why a relative tax is null: a change relative to 0 has no value
+
+
+def relative_tax(tax: float, base_value: float) -> dict[str, Any]:
+    """{"relative": tax / |base|} or, when the base scores 0, {"relative": None, "relative_reason": ...}."""
+    if base_value == 0:
+        return {"relative": None, "relative_reason": BASE_ZERO}
+    return {"relative": tax / abs(base_value)}
 
 
 def run_benchmark(spec: BenchmarkSpec, items: list[dict[str, Any]], model, tokenizer, base=None,
@@ -97,12 +108,13 @@ def alignment_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0) ->
             if metric not in result.get("items", {}) or metric not in base.get(name, {}).get("items", {}):
                 continue
             b, t = base[name]["items"][metric], result["items"][metric]
+            if not b or not t:
+                continue  # no items scored (both models ran the same suite, so both are empty): no tax
             first, second = (b, t) if higher else (t, b)
             tax = float(np.mean(first) - np.mean(second))
             base_value = float(np.mean(b))
             out.setdefault(name, {})[metric] = {
-                "base": base_value, "tuned": float(np.mean(t)), "tax": tax,
-                "relative": tax / abs(base_value) if base_value else float("nan"),
+                "base": base_value, "tuned": float(np.mean(t)), "tax": tax, **relative_tax(tax, base_value),
                 "ci95": bootstrap_paired_difference(first, second, seed=seed),
             }
     overall = overall_tax(base, tuned, seed)
@@ -121,7 +133,7 @@ def overall_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0, resa
     pairs = []
     for name, result in tuned.items():
         metric = next((m for m in PRIMARY if m in result.get("items", {})), None)
-        if metric and metric in base.get(name, {}).get("items", {}):
+        if metric and base.get(name, {}).get("items", {}).get(metric) and result["items"][metric]:
             pairs.append((np.asarray(base[name]["items"][metric]), np.asarray(result["items"][metric])))
     if not pairs:
         return None
@@ -135,5 +147,5 @@ def overall_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0, resa
     from semrl.evaluate.stats import percentile_interval
 
     return {"base": base_mean, "tuned": float(np.mean([t.mean() for _, t in pairs])), "tax": tax,
-            "relative": tax / abs(base_mean) if base_mean else float("nan"), "ci95": percentile_interval(samples),
+            **relative_tax(tax, base_mean), "ci95": percentile_interval(samples),
             "benchmarks": len(pairs)}

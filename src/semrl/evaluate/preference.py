@@ -90,8 +90,8 @@ def compare(prompts: list[str], outputs_a: list[str], outputs_b: list[str], rows
             ties, score = ties + 1, 0.5
         per_item.append(score)
     n = len(per_item)
-    return {"n": n, "wins": wins, "ties": ties, "losses": losses,
-            "win_rate": sum(per_item) / n if n else float("nan"), "ci95": bootstrap_mean(per_item, seed=seed)}
+    return {"n": n, "wins": wins, "ties": ties, "losses": losses,  # no items: win rate and interval null
+            "win_rate": sum(per_item) / n if n else None, "ci95": bootstrap_mean(per_item, seed=seed)}
 
 
 def _outputs(out_dir: Path, name: str) -> list[dict[str, Any]]:

@@ -34,7 +34,8 @@ def load_model(path: str, exp: ExperimentConfig, device: str):
     from semrl.train.models import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(path, exp.model.trust_remote_code)
-    model = load_causal_lm(path, exp.model.dtype, device, exp.model.trust_remote_code).to(device)
+    model = load_causal_lm(path, exp.model.dtype, device, exp.model.trust_remote_code,
+                           exp.model.attn_implementation).to(device)
     model.eval()
     return model, tokenizer
 
@@ -167,6 +168,8 @@ def drift_summary(general: dict[str, Any], base_general: dict[str, Any] | None) 
             out[bench] = {"kl_mean": metrics["kl_mean"]["value"], "kl_p90": metrics["kl_p90"]["value"]}
         if "nll_mean" in metrics and base_general and bench in base_general:
             base_metrics = base_general[bench]["metrics"]
+            if metrics["nll_mean"]["value"] is None or base_metrics["nll_mean"]["value"] is None:
+                continue  # no text long enough to score (n = 0 in the benchmark's metrics): no shift
             out[bench] = {
                 "nll_shift": metrics["nll_mean"]["value"] - base_metrics["nll_mean"]["value"],
                 "nll_p90_shift": metrics["nll_token_p90"]["value"] - base_metrics["nll_token_p90"]["value"],

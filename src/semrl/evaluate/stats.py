@@ -2,6 +2,7 @@
 
 Corpus BLEU and chrF++ are resampled over sacrebleu's own per-segment sufficient statistics
 (the way sacrebleu's paired bootstrap does it), so each resample costs a sum, not a re-tokenisation.
+With no items there is no interval: the functions return None (JSON null), never [NaN, NaN].
 """
 
 from __future__ import annotations
@@ -22,28 +23,28 @@ def percentile_interval(samples: Sequence[float], level: float = 0.95) -> list[f
     return [float(np.quantile(samples, alpha)), float(np.quantile(samples, 1.0 - alpha))]
 
 
-def bootstrap_mean(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[float]:
+def bootstrap_mean(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[float] | None:
     data = np.asarray(values, dtype=float)
     if len(data) == 0:
-        return [float("nan"), float("nan")]
+        return None
     means = data[_indices(len(data), resamples, seed)].mean(axis=1)
     return percentile_interval(means)
 
 
 def bootstrap_stat(stats: np.ndarray, score: Callable[[np.ndarray], float], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = 0) -> list[float]:
+                   seed: int = 0) -> list[float] | None:
     """Interval of score(sum of resampled per-segment statistics)."""
     if len(stats) == 0:
-        return [float("nan"), float("nan")]
+        return None
     sums = stats[_indices(len(stats), resamples, seed)].sum(axis=1)
     return percentile_interval([score(row) for row in sums])
 
 
 def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-                                seed: int = 0) -> list[float]:
+                                seed: int = 0) -> list[float] | None:
     """Interval of mean(a) - mean(b) over the same items (paired resampling)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) == 0:
-        return [float("nan"), float("nan")]
+        return None
     idx = _indices(len(x), resamples, seed)
     return percentile_interval(x[idx].mean(axis=1) - y[idx].mean(axis=1))

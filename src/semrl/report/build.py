@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
-from semrl.files import atomic_write_json, atomic_write_text
+from semrl.files import atomic_write_json, atomic_write_text, read_json
 from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
 from semrl.report.tables import all_tables, markdown
 
@@ -23,15 +22,15 @@ def collect(run_root: Path) -> dict[str, Any]:
     if not (eval_dir / "base.json").exists():
         raise UserError(f"{run_root}: no evaluation yet; run `semrl eval {run_root}` first")
     config = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
-    manifest = json.loads((run_root / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_json(run_root / "manifest.json")
     order = ["base"] + [arm["name"] for arm in config.get("arms", [])]
     arms = {}
     for name in order:
         path = eval_dir / f"{name}.json"
         if path.exists():
-            arms[name] = json.loads(path.read_text(encoding="utf-8"))
+            arms[name] = read_json(path)
     preference_path = eval_dir / "preference.json"
-    extras = {name: json.loads((run_root / f"{name}.json").read_text(encoding="utf-8"))
+    extras = {name: read_json(run_root / f"{name}.json")
               for name in ("claims", "sandbox") if (run_root / f"{name}.json").exists()}
     return {**extras,
         "name": config["name"],
@@ -42,7 +41,7 @@ def collect(run_root: Path) -> dict[str, Any]:
         "task": config["task"],
         "arms": arms,
         "alignment_tax": {name: arm.get("alignment_tax", {}) for name, arm in arms.items() if name != "base"},
-        "preference": json.loads(preference_path.read_text(encoding="utf-8")) if preference_path.exists() else {},
+        "preference": read_json(preference_path) if preference_path.exists() else {},
         "training": {key: value for key, value in manifest.get("stages", {}).items() if not key.startswith("_")},
     }
 

@@ -3,13 +3,13 @@ training curves (reward components, KL, completion length), and per-metric bars.
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-from semrl.files import atomic_savefig
+from semrl.files import atomic_savefig, read_json
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -85,7 +85,7 @@ def training_figure(run_root: Path, path: Path) -> Path | None:
     """Reward components, KL and completion length over GRPO steps, one line per stage."""
     histories = {}
     for log in sorted(run_root.glob("*/*/log_history.json")):
-        entries = json.loads(log.read_text(encoding="utf-8"))
+        entries = read_json(log)
         if any("reward" in e for e in entries):
             histories[f"{log.parent.parent.name}/{log.parent.name}"] = [e for e in entries if "reward" in e]
     if not histories:
@@ -95,7 +95,8 @@ def training_figure(run_root: Path, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for stage, entries in histories.items():
-            points = [(e["step"], e[key]) for e in entries if key in e]
+            # null (TRL's mean over no valid values, or a non-finite value the guard stopped on) is a gap
+            points = [(e["step"], math.nan if e[key] is None else e[key]) for e in entries if key in e]
             if points:
                 ax.plot(*zip(*points), label=stage)
         ax.set_title(key, fontsize=9)

@@ -8,14 +8,31 @@ from typing import Any
 Table = tuple[str, list[str], list[list[str]]]
 
 
+def _number(value: Any) -> bool:
+    """A value to print: null (undefined) and the NaN of runs written before JSON was strict are not."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _fmt(entry: dict[str, Any] | None, digits: int = 2) -> str:
-    if not entry or entry.get("value") is None:
+    if not entry or not _number(entry.get("value")):
         return "–"
     text = f"{entry['value']:.{digits}f}"
     ci = entry.get("ci95")
-    if ci and not any(math.isnan(c) for c in ci):
+    if ci and all(_number(c) for c in ci):
         text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
     return text
+
+
+def _num(value: Any, spec: str) -> str:
+    return format(value, spec) if _number(value) else "–"
+
+
+def _relative(entry: dict[str, Any]) -> str:
+    """The relative tax in percent, or "–" with its reason (e.g. the base scores 0)."""
+    if _number(entry.get("relative")):
+        return f"{100 * entry['relative']:.1f}%"
+    reason = entry.get("relative_reason")
+    return f"– ({reason})" if reason else "–"
 
 
 def task_table(results: dict[str, Any]) -> Table:
@@ -45,9 +62,8 @@ def tax_table(results: dict[str, Any]) -> Table | None:
     for name, arm in results["arms"].items():
         for bench, metrics in arm.get("alignment_tax", {}).items():
             for metric, entry in metrics.items():
-                rows.append([name, bench, metric, f"{entry['base']:.2f}", f"{entry['tuned']:.2f}",
-                             _fmt({"value": entry["tax"], "ci95": entry["ci95"]}),
-                             "–" if math.isnan(entry["relative"]) else f"{100 * entry['relative']:.1f}%"])
+                rows.append([name, bench, metric, _num(entry.get("base"), ".2f"), _num(entry.get("tuned"), ".2f"),
+                             _fmt({"value": entry.get("tax"), "ci95": entry.get("ci95")}), _relative(entry)])
     if not rows:
         return None
     return ("Alignment tax (base − tuned; positive = lost; NLL: tuned − base)",
@@ -67,8 +83,12 @@ def drift_table(results: dict[str, Any]) -> Table | None:
 
 def preference_table(results: dict[str, Any]) -> Table | None:
     pref = results.get("preference") or {}
+
+    def percent(value: Any) -> Any:
+        return 100 * value if _number(value) else None
+
     rows = [[key, entry["judge"], str(entry["wins"]), str(entry["ties"]), str(entry["losses"]),
-             _fmt({"value": 100 * entry["win_rate"], "ci95": [100 * c for c in entry["ci95"]]}, 1)]
+             _fmt({"value": percent(entry.get("win_rate")), "ci95": [percent(c) for c in entry.get("ci95") or []]}, 1)]
             for key, entry in pref.items()]
     if not rows:
         return None
@@ -83,8 +103,8 @@ def training_table(results: dict[str, Any]) -> Table | None:
         reward = metrics.get("reward", {})
         loss = metrics.get("loss", {})
         rows.append([key, str(metrics.get("steps", "–")), f"{stage.get('seconds', 0):.1f}",
-                     f"{loss.get('first', float('nan')):.3f} → {loss.get('last', float('nan')):.3f}" if loss else "–",
-                     f"{reward.get('first', float('nan')):.3f} → {reward.get('last', float('nan')):.3f}" if reward else "–"])
+                     f"{_num(loss.get('first'), '.3f')} → {_num(loss.get('last'), '.3f')}" if loss else "–",
+                     f"{_num(reward.get('first'), '.3f')} → {_num(reward.get('last'), '.3f')}" if reward else "–"])
     if not rows:
         return None
     return ("Training stages", ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"], rows)

@@ -119,6 +119,8 @@ def audit(
         copy_mean = entry["mean"].get("copy", 0.0)
         if copy_mean > 0:
             entry["relative"] = {kind: mean / copy_mean for kind, mean in entry["mean"].items()}
+        else:  # a share of a score that is not positive means nothing
+            entry["relative_reason"] = f"the reference copy's mean score is {copy_mean:g}, not positive"
         report[name] = entry
     total = report["total"]
     against = "paraphrase" if total.get("paraphrase_above") else "copy"

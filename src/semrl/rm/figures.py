@@ -22,17 +22,22 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _or_nan(value: float | None) -> float:
+    """A cell's accuracy for plotting; null (no pairs) becomes NaN, which imshow leaves blank."""
+    return np.nan if value is None else value
+
+
 def heatmap_figure(matrix: dict[str, dict[str, Any]], path: Path) -> Path:
     """Rows: the RM's training language; columns: evaluation language; cells: accuracy [95% CI]."""
     rows = list(matrix)
     cols = list(dict.fromkeys(lang for row in matrix.values() for lang in row))
-    values = np.array([[matrix[r].get(c, {}).get("accuracy", np.nan) for c in cols] for r in rows], dtype=float)
+    values = np.array([[_or_nan(matrix[r].get(c, {}).get("accuracy")) for c in cols] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 1.2 + 0.9 * len(rows)))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis")
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             cell = matrix[r].get(c)
-            if not cell:
+            if not cell or cell.get("accuracy") is None or not cell.get("ci95"):  # no pairs: an empty cell
                 continue
             lo, hi = cell["ci95"]
             ax.text(j, i, f"{cell['accuracy']:.2f}\n[{lo:.2f}, {hi:.2f}]", ha="center", va="center", fontsize=8,

@@ -23,7 +23,7 @@ def accuracy_cell(hits: Sequence[float], cats: Sequence[str], resamples: int, se
     """Accuracy with a 95% interval, overall and for each category present."""
 
     def entry(values: Sequence[float]) -> dict[str, Any]:
-        return {"accuracy": float(np.mean(values)) if len(values) else float("nan"),
+        return {"accuracy": float(np.mean(values)) if len(values) else None,  # n = 0 says why
                 "ci95": bootstrap_mean(values, resamples, seed), "n": len(values)}
 
     per_category = {}
@@ -51,6 +51,8 @@ def reference_vs_native(hits: dict[str, dict[str, list[float]]], reference: str,
         if lang == reference or lang not in hits or lang not in hits[lang]:
             continue
         native = hits[lang][lang]
+        if not native:
+            continue  # L has no evaluation pairs (its matrix cells say n = 0): nothing to compare
         per_language[lang] = {
             "reference_rm": float(np.mean(ref_hits)), "native_rm": float(np.mean(native)),
             "difference": float(np.mean(ref_hits) - np.mean(native)),

@@ -14,8 +14,8 @@ Table = tuple[str, list[str], list[list[str]]]
 
 
 def _acc(cell: dict[str, Any] | None) -> str:
-    if not cell:
-        return "–"
+    if not cell or cell.get("accuracy") is None or not cell.get("ci95"):  # no pairs: accuracy is null
+        return "–" if not cell else f"– (n={cell.get('n', 0)})"
     lo, hi = cell["ci95"]
     return f"{cell['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] (n={cell['n']})"
 

@@ -82,9 +82,11 @@ if __name__ == "__main__":  # python -m semrl.sandbox.pretrain WORLD_DIR STEPS
     import sys
     import time
 
+    from semrl.files import to_json
+
     world_dir = Path(sys.argv[1])
     texts = json.loads((world_dir / "pretrain.txt").read_text(encoding="utf-8"))
     start = time.time()
     path = pretrain_base(texts, BaseModelSpec(steps=int(sys.argv[2])), world_dir / "base")
     print("seconds", round(time.time() - start, 1))
-    print(json.dumps(competence(path, world_dir / "general" / "suite.yaml"), indent=1))
+    print(to_json(competence(path, world_dir / "general" / "suite.yaml"), indent=1))

@@ -18,7 +18,6 @@ Everything is a pure function of the seed and the spec.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from semrl.configs import StrictModel
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, to_json
 from semrl.sandbox.grammar import Meaning, random_meaning, realise_h, realise_l, realise_l_headline, realise_mixed
 from semrl.sandbox.lexicon import SLOTS, Lexicon, build_lexicon
 
@@ -276,7 +275,7 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     files["general/text"] = out / "general" / "text.txt"
     atomic_write_text(files["general/text"], "\n".join(text) + "\n")
     files["pretrain"] = out / "pretrain.txt"
-    atomic_write_text(files["pretrain"], json.dumps(world.pretraining_text(rng("pretrain")), ensure_ascii=False))
+    atomic_write_text(files["pretrain"], to_json(world.pretraining_text(rng("pretrain"))))
     suite = ("benchmarks:\n"
              "  - {name: qa, type: qa, file: qa.jsonl, lang: en, max_new_tokens: 8}\n"
              "  - {name: copy, type: qa, file: copy.jsonl, lang: en, max_new_tokens: 16}\n"

@@ -136,8 +136,21 @@ def save_log_history(trainer, out_dir: Path) -> None:
         atomic_write_json(Path(out_dir) / "log_history.json", trainer.state.log_history)
 
 
+def stage_train_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """Mean training loss over every logged step of the whole stage. Each logged `loss` is the
+    mean over the steps since the previous log, so weighting it by that count gives the stage's
+    mean. The Trainer's own `train_loss` counts only the steps of the last `train()` call: after a
+    resume it describes part of the stage (1.735 resumed vs 2.395 uninterrupted, measured)."""
+    total, steps, previous = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and isinstance(entry["loss"], (int, float)) and "step" in entry:
+            span = entry["step"] - previous
+            total, steps, previous = total + entry["loss"] * span, steps + span, entry["step"]
+    return total / steps if steps else None
+
+
 def summarize_logs(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
-    """First and last logged value of each key, plus the trainer's own summary."""
+    """First and last logged value of each key, the whole stage's mean loss and its last runtime."""
     out: dict[str, Any] = {}
     for key in keys:
         values = [entry[key] for entry in log_history if key in entry]
@@ -146,6 +159,8 @@ def summarize_logs(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> 
     final = [entry for entry in log_history if "train_runtime" in entry]
     if final:
         out["train_runtime_s"] = final[-1]["train_runtime"]
+    out["train_loss"] = stage_train_loss(log_history)
+    if out["train_loss"] is None and final:  # fewer steps than logging_steps: only the Trainer saw the losses
         out["train_loss"] = final[-1].get("train_loss")
     out["steps"] = max((entry.get("step", 0) for entry in log_history), default=0)
     return out

@@ -13,10 +13,11 @@ from semrl.train.common import progress_callback, save_log_history, summarize_lo
 from semrl.train.guard import train_guarded
 
 
-def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float:
-    """Top-1 retrieval accuracy, averaged over both directions (anchor->positive, positive->anchor)."""
+def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float | None:
+    """Top-1 retrieval accuracy, averaged over both directions (anchor->positive, positive->anchor);
+    None (JSON null; test_pairs = 0 beside it) without test pairs."""
     if not anchors:
-        return float("nan")
+        return None
     a = model.encode(anchors, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
     b = model.encode(positives, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
     sims = a @ b.T

@@ -1,15 +1,24 @@
 """Stopping a training stage safely: on Ctrl-C, and on NaN/inf.
 
-Ctrl-C (SIGINT) once: the stage finishes the current step, saves a checkpoint and stops; the CLI
-then says how to resume. Ctrl-C twice: stop at once (the last periodic checkpoint stays).
+Ctrl-C (SIGINT) or SIGTERM once: the stage finishes the current step, saves a checkpoint and
+stops; the CLI then says how to resume. Twice: stop at once (the last periodic checkpoint stays).
+SIGTERM is what a cluster sends before preempting a job, and what torchrun (accelerate launch)
+sends its workers when the launcher itself gets Ctrl-C. Under several processes all ranks agree
+on the step to stop at (`stop_agreed`), so they save one consistent checkpoint.
 A non-finite logged value (loss, grad norm, reward or any reward component, KL, ...) stops the
 stage the same way, naming the step and the value, instead of training on; non-finite logits
 while generating (torch refuses to sample from them) are reported with the step as well.
+
+The non-finite value itself is kept out of the trainer's log history: it becomes null there, with
+`"nonfinite": {key: "nan" | "inf" | "-inf"}` in the same entry, so trainer_state.json (saved after
+the log), log_history.json and metrics.json stay strict JSON (jq, JSON.parse) while still saying
+what happened. The stage's manifest entry names the first such value and its step.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -32,12 +41,41 @@ class NonFinite(StageStopped):
     exit_code = 1
 
 
-def _on_sigint(signum, frame) -> None:
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  # Ctrl-C; a cluster's preemption or torchrun shutting its workers down
+
+
+def _on_stop_signal(signum, frame) -> None:
     if _INTERRUPTED.is_set():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
         raise KeyboardInterrupt
     _INTERRUPTED.set()
-    sys.stderr.write("\nsemrl: stopping after this step and saving a checkpoint (Ctrl-C again to stop at once)\n")
+    if os.environ.get("RANK", "0") == "0":
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        sys.stderr.write(f"\nsemrl: {name}: stopping after this step and saving a checkpoint (again to stop at once)\n")
+
+
+def stop_agreed(args, asked: bool) -> bool:
+    """Whether any process was asked to stop, the same answer on every rank. Under a launcher each
+    process gets the signal at its own moment (one in step 5, another in step 6); ranks that stop
+    at different steps would wait forever on each other's collectives or save checkpoints of
+    different steps. One max all-reduce per step makes them stop together."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return asked
+    flag = torch.tensor([1 if asked else 0], device=args.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def null_nonfinite_entry(entry: dict) -> dict:
+    """A log-history entry with NaN/inf values replaced by None, named under "nonfinite"."""
+    bad = {key: str(value) for key, value in entry.items() if isinstance(value, float) and not math.isfinite(value)}
+    if not bad:
+        return entry
+    return {**{key: None if key in bad else value for key, value in entry.items()},
+            "nonfinite": {**entry.get("nonfinite", {}), **bad}}
 
 
 def guard_callback():
@@ -48,7 +86,13 @@ def guard_callback():
             self.problem: str | None = None
             self.interrupted_at: int | None = None
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            # a history resumed from a checkpoint saved before semrl kept it strict
+            state.log_history[:] = [null_nonfinite_entry(entry) for entry in state.log_history]
+
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.log_history:  # the entry Trainer.log just appended (a copy of `logs`, plus the step)
+                state.log_history[-1] = null_nonfinite_entry(state.log_history[-1])
             for key, value in (logs or {}).items():
                 # TRL logs a NaN mean as None; for loss, grad norm and rewards that still means NaN
                 if value is None and (key in ("loss", "grad_norm") or key.startswith("reward")):
@@ -59,7 +103,7 @@ def guard_callback():
                     control.should_training_stop = True
 
         def on_step_end(self, args, state, control, **kwargs):
-            if _INTERRUPTED.is_set() and self.interrupted_at is None:
+            if stop_agreed(args, _INTERRUPTED.is_set()) and self.interrupted_at is None:
                 self.interrupted_at = state.global_step
                 control.should_save = True
                 control.should_training_stop = True
@@ -82,9 +126,12 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
             sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")
     guard = guard_callback()
     trainer.add_callback(guard)
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    if previous is not None:
-        signal.signal(signal.SIGINT, _on_sigint)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name)
+            previous[number] = signal.getsignal(number)
+            signal.signal(number, _on_stop_signal)
     try:
         quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
     except RuntimeError as exc:
@@ -93,8 +140,8 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
         raise NonFinite(f"{label}: non-finite logits while generating at step {trainer.state.global_step} "
                         f"({str(exc).splitlines()[0]}); last checkpoint: {latest_checkpoint(out_dir) or 'none'}") from None
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     checkpoint = latest_checkpoint(out_dir)
     if guard.problem:
         raise NonFinite(f"{label}: {guard.problem}; stopped instead of training on; checkpoint: {checkpoint}. "

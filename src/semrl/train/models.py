@@ -44,9 +44,11 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return tokenizer
 
 
-def load_causal_lm(path: str, dtype: str, device: str, trust_remote_code: bool = False):
+def load_causal_lm(path: str, dtype: str, device: str, trust_remote_code: bool = False,
+                   attn_implementation: str | None = None):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code
+        path, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code,
+        attn_implementation=attn_implementation,  # None: the library's choice
     )

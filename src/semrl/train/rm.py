@@ -40,9 +40,10 @@ def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_le
     return scores
 
 
-def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float:
+def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float | None:
+    """Share of pairs scored chosen > rejected; None (JSON null; test_pairs = 0 beside it) without pairs."""
     if not pairs:
-        return float("nan")
+        return None
     chosen = score_texts(model, tokenizer, [p.get("prompt", "") + p["chosen"] for p in pairs], max_length=max_length)
     rejected = score_texts(model, tokenizer, [p.get("prompt", "") + p["rejected"] for p in pairs], max_length=max_length)
     return sum(c > r for c, r in zip(chosen, rejected)) / len(pairs)
@@ -60,7 +61,8 @@ def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[di
     model.config.pad_token_id = tokenizer.pad_token_id
     before = pair_accuracy(model, tokenizer, test, spec.max_length)
     args = RewardConfig(**training_kwargs(exp, spec, out_dir, device), per_device_train_batch_size=spec.batch_size,
-                        max_length=spec.max_length)
+                        max_length=spec.max_length,
+                        **({"optim": spec.optim} if spec.optim else {}))  # None: the library's default
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tokenizer,
                             callbacks=[progress_callback(label)])
     train_guarded(trainer, out_dir, resume, label)

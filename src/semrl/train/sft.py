@@ -23,7 +23,8 @@ def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: 
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = load_tokenizer(model_path, exp.model.trust_remote_code)
-    model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code)
+    model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code,
+                           exp.model.attn_implementation)
     args = SFTConfig(
         **training_kwargs(exp, spec, out_dir, device),
         per_device_train_batch_size=spec.batch_size,
@@ -32,6 +33,7 @@ def run_sft(exp, spec, model_path: str, records: list[dict[str, Any]], out_dir: 
         weight_decay=spec.weight_decay,
         max_length=spec.max_length,
         completion_only_loss=True,
+        **({"optim": spec.optim} if spec.optim else {}),  # None: the library's default
     )
     trainer = SFTTrainer(
         model=model,
