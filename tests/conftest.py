@@ -79,3 +79,18 @@ def poisoned_copy(model: Path, target: Path, key_part: str, value: float) -> Pat
     weights[key][0, 0] = value
     save_file(weights, str(target / "model.safetensors"), metadata={"format": "pt"})
     return target
+
+
+def complete_checkpoints(stage: Path) -> list[int]:
+    """Steps of the checkpoints in a stage folder whose trainer_state.json is complete (the Trainer
+    writes it last): the ones a `--resume` may start from."""
+    import json
+
+    steps = []
+    for state in Path(stage).glob("checkpoint-*/trainer_state.json"):
+        try:
+            json.loads(state.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        steps.append(int(state.parent.name.split("-")[1]))
+    return sorted(steps)

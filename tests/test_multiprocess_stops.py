@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import free_port, poisoned_copy
+from conftest import complete_checkpoints, free_port, poisoned_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -35,17 +35,6 @@ def sft_config(tmp_path: Path, **model) -> Path:
     path = tmp_path / "mp.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def complete_checkpoints(stage: Path) -> list[int]:
-    steps = []
-    for state in stage.glob("checkpoint-*/trainer_state.json"):
-        try:
-            json.loads(state.read_text(encoding="utf-8"))
-        except ValueError:
-            continue
-        steps.append(int(state.parent.name.split("-")[1]))
-    return sorted(steps)
 
 
 def test_ctrl_c_under_two_processes_stops_every_rank_at_one_step(tmp_path):

@@ -36,6 +36,8 @@ class TinyModelSpec(StrictModel):
     num_heads: int = Field(4, ge=1)
     max_positions: int = Field(256, ge=32)
     corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
+    family: Literal["llama", "qwen3", "qwen2", "llama3", "gemma", "mistral"] = Field(
+        "llama", description="architecture, special tokens and chat template (models/families.py)")
 
     def tiny_spec(self, seed: int = 0):
         from semrl.models.tiny import TinySpec
@@ -125,6 +127,24 @@ class GRPOSpec(StrictModel):
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     save_steps: int = Field(20, ge=1)
     logging_steps: int = Field(5, ge=1)
+    # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
+    # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
+    use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
+    vllm_mode: Literal["colocate", "server"] | None = Field(
+        None, description="colocate (TRL's default): vLLM shares each training GPU; server: a `trl vllm-serve` process")
+    vllm_gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="colocate: GPU share vLLM takes")
+    vllm_tensor_parallel_size: int | None = Field(None, ge=1, description="colocate: GPUs per vLLM engine")
+    vllm_enable_sleep_mode: bool | None = Field(None, description="colocate: free vLLM's memory during the update")
+    vllm_max_model_length: int | None = Field(None, ge=1, description="colocate: context vLLM reserves")
+    vllm_server_base_url: str | None = Field(None, description="server: e.g. http://host:8000 (overrides host/port)")
+    vllm_server_host: str | None = None
+    vllm_server_port: int | None = Field(None, ge=1, le=65535)
+    vllm_server_timeout: float | None = Field(None, gt=0.0, description="server: seconds to wait for it to come up")
+
+    def vllm_kwargs(self) -> dict[str, Any]:
+        """The vLLM settings given (not None), for GRPOConfig."""
+        return {name: value for name in type(self).model_fields
+                if name.startswith(("use_vllm", "vllm_")) and (value := getattr(self, name)) is not None}
 
 
 class RMSpec(StrictModel):

@@ -104,12 +104,12 @@ def build_tiny_base(target: Path, spec, seed: int, texts: list[str]) -> str:
     if (target / "config.json").exists():
         return str(target)
     from semrl.files import read_text
-    from semrl.models.tiny import build_tiny_lm
+    from semrl.models.families import build_tiny_family
 
     corpus = texts + [read_text(path) for path in spec.corpus]
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_lm(tmp, corpus, spec.tiny_spec(seed))
+    build_tiny_family(getattr(spec, "family", "llama"), tmp, corpus, spec.tiny_spec(seed))
     tmp.rename(target)
     return str(target)
 
@@ -265,6 +265,9 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
+        from semrl.memory_estimate import largest_estimate
+
+        Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
         Console().print(f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing trained")
         return run.root
     device = pick_device(exp.device)

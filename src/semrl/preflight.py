@@ -138,7 +138,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
     import importlib.util
 
     from semrl.experiment import load_task_rows
-    from semrl.preflight_settings import check_settings
+    from semrl.preflight_settings import check_settings, check_vllm
     from semrl.train.models import check_model_reference
 
     problems = Problems()
@@ -147,6 +147,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
         problems.messages.append(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
                                  "or set report_to: none")
     problems.check(check_settings, exp)
+    problems.check(check_vllm, exp)
     if exp.model.path is not None:
         if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code):
             problems.check(check_tokenizer, exp)

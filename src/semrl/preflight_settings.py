@@ -223,3 +223,32 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "dtype": dtype_problem,
     "attn_implementation": attention_problem,
 }
+
+
+# -- vLLM generation: an optional package and a CUDA device ------------------------------------
+
+
+def check_vllm(exp: ExperimentConfig) -> None:
+    """`grpo.use_vllm` needs the vLLM package and a CUDA device, in colocate and server mode alike
+    (the trainer syncs weights to vLLM over NCCL). Without them TRL raises only when the GRPO
+    trainer is built, after the run folder and earlier stages exist."""
+    import importlib.util
+
+    fields = ["grpo.use_vllm"] if exp.grpo.use_vllm else []
+    fields += [f"arms.{arm.name}.grpo.use_vllm" for arm in exp.arms
+               if "use_vllm" in arm.grpo and exp.stage_settings(arm, "grpo").use_vllm]
+    if not fields:
+        return
+    missing = []
+    if importlib.util.find_spec("vllm") is None:
+        missing.append("vLLM is not installed (pip install -e .[vllm])")
+    if exp.device == "cpu":
+        missing.append("device is cpu")
+    else:
+        import torch
+
+        if not torch.cuda.is_available():
+            missing.append("no CUDA device is available")
+    if missing:
+        raise UserError(f"{', '.join(fields)}: {' and '.join(missing)}; "
+                        "vLLM generation needs both (or set grpo.use_vllm: false)")

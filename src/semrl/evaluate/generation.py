@@ -30,9 +30,20 @@ def render_prompts(tokenizer, prompts: Sequence[Any]) -> list[str]:
     return rendered
 
 
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Ids that end a completion: the tokenizer's eos plus the model's generation_config ones, as
+    TRL's GRPO stops. Gemma ends a turn with <end_of_turn> (eos is <eos>), Llama 3 / Qwen list
+    <|eot_id|> / <|im_end|> there: stopping at eos alone ran past the turn into the next one."""
+    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    return list(dict.fromkeys([i for i in (tokenizer.eos_token_id, *ids) if i is not None]))
+
+
 def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
+
+    from semrl.rewards.base import strip_reasoning
 
     texts = render_prompts(tokenizer, prompts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -48,14 +59,15 @@ def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSetti
             batch = tokenizer([texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False)
             batch = batch.to(model.device)
             kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
-                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": stop_token_ids(model, tokenizer)}
             if settings.do_sample:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
             with torch.inference_mode():
                 generated = model.generate(**batch, **kwargs)
             new_tokens = generated[:, batch["input_ids"].shape[1] :]
             for i, row in zip(index, new_tokens):
-                outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+                # the answer, without a Qwen3-style <think> block (scored the same way in training)
+                outputs[i] = strip_reasoning(tokenizer.decode(row, skip_special_tokens=True).strip())
     finally:
         tokenizer.padding_side = previous_side
     return outputs

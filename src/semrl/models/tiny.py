@@ -36,8 +36,11 @@ class TinySpec:
     seed: int = 0
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
-    """A byte-level BPE tokenizer (tokenizers library) wrapped as a transformers fast tokenizer."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, special_tokens: list[str] | None = None,
+                    **token_names: str):
+    """A byte-level BPE tokenizer (tokenizers library) wrapped as a transformers fast tokenizer.
+    `special_tokens` and `token_names` (bos_token=..., eos_token=..., pad_token=...) replace ours
+    (models/families.py builds other families' tokenizers this way)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -46,17 +49,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens or SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     core.train_from_iterator(list(texts), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token="<|pad|>",
-        bos_token="<|bos|>",
-        eos_token="<|eos|>",
-    )
+    names = token_names if special_tokens else {"pad_token": "<|pad|>", "bos_token": "<|bos|>", "eos_token": "<|eos|>"}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **names)
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 

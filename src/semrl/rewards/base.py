@@ -29,6 +29,23 @@ def as_text(item: Any) -> str:
     return str(item)
 
 
+def strip_reasoning(text: str) -> str:
+    """The answer part of a completion: Qwen3-style models open their turn with a (often empty)
+    `<think>...</think>` block, and `<think>`/`</think>` are added tokens that are not special, so
+    decoding keeps them; scored or evaluated as the answer they cost chrF/BLEU and the language
+    share. Text after the last `</think>`; a `<think>` never closed (out of tokens) left no answer."""
+    if "</think>" in text:
+        return text.rsplit("</think>", 1)[1].strip()
+    if text.lstrip().startswith("<think>"):
+        return ""
+    return text
+
+
+def completion_text(item: Any) -> str:
+    """A completion as the text rewards score: its content without a reasoning block."""
+    return strip_reasoning(as_text(item))
+
+
 def finite_or(values: Sequence[float], fallback: float) -> list[float]:
     """Replace NaN/inf by `fallback` (the component's minimum): a reward never returns NaN."""
     return [float(v) if v is not None and math.isfinite(v) else fallback for v in values]
@@ -82,7 +99,7 @@ class RewardComponent:
         return float("nan") if getattr(self, "nonfinite", 0) else sum(values) / len(values)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        texts = [as_text(c) for c in completions]
+        texts = [completion_text(c) for c in completions]
         values = self.safe_score(list(prompts), texts, self.gather_roles(len(texts), kwargs))
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and values:

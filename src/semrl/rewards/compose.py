@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from semrl.rewards.base import RewardComponent, as_text, finite_or
+from semrl.rewards.base import RewardComponent, completion_text, finite_or
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ComposedReward:
         return tuple(sorted(roles))
 
     def score_batch(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> ScoredBatch:
-        texts = [as_text(c) for c in completions]
+        texts = [completion_text(c) for c in completions]
         prompts = list(prompts)
         parts: dict[str, list[float]] = {}
         totals = [0.0] * len(texts)

@@ -32,7 +32,8 @@ class SemanticSpec(_Component):
     against: Literal["reference", "source", "both"] = "reference"
     tau: float = Field(0.0, ge=-1.0, lt=1.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau)")
     batch_size: int = Field(64, ge=1)
-    device: str | None = None
+    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
+                               "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
     trust_remote_code: bool = False
 
 
@@ -87,7 +88,8 @@ class RewardModelSpec(_Component):
     reference: str | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(1024, ge=8)
-    device: str | None = None
+    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
+                               "and activations share that GPU with the policy (and vLLM) unless moved")
     trust_remote_code: bool = False
 
     @model_validator(mode="after")

@@ -38,6 +38,7 @@ def grpo_config(exp, spec, out_dir: Path, device: str):
         scale_rewards=spec.scale_rewards,
         mask_truncated_completions=spec.mask_truncated_completions,
         log_completions=False,
+        **spec.vllm_kwargs(),  # only those set; preflight refuses use_vllm without vLLM or CUDA
         **({"optim": spec.optim} if spec.optim else {}),  # None: the library's default
     )
 

@@ -119,11 +119,12 @@ def _is_nonfinite_sampling(exc: RuntimeError) -> bool:
 def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     """trainer.train() with the Ctrl-C and NaN guards; raises StageStopped after a guarded stop."""
     from semrl.runs import is_main_process
-    from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, quiet
+    from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, prepare_fsdp, quiet
 
     if resume and is_main_process():
         for name in discard_incomplete_checkpoints(out_dir):
             sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")
+    prepare_fsdp(trainer)
     guard = guard_callback()
     trainer.add_callback(guard)
     previous = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.train.common import (
+    full_parameters,
     progress_callback,
     save_log_history,
     save_final,
@@ -68,7 +69,8 @@ def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[di
     train_guarded(trainer, out_dir, resume, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
-    after = pair_accuracy(trainer.accelerator.unwrap_model(trainer.model), tokenizer, test, spec.max_length)
+    with full_parameters(trainer):
+        after = pair_accuracy(trainer.accelerator.unwrap_model(trainer.model), tokenizer, test, spec.max_length)
     return {"final_model": str(final), "pairs": len(train), "test_pairs": len(test),
             "pair_accuracy_before": before, "pair_accuracy": after,
             **summarize_logs(trainer.state.log_history, ("loss",))}
