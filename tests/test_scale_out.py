@@ -159,3 +159,34 @@ def test_two_machines_give_the_weights_of_one_machine_with_two_processes(tmp_pat
     assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
     a, b = final_weights(one, "sft"), final_weights(two, "sft")
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_fsdp_encoder_stage_finishes_with_one_writer(tmp_path):
+    """Both ranks used to build the tiny initial encoder and save final/ into the same folders (one
+    rank removed what the other was reading: FileNotFoundError on the example under FSDP)."""
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"anchor": f"sentence {i}", "positive": f"phrase {i}"} for i in range(24)])
+    config = write_config(tmp_path / "enc.yaml", {
+        "name": "scale-enc", "model": {"tiny": {}}, "task": {"type": "generic"},
+        "data": {"train": str(BO_ZH), "columns": {"prompt": "source"}},
+        "encoder": {"train": str(pairs), "max_steps": 2, "batch_size": 4, "learning_rate": 1.0e-3},
+    })
+    run_ok(launch("fsdp.yaml", "train", "encoder", "--config", str(config), "--out", str(tmp_path / "run")))
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(str(tmp_path / "run" / "train" / "encoder" / "final"), device="cpu")
+    assert encoder.encode(["sentence 1"]).shape == (1, 64)
+
+
+@pytest.mark.slow  # ~1 min: the issue's command, every stage of the example under FSDP
+def test_the_example_runs_under_fsdp(tmp_path):
+    example = yaml.safe_load((ROOT / "configs" / "examples" / "tiny-bo-zh.yaml").read_text(encoding="utf-8"))
+    example["data"]["train"] = str(BO_ZH)
+    example["eval"]["suite"] = str(ROOT / "configs" / "examples" / "general" / "suite.yaml")
+    config = write_config(tmp_path / "example.yaml", example)
+    run_ok(launch("fsdp.yaml", "run", str(config), "--out", str(tmp_path / "run")), timeout=1200)
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert set(results["arms"]) == {"base", "semantic_rl", "strong_sft"}
+    from transformers import AutoModelForCausalLM
+
+    for stage in ("semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"):
+        AutoModelForCausalLM.from_pretrained(tmp_path / "run" / stage / "final")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from semrl.train.common import progress_callback, save_log_history, summarize_logs
+from semrl.train.common import full_parameters, progress_callback, save_log_history, summarize_logs
 from semrl.train.guard import train_guarded
 
 
@@ -37,8 +37,16 @@ def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
     if spec.base is not None:
         return SentenceTransformer(resolve_encoder(spec.base), device=device)
     from semrl.models.tiny import build_tiny_encoder
+    from semrl.runs import is_main_process, main_process_first
 
-    path = build_tiny_encoder(out_dir / "init", texts, spec.tiny.tiny_spec())
+    path = out_dir / "init"
+    with main_process_first(device):  # under accelerate launch rank 0 builds it, the others load it
+        if is_main_process() and not (path / "modules.json").exists():
+            tmp = out_dir / "init.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            build_tiny_encoder(tmp, texts, spec.tiny.tiny_spec())
+            shutil.rmtree(path, ignore_errors=True)
+            tmp.rename(path)
     return SentenceTransformer(str(path), device=device)
 
 
@@ -67,12 +75,15 @@ def run_encoder(exp, spec, train: list[dict[str, str]], test: list[dict[str, str
                                          callbacks=[progress_callback("encoder")])
     train_guarded(trainer, out_dir, resume, "encoder")
     save_log_history(trainer, out_dir)
-    after = retrieval_accuracy(model, anchors, positives)
     final, tmp = out_dir / "final", out_dir / "final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    with full_parameters(trainer):  # every rank enters: under FSDP each holds a shard only
+        after = retrieval_accuracy(model, anchors, positives)
+        if trainer.accelerator.is_main_process:  # one writer under accelerate launch
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.save(str(tmp))
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+    trainer.accelerator.wait_for_everyone()
     return {"final_model": str(final), "pairs": len(train), "test_pairs": len(test),
             "retrieval_accuracy_before": before, "retrieval_accuracy": after,
             **summarize_logs(trainer.state.log_history, ("loss",))}
