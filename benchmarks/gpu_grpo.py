@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from grpo_overhead import TimedReward  # beside this script: `python benchmarks/gpu_grpo.py`
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -56,20 +58,6 @@ def build_policy(out: Path) -> str:
     Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
-
-
-class TimedReward:
-    """Wraps the reward and accumulates the seconds spent inside it."""
-
-    def __init__(self, fn) -> None:
-        self.fn, self.seconds, self.__name__ = fn, 0.0, getattr(fn, "__name__", "reward")
-
-    def __call__(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return self.fn(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
 
 
 def run_arm(arm: str, model_dir: str, args: argparse.Namespace) -> dict[str, float]:

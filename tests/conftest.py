@@ -94,3 +94,18 @@ def complete_checkpoints(stage: Path) -> list[int]:
             continue
         steps.append(int(state.parent.name.split("-")[1]))
     return sorted(steps)
+
+
+def start_until_checkpoint(args: list[str], stage: Path, env: dict[str, str], stdout=None):
+    """Start `args` in a new session (so a signal can reach the launcher and its ranks) and return
+    the process once `stage` holds its first complete checkpoint; fails if it ends before that."""
+    import subprocess
+    import time
+
+    victim = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    deadline = time.time() + 600
+    while not complete_checkpoints(stage) and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert victim.poll() is None, victim.communicate()[1][-3000:]
+    return victim

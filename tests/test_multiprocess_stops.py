@@ -9,12 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
-from conftest import complete_checkpoints, free_port, poisoned_copy
+from conftest import complete_checkpoints, free_port, poisoned_copy, start_until_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -42,12 +41,7 @@ def test_ctrl_c_under_two_processes_stops_every_rank_at_one_step(tmp_path):
     args = accelerate("train", "sft", "--config", str(config), "--out", str(out))
     stage = out / "train" / "sft"
     # the terminal sends Ctrl-C to the whole foreground group: launcher, torchrun and both ranks
-    victim = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
-    deadline = time.time() + 600
-    while not complete_checkpoints(stage) and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert victim.poll() is None, victim.communicate()[1][-3000:]
+    victim = start_until_checkpoint(args, stage, ENV, stdout=subprocess.PIPE)
     os.killpg(victim.pid, signal.SIGINT)
     _, err = victim.communicate(timeout=600)
     assert victim.returncode != 0

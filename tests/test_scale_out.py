@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import complete_checkpoints, free_port, write_jsonl
+from conftest import free_port, start_until_checkpoint, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = ROOT / "configs" / "accelerate"
@@ -102,12 +101,7 @@ def test_fsdp_sft_killed_then_resumed_equals_an_uninterrupted_fsdp_run(tmp_path)
 
     run, stage = tmp_path / "victim", tmp_path / "victim" / "train" / "sft"
     args = launch("fsdp.yaml", "train", "sft", "--config", str(config), "--out", str(run))
-    victim = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
-    deadline = time.time() + 600
-    while not complete_checkpoints(stage) and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert victim.poll() is None, victim.communicate()[1][-3000:]
+    victim = start_until_checkpoint(args, stage, ENV, stdout=subprocess.DEVNULL)
     kill_tree(victim.pid)
     victim.communicate()
     assert not (stage / "final").exists()

@@ -192,8 +192,8 @@ def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str
 
 def fresh_stage_state(seed: int) -> None:
     """A stage's result depends on its own inputs only, not on what this process trained before:
-    seed every RNG (LoRA init happens before the Trainer seeds) and drop embeddings cached by an
-    earlier stage's reward (computed in other batches, they may differ in the last bit). This is
+    seed every RNG (LoRA init happens before the Trainer seeds) and drop the encoders an earlier
+    stage's reward loaded (embeddings themselves live for one call: encoders/cache.py). This is
     what lets identical stages be shared and stages run in any worker, bit for bit."""
     from transformers import set_seed
 
