@@ -153,3 +153,40 @@ class _ScriptedModel:
                 break
         tail = torch.tensor([out] * input_ids.shape[0], dtype=input_ids.dtype)
         return torch.cat([input_ids, tail], dim=1)
+
+
+# llama3 and gemma write BOS in the template and on plain text; semrl's llama has a pad token apart from EOS
+@pytest.mark.parametrize("family", ["llama3", "gemma", "llama"])
+def test_reward_model_scores_the_tokens_trl_trained_on(tmp_path, family):
+    """The RM reward and pair accuracy tokenize like TRL's RewardTrainer: a message-list prompt through
+    the chat template with one BOS (not the template's plus the tokenizer's), plain text with EOS
+    appended (the classifier reads its score at the last non-pad token, so without EOS it reads a
+    position it was never trained at)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl.data_utils import _tokenize
+
+    from semrl.models.families import build_tiny_family
+    from semrl.models.tiny import TinySpec
+    from semrl.rewards.config import RewardModelSpec
+    from semrl.rewards.reward_model import RewardModelReward
+
+    texts = [row[key] for row in map(json.loads, BO_ZH.read_text(encoding="utf-8").splitlines())
+             for key in ("source", "reference")]
+    lm = build_tiny_family(family, tmp_path / "lm", texts, TinySpec(hidden_size=32, intermediate_size=64,
+                                                                    num_layers=1, num_heads=2, vocab_size=400))
+    AutoModelForSequenceClassification.from_pretrained(lm, num_labels=1).save_pretrained(tmp_path / "rm")
+    AutoTokenizer.from_pretrained(lm).save_pretrained(tmp_path / "rm")
+    reward = RewardModelReward(RewardModelSpec(type="reward_model", model=str(tmp_path / "rm"), transform="raw"))
+    model, tokenizer = reward.loaded
+
+    def logit(ids: list[int]) -> float:
+        with torch.inference_mode():
+            return model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+
+    messages, completion = [{"role": "user", "content": texts[0]}], texts[1]
+    chat_ids = _tokenize(tokenizer, [*messages, {"role": "assistant", "content": completion}])["input_ids"]
+    assert chat_ids.count(tokenizer.bos_token_id) <= 1
+    plain_ids = tokenizer(texts[2] + texts[3] + tokenizer.eos_token)["input_ids"]  # TRL appends EOS to plain text
+    scores = reward.raw_scores([messages, texts[2]], [completion, texts[3]])
+    assert scores == pytest.approx([logit(chat_ids), logit(plain_ids)], abs=1e-5)

@@ -184,3 +184,36 @@ def test_the_example_runs_under_fsdp(tmp_path):
 
     for stage in ("semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"):
         AutoModelForCausalLM.from_pretrained(tmp_path / "run" / stage / "final")
+
+
+def lora_final_under(config_file: str, config: Path, stage: str, out: Path) -> dict[str, torch.Tensor]:
+    run_ok(launch(config_file, "train", stage, "--config", str(config), "--out", str(out)))
+    return assert_trained_and_whole(out, stage)
+
+
+def test_lora_under_fsdp_saves_the_merged_model_of_a_ddp_run(tmp_path):
+    """LoRA trains under FSDP (orig params), and final/ is the gathered base with the adapter merged
+    in, under the base model's names: the same weights as the LoRA run under plain DDP."""
+    config = sft_config(tmp_path, max_steps=4)
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["model"]["lora"] = {"r": 4, "alpha": 8}
+    write_config(config, settings)
+    sharded = lora_final_under("fsdp.yaml", config, "sft", tmp_path / "fsdp")
+    plain = lora_final_under("ddp.yaml", config, "sft", tmp_path / "ddp")
+    assert sorted(sharded) == sorted(plain)
+    assert all(torch.equal(sharded[key], plain[key]) for key in plain)
+
+
+@pytest.mark.slow  # ~40 s: two GRPO launches
+def test_lora_grpo_with_a_reference_under_fsdp_matches_ddp(tmp_path):
+    config = write_config(tmp_path / "grpo.yaml", {
+        "name": "scale-lora-grpo", "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8}},
+        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
+        "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
+        "grpo": {"max_steps": 2, "learning_rate": 3.0e-3, "num_generations": 2, "prompts_per_step": 2,
+                 "max_completion_length": 8, "logging_steps": 1, "save_steps": 1, "beta": 0.04},
+    })
+    sharded = lora_final_under("fsdp.yaml", config, "grpo", tmp_path / "fsdp")
+    plain = lora_final_under("ddp.yaml", config, "grpo", tmp_path / "ddp")
+    assert all(torch.equal(sharded[key], plain[key]) for key in plain)

@@ -41,6 +41,34 @@ def load_reward_model(path: str, device: str | None = None, trust_remote_code: b
     return model, tokenizer
 
 
+def as_trained(tokenizer, text: str) -> str:
+    """The plain text TRL's RewardTrainer trained the score on: it appends EOS to plain-text pairs, and
+    the classifier reads its score at the last non-pad token, so scoring without the EOS reads the
+    head at a position it never learned (unless EOS doubles as the pad token)."""
+    eos = tokenizer.eos_token
+    return text if not eos or text.endswith(eos) else text + eos
+
+
+def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,
+                templated: bool = False) -> list[float]:
+    """The RM's score (logit 0) of each text, tokenized as TRL's RewardTrainer tokenized it: plain text
+    with EOS appended and the tokenizer's special tokens; `templated` text (rendered by the chat
+    template, which writes its own BOS/EOS) without adding any, so BOS is never doubled."""
+    import torch
+
+    from semrl.encoders.cache import encodable
+
+    model.eval()
+    texts = [encodable(text if templated else as_trained(tokenizer, text)) for text in texts]
+    scores: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                          max_length=max_length, add_special_tokens=not templated).to(model.device)
+        with torch.inference_mode():
+            scores.extend(model(**batch).logits[:, 0].float().tolist())  # NaN stays NaN for the caller to count
+    return scores
+
+
 def reference_texts(path: str) -> tuple[list[str], list[str]]:
     """(prompts, texts) of a reference set: rows with `completion`, or pairs (chosen and rejected both)."""
     from semrl.data.loading import LINE, load_table
@@ -77,33 +105,24 @@ class RewardModelReward(RewardComponent):
             self._loaded = load_reward_model(self.spec.model, self.spec.device, self.spec.trust_remote_code)
         return self._loaded
 
-    def _texts(self, prompts: list[Any], completions: list[str]) -> list[str]:
-        _, tokenizer = self.loaded
-        texts = []
-        for prompt, completion in zip(prompts, completions):
-            if isinstance(prompt, list) and getattr(tokenizer, "chat_template", None):
-                messages = [*prompt, {"role": "assistant", "content": completion}]
-                texts.append(tokenizer.apply_chat_template(messages, tokenize=False))
-            else:
-                texts.append(as_text(prompt) + completion)
-        return texts
-
     def raw_scores(self, prompts: list[Any], completions: list[str]) -> list[float]:
-        import torch
-
-        from semrl.encoders.cache import encodable
-
+        """Scores of prompt + completion, tokenized as the RM was trained (train/rm.score_texts):
+        message-list prompts through the chat template, plain prompts as text + EOS."""
         model, tokenizer = self.loaded
-        texts = [encodable(text) for text in self._texts(prompts, completions)]
-        scores: list[float] = []
-        for start in range(0, len(texts), self.spec.batch_size):
-            chunk = texts[start : start + self.spec.batch_size]
-            batch = tokenizer(
-                chunk, return_tensors="pt", padding=True, truncation=True, max_length=self.spec.max_length
-            ).to(model.device)
-            with torch.inference_mode():
-                logits = model(**batch).logits[:, 0].float()
-            scores.extend(logits.tolist())  # NaN stays NaN: safe_score counts it and training stops
+        chat = [isinstance(prompt, list) and bool(getattr(tokenizer, "chat_template", None)) for prompt in prompts]
+        scores: list[float] = [0.0] * len(prompts)
+        for templated in (False, True):
+            index = [i for i, flag in enumerate(chat) if flag == templated]
+            if not index:
+                continue
+            if templated:
+                texts = [tokenizer.apply_chat_template([*prompts[i], {"role": "assistant", "content": completions[i]}],
+                                                       tokenize=False) for i in index]
+            else:
+                texts = [as_text(prompts[i]) + completions[i] for i in index]
+            values = score_texts(model, tokenizer, texts, self.spec.batch_size, self.spec.max_length, templated)
+            for i, value in zip(index, values):
+                scores[i] = value
         return scores
 
     def reference_stats(self) -> tuple[float, float]:

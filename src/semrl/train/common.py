@@ -168,16 +168,49 @@ def _full_state_dict(trainer):
         or (deepspeed is not None and deepspeed.zero_stage == 3)
     if not sharded:
         return None
-    if hasattr(trainer.accelerator.unwrap_model(trainer.model), "merge_and_unload"):  # every rank stops here
-        raise UserError("LoRA under FSDP or ZeRO-3: saving a merged final model is not supported; "
-                        "train LoRA without them")
+    lora = hasattr(trainer.accelerator.unwrap_model(trainer.model), "merge_and_unload")
+    # offloading CPU tensors "to CPU" makes FSDP1 read freed memory (segfault, seen on CPU)
+    on_gpu = next(trainer.model_wrapped.parameters()).device.type != "cpu"
+    if lora and isinstance(trainer.model_wrapped, FSDP):
+        return _merged_lora_state_dict(trainer, offload=on_gpu)
+    if lora:  # every rank stops here
+        raise UserError("LoRA under DeepSpeed ZeRO-3: saving a merged final model is not supported; "
+                        "train LoRA under FSDP or ZeRO-2")
     if isinstance(trainer.model_wrapped, FSDP):  # FSDP1 (also on CPU, where accelerate no longer says FSDP)
-        # offloading CPU tensors "to CPU" makes FSDP1's state_dict read freed memory (segfault, seen on CPU)
-        on_gpu = next(trainer.model_wrapped.parameters()).device.type != "cpu"
         config = FullStateDictConfig(offload_to_cpu=on_gpu, rank0_only=True)
         with FSDP.state_dict_type(trainer.model_wrapped, StateDictType.FULL_STATE_DICT, config):
             return trainer.model_wrapped.state_dict()
     return trainer.accelerator.get_state_dict(trainer.model_wrapped)  # FSDP2, ZeRO-3 (untested here)
+
+
+def _merged_lora_state_dict(trainer, offload: bool):
+    """The base model's full weights with the LoRA update merged in (W + B·A·scale), gathered from
+    FSDP shards onto rank 0 under the base model's own parameter names, so final/ is a plain model
+    like the one `merge_and_unload` saves without FSDP. Computed beside the gathered weights, never
+    written into them: FSDP does not promise to discard changes made inside `summon_full_params`."""
+    from peft.tuners.lora import LoraLayer
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    peft_model = trainer.accelerator.unwrap_model(trainer.model)
+    adapter = peft_model.active_adapter
+
+    def base_name(name: str) -> str:
+        name = name.replace("_fsdp_wrapped_module.", "").replace("base_layer.", "")
+        return name.removeprefix("base_model.model.")
+
+    state_dict = {}
+    with FSDP.summon_full_params(trainer.model_wrapped, writeback=False, rank0_only=True, offload_to_cpu=offload):
+        if not trainer.accelerator.is_main_process:
+            return state_dict
+        for name, param in peft_model.named_parameters():
+            if "lora_" not in name:
+                state_dict[base_name(name)] = param.detach().clone()
+        for name, module in peft_model.named_modules():
+            if isinstance(module, LoraLayer) and adapter in module.lora_A:
+                weight = module.get_base_layer().weight
+                merged = weight.detach() + module.get_delta_weight(adapter).to(weight.dtype)
+                state_dict[base_name(name) + ".weight"] = merged.clone()
+    return state_dict
 
 
 def full_parameters(trainer):
@@ -203,6 +236,8 @@ def save_final(trainer, tokenizer, out_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model = trainer.accelerator.unwrap_model(trainer.model)
     if state_dict is not None:
+        if hasattr(model, "merge_and_unload"):  # the LoRA update is merged into state_dict already
+            model = model.get_base_model()
         model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     else:
         if hasattr(model, "merge_and_unload"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.rewards.reward_model import score_texts
 from semrl.train.common import (
     full_parameters,
     progress_callback,
@@ -26,19 +27,6 @@ def load_classifier(path: str, dtype: str, device: str, trust_remote_code: bool 
     return AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code
     )
-
-
-def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512) -> list[float]:
-    import torch
-
-    model.eval()
-    scores: list[float] = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
-                          max_length=max_length).to(model.device)
-        with torch.inference_mode():
-            scores.extend(model(**batch).logits[:, 0].float().tolist())
-    return scores
 
 
 def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float | None:
