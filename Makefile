@@ -6,30 +6,38 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.semrl-installed
+TEST_STAMP := $(VENV)/.semrl-test-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install install-test demo test test-all bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
+
+# the tests also cover the optional extras: lm-eval benchmarks, TensorBoard and wandb (offline) logging
+install-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,logging]"
+	touch $(TEST_STAMP)
 
 demo: install
 	$(BIN)/semrl demo --out runs/demo
 
-test: install
+test: install-test
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
-test-all: install
+test-all: install-test
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-test
 	$(BIN)/python benchmarks/reward_throughput.py
 
 clean:
