@@ -221,7 +221,7 @@ def test_audit_ranks_a_true_paraphrase_against_the_corruptions():
     total = result["scores"]["total"]
     assert all(rate == 1.0 for rate in total["copy_above"].values())  # uninformative by construction
     above = total["paraphrase_above"]
-    assert set(above) == {"shuffle", "truncate", "source", "mix", "pad", "empty"}
+    assert set(above) == {"shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty"}
     assert above["empty"] == 1.0 and above["source"] == 1.0  # MiniLM is an English encoder
     assert min(above.values()) < 1.0  # a bag-of-words-like encoder: some corruption beats the paraphrase
     assert result["summary"]["against"] == "paraphrase" and result["summary"]["above"] == above

@@ -217,6 +217,14 @@ def test_example_ends_with_evaluation_and_report(example_run):
     assert "Alignment tax" in summary and "| semantic_rl |" in summary
     html = (example_run / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    # what the policy wrote (completions.jsonl, on by default), each reward term beside it
+    logged = [json.loads(line) for line in
+              (example_run / "semantic_rl" / "grpo" / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted({row["step"] for row in logged}) == list(range(2, 25, 2))  # every logging step
+    assert all(set(row["rewards"]) == {"semantic", "language"} and isinstance(row["completion"], str)
+               for row in logged)
+    assert {row["step"] for row in results["completions"]["semantic_rl/grpo"]} == {2, 14, 24}
+    assert "Completions during GRPO" in html and "<th>semantic</th>" in html
     outputs = (example_run / "eval" / "semantic_rl.outputs.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(outputs) == 12 and {"source", "reference", "hypothesis", "seg_bleu"} <= set(json.loads(outputs[0]))
 
@@ -247,7 +255,8 @@ def test_report_renders_in_headless_chromium(example_run, tmp_path):
     url = (example_run / "report.html").as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert "Task quality on the test split" in dom.stdout and "Alignment tax" in dom.stdout
-    assert dom.stdout.count("<table>") >= 4
+    assert "Completions during GRPO" in dom.stdout  # what the policy wrote, each reward term beside it
+    assert dom.stdout.count("<table>") >= 5
     shot = tmp_path / "report.png"
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120)
     data = shot.read_bytes()

@@ -83,8 +83,9 @@ def reward_audit(
     output: Optional[Path] = typer.Option(None, "--output", help="also write the audit as JSON here"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
-    """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, empty)
-    and report how often the reward ranks the true reference above each."""
+    """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, source
+    copy + target-language filler, filler alone, empty) and report how often the reward ranks the
+    true reference (or a paraphrase) above each."""
     from semrl.rewards.audit import audit_file
 
     result = audit_file(config, input, lang, seed)

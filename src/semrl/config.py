@@ -9,7 +9,7 @@ checked exactly like the file. Published settings of the paper are the defaults 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import Field, field_validator, model_validator
@@ -141,10 +141,36 @@ class GRPOSpec(StrictModel):
     vllm_server_port: int | None = Field(None, ge=1, le=65535)
     vllm_server_timeout: float | None = Field(None, gt=0.0, description="server: seconds to wait for it to come up")
 
+    # More of TRL's GRPOConfig under its own names; None = TRL's default (older run folders resume).
+    epsilon_high: float | None = Field(None, gt=0.0, description="upper clip range (DAPO's clip-higher); "
+                                       "default: epsilon")
+    multi_objective_aggregation: str | None = Field(
+        None, description="sum_then_normalize (TRL's default) or normalize_then_sum: each reward term is "
+        "normalised within its group before the weighted sum, so a 0/1 language term does not drown a "
+        "continuous similarity; semrl then hands TRL one reward function per term and their weights as "
+        "TRL's reward_weights (not with a gate)")
+    generation_batch_size: int | None = Field(None, ge=1, description="completions generated at once, "
+                                              "over all processes; a multiple of the global batch")
+    steps_per_generation: int | None = Field(None, ge=1, description="optimizer steps per generation batch "
+                                             "(the other way to set it)")
+    log_completions: bool | None = Field(None, description="semrl writes the latest generation batch (prompt, "
+                                         "completion, each reward term, advantage) to completions.jsonl at "
+                                         "every logging step unless false; true: TRL also prints it and "
+                                         "sends it to wandb (TRL's log_completions)")
+    num_completions_to_print: int | None = Field(None, ge=1, description="log_completions: rows per logging "
+                                                 "step (default: the whole generation batch)")
+
+    TRL_PASS_THROUGH: ClassVar[tuple[str, ...]] = ("epsilon_high", "multi_objective_aggregation", "generation_batch_size",
+                        "steps_per_generation", "log_completions", "num_completions_to_print")
+
     def vllm_kwargs(self) -> dict[str, Any]:
         """The vLLM settings given (not None), for GRPOConfig."""
         return {name: value for name in type(self).model_fields
                 if name.startswith(("use_vllm", "vllm_")) and (value := getattr(self, name)) is not None}
+
+    def trl_kwargs(self) -> dict[str, Any]:
+        """The other GRPOConfig settings given (not None), under TRL's names."""
+        return {name: value for name in self.TRL_PASS_THROUGH if (value := getattr(self, name)) is not None}
 
 
 class RMSpec(StrictModel):

@@ -138,7 +138,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
     import importlib.util
 
     from semrl.experiment import load_task_rows
-    from semrl.preflight_settings import check_settings, check_vllm
+    from semrl.preflight_settings import check_aggregation, check_settings, check_vllm
     from semrl.train.models import check_model_reference
 
     problems = Problems()
@@ -148,6 +148,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
                                  "or set report_to: none")
     problems.check(check_settings, exp)
     problems.check(check_vllm, exp)
+    problems.check(check_aggregation, exp)
     if exp.model.path is not None:
         if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code):
             problems.check(check_tokenizer, exp)

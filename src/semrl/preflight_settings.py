@@ -31,6 +31,20 @@ def check_settings(exp: ExperimentConfig) -> None:
         raise UserError("; ".join(problems))
 
 
+def check_aggregation(exp: ExperimentConfig) -> None:
+    """normalize_then_sum hands TRL each reward term as its own function; a gate multiplies the sum,
+    which no weighted sum of separate terms expresses (the reward would fail when GRPO starts)."""
+    pairs = [("grpo.multi_objective_aggregation", exp.grpo, exp.rewards)] if not exp.arms else []
+    pairs += [(f"arms.{arm.name}.grpo.multi_objective_aggregation" if "multi_objective_aggregation" in arm.grpo
+               else "grpo.multi_objective_aggregation", exp.stage_settings(arm, "grpo"), exp.reward_for(arm))
+              for arm in exp.arms]
+    for where, spec, rewards in pairs:
+        if spec.multi_objective_aggregation == "normalize_then_sum" and rewards is not None and rewards.gate:
+            raise UserError(f"{where}: normalize_then_sum normalises each reward term on its own, but the reward "
+                            f"has a gate ({rewards.gate.type}) that multiplies their sum; remove the gate or use "
+                            "sum_then_normalize")
+
+
 def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str, Any]]:
     """(field as the user wrote it, setting, value); an arm's setting only where the arm overrides it."""
     for stage in STAGES:
@@ -217,6 +231,7 @@ def attention_problem(value: str) -> str | None:
 CHECKS: dict[str, Callable[[Any], str | None]] = {
     "loss_type": _grpo_choice("loss_type", "a GRPO loss type"),
     "scale_rewards": _grpo_choice("scale_rewards", "a reward scaling"),
+    "multi_objective_aggregation": _grpo_choice("multi_objective_aggregation", "a reward aggregation"),
     "scheduler": scheduler_problem,
     "optim": optimizer_problem,
     "report_to": report_to_problem,

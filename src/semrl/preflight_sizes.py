@@ -34,6 +34,7 @@ def check_sizes(exp: ExperimentConfig, train_rows: Rows, test_rows: Rows) -> Non
         problems += split + few_shot_problems(exp, train_rows, test_rows)
         problems += [] if split else stage_problems(exp, len(train_rows))  # a broken split says it all
         problems += context_problems(exp)
+    problems += generation_problems(exp)
     problems += pairs_split_problems(exp, tasks_loaded=bool(train_rows))
     if problems:
         raise UserError("; ".join(dict.fromkeys(problems)))
@@ -187,9 +188,14 @@ def grpo_batch_problem(exp: ExperimentConfig, arm: ArmSpec, plan: Any, available
     (x processes x grad_accum) always divides by num_generations; but TRL's sampler keeps only
     whole batches of prompts_per_step x processes x grad_accum prompts, and fewer gives 0 steps."""
     spec, procs = exp.stage_settings(arm, plan.stage), processes()
-    per_step = spec.prompts_per_step * procs * spec.grad_accum
+    per_step = prompts_per_generation(spec, procs)
     if available >= per_step:
         return None
+    if spec.generation_batch_size or spec.steps_per_generation:
+        key = "generation_batch_size" if spec.generation_batch_size else "steps_per_generation"
+        name = field(arm, "grpo", key)
+        return name, available, (f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
+                                 f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data")
     name = field(arm, "grpo", "prompts_per_step")
     how = f"{spec.prompts_per_step} prompts x {procs} process{'es' if procs > 1 else ''}"
     how += f" x {spec.grad_accum} ({field(arm, 'grpo', 'grad_accum')})" if spec.grad_accum > 1 else ""
@@ -197,6 +203,32 @@ def grpo_batch_problem(exp: ExperimentConfig, arm: ArmSpec, plan: Any, available
     of = f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}" if plan.rows == "rest" else "all rows"
     return name, available, (f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
                              f"has only {available} ({of}); TRL would train 0 steps: lower it or add data")
+
+
+def prompts_per_generation(spec: Any, procs: int) -> int:
+    """Prompts TRL's sampler takes per generation batch (it keeps whole batches only): the batch of
+    one optimizer step times grad_accum, or times steps_per_generation, or generation_batch_size's."""
+    if spec.generation_batch_size:
+        return max(spec.generation_batch_size // spec.num_generations, 1)
+    return spec.prompts_per_step * procs * (spec.steps_per_generation or spec.grad_accum)
+
+
+def generation_problems(exp: ExperimentConfig) -> list[str]:
+    """grpo.generation_batch_size / steps_per_generation as TRL's GRPOConfig checks them when the
+    stage starts: one or the other, and a whole number of global batches."""
+    problems = []
+    for arm in exp.arms or [None]:
+        spec = exp.stage_settings(arm, "grpo") if arm is not None else exp.grpo
+        size, steps = spec.generation_batch_size, spec.steps_per_generation
+        if size is not None and steps is not None:
+            problems.append(f"{field(arm, 'grpo', 'generation_batch_size')} and "
+                            f"{field(arm, 'grpo', 'steps_per_generation')}: give one of them, not both")
+            continue
+        global_batch = spec.prompts_per_step * spec.num_generations * processes()
+        if size is not None and size % global_batch:
+            problems.append(f"{field(arm, 'grpo', 'generation_batch_size')}: {size} is not a multiple of the global "
+                            f"batch, prompts_per_step x num_generations x processes = {global_batch}")
+    return list(dict.fromkeys(problems))
 
 
 def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:

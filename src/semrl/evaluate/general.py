@@ -17,7 +17,8 @@ from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
 from semrl.evaluate.suite import BenchmarkSpec, SuiteConfig
 
 # metric -> True when higher is better (the tax is then base - tuned)
-HIGHER_IS_BETTER = {"em": True, "f1": True, "accuracy": True, "nll_mean": False, "nll_p90": False}
+HIGHER_IS_BETTER = {"em": True, "f1": True, "accuracy": True, "accuracy_norm": True, "nll_mean": False,
+                    "nll_p90": False}
 
 
 def _metric(values: list[float], scale: float = 1.0, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -74,24 +75,9 @@ def run_benchmark(spec: BenchmarkSpec, items: list[dict[str, Any]], model, token
             [float(t.mean()) for t in per_text if len(t)], seed=seed), "n": int(tokens.size)},
                             "kl_p90": {"value": float(np.quantile(tokens, 0.9)), "n": int(tokens.size)}},
                 "items": {}}
-    return run_lm_eval(spec, model, tokenizer)
+    from semrl.evaluate.lm_eval_tasks import run_lm_eval
 
-
-def run_lm_eval(spec: BenchmarkSpec, model, tokenizer) -> dict[str, Any]:
-    """An lm-evaluation-harness task on the in-memory model (optional extra: pip install lm-eval)."""
-    from semrl.errors import UserError
-
-    try:
-        from lm_eval import simple_evaluate
-        from lm_eval.models.huggingface import HFLM
-    except ImportError:
-        raise UserError(f"benchmark {spec.name}: type lm_eval needs the optional package lm-eval") from None
-    result = simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=spec.batch_size),
-                             tasks=[spec.task], num_fewshot=spec.k_shot)
-    scores = result["results"][spec.task]
-    metrics = {key.split(",")[0]: {"value": float(value)} for key, value in scores.items()
-               if isinstance(value, (int, float)) and "stderr" not in key}
-    return {"metrics": metrics, "items": {}}
+    return run_lm_eval(spec, model, tokenizer, seed)
 
 
 def run_suite(suite: SuiteConfig, items: dict[str, list[dict[str, Any]]], model, tokenizer, base=None,

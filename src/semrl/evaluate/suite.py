@@ -7,8 +7,10 @@ benchmarks:
   - {name: text, type: nll, file: general.txt}             # NLL of held-out text (mean, P90)
   - {name: drift, type: kl, file: general.txt}             # per-token KL to the base (mean, P90)
   - {name: arc, type: lm_eval, task: arc_easy}             # optional, needs `pip install lm-eval`
+  - {name: mine, type: lm_eval, task: my_task, include_path: tasks, limit: 200}   # a local lm-eval task
 ```
-Paths are relative to the suite file. Every file is read and validated before any model runs.
+Paths (file, include_path) are relative to the suite file. Every file is read and validated, and
+every lm-eval task found (its data cached or local), before any model runs.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ class BenchmarkSpec(StrictModel):
     max_length: int = Field(512, ge=16)
     batch_size: int = Field(16, ge=1)
     length_normalize: bool = Field(False, description="mc: compare mean instead of summed log-likelihood")
-    chat_template: bool = Field(False, description="qa: wrap the prompt in the tokenizer's chat template "
-                                                   "(plain text by default, as lm-eval does)")
-    task: str | None = Field(None, description="lm_eval task name")
+    chat_template: bool = Field(False, description="qa, lm_eval: wrap the prompt in the tokenizer's chat "
+                                                   "template (plain text by default, as lm-eval does)")
+    task: str | None = Field(None, description="lm_eval: task, group or tag name")
+    include_path: str | None = Field(None, description="lm_eval: a folder of lm-eval task YAMLs (searched "
+                                                       "before lm-eval's own tasks)")
+    limit: int | None = Field(None, ge=1, description="lm_eval: only the first N documents of each task")
 
     @model_validator(mode="after")
     def _needs(self):
@@ -44,6 +49,9 @@ class BenchmarkSpec(StrictModel):
             raise ValueError("lm_eval benchmarks need `task:`")
         if self.type != "lm_eval" and not self.file:
             raise ValueError(f"{self.type} benchmarks need `file:`")
+        for field in ("include_path", "limit"):
+            if self.type != "lm_eval" and getattr(self, field) is not None:
+                raise ValueError(f"`{field}:` is for lm_eval benchmarks only")
         return self
 
 
@@ -103,6 +111,19 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
     return items
 
 
+def check_lm_eval(spec: BenchmarkSpec, suite_path: str | Path) -> None:
+    """include_path is a folder, the task is known to lm-eval and its data can be had."""
+    from semrl.evaluate.lm_eval_tasks import check_task
+
+    if spec.include_path and not Path(spec.include_path).is_dir():
+        raise UserError(f"{suite_path}: benchmark {spec.name}: include_path: folder not found: "
+                        f"{spec.include_path}")
+    try:
+        check_task(spec)
+    except UserError as exc:
+        raise UserError(f"{suite_path}: {exc}") from None
+
+
 def load_suite(path: str | Path) -> tuple[SuiteConfig, dict[str, list[dict[str, Any]]]]:
     """The suite and every benchmark's items, paths resolved against the suite file."""
     suite = load_config(SuiteConfig, path)
@@ -114,5 +135,9 @@ def load_suite(path: str | Path) -> tuple[SuiteConfig, dict[str, list[dict[str, 
     for spec in suite.benchmarks:
         if spec.file and not Path(spec.file).is_absolute():
             spec.file = str(base / spec.file)
+        if spec.include_path and not Path(spec.include_path).is_absolute():
+            spec.include_path = str(base / spec.include_path)
+        if spec.type == "lm_eval":
+            check_lm_eval(spec, path)
         items[spec.name] = load_items(spec) if spec.type != "lm_eval" else []
     return suite, items

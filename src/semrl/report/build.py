@@ -43,7 +43,26 @@ def collect(run_root: Path) -> dict[str, Any]:
         "alignment_tax": {name: arm.get("alignment_tax", {}) for name, arm in arms.items() if name != "base"},
         "preference": read_json(preference_path) if preference_path.exists() else {},
         "training": {key: value for key, value in manifest.get("stages", {}).items() if not key.startswith("_")},
+        "completions": completions_sample(run_root),
     }
+
+
+def completions_sample(run_root: Path, steps: int = 3, per_step: int = 2) -> dict[str, list[dict[str, Any]]]:
+    """Per GRPO stage with a completions.jsonl: `per_step` rows at the first, middle and last logged
+    step, prompts and completions as plain text for the report."""
+    from semrl.rewards.base import as_text
+    from semrl.train.completions import read_completions
+
+    sample = {}
+    for path in sorted(run_root.glob("*/grpo/completions.jsonl")):
+        rows = read_completions(path)
+        logged = sorted({row["step"] for row in rows if isinstance(row.get("step"), int)})
+        picked = sorted({logged[0], logged[len(logged) // 2], logged[-1]})[:steps] if logged else []
+        sample[str(path.parent.relative_to(run_root))] = [
+            {**{key: row.get(key) for key in ("step", "reward", "rewards", "advantage")},
+             "prompt_text": as_text(row.get("prompt")), "completion_text": as_text(row.get("completion"))}
+            for step in picked for row in [r for r in rows if r.get("step") == step][:per_step]]
+    return sample
 
 
 def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:

@@ -123,9 +123,34 @@ def matched_table(results: dict[str, Any]) -> Table | None:
             ["pair", "target quality", "tax of first", "tax of second", "difference"], rows)
 
 
+def _cell(text: Any, width: int) -> str:
+    """One line of at most `width` characters (a table cell in markdown and HTML alike)."""
+    line = " ".join(str(text).split()).replace("|", "/")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def completions_table(results: dict[str, Any]) -> Table | None:
+    """What the policy wrote during GRPO (completions.jsonl): a few rows at a few steps, with each
+    reward term, so a reward that rises for the wrong reason shows in its outputs."""
+    samples = results.get("completions") or {}
+    terms = list(dict.fromkeys(name for rows in samples.values() for row in rows for name in row.get("rewards", {})))
+    rows = []
+    for stage, sample in samples.items():
+        for row in sample:
+            rows.append([stage, str(row.get("step", "–")), _cell(row.get("prompt_text", ""), 60),
+                         _cell(row.get("completion_text", ""), 90), _num(row.get("reward"), ".3f"),
+                         *[_num(row.get("rewards", {}).get(term), ".3f") for term in terms],
+                         _num(row.get("advantage"), "+.2f")])
+    if not rows:
+        return None
+    return ("Completions during GRPO (a sample of completions.jsonl)",
+            ["stage", "step", "prompt", "completion", "reward", *terms, "advantage"], rows)
+
+
 def all_tables(results: dict[str, Any]) -> list[Table]:
     tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
-              matched_table(results), preference_table(results), training_table(results)]
+              matched_table(results), preference_table(results), training_table(results),
+              completions_table(results)]
     return [t for t in tables if t is not None]
 
 

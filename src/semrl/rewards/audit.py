@@ -3,7 +3,10 @@
 For each reference, build candidates a policy might drift to: the exact copy, a paraphrase
 (if the row gives one), the words shuffled, the first half only, a copy of the source, half
 reference half source (the paper's code-mixing collapse), the reference padded with copies of
-itself (the sibling paper's verbosity hack), and nothing. All candidates of all rows are scored
+itself (the sibling paper's verbosity hack), the source followed by one target-language word
+repeated until the language reward is satisfied (`source_filler`: the collapse a public TRL GRPO
+run of embedding similarity + language ID, English->French, fell into) and that word repeated
+alone (`filler`), and nothing. All candidates of all rows are scored
 as one batch, as GRPO would. For each component and the total we report the mean score of each
 candidate kind, its share of the copy's mean score (`relative`), and how often the copy is
 ranked strictly above each corruption; a corruption ranked at or above the copy, or keeping most
@@ -19,7 +22,9 @@ rewrites, not copies), so the summary and the `hackable` flags use it whenever i
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +32,16 @@ from semrl.errors import UserError
 from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
+from semrl.rewards.language import LanguageReward
+from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
 
-CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "empty")
-CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "empty")
+CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty")
+CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty")
 PAD_COPIES = 5  # the sibling paper saw outputs grow to 5x gold length
+FILLER_MIN = 10  # repeats of the filler word when the source alone already passes the language reward
+FILLER_MAX = 2000  # a threshold of 1.0 can never be reached past a source in another script
+DEFAULT_TIP = 0.95  # the language reward's default threshold, used when the reward has none
 SAFE_RATE = 0.9  # a reward should rank the paraphrase (else the copy) above a corruption at least this often
 
 
@@ -50,7 +60,33 @@ def _shuffled(tokens: list[str], rng: random.Random) -> list[str]:
     return tokens[::-1]
 
 
-def candidates_for(row: dict[str, Any], lang: str | None, rng: random.Random) -> dict[str, str]:
+def filler_word(tokens: list[str], scripts: frozenset[str]) -> str | None:
+    """The reference's most frequent token written wholly in the target script (the first one on
+    ties). A policy that fills with target-language words picks such a common word; taking it from
+    the reference keeps it in the target language for any language, with no lexicon to maintain,
+    and is the hardest choice for a reference-based reward (a word the reference contains)."""
+    words = [t for t in tokens if script_profile(t).n_letters and target_share(t, scripts) == 1.0]
+    return Counter(words).most_common(1)[0][0] if words else None
+
+
+def filler_repeats(source: str, word: str, scripts: frozenset[str], threshold: float) -> int:
+    """How many repeats of `word` after `source` lift the target-script share of the letters to
+    `threshold`: the least filler that collects the language reward (at least FILLER_MIN, so a
+    source in the target's own script, e.g. English for French, still gets the observed filler)."""
+    off = script_profile(source).n_letters * (1.0 - target_share(source, scripts))
+    on = script_profile(source).n_letters - off
+    per_word = script_profile(word).n_letters
+    if threshold >= 1.0 and off > 0:
+        return FILLER_MAX
+    needed = math.ceil(max(threshold * (on + off) - on, 0.0) / ((1.0 - threshold) * per_word)) if off else 0
+    return min(max(needed, FILLER_MIN), FILLER_MAX)
+
+
+def candidates_for(
+    row: dict[str, Any], lang: str | None, rng: random.Random, tip: tuple[frozenset[str], float] | None = None
+) -> dict[str, str]:
+    """The candidate texts of one row. `tip`: the target scripts and the share of letters the
+    language reward asks for (default: the reference's dominant script, 0.95)."""
     reference: str = row["reference"]
     target = metric_tokenizer(lang or guess_lang(reference))
     tokens = target(reference)
@@ -72,7 +108,34 @@ def candidates_for(row: dict[str, Any], lang: str | None, rng: random.Random) ->
         out["mix"] = _join(tokens[:half] or tokens[:1], target) + " " + _join(
             source_tokens[len(source_tokens) // 2 :], source_tokenizer
         )
+    scripts, threshold = tip or (_scripts_of(reference, lang), DEFAULT_TIP)
+    word = filler_word(tokens, scripts) if scripts else None
+    if word is not None:
+        if isinstance(source, str) and source.strip():
+            repeats = filler_repeats(source, word, scripts, threshold)
+            out["source_filler"] = source + " " + _join([word] * repeats, target)
+        # alone, as long as the reference: no length penalty fires, only meaning and repetition can tell
+        out["filler"] = _join([word] * max(len(tokens), 1), target)
     return out
+
+
+def _scripts_of(reference: str, lang: str | None) -> frozenset[str]:
+    """The target scripts: from the language code when it names one, else the reference's own."""
+    try:
+        return resolve_scripts(lang, None)
+    except ValueError:
+        dominant = script_profile(reference).dominant()
+        return frozenset({dominant}) if dominant else frozenset()
+
+
+def language_tip(reward: ComposedReward) -> tuple[frozenset[str], float] | None:
+    """The scripts and threshold of the reward's first language term (gate first: it zeroes the
+    total), so the filler is exactly as long as collecting the language reward takes."""
+    terms = ([reward.gate] if reward.gate is not None else []) + [c for c, _ in reward.components]
+    for term in terms:
+        if isinstance(term, LanguageReward):
+            return term.scripts, term.spec.threshold
+    return None
 
 
 def audit(
@@ -83,8 +146,9 @@ def audit(
     flat_texts: list[str] = []
     flat_kind: list[tuple[int, str]] = []
     role_values: dict[str, list[str]] = {columns[role]: [] for role in reward.needs}
+    tip = language_tip(reward)
     for index, row in enumerate(rows):
-        for kind, text in candidates_for(row, lang, rng).items():
+        for kind, text in candidates_for(row, lang, rng, tip).items():
             flat_prompts.append(row.get("prompt", ""))
             flat_texts.append(text)
             flat_kind.append((index, kind))

@@ -4,7 +4,11 @@ Without a gate:  R = sum_i w_i * c_i            (paper: 1.5 * semantic + 1.0 * l
 With a gate g:   R = g * max(sum_i w_i * c_i, 0) (sibling paper: language gate x max(score, 0))
 
 The composed reward is itself a TRL reward function. Each call logs every component's batch
-mean (and the gate's) through `log_metric`, so a training log shows which term moved.
+mean (and the gate's) through `log_metric`, so a training log shows which term moved, and each
+completion's component values through `log_extra` (columns of TRL's completions sample).
+
+TRL's `multi_objective_aggregation: normalize_then_sum` normalises each reward function within its
+group before the weighted sum; it needs the terms as separate functions (`separate_functions`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from semrl.errors import UserError
 from semrl.rewards.base import RewardComponent, completion_text, finite_or
 
 
@@ -56,8 +61,21 @@ class ComposedReward:
             totals = [g * max(t, 0.0) for g, t in zip(gate, totals)]
         return ScoredBatch(finite_or(totals, 0.0), parts)
 
+    def separate_functions(self) -> tuple[list[RewardComponent], list[float]]:
+        """The terms as TRL reward functions and their weights (TRL's `reward_weights`): TRL then sums
+        w_i * c_i itself, after normalising each c_i within its group under normalize_then_sum.
+        A gate multiplies the sum, which no weighted sum of separate functions can express."""
+        if self.gate is not None:
+            raise UserError(f"rewards.gate ({self.gate.name}) multiplies the summed reward, so the terms cannot "
+                            "be normalised one by one: remove the gate or the normalize_then_sum aggregation")
+        return [component for component, _ in self.components], [weight for _, weight in self.components]
+
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         scored = self.score_batch(prompts, completions, **kwargs)
+        log_extra: Callable[[str, list], None] | None = kwargs.get("log_extra")
+        if log_extra is not None:  # every process logs the same columns: TRL gathers them in order
+            for name, values in scored.components.items():
+                log_extra(name, values)
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and scored.rewards:
             components = {c.name: c for c, _ in self.components}

@@ -5,6 +5,27 @@ length (of the batch, or of the row's reference) and grows linearly to 1 at `end
 repetition: 0 while the repeated-n-gram ratio (1 - distinct/total n-grams) is at or below the
 threshold, then linear to 1 at ratio 1. Lengths and n-grams count metric tokens of the language
 (Tibetan syllables, Chinese characters, words).
+
+TRL ships two neighbours in `trl.rewards`; we reuse what computes the same thing and keep ours
+where the paper's recipe differs:
+
+- The repeated-n-gram ratio is TRL's `get_repetition_penalty_reward(n, max_penalty=-1.0)` (it
+  returns minus that ratio), called on ids of our metric tokens: no copy kept here. Two things are
+  ours. (1) The paper's threshold form: TRL charges every repeat linearly from ratio 0, the paper
+  charges nothing up to 0.15 (a sentence that says "the" twice is not degenerate): at ratio 0.1
+  TRL gives -0.1, ours 0. (2) The unit: TRL counts n-grams of the policy's token ids, so the
+  number depends on the tokenizer rather than on the text. Our own Tibetan sentence
+  "ཉི་མ་ཤར་སོང་། རྟ་དཀར་པོ་རི་ལ་ཡོད། ཁྱི་ནག་པོས་ཆུ་འཐུང་གི་འདུག" repeats no syllable 4-gram
+  (ratio 0 here), yet TRL on its UTF-8 byte ids (a byte vocabulary, as ByT5 has) reports 0.39,
+  over the 0.15 threshold: Tibetan letters share lead bytes. "ཁྱི་ནག་པོས་ཆུ་འཐུང་གི་འདུག།" said twice
+  is 0.36 on syllables, 0.46 on a byte-level BPE trained on our sample lines (0.63 on bytes).
+  Tibetan and Chinese have no spaces, so counting words would not help either; we count
+  syllables/characters (tests/test_reward_audit_hacks.py measures these numbers).
+- Length is not TRL's `get_soft_overlong_punishment`: that ramps from an absolute
+  `max_completion_len - soft_punish_cache` to `max_completion_len` policy tokens, while the paper's
+  thresholds move with the batch (or reference) median. With lengths (10, 10, 10, 60) ours charges
+  the 60-token output fully (6x the median); TRL with max_completion_len=256 charges nothing, and
+  it charges a batch of uniformly long, correct translations that ours leaves alone.
 """
 
 from __future__ import annotations
@@ -28,8 +49,13 @@ def length_penalty(length: float, median: float, start: float = 2.5, end: float 
 
 
 def repeated_ngram_ratio(tokens: list[str], n: int = 4) -> float:
-    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+    """1 - distinct/total n-grams (0 with fewer than n tokens), by TRL's repetition reward on
+    token ids: with max_penalty=-1 it returns exactly minus this ratio."""
+    from trl.rewards import get_repetition_penalty_reward
+
+    ids: dict[str, int] = {}
+    token_ids = [ids.setdefault(token, len(ids)) for token in tokens]
+    return 0.0 - get_repetition_penalty_reward(ngram_size=n, max_penalty=-1.0)([token_ids])[0]
 
 
 def repetition_penalty(tokens: list[str], n: int = 4, threshold: float = 0.15) -> float:

@@ -17,11 +17,12 @@ from semrl.train.common import (
     summarize_logs,
     training_kwargs,
 )
+from semrl.train.completions import CompletionsLog
 from semrl.train.guard import train_guarded
 from semrl.train.models import load_causal_lm, load_tokenizer
 
 
-def grpo_config(exp, spec, out_dir: Path, device: str):
+def grpo_config(exp, spec, out_dir: Path, device: str, reward_weights: list[float] | None = None):
     from trl import GRPOConfig
 
     return GRPOConfig(
@@ -37,7 +38,8 @@ def grpo_config(exp, spec, out_dir: Path, device: str):
         epsilon=spec.epsilon,
         scale_rewards=spec.scale_rewards,
         mask_truncated_completions=spec.mask_truncated_completions,
-        log_completions=False,
+        **({"reward_weights": reward_weights} if reward_weights is not None else {}),
+        **spec.trl_kwargs(),  # only those set, under TRL's names (preflight checks their values)
         **spec.vllm_kwargs(),  # only those set; preflight refuses use_vllm without vLLM or CUDA
         **({"optim": spec.optim} if spec.optim else {}),  # None: the library's default
     )
@@ -75,8 +77,15 @@ def resumable_grpo_trainer():
     from trl import GRPOTrainer
 
     class ResumableGRPOTrainer(GRPOTrainer):
+        completions_log: CompletionsLog | None = None  # set for grpo.log_completions
+
         def _get_train_sampler(self, *args, **kwargs):
             return EpochSeededSampler(super()._get_train_sampler(*args, **kwargs))
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            super().log(logs, start_time)
+            if self.completions_log is not None:
+                self.completions_log.write(self)
 
     return ResumableGRPOTrainer
 
@@ -89,15 +98,20 @@ def run_grpo(exp, spec, reward_config, model_path: str, records: list[dict[str, 
     model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code,
                            exp.model.attn_implementation)
     reward = reward if reward is not None else build_reward(reward_config)
+    reward_funcs, weights = [reward], None
+    if spec.multi_objective_aggregation == "normalize_then_sum":  # TRL normalises each term: one function each
+        reward_funcs, weights = reward.separate_functions()
     trainer = resumable_grpo_trainer()(
         model=model,
-        reward_funcs=[reward],
-        args=grpo_config(exp, spec, out_dir, device),
+        reward_funcs=reward_funcs,
+        args=grpo_config(exp, spec, out_dir, device, weights),
         train_dataset=Dataset.from_list(records),
         processing_class=tokenizer,
         peft_config=lora_config(exp.model.lora),
         callbacks=[progress_callback(label)],
     )
+    if spec.log_completions is not False:  # default on: what earned the reward is in the run folder
+        trainer.completions_log = CompletionsLog(out_dir, spec.num_completions_to_print)
     train_guarded(trainer, out_dir, resume, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)

@@ -116,6 +116,23 @@ def _is_nonfinite_sampling(exc: RuntimeError) -> bool:
     return "inf" in text and "nan" in text and ("probability" in text or "multinomial" in text)
 
 
+def stage_run_name(out_dir: Path, label: str) -> str:
+    """`<run folder>/<arm>/<stage>` (e.g. tiny-bo-zh/semantic_rl/grpo): a logger's name for the stage,
+    unique within a project where transformers would leave it unnamed (wandb picks random words)."""
+    parts = Path(out_dir).parts
+    depth = label.count("/") + 1
+    return "/".join(parts[-depth - 1:]) if "/".join(parts[-depth:]) == label else label
+
+
+def finish_wandb(failed: bool) -> None:
+    """Close the stage's wandb run. transformers' WandbCallback opens one and never finishes it: the
+    next stage of `semrl run` logged into the same run, and at exit wandb abandoned the run's last
+    records (no exit record in the offline file). A no-op unless wandb was imported and a run is open."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
 def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     """trainer.train() with the Ctrl-C and NaN guards; raises StageStopped after a guarded stop."""
     from semrl.runs import is_main_process
@@ -125,6 +142,8 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
         for name in discard_incomplete_checkpoints(out_dir):
             sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")
     prepare_fsdp(trainer)
+    if trainer.args.run_name is None:  # what wandb shows for the stage's run
+        trainer.args.run_name = stage_run_name(out_dir, label)
     guard = guard_callback()
     trainer.add_callback(guard)
     previous = {}
@@ -143,6 +162,8 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        finish_wandb(failed=sys.exc_info()[0] is not None or guard.problem is not None
+                     or guard.interrupted_at is not None)
     checkpoint = latest_checkpoint(out_dir)
     if guard.problem:
         raise NonFinite(f"{label}: {guard.problem}; stopped instead of training on; checkpoint: {checkpoint}. "
