@@ -3,19 +3,25 @@ ships via PyPI; the CLI is exercised as a real subprocess, exactly as a user run
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "semrl" / "assets" / "samples"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
+BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 
 
 def sample_lines(name: str) -> list[str]:
@@ -109,3 +115,35 @@ def start_until_checkpoint(args: list[str], stage: Path, env: dict[str, str], st
         time.sleep(0.02)
     assert victim.poll() is None, victim.communicate()[1][-3000:]
     return victim
+
+
+# ---- the CLI in this process, for the many small bad-input and preflight cases -----------------
+
+def experiment(tmp_path: Path, data: Path | str = BO_ZH, **extra) -> Path:
+    config = {"name": "case", "model": {"tiny": {}}, "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+              "data": {"train": str(data), "test_size": 1}, "arms": [{"name": "s", "recipe": "strong_sft"}], **extra}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def cli_in_process(*args: str) -> SimpleNamespace:
+    """The real CLI entry point (`semrl.cli.main`: parsing, validation, exit codes, messages) run in
+    this process: the 40 corpus cases then cost milliseconds each instead of an interpreter start."""
+    from semrl import cli, notices
+
+    notices._SAID.clear()
+    out, err, argv, code = io.StringIO(), io.StringIO(), sys.argv, 0
+    sys.argv = ["semrl", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def stderr_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]

@@ -47,7 +47,7 @@ def score(
     if as_json:
         _print_json(result)
         return
-    from semrl.report_tables import score_table
+    from semrl.terminal_tables import score_table
 
     score_table(result)
 
@@ -69,7 +69,7 @@ def reward(
     from semrl.rewards.rows import score_file
 
     summary = score_file(config, input, output, batch_size)
-    from semrl.report_tables import reward_summary_table
+    from semrl.terminal_tables import reward_summary_table
 
     reward_summary_table(summary)
 
@@ -96,7 +96,7 @@ def reward_audit(
     if as_json:
         _print_json(result)
         return
-    from semrl.report_tables import audit_tables
+    from semrl.terminal_tables import audit_tables
 
     audit_tables(result)
 
@@ -110,9 +110,9 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="validate config, data and models; print the plan"),
 ) -> None:
     """Run every arm of an experiment (extra `key=value` arguments override the YAML)."""
-    from semrl.experiment import run_experiment
+    from semrl.pipeline.experiment import run_experiment
 
-    from semrl.runs import is_main_process
+    from semrl.distributed import is_main_process
 
     root = run_experiment(config, list(ctx.args), out, resume, dry_run)
     if not dry_run and is_main_process():
@@ -129,9 +129,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint"),
 ) -> None:
     """Train one stage on its own (extra `key=value` arguments override the YAML)."""
-    from semrl.experiment import train_stage
+    from semrl.pipeline.experiment import train_stage
 
-    from semrl.runs import is_main_process
+    from semrl.distributed import is_main_process
 
     stage_dir = train_stage(stage, config, list(ctx.args), out, init, resume)
     if is_main_process():
@@ -151,14 +151,14 @@ def eval_command(
 ) -> None:
     """Task metrics with intervals, general suite, alignment tax and drift; writes eval/<arm>.json."""
     if run_dir is not None:
-        from semrl.evaluate.runner import evaluate_run
+        from semrl.pipeline.evaluation import evaluate_run
 
         evaluate_run(run_dir, arm)
         typer.echo(f"evaluation written: {run_dir / 'eval'}")
         return
     if model is None or config is None:
         raise UserError("semrl eval: give a run directory, or --model and --config")
-    from semrl.evaluate.runner import evaluate_model_path
+    from semrl.pipeline.evaluation import evaluate_model_path
 
     result = evaluate_model_path(config, model, name, out or Path("eval"), suite, list(ctx.args))
     _print_json({k: v for k, v in result.items() if not k.startswith("_")})
@@ -174,8 +174,8 @@ def transfer(
     resume: bool = typer.Option(False, "--resume", help="continue interrupted runs"),
 ) -> None:
     """Few-shot transfer: train the second task from each start on k examples, compare the results."""
-    from semrl.evaluate.transfer import run_transfer
-    from semrl.report_tables import transfer_table
+    from semrl.studies.few_shot_transfer import run_transfer
+    from semrl.terminal_tables import transfer_table
 
     transfer_table(run_transfer(config, start, k, out, list(ctx.args), resume))
 
@@ -204,8 +204,8 @@ def rm_transfer(
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted RM training from its checkpoint"),
 ) -> None:
     """Train one RM per language, judge every language with every RM, measure representation shift."""
-    from semrl.report_tables import rm_transfer_summary
-    from semrl.rm.transfer import run_rm_transfer
+    from semrl.terminal_tables import rm_transfer_summary
+    from semrl.studies.rm.transfer import run_rm_transfer
 
     rm_transfer_summary(run_rm_transfer(config, out, list(ctx.args), resume), str(out))
 
@@ -221,8 +221,8 @@ def rm_best_of_n(
     as_json: bool = typer.Option(False, "--json", help="print the rows as JSON instead of a summary"),
 ) -> None:
     """Best-of-n selection: the candidate the reward model scores highest, for each prompt."""
-    from semrl.report_tables import best_of_n_summary
-    from semrl.rm.best_of_n import best_of_n
+    from semrl.terminal_tables import best_of_n_summary
+    from semrl.studies.rm.best_of_n import best_of_n
 
     result = best_of_n(model, candidates, out, batch_size, max_length, device)
     if as_json:
@@ -259,7 +259,7 @@ def demo(
     seeds: int = typer.Option(1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"),
 ) -> None:
     """The paper's experiment in an offline synthetic world: arms, alignment tax, claims, report."""
-    from semrl.report_tables import claims_summary, seeds_summary
+    from semrl.terminal_tables import claims_summary, seeds_summary
     from semrl.sandbox.run import run_demo, run_seeds
 
     if seeds > 1:
@@ -271,9 +271,9 @@ def demo(
 @app.command()
 def tour(out: Path = typer.Option(Path("runs/tour"), "--out", help="folder for the tour's outputs")) -> None:
     """A quick walk through the metrics and the reward library on project-written samples."""
-    from semrl.tour import run_demo
+    from semrl.tour import run_tour
 
-    run_demo(out)
+    run_tour(out)
 
 
 def _version(value: bool) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from semrl.errors import UserError, problems_error
+from semrl.notices import warn
 
 _BOM = "\ufeff"
 
@@ -39,8 +40,6 @@ def read_text(path: str | Path) -> str:
             f"{path}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
         ) from None
     if text.startswith(_BOM):
-        from semrl.notices import warn
-
         warn(f"{path}: starts with a UTF-8 byte-order mark; ignored")
         return text[1:]
     return text
@@ -55,15 +54,15 @@ def read_lines(path: str | Path) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     if "\r" in text:
-        from semrl.notices import warn
-
         warn(f"{path}: Windows line endings (CRLF) read as plain line breaks")
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
+def read_jsonl(path: str | Path, max_report: int = 5, numbered: bool = True,
+               allow_empty: bool = False) -> list[dict[str, Any]]:
     """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object.
-    Every broken line is found before raising (the first few are named)."""
+    Every broken line is found before raising (the first few are named). Rows of a user's file
+    carry their line number (`__line__`, for messages); `numbered=False` reads a file semrl wrote."""
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
     for number, line in enumerate(read_lines(path), start=1):
@@ -83,11 +82,12 @@ def read_jsonl(path: str | Path, max_report: int = 5) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             problems.append(f"line {number}: expected a JSON object, got {type(row).__name__}")
             continue
-        row["__line__"] = number
+        if numbered:
+            row["__line__"] = number
         rows.append(row)
     if problems:
         raise problems_error(str(path), problems, max_report=max_report)
-    if not rows:
+    if not rows and not allow_empty:
         raise UserError(f"{path}: no rows")
     return rows
 

@@ -11,6 +11,8 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from semrl.errors import UserError
+
 
 def hub_offline_requested() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() not in ("", "0", "false", "no")
@@ -41,8 +43,6 @@ def cached_locally(repo_id: str) -> bool:
 
 def require_available(repo_id: str, what: str) -> None:
     """Raise a UserError at once for a hub id that is not cached while the hub is unreachable."""
-    from semrl.errors import UserError
-
     if cached_locally(repo_id) or hub_reachable():
         return
     why = "HF_HUB_OFFLINE is set" if hub_offline_requested() else "the hub is not reachable from here"

@@ -17,7 +17,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.files import atomic_write_json, atomic_write_jsonl, read_jsonl
+from semrl.metrics.scoring import score_files
+from semrl.rewards.audit import audit_file
+from semrl.rewards.rows import score_file
+from semrl.terminal_tables import score_table
 
 console = Console()
 SAMPLES = ("bo.txt", "zh.txt", "zh.hyp.txt", "bo.hyp.txt", "en.txt", "en.paraphrase.txt",
@@ -53,12 +57,7 @@ def build_policy_rows(data: Path, seed: int = 0) -> list[dict]:
     return rows
 
 
-def run_demo(out: Path) -> dict:
-    from semrl.metrics.scoring import score_files
-    from semrl.report_tables import score_table
-    from semrl.rewards.audit import audit_file
-    from semrl.rewards.rows import score_file
-
+def run_tour(out: Path) -> dict:
     data = out / "data"
     copy_samples(data)
     console.rule("[bold]semrl tour: metrics and rewards, offline")
@@ -80,10 +79,7 @@ def run_demo(out: Path) -> dict:
     atomic_write_jsonl(rows_path, build_policy_rows(data))
     summary = score_file(data / "reward-guarded.yaml", rows_path, out / "scored.jsonl")
     by_kind: dict[str, list[float]] = {}
-    import json
-
-    for line in (out / "scored.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(out / "scored.jsonl", numbered=False, allow_empty=True):
         by_kind.setdefault(row["kind"], []).append(row["reward"])
     table = Table(title="mean reward by kind of completion")
     table.add_column("completion")

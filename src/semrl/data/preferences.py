@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from semrl.data.loading import LINE, load_table
+from semrl.data.quality import repair_text_fields, text_problems
 from semrl.errors import UserError, problems_error
+from semrl.notices import warn
 
 ROLES = ("prompt", "chosen", "rejected", "language", "category")
 REQUIRED = ("chosen", "rejected")
@@ -36,7 +38,6 @@ def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, s
     if unknown:
         raise UserError(f"{source}: columns: unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
     names = {role: columns.get(role, role) for role in ROLES}
-    from semrl.data.quality import repair_text_fields, text_problems
 
     text_fields = [names[role] for role in ("prompt", "chosen", "rejected")]
     repair_text_fields(rows, source, text_fields)
@@ -104,33 +105,5 @@ def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, lang
             out.append({**pair, "prompt": prompt if pair["prompt"] else "", "chosen": chosen, "rejected": rejected,
                         "language": language, "translated_from": pair["language"]})
     if collapsed:
-        from semrl.notices import warn
-
         warn(f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == rejected; dropped")
     return out
-
-
-def model_translator(path: str, template: str, max_new_tokens: int = 128, device: str = "auto",
-                     trust_remote_code: bool = False) -> Translator:
-    """A translator from a local causal LM: each text is put into `template` ({text}) and decoded
-    greedily. Empty texts stay empty (nothing to translate)."""
-    from semrl.evaluate.generation import GenerationSettings, generate
-    from semrl.train.common import pick_device
-    from semrl.train.models import load_causal_lm, load_tokenizer
-
-    if "{text}" not in template:
-        raise UserError(f"translation template {template!r}: must contain {{text}}")
-    device = pick_device(device)
-    tokenizer = load_tokenizer(path, trust_remote_code)
-    model = load_causal_lm(path, "auto", device, trust_remote_code)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens)
-
-    def translate(texts: list[str]) -> list[str]:
-        keep = [i for i, text in enumerate(texts) if text.strip()]
-        outputs = generate(model, tokenizer, [template.replace("{text}", texts[i]) for i in keep], settings)
-        result = [""] * len(texts)
-        for i, output in zip(keep, outputs):
-            result[i] = output
-        return result
-
-    return translate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence, TypeVar
+from typing import Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -28,7 +28,3 @@ def head(rows: Sequence[T], n: int | None) -> list[T]:
 
 def rest(rows: Sequence[T], n: int | None) -> list[T]:
     return [] if n is None else list(rows[n:])
-
-
-def strip_meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if not k.startswith("__")}

@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from semrl.devices import pick_device
 from semrl.errors import UserError
+from semrl.hub import hub_offline_requested, require_available
 
 DEFAULT_ENCODER = "default"
 _LOCK = threading.Lock()
@@ -45,14 +47,6 @@ def resolve_encoder(name: str | None) -> str:
     raise UserError(f"encoder {name}: path does not exist")
 
 
-def pick_device(device: str | None) -> str:
-    if device and device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, trust_remote_code: bool = False):
     """The SentenceTransformer for `name` on `device`, loaded at most once per process."""
     target = resolve_encoder(name)
@@ -68,10 +62,7 @@ def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, 
 
         local = Path(target).exists()
         if not local:
-            from semrl.hub import require_available
-
             require_available(target, "encoder")
-        from semrl.hub import hub_offline_requested
 
         offline = hub_offline_requested()
         try:

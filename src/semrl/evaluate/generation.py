@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from semrl.rewards.base import strip_reasoning
+
 
 @dataclass(frozen=True)
 class GenerationSettings:
@@ -42,8 +44,6 @@ def stop_token_ids(model, tokenizer) -> list[int]:
 def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
-
-    from semrl.rewards.base import strip_reasoning
 
     texts = render_prompts(tokenizer, prompts)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

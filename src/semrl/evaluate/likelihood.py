@@ -136,7 +136,6 @@ def multiple_choice(model, tokenizer, items: list[dict[str, Any]], k_shot: int =
 
 
 def _batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int):
-
     encoded = [(_encode(tokenizer, t) or [tokenizer.eos_token_id])[:max_length] for t in texts]
     bos = tokenizer.bos_token_id
     if bos is not None:

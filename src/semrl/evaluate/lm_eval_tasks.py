@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
+from semrl.evaluate.stats import mean_with_interval
+from semrl.hub import hub_offline_requested, hub_reachable
 
 # `datasets` builders that read local files: a task with one of these as dataset_path needs no hub
 LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "xml", "webdataset", "generator"}
@@ -90,8 +92,6 @@ def _dataset_path(entry) -> str | None:
 
 def _hub_data_available(repo_id: str) -> bool:
     """In the hub cache, or prepared in the datasets cache, or the hub is reachable."""
-    from semrl.hub import hub_reachable
-
     try:
         from huggingface_hub import snapshot_download
 
@@ -112,8 +112,6 @@ def _hub_data_available(repo_id: str) -> bool:
 def check_task(spec) -> None:
     """Before any model runs: the task exists; hub data is cached or the hub reachable; a task on
     local files is built once (its YAML and data parse)."""
-    from semrl.hub import hub_offline_requested
-
     manager, entry = find_task(spec)
     dataset = _dataset_path(entry)
     if dataset and dataset not in LOCAL_BUILDERS and not Path(dataset).exists():
@@ -154,8 +152,6 @@ def run_lm_eval(spec, model, tokenizer, seed: int = 0) -> dict[str, Any]:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
-    from semrl.evaluate.general import _metric
-
     manager, entry = find_task(spec)
     logger = logging.getLogger("lm_eval")
     level = logger.level
@@ -171,7 +167,7 @@ def run_lm_eval(spec, model, tokenizer, seed: int = 0) -> dict[str, Any]:
         apply_chat_template=spec.chat_template, random_seed=None, numpy_random_seed=None,
         torch_random_seed=None, fewshot_random_seed=seed, verbosity="ERROR")
     items = _per_item(result.get("samples", {}))
-    metrics: dict[str, Any] = {name: _metric(values, seed=seed) for name, values in items.items()}
+    metrics: dict[str, Any] = {name: mean_with_interval(values, seed=seed) for name, values in items.items()}
     for key, value in result["results"].get(spec.task, {}).items():  # the rest (e.g. perplexity) as reported
         name = key.split(",")[0]
         if (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

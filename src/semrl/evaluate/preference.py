@@ -10,12 +10,14 @@ number (> 0 prefers a). Reports win/tie/loss and the win rate (ties count half) 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 from semrl.errors import UserError
+from semrl.evaluate.likelihood import continuation_logprobs
 from semrl.evaluate.stats import bootstrap_mean
+from semrl.files import read_jsonl
+from semrl.models.loading import load_causal_lm, load_scorer, load_tokenizer, score_texts
 
 DEFAULT_TEMPLATE = ("Task:\n{prompt}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
                     "Which response is better? Answer with A or B.\nAnswer:")
@@ -23,10 +25,7 @@ Verdict = Callable[[str, str, str, dict[str, Any]], float]  # > 0: first wins, <
 
 
 def reward_model_judge(path: str, device: str) -> Verdict:
-    from semrl.rewards.reward_model import load_reward_model
-    from semrl.train.rm import score_texts
-
-    model, tokenizer = load_reward_model(path, device)
+    model, tokenizer = load_scorer(path, device)
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
         first, second = score_texts(model, tokenizer, [prompt + a, prompt + b])
@@ -36,9 +35,6 @@ def reward_model_judge(path: str, device: str) -> Verdict:
 
 
 def lm_judge(path: str, device: str, template: str | None) -> Verdict:
-    from semrl.evaluate.likelihood import continuation_logprobs
-    from semrl.train.models import load_causal_lm, load_tokenizer
-
     tokenizer = load_tokenizer(path)
     model = load_causal_lm(path, "auto", device).to(device)
     template = template or DEFAULT_TEMPLATE
@@ -98,7 +94,7 @@ def _outputs(out_dir: Path, name: str) -> list[dict[str, Any]]:
     path = out_dir / f"{name}.outputs.jsonl"
     if not path.exists():
         raise UserError(f"{path}: missing; evaluate arm {name} first")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return read_jsonl(path, numbered=False, allow_empty=True)
 
 
 def judge_pairs(exp, out_dir: Path, test_rows: list[dict[str, Any]], device: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""`semrl eval`: evaluate the base model and every arm of a run (or any model path) on the task's
-test split and the general suite; write eval/<name>.json and the outputs beside them.
+"""Evaluate one model of a run (the base, an arm, a checkpoint) on the task's test split and the
+general suite; pipeline/evaluation.py runs it over a whole run (`semrl eval`).
 
 For each model: task metrics with 95% intervals, the general suite, the alignment tax against the
 base (base - tuned, positive = lost, paired intervals), drift (NLL shift and per-token KL to the
@@ -8,20 +8,20 @@ base), optionally a trade-off curve over intermediate checkpoints and pairwise p
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from semrl.config import ExperimentConfig
 from semrl.data.tasks import build_task_examples
-from semrl.errors import UserError
-from semrl.evaluate.general import alignment_tax, run_suite
+from semrl.evaluate.benchmarks import OVERALL, alignment_tax, run_suite
 from semrl.evaluate.generation import GenerationSettings, generate
-from semrl.evaluate.task import TASK_METRICS, evaluate_task
-from semrl.files import atomic_write_json, atomic_write_jsonl, read_jsonl
+from semrl.evaluate.suite import load_suite
+from semrl.evaluate.task import TASK_METRICS, evaluate_task, primary_metric
+from semrl.experiment_config import ExperimentConfig
+from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.models.loading import load_for_generation
 
 console = Console(stderr=True)
 
@@ -31,13 +31,8 @@ def target_lang(exp: ExperimentConfig) -> str | None:
 
 
 def load_model(path: str, exp: ExperimentConfig, device: str):
-    from semrl.train.models import load_causal_lm, load_tokenizer
-
-    tokenizer = load_tokenizer(path, exp.model.trust_remote_code)
-    model = load_causal_lm(path, exp.model.dtype, device, exp.model.trust_remote_code,
-                           exp.model.attn_implementation).to(device)
-    model.eval()
-    return model, tokenizer
+    return load_for_generation(path, exp.model.dtype, device, exp.model.trust_remote_code,
+                               exp.model.attn_implementation)
 
 
 class Evaluator:
@@ -45,8 +40,6 @@ class Evaluator:
 
     def __init__(self, exp: ExperimentConfig, test_rows: list[dict[str, Any]], base_path: str, out_dir: Path,
                  device: str, encoder: str | None = None):
-        from semrl.evaluate.suite import load_suite
-
         self.exp, self.rows, self.base_path, self.out_dir, self.device = exp, test_rows, base_path, out_dir, device
         self.encoder = encoder or exp.eval.encoder
         self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
@@ -149,14 +142,11 @@ class Evaluator:
 
 
 def primary_task_metric(exp: ExperimentConfig) -> str:
-    metrics = exp.eval.metrics or TASK_METRICS[exp.task.type]
-    return "sim" if "sim" in metrics else metrics[0]
+    return primary_metric(exp.eval.metrics or TASK_METRICS[exp.task.type])
 
 
 def primary_tax(tax: dict[str, Any]) -> dict[str, Any] | None:
     """The overall tax (mean over benchmarks of QA F1 / MC accuracy): the curve's x axis."""
-    from semrl.evaluate.general import OVERALL
-
     return tax.get(OVERALL, {}).get("score")
 
 
@@ -175,311 +165,3 @@ def drift_summary(general: dict[str, Any], base_general: dict[str, Any] | None) 
                 "nll_p90_shift": metrics["nll_token_p90"]["value"] - base_metrics["nll_token_p90"]["value"],
             }
     return out
-
-
-def arm_stage_dirs(run_root: Path, exp: ExperimentConfig, arm) -> list[Path]:
-    from semrl.train.recipes import plan_arm
-
-    return [run_root / arm.name / plan.stage for plan in plan_arm(exp, arm)]
-
-
-def _write(out_dir: Path, result: dict[str, Any]) -> None:
-    public = {k: v for k, v in result.items() if not k.startswith("_")}
-    atomic_write_json(out_dir / f"{result['name']}.json", public)
-
-
-def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any]:
-    """Evaluate base + every arm of a finished run; returns {name: result}. With `parallel` > 1 (the
-    experiment's setting, as for training) the arms and their distinct checkpoints are evaluated in
-    worker processes once the base is done, with the same results as the sequential path."""
-    from semrl.config import load_experiment
-    from semrl.runs import Run
-    from semrl.scheduler import pool_workers
-    from semrl.train.common import pick_device
-
-    config_path = run_root / "config.yaml"
-    if not config_path.exists():
-        raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
-    exp = load_experiment(config_path)
-    run = Run(run_root)
-    manifest = run.manifest()
-    test_rows = [json.loads(line) for line in (run_root / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
-    if not test_rows:
-        raise UserError(f"{run_root}/data/test.jsonl: no test rows; set data.test or data.test_size")
-    base_path = exp.model.path or str(run_root / "base_model")
-    encoder = str(run_root / "encoder" / "final") if exp.eval.encoder == "run:encoder" else exp.eval.encoder
-    out_dir = run_root / "eval"
-    device = pick_device(exp.device)
-    curve_arms = set(curve_arm_names(exp))
-    arms = [arm for arm in exp.arms if not only or arm.name in only]
-    pool = None
-    if pool_workers(exp.parallel, device, 2) > 1:  # parallel asked for: plan the jobs (a look at folders)
-        for arm in arms:
-            _finished_final(run_root, exp, manifest, arm)  # an unfinished arm fails before any evaluation
-        jobs = _eval_jobs(run_root, exp, arms, curve_arms)
-        workers = pool_workers(exp.parallel, device, len(jobs))
-        if workers > 1:  # started now: the workers import and load while the base is evaluated here
-            pool = EvalPool(run_root, exp, test_rows, base_path, out_dir, device, encoder, jobs, workers)
-    try:
-        evaluator = Evaluator(exp, test_rows, base_path, out_dir, device, encoder)
-        results: dict[str, Any] = {}
-        console.print("[bold]evaluating[/bold] base")
-        results["base"] = evaluator.evaluate("base", base_path, is_base=True)
-        _write(out_dir, results["base"])
-        if exp.eval.curve_every:
-            base_outputs = [row["hypothesis"] for row in read_jsonl(out_dir / "base.outputs.jsonl")]
-            evaluator.write_base_point(results["base"], base_outputs)
-        if pool is not None:
-            results.update(pool.evaluate(evaluator, arms, curve_arms))
-        else:
-            for arm in arms:
-                stage_dirs, final = _finished_final(run_root, exp, manifest, arm)
-                console.print(f"[bold]evaluating[/bold] {arm.name}")
-                result = evaluator.evaluate(arm.name, str(final))
-                if arm.name in curve_arms:
-                    result["curve"] = evaluator.curve(arm.name, stage_dirs)
-                results[arm.name] = result
-                _write(out_dir, result)
-    except BaseException:  # nothing is left running that writes (pool.evaluate waits for its jobs): stop at once
-        if pool is not None:
-            pool.kill()
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
-    if exp.eval.compare:
-        from semrl.evaluate.preference import judge_pairs
-
-        preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
-        atomic_write_json(out_dir / "preference.json", preference)
-    run.mark("_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return results
-
-
-def curve_arm_names(exp: ExperimentConfig) -> list[str]:
-    """The arms that get a checkpoint curve: eval.curve_arms (default every arm), with eval.curve_every."""
-    if not exp.eval.curve_every:
-        return []
-    return [arm.name for arm in exp.arms if exp.eval.curve_arms is None or arm.name in exp.eval.curve_arms]
-
-
-def _finished_final(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm) -> tuple[list[Path], Path]:
-    """The arm's stage folders and its final model; a UserError when it has not finished training."""
-    stage_dirs = arm_stage_dirs(run_root, exp, arm)
-    final = stage_dirs[-1] / "final"
-    key = f"{arm.name}/{stage_dirs[-1].name}"
-    if manifest["stages"].get(key, {}).get("status") != "done" or not final.exists():
-        raise UserError(f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first")
-    return stage_dirs, final
-
-
-def _checkpoints(stage_dirs: list[Path]) -> list[Path]:
-    """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
-    return [checkpoint for stage_dir in stage_dirs
-            for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))]
-
-
-def _eval_jobs(run_root: Path, exp: ExperimentConfig, arms: list, curve_arms: set[str]) -> list[tuple[str, str, str]]:
-    """One job per arm (its final model) and one per distinct checkpoint of the curve arms (a
-    checkpoint shared by several arms, e.g. of a shared cold-start SFT, is evaluated once, as the
-    sequential path's cache does): ("arm", name, path) or ("checkpoint", resolved path, path)."""
-    jobs: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for arm in arms:
-        stage_dirs = arm_stage_dirs(run_root, exp, arm)
-        jobs.append(("arm", arm.name, str(stage_dirs[-1] / "final")))
-        if arm.name in curve_arms:
-            for checkpoint in _checkpoints(stage_dirs):
-                key = str(checkpoint.resolve())
-                if key not in seen:
-                    seen.add(key)
-                    jobs.append(("checkpoint", key, str(checkpoint)))
-    return jobs
-
-
-# ---- parallel evaluation: the arms and checkpoints in spawned worker processes -------------------
-
-_WORKER: dict[str, Any] = {}  # in a worker: the parent's context, then its Evaluator
-
-
-def _init_eval_worker(threads: int, parent: int, context: dict[str, Any]) -> None:
-    from semrl.scheduler import _init_worker
-
-    _init_worker(threads, parent)  # torch threads, dies with the parent, Ctrl-C reaches the parent only
-    _WORKER.clear()
-    _WORKER["context"] = context
-    try:  # the slow imports, while the parent evaluates the base
-        import sentence_transformers  # noqa: F401
-        import transformers  # noqa: F401
-
-        import semrl.evaluate.general  # noqa: F401
-        import semrl.evaluate.task  # noqa: F401
-        import semrl.metrics.semantic  # noqa: F401
-    except ImportError:  # reported by the job that needs it
-        pass
-
-
-def _worker_evaluator() -> Evaluator:
-    """The worker's Evaluator, built once. Its base results come with each job from the parent
-    (base_general with the per-item scores the tax needs, which eval/base.json does not keep): the
-    base is never re-evaluated; the base model itself is loaded here only for the suite's KL."""
-    if "evaluator" not in _WORKER:
-        c = _WORKER["context"]
-        _WORKER["evaluator"] = Evaluator(c["exp"], c["rows"], c["base_path"], Path(c["out_dir"]), c["device"],
-                                         c["encoder"])
-    return _WORKER["evaluator"]
-
-
-def _warm_eval_worker() -> None:
-    """The first job of each worker: the Evaluator and the base model, loaded while the parent
-    evaluates the base. A failure here is left to the real jobs, which report it."""
-    try:
-        evaluator = _worker_evaluator()
-        if evaluator.suite is not None:
-            evaluator.base  # noqa: B018
-    except Exception:  # noqa: BLE001
-        _WORKER.pop("evaluator", None)
-
-
-def _eval_job(job: tuple[str, str, str], base_general: dict[str, Any] | None, base_point: dict[str, Any] | None):
-    kind, name, path = job
-    evaluator = _worker_evaluator()
-    evaluator.base_general, evaluator._base_point = base_general, base_point
-    if kind == "arm":
-        return evaluator.evaluate(name, path)  # writes eval/<arm>.outputs.jsonl
-    return evaluator._checkpoint_point(Path(path), primary_task_metric(evaluator.exp))
-
-
-class EvalPool:
-    """`workers` spawned processes (cores // workers torch threads each) for the jobs of one run.
-    Started before the base is evaluated; `evaluate` runs the jobs once it is. Each arm's
-    eval/<arm>.json (with its curve, assembled here by `Evaluator.curve` from the workers'
-    checkpoint points, which also writes the curve files) is written as soon as its jobs are done.
-    The first error is raised once the running jobs finish (the same exception as a sequential
-    evaluation, so the same exit code); Ctrl-C kills the workers (every file is written atomically)."""
-
-    def __init__(self, run_root: Path, exp: ExperimentConfig, rows: list[dict[str, Any]], base_path: str,
-                 out_dir: Path, device: str, encoder: str | None, jobs: list[tuple[str, str, str]], workers: int):
-        import multiprocessing
-        import os
-        from concurrent.futures import ProcessPoolExecutor
-
-        from semrl.scheduler import threads_per_worker
-
-        self.run_root, self.exp, self.jobs, self.workers = run_root, exp, jobs, workers
-        threads = threads_per_worker(workers)
-        context = {"exp": exp, "rows": rows, "base_path": base_path, "out_dir": str(out_dir), "device": device,
-                   "encoder": encoder}
-        arms = sum(1 for kind, _, _ in jobs if kind == "arm")
-        console.print(f"parallel: {len(jobs)} evaluations ({arms} arms, {len(jobs) - arms} checkpoints) in "
-                      f"{workers} worker processes, {threads} torch thread{'s' if threads > 1 else ''} each")
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_eval_worker, initargs=(threads, os.getpid(), context))
-        for _ in range(workers):  # spawns the workers now
-            self._submit(_warm_eval_worker)
-
-    def _submit(self, fn, *args):
-        """Submit (which may spawn a worker) with SIGINT blocked: a new worker starts with it blocked
-        until it has left the terminal's process group, so a Ctrl-C never kills one half-started."""
-        import signal
-        import threading
-
-        block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-        if block:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            return self.pool.submit(fn, *args)
-        finally:
-            if block:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-    def evaluate(self, evaluator: Evaluator, arms: list, curve_arms: set[str]) -> dict[str, Any]:
-        import os
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
-        stage_dirs = {arm.name: arm_stage_dirs(self.run_root, self.exp, arm) for arm in arms}
-        needs = {arm.name: {("arm", arm.name)} for arm in arms}  # the jobs each arm's result waits for
-        for arm in arms:
-            if arm.name in curve_arms:
-                needs[arm.name] |= {("checkpoint", str(c.resolve())) for c in _checkpoints(stage_dirs[arm.name])}
-        finals: dict[str, dict[str, Any]] = {}
-        finished: set[tuple[str, str]] = set()
-        results: dict[str, Any] = {}
-        errors: list[tuple[str, BaseException]] = []
-        base = (evaluator.base_general, evaluator._base_point)
-        running = {self._submit(_eval_job, job, *base): job for job in self.jobs}
-        while running:
-            done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
-            for future in done:
-                kind, name, path = running.pop(future)
-                label = name if kind == "arm" else os.path.relpath(path, self.run_root)
-                if future.cancelled():
-                    continue
-                error = future.exception()
-                if error is not None:
-                    errors.append((label, error))
-                    for other in running:
-                        other.cancel()  # nothing new starts; the running ones finish
-                    continue
-                if kind == "arm":
-                    finals[name] = future.result()
-                    console.print(f"evaluated {name} in {finals[name]['seconds']:.0f}s (worker)")
-                else:
-                    evaluator._curve_cache[name] = future.result()  # what Evaluator._checkpoint_point caches
-                    console.print(f"[dim]evaluated {label} (worker)[/dim]")
-                finished.add((kind, name))
-                for arm in arms:
-                    if arm.name not in results and arm.name in finals and needs[arm.name] <= finished:
-                        result = finals[arm.name]
-                        if arm.name in curve_arms:
-                            result["curve"] = evaluator.curve(arm.name, stage_dirs[arm.name])
-                        results[arm.name] = result
-                        _write(evaluator.out_dir, result)
-        if errors:
-            for label, error in errors[1:]:
-                console.print(f"semrl: {label}: failed too: {type(error).__name__}: {error}")
-            label, error = errors[0]
-            if isinstance(error, BrokenProcessPool):
-                raise RuntimeError(f"evaluating {label}: its worker process died (killed, or out of memory?); "
-                                   "evaluations written so far are kept (parallel=1 uses less memory)") from error
-            raise error
-        return {arm.name: results[arm.name] for arm in arms}
-
-    def kill(self) -> None:
-        import os
-        import signal
-
-        for pid in list(getattr(self.pool, "_processes", None) or {}):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def close(self) -> None:
-        """No job is running by now (`evaluate` waits for its jobs; on an error here they were killed):
-        the idle workers are ended at once rather than tearing torch down for seconds each."""
-        self.kill()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: Path, suite: str | None = None,
-                        overrides: list[str] | None = None) -> dict[str, Any]:
-    """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
-    from semrl.config import load_experiment
-    from semrl.preflight import preflight
-    from semrl.train.common import pick_device
-    from semrl.train.models import check_model_reference
-
-    exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
-    check_model_reference(model_path, exp.model.trust_remote_code)
-    if exp.eval.suite and exp.model.path is None:
-        raise UserError(f"{config_path}: the alignment tax needs a base model: set model.path")
-    _, test_rows = preflight(exp)
-    evaluator = Evaluator(exp, test_rows, exp.model.path or model_path, out_dir, pick_device(exp.device))
-    if exp.eval.suite and exp.model.path and exp.model.path != model_path:
-        evaluator.evaluate("base", exp.model.path, is_base=True)
-    result = evaluator.evaluate(name, model_path, is_base=exp.model.path == model_path)
-    _write(out_dir, result)
-    return result
-

@@ -7,7 +7,7 @@ With no items there is no interval: the functions return None (JSON null), never
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -48,3 +48,10 @@ def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], resample
         return None
     idx = _indices(len(x), resamples, seed)
     return percentile_interval(x[idx].mean(axis=1) - y[idx].mean(axis=1))
+
+
+def mean_with_interval(values: list[float], scale: float = 1.0, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Mean and interval; with no items both are None (JSON null) and n = 0 says why."""
+    scaled = [scale * v for v in values]
+    return {"value": float(np.mean(scaled)) if scaled else None, "ci95": bootstrap_mean(scaled, resamples, seed),
+            "n": len(scaled)}

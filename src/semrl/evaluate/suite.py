@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from semrl.configs import StrictModel, load_config
+from semrl.config_files import StrictModel, load_config
 from semrl.data.loading import load_table
 from semrl.errors import UserError
+from semrl.evaluate.lm_eval_tasks import check_task
 from semrl.files import read_lines
 
 
@@ -113,8 +114,6 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
 
 def check_lm_eval(spec: BenchmarkSpec, suite_path: str | Path) -> None:
     """include_path is a folder, the task is known to lm-eval and its data can be had."""
-    from semrl.evaluate.lm_eval_tasks import check_task
-
     if spec.include_path and not Path(spec.include_path).is_dir():
         raise UserError(f"{suite_path}: benchmark {spec.name}: include_path: folder not found: "
                         f"{spec.include_path}")

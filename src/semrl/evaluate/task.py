@@ -15,7 +15,8 @@ import numpy as np
 from semrl.evaluate.stats import bootstrap_mean, bootstrap_stat
 from semrl.metrics.language import DEFAULT_THRESHOLD, passes_language
 from semrl.metrics.rouge import corpus_rouge_l, sentence_rouge_l
-from semrl.metrics.surface import _bleu, _chrf, sentence_bleu, sentence_chrf, surface_spec
+from semrl.metrics.semantic import pairwise_similarity, semantic_similarity
+from semrl.metrics.surface import bleu_metric, chrf_metric, sentence_bleu, sentence_chrf, surface_spec
 from semrl.text.scripts import resolve_scripts
 
 TASK_METRICS = {
@@ -36,6 +37,11 @@ def _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed) -> dict[
             "signature": f"pre:{spec.note}|{metric.get_signature()}", "scale": "0-100"}
 
 
+def primary_metric(metrics: list[str]) -> str:
+    """The task metric the trade-off uses as "target quality": similarity when measured, else the first."""
+    return "sim" if "sim" in metrics else metrics[0]
+
+
 def evaluate_task(task_type: str, hyps: Sequence[str], refs: Sequence[str], lang: str | None,
                   encoder: str | None = None, threshold: float = DEFAULT_THRESHOLD, resamples: int = 1000,
                   seed: int = 0, metrics: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[str, list[float]]]:
@@ -45,11 +51,11 @@ def evaluate_task(task_type: str, hyps: Sequence[str], refs: Sequence[str], lang
     segments: dict[str, list[float]] = {}
     for name in names:
         if name == "bleu":
-            metric = _bleu(surface_spec(lang).bleu_tokenize, False)
+            metric = bleu_metric(surface_spec(lang).bleu_tokenize, False)
             results[name] = _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed)
             segments[name] = [sentence_bleu(h, r, lang) for h, r in zip(hyps, refs)]
         elif name == "chrf":
-            results[name] = _sacrebleu_with_interval(_chrf(), hyps, refs, lang, resamples, seed)
+            results[name] = _sacrebleu_with_interval(chrf_metric(), hyps, refs, lang, resamples, seed)
             segments[name] = [sentence_chrf(h, r, lang) for h, r in zip(hyps, refs)]
         elif name == "rougeL":
             values = [100.0 * sentence_rouge_l(h, r, lang) for h, r in zip(hyps, refs)]
@@ -57,8 +63,6 @@ def evaluate_task(task_type: str, hyps: Sequence[str], refs: Sequence[str], lang
                              "signature": corpus_rouge_l(hyps[:1], refs[:1], lang).signature, "scale": "0-100"}
             segments[name] = values
         elif name == "sim":
-            from semrl.metrics.semantic import pairwise_similarity, semantic_similarity
-
             values = pairwise_similarity(hyps, refs, encoder)
             results[name] = {"value": float(np.mean(values)), "ci95": bootstrap_mean(values, resamples, seed),
                              "signature": semantic_similarity(hyps[:1], refs[:1], encoder).signature,

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl import metrics as m
 from semrl.errors import UserError
 from semrl.files import read_lines
+from semrl.metrics.semantic import semantic_similarity
+from semrl.text.scripts import resolve_scripts
 
 METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
 
@@ -41,8 +44,6 @@ def score_files(
 ) -> dict[str, Any]:
     """Every requested metric at corpus level. Empty hypotheses are allowed (a model may say
     nothing); empty references and sources are errors, and line counts must agree."""
-    from semrl.text.scripts import resolve_scripts
-
     try:
         resolve_scripts(lang)
     except ValueError as exc:
@@ -60,8 +61,6 @@ def score_files(
         if len(srcs) != len(hyps):
             raise UserError(f"{src}: {len(srcs)} lines, but {hyp} has {len(hyps)}; one segment per line in each")
 
-    from semrl import metrics as m
-
     result: dict[str, Any] = {}
     signatures: dict[str, str] = {}
     for name in metrics:
@@ -74,8 +73,6 @@ def score_files(
         elif name == "lang":
             score = m.language_consistency(hyps, lang, threshold=threshold)
         else:
-            from semrl.metrics.semantic import semantic_similarity
-
             score = semantic_similarity(hyps, refs, encoder, device)
             if srcs is not None:
                 source_score = semantic_similarity(hyps, srcs, encoder, device)

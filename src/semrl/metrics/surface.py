@@ -1,4 +1,4 @@
-"""BLEU and chrF++ from sacrebleu, with the language-aware preprocessing DESIGN.md fixes.
+"""BLEU and chrF++ from sacrebleu, with language-aware preprocessing (README: Metrics).
 
 Chinese uses sacrebleu's own `zh` tokenizer on the raw strings. Tibetan has no sacrebleu
 tokenizer, so each string becomes its syllables joined by single spaces, and BLEU runs with
@@ -47,14 +47,14 @@ def surface_spec(lang: str | None) -> SurfaceSpec:
 
 
 @lru_cache(maxsize=None)
-def _bleu(tokenize: str, sentence: bool):
+def bleu_metric(tokenize: str, sentence: bool):
     from sacrebleu.metrics import BLEU
 
     return BLEU(tokenize=tokenize, effective_order=sentence)
 
 
 @lru_cache(maxsize=None)
-def _chrf():
+def chrf_metric():
     from sacrebleu.metrics import CHRF
 
     return CHRF(word_order=2)
@@ -73,14 +73,14 @@ class CorpusScore:
 
 def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], lang: str | None) -> CorpusScore:
     spec = surface_spec(lang)
-    metric = _bleu(spec.bleu_tokenize, False)
+    metric = bleu_metric(spec.bleu_tokenize, False)
     result = metric.corpus_score([spec.preprocess(h) for h in hyps], [[spec.preprocess(r) for r in refs]])
     return CorpusScore(_clamp(result.score), f"pre:{spec.note}|{metric.get_signature()}")
 
 
 def corpus_chrf(hyps: Sequence[str], refs: Sequence[str], lang: str | None) -> CorpusScore:
     spec = surface_spec(lang)
-    metric = _chrf()
+    metric = chrf_metric()
     result = metric.corpus_score([spec.preprocess(h) for h in hyps], [[spec.preprocess(r) for r in refs]])
     return CorpusScore(_clamp(result.score), f"pre:{spec.note}|{metric.get_signature()}")
 
@@ -91,7 +91,7 @@ def sentence_bleu(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return _clamp(_bleu(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(bleu_metric(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
 
 
 def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:
@@ -100,4 +100,4 @@ def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return _clamp(_chrf().sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(chrf_metric().sentence_score(hyp_text, [spec.preprocess(ref)]).score)

@@ -12,10 +12,13 @@ models, Gemma) and untied ones (Llama 3 8B, Mistral), grouped-query attention.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from semrl.errors import UserError
+from semrl.files import read_text
 from semrl.models.tiny import TinySpec, build_tiny_lm, train_tokenizer
 
 # Qwen3: ChatML; the final assistant turn carries a (possibly empty) <think> block, as the real
@@ -125,8 +128,6 @@ def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec
     if name == "llama":
         return build_tiny_lm(out_dir, texts, spec)
     if name not in FAMILIES:
-        from semrl.errors import UserError
-
         raise UserError(f"model.tiny.family: unknown family {name!r}; choose {', '.join(FAMILY_NAMES)}")
     import torch
     import transformers
@@ -159,3 +160,15 @@ def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def build_tiny_base(target: Path, spec, seed: int, texts: list[str]) -> str:
+    """A `model.tiny` base built once into `target` (written beside it, then renamed into place)."""
+    if (target / "config.json").exists():
+        return str(target)
+    corpus = texts + [read_text(path) for path in spec.corpus]
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_tiny_family(getattr(spec, "family", "llama"), tmp, corpus, spec.tiny_spec(seed))
+    tmp.rename(target)
+    return str(target)

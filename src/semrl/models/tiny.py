@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from semrl.errors import UserError
+from semrl.files import read_lines
+
 SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -143,9 +146,6 @@ _FALLBACK_CORPUS = ["semrl builds tiny models from your own text.", "A small cor
 
 def build_tiny(out_dir: str | Path, corpus: list[str | Path], kind: str = "lm", size: str = "small", seed: int = 0) -> Path:
     """`semrl model tiny`: read the corpus files, build the requested kind of model."""
-    from semrl.errors import UserError
-    from semrl.files import read_lines
-
     if size not in SIZES:
         raise UserError(f"--size: unknown size {size!r}; choose {', '.join(SIZES)}")
     builders = {"lm": build_tiny_lm, "classifier": build_tiny_classifier, "encoder": build_tiny_encoder}

@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
+from semrl.evaluate.task import primary_metric
+from semrl.evaluate.tradeoff import matched_quality
 from semrl.files import atomic_write_json, atomic_write_text, read_json
 from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
 from semrl.report.tables import all_tables, markdown
+from semrl.rewards.base import as_text
+from semrl.train.completions import read_completions
 
 
 def collect(run_root: Path) -> dict[str, Any]:
@@ -30,9 +34,7 @@ def collect(run_root: Path) -> dict[str, Any]:
         if path.exists():
             arms[name] = read_json(path)
     preference_path = eval_dir / "preference.json"
-    extras = {name: read_json(run_root / f"{name}.json")
-              for name in ("claims", "sandbox") if (run_root / f"{name}.json").exists()}
-    return {**extras,
+    return {
         "name": config["name"],
         "run_dir": str(run_root),
         "seed": manifest.get("seed"),
@@ -47,12 +49,17 @@ def collect(run_root: Path) -> dict[str, Any]:
     }
 
 
+def gather_results(run_root: Path) -> dict[str, Any]:
+    """Every number of a run (what results.json holds, less the figure paths): the evaluations
+    collected, and the arms compared at matched target quality along their curves."""
+    results = collect(run_root)
+    results["matched_quality"] = matched_quality(results)
+    return results
+
+
 def completions_sample(run_root: Path, steps: int = 3, per_step: int = 2) -> dict[str, list[dict[str, Any]]]:
     """Per GRPO stage with a completions.jsonl: `per_step` rows at the first, middle and last logged
     step, prompts and completions as plain text for the report."""
-    from semrl.rewards.base import as_text
-    from semrl.train.completions import read_completions
-
     sample = {}
     for path in sorted(run_root.glob("*/grpo/completions.jsonl")):
         rows = read_completions(path)
@@ -65,50 +72,8 @@ def completions_sample(run_root: Path, steps: int = 3, per_step: int = 2) -> dic
     return sample
 
 
-def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
-    """Compare arms' alignment tax at the same target quality, interpolated along their curves.
-
-    For each pair of arms with curves, target levels are spread over the range both reach; each
-    arm's tax (and its interval bounds) is linearly interpolated at those levels. The intervals are
-    the interpolated per-checkpoint intervals, not a joint bootstrap.
-    """
-    import numpy as np
-
-    curves = {}
-    for name, arm in results["arms"].items():
-        # sort by target value only (stable): the tax dicts are not comparable when two checkpoints tie
-        points = sorted(((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax")),
-                        key=lambda point: point[0])
-        if len(points) >= 2:
-            curves[name] = points
-    out: dict[str, Any] = {}
-    names = list(curves)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            low = max(curves[a][0][0], curves[b][0][0])
-            high = min(curves[a][-1][0], curves[b][-1][0])
-            if low >= high:
-                continue
-            rows = []
-            for q in np.linspace(low, high, levels):
-                def at(points, key):
-                    xs = [p[0] for p in points]
-                    return float(np.interp(q, xs, [key(p[1]) for p in points]))
-
-                entry = {"target": float(q)}
-                for name in (a, b):
-                    entry[name] = {"tax": at(curves[name], lambda t: t["tax"]),
-                                   "ci95": [at(curves[name], lambda t: t["ci95"][0]),
-                                            at(curves[name], lambda t: t["ci95"][1])]}
-                entry["difference"] = entry[a]["tax"] - entry[b]["tax"]
-                rows.append(entry)
-            out[f"{a} vs {b}"] = rows
-    return out
-
-
 def _primary(results: dict[str, Any]) -> str:
-    metrics = list(next(iter(results["arms"].values()))["task"])
-    return "sim" if "sim" in metrics else metrics[0]
+    return primary_metric(list(next(iter(results["arms"].values()))["task"]))
 
 
 def _img(path: Path) -> str:
@@ -141,12 +106,13 @@ def render_html(results: dict[str, Any], figures: list[Path], tables: list | Non
                      tables if tables is not None else all_tables(results), figures)
 
 
-def build_report(run_root: Path, extra_tables: list | None = None,
-                 extra_figures: list[Path] | None = None) -> dict[str, Path]:
+def build_report(run_root: Path, extra_tables: list | None = None, extra_figures: list[Path] | None = None,
+                 extra_results: dict[str, Any] | None = None) -> dict[str, Path]:
     """results.json, summary.md and report.html of a run. A caller with its own analysis (the
-    sandbox: claims, oracle) passes its tables first and its figures; the report only renders."""
+    sandbox: claims, oracle) passes its results, its tables (shown first) and its figures; the
+    report only renders them."""
     run_root = Path(run_root)
-    results = collect(run_root)
+    results = {**(extra_results or {}), **gather_results(run_root)}
     figures_dir = run_root / "figures"
     figures_dir.mkdir(exist_ok=True)
     primary = _primary(results)
@@ -157,7 +123,6 @@ def build_report(run_root: Path, extra_tables: list | None = None,
     ) if f is not None] + [f for f in extra_figures or [] if f is not None]
     tables = list(extra_tables or []) + all_tables(results)
     results["figures"] = [str(f.relative_to(run_root)) for f in figures]
-    results["matched_quality"] = matched_quality(results)
     atomic_write_json(run_root / "results.json", results)
     summary = [f"# semrl report: {results['name']}", "",
                f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "

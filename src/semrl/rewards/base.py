@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
+from semrl.notices import warn
+
 
 def as_text(item: Any) -> str:
     """A completion or prompt as text: strings as they are, message lists as their contents."""
@@ -89,8 +91,6 @@ class RewardComponent:
         values = finite_or(raw, self.minimum)
         self.nonfinite = sum(1 for v in raw if v is None or not math.isfinite(v))
         if self.nonfinite:
-            from semrl.notices import warn
-
             warn(f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})")
         return values
 

@@ -4,37 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semrl.configs import load_config
+from semrl.config_files import load_config
 from semrl.rewards.base import RewardComponent
 from semrl.rewards.compose import ComposedReward
 from semrl.rewards.config import RewardConfig
+from semrl.rewards.language import LanguageReward
+from semrl.rewards.overlap import OverlapReward
+from semrl.rewards.penalties import LengthPenalty, RepetitionPenalty
+from semrl.rewards.reward_model import RewardModelReward
+from semrl.rewards.semantic import SemanticReward
 
 
 def build_component(spec, columns: dict[str, str]) -> RewardComponent:
     """One component from its spec; heavy models load lazily, on the first call."""
     if spec.type == "semantic":
-        from semrl.rewards.semantic import SemanticReward
-
         return SemanticReward(spec, columns)
     if spec.type == "language":
-        from semrl.rewards.language import LanguageReward
-
         return LanguageReward(spec, columns)
     if spec.type in ("bleu", "chrf", "rougeL"):
-        from semrl.rewards.overlap import OverlapReward
-
         return OverlapReward(spec, columns)
     if spec.type == "length":
-        from semrl.rewards.penalties import LengthPenalty
-
         return LengthPenalty(spec, columns)
     if spec.type == "repetition":
-        from semrl.rewards.penalties import RepetitionPenalty
-
         return RepetitionPenalty(spec, columns)
     if spec.type == "reward_model":
-        from semrl.rewards.reward_model import RewardModelReward
-
         return RewardModelReward(spec, columns)
     raise ValueError(f"unknown reward type {spec.type!r}")
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from semrl.configs import StrictModel
+from semrl.config_files import StrictModel
 from semrl.text.scripts import resolve_scripts
 
 

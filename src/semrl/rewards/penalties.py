@@ -20,7 +20,7 @@ where the paper's recipe differs:
   over the 0.15 threshold: Tibetan letters share lead bytes. "ཁྱི་ནག་པོས་ཆུ་འཐུང་གི་འདུག།" said twice
   is 0.36 on syllables, 0.46 on a byte-level BPE trained on our sample lines (0.63 on bytes).
   Tibetan and Chinese have no spaces, so counting words would not help either; we count
-  syllables/characters (tests/test_reward_audit_hacks.py measures these numbers).
+  syllables/characters (tests/unit/rewards/test_reward_audit_hacks.py measures these numbers).
 - Length is not TRL's `get_soft_overlong_punishment`: that ramps from an absolute
   `max_completion_len - soft_punish_cache` to `max_completion_len` policy tokens, while the paper's
   thresholds move with the batch (or reference) median. With lengths (10, 10, 10, 60) ours charges

@@ -15,64 +15,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
+from semrl.models.loading import load_scorer, score_texts
 from semrl.rewards.base import RewardComponent, as_text, finite_or
 from semrl.rewards.config import RewardModelSpec
 
 
-def load_reward_model(path: str, device: str | None = None, trust_remote_code: bool = False):
-    """Model and tokenizer from a local folder (safetensors preferred, no remote code unless asked)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from semrl.encoders.loading import pick_device
-
-    if not Path(path).is_dir():
-        raise UserError(f"reward model {path}: not a local model folder")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"reward model {path}: could not be loaded: {str(exc).splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    model.to(pick_device(device)).eval()
-    return model, tokenizer
-
-
-def as_trained(tokenizer, text: str) -> str:
-    """The plain text TRL's RewardTrainer trained the score on: it appends EOS to plain-text pairs, and
-    the classifier reads its score at the last non-pad token, so scoring without the EOS reads the
-    head at a position it never learned (unless EOS doubles as the pad token)."""
-    eos = tokenizer.eos_token
-    return text if not eos or text.endswith(eos) else text + eos
-
-
-def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,
-                templated: bool = False) -> list[float]:
-    """The RM's score (logit 0) of each text, tokenized as TRL's RewardTrainer tokenized it: plain text
-    with EOS appended and the tokenizer's special tokens; `templated` text (rendered by the chat
-    template, which writes its own BOS/EOS) without adding any, so BOS is never doubled."""
-    import torch
-
-    from semrl.encoders.cache import encodable
-
-    model.eval()
-    texts = [encodable(text if templated else as_trained(tokenizer, text)) for text in texts]
-    scores: list[float] = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
-                          max_length=max_length, add_special_tokens=not templated).to(model.device)
-        with torch.inference_mode():
-            scores.extend(model(**batch).logits[:, 0].float().tolist())  # NaN stays NaN for the caller to count
-    return scores
-
-
 def reference_texts(path: str) -> tuple[list[str], list[str]]:
     """(prompts, texts) of a reference set: rows with `completion`, or pairs (chosen and rejected both)."""
-    from semrl.data.loading import LINE, load_table
-
     prompts: list[str] = []
     texts: list[str] = []
     for row in load_table(path):
@@ -102,7 +53,7 @@ class RewardModelReward(RewardComponent):
     @property
     def loaded(self):
         if self._loaded is None:
-            self._loaded = load_reward_model(self.spec.model, self.spec.device, self.spec.trust_remote_code)
+            self._loaded = load_scorer(self.spec.model, self.spec.device, trust_remote_code=self.spec.trust_remote_code)
         return self._loaded
 
     def raw_scores(self, prompts: list[Any], completions: list[str]) -> list[float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from semrl.evaluate.stats import bootstrap_paired_difference
+from semrl.files import read_jsonl
 
 # C3/C5 say RL is "as good or better" in meaning. On 40-60 test items one wrong slot in one item
 # moves adequacy by ~0.004, and the paper's own gaps between arms are several points of similarity;
@@ -168,8 +169,6 @@ def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
 
 def output_segments(run_dir, arms: list[str]) -> dict[str, list[float]]:
     """Per-item task scores of each arm from eval/<arm>.outputs.jsonl, keyed 'arm:metric'."""
-    from semrl.files import read_jsonl
-
     out: dict[str, list[float]] = {}
     for arm in arms:
         path = run_dir / "eval" / f"{arm}.outputs.jsonl"

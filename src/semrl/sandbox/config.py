@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.configs import StrictModel
+from semrl.config_files import StrictModel
 from semrl.sandbox.pretrain import BaseModelSpec
 from semrl.sandbox.world import WorldSpec
 

@@ -17,8 +17,18 @@ from typing import Any
 
 import yaml
 
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from semrl.data.loading import LINE
+from semrl.data.preferences import load_preferences, translate_pairs
+from semrl.data.splits import split_rows
+from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
 from semrl.sandbox.config import spec_hash
+from semrl.sandbox.grammar import Meaning, realise_l
+from semrl.sandbox.lexicon import SLOTS
+from semrl.sandbox.measures import load_world
+from semrl.sandbox.oracle import parse_h
+from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question, parse_kb_h
+from semrl.studies.few_shot_transfer import run_transfer
+from semrl.studies.rm.transfer import run_rm_transfer
 
 INPUTS = "inputs.json"
 HEADLINE_VERSION = 1  # bump when headline_transfer's procedure changes (invalidates cached results)
@@ -85,8 +95,6 @@ def headline_setup(config, world: Path, encoder: Path,
 
 
 def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Path) -> dict[str, Any]:
-    from semrl.evaluate.transfer import run_transfer
-
     exp, starts, inputs = headline_setup(config, world, encoder, mt_dir)
     reused = cached(out, "transfer.json", inputs)
     if reused is not None:
@@ -105,12 +113,6 @@ def machine_translator(world_json: Path, error_rate: float, seed: int):
     order: translationese), with a wrong concept in one slot for `error_rate` of the statements.
     Text it cannot parse comes back unchanged."""
     import random
-
-    from semrl.sandbox.grammar import Meaning, realise_l
-    from semrl.sandbox.lexicon import SLOTS
-    from semrl.sandbox.oracle import parse_h
-    from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question, parse_kb_h
-    from semrl.sandbox.measures import load_world
 
     world = load_world(world_json.parent)
     rng = random.Random(seed)
@@ -147,10 +149,6 @@ def rm_training_sets(world: Path, error_rate: float, seed: int) -> dict[str, lis
     only the H training split is machine-translated (no H eval pair reaches any training set); the
     three training sets (H, machine-translated L, native L) are cut to one size, keeping the H
     pairs whose translations survived (translate_pairs drops pairs whose answers became equal)."""
-    from semrl.data.preferences import load_preferences, translate_pairs
-    from semrl.data.splits import split_rows
-    from semrl.data.loading import LINE
-
     h_train, h_eval = split_rows(load_preferences(str(world / "prefs_h.jsonl")), RM_TEST_SIZE, seed)
     l_train, l_eval = split_rows(load_preferences(str(world / "prefs_l.jsonl")), RM_TEST_SIZE, seed)
     machine = translate_pairs(h_train, machine_translator(world / "world.json", error_rate, seed), "l")
@@ -169,11 +167,9 @@ def rm_training_sets(world: Path, error_rate: float, seed: int) -> dict[str, lis
 def per_pair_hits(scores_path: Path) -> dict[str, dict[str, list[float]]]:
     """hits[rm][language] -> 0/1 per eval pair, in pair order, from rm transfer's scores.jsonl."""
     hits: dict[str, dict[str, list[float]]] = {}
-    for line in scores_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            hits.setdefault(row["rm"], {}).setdefault(row["language"], []).append(
-                1.0 if row["chosen_score"] > row["rejected_score"] else 0.0)
+    for row in read_jsonl(scores_path, numbered=False, allow_empty=True):
+        hits.setdefault(row["rm"], {}).setdefault(row["language"], []).append(
+            1.0 if row["chosen_score"] > row["rejected_score"] else 0.0)
     return hits
 
 
@@ -189,8 +185,6 @@ def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[st
     """Paper 3's question offline: an RM trained on native H pairs vs. one trained on machine-made L
     pairs (the H training pairs through the sandbox MT), both judged on held-out native H and native
     L pairs, with an RM trained on as many native L pairs as the ceiling."""
-    from semrl.rm.transfer import run_rm_transfer
-
     out, world, base = out.resolve(), world.resolve(), base.resolve()  # the YAML below holds absolute paths
     inputs = rm_inputs(config, world, base)
     rm, resamples = inputs["rm"], inputs["resamples"]

@@ -15,6 +15,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from semrl.encoders.loading import load_encoder
+from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.stats import bootstrap_mean
 from semrl.files import read_jsonl
 from semrl.sandbox.grammar import Meaning, realise_l, realise_mixed
@@ -91,8 +93,6 @@ def base_translation(base: Path, world_dir: Path, max_new_tokens: int = 40) -> d
     in its pretraining ('H: <sentence>' then 'L:'), judged by the oracle on the test set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from semrl.evaluate.generation import GenerationSettings, generate
-
     world, rows = load_world(world_dir), read_jsonl(world_dir / "mt_test.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base).eval()
@@ -106,8 +106,6 @@ def base_translation(base: Path, world_dir: Path, max_new_tokens: int = 40) -> d
 def mix_property(encoder: Path, world_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Does the reward encoder prefer code-mixed L with every concept right over pure L with one or
     two concepts wrong? (Real multilingual encoders do; it is the temptation C4 is about.)"""
-    from semrl.encoders.loading import load_encoder
-
     world, rows = load_world(world_dir), read_jsonl(world_dir / "mt_test.jsonl")
     rng = random.Random(seed)
     encoder_model = load_encoder(str(encoder))

@@ -15,7 +15,11 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.configs import StrictModel
+from semrl.config_files import StrictModel
+from semrl.evaluate.benchmarks import run_suite
+from semrl.evaluate.suite import load_suite
+from semrl.models.tiny import TinySpec, build_tiny_lm
+from semrl.train.common import progress_callback, quiet
 
 
 class BaseModelSpec(StrictModel):
@@ -35,9 +39,6 @@ def pretrain_base(texts: list[str], spec: BaseModelSpec, out_dir: Path, seed: in
     """Train tokenizer + tiny Llama from scratch on `texts`; save to out_dir/final atomically."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-
-    from semrl.models.tiny import TinySpec, build_tiny_lm
-    from semrl.train.common import progress_callback, quiet
 
     init = out_dir / "init"
     build_tiny_lm(init, texts, TinySpec(vocab_size=spec.vocab_size, hidden_size=spec.hidden_size,
@@ -67,9 +68,6 @@ def pretrain_base(texts: list[str], spec: BaseModelSpec, out_dir: Path, seed: in
 def competence(model_dir: Path, suite_path: Path) -> dict[str, Any]:
     """Held-out general-suite scores of a model (QA EM, copy EM, fact MC accuracy)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from semrl.evaluate.general import run_suite
-    from semrl.evaluate.suite import load_suite
 
     suite, items = load_suite(suite_path)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()

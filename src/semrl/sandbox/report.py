@@ -7,7 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-Table = tuple[str, list[str], list[list[str]]]
+from semrl.files import read_json
+from semrl.report import build_report
+from semrl.report.tables import Table
+from semrl.sandbox.tradeoff import tradeoff_figure
+
 
 
 def _num(value: Any, digits: int = 3, signed: bool = False) -> str:
@@ -117,8 +121,6 @@ def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> lis
 
 
 def sandbox_figures(sandbox: dict[str, Any], figures_dir: Path) -> list[Path]:
-    from semrl.sandbox.tradeoff import tradeoff_figure
-
     figures_dir.mkdir(parents=True, exist_ok=True)
     path = tradeoff_figure(sandbox.get("tradeoff") or {}, figures_dir / "tradeoff_oracle.png")
     return [path] if path else []
@@ -136,11 +138,7 @@ def demo_run_dir(path: Path) -> Path | None:
 def build_demo_report(run_dir: Path) -> dict[str, Path]:
     """The demo's report with its own tables and figure, from the claims.json and sandbox.json it
     wrote; `semrl report` on a demo folder rebuilds the same report the demo wrote."""
-    import json
-
-    from semrl.report import build_report
-
-    claims = json.loads((run_dir / "claims.json").read_text(encoding="utf-8"))
-    sandbox = json.loads((run_dir / "sandbox.json").read_text(encoding="utf-8"))
+    claims, sandbox = read_json(run_dir / "claims.json"), read_json(run_dir / "sandbox.json")
     return build_report(run_dir, extra_tables=sandbox_tables(claims, sandbox),
-                        extra_figures=sandbox_figures(sandbox, run_dir / "figures"))
+                        extra_figures=sandbox_figures(sandbox, run_dir / "figures"),
+                        extra_results={"claims": claims, "sandbox": sandbox})

@@ -25,6 +25,7 @@ import random
 import re
 from typing import Any, Sequence
 
+from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
 from semrl.sandbox.grammar import ERGATIVE, LOCATIVE, SHAD
 from semrl.sandbox.lexicon import TSHEG, Lexicon
 
@@ -110,8 +111,6 @@ def c6_claim(rm: dict[str, Any]) -> dict[str, Any]:
     """C6 from reward_model_transfer's result: testable when the H-trained RM learned H, reproduced
     when its accuracy on native L pairs is not worse than the machine-translated-L RM's by more than
     MARGIN (paired bootstrap over the same L pairs)."""
-    from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
-
     pairs = (rm or {}).get("per_pair") or {}
     resamples, seed = int(rm.get("resamples", 1000)) if rm else 1000, int(rm.get("seed", 0)) if rm else 0
     h_on_h, h_on_l, l_on_l = pairs.get("rm_h_on_h") or [], pairs.get("rm_h_on_l") or [], pairs.get("rm_l_on_l") or []

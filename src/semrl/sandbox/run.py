@@ -16,14 +16,45 @@ import os
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import yaml
 from rich.console import Console
 
-from semrl.files import atomic_write_json, atomic_write_text
+from semrl.config_files import load_config
+from semrl.data.splits import split_rows
+from semrl.evaluate.preference import compare
+from semrl.evaluate.stats import bootstrap_mean
+from semrl.experiment_config import EncoderSpec
+from semrl.files import atomic_write_json, atomic_write_text, read_jsonl
+from semrl.pipeline.experiment import run_experiment
+from semrl.report.build import gather_results
+from semrl.rewards.audit import audit
+from semrl.rewards.build import build_reward
+from semrl.rewards.config import RewardConfig
+from semrl.sandbox.claims import judge_claims, output_segments
 from semrl.sandbox.config import DemoConfig, spec_hash
+from semrl.sandbox.extras import headline_transfer, reward_model_transfer
+from semrl.sandbox.grammar import Meaning, realise_l
+from semrl.sandbox.learning import reward_trend, weight_movement
+from semrl.sandbox.measures import (
+    base_translation,
+    chance_adequacy,
+    load_world,
+    mix_property,
+    oracle_scores,
+    strip_items,
+    test_meanings,
+)
+from semrl.sandbox.oracle import judge
+from semrl.sandbox.pretrain import competence, pretrain_base
+from semrl.sandbox.report import build_demo_report
+from semrl.sandbox.rm_claim import c6_claim
+from semrl.sandbox.seeds import aggregate_seeds, seed_configs
+from semrl.sandbox.tradeoff import compare_methods
+from semrl.sandbox.world import write_world
+from semrl.train.encoder import run_encoder
+from semrl.train.settings import StageSettings
 
 console = Console(stderr=True)
 
@@ -33,12 +64,10 @@ def cache_root() -> Path:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path, numbered=False, allow_empty=True)
 
 
 def prepare_world(config: DemoConfig) -> Path:
-    from semrl.sandbox.world import write_world
-
     target = cache_root() / f"world-{spec_hash(config.world)}"
     if not (target / "world.json").exists():
         tmp = target.with_suffix(".tmp")
@@ -50,8 +79,6 @@ def prepare_world(config: DemoConfig) -> Path:
 
 
 def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]:
-    from semrl.sandbox.pretrain import competence, pretrain_base
-
     w = config.world  # the base depends on the pretraining text only (world.py draws it from its own stream)
     target = cache_root() / f"base-{spec_hash(w.seed, w.sizes, w.pretrain, config.base, config.seed)}"
     if not (target / "final" / "config.json").exists():
@@ -65,10 +92,6 @@ def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]
 
 
 def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]:
-    from semrl.config import EncoderSpec
-    from semrl.data.splits import split_rows
-    from semrl.train.encoder import run_encoder
-
     target = cache_root() / f"encoder-{spec_hash(config.world, config.encoder, config.seed)}"
     if not (target / "final" / "modules.json").exists():
         console.print("[bold]training the reward encoder[/bold] (H paraphrases + L<->H pairs; cached afterwards)")
@@ -76,7 +99,7 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
         train, test = split_rows(pairs, 0.1, config.seed)
         spec = EncoderSpec(**{**config.encoder, "save_steps": 10_000})
         shutil.rmtree(target, ignore_errors=True)
-        metrics = run_encoder(SimpleNamespace(seed=config.seed, report_to="none"), spec, train, test, target, "cpu")
+        metrics = run_encoder(StageSettings(seed=config.seed), spec, train, test, target, "cpu")
         atomic_write_json(target / "metrics.json", {k: v for k, v in metrics.items() if k != "final_model"})
     return target / "final", json.loads((target / "metrics.json").read_text(encoding="utf-8"))
 
@@ -86,12 +109,6 @@ def audit_encoder(world: Path, encoder: Path) -> dict[str, Any]:
     informative test is a true paraphrase (another L realisation of the meaning) against each
     corruption; the copy of the reference always scores 1 under a cosine."""
     import random
-
-    from semrl.rewards.audit import audit
-    from semrl.rewards.build import build_reward
-    from semrl.rewards.config import RewardConfig
-    from semrl.sandbox.grammar import Meaning, realise_l
-    from semrl.sandbox.measures import load_world
 
     lexicon, rng = load_world(world).lexicon, random.Random(0)
     rows = [{"reference": r["reference"], "source": r["source"],
@@ -156,10 +173,6 @@ def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> 
 def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Pairwise preference judged by the oracle (the sandbox's stand-in for the paper's LLM judge):
     the output with the higher adequacy wins, then grammaticality, then purity; both orders."""
-    from semrl.evaluate.preference import compare
-    from semrl.sandbox.measures import load_world, test_meanings
-    from semrl.sandbox.oracle import judge
-
     lexicon, meanings = load_world(world).lexicon, test_meanings(world)
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
@@ -187,8 +200,6 @@ def _cached_json(path: Path, compute) -> Any:
 def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
     arm the weight movement of its last stage from the model it started from."""
-    from semrl.sandbox.learning import reward_trend, weight_movement
-
     trends, movement = {}, {}
     manifest = json.loads((mt_dir / "manifest.json").read_text(encoding="utf-8"))
     for arm in results["arms"]:
@@ -207,11 +218,6 @@ def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tupl
 
 def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
     """The oracle on the few-shot headline outputs of each start (agent, object and action in L)."""
-    from semrl.evaluate.stats import bootstrap_mean
-    from semrl.sandbox.grammar import Meaning
-    from semrl.sandbox.measures import chance_adequacy, load_world
-    from semrl.sandbox.oracle import judge
-
     world_obj = load_world(world)
     slots = ("agent", "action", "object")
     meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "headline_test.jsonl")}
@@ -227,16 +233,6 @@ def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
-    from semrl.configs import load_config
-    from semrl.experiment import run_experiment
-    from semrl.sandbox.claims import judge_claims, output_segments
-    from semrl.sandbox.extras import headline_transfer, reward_model_transfer
-    from semrl.sandbox.measures import base_translation, chance_adequacy, load_world, mix_property, oracle_scores
-    from semrl.sandbox.measures import strip_items, test_meanings
-    from semrl.sandbox.report import build_demo_report
-    from semrl.sandbox.rm_claim import c6_claim
-    from semrl.sandbox.tradeoff import compare_methods
-
     start = time.time()
     config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
     if quick:
@@ -262,10 +258,11 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     for path, exp in ((out / "experiment.yaml", experiment_dict(config, world, base, encoder)),
                       (out / "ceiling.yaml", ceiling_dict(config, world, base, encoder))):
         atomic_write_text(path, yaml.safe_dump(exp, sort_keys=False))
-    run_experiment(out / "experiment.yaml", [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False)
+    run_experiment(out / "experiment.yaml", [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False,
+                   report=False)  # build_demo_report below writes the one report, with the claims
     run_experiment(out / "ceiling.yaml", [], ceiling_dir, resume=(ceiling_dir / "manifest.json").exists(), dry_run=False)
     t = lap("arms", t)
-    results = json.loads((mt_dir / "results.json").read_text(encoding="utf-8"))
+    results = gather_results(mt_dir)
     oracle = oracle_scores(mt_dir / "eval", world)
     oracle["ceiling"] = oracle_scores(ceiling_dir / "eval", world).get("ceiling")
     trends, movement = learning_evidence(mt_dir, results, base)
@@ -307,9 +304,6 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
 def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     """The demo over several seeds; each seed regenerates the world too (world, base model, encoder
     and arms all re-seeded), and every piece of evidence is aggregated with t-intervals over seeds."""
-    from semrl.configs import load_config
-    from semrl.sandbox.seeds import aggregate_seeds, seed_configs
-
     base_config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
     runs = []
     for offset, seed_dict in enumerate(seed_configs(base_config, seeds)):

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from semrl.evaluate.general import PRIMARY
+from semrl.evaluate.benchmarks import PRIMARY
 from semrl.evaluate.stats import percentile_interval
+from semrl.files import atomic_savefig
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World
@@ -137,8 +138,6 @@ def tradeoff_figure(analysis: dict[str, Any], path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from semrl.files import atomic_savefig
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = {"rl": "tab:blue", "sft": "tab:red"}

@@ -24,10 +24,18 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.configs import StrictModel
+from semrl.config_files import StrictModel
 from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, to_json
-from semrl.sandbox.grammar import Meaning, random_meaning, realise_h, realise_l, realise_l_headline, realise_mixed
+from semrl.sandbox.grammar import (
+    Meaning,
+    random_meaning,
+    realise_h,
+    realise_l,
+    realise_l_headline,
+    realise_mixed,
+)
 from semrl.sandbox.lexicon import SLOTS, Lexicon, build_lexicon
+from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question
 
 
 class ParallelSpec(StrictModel):
@@ -164,8 +172,6 @@ class World:
         """Preference pairs grounded in the knowledge base, all in `language` ('h' or 'l'): the prompt
         asks where an agent lives or what it likes, chosen states the KB's answer, rejected the same
         sentence (same words and form) with a wrong place or object. Grammar: sandbox/rm_claim.py."""
-        from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question
-
         kinds = [kind for kind, slot in KINDS.items() if self.sizes[slot] > 1]
         if not kinds:
             raise ValueError("preference pairs need at least two places or two objects")

@@ -7,41 +7,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from semrl.devices import torch_dtype
+from semrl.distributed import is_main_process
 from semrl.errors import UserError
+from semrl.files import atomic_write_json
+from semrl.train.settings import StageSettings
 
 
-def pick_device(setting: str = "auto") -> str:
-    import torch
-
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise UserError("device: cuda was asked for, but no CUDA device is available")
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
-
-
-def torch_dtype(dtype: str, device: str):
-    """auto: bf16 on a GPU that supports it, fp32 on CPU (bf16 matmuls are slow on most CPUs)."""
-    import torch
-
-    if dtype == "auto":
-        if device == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-
-
-def training_kwargs(exp, spec, out_dir: Path, device: str) -> dict[str, Any]:
+def training_kwargs(settings: StageSettings, spec, out_dir: Path, device: str) -> dict[str, Any]:
     """TrainingArguments fields common to all stages. On CPU: no bf16 and no activation
     checkpointing (TRL's defaults make GRPO 3.7x slower there); on CUDA: bf16 when the model is."""
     import torch
 
-    bf16 = device == "cuda" and torch_dtype(exp.model.dtype, device) == torch.bfloat16
+    bf16 = device == "cuda" and torch_dtype(settings.dtype, device) == torch.bfloat16
     return {
         "output_dir": str(out_dir),
-        "seed": exp.seed,
-        "data_seed": exp.seed,
-        "report_to": [] if exp.report_to == "none" else [exp.report_to],
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "report_to": [] if settings.report_to == "none" else [settings.report_to],
         "use_cpu": device == "cpu",
         "bf16": bf16,
         "activation_checkpointing": False if device == "cpu" else getattr(spec, "activation_checkpointing", False),
@@ -50,8 +33,8 @@ def training_kwargs(exp, spec, out_dir: Path, device: str) -> dict[str, Any]:
         "max_steps": spec.max_steps,
         "lr_scheduler_type": spec.scheduler,
         "save_strategy": "steps",
-        "save_steps": exp.eval.curve_every or spec.save_steps,
-        "save_total_limit": None if exp.eval.curve_every else 2,
+        "save_steps": settings.save_every or spec.save_steps,
+        "save_total_limit": None if settings.save_every else 2,
         "logging_steps": spec.logging_steps,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
@@ -261,9 +244,6 @@ def quiet(trainer):
 
 def save_log_history(trainer, out_dir: Path) -> None:
     """The stage's logged metrics (reward components, KL, lengths) for the report's figures."""
-    from semrl.files import atomic_write_json
-    from semrl.runs import is_main_process
-
     if is_main_process():
         atomic_write_json(Path(out_dir) / "log_history.json", trainer.state.log_history)
 

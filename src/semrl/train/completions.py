@@ -18,6 +18,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from semrl.files import atomic_write_text, to_json
+from semrl.rewards.base import as_text
+
 FILE = "completions.jsonl"
 
 
@@ -30,8 +33,6 @@ def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float]
                     limit: int | None = None) -> list[dict[str, Any]]:
     """Rows of TRL's completions sample. `rewards` holds each term: the composed reward's components
     (logged through `log_extra`) or, with separate reward functions, each function's value."""
-    from semrl.rewards.base import as_text
-
     prompts, completions = list(logs["prompt"]), list(logs["completion"])
     per_function = {name: list(logs["rewards"].get(name, [])) for name in names}
     extras = {name: list(values) for name, values in logs.get("extra", {}).items()}
@@ -72,8 +73,6 @@ class CompletionsLog:
         self.last_step: int | None = None
 
     def write(self, trainer) -> None:
-        from semrl.files import atomic_write_text, to_json
-
         step = trainer.state.global_step
         if step == self.last_step or not trainer.accelerator.is_main_process or not trainer._logs["prompt"]:
             return  # the end-of-training log repeats the last step's sample

@@ -9,8 +9,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from semrl.distributed import is_main_process, main_process_first
+from semrl.encoders.loading import resolve_encoder
+from semrl.models.tiny import build_tiny_encoder
 from semrl.train.common import full_parameters, progress_callback, save_log_history, summarize_logs
 from semrl.train.guard import train_guarded
+from semrl.train.settings import StageSettings
 
 
 def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float | None:
@@ -32,13 +36,8 @@ def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float
 def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
     from sentence_transformers import SentenceTransformer
 
-    from semrl.encoders.loading import resolve_encoder
-
     if spec.base is not None:
         return SentenceTransformer(resolve_encoder(spec.base), device=device)
-    from semrl.models.tiny import build_tiny_encoder
-    from semrl.runs import is_main_process, main_process_first
-
     path = out_dir / "init"
     with main_process_first(device):  # under accelerate launch rank 0 builds it, the others load it
         if is_main_process() and not (path / "modules.json").exists():
@@ -50,7 +49,7 @@ def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
     return SentenceTransformer(str(path), device=device)
 
 
-def run_encoder(exp, spec, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path, device: str,
+def run_encoder(settings: StageSettings, spec, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path, device: str,
                 resume: bool = False) -> dict[str, Any]:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
@@ -63,10 +62,10 @@ def run_encoder(exp, spec, train: list[dict[str, str]], test: list[dict[str, str
     before = retrieval_accuracy(model, anchors, positives)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
-        per_device_train_batch_size=spec.batch_size, learning_rate=spec.learning_rate, seed=exp.seed,
-        data_seed=exp.seed, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
+        per_device_train_batch_size=spec.batch_size, learning_rate=spec.learning_rate, seed=settings.seed,
+        data_seed=settings.seed, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
         logging_steps=spec.logging_steps, use_cpu=device == "cpu", disable_tqdm=True,
-        report_to=[] if exp.report_to == "none" else [exp.report_to],
+        report_to=[] if settings.report_to == "none" else [settings.report_to],
         batch_sampler=BatchSamplers.NO_DUPLICATES,
     )
     dataset = Dataset.from_dict({"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]})

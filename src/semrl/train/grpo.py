@@ -8,31 +8,32 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.rewards import build_reward
 from semrl.train.common import (
     lora_config,
     progress_callback,
-    save_log_history,
     save_final,
+    save_log_history,
     summarize_logs,
     training_kwargs,
 )
 from semrl.train.completions import CompletionsLog
 from semrl.train.guard import train_guarded
-from semrl.train.models import load_causal_lm, load_tokenizer
+from semrl.train.settings import StageSettings
 
 
-def grpo_config(exp, spec, out_dir: Path, device: str, reward_weights: list[float] | None = None):
+def grpo_config(settings: StageSettings, spec, out_dir: Path, device: str, reward_weights: list[float] | None = None):
     from trl import GRPOConfig
 
     return GRPOConfig(
-        **training_kwargs(exp, spec, out_dir, device),
+        **training_kwargs(settings, spec, out_dir, device),
         per_device_train_batch_size=spec.prompts_per_step * spec.num_generations,
         gradient_accumulation_steps=spec.grad_accum,
         num_generations=spec.num_generations,
         max_completion_length=spec.max_completion_length,
-        temperature=spec.temperature if spec.temperature is not None else exp.decoding.temperature,
-        top_p=spec.top_p if spec.top_p is not None else exp.decoding.top_p,
+        temperature=spec.temperature if spec.temperature is not None else settings.temperature,
+        top_p=spec.top_p if spec.top_p is not None else settings.top_p,
         beta=spec.beta,
         loss_type=spec.loss_type,
         epsilon=spec.epsilon,
@@ -90,24 +91,24 @@ def resumable_grpo_trainer():
     return ResumableGRPOTrainer
 
 
-def run_grpo(exp, spec, reward_config, model_path: str, records: list[dict[str, Any]], out_dir: Path, device: str,
-             resume: bool = False, label: str = "grpo", reward=None) -> dict[str, Any]:
+def run_grpo(settings: StageSettings, spec, reward_config, model_path: str, records: list[dict[str, Any]], out_dir: Path, device: str,
+             resume: bool = False, label: str = "grpo") -> dict[str, Any]:
     from datasets import Dataset
 
-    tokenizer = load_tokenizer(model_path, exp.model.trust_remote_code)
-    model = load_causal_lm(model_path, exp.model.dtype, device, exp.model.trust_remote_code,
-                           exp.model.attn_implementation)
-    reward = reward if reward is not None else build_reward(reward_config)
+    tokenizer = load_tokenizer(model_path, settings.trust_remote_code)
+    model = load_causal_lm(model_path, settings.dtype, device, settings.trust_remote_code,
+                           settings.attn_implementation)
+    reward = build_reward(reward_config)
     reward_funcs, weights = [reward], None
     if spec.multi_objective_aggregation == "normalize_then_sum":  # TRL normalises each term: one function each
         reward_funcs, weights = reward.separate_functions()
     trainer = resumable_grpo_trainer()(
         model=model,
         reward_funcs=reward_funcs,
-        args=grpo_config(exp, spec, out_dir, device, weights),
+        args=grpo_config(settings, spec, out_dir, device, weights),
         train_dataset=Dataset.from_list(records),
         processing_class=tokenizer,
-        peft_config=lora_config(exp.model.lora),
+        peft_config=lora_config(settings.lora),
         callbacks=[progress_callback(label)],
     )
     if spec.log_completions is not False:  # default on: what earned the reward is in the run folder

@@ -24,6 +24,9 @@ import sys
 import threading
 from pathlib import Path
 
+from semrl.distributed import is_main_process
+from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, prepare_fsdp, quiet
+
 _INTERRUPTED = threading.Event()
 
 
@@ -135,9 +138,6 @@ def finish_wandb(failed: bool) -> None:
 
 def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     """trainer.train() with the Ctrl-C and NaN guards; raises StageStopped after a guarded stop."""
-    from semrl.runs import is_main_process
-    from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, prepare_fsdp, quiet
-
     if resume and is_main_process():
         for name in discard_incomplete_checkpoints(out_dir):
             sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")

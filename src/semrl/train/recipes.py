@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from semrl.errors import UserError
+from semrl.rewards import build_reward
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,6 @@ def plan_experiment(exp) -> list[StagePlan]:
     plans = [plan for arm in exp.arms for plan in plan_arm(exp, arm)]
     for plan in plans:
         if plan.trainer == "grpo" and not plan.with_reference:
-            from semrl.rewards import build_reward
-
             arm = next(a for a in exp.arms if a.name == plan.arm)
             needs = build_reward(exp.reward_for(arm)).needs
             if "reference" in needs:

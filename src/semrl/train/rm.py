@@ -6,27 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.rewards.reward_model import score_texts
+from semrl.models.loading import load_classifier, load_tokenizer, score_texts
 from semrl.train.common import (
     full_parameters,
     progress_callback,
-    save_log_history,
     save_final,
+    save_log_history,
     summarize_logs,
     training_kwargs,
 )
 from semrl.train.guard import train_guarded
-from semrl.train.models import load_tokenizer
-
-
-def load_classifier(path: str, dtype: str, device: str, trust_remote_code: bool = False):
-    from transformers import AutoModelForSequenceClassification
-
-    from semrl.train.common import torch_dtype
-
-    return AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code
-    )
+from semrl.train.settings import StageSettings
 
 
 def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float | None:
@@ -38,18 +28,18 @@ def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int
     return sum(c > r for c, r in zip(chosen, rejected)) / len(pairs)
 
 
-def run_rm(exp, spec, base_path: str, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path,
+def run_rm(settings: StageSettings, spec, base_path: str, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path,
            device: str, resume: bool = False, label: str = "rm") -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
 
-    tokenizer = load_tokenizer(base_path, exp.model.trust_remote_code)
-    set_seed(exp.seed)  # the score head is initialised here, before the Trainer seeds anything
-    model = load_classifier(base_path, exp.model.dtype, device, exp.model.trust_remote_code)
+    tokenizer = load_tokenizer(base_path, settings.trust_remote_code)
+    set_seed(settings.seed)  # the score head is initialised here, before the Trainer seeds anything
+    model = load_classifier(base_path, settings.dtype, device, settings.trust_remote_code)
     model.config.pad_token_id = tokenizer.pad_token_id
     before = pair_accuracy(model, tokenizer, test, spec.max_length)
-    args = RewardConfig(**training_kwargs(exp, spec, out_dir, device), per_device_train_batch_size=spec.batch_size,
+    args = RewardConfig(**training_kwargs(settings, spec, out_dir, device), per_device_train_batch_size=spec.batch_size,
                         max_length=spec.max_length,
                         **({"optim": spec.optim} if spec.optim else {}))  # None: the library's default
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(train), processing_class=tokenizer,

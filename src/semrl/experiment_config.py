@@ -1,0 +1,394 @@
+"""The experiment YAML: model, task, data, rewards, stage settings, arms (recipes), seeds.
+
+Unknown keys are errors everywhere; `key=value` overrides on the command line are applied to the
+raw YAML before validation (`grpo.learning_rate=1e-6`, `arms.0.recipe=strong_sft`), so they are
+checked exactly like the file. Published settings of the paper are the defaults where they exist
+(see configs/paper/); every unpublished one has a documented default here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
+from semrl.errors import UserError
+from semrl.models.tiny import TinySpec
+from semrl.rewards.config import RewardConfig
+
+
+class LoraSpec(StrictModel):
+    r: int = Field(64, ge=1)
+    alpha: int = Field(128, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"  # attention and MLP, as in the paper
+
+
+class TinyModelSpec(StrictModel):
+    """A model semrl builds on first use: tokenizer trained on the data, random init, then SFT."""
+
+    vocab_size: int = Field(512, ge=300)
+    hidden_size: int = Field(64, ge=8)
+    intermediate_size: int = Field(128, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    max_positions: int = Field(256, ge=32)
+    corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
+    family: Literal["llama", "qwen3", "qwen2", "llama3", "gemma", "mistral"] = Field(
+        "llama", description="architecture, special tokens and chat template (models/families.py)")
+
+    def tiny_spec(self, seed: int = 0):
+        return TinySpec(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+                        intermediate_size=self.intermediate_size, num_layers=self.num_layers,
+                        num_heads=self.num_heads, max_positions=self.max_positions, seed=seed)
+
+
+class ModelSpec(StrictModel):
+    path: str | None = Field(None, description="hub id or local folder")
+    tiny: TinyModelSpec | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: str | None = Field(None, description="attention kernel of the policy (eager, sdpa, "
+                                            "flash_attention_2, ...); default: the library's")
+    lora: LoraSpec | None = None
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.tiny is None):
+            raise ValueError("give exactly one of model.path or model.tiny")
+        return self
+
+
+class TaskSpec(StrictModel):
+    type: Literal["translate", "headline", "generic"]
+    source_lang: str | None = None
+    target_lang: str | None = None
+    source_name: str | None = Field(None, description="language name shown in the prompt")
+    target_name: str | None = None
+    template: str | None = Field(None, description="prompt template; fields {source}, {source_name}, {target_name}")
+    system: str | None = None
+    chat_template: Literal["auto", "always", "never"] = "auto"
+
+
+class DataSpec(StrictModel):
+    train: str = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
+    test: str | None = None
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
+    hf_split: str = "train"
+    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
+    test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
+    few_shot: int | None = Field(None, ge=1, description="train on only k examples (few-shot transfer)")
+    max_chars: int = Field(100_000, ge=1, description="longest text field accepted (longer is a broken export)")
+
+
+class DecodingSpec(StrictModel):
+    temperature: float = Field(0.8, gt=0.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_k: int | None = None
+    max_new_tokens: int = Field(64, ge=1)
+
+
+class SFTSpec(StrictModel):
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
+    grad_accum: int = Field(1, ge=1)
+    scheduler: str = "cosine"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = 0.0
+    max_length: int = Field(512, ge=8)
+    examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+class GRPOSpec(StrictModel):
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-7, gt=0)
+    num_generations: int = Field(8, ge=2, description="group size")
+    prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
+    grad_accum: int = Field(1, ge=1)
+    beta: float = Field(0.0, ge=0.0, description="KL coefficient (unpublished); 0 loads no reference model")
+    loss_type: str = Field("dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, ...")
+    epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
+    scale_rewards: str = Field("group", description="group, batch or none")
+    max_completion_length: int = Field(64, ge=1, description="unpublished")
+    temperature: float | None = Field(None, description="default: decoding.temperature")
+    top_p: float | None = Field(None, description="default: decoding.top_p")
+    mask_truncated_completions: bool = False
+    scheduler: str = "constant"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    save_steps: int = Field(20, ge=1)
+    logging_steps: int = Field(5, ge=1)
+    # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
+    # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
+    use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
+    vllm_mode: Literal["colocate", "server"] | None = Field(
+        None, description="colocate (TRL's default): vLLM shares each training GPU; server: a `trl vllm-serve` process")
+    vllm_gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="colocate: GPU share vLLM takes")
+    vllm_tensor_parallel_size: int | None = Field(None, ge=1, description="colocate: GPUs per vLLM engine")
+    vllm_enable_sleep_mode: bool | None = Field(None, description="colocate: free vLLM's memory during the update")
+    vllm_max_model_length: int | None = Field(None, ge=1, description="colocate: context vLLM reserves")
+    vllm_server_base_url: str | None = Field(None, description="server: e.g. http://host:8000 (overrides host/port)")
+    vllm_server_host: str | None = None
+    vllm_server_port: int | None = Field(None, ge=1, le=65535)
+    vllm_server_timeout: float | None = Field(None, gt=0.0, description="server: seconds to wait for it to come up")
+
+    # More of TRL's GRPOConfig under its own names; None = TRL's default (older run folders resume).
+    epsilon_high: float | None = Field(None, gt=0.0, description="upper clip range (DAPO's clip-higher); "
+                                       "default: epsilon")
+    multi_objective_aggregation: str | None = Field(
+        None, description="sum_then_normalize (TRL's default) or normalize_then_sum: each reward term is "
+        "normalised within its group before the weighted sum, so a 0/1 language term does not drown a "
+        "continuous similarity; semrl then hands TRL one reward function per term and their weights as "
+        "TRL's reward_weights (not with a gate)")
+    generation_batch_size: int | None = Field(None, ge=1, description="completions generated at once, "
+                                              "over all processes; a multiple of the global batch")
+    steps_per_generation: int | None = Field(None, ge=1, description="optimizer steps per generation batch "
+                                             "(the other way to set it)")
+    log_completions: bool | None = Field(None, description="semrl writes the latest generation batch (prompt, "
+                                         "completion, each reward term, advantage) to completions.jsonl at "
+                                         "every logging step unless false; true: TRL also prints it and "
+                                         "sends it to wandb (TRL's log_completions)")
+    num_completions_to_print: int | None = Field(None, ge=1, description="log_completions: rows per logging "
+                                                 "step (default: the whole generation batch)")
+
+    TRL_PASS_THROUGH: ClassVar[tuple[str, ...]] = ("epsilon_high", "multi_objective_aggregation", "generation_batch_size",
+                        "steps_per_generation", "log_completions", "num_completions_to_print")
+
+    def vllm_kwargs(self) -> dict[str, Any]:
+        """The vLLM settings given (not None), for GRPOConfig."""
+        return {name: value for name in type(self).model_fields
+                if name.startswith(("use_vllm", "vllm_")) and (value := getattr(self, name)) is not None}
+
+    def trl_kwargs(self) -> dict[str, Any]:
+        """The other GRPOConfig settings given (not None), under TRL's names."""
+        return {name: value for name in self.TRL_PASS_THROUGH if (value := getattr(self, name)) is not None}
+
+
+class RMSpec(StrictModel):
+    train: str | None = Field(None, description="preference pairs: prompt, chosen, rejected")
+    test: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    test_size: float = Field(0.1, ge=0.0)
+    model: str | None = Field(None, description="base for the RM; default: the experiment model")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(1e-5, gt=0)
+    batch_size: int = Field(8, ge=1)
+    scheduler: str = "cosine"
+    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    max_length: int = Field(512, ge=8)
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+class EncoderSpec(StrictModel):
+    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase)")
+    test: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    test_size: float = Field(0.2, ge=0.0)
+    base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
+    tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
+    max_length: int = Field(128, ge=8)
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(10, ge=1)
+
+
+class JudgeSpec(StrictModel):
+    """Who judges pairwise preference: a reward model, a local causal LM prompted as judge, or a
+    Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
+
+    type: Literal["reward_model", "lm", "callable"]
+    model: str | None = None
+    callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
+
+    @model_validator(mode="after")
+    def _needs(self):
+        if self.type in ("reward_model", "lm") and not self.model:
+            raise ValueError(f"a {self.type} judge needs `model:`")
+        if self.type == "callable" and not self.callable:
+            raise ValueError("a callable judge needs `callable: module:function`")
+        return self
+
+
+class EvalSpec(StrictModel):
+    enabled: bool = Field(True, description="`semrl run` evaluates every arm after training")
+    suite: str | None = Field(None, description="general-suite YAML (alignment tax, drift)")
+    encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
+    metrics: list[str] | None = Field(None, description="task metrics; default by task type")
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
+    resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
+    curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
+    curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
+    judge: JudgeSpec | None = None
+    compare: list[list[str]] = Field(default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]")
+    lang_threshold: float = Field(0.95, ge=0.0, le=1.0)
+
+
+class ArmSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"]
+    sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    recover: dict[str, Any] = Field(default_factory=dict)
+    rewards: RewardConfig | None = Field(None, description="this arm's reward (default: the top-level one)")
+
+
+class ExperimentConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    output_dir: str = "runs"
+    report_to: Literal["none", "tensorboard", "wandb"] = "none"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    parallel: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        1, description="`semrl run`: train up to this many independent stages at once, each in its own process "
+                       "(auto: one per usable CPU core; 1 on a GPU); not part of a run's identity, so --resume "
+                       "may change it")
+    model: ModelSpec
+    task: TaskSpec
+    data: DataSpec
+    rewards: RewardConfig | None = None
+    decoding: DecodingSpec = Field(default_factory=DecodingSpec)
+    sft: SFTSpec = Field(default_factory=SFTSpec)
+    grpo: GRPOSpec = Field(default_factory=GRPOSpec)
+    recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0))
+    rm: RMSpec = Field(default_factory=RMSpec)
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    arms: list[ArmSpec] = Field(default_factory=list)
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"{value!r}: give a number of worker processes (1 or more) or auto")
+
+    @model_validator(mode="after")
+    def _arms_resolve(self):
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError("arm names must be unique")
+        for arm in self.arms:
+            for stage in ("sft", "grpo", "recover"):
+                self.stage_settings(arm, stage)  # raises on a bad override
+            if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo") and self.reward_for(arm) is None:
+                raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
+        if "base" in names:
+            raise ValueError("'base' is reserved for the untuned model; rename the arm")
+        for pair in self.eval.compare:
+            if len(pair) != 2 or any(name not in names + ["base"] for name in pair):
+                raise ValueError(f"eval.compare: {pair} must name two arms (or base)")
+        for name in self.eval.curve_arms or []:
+            if name not in names:
+                raise ValueError(f"eval.curve_arms: {name!r} is not an arm (arms: {', '.join(names) or 'none'})")
+        if self.eval.compare and self.eval.judge is None:
+            raise ValueError("eval.compare needs eval.judge")
+        return self
+
+    def stage_settings(self, arm: ArmSpec, stage: str):
+        """Top-level settings of `stage` with the arm's overrides applied and validated (the
+        `continue` stage of sft_continue is SFT and takes the sft settings)."""
+        stage = "sft" if stage == "continue" else stage
+        base = getattr(self, stage)
+        overrides = getattr(arm, stage)
+        if not overrides:
+            return base
+        try:
+            return type(base).model_validate({**base.model_dump(), **overrides})
+        except Exception as exc:  # pydantic ValidationError: name the arm and stage
+            detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+            raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
+
+    def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
+        return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = node[int(key)]
+            continue
+        if key not in node or node[key] is None:
+            node[key] = {}
+        node = node[key]
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`a.b=3` style overrides; values are parsed as YAML (numbers, booleans, lists)."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r}: expected key=value (e.g. grpo.learning_rate=1e-6)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+            _set_path(data, key.strip(), value)
+        except (yaml.YAMLError, ValueError, IndexError, TypeError, AttributeError) as exc:
+            raise UserError(f"override {item!r}: cannot apply ({exc})") from None
+    return data
+
+
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".yaml", ".yml", ".txt")
+
+
+def resolve_path(value: Any, base: Path) -> Any:
+    """A relative path in a config, made absolute against the config's folder when it exists or names
+    a file or folder (so "not found" shows where we looked); anything else may be a hub id."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    return value
+
+
+def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Data and model paths in a config are relative to the config file, like imports in a module."""
+
+    def fix(section: dict[str, Any] | None, keys: tuple[str, ...]) -> None:
+        if not isinstance(section, dict):
+            return
+        for key in keys:
+            if key in section:
+                section[key] = resolve_path(section[key], base)
+
+    fix(data.get("data"), ("train", "test"))
+    fix(data.get("model"), ("path",))
+    fix(data.get("rm"), ("train", "test", "model"))
+    fix(data.get("encoder"), ("train", "test", "base"))
+    fix(data.get("eval"), ("suite", "encoder"))
+    if isinstance(data.get("eval"), dict):
+        fix(data["eval"].get("judge"), ("model",))
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []  # anything else is reported by validation
+
+    for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in listed(data.get("arms")) if isinstance(arm, dict)]:
+        if isinstance(rewards, dict):
+            for component in listed(rewards.get("rewards")) + [rewards.get("gate")]:
+                fix(component, ("encoder", "model", "reference"))
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    data = load_yaml(path)
+    apply_overrides(data, overrides or [])
+    resolve_relative_paths(data, Path(path).resolve().parent)
+    return validate(ExperimentConfig, data, path)

@@ -1,0 +1,238 @@
+"""`semrl run` and `semrl train STAGE`: data -> base model -> each arm's stages, into a run dir.
+
+Everything a run needs is validated before the first step (config, every data row, model
+paths); finished stages are recorded in the manifest, and `--resume` skips them and continues
+the interrupted one from its newest checkpoint. Identical stages of different arms (e.g. the
+cold-start SFT) are trained once and linked, and with `parallel` independent stages train in
+worker processes at once (see semrl.pipeline.scheduler).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from semrl.data.splits import head, rest
+from semrl.data.task_rows import load_pairs
+from semrl.data.tasks import build_task_examples
+from semrl.devices import pick_device
+from semrl.distributed import is_main_process, main_process_first
+from semrl.encoders import cache
+from semrl.errors import UserError
+from semrl.experiment_config import ExperimentConfig, load_experiment
+from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.models.families import build_tiny_base
+from semrl.models.loading import check_model_reference, load_tokenizer
+from semrl.pipeline.evaluation import evaluate_run
+from semrl.pipeline.memory_estimate import largest_estimate
+from semrl.pipeline.preflight import preflight
+from semrl.pipeline.run_dir import Run
+from semrl.pipeline.scheduler import plan_units, run_stages
+from semrl.report import build_report
+from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
+from semrl.train.encoder import run_encoder
+from semrl.train.grpo import run_grpo
+from semrl.train.guard import StageStopped
+from semrl.train.recipes import StagePlan, plan_experiment
+from semrl.train.rm import run_rm
+from semrl.train.settings import StageSettings
+from semrl.train.sft import run_sft
+
+console = Console(stderr=True)
+
+
+def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
+    """The base model path; a `tiny` model is built once into the run dir (atomically)."""
+    if exp.model.path is not None:
+        check_model_reference(exp.model.path, exp.model.trust_remote_code)
+        return exp.model.path
+    return build_tiny_base(run.root / "base_model", exp.model.tiny, exp.seed, texts)
+
+
+def _texts(rows: list[dict[str, Any]]) -> list[str]:
+    return [row[k] for row in rows for k in ("source", "reference", "prompt") if isinstance(row.get(k), str)]
+
+
+def stage_rows(plan: StagePlan, train: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
+    rows = {"cold_start": head(train, n), "rest": rest(train, n), "all": list(train)}[plan.rows]
+    if not rows:
+        raise UserError(f"arms.{plan.arm}: stage {plan.stage} has no rows (sft.examples={n} of {len(train)} "
+                        "training rows); lower sft.examples or add data")
+    return rows
+
+
+def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any]], test: list[dict[str, Any]],
+                      device: str, resume: bool) -> Path:
+    """Train the reward encoder (the paper's step before RL): on encoder.train pairs if given, else on
+    the task's own training pairs (source <-> reference), evaluated on the test pairs."""
+    out_dir = run.root / "encoder"
+    if run.status("encoder") == "done":
+        return out_dir / "final"
+    if exp.encoder.train:
+        pairs_train, pairs_test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"),
+                                             exp.encoder.test, exp.encoder.test_size, exp.seed)
+    else:
+        field = "source" if exp.task.type != "generic" else "prompt"
+        pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
+        pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
+    record_stage(run, "encoder", out_dir,
+                 lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder, pairs_train, pairs_test, out_dir,
+                                     device, resume))
+    return out_dir / "final"
+
+
+def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str, Any]], **started: Any) -> dict[str, Any]:
+    """Mark a stage running, train it, write its metrics.json (rank 0), mark it done with its timing:
+    the manifest then tells `--resume` exactly which stages are finished."""
+    run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **started)
+    start = time.time()
+    try:
+        metrics = train()
+    except StageStopped as exc:
+        run.mark(key, status="stopped", reason=str(exc))
+        raise
+    if is_main_process():
+        atomic_write_json(out_dir / "metrics.json", metrics)
+    run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
+             metrics={k: v for k, v in metrics.items() if k != "final_model"})
+    return metrics
+
+
+def fresh_stage_state(seed: int) -> None:
+    """A stage's result depends on its own inputs only, not on what this process trained before:
+    seed every RNG (LoRA init happens before the Trainer seeds) and drop the encoders an earlier
+    stage's reward loaded (embeddings themselves live for one call: encoders/cache.py). This is
+    what lets identical stages be shared and stages run in any worker, bit for bit."""
+    from transformers import set_seed
+
+    set_seed(seed)
+    cache._CACHES.clear()
+
+
+def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
+             device: str, resume: bool) -> dict[str, Any]:
+    fresh_stage_state(exp.seed)
+    arm = next((a for a in exp.arms if a.name == plan.arm), None)
+    init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
+    out_dir = run.stage_dir(plan.arm, plan.stage)
+    spec = exp.stage_settings(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
+    n = exp.stage_settings(arm, "sft").examples if arm is not None else exp.sft.examples
+    rows = stage_rows(plan, train, n)
+    examples = build_task_examples(exp.task, load_tokenizer(init, exp.model.trust_remote_code))
+    settings = StageSettings.from_experiment(exp)
+    if plan.trainer == "sft":
+        records = [examples.sft_record(r) for r in rows]
+        return record_stage(run, plan.key, out_dir,
+                            lambda: run_sft(settings, spec, init, records, out_dir, device, resume, plan.key), init=init)
+
+    reward_config = exp.reward_for(arm)
+    if uses_run_encoder(exp):
+        reward_config = bind_run_encoder(reward_config, run_encoder_folder(run.root))
+    records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
+    return record_stage(run, plan.key, out_dir,
+                        lambda: run_grpo(settings, spec, reward_config, init, records, out_dir, device, resume, plan.key),
+                        init=init)
+
+
+def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:
+    shared = {plan.key: unit.lead.key for unit in plan_units(exp, plans) for plan in unit.plans[1:]}
+    table = Table(title=f"{exp.name}: {train_n} training rows, {test_n} test rows, seed {exp.seed}")
+    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
+        table.add_column(column)
+    for plan in plans:
+        arm = next(a for a in exp.arms if a.name == plan.arm)
+        spec = exp.stage_settings(arm, plan.stage)
+        n = exp.stage_settings(arm, "sft").examples
+        rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]
+        if plan.trainer == "grpo":
+            rows += "" if plan.with_reference else " (sources only)"
+            settings = f"lr {spec.learning_rate:g}, G {spec.num_generations}, beta {spec.beta:g}, {spec.loss_type}"
+        else:
+            settings = f"lr {spec.learning_rate:g}, {spec.epochs:g} ep, batch {spec.batch_size}"
+        trained = f"shared: {shared[plan.key]}" if plan.key in shared else ""
+        table.add_row(plan.arm, plan.stage, plan.trainer, plan.init, rows, settings, trained)
+    return table
+
+
+def run_experiment(config_path: Path, overrides: list[str], out: Path | None, resume: bool, dry_run: bool,
+                   report: bool = True) -> Path:
+    exp = load_experiment(config_path, overrides)
+    plans = plan_experiment(exp)
+    train, test = preflight(exp)
+    run = Run(out or Path(exp.output_dir) / exp.name)
+    if dry_run:
+        Console().print(plan_table(exp, plans, len(train), len(test)))
+        if uses_run_encoder(exp):
+            Console().print("encoder: trained first (rewards use run:encoder)")
+
+        Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
+        Console().print(f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing trained")
+        return run.root
+    device = pick_device(exp.device)
+    with main_process_first(device):
+        run.open(exp.model_dump(mode="json"), exp.seed, resume)
+        if is_main_process():
+            atomic_write_jsonl(run.root / "data" / "train.jsonl", train)
+            atomic_write_jsonl(run.root / "data" / "test.jsonl", test)
+        base = ensure_base_model(exp, run, _texts(train) + _texts(test))
+    console.print(plan_table(exp, plans, len(train), len(test)))
+    if uses_run_encoder(exp):
+        run_encoder_stage(exp, run, train, test, device, resume)
+
+    run_stages(exp, run, plans, base, train, device, resume, run_plan)
+    run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if exp.eval.enabled and is_main_process():
+        evaluate_run(run.root)
+        if report:  # a caller with its own analysis (the sandbox) builds the one report itself
+            build_report(run.root)
+    return run.root
+
+
+def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None,
+                resume: bool) -> Path:
+    """One stage on its own: sft/grpo on the task data, rm on preference pairs, encoder on pairs."""
+    exp = load_experiment(config_path, overrides)
+    run = Run(out or Path(exp.output_dir) / exp.name)
+    device = pick_device(exp.device)
+    key = f"train/{stage}"
+    train, test = preflight(exp, load_rows=stage in ("sft", "grpo"))
+    if init is not None:
+        check_model_reference(init, exp.model.trust_remote_code)
+    if stage in ("sft", "grpo"):
+        if stage == "grpo" and exp.rewards is None:
+            raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))
+        plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
+        if run.status(key) != "done":
+            run_plan(exp, run, plan, base, train, device, resume)
+        return run.stage_dir("train", stage)
+    if stage == "rm":
+        if exp.rm.train is None:
+            raise UserError(f"{config_path}: rm.train: give a preference-pairs file (prompt, chosen, rejected)")
+        train, test = load_pairs(exp.rm.train, exp.rm.columns, ("prompt", "chosen", "rejected"), exp.rm.test,
+                                 exp.rm.test_size, exp.seed)
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            base = init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
+
+        runner = lambda: run_rm(StageSettings.from_experiment(exp), exp.rm, base, train, test, run.stage_dir("train", "rm"), device, resume)  # noqa: E731
+    elif stage == "encoder":
+        if exp.encoder.train is None:
+            raise UserError(f"{config_path}: encoder.train: give a pairs file (anchor, positive)")
+        train, test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"), exp.encoder.test,
+                                 exp.encoder.test_size, exp.seed)
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+
+        runner = lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder, train, test, run.stage_dir("train", "encoder"), device, resume)  # noqa: E731
+    else:
+        raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")
+    if run.status(key) != "done":
+        record_stage(run, key, run.stage_dir("train", stage), runner)
+    return run.stage_dir("train", stage)

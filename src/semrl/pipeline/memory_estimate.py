@@ -1,0 +1,211 @@
+"""How much GPU memory a config needs per process, printed by `semrl run --dry-run`.
+
+An out-of-memory error comes after the model has loaded and the first batch has been generated,
+minutes into a run; the parts that scale with the model (weights, gradients, optimizer states,
+reference model, reward models) are known from the config alone. `estimate_memory` is the pure
+arithmetic; `estimate_for` counts parameters on the meta device (no weights are read or allocated).
+Activations, the generation KV cache and the CUDA context are not included.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from semrl.encoders.loading import resolve_encoder
+from semrl.hub import hub_reachable
+from semrl.rewards.run_encoder import RUN_ENCODER
+from semrl.train.common import lora_config
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    parts: tuple[tuple[str, float], ...]  # (what, bytes per process)
+    notes: tuple[str, ...]
+
+    @property
+    def total(self) -> float:
+        return sum(size for _, size in self.parts)
+
+    def line(self) -> str:
+        if not self.parts:
+            return "memory per GPU (est.): " + "; ".join(self.notes)
+        parts = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
+        zero = [name for name, size in self.parts if not size and " (" in name]  # named, not counted
+        return (f"memory per GPU (est.): {_size(self.total)} = {parts}"
+                + "".join(f" + {name}" for name in zero) + "; " + "; ".join(self.notes))
+
+
+def _size(size: float) -> str:
+    return f"{size / GIB:.2f} GiB" if size >= GIB else f"{size / 1024**2:.1f} MiB"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
+
+
+def estimate_memory(params: int, trainable: int, *, weight_bytes: int, lora: bool, beta: float,
+                    extras: Mapping[str, float] | None = None, processes: int = 1, zero_stage: int = 0) -> MemoryEstimate:
+    """Bytes per process. Full fine-tuning: gradients in the weights' dtype, AdamW's two fp32
+    states, and an fp32 master copy when the weights are 16-bit (mixed precision, as ZeRO and FSDP
+    keep it). LoRA: the base is frozen; adapters, their gradients and states are fp32 (peft upcasts
+    them), and beta > 0 needs no reference copy (TRL turns the adapters off instead).
+    `zero_stage` 1 shards optimizer states over `processes`, 2 also gradients, 3 (or FSDP) also
+    weights and the reference; the reward models in `extras` are never sharded."""
+    shard = max(processes, 1)
+    split = {part: (shard if zero_stage >= stage else 1) for part, stage in
+             (("optimizer", 1), ("gradients", 2), ("weights", 3))}
+    trainable_bytes = 4 if lora or weight_bytes == 4 else weight_bytes
+    master = 4 if trainable_bytes < 4 else 0
+    parts = [("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
+             ("gradients", trainable * trainable_bytes / split["gradients"]),
+             ("AdamW", trainable * (8 + master) / split["optimizer"]),
+             ("reference", params * weight_bytes / split["weights"] if beta > 0 and not lora else 0.0),
+             *(extras or {}).items()]
+    notes = [f"{_count(params)} parameters, {_count(trainable)} trainable"
+             + (" (LoRA)" if lora else ""), f"{weight_bytes * 8}-bit weights"]
+    if zero_stage:
+        notes.append(f"sharded over {shard} processes (stage {zero_stage})")
+    else:
+        notes.append("one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)")
+    notes.append("activations and KV cache not included")
+    return MemoryEstimate(tuple(parts), tuple(notes))
+
+
+def sharding_from_env(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(processes, ZeRO stage) as `accelerate launch` exports them; FSDP counts as stage 3."""
+    processes = int(env.get("WORLD_SIZE", "1"))
+    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return processes, 3
+    if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return processes, int(env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "0") or 0)
+    return processes, 0
+
+
+def count_parameters(config: Any, lora: Any = None, kind: str = "causal_lm") -> tuple[int, int]:
+    """(all, trainable) parameters of a model built from `config` on the meta device; with a
+    LoraSpec, trainable counts peft's adapters only."""
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    auto = {"causal_lm": AutoModelForCausalLM, "classifier": AutoModelForSequenceClassification,
+            "encoder": AutoModel}[kind]
+    with torch.device("meta"):
+        model = auto.from_config(config)
+        if lora is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora_config(lora))
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoConfig
+
+    # a cached hub id must not wait on the hub's retries when there is no network
+    return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=not hub_reachable())
+
+
+def _policy_config(exp: Any) -> Any:
+    if exp.model.path is not None:
+        return _folder_config(exp.model.path, exp.model.trust_remote_code)
+    from transformers import LlamaConfig
+
+    tiny = exp.model.tiny  # as models.tiny builds it; its tokenizer may end a few tokens short of vocab_size,
+    # and a tiny of another family (model.tiny.family) is sized as the Llama of the same shape
+    return LlamaConfig(vocab_size=tiny.vocab_size, hidden_size=tiny.hidden_size,
+                       intermediate_size=tiny.intermediate_size, num_hidden_layers=tiny.num_layers,
+                       num_attention_heads=tiny.num_heads, num_key_value_heads=tiny.num_heads,
+                       max_position_embeddings=tiny.max_positions, tie_word_embeddings=True)
+
+
+def _encoder_config(exp: Any, name: str) -> Any:
+    if name == RUN_ENCODER:
+        if exp.encoder.base is None:
+            from transformers import BertConfig
+
+            tiny = exp.encoder.tiny
+            return BertConfig(vocab_size=tiny.vocab_size, hidden_size=tiny.hidden_size,
+                              num_hidden_layers=tiny.num_layers, num_attention_heads=tiny.num_heads,
+                              intermediate_size=tiny.intermediate_size, max_position_embeddings=tiny.max_positions)
+        name = exp.encoder.base
+    return _folder_config(resolve_encoder(name))
+
+
+def _stored_bytes(config: Any) -> int:
+    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else fp32."""
+    import torch
+
+    dtype = getattr(config, "dtype", None)
+    dtype = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+    return dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+
+
+def _reward_models(exp: Any, reward: Any) -> dict[str, float]:
+    """Bytes of each encoder / RM `reward` loads on the policy's GPU, in its checkpoint's dtype;
+    one on cpu or another GPU (`device:`) is named with 0."""
+    sizes: dict[str, float] = {}
+    for spec in [*reward.rewards, *([reward.gate] if reward.gate else [])] if reward is not None else []:
+        if spec.type not in ("semantic", "reward_model"):
+            continue
+        name = spec.encoder if spec.type == "semantic" else spec.model
+        label = f"{'encoder' if spec.type == 'semantic' else 'RM'} {os.path.basename(name.rstrip('/')) or name}"
+        if spec.device not in (None, "auto", "cuda"):
+            sizes[f"{label} (on {spec.device})"] = 0.0
+            continue
+        try:
+            config = (_encoder_config(exp, name) if spec.type == "semantic"
+                      else _folder_config(name, spec.trust_remote_code))
+            count, _ = count_parameters(config, kind="encoder" if spec.type == "semantic" else "classifier")
+        except Exception:  # noqa: BLE001 - an estimate: a model that cannot be sized is named, not fatal
+            sizes[f"{label} (not sized)"] = 0.0
+            continue
+        sizes[label] = float(count * _stored_bytes(config))
+    return sizes
+
+
+def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int]) -> MemoryEstimate:
+    """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
+    `counts` = the policy's (all, trainable) parameters."""
+    spec = exp.stage_settings(arm, "grpo")
+    params, trainable = counts
+    weight_bytes = 4 if exp.model.dtype == "float32" else 2  # auto: bf16 on a GPU that has it
+    processes, stage = sharding_from_env()
+    estimate = estimate_memory(params, trainable, weight_bytes=weight_bytes, lora=exp.model.lora is not None,
+                               beta=spec.beta if grpo else 0.0,
+                               extras=_reward_models(exp, exp.reward_for(arm)) if grpo else None,
+                               processes=processes, zero_stage=stage)
+    notes = [f"arm {arm.name} ({'grpo' if grpo else 'sft'})", *estimate.notes]
+    if exp.model.dtype == "auto":
+        notes.append("model.dtype auto counted as bf16 (CUDA)")
+    if grpo and spec.use_vllm and spec.vllm_mode != "server":
+        notes.append(f"plus vLLM's {_vllm_share(spec):g} of the GPU (colocate)")
+    return MemoryEstimate(estimate.parts, tuple(notes))
+
+
+def _vllm_share(spec: Any) -> float:
+    """vllm_gpu_memory_utilization as given, else TRL's default (read, not copied)."""
+    if spec.vllm_gpu_memory_utilization is not None:
+        return spec.vllm_gpu_memory_utilization
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    return next(f.default for f in dataclasses.fields(GRPOConfig) if f.name == "vllm_gpu_memory_utilization")
+
+
+def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:
+    """The arm that needs the most memory, from the stage plan (`plan.trainer` per arm)."""
+    try:
+        counts = count_parameters(_policy_config(exp), exp.model.lora)
+    except Exception as exc:  # noqa: BLE001 - an estimate must not stop a dry run that passed preflight
+        return MemoryEstimate((), (f"not estimated: the policy could not be sized ({type(exc).__name__}: "
+                                   f"{(str(exc).strip().splitlines() or [''])[0]})",))
+    estimates = [estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts)
+                 for arm in exp.arms]
+    return max(estimates, key=lambda e: e.total)

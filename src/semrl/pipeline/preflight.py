@@ -1,0 +1,156 @@
+"""Everything checkable before the first training step, checked at once.
+
+A run that fails at step 3,000 on a missing encoder wastes hours; a run that fails at start on the
+first of five problems wastes five restarts. `preflight` runs every independent check (data files,
+model and encoder paths, reward models, tokenizer, general suite, judge, logger) and raises one
+UserError listing all problems found, each naming its file and line or config field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from semrl.data.task_rows import load_task_rows
+from semrl.encoders.loading import DEFAULT_ENCODER, resolve_encoder
+from semrl.errors import UserError
+from semrl.evaluate.suite import load_suite
+from semrl.experiment_config import ExperimentConfig
+from semrl.hub import require_available
+from semrl.models.loading import check_model_reference, load_tokenizer
+from semrl.notices import warn
+from semrl.pipeline.preflight_settings import check_aggregation, check_settings, check_vllm
+from semrl.pipeline.preflight_sizes import check_sizes
+from semrl.rewards import build_reward
+from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
+
+
+class Problems:
+    """Collects UserErrors from independent checks; `raise_all` reports them in one line."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def check(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except UserError as exc:
+            self.messages.append(str(exc))
+            return None
+
+    def passes(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        before = len(self.messages)
+        self.check(function, *args, **kwargs)
+        return len(self.messages) == before
+
+    def raise_all(self) -> None:
+        if len(self.messages) == 1:
+            raise UserError(self.messages[0])
+        if self.messages:
+            numbered = " ".join(f"({i}) {m}" for i, m in enumerate(self.messages, start=1))
+            raise UserError(f"{len(self.messages)} problems: {numbered}")
+
+
+def check_tokenizer(exp: ExperimentConfig) -> None:
+    """The policy's tokenizer can pad (pad or eos token) and has a chat template if the task demands one."""
+    from pathlib import Path
+
+    path = exp.model.path
+    if path is None or not (Path(path) / "config.json").exists():
+        return  # tiny models are built with both; hub ids were checked by check_model_reference
+    try:
+        tokenizer = load_tokenizer(path, exp.model.trust_remote_code)  # the same checks training applies
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"model {path}: tokenizer could not be loaded ({str(exc).splitlines()[0]})") from None
+    if exp.task.chat_template == "always" and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"task.chat_template: 'always', but the tokenizer of {path} has no chat template")
+
+
+def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) -> None:
+    """A local folder, 'default', 'run:encoder', or a hub id that is in the local cache."""
+    from pathlib import Path
+
+    if name in (DEFAULT_ENCODER, RUN_ENCODER):
+        return
+    try:
+        target = resolve_encoder(name)
+    except UserError as exc:
+        if local_checked_elsewhere:
+            return
+        raise UserError(f"{field}: {exc}") from None
+    if Path(target).exists():
+        return
+
+    try:
+        require_available(target, "encoder")
+    except UserError as exc:
+        raise UserError(f"{field}: {exc}") from None
+
+
+def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
+    checks: list[Callable[[], Any]] = []
+    if not exp.eval.enabled:
+        return checks
+    if exp.eval.suite:
+        def suite() -> None:
+            try:
+                load_suite(exp.eval.suite)
+            except UserError as exc:
+                raise UserError(f"eval.suite: {exc}") from None
+
+        checks.append(suite)
+    checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
+    judge = exp.eval.judge
+    if judge is not None and judge.model:
+        checks.append(lambda: check_model_reference(judge.model, exp.model.trust_remote_code))
+    return checks
+
+
+def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
+    checks: list[Callable[[], Any]] = []
+    for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
+        if config is None:
+            continue
+        for spec in [*config.rewards, *([config.gate] if config.gate else [])]:
+            encoder = getattr(spec, "encoder", None)
+            if encoder is not None:
+                checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward", True))
+
+        def build(config=config, where=where) -> None:
+            if uses_run_encoder(exp):
+                from pathlib import Path
+
+                config = bind_run_encoder(config, Path("default"))  # the run's encoder does not exist yet
+            try:
+                build_reward(config)
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
+
+        checks.append(build)
+    return checks
+
+
+def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, test) task rows after every check passed; else one UserError naming all problems."""
+    import importlib.util
+
+    problems = Problems()
+    rows = problems.check(load_task_rows, exp) if load_rows else ([], [])
+    if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
+        problems.messages.append(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
+                                 "or set report_to: none")
+    problems.check(check_settings, exp)
+    problems.check(check_vllm, exp)
+    problems.check(check_aggregation, exp)
+    if exp.model.path is not None:
+        if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code):
+            problems.check(check_tokenizer, exp)
+    if exp.rm.model is not None:
+        problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
+    for check in check_rewards(exp) + check_eval(exp):
+        problems.check(check)
+    if rows is not None:  # the sizes need the rows; a data error was reported instead
+        problems.check(check_sizes, exp, *rows)
+    problems.raise_all()
+    if exp.model.trust_remote_code:
+        warn(f"model.trust_remote_code is ON: code shipped with {exp.model.path or 'the model'} will run")
+    return rows

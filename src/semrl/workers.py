@@ -1,0 +1,89 @@
+"""Worker processes for independent jobs (training stages, evaluations): how many, how many torch
+threads each, and how they start so a Ctrl-C or a dying parent is handled the same way everywhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from semrl.train import guard
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def distributed() -> bool:
+    """Under `accelerate launch` with several processes, each rank runs the same stages in lockstep."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def pool_workers(setting: int | str, device: str, jobs: int) -> int:
+    """Worker processes for `jobs` independent jobs under `parallel: setting` (auto: one per usable
+    CPU core, 1 on a GPU); 1 under a distributed launch. Also used by `semrl eval`."""
+    if distributed() or jobs <= 1:
+        return 1
+    wanted = (1 if device == "cuda" else usable_cores()) if setting == "auto" else int(setting)
+    return max(1, min(wanted, jobs))
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, usable_cores() // max(1, workers))
+
+
+def signal_pool(pool, signum: int) -> None:
+    """Send `signum` to every worker process of a ProcessPoolExecutor (gone ones are skipped)."""
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+BUSY = False  # in a worker: training a stage right now
+
+
+def _worker_sigint(signum, frame) -> None:
+    """In a worker outside train_guarded: note the stop (the stage then stops after its first step);
+    a second one while a stage is busy stops at once, like Ctrl-C twice in a serial run."""
+    if guard._INTERRUPTED.is_set() and BUSY:
+        raise KeyboardInterrupt
+    guard._INTERRUPTED.set()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker when the run's process dies (kill -9 included), so an
+    orphan never writes into a run dir that a `--resume` is using."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def init_worker(threads: int, parent: int) -> None:
+    import warnings
+
+    try:
+        os.setpgrp()  # the terminal's Ctrl-C reaches the parent only; it passes it on once
+    except OSError:
+        pass
+    _die_with_parent(parent)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    signal.signal(signal.SIGINT, _worker_sigint)
+    if hasattr(signal, "pthread_sigmask"):  # blocked by the parent while spawning us; a pending one lands now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import rich
+    import torch
+
+    torch.set_num_threads(threads)
+    rich.reconfigure(force_terminal=False)  # no live progress bars drawn over each other: one line per stage

@@ -1,0 +1,241 @@
+"""`semrl run` trains each distinct stage once and runs independent stages in parallel workers.
+
+Real runs through the CLI with a tiny model: two two_stage arms differing only in the GRPO
+learning rate plus an `sft` arm on the same N share one cold-start SFT (links + `shared_with`), and
+with `parallel=2` every arm's weights and metrics are bit-identical to the serial run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from conftest import run_cli
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+
+ROOT = Path(__file__).resolve().parents[2]
+BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
+ARMS = {"rl_a": ("sft", "grpo"), "rl_b": ("sft", "grpo"), "cold_sft": ("sft",)}
+TIMINGS = {"train_runtime_s", "final_model"}  # wall time, and the path of the folder it was written in
+
+
+def write_config(tmp: Path, encoder: Path, **extra) -> Path:
+    config = {
+        "name": "par", "seed": 0,
+        "model": {"tiny": {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2,
+                           "num_heads": 4}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 12},
+        "rewards": {"rewards": [
+            {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
+            {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.95},
+        ]},
+        "sft": {"examples": 48, "epochs": 1, "learning_rate": 3.0e-3, "batch_size": 8, "save_steps": 3,
+                "logging_steps": 2},
+        "grpo": {"max_steps": 3, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 4,
+                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
+        "eval": {"enabled": False},
+        "arms": [
+            {"name": "rl_a", "recipe": "two_stage"},
+            {"name": "rl_b", "recipe": "two_stage", "grpo": {"learning_rate": 3.0e-4}},
+            {"name": "cold_sft", "recipe": "sft"},
+        ],
+        **extra,
+    }
+    path = tmp / "exp.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    from semrl.models.tiny import build_tiny_encoder
+
+    tmp = tmp_path_factory.mktemp("parallel_arms")
+    rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
+    encoder = build_tiny_encoder(tmp / "encoder", [r["source"] for r in rows] + [r["reference"] for r in rows])
+    config = write_config(tmp, encoder)
+    out = {"config": config}
+    # the serial run with one torch thread: with two on a busy 2-core machine it is ~10x slower (bit-identical
+    # all the same: thread counts do not change these results)
+    for name, extra, threads in (("serial", [], "1"), ("parallel", ["parallel=2"], None)):
+        env = {**ENV, "OMP_NUM_THREADS": threads} if threads else ENV
+        result = subprocess.run([sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp / name), *extra],
+                                capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out[name] = tmp / name
+        (tmp / f"{name}.stderr").write_text(result.stderr, encoding="utf-8")
+    return out
+
+
+def manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_the_cold_start_sft_is_trained_once_and_linked(runs):
+    for name in ("serial", "parallel"):
+        run = runs[name]
+        stages = manifest(run)["stages"]
+        trained = [key for key in ("rl_a/sft", "rl_b/sft", "cold_sft/sft") if not stages[key].get("shared_with")]
+        assert trained == ["rl_a/sft"], stages  # the first arm trains it
+        assert not (run / "rl_a" / "sft").is_symlink()
+        for arm in ("rl_b", "cold_sft"):
+            entry, folder = stages[f"{arm}/sft"], run / arm / "sft"
+            assert entry["status"] == "done" and entry["shared_with"] == "rl_a/sft"
+            assert entry["metrics"] == stages["rl_a/sft"]["metrics"]
+            assert folder.is_symlink() and os.readlink(folder) == os.path.join("..", "rl_a", "sft")  # relative
+            assert folder.resolve() == (run / "rl_a" / "sft").resolve()
+            # what the evaluator and the curves read resolves through the link
+            assert (folder / "final" / "model.safetensors").is_file()
+            assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+        # both GRPO stages are trained (they differ), each from the one SFT result
+        for arm in ("rl_a", "rl_b"):
+            assert stages[f"{arm}/grpo"]["status"] == "done" and not stages[f"{arm}/grpo"].get("shared_with")
+            assert stages[f"{arm}/grpo"]["init"] == str(run / arm / "sft" / "final")
+        assert load_file(str(run / "rl_a" / "grpo" / "final" / "model.safetensors")).keys()
+    log = (runs["parallel"].parent / "parallel.stderr").read_text(encoding="utf-8")
+    assert "2 worker processes" in log and "shared, not retrained" in log
+
+
+def test_parallel_weights_and_metrics_equal_the_serial_run(runs):
+    serial, parallel = runs["serial"], runs["parallel"]
+    compared = 0
+    for arm, stages in ARMS.items():
+        for stage in stages:
+            a = load_file(str(serial / arm / stage / "final" / "model.safetensors"))
+            b = load_file(str(parallel / arm / stage / "final" / "model.safetensors"))
+            assert a.keys() == b.keys()
+            assert all(torch.equal(a[k], b[k]) for k in a), f"{arm}/{stage}"
+            compared += len(a)
+            ma = json.loads((serial / arm / stage / "metrics.json").read_text(encoding="utf-8"))
+            mb = json.loads((parallel / arm / stage / "metrics.json").read_text(encoding="utf-8"))
+            assert {k: v for k, v in ma.items() if k not in TIMINGS} == {k: v for k, v in mb.items() if k not in TIMINGS}
+            assert ma["steps"] > 0
+    assert compared > 20
+    # and the GRPO learning rates really made different models
+    a = load_file(str(parallel / "rl_a" / "grpo" / "final" / "model.safetensors"))
+    b = load_file(str(parallel / "rl_b" / "grpo" / "final" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_relinks_after_a_kill_and_never_trusts_a_link_to_an_unfinished_stage(runs, tmp_path):
+    import shutil
+
+    from semrl.experiment_config import load_experiment
+    from semrl.pipeline.run_dir import Run
+    from semrl.pipeline.scheduler import is_linked, plan_units
+    from semrl.train.recipes import plan_experiment
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["serial"], run, symlinks=True)
+    weights = run / "rl_a" / "sft" / "final" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    # a kill after the lead was done but before cold_sft/sft was linked and marked
+    (run / "cold_sft" / "sft").unlink()
+    entries = manifest(run)
+    entries["stages"]["cold_sft/sft"] = {"status": "running"}
+    (run / "manifest.json").write_text(json.dumps(entries), encoding="utf-8")
+
+    exp = load_experiment(runs["config"])
+    units = plan_units(exp, plan_experiment(exp), Run(run))
+    sft = next(u for u in units if u.lead.key == "rl_a/sft")
+    assert [p.key for p in sft.plans] == ["rl_a/sft", "rl_b/sft", "cold_sft/sft"]
+    stages = manifest(run)["stages"]
+    assert is_linked(Run(run), stages, sft.plans[1], sft.lead)
+    assert not is_linked(Run(run), stages, sft.plans[2], sft.lead)
+    # a link whose lead is not done does not count as done
+    not_done = {**stages, "rl_a/sft": {**stages["rl_a/sft"], "status": "running"}}
+    assert not is_linked(Run(run), not_done, sft.plans[1], sft.lead)
+
+    result = run_cli("run", str(runs["config"]), "--out", str(run), "--resume", "parallel=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "cold_sft/sft: the same stage as rl_a/sft; shared, not retrained" in result.stderr
+    assert "rl_a/grpo: done, skipped" in result.stderr and "(worker)" not in result.stderr
+    assert weights.stat().st_mtime_ns == before  # nothing retrained
+    entry = manifest(run)["stages"]["cold_sft/sft"]
+    assert entry["status"] == "done" and entry["shared_with"] == "rl_a/sft"
+    assert (run / "cold_sft" / "sft").is_symlink()
+
+
+def _mark_many(root: str, worker: int) -> None:
+    from semrl.pipeline.run_dir import Run
+
+    for i in range(25):
+        Run(Path(root)).mark(f"w{worker}/s{i}", status="done", i=i)
+
+
+def test_concurrent_manifest_writers_lose_no_update(tmp_path):
+    from semrl.pipeline.run_dir import Run
+
+    Run(tmp_path).open({"name": "x"}, 0, resume=False)
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_mark_many, args=(str(tmp_path), w)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    stages = manifest(tmp_path)["stages"]
+    assert len(stages) == 100 and all(stages[f"w{w}/s{i}"]["i"] == i for w in range(4) for i in range(25))
+
+
+def test_worker_count(monkeypatch, tmp_path):
+    from semrl.experiment_config import load_experiment
+    from semrl.pipeline.scheduler import plan_units, resolve_workers
+    from semrl.workers import threads_per_worker, usable_cores
+    from semrl.train.recipes import plan_experiment
+
+    exp = load_experiment(write_config(tmp_path, tmp_path / "encoder"))
+    units = plan_units(exp, plan_experiment(exp))
+    assert [[p.key for p in u.plans] for u in units] == [["rl_a/sft", "rl_b/sft", "cold_sft/sft"], ["rl_a/grpo"],
+                                                         ["rl_b/grpo"]]
+    everything = list(range(len(units)))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert resolve_workers(8, "cpu", units, everything) == 2  # at most two of them can ever run at once
+    assert resolve_workers(8, "cpu", units, [0]) == 1
+    assert resolve_workers("auto", "cpu", units, everything) == min(2, usable_cores())
+    assert resolve_workers("auto", "cuda", units, everything) == 1
+    assert threads_per_worker(2) == max(1, usable_cores() // 2) and threads_per_worker(10 ** 6) == 1
+    monkeypatch.setenv("WORLD_SIZE", "2")  # accelerate launch with two processes: one stage at a time
+    assert resolve_workers(8, "cpu", units, everything) == 1
+    # changing `parallel` does not make a resumed run's config "differ"
+    assert load_experiment(write_config(tmp_path, tmp_path / "encoder"), ["parallel=auto"]).parallel == "auto"
+
+
+def test_a_nan_in_one_worker_stops_the_run_like_a_serial_one(tiny_classifier, tmp_path):
+    """One arm's reward turns NaN: that stage stops (exit 1, its message, a checkpoint), the other
+    arm's running stage is asked to stop after its step, nothing new starts, and no traceback."""
+    import shutil
+
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_classifier, judge)
+    weights = load_file(str(judge / "model.safetensors"))
+    key = next(k for k in weights if "score" in k)
+    weights[key][0, 0] = float("nan")
+    save_file(weights, str(judge / "model.safetensors"), metadata={"format": "pt"})
+    bad = {"rewards": [{"type": "language", "lang": "zh"}, {"type": "reward_model", "model": str(judge), "name": "judge"}]}
+    config = write_config(tmp_path, tmp_path / "unused", rewards={"rewards": [{"type": "language", "lang": "zh"}]},
+                          grpo={"max_steps": 400, "num_generations": 2, "prompts_per_step": 2,
+                                "max_completion_length": 4, "logging_steps": 1, "save_steps": 1000},
+                          arms=[{"name": "good", "recipe": "grpo"}, {"name": "bad", "recipe": "grpo", "rewards": bad},
+                                {"name": "later", "recipe": "two_stage"}])
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), "parallel=2")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "non-finite reward/judge (nan) at step 1" in result.stderr and "--resume" in result.stderr
+    stages = manifest(tmp_path / "run")["stages"]
+    assert stages["bad/grpo"]["status"] == "stopped" and "non-finite" in stages["bad/grpo"]["reason"]
+    assert (tmp_path / "run" / "bad" / "grpo" / "checkpoint-1").exists()
+    # the other arm stopped after a step with a checkpoint, long before its 400 steps
+    assert stages["good/grpo"]["status"] == "stopped" and "interrupted at step" in stages["good/grpo"]["reason"]
+    assert "later/sft" not in stages and "later/grpo" not in stages  # nothing new started after the stop
