@@ -21,6 +21,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
+# The longest files first: `make test` gives each of its two workers whole files in collection
+# order, and a long file collected last ran alone for minutes while the other worker idled.
+LONGEST_FIRST = ("test_sandbox_demo.py", "test_reliability.py", "test_scale_out.py", "test_parallel_eval.py",
+                 "test_multiprocess_stops.py", "test_training.py", "test_parallel_arms.py")
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 
 
@@ -147,3 +151,8 @@ def cli_in_process(*args: str) -> SimpleNamespace:
 
 def stderr_lines(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
