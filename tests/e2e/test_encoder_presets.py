@@ -114,7 +114,8 @@ def test_labse_preset_offline_without_the_model_names_it(tmp_path):
     assert f"eval.encoder: encoder '{LABSE}'" in result.stderr and "HF_HUB_OFFLINE" in result.stderr
 
 
-@pytest.mark.parametrize("path", LABSE_PRESETS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if i else p for i, p in enumerate(LABSE_PRESETS)],
+                         ids=lambda p: p.name)
 def test_labse_preset_dry_runs_with_a_local_encoder_in_its_place(path, tmp_path, tiny_lm, xlmr_encoder):
     """The preset as shipped, with only what a test cannot download swapped for local stand-ins."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

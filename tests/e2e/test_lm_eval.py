@@ -152,6 +152,7 @@ def test_bad_lm_eval_entries_are_refused_before_any_model_runs(tmp_path, monkeyp
                                     f"include_path: {tasks}}}"))
 
 
+@pytest.mark.slow  # builds lm-eval's whole task index (~15 s)
 def test_the_paper_general_suite_parses_and_names_known_tasks():
     from semrl.config_files import load_config
     from semrl.evaluate.lm_eval_tasks import find_task

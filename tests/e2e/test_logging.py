@@ -134,7 +134,7 @@ def test_wandb_offline_runs_one_per_stage_with_every_reward_component(tiny_encod
         assert values and len(values) == 2 and all(math.isfinite(v) for v in values), (key, sorted(history))
 
 
-@pytest.mark.parametrize("logger", ["tensorboard", "wandb"])
+@pytest.mark.parametrize("logger", [pytest.param("tensorboard", marks=pytest.mark.slow), "wandb"])
 def test_preflight_accepts_an_installed_logger(logger, tiny_encoder, tmp_path):
     pytest.importorskip(logger)
     result = run_cli("run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(tmp_path / "run"), "--dry-run",
@@ -142,7 +142,7 @@ def test_preflight_accepts_an_installed_logger(logger, tiny_encoder, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("logger", ["tensorboard", "wandb"])
+@pytest.mark.parametrize("logger", [pytest.param("tensorboard", marks=pytest.mark.slow), "wandb"])
 def test_preflight_refuses_a_missing_logger_in_one_line(logger, tiny_encoder, tmp_path):
     """The package hidden from this one process (sys.modules[name] = None: find_spec says absent)."""
     argv = ["semrl", "run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(tmp_path / "run"), "--dry-run",

@@ -191,6 +191,7 @@ def lora_final_under(config_file: str, config: Path, stage: str, out: Path) -> d
     return assert_trained_and_whole(out, stage)
 
 
+@pytest.mark.slow  # ~30 s: two launches
 def test_lora_under_fsdp_saves_the_merged_model_of_a_ddp_run(tmp_path):
     """LoRA trains under FSDP (orig params), and final/ is the gathered base with the adapter merged
     in, under the base model's names: the same weights as the LoRA run under plain DDP."""
