@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/semrl demo --out runs/demo
 
 test: install-test
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile --no-loadscope-reorder
 
 test-all: install-test
 	$(BIN)/python -m pytest -q

@@ -21,8 +21,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
-# The longest files first: `make test` gives each of its two workers whole files in collection
-# order, and a long file collected last ran alone for minutes while the other worker idled.
+# The longest files first: `make test` gives its two workers whole files in collection order
+# (--no-loadscope-reorder; xdist's default puts files with many tests first, so the one-test demo
+# file ran last, alone, for three minutes while the other worker idled).
 LONGEST_FIRST = ("test_sandbox_demo.py", "test_reliability.py", "test_scale_out.py", "test_parallel_eval.py",
                  "test_multiprocess_stops.py", "test_training.py", "test_parallel_arms.py")
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
