@@ -85,7 +85,7 @@ def load_scorer(path: str, device: str | None = None, dtype: str | None = None, 
         model = load_classifier(path, dtype, device, trust_remote_code)
     except (OSError, ValueError) as exc:
         raise UserError(f"reward model {path}: could not be loaded: {str(exc).splitlines()[0]}") from None
-    if model.config.pad_token_id is None or model.config.pad_token_id != tokenizer.pad_token_id:
+    if model.config.pad_token_id != tokenizer.pad_token_id:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device).eval(), tokenizer
 

@@ -51,19 +51,6 @@ def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float]
     return rows[:limit] if limit else rows
 
 
-def _rows_before(path: Path, step: int) -> list[str]:
-    """The lines already written for steps before `step`; a torn last line (a kill mid-write) ends them."""
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] < step:
-            kept.append(line)
-    return kept
-
-
 class CompletionsLog:
     """Appends a trainer's completions sample to `<stage>/completions.jsonl` at each logging step."""
 
@@ -80,7 +67,10 @@ class CompletionsLog:
         rows = completion_rows(trainer._logs, list(trainer.reward_func_names), weights, step, self.limit)
         lines = [to_json(row, where=str(self.path)) for row in rows]
         if self.last_step is None:  # first write of this process: drop what a resumed stage redoes
-            atomic_write_text(self.path, "".join(f"{line}\n" for line in _rows_before(self.path, step) + lines))
+            written = read_completions(self.path) if self.path.exists() else []
+            kept = [to_json(row) for row in written
+                    if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] < step]
+            atomic_write_text(self.path, "".join(f"{line}\n" for line in kept + lines))
         else:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write("".join(f"{line}\n" for line in lines))
