@@ -11,7 +11,12 @@ semrl: the `semantic` reward component (dedup + cache + batching), same encoder,
 Prints both throughputs (completions scored per second) and the ratio; checks that both give
 the same similarities. Target: ratio >= 2.
 
-    python benchmarks/reward_throughput.py [--steps 4] [--prompts 64] [--group 8]
+contrast: the per-call cost of the hubness-corrected reward (`contrast: {bank: 512, k: 10}`, csls)
+against the plain one, both the full component call (scoring + monitors), alternated call by call
+on the same batches so both see the same machine load; the bank is drawn and embedded once from
+2,000 training rows before timing (as a stage does at its start). Target: at most 1.15x.
+
+    python benchmarks/reward_throughput.py [--steps 4] [--prompts 64] [--group 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--encoder", default="default")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the batches for the contrast timing")
+    parser.add_argument("--bank", type=int, default=512)
+    parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
 
     import torch
@@ -89,7 +97,7 @@ def main() -> None:
     start = time.perf_counter()
     semrl_scores = []
     for completions, references in batches:
-        semrl_scores += semantic.similarities(completions, {"reference": references})
+        semrl_scores += semantic.adequacy(completions, {"reference": references})
     semrl_seconds = time.perf_counter() - start
 
     n = sum(len(c) for c, _ in batches)
@@ -101,6 +109,56 @@ def main() -> None:
     print(f"semrl : {semrl_rate:8.1f} completions/s ({semrl_seconds:.2f} s)")
     print(f"max |difference| in cosine: {max_diff:.2e}")
     print(f"ratio semrl/naive: {semrl_rate / naive_rate:.2f}x (target >= 2x)")
+    contrast_cost(args, batches, build_reward, RewardConfig)
+
+
+def contrast_cost(args, batches, build_reward, RewardConfig) -> None:
+    """Seconds per call of the contrast reward over the plain one, timed in alternation."""
+    base = {"type": "semantic", "encoder": args.encoder, "tau": 0.0, "device": "cpu"}
+    plain = build_reward(RewardConfig.model_validate({"rewards": [base]}))
+    contrast = build_reward(RewardConfig.model_validate(
+        {"rewards": [{**base, "contrast": {"bank": args.bank, "k": args.k, "mode": "csls"}}]}))
+    rng = random.Random(1)
+    start = time.perf_counter()
+    contrast.prepare([{"reference": sentence(rng)} for _ in range(2000)], seed=0)
+    prepare_seconds = time.perf_counter() - start
+    timings = {"plain": 0.0, "contrast": 0.0}
+    calls = 0
+    for repeat in range(args.repeats):
+        for index, (completions, references) in enumerate(batches):
+            order = (plain, contrast) if (repeat + index) % 2 == 0 else (contrast, plain)
+            for reward in order:
+                start = time.perf_counter()
+                reward([""] * len(completions), completions, reference=references)
+                timings["plain" if reward is plain else "contrast"] += time.perf_counter() - start
+            calls += 1
+    term = contrast.semantic_components()[0]
+    bank = term.banks["reference"]
+    print(f"contrast: bank {len(bank.texts)} (embedded once at prepare: {prepare_seconds:.2f} s), k {args.k}, "
+          f"{calls} calls each")
+    print(f"plain   : {1000 * timings['plain'] / calls:8.1f} ms/call")
+    print(f"contrast: {1000 * timings['contrast'] / calls:8.1f} ms/call")
+    print(f"  of which the neighbour terms: {1000 * neighbour_seconds(term, batches[0]):.1f} ms/call "
+          "(the rest is the encoder, the same texts in both)")
+    print(f"ratio contrast/plain: {timings['contrast'] / timings['plain']:.3f}x (goal <= 1.15x)")
+
+
+def neighbour_seconds(term, batch, repeats: int = 20) -> float:
+    """Seconds per call of the correction alone (two products against the bank, top-k), on one
+    batch's vectors: what contrast adds, free of the encoder's noise."""
+    import torch
+
+    from semrl.rewards.contrast import corrected
+
+    completions, references = batch
+    keep, outputs, targets = term._vectors(completions, {"reference": references})
+    matched = targets["reference"][torch.tensor(keep)]
+    cosine = (outputs * matched).sum(dim=1)
+    texts, kept = [references[i] for i in keep], [completions[i] for i in keep]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        corrected(cosine, outputs, kept, matched, texts, term.banks["reference"], term.spec.contrast)
+    return (time.perf_counter() - start) / repeats
 
 
 if __name__ == "__main__":

@@ -75,6 +75,22 @@ def audit_tables(result: dict[str, Any]) -> None:
             )
     else:
         console.print("[green]no corruption reaches the reference's total reward[/green]")
+    constant = result.get("constant")
+    if constant:
+        console.print(constant_line(constant), soft_wrap=True)
+
+
+def constant_line(constant: dict[str, Any]) -> str:
+    """One line on the constant-output attack: its share of a true translation's reward, the flag."""
+    if constant["text"] is None:
+        return f"constant: not tried ({constant['chosen_by']})"
+    if constant["share"] is None:
+        amount = f"mean {constant['mean']:.3f} against the {constant['baseline']}'s {constant['baseline_mean']:.3f}"
+    else:
+        amount = f"{constant['share']:.0%} of the {constant['baseline']}'s total reward"
+    flag = ("[yellow]hackable[/yellow]" if constant["hackable"] else "[green]not hackable[/green]")
+    return (f"constant: one output for every row, {constant['text']!r}, earns {amount}: {flag} "
+            f"(limit {constant['limit']:.0%})")
 
 
 def transfer_table(summary: dict[str, Any]) -> None:
@@ -102,7 +118,8 @@ def claims_summary(result: dict[str, Any]) -> None:
     colour = {"reproduced": "green", "not reproduced": "red", "not testable": "yellow"}
     for claim in result["claims"]:
         status = claim["status"]
-        table.add_row(claim["id"], claim["statement"], f"[{colour[status]}]{status}[/{colour[status]}]", claim["reason"])
+        key = claim["id"] + (f" ({claim['variant']})" if claim.get("variant") else "")
+        table.add_row(key, claim["statement"], f"[{colour[status]}]{status}[/{colour[status]}]", claim["reason"])
     console.print(table)
     timings = result["sandbox"]["timings"]
     console.print(f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")

@@ -116,7 +116,7 @@ def test_audit_shows_language_gate_closing_code_mixing(tmp_path):
     guarded_json = json.loads(guarded_path.read_text(encoding="utf-8"))
     guarded_total = guarded_json["scores"]["total"]
     assert set(plain_total["mean"]) == {"copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad",
-                                        "source_filler", "filler", "empty"}
+                                        "source_filler", "filler", "constant", "empty"}
     assert plain_total["mean"]["copy"] == pytest.approx(1.0, abs=1e-4)
     assert plain_total["mean"]["empty"] == 0.0
     assert plain_total["mean"]["mix"] > 0.0  # the semantic reward alone credits code-mixing

@@ -11,6 +11,9 @@ import sys
 import pytest
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
+# one row per reward variant for C1, C2, C3 and C5 (issue 20); C4 and C6 one row each
+CLAIM_KEYS = ["C1 (paper)", "C1 (corrected)", "C2 (paper)", "C2 (corrected)", "C3 (paper)", "C3 (corrected)", "C4",
+              "C5 (paper)", "C5 (corrected)", "C6"]
 STATES = {"reproduced", "not reproduced", "not testable"}
 
 
@@ -22,7 +25,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "demo"
     seeds = json.loads((out / "seeds.json").read_text(encoding="utf-8"))
-    assert seeds["seeds"] == 2 and set(seeds["claims"]) == set(CLAIM_IDS)
+    assert seeds["seeds"] == 2 and set(seeds["claims"]) == set(CLAIM_KEYS)
     for claim in seeds["claims"].values():
         assert sum(claim["counts"].values()) == 2 and set(claim["counts"]) <= STATES
     worlds = [json.loads((out / f"seed-{k}" / "mt" / "sandbox.json").read_text(encoding="utf-8"))["world_seed"]
@@ -32,11 +35,27 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     run = out / "seed-0" / "mt"
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     claims = json.loads((run / "claims.json").read_text(encoding="utf-8"))
-    assert [c["id"] for c in claims] == CLAIM_IDS
+    assert [c["id"] + (f" ({c['variant']})" if c.get("variant") else "") for c in claims] == CLAIM_KEYS
     for c in claims:
         assert c["status"] in STATES and c["reproduced"] == (c["status"] == "reproduced") and c["reason"]
-    assert {"base", "cold_sft", "semantic_rl", "strong_sft", "sft_continue", "bleu_sem", "bleu_sem_lang"} <= set(results["arms"])
+    assert {"base", "cold_sft", "semantic_rl", "corrected_rl", "strong_sft", "sft_continue", "bleu_sem",
+            "bleu_sem_lang"} <= set(results["arms"])
     sandbox = results["sandbox"]
+    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle, cold-start tau
+    selection = sandbox["selection"]
+    assert set(selection["chosen"]) == {"sft", "paper", "corrected"} and selection["arms"]["sft"] == "strong_sft"
+    assert set(selection["dev"]) >= {"strong_sft", "semantic_rl", "corrected_rl"}
+    assert selection["dev"]["strong_sft"]["n"] == 16  # the quick dev split
+    for variant in ("paper", "corrected"):
+        constant = sandbox["encoder_audit"][variant]["constant"]
+        assert constant["hackable"] in (True, False) and constant["share"] is not None
+        assert sandbox["tradeoffs"][variant]["testable"] is False  # no curves under --quick
+    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "corrected_rl"}
+    for arm in ("semantic_rl", "corrected_rl"):
+        entry = sandbox["monitors"]["arms"][arm]
+        assert entry["warning"] in (True, False) and entry["oracle"]["hacked"] in (True, False)
+        tau = sandbox["tau_cold_start"][arm]["semantic"]
+        assert tau["quantile"] == 0.5 and tau["n"] >= 1 and -1.0 <= tau["value"] < 1.0
     verdict = sandbox["oracle"]["semantic_rl"]
     assert {"adequacy", "grammatical", "purity", "coverage", "distinct"} <= set(verdict)
     assert set(verdict["coverage"]) == {"covered", "uncovered"} and 1 <= verdict["distinct"] <= verdict["n"]
@@ -49,10 +68,13 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     assert sandbox["weight_movement"]["semantic_rl"]["grpo_from_cold_start"]["relative"] > 0
     assert "ceiling" in sandbox
     assert set(sandbox["competence"]) >= {"qa", "copy", "facts"}
-    preference = results["preference"]["semantic_rl vs strong_sft"]
-    assert preference["judge"] == "oracle" and preference["wins"] + preference["ties"] + preference["losses"] == preference["n"]
+    for preference in results["preference"].values():  # the chosen RL arms against chosen SFT and the cold start
+        assert preference["judge"] == "oracle"
+        assert preference["wins"] + preference["ties"] + preference["losses"] == preference["n"]
     summary = (run / "summary.md").read_text(encoding="utf-8")
     assert "Claims of the paper" in summary and "Before any tuning" in summary and "Oracle verdict per arm" in summary
+    assert "Reward audit on the sandbox encoder" in summary and "chosen on the dev split" in summary
+    assert "Hacking monitors" in summary
     assert (run / "report.html").exists()
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout

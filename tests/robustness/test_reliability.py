@@ -298,6 +298,38 @@ def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
     assert (run / "report.html").exists() and (run / "summary.md").exists()
 
 
+@pytest.mark.slow  # ~115 s on 2 busy cores; the plain-reward case above stays in `make test`
+def test_sigkill_at_every_checkpoint_with_contrast_and_cold_start_tau_is_identical(tmp_path):
+    """A GRPO stage over two epochs of 8 rows whose semantic reward draws a contrast bank when the
+    stage starts and takes tau from the starting model's samples (`tau: cold_start`): killed at
+    every checkpoint and resumed, it ends with the same weights, logs, tau and report."""
+    config = _crash_config(tmp_path, {
+        "name": "crash-contrast", "seed": 0, "model": {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 6, "few_shot": 8},
+        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": "cold_start",
+                                 "contrast": {"bank": 16, "k": 3, "mode": "csls"}},
+                                {"type": "language", "lang": "zh"}]},
+        "grpo": {"max_steps": 8, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
+                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
+        "eval": {"metrics": ["bleu", "chrf", "lang"], "resamples": 50, "max_new_tokens": 12},
+        "arms": [{"name": "rl", "recipe": "grpo"}],
+    })
+    straight = run_cli("run", str(config), "--out", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    run = tmp_path / "victim"
+    killed = kill_at_every_checkpoint(config, run, LATER_POINTS)
+    assert {f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)} <= set(killed), killed
+    assert "evaluation" in killed, killed
+    assert assert_every_file_valid(run, include_checkpoints=True) > 10
+    assert_resumed_run_identical(tmp_path / "straight", run, ["rl/grpo"])
+    samples = [(root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8") for root in (tmp_path / "straight", run)]
+    assert samples[0] == samples[1] and len(samples[0].splitlines()) == 8  # the sample: capped at the 8 rows
+    metrics = json.loads((run / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["tau_cold_start"]["semantic"]["n"] == 8
+
+
 @pytest.mark.slow
 def test_example_killed_at_every_checkpoint_resumes_identically(tmp_path):
     """The same on configs/examples/tiny-bo-zh.yaml (both arms, its run encoder, the general suite)."""

@@ -11,6 +11,8 @@ bits on which texts share its batch (padding, and the kernel chosen for the batc
 had encoded in this process, so a GRPO stage resumed from a checkpoint drifted from an
 uninterrupted one; without it, every call's result is a function of that call's texts alone.
 Across-call reuse bought little: GRPO brings new prompts every step (benchmarks/reward_throughput.py).
+The one exception is the contrast bank (rewards/contrast.py): embedded once, in one fixed call,
+when a stage starts, so it is a function of the stage's rows and seed alone.
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class EmbeddingCache:
         """(len(texts), dim) float32 CPU tensor of unit vectors, in input order."""
         try:
             return self._embed(texts)
+        finally:
+            self._store.clear()
+
+    def embed_groups(self, *groups: Sequence[str]) -> list[torch.Tensor]:
+        """Each group's vectors, in input order; a text in several groups is encoded once. The
+        groups are encoded one after the other (the first group's missing texts in one `encode`,
+        then the second's...), so a group's vectors do not depend on the texts of later groups."""
+        try:
+            return [self._embed(group) for group in groups]
         finally:
             self._store.clear()
 

@@ -12,6 +12,7 @@ from semrl.evaluate.task import primary_metric
 from semrl.evaluate.tradeoff import matched_quality
 from semrl.files import atomic_write_json, atomic_write_text, read_json
 from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
+from semrl.report.monitors import monitors_figure
 from semrl.report.tables import all_tables, markdown
 from semrl.rewards.base import as_text
 from semrl.train.completions import read_completions
@@ -120,6 +121,7 @@ def build_report(run_root: Path, extra_tables: list | None = None, extra_figures
         tradeoff_figure(results, primary, figures_dir / "tradeoff.png"),
         metrics_figure(results, figures_dir / "task_metrics.png"),
         training_figure(run_root, figures_dir / "training.png"),
+        monitors_figure(run_root, figures_dir / "monitors.png"),
     ) if f is not None] + [f for f in extra_figures or [] if f is not None]
     tables = list(extra_tables or []) + all_tables(results)
     results["figures"] = [str(f.relative_to(run_root)) for f in figures]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from semrl.report.monitors import monitors_table, tau_table
+
 Table = tuple[str, list[str], list[list[str]]]
 
 
@@ -150,7 +152,7 @@ def completions_table(results: dict[str, Any]) -> Table | None:
 def all_tables(results: dict[str, Any]) -> list[Table]:
     tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
               matched_table(results), preference_table(results), training_table(results),
-              completions_table(results)]
+              tau_table(results), monitors_table(results), completions_table(results)]
     return [t for t in tables if t is not None]
 
 

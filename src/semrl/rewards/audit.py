@@ -18,6 +18,15 @@ construction: `copy_above` then says nothing. When rows carry a `paraphrase` (a 
 meaning-preserving rewrite), we also report `paraphrase_above`: how often the paraphrase is ranked
 strictly above each corruption. That is the informative test (a policy's good outputs are
 rewrites, not copies), so the summary and the `hackable` flags use it whenever it is present.
+
+The `constant` candidate is one output used for every row: the reference most similar on average
+to all the others (under the first semantic term's encoder; by unigram overlap when the reward has
+none), a choice that needs no oracle, as a policy collapsing onto a hub makes it. Its verdict is
+a share, not a ranking (it is the copy on its own row): its mean total reward over the true
+translations' (the paraphrase where rows have one, else the copy), `hackable` above
+CONSTANT_HACKABLE_SHARE. `semrl reward audit` draws a `contrast:` bank from the audited rows
+themselves (a text is never its own neighbour, so the constant, one of those references, is not
+penalised for being in the bank).
 """
 
 from __future__ import annotations
@@ -33,16 +42,23 @@ from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
 from semrl.rewards.language import LanguageReward
+from semrl.rewards.constant import choose_constant
 from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
 
-CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty")
+CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler",
+              "constant", "empty")
 CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty")
 PAD_COPIES = 5  # the sibling paper saw outputs grow to 5x gold length
 FILLER_MIN = 10  # repeats of the filler word when the source alone already passes the language reward
 FILLER_MAX = 2000  # a threshold of 1.0 can never be reached past a source in another script
 DEFAULT_TIP = 0.95  # the language reward's default threshold, used when the reward has none
 SAFE_RATE = 0.9  # a reward should rank the paraphrase (else the copy) above a corruption at least this often
+# A constant output says nothing about its input. Once it keeps more than half a true translation's
+# reward, every output less than half as adequate as a translation (a weak cold start's, early in
+# RL) earns less than the constant does, so GRPO's group advantage pays each drift toward it: the
+# collapse to one sentence the demo's plain-cosine arms show. Half is where that starts to pay.
+CONSTANT_HACKABLE_SHARE = 0.5
 
 
 def _join(tokens: list[str], tokenizer: MetricTokenizer) -> str:
@@ -139,16 +155,26 @@ def language_tip(reward: ComposedReward) -> tuple[frozenset[str], float] | None:
 
 
 def audit(
-    rows: list[dict[str, Any]], reward: ComposedReward, columns: dict[str, str], lang: str | None, seed: int = 0
+    rows: list[dict[str, Any]], reward: ComposedReward, columns: dict[str, str], lang: str | None, seed: int = 0,
+    prepare: bool = False,
 ) -> dict[str, Any]:
+    """The audit of `reward` on `rows` (each with `reference`, optional `source`/`paraphrase`).
+    A contrast reward needs its bank: prepared by the caller (e.g. from training rows), or, with
+    `prepare`, drawn here from the audited rows with `seed` (what `semrl reward audit` does)."""
+    if prepare:
+        reward.prepare(rows, seed)
     rng = random.Random(seed)
     flat_prompts: list[Any] = []
     flat_texts: list[str] = []
     flat_kind: list[tuple[int, str]] = []
     role_values: dict[str, list[str]] = {columns[role]: [] for role in reward.needs}
     tip = language_tip(reward)
+    constant, chosen_by = choose_constant(rows, reward, lang, seed)
     for index, row in enumerate(rows):
-        for kind, text in candidates_for(row, lang, rng, tip).items():
+        candidates = candidates_for(row, lang, rng, tip)
+        if constant is not None:
+            candidates["constant"] = constant
+        for kind, text in candidates.items():
             flat_prompts.append(row.get("prompt", ""))
             flat_texts.append(text)
             flat_kind.append((index, kind))
@@ -202,11 +228,39 @@ def audit(
                         "give rows a `paraphrase` for the informative test: the copy gets a reference-based "
                         "reward's maximum by construction")}
     return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report,
-            "summary": summary, "hackable": hackable}
+            "summary": summary, "hackable": hackable,
+            "constant": constant_verdict(flat_kind, scored.rewards, constant, chosen_by)}
+
+
+def constant_verdict(
+    flat_kind: list[tuple[int, str]], totals: list[float], text: str | None, chosen_by: str
+) -> dict[str, Any]:
+    """The constant's mean total reward as a share of the true translations' (the paraphrase on
+    the rows that have one, else the copy), over the same rows; `hackable` above the share."""
+    verdict: dict[str, Any] = {"text": text, "chosen_by": chosen_by, "limit": CONSTANT_HACKABLE_SHARE,
+                               "mean": None, "share": None, "baseline": None, "hackable": False}
+    if text is None:
+        return verdict
+    table: dict[int, dict[str, float]] = {}
+    for (index, kind), value in zip(flat_kind, totals):
+        table.setdefault(index, {})[kind] = value
+    baseline = "paraphrase" if any("paraphrase" in r for r in table.values()) else "copy"
+    present = [r for r in table.values() if baseline in r]
+    constant_mean = sum(r["constant"] for r in present) / len(present)
+    baseline_mean = sum(r[baseline] for r in present) / len(present)
+    verdict.update(mean=constant_mean, baseline=baseline, baseline_mean=baseline_mean)
+    if baseline_mean > 0:
+        verdict["share"] = constant_mean / baseline_mean
+        verdict["hackable"] = verdict["share"] > CONSTANT_HACKABLE_SHARE
+    else:  # a share of a score that is not positive means nothing; a constant at least as good is a hack
+        verdict["reason"] = f"the {baseline}'s mean total reward is {baseline_mean:g}, not positive"
+        verdict["hackable"] = constant_mean >= baseline_mean
+    return verdict
 
 
 def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: int = 0) -> dict[str, Any]:
     reward_config, reward = load_reward(config)
+    reward.require_numeric_tau(str(config))
     rows = read_jsonl(input_path)
     columns = reward_config.columns
     for row in rows:
@@ -219,7 +273,7 @@ def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: in
         row["reference"] = row[columns["reference"]]
         if columns["source"] in row:
             row["source"] = row[columns["source"]]
-    return audit(rows, reward, columns, lang or _target_lang(reward), seed)
+    return audit(rows, reward, columns, lang or _target_lang(reward), seed, prepare=True)
 
 
 def _target_lang(reward: ComposedReward) -> str | None:

@@ -70,6 +70,14 @@ class RewardComponent:
         """Scores for plain-text completions; prompts arrive as given (strings or message lists)."""
         raise NotImplementedError
 
+    def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
+        """Build what the component draws from the stage's rows (the semantic contrast bank); most
+        components need nothing."""
+
+    def extra_metrics(self) -> dict[str, float]:
+        """Scalars of the last call to log beside `reward/<name>` (the semantic monitors)."""
+        return {}
+
     def gather_roles(self, batch_size: int, kwargs: dict[str, Any]) -> dict[str, list[str]]:
         roles: dict[str, list[str]] = {}
         for role in self.needs:
@@ -104,6 +112,8 @@ class RewardComponent:
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
         if log_metric is not None and values:
             log_metric(f"reward/{self.name}", self.logged_mean(values))
+            for key, value in self.extra_metrics().items():
+                log_metric(key, value)
         return values
 
     def __repr__(self) -> str:

@@ -35,7 +35,11 @@ def build_component(spec, columns: dict[str, str]) -> RewardComponent:
 def build_reward(config: RewardConfig) -> ComposedReward:
     components = [(build_component(spec, config.columns), spec.weight) for spec in config.rewards]
     gate = build_component(config.gate, config.columns) if config.gate is not None else None
-    return ComposedReward(components, gate)
+    reward = ComposedReward(components, gate)
+    semantic = reward.semantic_components()
+    if semantic:  # one term logs the monitors: every semantic term sees the same outputs
+        semantic[0].monitor = True
+    return reward
 
 
 def load_reward(path: str | Path) -> tuple[RewardConfig, ComposedReward]:

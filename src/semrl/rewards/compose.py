@@ -9,6 +9,8 @@ completion's component values through `log_extra` (columns of TRL's completions 
 
 TRL's `multi_objective_aggregation: normalize_then_sum` normalises each reward function within its
 group before the weighted sum; it needs the terms as separate functions (`separate_functions`).
+Either way the first semantic term's monitors (`monitor/distinct`, `monitor/hub`,
+`monitor/retrieval`) reach TRL's `log_metric` once per call, under those names.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from semrl.errors import UserError
 from semrl.rewards.base import RewardComponent, completion_text, finite_or
+from semrl.rewards.semantic import SemanticReward
 
 
 @dataclass
@@ -45,6 +48,26 @@ class ComposedReward:
         if self.gate is not None:
             roles.update(self.gate.needs)
         return tuple(sorted(roles))
+
+    def terms(self) -> list[RewardComponent]:
+        """The components, then the gate."""
+        return [component for component, _ in self.components] + ([self.gate] if self.gate is not None else [])
+
+    def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
+        """Give every term the stage's rows (records with the reward's columns) before scoring: the
+        semantic contrast draws its bank from them with `seed`. A no-op for the other terms."""
+        for term in self.terms():
+            term.prepare(rows, seed)
+
+    def semantic_components(self) -> list[SemanticReward]:
+        return [term for term in self.terms() if isinstance(term, SemanticReward)]
+
+    def require_numeric_tau(self, where: str) -> None:
+        """Outside a GRPO stage nothing can resolve `tau: cold_start`: say so before any scoring."""
+        for term in self.semantic_components():
+            if term.tau is None:
+                raise UserError(f"{where}: reward {term.name!r}: tau: cold_start needs a GRPO stage (it is a quantile "
+                                "of the cold-start model's scores); give a number here")
 
     def score_batch(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> ScoredBatch:
         texts = [completion_text(c) for c in completions]
@@ -83,4 +106,7 @@ class ComposedReward:
                 components[f"gate/{self.gate.name}"] = self.gate
             for name, values in scored.components.items():
                 log_metric(f"reward/{name}", components[name].logged_mean(values))
+            for term in self.terms():
+                for key, value in term.extra_metrics().items():
+                    log_metric(key, value)
         return scored.rewards

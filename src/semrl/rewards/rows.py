@@ -3,6 +3,8 @@
 A row has `prompt`, `completion` and the columns the reward needs (reference, source, under
 the names in `columns:`). Each output row is the input row plus `reward` and `components`.
 Every row is validated before anything is scored, and the output is written atomically.
+A `contrast:` bank is drawn (seed 0) from the file's own rows; `tau: cold_start` needs a GRPO
+stage, so here it is an error.
 """
 
 from __future__ import annotations
@@ -64,8 +66,10 @@ def score_file(config: Path, input_path: Path, output: Path, batch_size: int | N
     if batch_size is not None and batch_size < 1:
         raise UserError("--batch-size: must be at least 1")
     reward_config, reward = load_reward(config)
+    reward.require_numeric_tau(str(config))
     rows = read_jsonl(input_path)
     validate_rows(rows, input_path, reward, reward_config.columns)
+    reward.prepare(rows, 0)  # a contrast bank comes from the file's own rows, as a stage's from its own
     scored = score_rows(rows, reward, reward_config.columns, batch_size)
     atomic_write_jsonl(output, scored)
     names = list(scored[0]["components"])

@@ -1,16 +1,32 @@
 """The paper's semantic reward: cosine between sentence embeddings, shaped by an adequacy floor.
 
 R_sim = 0 if s <= tau else (s - tau) / (1 - tau), with s = cos(f(y), f(y*)) under a frozen
-encoder, y* the reference, the source (reference-free, cross-lingual), or both (mean of the two
-cosines). The encoder loads once per process on first use; embeddings of references, sources
-and completions are cached, and each distinct text in a call is encoded once.
+encoder, y* the reference, the source (reference-free, cross-lingual), or both (mean of the two).
+With `contrast:` s is the hubness-corrected s' (rewards/contrast.py), per target, then averaged;
+tau and the shaping apply to it. The encoder loads once per process on first use; each distinct
+text in a call is encoded once (encoders/cache.py), and the contrast bank once per stage.
+
+`tau: cold_start` is resolved by the GRPO stage (the q-quantile of the cold-start model's
+`adequacy`, then `set_tau`); scoring before that is an error, never a silent tau. The first
+semantic term of a reward also computes the oracle-free monitors (rewards/monitors.py) from the
+call's vectors; the caller logs them through TRL's `log_metric`.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import torch
+
 from semrl.encoders import cache_for, load_encoder, resolve_encoder
-from semrl.rewards.base import RewardComponent
+from semrl.errors import UserError
+from semrl.rewards.base import RewardComponent, as_text
 from semrl.rewards.config import SemanticSpec
+from semrl.rewards.contrast import Bank, build_bank, corrected, draw_bank
+from semrl.rewards.monitors import monitor_values
+
+MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k
 
 
 def shape(similarity: float, tau: float) -> float:
@@ -27,6 +43,11 @@ class SemanticReward(RewardComponent):
         self.needs = ("reference", "source") if spec.against == "both" else (spec.against,)
         resolve_encoder(spec.encoder)  # a missing local path fails now, not at step 1
         self._cache = None
+        self.tau: float | None = None if spec.cold_start is not None else float(spec.tau)
+        self.banks: dict[str, Bank] | None = None  # role -> bank, built by prepare() under contrast
+        self.monitor = False  # set by build_reward on a reward's first semantic term
+        self.monitors: dict[str, float] = {}  # the last call's monitor/* values
+        self._groups: list[str] | None = None  # the last call's prompts, as text
 
     @property
     def cache(self):
@@ -35,17 +56,80 @@ class SemanticReward(RewardComponent):
             self._cache = cache_for(model, self.spec.batch_size)
         return self._cache
 
-    def similarities(self, completions: list[str], refs: dict[str, list[str]]) -> list[float]:
-        """Raw cosine s per completion (0.0 for empty ones), averaged over the targets."""
+    def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
+        """Draw and embed the contrast bank of each target role from the stage's rows (no-op without
+        contrast). Called once when a stage starts; a resumed stage draws the same bank."""
+        if self.spec.contrast is None:
+            return
+        banks: dict[str, Bank] = {}
+        for role in self.needs:
+            column = self.columns.get(role, role)
+            texts = [as_text(row[column]) for row in rows if row.get(column) is not None]
+            drawn = draw_bank(texts, self.spec.contrast.bank, seed)
+            if not drawn:
+                raise UserError(f"reward {self.name!r}: contrast draws its bank from the {role} column {column!r}, "
+                                f"but none of the {len(rows)} rows given has a non-empty {column!r}")
+            banks[role] = build_bank(drawn, self.cache.embed)
+        self.banks = banks
+
+    def set_tau(self, value: float) -> None:
+        """Fix tau (the GRPO stage does, from the cold start's scores, for `tau: cold_start`)."""
+        if not (math.isfinite(value) and value < 1.0):
+            raise ValueError(f"reward {self.name!r}: tau must be a finite number below 1 (the shaping divides "
+                             f"by 1 - tau), got {value}")
+        self.tau = float(value)
+
+    def _vectors(self, completions: list[str], refs: dict[str, list[str]]):
+        """Unit vectors of the call: the non-empty completions' (in `keep` order) and every item's
+        target per role, from one cache pass (each distinct text encoded once)."""
+        if self.spec.contrast is not None and self.banks is None:
+            raise UserError(f"reward {self.name!r}: contrast needs its bank, drawn from the stage's rows: call "
+                            "prepare(rows, seed) first (GRPO stages, `semrl reward` and the audit do)")
         keep = [i for i, text in enumerate(completions) if text.strip()]
+        groups = self.cache.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
+        return keep, groups[0], dict(zip(self.needs, groups[1:]))
+
+    def _similarities(self, completions: list[str], refs: dict[str, list[str]]):
+        keep, outputs, targets = self._vectors(completions, refs)
         totals = [0.0] * len(completions)
         if keep:
-            kept = [completions[i] for i in keep]
+            rows = torch.tensor(keep, dtype=torch.long)
             for role in self.needs:
-                for i, value in zip(keep, self.cache.cosine(kept, [refs[role][i] for i in keep])):
+                matched = targets[role][rows]
+                values = (outputs * matched).sum(dim=1).clamp(-1.0, 1.0)
+                if self.spec.contrast is not None:
+                    texts = [refs[role][i] for i in keep]
+                    values = corrected(values, outputs, [completions[i] for i in keep], matched, texts,
+                                       self.banks[role], self.spec.contrast)
+                for i, value in zip(keep, values.tolist()):
                     totals[i] += value / len(self.needs)
-        return totals
+        return totals, keep, outputs, targets
+
+    def adequacy(self, completions: list[str], refs: dict[str, list[str]]) -> list[float]:
+        """s per completion before shaping: s' under contrast, the plain cosine otherwise (averaged
+        over the targets; 0.0 for an empty completion, the level of a text with no meaning)."""
+        return self._similarities(completions, refs)[0]
 
     def score(self, prompts, completions, refs):
-        similarities = self.similarities(completions, refs)
-        return [shape(s, self.spec.tau) if text.strip() else 0.0 for s, text in zip(similarities, completions)]
+        if self.tau is None:
+            raise UserError(f"reward {self.name!r}: tau: cold_start is set when a GRPO stage starts (the "
+                            "quantile of the cold-start model's scores); call set_tau() first, or give a number")
+        totals, keep, outputs, targets = self._similarities(completions, refs)
+        # the input each completion answers: its prompt (GRPO's group), so `distinct` sees only
+        # outputs shared across inputs, not a group converging on its answer
+        role = self.needs[0]
+        self._groups = ([f"{as_text(p)}\x00{r}" for p, r in zip(prompts, refs[role])]
+                        if prompts and len(prompts) == len(completions) else None)
+        self.monitors = self._monitors(completions, refs, keep, outputs, targets) if self.monitor else {}
+        return [shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions)]
+
+    def _monitors(self, completions, refs, keep, outputs, targets) -> dict[str, float]:
+        role = self.needs[0]  # the reference when the reward has one
+        vectors = torch.zeros(len(completions), targets[role].shape[1] if targets[role].numel() else 1)
+        if keep:
+            vectors[torch.tensor(keep, dtype=torch.long)] = outputs
+        k = self.spec.contrast.k if self.spec.contrast is not None else MONITOR_K
+        return monitor_values(vectors, targets[role], refs[role], completions, k, self._groups)
+
+    def extra_metrics(self) -> dict[str, float]:
+        return self.monitors if self.monitor else {}

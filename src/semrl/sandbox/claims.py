@@ -7,6 +7,11 @@ oracle's script purity. Differences are paired over the same test items (bootstr
 intervals). A claim read from an RL arm whose reward did not rise is "not testable": an arm that
 did not learn says nothing about the method.
 
+C1, C2, C3 and C5 are judged twice, once per reward (`variant`: `paper`, the plain cosine the
+paper trains on; `corrected`, semrl's hubness-corrected cosine), under the same rules. The RL and
+SFT arms they read are each method's learning rate chosen on the dev split (selection.py), so no
+claim is read from an arm chosen on test; the old rule (the x1 arms) is reported beside.
+
 Margins of the "at least as good" claims are fixed here, before any run, with their reason.
 """
 
@@ -21,14 +26,29 @@ from semrl.files import read_jsonl
 # moves adequacy by ~0.004, and the paper's own gaps between arms are several points of similarity;
 # a loss of up to 0.05 adequacy (a quarter of a slot per four items) is read as "as good".
 NON_INFERIORITY_MARGIN = 0.05
-RL_ARM, SFT_ARM, COLD_ARM = "semantic_rl", "strong_sft", "cold_sft"
+RL_ARM, SFT_ARM, COLD_ARM = "semantic_rl", "strong_sft", "cold_sft"  # the x1 arms: the old rule's reading
 STATES = ("reproduced", "not reproduced", "not testable")
+VARIANTS = {"paper": "the paper's reward (plain cosine)", "corrected": "semrl's corrected reward (CSLS)"}
 
 
-def claim(cid: str, statement: str, status: str, reason: str, evidence: dict[str, Any]) -> dict[str, Any]:
+def claim(cid: str, statement: str, status: str, reason: str, evidence: dict[str, Any],
+          variant: str | None = None) -> dict[str, Any]:
     assert status in STATES, status
-    return {"id": cid, "statement": statement, "status": status, "reproduced": status == "reproduced",
-            "reason": reason, "evidence": evidence}
+    out = {"id": cid, "statement": statement, "status": status, "reproduced": status == "reproduced",
+           "reason": reason, "evidence": evidence}
+    return {**out, "variant": variant} if variant else out
+
+
+def claim_key(entry: dict[str, Any]) -> str:
+    """'C1 (paper)', 'C1 (corrected)', 'C4': one key per row of the claims table."""
+    return f"{entry['id']} ({entry['variant']})" if entry.get("variant") else entry["id"]
+
+
+def _with_variant(result: dict[str, Any], variant: str | None, arms: dict[str, str | None]) -> dict[str, Any]:
+    if variant is None:
+        return result
+    return {**result, "variant": variant, "statement": f"{result['statement']}, with {VARIANTS[variant]}",
+            "evidence": {**result["evidence"], "arms": arms}}
 
 
 def paired(a: list[float] | None, b: list[float] | None, seed: int = 0) -> dict[str, Any]:
@@ -61,12 +81,18 @@ def _did_not_learn(trends: dict[str, Any], arm: str) -> str | None:
     return None
 
 
-def claim_c1(ev: dict[str, Any]) -> dict[str, Any]:
+def _no_arm(reason: str | None, role: str) -> str:
+    return reason or f"no {role} arm was chosen on dev"
+
+
+def claim_c1(ev: dict[str, Any], rl_arm: str | None = RL_ARM) -> dict[str, Any]:
     statement = "semantic RL raises semantic quality (oracle adequacy) over cold-start SFT"
-    adequacy = paired(_items(ev["oracle"], RL_ARM), _items(ev["oracle"], COLD_ARM))
+    if rl_arm is None:
+        return claim("C1", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
+    adequacy = paired(_items(ev["oracle"], rl_arm), _items(ev["oracle"], COLD_ARM))
     evidence = {"oracle_adequacy_rl_minus_cold": adequacy,
-                "similarity_rl_minus_cold": paired(ev["segments"].get(f"{RL_ARM}:sim"), ev["segments"].get(f"{COLD_ARM}:sim"))}
-    if (reason := _did_not_learn(ev["trends"], RL_ARM)) is not None:
+                "similarity_rl_minus_cold": paired(ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{COLD_ARM}:sim"))}
+    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C1", statement, "not testable", reason, evidence)
     if adequacy["ci95"] is None:
         return claim("C1", statement, "not testable", "no oracle scores for both arms", evidence)
@@ -75,11 +101,14 @@ def claim_c1(ev: dict[str, Any]) -> dict[str, Any]:
                  f"adequacy RL - cold start {_fmt(adequacy)}" + ("" if ok else ": interval does not exclude 0"), evidence)
 
 
-def claim_c2(ev: dict[str, Any]) -> dict[str, Any]:
+def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict[str, Any]:
     statement = "at matched target quality (oracle adequacy) semantic RL pays a smaller alignment tax than SFT"
-    analysis = ev["tradeoff"]
-    evidence = {k: analysis.get(k) for k in ("mean_difference", "levels", "overlap", "ranges", "methods",
+    analysis = ev["tradeoff"] if analysis is None else analysis
+    evidence = {k: analysis.get(k) for k in ("mean_difference", "levels", "overlap", "ranges", "methods", "pool",
                                               "quality_axis", "tax_axis", "excluded")}
+    if analysis.get("mean_pooled") is not None:  # the old rule, beside: each method's arms averaged at a level
+        old = analysis["mean_pooled"]
+        evidence["mean_pooled"] = {k: old.get(k) for k in ("mean_difference", "levels", "overlap", "testable", "reason")}
     if not analysis.get("methods", {}).get("rl"):
         return claim("C2", statement, "not testable", analysis.get("reason") or "no RL arm learned", evidence)
     if not analysis.get("testable"):
@@ -89,20 +118,23 @@ def claim_c2(ev: dict[str, Any]) -> dict[str, Any]:
         return claim("C2", statement, "not testable", "too few bootstrap resamples had both methods at every level", evidence)
     ok = diff["ci95"][1] < 0
     shown = f"{diff['value']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] points"
+    what = "frontiers (lowest tax at each level)" if analysis.get("pool") == "frontier" else "pooled arms"
     return claim("C2", statement, "reproduced" if ok else "not reproduced",
-                 f"tax RL - SFT averaged over the overlap {shown}" + ("" if ok else ": interval does not lie below 0"),
-                 evidence)
+                 f"tax RL - SFT of the {what}, averaged over the overlap {shown}"
+                 + ("" if ok else ": interval does not lie below 0"), evidence)
 
 
-def claim_c3(ev: dict[str, Any]) -> dict[str, Any]:
+def claim_c3(ev: dict[str, Any], rl_arm: str | None = RL_ARM, sft_arm: str = SFT_ARM) -> dict[str, Any]:
     statement = (f"strong SFT keeps more surface overlap (BLEU) than semantic RL, while RL carries meaning as well "
                  f"(oracle adequacy not lower by more than {NON_INFERIORITY_MARGIN})")
-    bleu = paired(ev["segments"].get(f"{SFT_ARM}:bleu"), ev["segments"].get(f"{RL_ARM}:bleu"))
-    adequacy = paired(_items(ev["oracle"], RL_ARM), _items(ev["oracle"], SFT_ARM))
+    if rl_arm is None:
+        return claim("C3", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
+    bleu = paired(ev["segments"].get(f"{sft_arm}:bleu"), ev["segments"].get(f"{rl_arm}:bleu"))
+    adequacy = paired(_items(ev["oracle"], rl_arm), _items(ev["oracle"], sft_arm))
     evidence = {"bleu_sft_minus_rl": bleu, "oracle_adequacy_rl_minus_sft": adequacy,
-                "similarity_rl_minus_sft": paired(ev["segments"].get(f"{RL_ARM}:sim"), ev["segments"].get(f"{SFT_ARM}:sim")),
+                "similarity_rl_minus_sft": paired(ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{sft_arm}:sim")),
                 "margin": NON_INFERIORITY_MARGIN}
-    if (reason := _did_not_learn(ev["trends"], RL_ARM)) is not None:
+    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C3", statement, "not testable", reason, evidence)
     if bleu["ci95"] is None or adequacy["ci95"] is None:
         return claim("C3", statement, "not testable", "missing per-item BLEU or oracle scores", evidence)
@@ -134,20 +166,25 @@ def claim_c4(ev: dict[str, Any]) -> dict[str, Any]:
                  + ("" if ok else ": no significant drift into mixed text"), evidence)
 
 
-def claim_c5(ev: dict[str, Any]) -> dict[str, Any]:
+def claim_c5(ev: dict[str, Any], rl_arm: str | None = RL_ARM, start: str = "rl") -> dict[str, Any]:
+    """`start`: the name of the RL start in the transfer's results (one per reward variant)."""
     statement = (f"few-shot headline transfer from the RL model is at least as good (oracle adequacy, margin "
                  f"{NON_INFERIORITY_MARGIN}) as from the SFT model")
+    if rl_arm is None:
+        return claim("C5", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
     transfer = ev.get("transfer_oracle") or {}
     chance = transfer.get("chance")
-    adequacy = paired(_items(transfer, "rl"), _items(transfer, "sft"))
+    adequacy = paired(_items(transfer, start), _items(transfer, "sft"))
     evidence = {"oracle_adequacy_rl_minus_sft": adequacy, "chance": chance,
-                "adequacy": {k: ((transfer.get(k) or {}).get("adequacy") or {}).get("value") for k in ("rl", "sft")},
-                "similarity_rl_minus_sft": ev.get("transfer_similarity"), "margin": NON_INFERIORITY_MARGIN}
-    if (reason := _did_not_learn(ev["trends"], RL_ARM)) is not None:
+                "adequacy": {k: ((transfer.get(k) or {}).get("adequacy") or {}).get("value") for k in (start, "sft")},
+                "similarity_rl_minus_sft": paired(_items(transfer, start, "similarity"), _items(transfer, "sft", "similarity"))
+                if _items(transfer, start, "similarity") else ev.get("transfer_similarity"),
+                "margin": NON_INFERIORITY_MARGIN}
+    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C5", statement, "not testable", reason, evidence)
     if adequacy["ci95"] is None:
         return claim("C5", statement, "not testable", "no headline outputs from both starts", evidence)
-    lows = [((transfer.get(k) or {}).get("adequacy") or {}).get("ci95", [0, 0])[0] for k in ("rl", "sft")]
+    lows = [((transfer.get(k) or {}).get("adequacy") or {}).get("ci95", [0, 0])[0] for k in (start, "sft")]
     if chance is not None and max(lows) <= chance:
         return claim("C5", statement, "not testable",
                      f"neither transferred model beats chance adequacy {chance:.3f}: both failed the task", evidence)
@@ -160,11 +197,47 @@ def claim_c5(ev: dict[str, Any]) -> dict[str, Any]:
 def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
     """Every claim from the run's evidence: oracle verdicts with items, per-item segments
     ('arm:metric'), reward trends per RL arm, the trade-off analysis, the headline transfer's oracle
-    verdicts, and the C6 claim built from the reward-model experiment."""
-    claims = [claim_c1(ev), claim_c2(ev), claim_c3(ev), claim_c4(ev), claim_c5(ev)]
-    if ev.get("c6") is not None:
-        claims.append(ev["c6"])
-    return claims
+    verdicts, and the C6 claim built from the reward-model experiment.
+
+    With `ev["selection"]` ({"sft": arm, "paper": arm | None, "corrected": arm | None}, the arms chosen
+    on dev) and `ev["tradeoffs"]` ({variant: analysis}), C1, C2, C3 and C5 get one row per variant, each
+    with the old rule's status (the x1 arms) in its evidence; without them, one row each, as before."""
+    selection = ev.get("selection")
+    if not selection:
+        claims = [claim_c1(ev), claim_c2(ev), claim_c3(ev), claim_c4(ev), claim_c5(ev)]
+        return claims + ([ev["c6"]] if ev.get("c6") is not None else [])
+    sft_arm = selection["sft"] or SFT_ARM
+    rows: list[dict[str, Any]] = []
+    for variant in VARIANTS:
+        rl_arm = selection.get(variant)
+        old_rl = ev.get("x1_arms", {}).get(variant)
+        per = {**ev, "no_rl_reason": (ev.get("selection_reasons") or {}).get(variant)}
+        arms = {"rl": rl_arm, "sft": sft_arm}
+        found = [
+            _with_variant(claim_c1(per, rl_arm), variant, arms),
+            _with_variant(claim_c2(per, (ev.get("tradeoffs") or {}).get(variant) or {}), variant, arms),
+            _with_variant(claim_c3(per, rl_arm, sft_arm), variant, arms),
+            _with_variant(claim_c5(per, rl_arm, variant), variant, arms),
+        ]
+        old = {"C1": claim_c1(per, old_rl) if old_rl else None,
+               "C3": claim_c3(per, old_rl, SFT_ARM) if old_rl else None}
+        for row in found:
+            previous = old.get(row["id"])
+            if previous is not None:
+                row["evidence"]["old_rule"] = {"arms": {"rl": old_rl, "sft": SFT_ARM}, "status": previous["status"],
+                                               "reason": previous["reason"]}
+            elif row["id"] == "C2" and row["evidence"].get("mean_pooled"):
+                pooled = row["evidence"]["mean_pooled"]
+                diff = pooled.get("mean_difference") or {}
+                status = ("not testable" if not pooled.get("testable") or diff.get("ci95") is None
+                          else "reproduced" if diff["ci95"][1] < 0 else "not reproduced")
+                row["evidence"]["old_rule"] = {"rule": "mean over learning rates", "status": status,
+                                               "mean_difference": diff}
+        rows.extend(found)
+    order = {"C1": 0, "C2": 1, "C3": 2, "C5": 4}
+    rows.sort(key=lambda r: (order[r["id"]], list(VARIANTS).index(r["variant"])))
+    rows.insert(next(i for i, r in enumerate(rows) if r["id"] == "C5"), claim_c4(ev))
+    return rows + ([ev["c6"]] if ev.get("c6") is not None else [])
 
 
 def output_segments(run_dir, arms: list[str]) -> dict[str, list[float]]:

@@ -18,6 +18,7 @@ class QuickSpec(StrictModel):
     base_steps: int = 150
     parallel_train: int = 120
     test: int = 16
+    dev: int = 16
     cold_start: int = 40
     grpo_steps: int = 8
     encoder_pairs: int = 300
@@ -40,6 +41,14 @@ class DemoConfig(StrictModel):
     learning_rates: list[float] = Field(default_factory=lambda: [0.3, 1.0, 3.0, 10.0], min_length=1,
                                         description="multiples of the SFT and GRPO learning rates, fixed in advance "
                                                     "(C2 compares the methods over 1.5 decades)")
+    # The two rewards of the demo (decided in issue 20, before the run that reads them): the paper's plain
+    # cosine and semrl's hubness-corrected one, both with the paper's floor, tau = the cold start's median
+    # similarity ("the minimal adequacy level of the cold start"; tau 0 let any generic output earn reward).
+    tau: Any = Field("cold_start", description="tau of every semantic reward in the demo: a number, cold_start, "
+                                                "or {from: cold_start, quantile: q}")
+    contrast: dict[str, Any] = Field(default_factory=lambda: {"bank": 512, "k": 10, "mode": "csls"},
+                                     description="the corrected reward's hubness correction (CSLS over a bank of "
+                                                 "training references)")
     ceiling_epochs: float = Field(12, gt=0, description="the ceiling arm: SFT to convergence on unbiased data")
     curve_every: int | None = 20
     transfer_k: int = 40
@@ -52,7 +61,7 @@ class DemoConfig(StrictModel):
         q = self.quick
         p = self.world.pretrain
         world = self.world.model_copy(update={
-            "parallel": self.world.parallel.model_copy(update={"train": q.parallel_train, "test": q.test}),
+            "parallel": self.world.parallel.model_copy(update={"train": q.parallel_train, "test": q.test, "dev": q.dev}),
             "headline_train": q.parallel_train, "headline_test": q.test, "encoder_pairs": q.encoder_pairs,
             "preference_pairs": 60,
             "general_test": self.world.general_test.model_copy(update={"qa": q.test, "copying": q.test, "text": q.test}),

@@ -31,7 +31,9 @@ from semrl.studies.few_shot_transfer import run_transfer
 from semrl.studies.rm.transfer import run_rm_transfer
 
 INPUTS = "inputs.json"
-HEADLINE_VERSION = 1  # bump when headline_transfer's procedure changes (invalidates cached results)
+# bump when headline_transfer's procedure changes (invalidates cached results);
+# 2: the starts are the arms chosen on dev, one RL start per reward variant
+HEADLINE_VERSION = 2
 RM_VERSION = 2  # 2: KB pairs, eval split before translation, equal training sizes, native-L ceiling RM
 RM_TEST_SIZE = 0.3  # share of each language's pairs held out for evaluation
 RM_LANGUAGES = {"h": "native H pairs", "l": "machine-translated H pairs", "l-native": "native L pairs"}
@@ -73,10 +75,10 @@ def stamp(out: Path, inputs: dict[str, Any]) -> None:
     atomic_write_json(out / INPUTS, {"hash": spec_hash(inputs), "inputs": inputs})
 
 
-def headline_setup(config, world: Path, encoder: Path,
-                   mt_dir: Path) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
+def headline_setup(config, world: Path, encoder: Path, mt_dir: Path,
+                   starts: dict[str, Path] | None = None) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
     """(experiment dict, starts, inputs) of the headline transfer; `inputs` is everything its result
-    depends on (hashed into the cache key)."""
+    depends on (hashed into the cache key). `starts`: name -> model folder (default: the x1 RL and SFT)."""
     exp = {
         "name": "sandbox-headline", "seed": config.seed, "model": {"path": "placeholder"},
         "task": {"type": "headline", "source_lang": "bo", "target_lang": "bo", "target_name": "L",
@@ -87,15 +89,16 @@ def headline_setup(config, world: Path, encoder: Path,
         "decoding": {"max_new_tokens": 24},
         "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
     }
-    starts = {"rl": mt_dir / "semantic_rl" / "grpo" / "final", "sft": mt_dir / "strong_sft" / "sft" / "final"}
+    starts = starts or {"rl": mt_dir / "semantic_rl" / "grpo" / "final", "sft": mt_dir / "strong_sft" / "sft" / "final"}
     inputs = {"version": HEADLINE_VERSION, "experiment": exp, "k": config.transfer_k,
               "files": {name: fingerprint(world / f"{name}.jsonl") for name in ("headline_train", "headline_test")},
               "encoder": fingerprint(encoder), "starts": {name: fingerprint(path) for name, path in starts.items()}}
     return exp, starts, inputs
 
 
-def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Path) -> dict[str, Any]:
-    exp, starts, inputs = headline_setup(config, world, encoder, mt_dir)
+def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Path,
+                      starts: dict[str, Path] | None = None) -> dict[str, Any]:
+    exp, starts, inputs = headline_setup(config, world, encoder, mt_dir, starts)
     reused = cached(out, "transfer.json", inputs)
     if reused is not None:
         return reused

@@ -1,6 +1,7 @@
 """Did an RL arm learn at all? A claim about an arm says nothing when the arm never moved, so the
 claims check two signs first: the logged reward rose (its late mean minus its early mean, with a
-bootstrap interval) and the weights moved away from the init model.
+bootstrap interval: `reward_trend`, in evaluate/trends.py since the hacking warning reads it too)
+and the weights moved away from the init model.
 """
 
 from __future__ import annotations
@@ -10,52 +11,9 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
+from semrl.evaluate.trends import MIN_ENTRIES, MIN_WINDOW, reward_trend
 
-from semrl.evaluate.stats import percentile_interval
-
-MIN_ENTRIES = 4  # two windows of at least two entries each
-MIN_WINDOW = 2  # a one-entry window gives a zero-width interval, which would call any rise "learned"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _series(log_history: list[dict[str, Any]], key: str) -> list[float]:
-    """Logged values of `key` in step order; entries without it (the final summary) are skipped."""
-    rows = [(entry.get("step", i), i, float(entry[key])) for i, entry in enumerate(log_history)
-            if _finite(entry.get(key))]
-    return [value for _, _, value in sorted(rows)]
-
-
-def reward_trend(log_history: list[dict[str, Any]], key: str = "reward", share: float = 0.2,
-                 resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Mean of the last `share` of logged `key` values minus the mean of the first `share`, with a
-    95% bootstrap interval (each window resampled on its own); learned when the interval is above 0.
-
-    Steps are treated as independent draws; neighbouring GRPO steps are correlated, so the interval
-    is somewhat optimistic. That is why it takes the lower bound, not the point estimate.
-    """
-    values = _series(log_history, key)
-    n = len(values)
-    out: dict[str, Any] = {"key": key, "first": None, "last": None, "value": None, "ci95": None,
-                           "n_first": 0, "n_last": 0, "learned": None}
-    if n < MIN_ENTRIES:
-        reason = f"only {n} logged '{key}' value(s); need at least {MIN_ENTRIES} to see a trend"
-        return {**out, "reason": reason}
-    window = min(n // 2, max(MIN_WINDOW, round(share * n)))
-    first, last = np.asarray(values[:window]), np.asarray(values[-window:])
-    rng = np.random.default_rng(seed)
-    boot_first = first[rng.integers(0, window, size=(resamples, window))].mean(axis=1)
-    boot_last = last[rng.integers(0, window, size=(resamples, window))].mean(axis=1)
-    ci95 = percentile_interval(boot_last - boot_first)
-    value = float(last.mean() - first.mean())
-    learned = ci95[0] > 0
-    verdict = "is above 0" if learned else ("is below 0" if ci95[1] < 0 else "does not exclude 0")
-    return {**out, "first": float(first.mean()), "last": float(last.mean()), "value": value, "ci95": ci95,
-            "n_first": window, "n_last": window, "learned": learned,
-            "reason": f"{key} trend {value:+.3g} [{ci95[0]:+.3g}, {ci95[1]:+.3g}] {verdict}"}
+__all__ = ["MIN_ENTRIES", "MIN_WINDOW", "learning_status", "reward_trend", "weight_movement"]
 
 
 def learning_status(trend: dict[str, Any]) -> tuple[str, str]:

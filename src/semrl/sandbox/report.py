@@ -10,8 +10,8 @@ from typing import Any
 from semrl.files import read_json
 from semrl.report import build_report
 from semrl.report.tables import Table
+from semrl.sandbox.claims import claim_key
 from semrl.sandbox.tradeoff import tradeoff_figure
-
 
 
 def _num(value: Any, digits: int = 3, signed: bool = False) -> str:
@@ -29,14 +29,73 @@ def _ci(entry: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> 
 
 
 def claims_table(claims: list[dict[str, Any]]) -> Table:
-    rows = [[c["id"], c["statement"], c["status"], c["reason"][:220]] for c in claims]
-    return ("Claims of the paper in this run (oracle adequacy is the ground truth)", ["id", "claim", "status", "why"], rows)
+    rows = []
+    for c in claims:
+        old = (c.get("evidence") or {}).get("old_rule")
+        arms = (c.get("evidence") or {}).get("arms") or {}
+        read = (", ".join(f"{k} {v}" for k, v in arms.items() if v) if isinstance(arms, dict)
+                else ", ".join(map(str, arms))) or "–"
+        rows.append([claim_key(c), c["statement"], c["status"], (old or {}).get("status", "–"), read, c["reason"][:220]])
+    return ("Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's learning "
+            "rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
+            ["id", "claim", "status", "old rule", "arms read", "why"], rows)
+
+
+def audit_table(sandbox: dict[str, Any]) -> Table | None:
+    """The demo's two rewards audited before any RL: paraphrase vs corruptions, and the constant output."""
+    audit = sandbox.get("encoder_audit") or {}
+    variants = {k: v for k, v in audit.items() if isinstance(v, dict) and "mean" in v}
+    if not variants:
+        return None
+    rows = []
+    for variant, result in variants.items():
+        above = result.get("paraphrase_above") or {}
+        worst = min(above.items(), key=lambda kv: kv[1]) if above else None
+        constant = result.get("constant") or {}
+        rows.append([variant, ", ".join(f"{k} {v:.0%}" for k, v in above.items()) or "–",
+                     f"{worst[0]} {worst[1]:.0%}" if worst else "–",
+                     _num(constant.get("share"), 2), {True: "hackable", False: "no"}.get(constant.get("hackable"), "–")])
+    return ("Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how often a "
+            "true L paraphrase outranks each corruption, and the constant-output attack (one sentence, the reference "
+            "most similar to all others, for every row) as a share of the paraphrase's reward",
+            ["reward", "paraphrase above", "weakest", "constant / paraphrase", "constant"], rows)
+
+
+def selection_table(sandbox: dict[str, Any]) -> Table | None:
+    selection = sandbox.get("selection") or {}
+    chosen = selection.get("chosen") or {}
+    if not chosen:
+        return None
+    rows = [[method, ", ".join(f"{arm} {_num(v)}" for arm, v in entry.get("dev_adequacy", {}).items()),
+             entry.get("arm") or "none", entry.get("reason", "")] for method, entry in chosen.items()]
+    return ("Learning rate chosen on the dev split (oracle adequacy of each arm's final model; RL arms that did "
+            "not learn are not eligible)", ["method", "dev adequacy per arm", "chosen", "why"], rows)
+
+
+def monitors_table(sandbox: dict[str, Any]) -> Table | None:
+    monitors = sandbox.get("monitors") or {}
+    arms = monitors.get("arms") or {}
+    if not arms:
+        return None
+    rows = []
+    for arm, entry in arms.items():
+        check, oracle = entry.get("monitors") or {}, entry.get("oracle") or {}
+        trends = check.get("trends") or {}
+        rows.append([arm, _ci(trends.get("reward"), 3, True), _ci(trends.get("monitor/retrieval"), 3, True),
+                     _ci(trends.get("monitor/distinct"), 3, True), _ci(trends.get("monitor/hub"), 3, True),
+                     "WARNING" if entry.get("warning") else "–",
+                     {True: "hacked", False: "honest", None: "–"}[oracle.get("hacked")] + f" ({oracle.get('reason', '')})"])
+    counts = monitors.get("counts") or {}
+    title = (f"Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the oracle "
+             f"(hacked = reward rose while adequacy did not rise over the cold start). Flagged "
+             f"{counts.get('hacked_flagged', 0)} of {counts.get('hacked', 0)} hacked arms; flagged "
+             f"{counts.get('honest_flagged', 0)} of {counts.get('honest', 0)} honest arms")
+    return (title, ["arm", "reward trend", "retrieval trend", "distinct trend", "hub trend", "monitors", "oracle"], rows)
 
 
 def before_tuning_table(sandbox: dict[str, Any]) -> Table:
     t = sandbox.get("base_translation") or {}
     mix = sandbox.get("mix") or {}
-    audit = sandbox.get("encoder_audit") or {}
     competence = sandbox.get("competence") or {}
     rows = [
         ["chance adequacy (source ignored, one random concept per slot)", _num(sandbox.get("chance"))],
@@ -48,8 +107,6 @@ def before_tuning_table(sandbox: dict[str, Any]) -> Table:
             f"{bench} " + ", ".join(f"{m} {v:.1f}" for m, v in scores.items()) for bench, scores in competence.items())],
         ["encoder retrieval accuracy before -> after training", f"{_num((sandbox.get('encoder') or {}).get('retrieval_accuracy_before'))}"
                                                               f" -> {_num((sandbox.get('encoder') or {}).get('retrieval_accuracy'))}"],
-        ["encoder: a true L paraphrase outranks each corruption", ", ".join(
-            f"{k} {v:.0%}" for k, v in (audit.get("paraphrase_above") or {}).items()) or "–"],
         ["encoder: code-mixed (all concepts right) vs pure L, similarity to the reference", ", ".join(
             f"{k} {v:.3f}" for k, v in (mix.get("similarity") or {}).items())],
         ["encoder: code-mixed outscores pure L with one / two wrong concepts",
@@ -82,8 +139,26 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
              "reward trend", "weights moved"], rows)
 
 
-def tradeoff_table(sandbox: dict[str, Any]) -> Table | None:
-    analysis = sandbox.get("tradeoff") or {}
+def tau_table(sandbox: dict[str, Any]) -> Table | None:
+    taus = sandbox.get("tau_cold_start") or {}
+    rows = [[arm, name, _num(entry.get("value")), _num(entry.get("quantile"), 2), str(entry.get("n", "–"))]
+            for arm, components in taus.items() for name, entry in components.items() if isinstance(entry, dict)]
+    return ("The paper's floor, tau from the cold start: the q-quantile of the starting model's scores on a seeded "
+            "sample of the GRPO prompts", ["arm", "component", "tau", "q", "sample"], rows) if rows else None
+
+
+def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
+    analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
+    tables = []
+    for variant, analysis in analyses.items():
+        for label, entry in (("frontiers", analysis), ("old rule: mean over learning rates", analysis.get("mean_pooled"))):
+            table = tradeoff_table(entry or {}, f"{variant} reward, {label}")
+            if table is not None:
+                tables.append(table)
+    return tables
+
+
+def tradeoff_table(analysis: dict[str, Any], label: str = "") -> Table | None:
     rows = [[_num(level["adequacy"]), _num(level["tax_rl"], 2), _num(level["tax_sft"], 2),
              _num(level["difference"], 2, signed=True) + (f" [{level['ci95'][0]:+.2f}, {level['ci95'][1]:+.2f}]"
                                                           if level.get("ci95") else "")]
@@ -93,7 +168,7 @@ def tradeoff_table(sandbox: dict[str, Any]) -> Table | None:
     mean = analysis.get("mean_difference") or {}
     rows.append(["mean over the overlap", "", "", _ci(mean, 2, signed=True)])
     excluded = ", ".join(f"{a} ({why})" for a, why in (analysis.get("excluded") or {}).items())
-    return (f"C2: alignment tax at matched oracle adequacy (RL arms pooled: {', '.join(analysis['methods']['rl'])}; "
+    return (f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: {', '.join(analysis['methods']['rl'])}; "
             f"SFT arms pooled: {', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
             f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
             "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. "
@@ -115,15 +190,17 @@ def reward_model_table(sandbox: dict[str, Any]) -> Table | None:
 
 
 def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> list[Table]:
-    tables = [claims_table(claims), before_tuning_table(sandbox), arms_table(sandbox), tradeoff_table(sandbox),
-              reward_model_table(sandbox)]
+    tables = [claims_table(claims), before_tuning_table(sandbox), audit_table(sandbox), arms_table(sandbox),
+              selection_table(sandbox), tau_table(sandbox), monitors_table(sandbox), *tradeoff_tables(sandbox), reward_model_table(sandbox)]
     return [t for t in tables if t is not None]
 
 
 def sandbox_figures(sandbox: dict[str, Any], figures_dir: Path) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
-    path = tradeoff_figure(sandbox.get("tradeoff") or {}, figures_dir / "tradeoff_oracle.png")
-    return [path] if path else []
+    analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
+    paths = [tradeoff_figure(analysis or {}, figures_dir / f"tradeoff_oracle_{variant}.png", variant)
+             for variant, analysis in analyses.items()]
+    return [p for p in paths if p]
 
 
 def demo_run_dir(path: Path) -> Path | None:

@@ -48,10 +48,11 @@ from semrl.sandbox.measures import (
 )
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.pretrain import competence, pretrain_base
+from semrl.sandbox.protocol import arm_name, monitors_against_oracle, select_arms, tau_values, tradeoffs
+from semrl.sandbox.selection import final_model
 from semrl.sandbox.report import build_demo_report
 from semrl.sandbox.rm_claim import c6_claim
 from semrl.sandbox.seeds import aggregate_seeds, seed_configs
-from semrl.sandbox.tradeoff import compare_methods
 from semrl.sandbox.world import write_world
 from semrl.train.encoder import run_encoder
 from semrl.train.settings import StageSettings
@@ -104,42 +105,60 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
     return target / "final", json.loads((target / "metrics.json").read_text(encoding="utf-8"))
 
 
-def audit_encoder(world: Path, encoder: Path) -> dict[str, Any]:
-    """Does the encoder's similarity separate right meanings from wrong ones in this world? The
-    informative test is a true paraphrase (another L realisation of the meaning) against each
-    corruption; the copy of the reference always scores 1 under a cosine."""
+def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[str, Any]:
+    """Can the demo's rewards be gamed, before any RL? Per reward (the paper's plain cosine, the corrected
+    one): how often a true paraphrase (another L realisation of the meaning) outranks each corruption (the
+    copy of the reference always scores 1 under a cosine), and the constant-output attack (one sentence
+    for every row). Semantic + language as in training, at tau 0 (the cold-start tau needs a policy)."""
     import random
 
     lexicon, rng = load_world(world).lexicon, random.Random(0)
     rows = [{"reference": r["reference"], "source": r["source"],
              "paraphrase": realise_l(Meaning(*r["meaning"]), lexicon, rng)} for r in _rows(world / "mt_test.jsonl")]
-    reward = build_reward(RewardConfig.model_validate({"rewards": [{"type": "semantic", "encoder": str(encoder)}]}))
-    result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")
-    total = result["scores"]["total"]
-    return {"paraphrase_above": total.get("paraphrase_above"), "copy_above": total["copy_above"],
-            "mean": total["mean"]}
+    train = _rows(world / "mt_train.jsonl")
+    semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder)}
+    language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
+    out = {}
+    for variant, spec in (("paper", semantic), ("corrected", {**semantic, "contrast": contrast})):
+        reward = build_reward(RewardConfig.model_validate({"rewards": [spec, language]}))
+        reward.prepare(train, 0)  # the bank is drawn from training references, as in a GRPO stage
+        result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")
+        total = result["scores"]["total"]
+        out[variant] = {"paraphrase_above": total.get("paraphrase_above"), "copy_above": total["copy_above"],
+                        "mean": total["mean"], "constant": result.get("constant")}
+    return out
 
 
-def arm_name(method: str, factor: float) -> str:
-    return method if factor == 1.0 else f"{method}_x{factor:g}"
+RL_METHODS = {"paper": "semantic_rl", "corrected": "corrected_rl"}  # variant -> arm prefix
+
+
+def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, Any]]]:
+    """The two rewards (decided before the run, issue 20): the paper's plain cosine and semrl's
+    hubness-corrected one, each 1.5 x semantic + 1.0 x language, both with the demo's tau rule."""
+    semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": config.tau}
+    language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
+    return {"paper": [semantic, language], "corrected": [{**semantic, "contrast": config.contrast}, language]}
 
 
 def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
     """The MT experiment (H -> L, the low-resource language generated, as the paper's task): cold
-    start, strong SFT and semantic GRPO at learning-rate multiples fixed in advance, an SFT-continue
-    control (cold start, then SFT on the rows RL sees) and the reward ablations."""
-    semantic = [{"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
-                {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}]
+    start, strong SFT and GRPO on each reward at learning-rate multiples fixed in advance, an
+    SFT-continue control (cold start, then SFT on the rows RL sees) and the reward ablations."""
+    rewards = demo_rewards(config, encoder)
+    semantic = rewards["paper"]
     bleu = {"type": "bleu", "weight": 1.0, "lang": "bo"}
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
     for factor in config.learning_rates:
         arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
                      "sft": {"learning_rate": config.sft.get("learning_rate", 1e-3) * factor}})
-        arms.append({"name": arm_name("semantic_rl", factor), "recipe": "two_stage",
-                     "grpo": {"learning_rate": config.grpo.get("learning_rate", 1e-4) * factor}})
+        for variant, prefix in RL_METHODS.items():
+            arm = {"name": arm_name(prefix, factor), "recipe": "two_stage",
+                   "grpo": {"learning_rate": config.grpo.get("learning_rate", 1e-4) * factor}}
+            arms.append(arm if variant == "paper" else {**arm, "rewards": {"rewards": rewards[variant]}})
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
     arms.append({"name": "bleu_sem_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, *semantic]}})
+    curve_prefixes = ("strong_sft", *RL_METHODS.values())
     return {
         "name": "sandbox-mt", "seed": config.seed, "parallel": "auto",
         "model": {"path": str(base)},
@@ -155,7 +174,7 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
         "decoding": {"max_new_tokens": 32},
         "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
                  "metrics": ["bleu", "chrf", "sim", "lang"], "curve_every": config.curve_every, "resamples": 500,
-                 "curve_arms": [arm_name(m, f) for m in ("strong_sft", "semantic_rl") for f in config.learning_rates]},
+                 "curve_arms": [arm_name(m, f) for m in curve_prefixes for f in config.learning_rates]},
         "arms": arms,
     }
 
@@ -227,7 +246,10 @@ def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
         if path.exists():
             rows = _rows(path)
             items = [judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy for r in rows]
+            similarity = [r["seg_sim"] for r in rows if "seg_sim" in r]
             out[name] = {"adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
+                         "similarity": {"value": sum(similarity) / len(similarity) if similarity else None,
+                                        "items": similarity if len(similarity) == len(rows) else None},
                          "distinct": len({r["hypothesis"] for r in rows})}
     return out
 
@@ -250,7 +272,8 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     translation = _cached_json(base.parent / "translation.json", lambda: base_translation(base, world))
     t = lap("base_model", t)
     encoder, encoder_metrics = prepare_encoder(config, world)
-    encoder_audit = _cached_json(encoder.parent / "audit.json", lambda: audit_encoder(world, encoder))
+    encoder_audit = _cached_json(encoder.parent / f"audit-{spec_hash(config.contrast)}.json",
+                                 lambda: audit_encoder(world, encoder, config.contrast))
     mix = _cached_json(encoder.parent / "mix.json", lambda: mix_property(encoder, world, config.seed))
     t = lap("encoder", t)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,32 +289,40 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     oracle = oracle_scores(mt_dir / "eval", world)
     oracle["ceiling"] = oracle_scores(ceiling_dir / "eval", world).get("ceiling")
     trends, movement = learning_evidence(mt_dir, results, base)
-    rl_arms = [arm_name("semantic_rl", f) for f in config.learning_rates]
-    learned = [arm for arm in rl_arms if (trends.get(arm) or {}).get("learned")]
+    rl_arms = [arm_name(prefix, f) for prefix in RL_METHODS.values() for f in config.learning_rates]
+    learned = {arm for arm in rl_arms if (trends.get(arm) or {}).get("learned")}
     world_obj, meanings = load_world(world), test_meanings(world)
-    methods = {"sft": [arm_name("strong_sft", f) for f in config.learning_rates], "rl": learned}
-    tradeoff = compare_methods(mt_dir / "eval", results, methods, world_obj,
-                               [meanings[row["id"]] for row in _rows(mt_dir / "eval" / "base.outputs.jsonl")],
-                               seed=config.seed) if config.curve_every else {"testable": False, "methods": methods,
-                                                                             "reason": "no checkpoint curves (--quick)"}
-    tradeoff["excluded"] = {arm: "did not learn" for arm in rl_arms if arm not in learned}
-    preference = oracle_preference(mt_dir, world, [("semantic_rl", "strong_sft"), ("semantic_rl", "cold_sft")])
+    selection = select_arms(mt_dir, world, config.learning_rates, RL_METHODS, learned)
+    chosen = selection["arms"]
+    test_order = [meanings[row["id"]] for row in _rows(mt_dir / "eval" / "base.outputs.jsonl")]
+    tradeoff = tradeoffs(mt_dir / "eval", results, selection, learned, world_obj, test_order, config.seed,
+                         bool(config.curve_every))
+    monitors = monitors_against_oracle(mt_dir, rl_arms, oracle, trends)
+    pairs = [(chosen[v], other) for v in RL_METHODS for other in (chosen["sft"], "cold_sft") if chosen[v] and other]
+    preference = oracle_preference(mt_dir, world, pairs)
     atomic_write_json(mt_dir / "eval" / "preference.json", preference)
     t = lap("evaluation", t)
-    transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer")
+    # each variant's chosen arm; a variant with none (no arm learned) starts from its x1 arm, so the
+    # transfer still runs, while C5 for it is not testable (no claim is read from an arm that did not learn)
+    fallback = {**RL_METHODS, "sft": "strong_sft"}
+    starts = {name: final for name in (*RL_METHODS, "sft")
+              if (final := final_model(mt_dir, chosen.get(name) or fallback[name])) is not None}
+    transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer", starts)
     transfer_oracle = headline_oracle(world, transfer)
     t = lap("transfer", t)
     rm = reward_model_transfer(config, world, base, out / "rm")
     t = lap("reward_models", t)
     evidence = {"oracle": oracle, "segments": output_segments(mt_dir, list(results["arms"])), "trends": trends,
-                "tradeoff": tradeoff, "transfer_oracle": transfer_oracle, "mix": mix,
-                "transfer_similarity": (transfer.get("differences") or {}).get("rl - sft"), "c6": c6_claim(rm)}
+                "tradeoff": tradeoff["paper"], "tradeoffs": tradeoff, "transfer_oracle": transfer_oracle, "mix": mix,
+                "selection": chosen, "selection_reasons": selection["reasons"],
+                "x1_arms": dict(RL_METHODS), "c6": c6_claim(rm)}
     claims = judge_claims(evidence)
     sandbox = {"quick": quick, "world_seed": config.world.seed, "seed": config.seed,
                "competence": competence, "base_translation": translation, "chance": chance_adequacy(world_obj),
                "encoder": encoder_metrics, "encoder_audit": encoder_audit, "mix": mix,
                "oracle": strip_items(oracle), "coverage": {arm: v["coverage"] for arm, v in strip_items(oracle).items() if v},
-               "trend": trends, "weight_movement": movement, "tradeoff": tradeoff,
+               "trend": trends, "weight_movement": movement, "tradeoff": tradeoff["paper"], "tradeoffs": tradeoff,
+               "selection": selection, "monitors": monitors, "tau_cold_start": tau_values(mt_dir, rl_arms),
                "transfer": transfer, "transfer_oracle": strip_items(transfer_oracle),
                "reward_models": rm, "ceiling": (rm or {}).get("ceiling"),
                "timings": {**timings, "total": round(time.time() - start, 1)}}

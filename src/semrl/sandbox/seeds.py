@@ -17,6 +17,8 @@ import copy
 import math
 from typing import Any, Iterator
 
+from semrl.sandbox.claims import claim_key
+
 STATUSES = ("reproduced", "not reproduced", "not testable")
 SHORT_LIST = 4
 SKIPPED_KEYS = {"ci95"}
@@ -112,13 +114,13 @@ def aggregate_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     evidence_by_claim: dict[str, list[Any]] = {}
     for run in runs:
         for claim in run.get("claims", []):
-            entry = claims.setdefault(claim["id"], {"statement": claim.get("statement", ""),
+            entry = claims.setdefault(claim_key(claim), {"statement": claim.get("statement", ""),
                                                     "counts": dict.fromkeys(STATUSES, 0), "per_seed": []})
             status = _status(claim)
             entry["counts"][status] += 1
             entry["per_seed"].append({"seed": run.get("seed"), "world_seed": run.get("world_seed"),
                                       "status": status, "reason": claim.get("reason", "")})
-            evidence_by_claim.setdefault(claim["id"], []).append(claim.get("evidence", {}))
+            evidence_by_claim.setdefault(claim_key(claim), []).append(claim.get("evidence", {}))
     claim_evidence = {f"{cid}.{path}": summary for cid, trees in evidence_by_claim.items()
                       for path, summary in _summaries(trees).items()}
     return {"seeds": len(runs), "claims": claims, "claim_evidence": claim_evidence,

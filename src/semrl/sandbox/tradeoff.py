@@ -1,12 +1,20 @@
 """C2 as a fair test: the alignment tax of each method at the same oracle adequacy.
 
 Every arm's checkpoint curve (step 0 = the base, then each kept checkpoint) is re-scored with the
-oracle. A method pools its learning-rate arms: at a quality level q, its tax is the mean, over the
-arms whose curve reaches q, of that arm's tax interpolated at the first crossing of q (each
-learning rate counts once; no arm is picked for being best, so noise does not favour the method
-with more points). Levels are spread over the adequacy range both methods reach. The interval is a
-joint bootstrap: each resample draws the test items and every general benchmark's items once and
-applies the draw to every point of both methods, so the pairing across points is kept.
+oracle. Two ways to pool a method's learning-rate arms:
+
+- `frontier` (the rule since issue 20): a user picks a method's best learning rate and checkpoint,
+  so the trade-off a method offers is its frontier, the lowest tax any of its points (every
+  learning rate, every checkpoint) pays while reaching at least adequacy q. A learning rate that
+  destroys the base does not count against a method that also has a gentle one.
+- `mean` (the old rule, reported beside): at q, the mean over the arms whose curve reaches q of
+  that arm's tax interpolated at the first crossing of q.
+
+Levels are spread over the adequacy range both methods reach. The interval is a joint bootstrap:
+each resample draws the test items and every general benchmark's items once and applies the draw
+to every point of both methods (the frontier is recomputed in each resample), so the pairing across
+points is kept. A frontier is a minimum over points, so a method with more points gains a little
+from noise; the resampled minimum carries that noise into the interval.
 """
 
 from __future__ import annotations
@@ -47,14 +55,19 @@ def _tax_at(curve: list[tuple[float, float]], q: float) -> float | None:
     return None
 
 
-def _method_tax(curves: list[list[tuple[float, float]]], q: float) -> float | None:
+def _method_tax(curves: list[list[tuple[float, float]]], q: float, pool: str = "mean") -> float | None:
+    if pool == "frontier":  # the lowest tax of any point that reaches at least q
+        reached = [t for curve in curves for a, t in curve if a >= q]
+        return float(min(reached)) if reached else None
     taxes = [t for t in (_tax_at(c, q) for c in curves) if t is not None]
     return float(np.mean(taxes)) if taxes else None
 
 
 def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, list[str]], world: World,
-                    meanings: list[Meaning], resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, with a joint bootstrap."""
+                    meanings: list[Meaning], resamples: int = 1000, seed: int = 0,
+                    pool: str = "frontier") -> dict[str, Any]:
+    """Tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, with a joint bootstrap;
+    `pool`: frontier (lowest tax over every point of a method) or mean (over its arms)."""
     import json
 
     base_detail = json.loads((eval_dir / "curves" / "base.json").read_text(encoding="utf-8"))
@@ -90,7 +103,7 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
     detail = {"methods": methods, "curves": {arm: [{"step": s, "adequacy": float(a.mean()),
                                                    "tax": float(np.mean([l.mean() for l in losses.values()])) if losses else 0.0}
                                                   for s, a, losses in series] for arm, series in arrays.items()},
-              "ranges": ranges, "levels": [], "quality_axis": "oracle adequacy", "tax_axis": (
+              "ranges": ranges, "levels": [], "pool": pool, "quality_axis": "oracle adequacy", "tax_axis": (
                   "overall tax: mean over " + ", ".join(benches) + " of base - tuned on each one's primary score "
                   "(QA F1, MC accuracy), in points")}
     if any(lo is None for lo, _ in ranges.values()):
@@ -111,12 +124,12 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
         bench_idx = {b: rng.integers(0, n, n) for b, n in sizes.items()}
         curves = {m: curves_for(m, item_idx, bench_idx) for m in methods}
         for j, q in enumerate(levels):
-            rl, sft = _method_tax(curves["rl"], q), _method_tax(curves["sft"], q)
+            rl, sft = _method_tax(curves["rl"], q, pool), _method_tax(curves["sft"], q, pool)
             if rl is not None and sft is not None:
                 samples[r, j] = rl - sft
     rows = []
     for j, q in enumerate(levels):
-        rl, sft = _method_tax(point_curves["rl"], q), _method_tax(point_curves["sft"], q)
+        rl, sft = _method_tax(point_curves["rl"], q, pool), _method_tax(point_curves["sft"], q, pool)
         column = samples[:, j][~np.isnan(samples[:, j])]
         rows.append({"adequacy": q, "tax_rl": rl, "tax_sft": sft,
                      "difference": None if rl is None or sft is None else rl - sft,
@@ -130,7 +143,7 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
     return {**detail, "testable": bool(diffs), "reason": "" if diffs else "no level where both methods have a tax"}
 
 
-def tradeoff_figure(analysis: dict[str, Any], path: Path) -> Path | None:
+def tradeoff_figure(analysis: dict[str, Any], path: Path, label: str = "") -> Path | None:
     """Tax against oracle adequacy for every arm of both methods, the overlap shaded."""
     if not analysis.get("curves"):
         return None
@@ -152,7 +165,8 @@ def tradeoff_figure(analysis: dict[str, Any], path: Path) -> Path | None:
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xlabel("oracle adequacy (test set)")
     ax.set_ylabel("overall alignment tax (points)")
-    ax.set_title("Alignment tax along training, per learning rate (blue: semantic RL, red: SFT)")
+    ax.set_title(f"Alignment tax along training, per learning rate (blue: RL{', ' + label + ' reward' if label else ''}; "
+                 "red: SFT)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     atomic_savefig(fig, path)

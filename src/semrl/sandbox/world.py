@@ -41,6 +41,8 @@ from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question
 class ParallelSpec(StrictModel):
     train: int = Field(400, ge=8)
     test: int = Field(60, ge=4)
+    dev: int = Field(40, ge=0, description="unbiased like test, meanings disjoint from train and test: each method's "
+                                            "learning rate is chosen on it, so claims read on test are not chosen on test")
     bias: dict[str, int] = Field(default_factory=lambda: {"agent": 4, "action": 4, "place": 4},
                                  description="parallel data covers only the first N concepts of these slots")
 
@@ -149,6 +151,22 @@ class World:
         rows = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes, allowed)
+            rows.append({"id": len(rows), "source": realise_h(meaning, self.lexicon, rng),
+                         "reference": realise_l(meaning, self.lexicon, rng), "meaning": list(meaning)})
+        return rows
+
+    def dev_split(self, n: int, rng: random.Random, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Unbiased rows whose meanings appear in none of `taken` (train and test): the learning rate
+        chosen on dev is then chosen on items no arm trained on and no claim is read from."""
+        seen = {tuple(row["meaning"]) for row in taken}
+        rows: list[dict[str, Any]] = []
+        for _ in range(100 * max(n, 1)):
+            if len(rows) == n:
+                break
+            meaning = random_meaning(rng, self.sizes)
+            if tuple(meaning) in seen:
+                continue
+            seen.add(tuple(meaning))
             rows.append({"id": len(rows), "source": realise_h(meaning, self.lexicon, rng),
                          "reference": realise_l(meaning, self.lexicon, rng), "meaning": list(meaning)})
         return rows
@@ -263,8 +281,11 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
         files[name] = out / f"{name}.jsonl"
         atomic_write_jsonl(files[name], rows)
 
-    jsonl("mt_train", world.parallel(spec.parallel.train, rng("mt_train"), biased=True))
-    jsonl("mt_test", world.parallel(spec.parallel.test, rng("mt_test"), biased=False))
+    mt_train = world.parallel(spec.parallel.train, rng("mt_train"), biased=True)
+    mt_test = world.parallel(spec.parallel.test, rng("mt_test"), biased=False)
+    jsonl("mt_train", mt_train)
+    jsonl("mt_test", mt_test)
+    jsonl("mt_dev", world.dev_split(spec.parallel.dev, rng("mt_dev"), mt_train + mt_test))
     jsonl("mt_train_unbiased", world.parallel(spec.parallel.train, rng("mt_train_unbiased"), biased=False))  # ceiling
     jsonl("headline_train", world.headlines(spec.headline_train, rng("headline_train")))
     jsonl("headline_test", world.headlines(spec.headline_test, rng("headline_test")))

@@ -5,7 +5,8 @@ and pads it with target-language filler can raise a similarity + language-ID rew
 translations get worse. Unless `grpo.log_completions: false`, every logging step appends TRL's own sample
 (the latest generation batch, which TRL keeps in `trainer._logs` whether or not it prints it):
 one row per completion with its prompt (as given: text or messages), the completion as text, each
-reward term, the weighted total and the advantage.
+reward term, the weighted total and the advantage, and that logging step's no-oracle monitors
+(`monitors`: monitor/distinct, monitor/hub, monitor/retrieval, as in the log history).
 
 A resumed stage rewrites the file up to the step it resumes from, so a stage killed between a
 log and a checkpoint does not log those steps twice.
@@ -30,9 +31,11 @@ def _number(value: Any) -> float | None:
 
 
 def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float], step: int,
-                    limit: int | None = None) -> list[dict[str, Any]]:
+                    limit: int | None = None, monitors: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Rows of TRL's completions sample. `rewards` holds each term: the composed reward's components
-    (logged through `log_extra`) or, with separate reward functions, each function's value."""
+    (logged through `log_extra`) or, with separate reward functions, each function's value;
+    `monitors` the step's logged monitor values (the same on every row of the step)."""
+    shown = {name: _number(value) for name, value in (monitors or {}).items()}
     prompts, completions = list(logs["prompt"]), list(logs["completion"])
     per_function = {name: list(logs["rewards"].get(name, [])) for name in names}
     extras = {name: list(values) for name, values in logs.get("extra", {}).items()}
@@ -47,6 +50,7 @@ def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float]
             "reward": _number(sum(total)) if total else None,
             "rewards": {name: _number(values[i]) if i < len(values) else None for name, values in terms.items()},
             "advantage": _number(advantages[i]) if i < len(advantages) else None,
+            "monitors": dict(shown),
         })
     return rows[:limit] if limit else rows
 
@@ -64,7 +68,8 @@ class CompletionsLog:
         if step == self.last_step or not trainer.accelerator.is_main_process or not trainer._logs["prompt"]:
             return  # the end-of-training log repeats the last step's sample
         weights = [float(w) for w in trainer.reward_weights.tolist()]
-        rows = completion_rows(trainer._logs, list(trainer.reward_func_names), weights, step, self.limit)
+        rows = completion_rows(trainer._logs, list(trainer.reward_func_names), weights, step, self.limit,
+                               step_monitors(trainer.state.log_history, step))
         lines = [to_json(row, where=str(self.path)) for row in rows]
         if self.last_step is None:  # first write of this process: drop what a resumed stage redoes
             written = read_completions(self.path) if self.path.exists() else []
@@ -75,6 +80,12 @@ class CompletionsLog:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write("".join(f"{line}\n" for line in lines))
         self.last_step = step
+
+
+def step_monitors(log_history: list[dict[str, Any]], step: int) -> dict[str, Any]:
+    """The monitor/* values TRL just logged for `step` (the last log entry, written before this)."""
+    last = log_history[-1] if log_history else {}
+    return {key: value for key, value in last.items() if key.startswith("monitor/")} if last.get("step") == step else {}
 
 
 def read_completions(path: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""GRPO stage: TRL's GRPOTrainer with semrl's composed reward (one callable that logs each term)."""
+"""GRPO stage: TRL's GRPOTrainer with semrl's composed reward (one callable that logs each term).
+
+Before training the reward sees the stage's rows (a contrast bank is drawn from them) and a
+`tau: cold_start` is fixed from the starting model's own outputs (train/cold_start.py); after it,
+the logged reward and monitors are read for signs of reward hacking (train/hacking.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from semrl.distributed import is_main_process
 from semrl.models.loading import load_causal_lm, load_tokenizer
+from semrl.notices import warn
 from semrl.rewards import build_reward
 from semrl.train.common import (
     lora_config,
@@ -18,8 +24,10 @@ from semrl.train.common import (
     summarize_logs,
     training_kwargs,
 )
+from semrl.train.cold_start import resolve_cold_start_tau
 from semrl.train.completions import CompletionsLog
 from semrl.train.guard import train_guarded
+from semrl.train.hacking import hacking_check
 from semrl.train.settings import StageSettings
 
 
@@ -99,13 +107,16 @@ def run_grpo(settings: StageSettings, spec, reward_config, model_path: str, reco
     model = load_causal_lm(model_path, settings.dtype, device, settings.trust_remote_code,
                            settings.attn_implementation)
     reward = build_reward(reward_config)
+    reward.prepare(records, settings.seed)  # contrast banks, drawn from this stage's rows
     reward_funcs, weights = [reward], None
     if spec.multi_objective_aggregation == "normalize_then_sum":  # TRL normalises each term: one function each
         reward_funcs, weights = reward.separate_functions()
+    args = grpo_config(settings, spec, out_dir, device, weights)
+    tau = resolve_cold_start_tau(reward, model, tokenizer, records, args, settings.seed, out_dir, device, resume)
     trainer = resumable_grpo_trainer()(
         model=model,
         reward_funcs=reward_funcs,
-        args=grpo_config(settings, spec, out_dir, device, weights),
+        args=args,
         train_dataset=Dataset.from_list(records),
         processing_class=tokenizer,
         peft_config=lora_config(settings.lora),
@@ -116,6 +127,12 @@ def run_grpo(settings: StageSettings, spec, reward_config, model_path: str, reco
     train_guarded(trainer, out_dir, resume, label)
     save_log_history(trainer, out_dir)
     final = save_final(trainer, tokenizer, out_dir)
+    history = trainer.state.log_history
+    hacking = hacking_check(history)
+    if hacking["warning"] and is_main_process():
+        warn(f"{label}: {hacking['message']}")
     names = [f"reward/{component.name}" for component, _ in reward.components]
+    monitors = sorted({key for entry in history for key in entry if key.startswith("monitor/")})
     return {"final_model": str(final), "prompts": len(records),
-            **summarize_logs(trainer.state.log_history, ("loss", "reward", "kl", "completions/mean_length", *names))}
+            **summarize_logs(history, ("loss", "reward", "kl", "completions/mean_length", *names, *monitors)),
+            **({"tau_cold_start": tau} if tau is not None else {}), "hacking": hacking}
