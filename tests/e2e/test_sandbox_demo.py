@@ -50,7 +50,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         constant = sandbox["encoder_audit"][variant]["constant"]
         assert constant["hackable"] in (True, False) and constant["share"] is not None
         assert sandbox["tradeoffs"][variant]["testable"] is False  # no curves under --quick
-    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "corrected_rl"}
+    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "corrected_rl", "bleu_sem", "bleu_sem_lang"}
     for arm in ("semantic_rl", "corrected_rl"):
         entry = sandbox["monitors"]["arms"][arm]
         assert entry["warning"] in (True, False) and entry["oracle"]["hacked"] in (True, False)

@@ -175,8 +175,12 @@ def assert_every_file_valid(root: Path, include_checkpoints: bool) -> int:
             continue
         if path.name.startswith(".") and path.suffix == ".tmp":
             continue  # an atomic write's temporary file; never read
+        if any(part.endswith(".tmp") or part.startswith("tmp-checkpoint-") for part in path.relative_to(root).parts):
+            continue  # a folder being written before its rename (save_final's final.tmp); never read
         if path.suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            assert text.strip(), f"{path}: empty JSON file"
+            json.loads(text)
         elif path.suffix == ".jsonl":
             for line in path.read_text(encoding="utf-8").splitlines():
                 json.loads(line)
@@ -194,12 +198,16 @@ def assert_every_file_valid(root: Path, include_checkpoints: bool) -> int:
 def _crash_config(tmp_path: Path, config: dict | None = None) -> Path:
     """Cold start over two epochs, then GRPO over two epochs of its 8 rows with the semantic reward:
     resuming inside the second epoch of either stage is where the prompt order and the reward's
-    embeddings used to drift from an uninterrupted run."""
+    embeddings used to drift from an uninterrupted run. The reward draws a contrast bank when the
+    GRPO stage starts and takes tau from the cold-start model's samples (`tau: cold_start`), so the
+    two things a stage computes before its first step are covered too (the plain reward's resume is
+    the same path without them; the slow example case runs it)."""
     config = config or {
         "name": "crash", "seed": 0, "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 6},
-        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": 0.0},
+        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": "cold_start",
+                                 "contrast": {"bank": 16, "k": 3, "mode": "csls"}},
                                 {"type": "language", "lang": "zh"}]},
         "sft": {"examples": 70, "epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3, "save_steps": 6, "logging_steps": 2},
         "grpo": {"max_steps": 8, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
@@ -296,36 +304,9 @@ def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
     assert assert_every_file_valid(run, include_checkpoints=True) > 10
     assert_resumed_run_identical(tmp_path / "straight", run, ["rl/sft", "rl/grpo"])
     assert (run / "report.html").exists() and (run / "summary.md").exists()
-
-
-@pytest.mark.slow  # ~115 s on 2 busy cores; the plain-reward case above stays in `make test`
-def test_sigkill_at_every_checkpoint_with_contrast_and_cold_start_tau_is_identical(tmp_path):
-    """A GRPO stage over two epochs of 8 rows whose semantic reward draws a contrast bank when the
-    stage starts and takes tau from the starting model's samples (`tau: cold_start`): killed at
-    every checkpoint and resumed, it ends with the same weights, logs, tau and report."""
-    config = _crash_config(tmp_path, {
-        "name": "crash-contrast", "seed": 0, "model": {"tiny": {}},
-        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-        "data": {"train": str(BO_ZH), "test_size": 6, "few_shot": 8},
-        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": "cold_start",
-                                 "contrast": {"bank": 16, "k": 3, "mode": "csls"}},
-                                {"type": "language", "lang": "zh"}]},
-        "grpo": {"max_steps": 8, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
-                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
-        "eval": {"metrics": ["bleu", "chrf", "lang"], "resamples": 50, "max_new_tokens": 12},
-        "arms": [{"name": "rl", "recipe": "grpo"}],
-    })
-    straight = run_cli("run", str(config), "--out", str(tmp_path / "straight"))
-    assert straight.returncode == 0, straight.stderr[-3000:]
-
-    run = tmp_path / "victim"
-    killed = kill_at_every_checkpoint(config, run, LATER_POINTS)
-    assert {f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)} <= set(killed), killed
-    assert "evaluation" in killed, killed
-    assert assert_every_file_valid(run, include_checkpoints=True) > 10
-    assert_resumed_run_identical(tmp_path / "straight", run, ["rl/grpo"])
-    samples = [(root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8") for root in (tmp_path / "straight", run)]
-    assert samples[0] == samples[1] and len(samples[0].splitlines()) == 8  # the sample: capped at the 8 rows
+    samples = [(root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8")
+               for root in (tmp_path / "straight", run)]
+    assert samples[0] == samples[1] and len(samples[0].splitlines()) == 8  # the sample: capped at the 8 GRPO rows
     metrics = json.loads((run / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["tau_cold_start"]["semantic"]["n"] == 8
 

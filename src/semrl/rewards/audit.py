@@ -227,9 +227,17 @@ def audit(
                         "share of rows where the reference itself ranks strictly above each corruption (total reward); "
                         "give rows a `paraphrase` for the informative test: the copy gets a reference-based "
                         "reward's maximum by construction")}
+    verdict = constant_verdict(flat_kind, scored.rewards, constant, chosen_by)
+    if verdict["baseline"] is not None:
+        # per term: a term that pays every output alike (the language reward, for outputs in the target
+        # script) inflates the total's share but cancels in GRPO's group advantage; the terms that differ
+        # say where the constant's reward comes from
+        verdict["components"] = {
+            name: entry["mean"]["constant"] / entry["mean"][verdict["baseline"]]
+            if entry["mean"].get(verdict["baseline"], 0) > 0 else None
+            for name, entry in report.items() if name != "total" and "constant" in entry["mean"]}
     return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report,
-            "summary": summary, "hackable": hackable,
-            "constant": constant_verdict(flat_kind, scored.rewards, constant, chosen_by)}
+            "summary": summary, "hackable": hackable, "constant": verdict}
 
 
 def constant_verdict(

@@ -54,11 +54,14 @@ def audit_table(sandbox: dict[str, Any]) -> Table | None:
         constant = result.get("constant") or {}
         rows.append([variant, ", ".join(f"{k} {v:.0%}" for k, v in above.items()) or "–",
                      f"{worst[0]} {worst[1]:.0%}" if worst else "–",
-                     _num(constant.get("share"), 2), {True: "hackable", False: "no"}.get(constant.get("hackable"), "–")])
+                     _num(constant.get("share"), 2), _num((constant.get("components") or {}).get("semantic"), 2),
+                     {True: "hackable", False: "no"}.get(constant.get("hackable"), "–")])
     return ("Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how often a "
             "true L paraphrase outranks each corruption, and the constant-output attack (one sentence, the reference "
-            "most similar to all others, for every row) as a share of the paraphrase's reward",
-            ["reward", "paraphrase above", "weakest", "constant / paraphrase", "constant"], rows)
+            "most similar to all others, for every row) as a share of the paraphrase's reward: total, and the "
+            "semantic term alone (the language term pays every L output alike and cancels in GRPO's advantage)",
+            ["reward", "paraphrase above", "weakest", "constant / paraphrase (total)", "(semantic term)", "constant"],
+            rows)
 
 
 def selection_table(sandbox: dict[str, Any]) -> Table | None:
@@ -139,14 +142,6 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
              "reward trend", "weights moved"], rows)
 
 
-def tau_table(sandbox: dict[str, Any]) -> Table | None:
-    taus = sandbox.get("tau_cold_start") or {}
-    rows = [[arm, name, _num(entry.get("value")), _num(entry.get("quantile"), 2), str(entry.get("n", "–"))]
-            for arm, components in taus.items() for name, entry in components.items() if isinstance(entry, dict)]
-    return ("The paper's floor, tau from the cold start: the q-quantile of the starting model's scores on a seeded "
-            "sample of the GRPO prompts", ["arm", "component", "tau", "q", "sample"], rows) if rows else None
-
-
 def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
     analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
     tables = []
@@ -191,7 +186,7 @@ def reward_model_table(sandbox: dict[str, Any]) -> Table | None:
 
 def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> list[Table]:
     tables = [claims_table(claims), before_tuning_table(sandbox), audit_table(sandbox), arms_table(sandbox),
-              selection_table(sandbox), tau_table(sandbox), monitors_table(sandbox), *tradeoff_tables(sandbox), reward_model_table(sandbox)]
+              selection_table(sandbox), monitors_table(sandbox), *tradeoff_tables(sandbox), reward_model_table(sandbox)]
     return [t for t in tables if t is not None]
 
 

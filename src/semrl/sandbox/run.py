@@ -272,7 +272,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     translation = _cached_json(base.parent / "translation.json", lambda: base_translation(base, world))
     t = lap("base_model", t)
     encoder, encoder_metrics = prepare_encoder(config, world)
-    encoder_audit = _cached_json(encoder.parent / f"audit-{spec_hash(config.contrast)}.json",
+    encoder_audit = _cached_json(encoder.parent / f"audit-v2-{spec_hash(config.contrast)}.json",
                                  lambda: audit_encoder(world, encoder, config.contrast))
     mix = _cached_json(encoder.parent / "mix.json", lambda: mix_property(encoder, world, config.seed))
     t = lap("encoder", t)
@@ -297,7 +297,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     test_order = [meanings[row["id"]] for row in _rows(mt_dir / "eval" / "base.outputs.jsonl")]
     tradeoff = tradeoffs(mt_dir / "eval", results, selection, learned, world_obj, test_order, config.seed,
                          bool(config.curve_every))
-    monitors = monitors_against_oracle(mt_dir, rl_arms, oracle, trends)
+    monitors = monitors_against_oracle(mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"], oracle, trends)  # every RL arm
     pairs = [(chosen[v], other) for v in RL_METHODS for other in (chosen["sft"], "cold_sft") if chosen[v] and other]
     preference = oracle_preference(mt_dir, world, pairs)
     atomic_write_json(mt_dir / "eval" / "preference.json", preference)
