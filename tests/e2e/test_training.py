@@ -210,13 +210,14 @@ def test_example_ends_with_evaluation_and_report(example_run):
         assert "kl_mean" in arm["drift"]["drift"] and "nll_shift" in arm["drift"]["text"]
         assert results["alignment_tax"][name] == arm["alignment_tax"]
     assert results["arms"]["base"]["drift"]["drift"]["kl_mean"] == pytest.approx(0.0, abs=1e-6)
-    for figure in ("tradeoff.png", "task_metrics.png", "training.png"):
+    for figure in ("tradeoff.png", "task_metrics.png", "training.png", "monitors.png"):  # monitors: the GRPO arm's
         data = (example_run / "figures" / figure).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     summary = (example_run / "summary.md").read_text(encoding="utf-8")
     assert "Alignment tax" in summary and "| semantic_rl |" in summary
     html = (example_run / "report.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 3 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+    assert "Reward hacking monitors" in summary
     # what the policy wrote (completions.jsonl, on by default), each reward term beside it
     logged = [json.loads(line) for line in
               (example_run / "semantic_rl" / "grpo" / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
