@@ -85,7 +85,9 @@ def monitors_against_oracle(mt_dir: Path, rl_arms: list[str], oracle: dict[str, 
         if not history.exists():
             continue
         log = json.loads(history.read_text(encoding="utf-8"))
-        check = hacking_check(log)
+        metrics = history.parent / "metrics.json"  # the stage ran the same check on the same log
+        saved = json.loads(metrics.read_text(encoding="utf-8")).get("hacking") if metrics.exists() else None
+        check = saved or hacking_check(log)
         check.setdefault("trends", {})["monitor/hub"] = reward_trend(log, key="monitor/hub", seed=0)  # shown, not in the rule
         arms[arm] = {"monitors": check, "warning": bool(check.get("warning")), "oracle": oracle_hacked(arm, oracle, trends)}
     judged = [a for a in arms.values() if a["oracle"]["hacked"] is not None]
