@@ -10,9 +10,14 @@ policy does not drift). Reward: semrl's semantic reward (packaged MiniLM on the 
 language. Each arm runs in its own process (vLLM colocate sets up a process group); the first 2
 steps are warm-up and dropped.
 
+`--real-model` uses SmolLM2-135M-Instruct instead (semrl.models.gguf.smollm2_folder(); fp32 weights
+as converted, the trainer with bf16: true) on the en-headline data as chat prompts, with the language
+reward for English, as benchmarks/real_model_grpo.py does on CPU. A real model stops at EOS, so the
+arms may generate different numbers of tokens: compare tokens/s, not only ms/step.
+
 Without CUDA, or without vLLM for the vLLM arm, it prints why and exits 0.
 
-    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128]
+    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128] [--real-model]
 """
 
 from __future__ import annotations
@@ -35,11 +40,20 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
+REAL_DATA = ROOT / "configs" / "examples" / "data" / "en-headline.jsonl"
+REAL_TEMPLATE = "Write a short headline for this news article.\n{source}"  # as in smollm2-en-headline.yaml
 ARMS = ("generate", "vllm")
 
 
-def rows() -> list[dict[str, str]]:
-    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+def rows(real_model: bool = False) -> list[dict[str, str]]:
+    data = REAL_DATA if real_model else DATA
+    return [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+
+
+def prompt(row: dict[str, str], real_model: bool):
+    if real_model:  # chat messages: TRL applies SmolLM2's ChatML template
+        return [{"role": "user", "content": REAL_TEMPLATE.format(source=row["source"])}]
+    return f"{row['source']}\n"
 
 
 def build_policy(out: Path) -> str:
@@ -75,8 +89,9 @@ def run_arm(arm: str, model_dir: str, args: argparse.Namespace) -> dict[str, flo
             os.environ.setdefault(key, value)
     reward = TimedReward(build_reward(RewardConfig.model_validate({"rewards": [
         {"type": "semantic", "weight": 1.5, "encoder": "default", "device": "cuda"},
-        {"type": "language", "weight": 1.0, "lang": "zh"}]})))
-    dataset = Dataset.from_list([{"prompt": f"{r['source']}\n", "reference": r["reference"]} for r in rows()])
+        {"type": "language", "weight": 1.0, "lang": "en" if args.real_model else "zh"}]})))
+    dataset = Dataset.from_list([{"prompt": prompt(r, args.real_model), "reference": r["reference"]}
+                                 for r in rows(args.real_model)])
     times: list[float] = []
     reward_at_step: list[float] = []
 
@@ -112,6 +127,7 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--real-model", action="store_true", help="SmolLM2-135M-Instruct instead of a random Qwen2")
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)  # internal: one arm in this process
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -129,20 +145,28 @@ def main() -> int:
     if importlib.util.find_spec("vllm") is None:
         print("skip vllm arm: vLLM is not installed (pip install -e .[vllm])")
         arms.remove("vllm")
+    if args.real_model:
+        from semrl.models.gguf import missing_real_model, smollm2_folder
+
+        if problem := missing_real_model():
+            print(f"skip: {problem}")
+            return 0
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_policy(Path(tmp) / "policy")
+        model_dir = str(smollm2_folder()) if args.real_model else build_policy(Path(tmp) / "policy")
         for arm in arms:
             command = [sys.executable, __file__, "--arm", arm, "--model", model_dir, "--tmp", str(Path(tmp) / arm),
                        *(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                         if k in ("steps", "prompts", "generations", "new_tokens"))]
+                         if k in ("steps", "prompts", "generations", "new_tokens")),
+                       *(["--real-model"] if args.real_model else [])]
             done = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode or not lines:
                 print(f"{arm}: failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
                 continue
             results[arm] = json.loads(lines[-1][len("RESULT "):])
-    print(f"{torch.cuda.get_device_name(0)}; random Qwen2 ~24M bf16; {args.prompts} prompts x {args.generations} "
+    policy = "SmolLM2-135M-Instruct (fp32 weights, bf16: true)" if args.real_model else "random Qwen2 ~24M bf16"
+    print(f"{torch.cuda.get_device_name(0)}; {policy}; {args.prompts} prompts x {args.generations} "
           f"generations x {args.new_tokens} new tokens; {args.steps - 2} steps timed")
     print(f"{'arm':9} {'ms/step':>9} {'tokens/s':>10} {'reward share':>13}")
     for arm, r in results.items():

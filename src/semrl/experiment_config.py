@@ -213,6 +213,9 @@ class JudgeSpec(StrictModel):
     model: str | None = None
     callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
+    mode: Literal["logprob", "generate"] = Field(
+        "logprob", description="lm judge: compare the likelihood of answering A vs B, or generate an answer and read it")
+    max_new_tokens: int = Field(8, ge=1, description="lm judge, mode generate: length of its answer")
 
     @model_validator(mode="after")
     def _needs(self):

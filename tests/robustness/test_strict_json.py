@@ -160,7 +160,8 @@ def test_tables_show_null_with_its_reason():
         "preference": {"rl vs base": {"judge": "callable", "wins": 0, "ties": 0, "losses": 0, "win_rate": None, "ci95": None}},
         "training": {"rl/sft": {"seconds": 1.0, "metrics": {"steps": 2, "loss": {"first": None, "last": 1.0}}}}}
     assert tax_table(results)[2][0][-1] == "– (base scores 0)"
-    assert preference_table(results)[2][0][-1] == "–"
+    row = preference_table(results)[2][0]
+    assert row[5] == "–" and row[6:8] == ["n/a", "n/a"]  # no items: no win rate, no agreement
     assert training_table(results)[2][0][3] == "– → 1.000"
     legacy = {"arms": {"rl": {"alignment_tax": {"qa": {"f1": {
         "base": 0.0, "tuned": 0.0, "tax": 0.0, "relative": float("nan"), "ci95": [0.0, 0.0]}}}}}}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from semrl.rewards.base import strip_reasoning
+from semrl.text.decoding import strip_broken_tail
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return list(dict.fromkeys([i for i in (tokenizer.eos_token_id, *ids) if i is not None]))
 
 
+def decode_completion(tokenizer, ids: Sequence[int]) -> str:
+    """Generated ids as text, special tokens skipped, without the U+FFFD a token limit leaves when
+    it cuts a multi-byte character (byte-level BPE): metrics never see a character not written."""
+    return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True))
+
+
 def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
@@ -67,7 +74,7 @@ def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSetti
             new_tokens = generated[:, batch["input_ids"].shape[1] :]
             for i, row in zip(index, new_tokens):
                 # the answer, without a Qwen3-style <think> block (scored the same way in training)
-                outputs[i] = strip_reasoning(tokenizer.decode(row, skip_special_tokens=True).strip())
+                outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
     finally:
         tokenizer.padding_side = previous_side
     return outputs

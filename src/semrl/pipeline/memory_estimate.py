@@ -1,10 +1,13 @@
-"""How much GPU memory a config needs per process, printed by `semrl run --dry-run`.
+"""How much memory a config needs per process, printed by `semrl run --dry-run`.
 
 An out-of-memory error comes after the model has loaded and the first batch has been generated,
 minutes into a run; the parts that scale with the model (weights, gradients, optimizer states,
-reference model, reward models) are known from the config alone. `estimate_memory` is the pure
-arithmetic; `estimate_for` counts parameters on the meta device (no weights are read or allocated).
-Activations, the generation KV cache and the CUDA context are not included.
+reference model, reward models, the logits of the largest batch) are known from the config alone.
+`estimate_memory` is the pure arithmetic; `estimate_for` counts parameters on the meta device (no
+weights are read or allocated). The weights are counted in the dtype the run will load them in on
+this machine's device (model.dtype auto: bf16 on a GPU that has it, fp32 on CPU). On CPU the
+number is resident memory, so the Python runtime (torch, transformers), measured in this process,
+is added. Other activations, the generation KV cache and the CUDA context are not included.
 """
 
 from __future__ import annotations
@@ -13,18 +16,22 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from semrl.devices import pick_device, torch_dtype
 from semrl.encoders.loading import resolve_encoder
+from semrl.errors import UserError
 from semrl.hub import hub_reachable
 from semrl.rewards.run_encoder import RUN_ENCODER
 from semrl.train.common import lora_config
 
 GIB = 1024**3
+LOGIT_COPIES = 3  # fp32 logits, their log-softmax and the gradient of the logits, alive together in the loss
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
     parts: tuple[tuple[str, float], ...]  # (what, bytes per process)
     notes: tuple[str, ...]
+    where: str = "GPU"  # "GPU", or "process (CPU)" where the estimate is resident memory
 
     @property
     def total(self) -> float:
@@ -32,10 +39,10 @@ class MemoryEstimate:
 
     def line(self) -> str:
         if not self.parts:
-            return "memory per GPU (est.): " + "; ".join(self.notes)
+            return f"memory per {self.where} (est.): " + "; ".join(self.notes)
         parts = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
         zero = [name for name, size in self.parts if not size and " (" in name]  # named, not counted
-        return (f"memory per GPU (est.): {_size(self.total)} = {parts}"
+        return (f"memory per {self.where} (est.): {_size(self.total)} = {parts}"
                 + "".join(f" + {name}" for name in zero) + "; " + "; ".join(self.notes))
 
 
@@ -71,7 +78,7 @@ def estimate_memory(params: int, trainable: int, *, weight_bytes: int, lora: boo
         notes.append(f"sharded over {shard} processes (stage {zero_stage})")
     else:
         notes.append("one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)")
-    notes.append("activations and KV cache not included")
+    notes.append("other activations and the KV cache not included")
     return MemoryEstimate(tuple(parts), tuple(notes))
 
 
@@ -146,16 +153,16 @@ def _stored_bytes(config: Any) -> int:
     return dtype.itemsize if isinstance(dtype, torch.dtype) else 4
 
 
-def _reward_models(exp: Any, reward: Any) -> dict[str, float]:
-    """Bytes of each encoder / RM `reward` loads on the policy's GPU, in its checkpoint's dtype;
-    one on cpu or another GPU (`device:`) is named with 0."""
+def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, float]:
+    """Bytes of each encoder / RM `reward` loads beside the policy (its GPU, or the process when the
+    policy runs on CPU), in its checkpoint's dtype; one elsewhere (`device:`) is named with 0."""
     sizes: dict[str, float] = {}
     for spec in [*reward.rewards, *([reward.gate] if reward.gate else [])] if reward is not None else []:
         if spec.type not in ("semantic", "reward_model"):
             continue
         name = spec.encoder if spec.type == "semantic" else spec.model
         label = f"{'encoder' if spec.type == 'semantic' else 'RM'} {os.path.basename(name.rstrip('/')) or name}"
-        if spec.device not in (None, "auto", "cuda"):
+        if spec.device not in (None, "auto", "cuda", *(("cpu",) if device == "cpu" else ())):
             sizes[f"{label} (on {spec.device})"] = 0.0
             continue
         try:
@@ -169,23 +176,53 @@ def _reward_models(exp: Any, reward: Any) -> dict[str, float]:
     return sizes
 
 
-def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int]) -> MemoryEstimate:
+def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab: int = 0) -> MemoryEstimate:
     """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
-    `counts` = the policy's (all, trainable) parameters."""
-    spec = exp.stage_settings(arm, "grpo")
+    `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits)."""
+    spec = exp.stage_settings(arm, "grpo" if grpo else "sft")
     params, trainable = counts
-    weight_bytes = 4 if exp.model.dtype == "float32" else 2  # auto: bf16 on a GPU that has it
+    device = _device(exp)
+    weight_bytes = torch_dtype(exp.model.dtype, device).itemsize
     processes, stage = sharding_from_env()
     estimate = estimate_memory(params, trainable, weight_bytes=weight_bytes, lora=exp.model.lora is not None,
                                beta=spec.beta if grpo else 0.0,
-                               extras=_reward_models(exp, exp.reward_for(arm)) if grpo else None,
+                               extras={"logits": float(_logit_bytes(spec, grpo, vocab)),
+                                       **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {})},
                                processes=processes, zero_stage=stage)
     notes = [f"arm {arm.name} ({'grpo' if grpo else 'sft'})", *estimate.notes]
+    parts = estimate.parts
     if exp.model.dtype == "auto":
-        notes.append("model.dtype auto counted as bf16 (CUDA)")
+        notes.append(f"model.dtype auto loads {weight_bytes * 8}-bit weights on {device}")
+    if device == "cpu":
+        parts = (*parts, ("runtime (this process)", float(_resident_bytes())))
+        notes.append("CPU: resident memory, runtime measured here")
     if grpo and spec.use_vllm and spec.vllm_mode != "server":
         notes.append(f"plus vLLM's {_vllm_share(spec):g} of the GPU (colocate)")
-    return MemoryEstimate(estimate.parts, tuple(notes))
+    return MemoryEstimate(parts, tuple(notes), "process (CPU)" if device == "cpu" else "GPU")
+
+
+def _device(exp: Any) -> str:
+    try:
+        return pick_device(exp.device)
+    except UserError:  # device: cuda on a machine without one (preflight says so): size it as the GPU run
+        return "cuda"
+
+
+def _logit_bytes(spec: Any, grpo: bool, vocab: int) -> int:
+    """The largest batch's fp32 logits over the vocabulary (LOGIT_COPIES of them): with a 49k-152k
+    vocabulary this is the activation that grows with the batch. SFT: batch x max_length tokens (an
+    upper bound: batches are padded to their longest row). GRPO: TRL runs the head on the completion
+    tokens only, prompts x generations x (max_completion_length + 1)."""
+    tokens = (spec.prompts_per_step * spec.num_generations * (spec.max_completion_length + 1) if grpo
+              else spec.batch_size * spec.max_length)
+    return tokens * vocab * 4 * LOGIT_COPIES
+
+
+def _resident_bytes() -> int:
+    """Peak resident memory of this process so far: Python with torch and transformers imported."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def _vllm_share(spec: Any) -> float:
@@ -202,10 +239,12 @@ def _vllm_share(spec: Any) -> float:
 def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:
     """The arm that needs the most memory, from the stage plan (`plan.trainer` per arm)."""
     try:
-        counts = count_parameters(_policy_config(exp), exp.model.lora)
+        config = _policy_config(exp)
+        counts = count_parameters(config, exp.model.lora)
     except Exception as exc:  # noqa: BLE001 - an estimate must not stop a dry run that passed preflight
         return MemoryEstimate((), (f"not estimated: the policy could not be sized ({type(exc).__name__}: "
                                    f"{(str(exc).strip().splitlines() or [''])[0]})",))
-    estimates = [estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    estimates = [estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts, vocab)
                  for arm in exp.arms]
     return max(estimates, key=lambda e: e.total)

@@ -89,13 +89,20 @@ def preference_table(results: dict[str, Any]) -> Table | None:
     def percent(value: Any) -> Any:
         return 100 * value if _number(value) else None
 
+    def share(value: Any) -> str:
+        return f"{100 * value:.0f}" if _number(value) else "n/a"
+
     rows = [[key, entry["judge"], str(entry["wins"]), str(entry["ties"]), str(entry["losses"]),
-             _fmt({"value": percent(entry.get("win_rate")), "ci95": [percent(c) for c in entry.get("ci95") or []]}, 1)]
+             _fmt({"value": percent(entry.get("win_rate")), "ci95": [percent(c) for c in entry.get("ci95") or []]}, 1),
+             share(entry.get("position_agreement")), share(entry.get("first_shown_preferred")),
+             str(entry.get("unreadable", 0))]
             for key, entry in pref.items()]
     if not rows:
         return None
-    return ("Pairwise preference (both orders; ties count half)", ["pair", "judge", "wins", "ties", "losses",
-                                                                   "win rate % [95% CI]"], rows)
+    return ("Pairwise preference (both orders; ties count half; orders agree: both orders name the same winner; "
+            "first shown: share of decisive answers that chose the response shown first)",
+            ["pair", "judge", "wins", "ties", "losses", "win rate % [95% CI]", "orders agree %", "first shown %",
+             "unreadable"], rows)
 
 
 def training_table(results: dict[str, Any]) -> Table | None:

@@ -13,6 +13,7 @@ import math
 from typing import Any, Callable, Sequence
 
 from semrl.notices import warn
+from semrl.text.decoding import strip_broken_tail
 
 
 def as_text(item: Any) -> str:
@@ -44,8 +45,10 @@ def strip_reasoning(text: str) -> str:
 
 
 def completion_text(item: Any) -> str:
-    """A completion as the text rewards score: its content without a reasoning block."""
-    return strip_reasoning(as_text(item))
+    """A completion as the text rewards score: its content without a reasoning block, and without
+    the broken character a token limit can leave at its end (TRL decodes completions itself, so
+    this is where every term, the composed reward's and TRL's separate functions alike, gets it)."""
+    return strip_reasoning(strip_broken_tail(as_text(item)))
 
 
 def finite_or(values: Sequence[float], fallback: float) -> list[float]:

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from semrl.distributed import is_main_process
-from semrl.evaluate.generation import stop_token_ids
+from semrl.evaluate.generation import decode_completion, stop_token_ids
 from semrl.files import atomic_write_jsonl, read_jsonl
 from semrl.rewards.base import completion_text
 
@@ -75,7 +75,8 @@ def _prompt_ids(tokenizer, prompts: list[Any], args) -> list[list[int]]:
 
 def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, device: str) -> list[str]:
     """One sampled completion per prompt under the GRPOConfig's generation settings (TRL's
-    non-vLLM path: left padding, cut at the first stop token, special tokens skipped)."""
+    non-vLLM path: left padding, cut at the first stop token, special tokens skipped), without the
+    broken character a cut at max_completion_length can end in, as the reward scores them."""
     import torch
     from transformers import GenerationConfig
 
@@ -97,7 +98,7 @@ def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, de
             out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
         for row in out[:, width:].tolist():
             cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-            texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
+            texts.append(decode_completion(tokenizer, row[:cut]))
     return texts
 
 

@@ -119,6 +119,27 @@ def test_preference_counts_both_orders():
     first_position = lambda prompt, x, y, row: 1.0  # noqa: E731  (always prefers whatever is shown first)
     biased = compare(prompts, a, b, rows, first_position)
     assert biased["ties"] == 4  # position bias cancels out
+    assert biased["position_agreement"] == 0.0 and biased["first_shown_preferred"] == 1.0
+    # the fair judge: the two decisive items agree in both orders, and it picks the first shown half the time
+    assert result["position_agreement"] == pytest.approx(0.5) and result["first_shown_preferred"] == pytest.approx(0.5)
+    assert result["unreadable"] == 0
+
+
+def test_an_unreadable_judge_answer_is_a_counted_tie():
+    answers = iter(["A", "I cannot decide", "B", "B"])  # item 1: A first -> A, then unreadable; item 2: B, B
+    verdicts = {"A": 1.0, "B": -1.0}
+    judge = lambda prompt, x, y, row: verdicts.get(next(answers), float("nan"))  # noqa: E731
+    result = compare(["p", "p"], ["x", "x"], ["y", "y"], [{}, {}], judge)
+    assert result["unreadable"] == 1 and result["ties"] == 2  # item 2: "B" twice, the second shown each time
+    assert result["first_shown_preferred"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("answer, choice", [("A", "A"), ("**B**.", "B"), ("Response B is better.", "B"),
+                                            ("A and B are both fine", None), ("", None), ("Apples", None)])
+def test_the_judge_reads_one_letter_or_nothing(answer, choice):
+    from semrl.evaluate.preference import read_choice
+
+    assert read_choice(answer) == choice
 
 
 BAD_SUITES = {

@@ -142,11 +142,14 @@ def test_dry_run_prints_the_estimate(tmp_path):
     result = cli_in_process("run", str(experiment(tmp_path, grpo={"beta": 0.04}, sft={"examples": 4}, rewards=REWARDS,
                                                   arms=[{"name": "t", "recipe": "two_stage"}])), "--dry-run")
     assert result.returncode == 0, result.stderr
-    line = next(line for line in result.stdout.splitlines() if line.startswith("memory per GPU (est.)"))
-    # the default tiny model (115008 params above), bf16: weights, gradients 0.2 MiB each, AdamW 12 B/param
-    assert "weights 0.2 MiB + gradients 0.2 MiB + AdamW 1.3 MiB + reference 0.2 MiB" in line
-    assert "arm t (grpo)" in line and "115.0k parameters" in line
-    assert "+ encoder default (on cpu);" in line  # a reward model off the policy's GPU is named, not counted
+    line = next(line for line in result.stdout.splitlines() if line.startswith("memory per process (CPU) (est.)"))
+    # the default tiny model (115008 params above) as this CPU loads it, fp32: weights, gradients and the
+    # reference 0.4 MiB each, AdamW 8 B/param (no master copy); the logits of the GRPO batch (4 prompts x 8
+    # generations x 65 tokens x the tokenizer's vocabulary x fp32 x 3 copies); this process's own memory
+    assert "weights 0.4 MiB + gradients 0.4 MiB + AdamW 0.9 MiB + reference 0.4 MiB + logits " in line
+    assert "arm t (grpo)" in line and "115.0k parameters" in line and "loads 32-bit weights on cpu" in line
+    assert "+ runtime (this process) " in line
+    assert "encoder default " in line and "(on cpu)" not in line  # the process holds the CPU encoder too
 
 
 def test_a_run_folder_from_before_the_vllm_settings_still_resumes(tmp_path):
