@@ -115,7 +115,7 @@ def compare(prompts: list[str], outputs_a: list[str], outputs_b: list[str], rows
             verdict: Verdict, seed: int = 0) -> dict[str, Any]:
     """Win/tie/loss of A against B with both orders judged, and the verdicts' position dependence."""
     per_item, wins, ties, losses = [], 0, 0, 0
-    agreed, first_shown, decisive, unreadable = 0, 0, 0, 0
+    first_shown, decisive, unreadable = 0, 0, 0
     for prompt, a, b, row in zip(prompts, outputs_a, outputs_b, rows):
         raw = (verdict(prompt, a, b, row), verdict(prompt, b, a, row))  # A shown first, then B shown first
         unreadable += sum(math.isnan(v) for v in raw)
@@ -128,12 +128,11 @@ def compare(prompts: list[str], outputs_a: list[str], outputs_b: list[str], rows
             losses, score = losses + 1, 0.0
         else:
             ties, score = ties + 1, 0.5
-        agreed += score != 0.5
         per_item.append(score)
     n = len(per_item)
     return {"n": n, "wins": wins, "ties": ties, "losses": losses,  # no items: win rate and interval null
             "win_rate": sum(per_item) / n if n else None, "ci95": bootstrap_mean(per_item, seed=seed),
-            "position_agreement": agreed / n if n else None,
+            "position_agreement": (wins + losses) / n if n else None,  # both orders named one winner
             "first_shown_preferred": first_shown / decisive if decisive else None,
             "unreadable": unreadable}
 
