@@ -21,21 +21,22 @@ from semrl.rewards.config import RewardConfig
 
 
 class LoraSpec(StrictModel):
-    r: int = Field(64, ge=1)
-    alpha: int = Field(128, ge=1)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] | str = "all-linear"  # attention and MLP, as in the paper
+    r: int = Field(64, ge=1, description="rank of the adapter matrices")
+    alpha: int = Field(128, ge=1, description="scaling numerator: the update is scaled by alpha / r")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the adapter's input")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="module names that get adapters; all-linear: attention and MLP, as in the paper")
 
 
 class TinyModelSpec(StrictModel):
     """A model semrl builds on first use: tokenizer trained on the data, random init, then SFT."""
 
-    vocab_size: int = Field(512, ge=300)
-    hidden_size: int = Field(64, ge=8)
-    intermediate_size: int = Field(128, ge=8)
-    num_layers: int = Field(2, ge=1)
-    num_heads: int = Field(4, ge=1)
-    max_positions: int = Field(256, ge=32)
+    vocab_size: int = Field(512, ge=300, description="tokens of the byte-level BPE tokenizer trained on the data")
+    hidden_size: int = Field(64, ge=8, description="width of the hidden states")
+    intermediate_size: int = Field(128, ge=8, description="width of the MLP")
+    num_layers: int = Field(2, ge=1, description="transformer blocks")
+    num_heads: int = Field(4, ge=1, description="attention heads (hidden_size must divide by it)")
+    max_positions: int = Field(256, ge=32, description="longest sequence in tokens (the context)")
     corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
     family: Literal["llama", "qwen3", "qwen2", "llama3", "gemma", "mistral"] = Field(
         "llama", description="architecture, special tokens and chat template (models/families.py)")
@@ -48,12 +49,15 @@ class TinyModelSpec(StrictModel):
 
 class ModelSpec(StrictModel):
     path: str | None = Field(None, description="hub id or local folder")
-    tiny: TinyModelSpec | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    tiny: TinyModelSpec | None = Field(None, description="build a tiny random model on first use instead of `path`")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights' dtype; auto: bfloat16 on a GPU that has it, float32 on CPU")
     attn_implementation: str | None = Field(None, description="attention kernel of the policy (eager, sdpa, "
                                             "flash_attention_2, ...); default: the library's")
-    lora: LoraSpec | None = None
-    trust_remote_code: bool = False
+    lora: LoraSpec | None = Field(None, description="train LoRA adapters (peft) instead of every weight; each "
+                                  "stage's final/ is the merged model")
+    trust_remote_code: bool = Field(False, description="run the model repository's own Python code (a warning "
+                                    "says so); off by default")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -63,21 +67,28 @@ class ModelSpec(StrictModel):
 
 
 class TaskSpec(StrictModel):
-    type: Literal["translate", "headline", "generic"]
-    source_lang: str | None = None
-    target_lang: str | None = None
+    type: Literal["translate", "headline", "generic"] = Field(
+        description="translate: source -> reference in another language; headline: article -> headline; "
+                    "generic: prompt -> reference")
+    source_lang: str | None = Field(None, description="language code of the source, e.g. zh")
+    target_lang: str | None = Field(None, description="language code of the outputs, e.g. bo; picks the metrics' "
+                                    "tokenization (default: source_lang)")
     source_name: str | None = Field(None, description="language name shown in the prompt")
-    target_name: str | None = None
+    target_name: str | None = Field(None, description="target language name shown in the prompt (default: from "
+                                    "target_lang)")
     template: str | None = Field(None, description="prompt template; fields {source}, {source_name}, {target_name}")
-    system: str | None = None
-    chat_template: Literal["auto", "always", "never"] = "auto"
+    system: str | None = Field(None, description="system message, when the prompt is a chat")
+    chat_template: Literal["auto", "always", "never"] = Field(
+        "auto", description="prompts as chat messages: auto when the tokenizer has a chat template; always "
+                            "refuses a tokenizer without one")
 
 
 class DataSpec(StrictModel):
     train: str = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
-    test: str | None = None
-    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
-    hf_split: str = "train"
+    test: str | None = Field(None, description="test file; without it `test_size` of train is held out (seeded)")
+    format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = Field(
+        "auto", description="file format; auto: from the suffix, else a datasets id")
+    hf_split: str = Field("train", description="split read from a datasets id")
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
     test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
     few_shot: int | None = Field(None, ge=1, description="train on only k examples (few-shot transfer)")
@@ -85,35 +96,36 @@ class DataSpec(StrictModel):
 
 
 class DecodingSpec(StrictModel):
-    temperature: float = Field(0.8, gt=0.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
-    top_k: int | None = None
-    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.8, gt=0.0, description="sampling temperature of GRPO's completions")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling of GRPO's completions")
+    top_k: int | None = Field(None, description="accepted but read by no stage yet: GRPO samples with TRL's top_k")
+    max_new_tokens: int = Field(64, ge=1, description="longest output in evaluation (greedy); GRPO uses "
+                                "grpo.max_completion_length")
 
 
 class SFTSpec(StrictModel):
-    epochs: float = Field(2.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(2e-5, gt=0)
+    epochs: float = Field(2.0, gt=0, description="passes over the stage's rows")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
+    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate")
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
-    grad_accum: int = Field(1, ge=1)
-    scheduler: str = "cosine"
+    grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
+    scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
-    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
-    weight_decay: float = 0.0
-    max_length: int = Field(512, ge=8)
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of the steps spent warming up")
+    weight_decay: float = Field(0.0, description="AdamW weight decay")
+    max_length: int = Field(512, ge=8, description="prompt + completion tokens; longer examples are truncated")
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
+    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
 
 
 class GRPOSpec(StrictModel):
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-7, gt=0)
+    epochs: float = Field(1.0, gt=0, description="passes over the stage's prompts")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
+    learning_rate: float = Field(5e-7, gt=0, description="peak learning rate")
     num_generations: int = Field(8, ge=2, description="group size")
     prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
-    grad_accum: int = Field(1, ge=1)
+    grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
     beta: float = Field(0.0, ge=0.0, description="KL coefficient (unpublished); 0 loads no reference model")
     loss_type: str = Field("dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, ...")
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
@@ -121,11 +133,12 @@ class GRPOSpec(StrictModel):
     max_completion_length: int = Field(64, ge=1, description="unpublished")
     temperature: float | None = Field(None, description="default: decoding.temperature")
     top_p: float | None = Field(None, description="default: decoding.top_p")
-    mask_truncated_completions: bool = False
-    scheduler: str = "constant"
+    mask_truncated_completions: bool = Field(False, description="leave completions cut by max_completion_length "
+                                             "out of the loss (TRL's setting)")
+    scheduler: str = Field("constant", description="learning-rate schedule (transformers SchedulerType)")
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
-    save_steps: int = Field(20, ge=1)
-    logging_steps: int = Field(5, ge=1)
+    save_steps: int = Field(20, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
+    logging_steps: int = Field(5, ge=1, description="log rewards, loss and completions every N steps")
     # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
     # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
@@ -136,8 +149,8 @@ class GRPOSpec(StrictModel):
     vllm_enable_sleep_mode: bool | None = Field(None, description="colocate: free vLLM's memory during the update")
     vllm_max_model_length: int | None = Field(None, ge=1, description="colocate: context vLLM reserves")
     vllm_server_base_url: str | None = Field(None, description="server: e.g. http://host:8000 (overrides host/port)")
-    vllm_server_host: str | None = None
-    vllm_server_port: int | None = Field(None, ge=1, le=65535)
+    vllm_server_host: str | None = Field(None, description="server: its address (TRL's default 0.0.0.0)")
+    vllm_server_port: int | None = Field(None, ge=1, le=65535, description="server: its port (TRL's default 8000)")
     vllm_server_timeout: float | None = Field(None, gt=0.0, description="server: seconds to wait for it to come up")
 
     # More of TRL's GRPOConfig under its own names; None = TRL's default (older run folders resume).
@@ -174,44 +187,49 @@ class GRPOSpec(StrictModel):
 
 class RMSpec(StrictModel):
     train: str | None = Field(None, description="preference pairs: prompt, chosen, rejected")
-    test: str | None = None
-    columns: dict[str, str] = Field(default_factory=dict)
-    test_size: float = Field(0.1, ge=0.0)
+    test: str | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
+    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: prompt, chosen, rejected")
+    test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
     model: str | None = Field(None, description="base for the RM; default: the experiment model")
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(1e-5, gt=0)
-    batch_size: int = Field(8, ge=1)
-    scheduler: str = "cosine"
+    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
+    learning_rate: float = Field(1e-5, gt=0, description="peak learning rate")
+    batch_size: int = Field(8, ge=1, description="pairs per batch, per process")
+    scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
-    max_length: int = Field(512, ge=8)
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    max_length: int = Field(512, ge=8, description="prompt + response tokens; longer pairs are truncated")
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
+    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
 
 
 class EncoderSpec(StrictModel):
-    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase)")
-    test: str | None = None
-    columns: dict[str, str] = Field(default_factory=dict)
-    test_size: float = Field(0.2, ge=0.0)
+    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase); default: "
+                              "the task's own source-reference training pairs")
+    test: str | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
+    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: anchor, positive")
+    test_size: float = Field(0.2, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
     base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
-    tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-5, gt=0)
+    tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2),
+                                description="the encoder built from scratch when `base` is not given")
+    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
+    learning_rate: float = Field(5e-5, gt=0, description="peak learning rate")
     batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
-    max_length: int = Field(128, ge=8)
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    max_length: int = Field(128, ge=8, description="tokens per text; longer texts are truncated")
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
+    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
 
 
 class JudgeSpec(StrictModel):
     """Who judges pairwise preference: a reward model, a local causal LM prompted as judge, or a
     Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
 
-    type: Literal["reward_model", "lm", "callable"]
-    model: str | None = None
-    callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    type: Literal["reward_model", "lm", "callable"] = Field(
+        description="reward_model: higher score wins; lm: a causal LM asked which answer is better; callable: "
+                    "your function")
+    model: str | None = Field(None, description="reward_model, lm: the judge's folder or hub id")
+    callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                                 description="callable: `module:function`, imported at run time (opt-in)")
     template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
     mode: Literal["logprob", "generate"] = Field(
         "logprob", description="lm judge: compare the likelihood of answering A vs B, or generate an answer and read it")
@@ -231,47 +249,53 @@ class EvalSpec(StrictModel):
     suite: str | None = Field(None, description="general-suite YAML (alignment tax, drift)")
     encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
     metrics: list[str] | None = Field(None, description="task metrics; default by task type")
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1, description="prompts generated at once")
     max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
     curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
     curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
-    judge: JudgeSpec | None = None
+    judge: JudgeSpec | None = Field(None, description="who judges the pairs in `compare`")
     compare: list[list[str]] = Field(default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]")
-    lang_threshold: float = Field(0.95, ge=0.0, le=1.0)
+    lang_threshold: float = Field(0.95, ge=0.0, le=1.0, description="lang metric: share of letters in the "
+                                  "target script an output needs")
 
 
 class ArmSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report")
+    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"] = Field(
+        description="the stages the arm trains (see Concepts: recipes and arms)")
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
-    grpo: dict[str, Any] = Field(default_factory=dict)
-    recover: dict[str, Any] = Field(default_factory=dict)
+    grpo: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level grpo settings")
+    recover: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level recover settings")
     rewards: RewardConfig | None = Field(None, description="this arm's reward (default: the top-level one)")
 
 
 class ExperimentConfig(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
-    output_dir: str = "runs"
-    report_to: Literal["none", "tensorboard", "wandb"] = "none"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name")
+    seed: int = Field(0, description="seeds the split, sampling, initialisation and every drawn sample")
+    output_dir: str = Field("runs", description="parent folder of the run when --out is not given")
+    report_to: Literal["none", "tensorboard", "wandb"] = Field(
+        "none", description="training curves to TensorBoard or wandb (the `logging` extra)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU")
     parallel: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="`semrl run`: train up to this many independent stages at once, each in its own process "
                        "(auto: one per usable CPU core; 1 on a GPU); not part of a run's identity, so --resume "
                        "may change it")
-    model: ModelSpec
-    task: TaskSpec
-    data: DataSpec
-    rewards: RewardConfig | None = None
-    decoding: DecodingSpec = Field(default_factory=DecodingSpec)
-    sft: SFTSpec = Field(default_factory=SFTSpec)
-    grpo: GRPOSpec = Field(default_factory=GRPOSpec)
-    recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0))
-    rm: RMSpec = Field(default_factory=RMSpec)
-    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
-    eval: EvalSpec = Field(default_factory=EvalSpec)
-    arms: list[ArmSpec] = Field(default_factory=list)
+    model: ModelSpec = Field(description="the base model: a hub id or folder, or a tiny one built on first use")
+    task: TaskSpec = Field(description="what the model is trained to do, and its prompt")
+    data: DataSpec = Field(description="the task's rows and how they are split")
+    rewards: RewardConfig | None = Field(None, description="the GRPO reward (arms may give their own)")
+    decoding: DecodingSpec = Field(default_factory=DecodingSpec, description="sampling and output length")
+    sft: SFTSpec = Field(default_factory=SFTSpec, description="SFT stages: cold start, strong SFT, continue")
+    grpo: GRPOSpec = Field(default_factory=GRPOSpec, description="GRPO stages")
+    recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0),
+                             description="the recovery SFT of train_reinforce_recover")
+    rm: RMSpec = Field(default_factory=RMSpec, description="`semrl train rm`: a reward model from preference pairs")
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec, description="the sentence encoder trained when a "
+                                 "reward names encoder: run:encoder")
+    eval: EvalSpec = Field(default_factory=EvalSpec, description="evaluation after training")
+    arms: list[ArmSpec] = Field(default_factory=list, description="what `semrl run` trains: each arm a recipe, "
+                                "with its own overrides and rewards")
 
     @field_validator("parallel", mode="before")
     @classmethod

@@ -28,14 +28,20 @@ from semrl.files import read_lines
 
 
 class BenchmarkSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["qa", "mc", "nll", "kl", "lm_eval"]
-    file: str | None = None
-    lang: str = "en"
-    k_shot: int = Field(0, ge=0)
-    max_new_tokens: int = Field(32, ge=1)
-    max_length: int = Field(512, ge=16)
-    batch_size: int = Field(16, ge=1)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the benchmark's name in results and the report")
+    type: Literal["qa", "mc", "nll", "kl", "lm_eval"] = Field(
+        description="qa: extractive QA by EM/F1; mc: multiple choice by log-likelihood; nll: NLL of texts; kl: "
+                    "per-token KL to the base; lm_eval: an lm-evaluation-harness task")
+    file: str | None = Field(None, description="the items (JSONL/CSV/TSV/Parquet, or .txt for nll/kl); all but "
+                             "lm_eval need one")
+    lang: str = Field("en", description="language of the answers; picks QA normalisation (zh by characters, bo "
+                      "by syllables)")
+    k_shot: int = Field(0, ge=0, description="mc: the first k items are shown as examples and not scored; "
+                        "lm_eval: num_fewshot when given (else the task's own)")
+    max_new_tokens: int = Field(32, ge=1, description="qa: longest generated answer")
+    max_length: int = Field(512, ge=16, description="mc, nll, kl: tokens per sequence, longer ones are cut; "
+                            "lm_eval: passed to lm-eval when given")
+    batch_size: int = Field(16, ge=1, description="items per forward pass")
     length_normalize: bool = Field(False, description="mc: compare mean instead of summed log-likelihood")
     chat_template: bool = Field(False, description="qa, lm_eval: wrap the prompt in the tokenizer's chat "
                                                    "template (plain text by default, as lm-eval does)")
@@ -57,7 +63,8 @@ class BenchmarkSpec(StrictModel):
 
 
 class SuiteConfig(StrictModel):
-    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1, description="the suite's benchmarks, each scored on "
+                                            "the base and every arm")
 
 
 def _answers(value: Any) -> list[str] | None:

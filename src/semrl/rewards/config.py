@@ -24,7 +24,7 @@ from semrl.text.scripts import resolve_scripts
 
 
 class _Component(StrictModel):
-    weight: float = 1.0
+    weight: float = Field(1.0, description="multiplies the component's value in the weighted sum")
     name: str | None = Field(None, description="label in logs and outputs; defaults to the type")
 
 
@@ -35,7 +35,8 @@ class ContrastSpec(StrictModel):
 
     bank: int = Field(512, ge=1, description="texts drawn (seeded) from the stage's rows of each role")
     k: int = Field(10, ge=1, description="neighbours averaged; capped at the eligible bank entries")
-    mode: Literal["csls", "margin"] = "csls"
+    mode: Literal["csls", "margin"] = Field("csls", description="csls: subtract both sides' neighbour means "
+                                            "(halved); margin: the output's alone")
 
 
 class ColdStartTau(StrictModel):
@@ -45,8 +46,8 @@ class ColdStartTau(StrictModel):
     # `from` is a Python keyword: the field is from_, read and dumped as `from`, as the YAML writes it
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    from_: Literal["cold_start"] = Field(alias="from")
-    quantile: float = Field(0.5, gt=0.0, lt=1.0)
+    from_: Literal["cold_start"] = Field(alias="from", description="where tau comes from: the stage's starting model")
+    quantile: float = Field(0.5, gt=0.0, lt=1.0, description="tau is this quantile of the sample's scores")
     sample: int = Field(64, ge=1, description="prompts sampled for the cold-start generation")
 
 
@@ -66,16 +67,17 @@ Tau = Annotated[
 
 
 class SemanticSpec(_Component):
-    type: Literal["semantic"]
+    type: Literal["semantic"] = Field(description="cosine similarity of sentence embeddings, floored at tau")
     encoder: str = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
-    against: Literal["reference", "source", "both"] = "reference"
+    against: Literal["reference", "source", "both"] = Field(
+        "reference", description="compare the output with the reference, the source, or the mean of both")
     tau: Tau = Field(
         0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
     contrast: ContrastSpec | None = Field(None, description="hubness correction: {bank: 512, k: 10, mode: csls}")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="texts per encoder call")
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
                                "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="run the encoder repository's own Python code")
 
     @property
     def cold_start(self) -> ColdStartTau | None:
@@ -92,11 +94,12 @@ class SemanticSpec(_Component):
 
 
 class LanguageSpec(_Component):
-    type: Literal["language"]
-    lang: str | None = None
-    script: str | list[str] | None = None
-    threshold: float = Field(0.95, ge=0.0, le=1.0)
-    mode: Literal["binary", "continuous"] = "binary"
+    type: Literal["language"] = Field(description="share of the output's letters in the target script")
+    lang: str | None = Field(None, description="target language code (bo, zh, en, ...); picks its script")
+    script: str | list[str] | None = Field(None, description="target script(s) by name, e.g. Tibetan, when no "
+                                           "lang is given")
+    threshold: float = Field(0.95, ge=0.0, le=1.0, description="binary: 1 when the share reaches this, else 0")
+    mode: Literal["binary", "continuous"] = Field("binary", description="continuous: the share itself")
 
     @model_validator(mode="after")
     def _target_known(self):
@@ -107,17 +110,18 @@ class LanguageSpec(_Component):
 
 
 class OverlapSpec(_Component):
-    type: Literal["bleu", "chrf", "rougeL"]
+    type: Literal["bleu", "chrf", "rougeL"] = Field(description="sentence score against the reference, in [0, 1]")
     lang: str | None = Field(None, description="language of the references; picks the tokenization")
 
 
 class LengthSpec(_Component):
-    type: Literal["length"]
-    weight: float = -0.2
+    type: Literal["length"] = Field(description="penalty in [0, 1] for outputs much longer than the median")
+    weight: float = Field(-0.2, description="negative: a penalty subtracts")
     start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
     end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
-    relative_to: Literal["batch", "reference"] = "batch"
-    lang: str | None = None
+    relative_to: Literal["batch", "reference"] = Field(
+        "batch", description="median length of the batch's outputs, or the output's own reference length")
+    lang: str | None = Field(None, description="language of the outputs; picks how length is counted")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -127,24 +131,25 @@ class LengthSpec(_Component):
 
 
 class RepetitionSpec(_Component):
-    type: Literal["repetition"]
-    weight: float = -0.05
-    n: int = Field(4, ge=1)
-    threshold: float = Field(0.15, ge=0.0, lt=1.0)
-    lang: str | None = None
+    type: Literal["repetition"] = Field(description="penalty in [0, 1] for repeated n-grams")
+    weight: float = Field(-0.05, description="negative: a penalty subtracts")
+    n: int = Field(4, ge=1, description="n-gram length")
+    threshold: float = Field(0.15, ge=0.0, lt=1.0, description="no penalty while the repeated-n-gram ratio "
+                             "stays at or below this; then linear to 1")
+    lang: str | None = Field(None, description="language of the outputs; picks the tokenization")
 
 
 class RewardModelSpec(_Component):
-    type: Literal["reward_model"]
-    model: str
+    type: Literal["reward_model"] = Field(description="a sequence-classification model's score")
+    model: str = Field(description="the reward model's folder or hub id")
     transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
         "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
     reference: str | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
-    batch_size: int = Field(16, ge=1)
-    max_length: int = Field(1024, ge=8)
+    batch_size: int = Field(16, ge=1, description="texts per forward pass")
+    max_length: int = Field(1024, ge=8, description="prompt + completion tokens; longer texts are truncated")
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
                                "and activations share that GPU with the policy (and vLLM) unless moved")
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="run the model repository's own Python code")
 
     @model_validator(mode="after")
     def _reference_needed(self):
@@ -166,9 +171,11 @@ ROLES = ("reference", "source")
 
 
 class RewardConfig(StrictModel):
-    rewards: list[ComponentSpec] = Field(min_length=1)
-    gate: GateSpec | None = None
-    columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"})
+    rewards: list[ComponentSpec] = Field(min_length=1, description="the weighted components; the reward is "
+                                         "sum(weight x value)")
+    gate: GateSpec | None = Field(None, description="a component that multiplies the sum: gate x max(sum, 0)")
+    columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"},
+                                    description="role -> dataset column: reference, source")
 
     @field_validator("columns")
     @classmethod
