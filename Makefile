@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install install-test demo test test-all bench clean
+.PHONY: install install-test demo test test-all bench docs clean
 
 install: $(STAMP)
 
@@ -42,5 +42,11 @@ test-all: install-test
 bench: install-test
 	$(BIN)/python benchmarks/reward_throughput.py
 
+# the reference pages are generated from the code first (scripts/gen_docs.py); --strict fails on a broken
+# link or anchor and on a page missing from the nav. The site goes to site/ (git-ignored).
+docs: install-test
+	$(BIN)/python scripts/gen_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs site .pytest_cache .hypothesis

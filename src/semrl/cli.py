@@ -266,7 +266,7 @@ def model_smollm2(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
-    quick: bool = typer.Option(False, "--quick", help="small world and few steps (about 80 s on 2 cores)"),
+    quick: bool = typer.Option(False, "--quick", help="the same pipeline on a small world with few steps, for a first look"),
     config: Optional[Path] = typer.Option(None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"),
     seeds: int = typer.Option(1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"),
 ) -> None:

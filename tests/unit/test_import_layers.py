@@ -1,7 +1,7 @@
 """The package's imports point down: no circles, no module importing a layer above its own, and
 internal imports at module top (where a reader sees them), not hidden inside functions.
 
-The layers (README: Architecture), bottom to top. A module may import its own layer or lower ones."""
+The layers (docs/architecture.md), bottom to top. A module may import its own layer or lower ones."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def layer_of(module: str) -> int:
     matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
                if module == prefix or module.startswith(prefix + ".")]
-    assert matches, f"{module} is in no layer: add it to LAYERS (and to the README's Architecture)"
+    assert matches, f"{module} is in no layer: add it to LAYERS (and to docs/architecture.md)"
     return max(matches)[1]
 
 
