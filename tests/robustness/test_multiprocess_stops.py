@@ -13,11 +13,33 @@ from pathlib import Path
 
 import yaml
 
+import semrl
 from conftest import complete_checkpoints, free_port, poisoned_copy, start_until_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+# semrl's own source files, as the launched processes import them (same interpreter and environment)
+SEMRL_PACKAGE = Path(semrl.__file__).parent
+
+
+def semrl_frames(traceback_text: str, package: Path = SEMRL_PACKAGE) -> list[str]:
+    """Traceback frames in semrl's own source files. Matched by the package's folder, not by a folder
+    name: a clone in a folder named `semrl` puts its .venv, and so torch's files, under `/semrl/` too."""
+    roots = {str(package), str(package.resolve())}
+    files = re.findall(r'File "([^"]+\.py)"', traceback_text)
+    return [file for file in files if any(file.startswith(root + os.sep) for root in roots)]
+
+
+def test_semrl_frames_are_found_by_the_package_folder_not_by_a_folder_named_semrl(tmp_path):
+    clone = tmp_path / "semrl"  # `git clone .../semrl` makes this folder
+    package = clone / "src" / "semrl"
+    torch_frame = clone / ".venv" / "lib" / "python3.11" / "site-packages" / "torch" / "distributed" / "run.py"
+    own_frame = package / "train" / "common.py"
+    text = (f'Traceback (most recent call last):\n  File "{torch_frame}", line 9, in main\n'
+            f'  File "{own_frame}", line 3, in stop\nKeyboardInterrupt\n')
+    assert semrl_frames(text, package) == [str(own_frame)]
+    assert semrl_frames(text.replace(f'  File "{own_frame}", line 3, in stop\n', ""), package) == []
 
 
 def accelerate(*args: str) -> list[str]:
@@ -46,7 +68,7 @@ def test_ctrl_c_under_two_processes_stops_every_rank_at_one_step(tmp_path):
     _, err = victim.communicate(timeout=600)
     assert victim.returncode != 0
     # torchrun's agent reports its own SignalException with a traceback; no semrl frame may appear
-    assert not re.search(r'File "[^"]*/semrl/[^"]*\.py"', err), err[-3000:]
+    assert semrl_frames(err) == [], err[-3000:]
     steps = {int(s) for s in re.findall(r"interrupted at step (\d+)", err)}
     assert len(steps) == 1, err[-3000:]  # every rank that reports names the same step
     step = steps.pop()
