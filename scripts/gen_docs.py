@@ -108,7 +108,13 @@ def type_text(tp: Any, refs: dict[type, str], field_constraints: list[Any] | Non
     else:
         text = SCALARS.get(tp, getattr(tp, "__name__", str(tp)))
     limits = _constraint_text(constraints)
-    return f"{text} {limits}" if limits and not text.startswith("list") else f"{text}, {limits}" if limits else text
+    return (
+        f"{text} {limits}"
+        if limits and not text.startswith("list")
+        else f"{text}, {limits}"
+        if limits
+        else text
+    )
 
 
 def _yaml_value(value: Any) -> str:
@@ -196,13 +202,22 @@ def render_sections(found: list[Section], root_label: str = "Top level") -> list
         first_path.setdefault(section.model, section.path or "top level")
     lines: list[str] = []
     for section in found:
-        lines += ["", f"### {_heading(section, root_label)}", "",
-                  f"Schema: `{section.model.__module__}.{section.model.__qualname__}`.", "",
-                  "| key | type | default | description |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"### {_heading(section, root_label)}",
+            "",
+            f"Schema: `{section.model.__module__}.{section.model.__qualname__}`.",
+            "",
+            "| key | type | default | description |",
+            "|---|---|---|---|",
+        ]
         for name, field in section.model.model_fields.items():
             description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| `{field.alias or name}` | {type_text(field.annotation, first_path, list(field.metadata))} | "
-                         f"{default_text(field, name, section.defaults)} | {description} |")
+            kind = type_text(field.annotation, first_path, list(field.metadata))
+            lines.append(
+                f"| `{field.alias or name}` | {kind} | "
+                f"{default_text(field, name, section.defaults)} | {description} |"
+            )
     return lines
 
 
@@ -217,8 +232,9 @@ def configuration_page() -> str:
         "Every key semrl reads from a YAML file, with its type, default and meaning, generated from the",
         "pydantic schema that validates it (the `Field(description=...)` beside each setting). Unknown keys",
         "are errors. Any key can be overridden on the command line as `key=value`",
-        "(`grpo.learning_rate=1e-6`, `arms.0.recipe=strong_sft`). A mapping that appears in two places",
-        "with different defaults (`sft` and `recover`, `model.tiny` and `encoder.tiny`) has a table for each.",
+        "(`grpo.learning_rate=1e-6`, `arms.0.recipe=strong_sft`). A mapping that appears in two",
+        "places with different defaults (`sft` and `recover`, `model.tiny` and `encoder.tiny`) has a",
+        "table for each.",
         "",
         "## Experiment YAML",
         "",
@@ -226,7 +242,12 @@ def configuration_page() -> str:
         "mapping is also the whole of the file `semrl reward --config` reads.",
     ]
     lines += render_sections(sections(ExperimentConfig))
-    lines += ["", "## General suite YAML", "", "The file `eval.suite` names: the benchmarks behind the alignment tax."]
+    lines += [
+        "",
+        "## General suite YAML",
+        "",
+        "The file `eval.suite` names: the benchmarks behind the alignment tax.",
+    ]
     lines += render_sections(sections(SuiteConfig), root_label="Suite top level")
     return "\n".join(lines) + "\n"
 
@@ -253,7 +274,9 @@ def _commands(group: Any, prefix: str) -> list[tuple[str, Any]]:
 def _param_row(param: Any) -> str:
     if param.param_type_name == "option":
         names = ", ".join(f"`{opt}`" for opt in param.opts + param.secondary_opts)
-        default = "" if param.required or param.default in (None, False) or param.is_flag else f"`{param.default}`"
+        default = (
+            "" if param.required or param.default in (None, False) or param.is_flag else f"`{param.default}`"
+        )
         help_text = param.help or ""
     else:
         names = f"`{param.name.upper()}`"
@@ -280,18 +303,36 @@ def cli_page() -> str:
     from semrl.cli import app
 
     root = typer.main.get_command(app)
-    lines = [GENERATED, "# Command-line reference", "", (root.help or "").strip(), "",
-             "Exit codes: 0 success, 2 bad input (one line on stderr naming the file and line or field; no output",
-             "is written), 1 internal error or a stage stopped on NaN/inf, 130 stopped by Ctrl-C or SIGTERM."]
+    lines = [
+        GENERATED,
+        "# Command-line reference",
+        "",
+        (root.help or "").strip(),
+        "",
+        "Exit codes: 0 success, 2 bad input (one line on stderr naming the file and line or field; no output",
+        "is written), 1 internal error or a stage stopped on NaN/inf, 130 stopped by Ctrl-C or SIGTERM.",
+    ]
     for name, command in _commands(root, "semrl"):
         usage = _usage(command)
-        lines += ["", f"## `{name}`", "", inspect.cleandoc(command.help or ""), "", "```", f"{name} {usage}", "```"]
+        lines += [
+            "",
+            f"## `{name}`",
+            "",
+            inspect.cleandoc(command.help or ""),
+            "",
+            "```",
+            f"{name} {usage}",
+            "```",
+        ]
         params = [p for p in command.params if p.name != "help" and not getattr(p, "hidden", False)]
         if params:
             lines += ["", "| argument or option | required | default | meaning |", "|---|---|---|---|"]
             lines += [_param_row(param) for param in params]
         if (command.context_settings or {}).get("allow_extra_args"):
-            lines += ["", "Extra `key=value` arguments override the config (see the configuration reference)."]
+            lines += [
+                "",
+                "Extra `key=value` arguments override the config (see the configuration reference).",
+            ]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 

@@ -34,7 +34,7 @@ def semrl_frames(traceback_text: str, package: Path = SEMRL_PACKAGE) -> list[str
 def test_semrl_frames_are_found_by_the_package_folder_not_by_a_folder_named_semrl(tmp_path):
     clone = tmp_path / "semrl"  # `git clone .../semrl` makes this folder
     package = clone / "src" / "semrl"
-    torch_frame = clone / ".venv" / "lib" / "python3.11" / "site-packages" / "torch" / "distributed" / "run.py"
+    torch_frame = clone / ".venv" / "lib" / "python3.11" / "site-packages" / "torch" / "run.py"
     own_frame = package / "train" / "common.py"
     text = (f'Traceback (most recent call last):\n  File "{torch_frame}", line 9, in main\n'
             f'  File "{own_frame}", line 3, in stop\nKeyboardInterrupt\n')

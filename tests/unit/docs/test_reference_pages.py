@@ -71,7 +71,9 @@ def page_fields(text: str) -> set[tuple[str, str]]:
     return {(schema, key) for schema, keys in page_tables(text) for key in keys}
 
 
-@pytest.mark.parametrize("heading, root", [("Experiment YAML", ExperimentConfig), ("General suite YAML", SuiteConfig)])
+@pytest.mark.parametrize(
+    "heading, root", [("Experiment YAML", ExperimentConfig), ("General suite YAML", SuiteConfig)]
+)
 def test_the_configuration_page_lists_every_field_of_the_schema_and_no_other(heading, root):
     documented = page_fields(_part(PAGE.read_text(encoding="utf-8"), heading))
     expected = schema_fields(root)
@@ -114,15 +116,21 @@ def _row(text: str, heading: str, key: str) -> list[str]:
 
 def test_defaults_are_those_of_the_place_a_mapping_appears():
     text = PAGE.read_text(encoding="utf-8")
-    assert _row(text, "`sft`", "epochs")[2] == f"`{ExperimentConfig.model_fields['sft'].default_factory().epochs}`"
+    assert (
+        _row(text, "`sft`", "epochs")[2]
+        == f"`{ExperimentConfig.model_fields['sft'].default_factory().epochs}`"
+    )
     assert _row(text, "`recover`", "epochs")[2] == "`1.0`"  # recover: SFTSpec(epochs=1.0)
     assert _row(text, "`grpo`", "learning_rate")[1:3] == ["number > 0", "`5e-07`"]
     assert _row(text, "Top level", "name")[2] == "required"
 
 
 def test_the_checked_in_reference_pages_are_what_the_code_generates():
-    stale = [str(path.relative_to(REPO)) for path, text in _generator().pages().items()
-             if not path.exists() or path.read_text(encoding="utf-8") != text]
+    stale = [
+        str(path.relative_to(REPO))
+        for path, text in _generator().pages().items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
     assert stale == [], "run `python scripts/gen_docs.py` (or `make docs`) and commit the pages"
 
 
