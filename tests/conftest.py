@@ -33,11 +33,11 @@ def sample_lines(name: str) -> list[str]:
     return (SAMPLES / name).read_text(encoding="utf-8").splitlines()
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """`semrl ARGS` in a fresh process, as a user would run it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
 
 

@@ -105,7 +105,7 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     config = example_config(tmp_path, smollm2, eval={"judge": judge, "compare": [["semantic_rl", "strong_sft"]]},
                             grpo={"max_completion_length": 32})  # room for a headline: a cut means no eos
     out = tmp_path / "run"
-    result = run_cli("run", str(config), "--out", str(out))
+    result = run_cli("run", str(config), "--out", str(out), timeout=1800)  # ~3 min idle, 10+ min shared
     assert result.returncode == 0, result.stderr[-3000:]
 
     grpo = out / "semantic_rl" / "grpo"
