@@ -16,14 +16,17 @@ from typing import Any
 from semrl.experiment_config import ArmSpec, ExperimentConfig, load_experiment
 from semrl.files import atomic_write_text, read_json
 from semrl.models.gguf import DONE_MARKER
-from semrl.report.model_card_body import card_body
+from semrl.report.model_card_body import card_body, encoder_card_body
 from semrl.train.recipes import StagePlan, plan_arm
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_CACHE = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/")
 CONVERTED = {"SmolLM2-135M-Instruct.Q4_1.gguf": "HuggingFaceTB/SmolLM2-135M-Instruct"}  # models/gguf.py
 TASK_TYPES = {"translate": "translation", "headline": "summarization", "generic": "text-generation"}
-FOREIGN_CARD = ("generated_from_trainer", "This model is a fine-tuned version of", "[More Information Needed]")
+DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+FOREIGN_CARD = ("generated_from_trainer", "This model is a fine-tuned version of", "[More Information Needed]",
+                "This is a [sentence-transformers](https://www.SBERT.net) model")
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"  # what encoder "default" packages
 
 
 def hub_id_of(reference: str | None) -> str | None:
@@ -44,6 +47,14 @@ def hub_id_of(reference: str | None) -> str | None:
     return None
 
 
+def dataset_id_of(reference: str | None, fmt: str = "auto") -> str | None:
+    """The hub dataset a data reference names, as the loader decides it (data/loading.py): a
+    file extension it reads means a local file, even when the file is not on this machine."""
+    if not reference or (fmt != "hf" and Path(reference).suffix.lower() in DATA_FILE_SUFFIXES):
+        return None
+    return hub_id_of(reference)
+
+
 def _languages(exp: ExperimentConfig) -> list[str]:
     codes = [exp.task.source_lang, exp.task.target_lang]
     return list(dict.fromkeys(code.split("-")[0].lower() for code in codes if code))
@@ -53,7 +64,7 @@ def _eval_results(exp: ExperimentConfig, result: dict[str, Any], model_name: str
     """model-index entries: the task metrics semrl measured on the run's test split."""
     from huggingface_hub import EvalResult
 
-    data = hub_id_of(exp.data.test or exp.data.train)
+    data = dataset_id_of(exp.data.test or exp.data.train, exp.data.format)
     name = Path(exp.data.test or exp.data.train).name
     return [EvalResult(task_type=TASK_TYPES[exp.task.type], dataset_type=data or "json",
                        dataset_name=f"{name} ({'test file' if exp.data.test else 'held-out split'})",
@@ -70,18 +81,19 @@ def public_signature(signature: str | None) -> str | None:
     return "|".join(part for part in signature.split("|") if not part.startswith("resolved:"))
 
 
-def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None,
-              adapter: bool = False):
-    """The card's metadata (ModelCardData validates it as it is built)."""
+def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None):
+    """The card's metadata (ModelCardData validates it as it is built). library_name is always
+    transformers: final/ holds the merged model, LoRA or not, so it loads without its base."""
     from huggingface_hub import ModelCardData
 
     trainers = [p.trainer for p in plans[: plans.index(plan) + 1]]
     base = hub_id_of(exp.model.path)
-    datasets = [d for d in (hub_id_of(exp.data.train), hub_id_of(exp.data.test)) if d]
+    datasets = [d for d in (dataset_id_of(exp.data.train, exp.data.format), dataset_id_of(exp.data.test, exp.data.format))
+                if d]
     model_name = f"{exp.name}-{plan.arm}"
     tags = ["semrl", *dict.fromkeys(trainers), "trl", *(["lora"] if exp.model.lora else []), *_languages(exp)]
     return ModelCardData(
-        base_model=base, library_name="peft" if adapter else "transformers", pipeline_tag="text-generation",
+        base_model=base, library_name="transformers", pipeline_tag="text-generation",
         language=_languages(exp) or None, tags=tags, datasets=datasets or None,
         model_name=model_name if result else None,
         eval_results=_eval_results(exp, result, model_name) if result else None,
@@ -89,16 +101,31 @@ def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, re
 
 
 def render_card(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm, plan: StagePlan,
-                result: dict[str, Any] | None, adapter: bool = False) -> str:
+                result: dict[str, Any] | None) -> str:
     """The card text of one stage's final model; `result` is the arm's evaluation when this stage
     is the arm's last (the model semrl evaluated), else None."""
     from huggingface_hub import ModelCard
 
     plans = plan_arm(exp, arm)
-    data = card_data(exp, plans, plan, result, adapter)
+    data = card_data(exp, plans, plan, result)
     body = card_body(run_root, exp, manifest, arm, plans, plan, result, hub_id_of(exp.model.path))
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
     card.validate = None  # the hub's validation needs the network; ModelCard parsed the metadata already
+    return str(card)
+
+
+def render_encoder_card(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any]) -> str:
+    """The card of the reward encoder a run trains first (sentence-transformers' own card lists
+    training rows as widget examples and its unset arguments as None)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    spec = exp.encoder
+    base = DEFAULT_ENCODER if spec.base == "default" else hub_id_of(spec.base)
+    datasets = [d for d in (dataset_id_of(spec.train), dataset_id_of(spec.test)) if d]
+    data = ModelCardData(base_model=base, library_name="sentence-transformers", pipeline_tag="sentence-similarity",
+                         language=_languages(exp) or None, tags=["semrl", "sentence-transformers", *_languages(exp)],
+                         datasets=datasets or None)
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{encoder_card_body(exp, manifest, base)}")
     return str(card)
 
 
@@ -137,6 +164,12 @@ def write_model_cards(run_root: str | Path) -> list[Path]:
             if key not in chosen or (evaluated is not None and chosen[key][2] is None):
                 chosen[key] = (arm, plan, evaluated)
     written: list[Path] = []
+    encoder = run_root / "encoder"
+    if stages.get("encoder", {}).get("status") == "done" and (encoder / "final").is_dir():
+        for folder in (encoder, encoder / "init", *encoder.glob("checkpoint-*")):
+            remove_foreign_cards(folder)
+        atomic_write_text(encoder / "final" / "README.md", render_encoder_card(run_root, exp, manifest))
+        written.append(encoder / "final" / "README.md")
     for folder, (arm, plan, result) in chosen.items():
         remove_foreign_cards(folder)
         card = folder / "final" / "README.md"
@@ -152,4 +185,4 @@ def card_metadata(card_path: str | Path) -> dict[str, Any]:
     return ModelCard.load(card_path).data.to_dict()
 
 
-__all__ = ["card_data", "card_metadata", "hub_id_of", "remove_foreign_cards", "render_card", "write_model_cards"]
+__all__ = ["card_data", "card_metadata", "dataset_id_of", "hub_id_of", "remove_foreign_cards", "render_card", "write_model_cards"]

@@ -159,10 +159,43 @@ def _evaluation_section(arm, plans: list[StagePlan], plan: StagePlan, result: di
     return lines
 
 
+def _reproduce(manifest: dict[str, Any], seed: int) -> list[str]:
+    versions = manifest.get("versions", {})
+    libs = ", ".join(f"{k} {v}" for k, v in versions.items() if k != "semrl")
+    return ["## Reproduce", "",
+            f"- semrl {versions.get('semrl', '?')}; {libs}",
+            f"- seed {manifest.get('seed', seed)}; git commit `{manifest.get('git_commit')}`",
+            "- every setting is in the run's `config.yaml` (`semrl_config.yaml` in an export): `semrl run config.yaml`",
+            ""]
+
+
+def encoder_card_body(exp: ExperimentConfig, manifest: dict[str, Any], base_hub_id: str | None) -> str:
+    """The reward encoder's card: from what, on which pairs (counts), how well it retrieves."""
+    spec = exp.encoder
+    metrics = manifest.get("stages", {}).get("encoder", {}).get("metrics", {})
+    start = ("a tiny encoder semrl built for this run (random init)" if spec.base is None
+             else describe_model(spec.base if spec.base != "default" else base_hub_id, base_hub_id))
+    pairs = (f"`{Path(spec.train).name}`" + (f" (test: `{Path(spec.test).name}`)" if spec.test else "")
+             if spec.train else "the task's own training pairs (source ↔ reference), tested on its test rows")
+    rows = [[k, getattr(spec, k)] for k in ("epochs", "max_steps", "learning_rate", "batch_size", "max_length")]
+    rows += [["steps", metrics.get("steps")], ["training pairs", metrics.get("pairs")],
+             ["test pairs", metrics.get("test_pairs")],
+             ["retrieval accuracy before", metrics.get("retrieval_accuracy_before")],
+             ["retrieval accuracy after", metrics.get("retrieval_accuracy")]]
+    lines = [f"# {exp.name}: reward encoder", "",
+             f"The sentence encoder the semrl experiment `{exp.name}` trained before RL and used for its semantic "
+             f"reward (`encoder: run:encoder`), as the paper turned CINO into a sentence encoder. Trained from {start} "
+             f"with contrastive in-batch negatives (MultipleNegativesRankingLoss) on {pairs}. Retrieval accuracy "
+             "is top-1 bitext retrieval on the held-out pairs, both directions averaged.", "",
+             _table(["setting", "value"], rows), "", "Rows are not reproduced here; the counts are the run's.", ""]
+    lines += _reproduce(manifest, exp.seed)
+    lines += ["## Citation", "", "```bibtex", PAPER, "```"]
+    return "\n".join(lines) + "\n"
+
+
 def card_body(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm, plans: list[StagePlan],
               plan: StagePlan, result: dict[str, Any] | None, base_hub_id: str | None) -> str:
     stages = manifest.get("stages", {})
-    versions = manifest.get("versions", {})
     base = describe_model(exp.model.path, base_hub_id)
     langs = " → ".join(x for x in (exp.task.source_lang, exp.task.target_lang) if x)
     lines = [f"# {exp.name} / {arm.name}: stage {plan.stage}", "",
@@ -182,12 +215,8 @@ def card_body(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], a
     lines += _data_section(run_root, exp, arm, plan, stages)
     lines += _settings_section(exp, arm, plan)
     lines += _evaluation_section(arm, plans, plan, result)
-    libs = ", ".join(f"{k} {v}" for k, v in versions.items() if k != "semrl")
-    lines += ["## Reproduce", "",
-              f"- semrl {versions.get('semrl', '?')}; {libs}",
-              f"- seed {manifest.get('seed', exp.seed)}; git commit `{manifest.get('git_commit')}`",
-              "- every setting is in the run's `config.yaml` (`semrl_config.yaml` in an export): `semrl run config.yaml`", "",
-              "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+    lines += _reproduce(manifest, exp.seed)
+    lines += ["## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
               'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_REPO_ID")',
               'model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO_ID")', "```", "",
               "## Citation", "", "The method (Su et al., 2026, arXiv:2605.14366):", "", "```bibtex", PAPER, "```"]
