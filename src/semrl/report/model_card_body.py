@@ -105,8 +105,8 @@ def _data_section(run_root: Path, exp: ExperimentConfig, arm, plan: StagePlan, s
     metrics = stages.get(plan.key, {}).get("metrics", {})
     used = metrics.get("examples", metrics.get("prompts"))
     n = exp.stage_settings(arm, "sft").examples
-    lines = ["## Data", "", f"- training file: `{Path(exp.data.train).name}`"
-             f" ({_count_lines(run_root / 'data' / 'train.jsonl')} rows after the split)"]
+    lines = ["## Data", "", (f"- training file: `{Path(exp.data.train).name}`"
+             f" ({_count_lines(run_root / 'data' / 'train.jsonl')} rows after the split)")]
     if exp.data.test:
         lines.append(f"- test file: `{Path(exp.data.test).name}` ({_count_lines(run_root / 'data' / 'test.jsonl')} rows)")
     else:
@@ -125,16 +125,16 @@ def _settings_section(exp: ExperimentConfig, arm, plan: StagePlan) -> list[str]:
         lora = exp.model.lora
         rows.append(["LoRA (merged into these weights)", f"r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout:g}"])
     new_tokens = exp.eval.max_new_tokens or exp.decoding.max_new_tokens
-    rows.append(["evaluation decoding", f"temperature {exp.decoding.temperature:g}, top_p {exp.decoding.top_p:g}, "
-                                        f"max_new_tokens {new_tokens}"])
+    rows.append(["evaluation decoding", (f"temperature {exp.decoding.temperature:g}, top_p {exp.decoding.top_p:g}, "
+                                        f"max_new_tokens {new_tokens}")])
     return ["## Key settings", "", f"Stage `{plan.stage}` ({plan.trainer}):", "", _table(["setting", "value"], rows), ""]
 
 
 def _evaluation_section(arm, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None) -> list[str]:
     lines = ["## Evaluation", ""]
     if plan != plans[-1]:
-        return lines + [f"Not evaluated on its own: semrl evaluates each arm's final model (stage "
-                        f"`{plans[-1].stage}` of arm `{arm.name}`).", ""]
+        return lines + [(f"Not evaluated on its own: semrl evaluates each arm's final model (stage "
+                        f"`{plans[-1].stage}` of arm `{arm.name}`)."), ""]
     if result is None:
         return lines + ["Not evaluated yet: `semrl eval RUN_DIR` evaluates the run and rewrites this card.", ""]
     lines += [f"On {result.get('n_test')} test rows; intervals are 95% bootstrap percentiles over test items.", "",
@@ -183,10 +183,10 @@ def encoder_card_body(exp: ExperimentConfig, manifest: dict[str, Any], base_hub_
              ["retrieval accuracy before", metrics.get("retrieval_accuracy_before")],
              ["retrieval accuracy after", metrics.get("retrieval_accuracy")]]
     lines = [f"# {exp.name}: reward encoder", "",
-             f"The sentence encoder the semrl experiment `{exp.name}` trained before RL and used for its semantic "
+             (f"The sentence encoder the semrl experiment `{exp.name}` trained before RL and used for its semantic "
              f"reward (`encoder: run:encoder`), as the paper turned CINO into a sentence encoder. Trained from {start} "
              f"with contrastive in-batch negatives (MultipleNegativesRankingLoss) on {pairs}. Retrieval accuracy "
-             "is top-1 bitext retrieval on the held-out pairs, both directions averaged.", "",
+             "is top-1 bitext retrieval on the held-out pairs, both directions averaged."), "",
              _table(["setting", "value"], rows), "", "Rows are not reproduced here; the counts are the run's.", ""]
     lines += _reproduce(manifest, exp.seed)
     lines += ["## Citation", "", "```bibtex", PAPER, "```"]
