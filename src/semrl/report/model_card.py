@@ -81,13 +81,23 @@ def public_signature(signature: str | None) -> str | None:
     return "|".join(part for part in signature.split("|") if not part.startswith("resolved:"))
 
 
-def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None):
+def base_reference(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], plans: list[StagePlan]) -> str | None:
+    """What the arm's first stage started from: the experiment's model, or the model `semrl train
+    --init` named; None for the tiny model semrl built into the run."""
+    init = manifest.get("stages", {}).get(plans[0].key, {}).get("init")
+    if init is None or Path(init) == Path(run_root) / "base_model":
+        return exp.model.path
+    return init
+
+
+def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None,
+              base: str | None = None):
     """The card's metadata (ModelCardData validates it as it is built). library_name is always
     transformers: final/ holds the merged model, LoRA or not, so it loads without its base."""
     from huggingface_hub import ModelCardData
 
     trainers = [p.trainer for p in plans[: plans.index(plan) + 1]]
-    base = hub_id_of(exp.model.path)
+    base = hub_id_of(base if base is not None else exp.model.path)
     datasets = [d for d in (dataset_id_of(exp.data.train, exp.data.format), dataset_id_of(exp.data.test, exp.data.format))
                 if d]
     model_name = f"{exp.name}-{plan.arm}"
@@ -107,8 +117,9 @@ def render_card(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any],
     from huggingface_hub import ModelCard
 
     plans = plan_arm(exp, arm)
-    data = card_data(exp, plans, plan, result)
-    body = card_body(run_root, exp, manifest, arm, plans, plan, result, hub_id_of(exp.model.path))
+    base = base_reference(run_root, exp, manifest, plans)
+    data = card_data(exp, plans, plan, result, base)
+    body = card_body(run_root, exp, manifest, arm, plans, plan, result, base, hub_id_of(base))
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
     card.validate = None  # the hub's validation needs the network; ModelCard parsed the metadata already
     return str(card)

@@ -24,6 +24,8 @@ GRPO_KEYS = ("epochs", "max_steps", "learning_rate", "num_generations", "prompts
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -101,18 +103,24 @@ def _count_lines(path: Path) -> int | None:
         return sum(1 for line in handle if line.strip())
 
 
+def _rows(count: int | None, what: str) -> str:
+    return f"{count} {what}" if count is not None else what
+
+
 def _data_section(run_root: Path, exp: ExperimentConfig, arm, plan: StagePlan, stages: dict[str, Any]) -> list[str]:
+    """File names and row counts; `semrl train` keeps no data/ split, so its counts are the stage's."""
     metrics = stages.get(plan.key, {}).get("metrics", {})
     used = metrics.get("examples", metrics.get("prompts"))
     n = exp.stage_settings(arm, "sft").examples
-    lines = ["## Data", "", (f"- training file: `{Path(exp.data.train).name}`"
-             f" ({_count_lines(run_root / 'data' / 'train.jsonl')} rows after the split)")]
+    train, test = _count_lines(run_root / "data" / "train.jsonl"), _count_lines(run_root / "data" / "test.jsonl")
+    lines = ["## Data", "", f"- training file: `{Path(exp.data.train).name}`"
+             + (f" ({train} rows after the split)" if train is not None else "")]
     if exp.data.test:
-        lines.append(f"- test file: `{Path(exp.data.test).name}` ({_count_lines(run_root / 'data' / 'test.jsonl')} rows)")
+        lines.append(f"- test file: `{Path(exp.data.test).name}`" + (f" ({test} rows)" if test is not None else ""))
     else:
-        lines.append(f"- test split: {_count_lines(run_root / 'data' / 'test.jsonl')} rows held out of the training file "
+        lines.append(f"- test split: {_rows(test, 'rows')} held out of the training file "
                      f"(test_size {_fmt(exp.data.test_size)}, seed {exp.seed})")
-    lines.append(f"- this stage trained on {ROWS[plan.rows].format(n=n)}: {used} rows")
+    lines.append(f"- this stage trained on {ROWS[plan.rows].format(n=n)}" + (f": {used} rows" if used is not None else ""))
     return lines + ["", "Rows are not reproduced here; the counts are the run's.", ""]
 
 
@@ -194,9 +202,9 @@ def encoder_card_body(exp: ExperimentConfig, manifest: dict[str, Any], base_hub_
 
 
 def card_body(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm, plans: list[StagePlan],
-              plan: StagePlan, result: dict[str, Any] | None, base_hub_id: str | None) -> str:
+              plan: StagePlan, result: dict[str, Any] | None, base: str | None, base_hub_id: str | None) -> str:
     stages = manifest.get("stages", {})
-    base = describe_model(exp.model.path, base_hub_id)
+    base = describe_model(base, base_hub_id)
     langs = " → ".join(x for x in (exp.task.source_lang, exp.task.target_lang) if x)
     lines = [f"# {exp.name} / {arm.name}: stage {plan.stage}", "",
              f"The `final/` model of stage `{plan.stage}` ({plan.trainer.upper()}) of arm `{arm.name}` (recipe "
