@@ -19,9 +19,8 @@ from semrl.files import atomic_write_json, read_json
 from semrl.report.model_card import public_signature, render_card
 from semrl.train.recipes import plan_arm
 
-MODEL_FILES = ("*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json",
-               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-               "chat_template.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
+NOT_EXPORTED = ("README.md",)  # replaced by the card written here
+PICKLES = (".bin", ".pt", ".pth", ".pkl")  # final/ is safetensors; a pickle never travels in an export
 
 
 def _relative(value: Any, run_root: Path) -> Any:
@@ -74,8 +73,8 @@ def export_arm(run_root: str | Path, arm_name: str, out: str | Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for pattern in MODEL_FILES:
-            for path in sorted(final.glob(pattern)):
+        for path in sorted(final.iterdir()):  # weights, config, generation config, tokenizer, chat template
+            if path.is_file() and path.name not in NOT_EXPORTED and path.suffix not in PICKLES:
                 shutil.copy2(path, tmp / path.name)
         card = render_card(run_root, exp, manifest, arm, plans[-1], result)
         (tmp / "README.md").write_text(card, encoding="utf-8")
