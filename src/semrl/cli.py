@@ -192,6 +192,20 @@ def report(run_dir: Path = typer.Argument(..., help="a run directory with an eva
     typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
 
 
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="a run directory"),
+    arm: str = typer.Option(..., "--arm", help="the arm whose final model to export"),
+    out: Path = typer.Option(..., "--out", help="a new (or empty) folder to write"),
+) -> None:
+    """One folder to upload to the hub as it is: merged weights, tokenizer, chat template,
+    generation config, model card and the arm's evaluation (nothing is uploaded)."""
+    from semrl.pipeline.export import export_arm
+
+    folder = export_arm(run_dir, arm, out)
+    typer.echo(f"exported {arm} to {folder}; upload with: hf upload USER/REPO {folder} .")
+
+
 rm_app = typer.Typer(help="Reward models across languages: transfer matrix, representation shift, best-of-n.")
 app.add_typer(rm_app, name="rm")
 

@@ -14,7 +14,8 @@ from semrl.text import syllables
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("score", "reward", "demo", "tour", "run", "train", "eval", "report", "transfer", "model"):
+    for command in ("score", "reward", "demo", "tour", "run", "train", "eval", "report", "transfer", "model",
+                    "export"):
         assert command in result.stdout
 
 

@@ -230,6 +230,33 @@ def test_example_ends_with_evaluation_and_report(example_run):
     assert len(outputs) == 12 and {"source", "reference", "hypothesis", "seg_bleu"} <= set(json.loads(outputs[0]))
 
 
+def test_every_trained_stage_of_the_example_has_a_model_card(example_run):
+    """final/README.md in every trained stage, parsed by huggingface_hub, naming the base, the reward
+    and the run's numbers; TRL's and sentence-transformers' cards (base "None", rows as widgets) gone."""
+    import re
+
+    from huggingface_hub import ModelCard
+
+    cards = sorted(p.relative_to(example_run).as_posix() for p in example_run.rglob("README.md"))
+    assert cards == ["encoder/final/README.md", "semantic_rl/grpo/final/README.md", "semantic_rl/sft/final/README.md",
+                     "strong_sft/sft/final/README.md"]
+    assert not any(re.search(r"\bNone\b", (example_run / c).read_text(encoding="utf-8")) for c in cards)
+    results = json.loads((example_run / "results.json").read_text(encoding="utf-8"))
+    for arm, stage in (("semantic_rl", "grpo"), ("strong_sft", "sft")):
+        card = ModelCard.load(example_run / arm / stage / "final" / "README.md")
+        [entry] = card.data.to_dict()["model-index"][0]["results"]
+        assert {m["type"]: m["value"] for m in entry["metrics"]} == pytest.approx(
+            {name: value["value"] for name, value in results["arms"][arm]["task"].items()})
+        assert "trained from a tiny randomly initialised model semrl built" in card.text
+        assert card.data.library_name == "transformers" and "semrl" in card.data.tags
+    grpo = ModelCard.load(example_run / "semantic_rl" / "grpo" / "final" / "README.md").text
+    assert "R = 1.5·semantic + 1·language" in grpo and "the sentence encoder this run trained first" in grpo
+    encoder = ModelCard.load(example_run / "encoder" / "final" / "README.md")
+    metrics = json.loads((example_run / "encoder" / "metrics.json").read_text(encoding="utf-8"))
+    assert encoder.data.library_name == "sentence-transformers"
+    assert f"| retrieval accuracy after | {metrics['retrieval_accuracy']:.4g} |" in encoder.text
+
+
 def _chromium() -> str | None:
     import shutil
 

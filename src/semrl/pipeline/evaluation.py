@@ -19,6 +19,7 @@ from semrl.files import atomic_write_json, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
+from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.train.recipes import plan_arm
 from semrl.workers import init_worker, pool_workers, signal_pool, threads_per_worker
@@ -93,6 +94,7 @@ def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any
         preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
         atomic_write_json(out_dir / "preference.json", preference)
     run.mark("_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_model_cards(run_root)  # the cards in final/ now carry the run's numbers
     return results
 
 

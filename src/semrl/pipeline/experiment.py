@@ -33,6 +33,7 @@ from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
 from semrl.pipeline.scheduler import plan_units, run_stages
 from semrl.report import build_report
+from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
 from semrl.train.encoder import run_encoder
 from semrl.train.grpo import run_grpo
@@ -185,6 +186,8 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
 
     run_stages(exp, run, plans, base, train, device, resume, run_plan)
     run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if is_main_process():  # a card in every final/; evaluation rewrites them with the run's numbers
+        write_model_cards(run.root)
     if exp.eval.enabled and is_main_process():
         evaluate_run(run.root)
         if report:  # a caller with its own analysis (the sandbox) builds the one report itself
@@ -211,6 +214,8 @@ def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path |
         plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
         if run.status(key) != "done":
             run_plan(exp, run, plan, base, train, device, resume)
+        if is_main_process():
+            write_model_cards(run.root)
         return run.stage_dir("train", stage)
     if stage == "rm":
         if exp.rm.train is None:
