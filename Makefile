@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install install-test demo test test-all bench docs docs-check clean
+.PHONY: install install-test demo test test-all bench docs docs-check lint format clean
 
 install: $(STAMP)
 
@@ -52,6 +52,16 @@ docs: install-test
 docs-check: install-test
 	$(BIN)/python scripts/gen_docs.py --check
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# the checks CI runs before the tests: lint, the formatter's verdict (nothing rewritten) and types
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+format: install-test
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) runs site .pytest_cache .hypothesis

@@ -125,7 +125,11 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     verdict = results["preference"]["semantic_rl vs strong_sft"]
     assert verdict["judge"] == "lm" and verdict["n"] == 4
     assert verdict["wins"] + verdict["ties"] + verdict["losses"] == 4
-    assert 0.0 <= verdict["position_agreement"] <= 1.0 and verdict["unreadable"] == 0
+    assert 0.0 <= verdict["position_agreement"] <= 1.0 and 0 <= verdict["unreadable"] <= 8
+    # a 135M judge answers off-format now and then: each such answer is counted, and named in one line
+    said = [line for line in result.stderr.splitlines() if "named neither A nor B" in line]
+    assert len(said) == (verdict["unreadable"] > 0), result.stderr[-2000:]
+    assert not said or f"{verdict['unreadable']} of 8 answers" in said[0], said
     assert "orders agree" in (out / "summary.md").read_text(encoding="utf-8")
 
     # a judge prompt SmolLM2 cannot answer with a letter: one clear line, every item a counted tie
