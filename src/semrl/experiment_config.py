@@ -17,7 +17,17 @@ from pydantic import Field, field_validator, model_validator
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
+from semrl.names import PathName
 from semrl.rewards.config import RewardConfig
+
+
+# Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
+# pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by
+# config_files.StrictModel):
+MAX_LEARNING_RATE = 1.0  # an AdamW step moves each weight by about lr: above 1 is divergence, not training
+MAX_WEIGHT_DECAY = 1.0  # AdamW multiplies weights by 1 - lr x weight_decay: above 1 can flip their sign
+MAX_SEED = 2**32 - 1  # numpy's RandomState (seeded by transformers.set_seed) takes seeds in [0, 2**32 - 1]
+STEPS = "-1 (or 0): train by epochs"  # transformers reads max_steps <= 0 as "not set"
 
 
 class LoraSpec(StrictModel):
@@ -87,20 +97,20 @@ class DataSpec(StrictModel):
 class DecodingSpec(StrictModel):
     temperature: float = Field(0.8, gt=0.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    top_k: int | None = None
+    top_k: int | None = Field(None, ge=0, description="0: off (transformers refuses a negative top_k)")
     max_new_tokens: int = Field(64, ge=1)
 
 
 class SFTSpec(StrictModel):
     epochs: float = Field(2.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(2e-5, gt=0)
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(2e-5, gt=0, le=MAX_LEARNING_RATE)
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
     grad_accum: int = Field(1, ge=1)
     scheduler: str = "cosine"
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
-    weight_decay: float = 0.0
+    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY)  # torch AdamW refuses < 0
     max_length: int = Field(512, ge=8)
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
     save_steps: int = Field(50, ge=1)
@@ -109,8 +119,8 @@ class SFTSpec(StrictModel):
 
 class GRPOSpec(StrictModel):
     epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-7, gt=0)
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(5e-7, gt=0, le=MAX_LEARNING_RATE)
     num_generations: int = Field(8, ge=2, description="group size")
     prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
     grad_accum: int = Field(1, ge=1)
@@ -119,8 +129,8 @@ class GRPOSpec(StrictModel):
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
     scale_rewards: str = Field("group", description="group, batch or none")
     max_completion_length: int = Field(64, ge=1, description="unpublished")
-    temperature: float | None = Field(None, description="default: decoding.temperature")
-    top_p: float | None = Field(None, description="default: decoding.top_p")
+    temperature: float | None = Field(None, gt=0.0, description="default: decoding.temperature (> 0: it divides the logits)")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in (0, 1]")
     mask_truncated_completions: bool = False
     scheduler: str = "constant"
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
@@ -179,8 +189,8 @@ class RMSpec(StrictModel):
     test_size: float = Field(0.1, ge=0.0)
     model: str | None = Field(None, description="base for the RM; default: the experiment model")
     epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(1e-5, gt=0)
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(1e-5, gt=0, le=MAX_LEARNING_RATE)
     batch_size: int = Field(8, ge=1)
     scheduler: str = "cosine"
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
@@ -197,8 +207,8 @@ class EncoderSpec(StrictModel):
     base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
     tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
     epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-5, gt=0)
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(5e-5, gt=0, le=MAX_LEARNING_RATE)
     batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
     max_length: int = Field(128, ge=8)
     save_steps: int = Field(50, ge=1)
@@ -232,7 +242,7 @@ class EvalSpec(StrictModel):
     encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
     metrics: list[str] | None = Field(None, description="task metrics; default by task type")
     batch_size: int = Field(16, ge=1)
-    max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
+    max_new_tokens: int | None = Field(None, ge=1, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
     curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
     curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
@@ -242,7 +252,7 @@ class EvalSpec(StrictModel):
 
 
 class ArmSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"]
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
     grpo: dict[str, Any] = Field(default_factory=dict)
@@ -251,8 +261,8 @@ class ArmSpec(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output_dir: str = "runs"
     report_to: Literal["none", "tensorboard", "wandb"] = "none"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -360,7 +370,10 @@ def resolve_path(value: Any, base: Path) -> Any:
     if not isinstance(value, str) or not value or Path(value).is_absolute():
         return value
     if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
-        return str((base / value).resolve())
+        try:
+            return str((base / value).resolve())
+        except (OSError, RuntimeError):  # a symlink loop: preflight names it (pipeline/preflight_lookups.py)
+            return str(base / value)
     return value
 
 

@@ -20,12 +20,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from semrl.config_files import StrictModel
+from semrl.names import PathName
 from semrl.text.scripts import resolve_scripts
 
 
 class _Component(StrictModel):
     weight: float = 1.0
-    name: str | None = Field(None, description="label in logs and outputs; defaults to the type")
+    name: PathName | None = Field(None, description="label in logs and outputs; defaults to the type")
 
 
 class ContrastSpec(StrictModel):
@@ -145,6 +146,7 @@ class RewardModelSpec(_Component):
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
                                "and activations share that GPU with the policy (and vLLM) unless moved")
     trust_remote_code: bool = False
+    init_head: bool = Field(False, description="model is a causal LM: score with a NEW, untrained head (else refused)")
 
     @model_validator(mode="after")
     def _reference_needed(self):
