@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
-from semrl.names import PathName
+from semrl.names import PathName, PathText
 from semrl.rewards.config import RewardConfig
 
 
@@ -57,7 +57,7 @@ class TinyModelSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    path: str | None = Field(None, description="hub id or local folder")
+    path: PathText | None = Field(None, description="hub id or local folder")
     tiny: TinyModelSpec | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     attn_implementation: str | None = Field(None, description="attention kernel of the policy (eager, sdpa, "
@@ -84,8 +84,8 @@ class TaskSpec(StrictModel):
 
 
 class DataSpec(StrictModel):
-    train: str = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
-    test: str | None = None
+    train: PathText = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
+    test: PathText | None = None
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
     hf_split: str = "train"
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
@@ -183,11 +183,11 @@ class GRPOSpec(StrictModel):
 
 
 class RMSpec(StrictModel):
-    train: str | None = Field(None, description="preference pairs: prompt, chosen, rejected")
-    test: str | None = None
+    train: PathText | None = Field(None, description="preference pairs: prompt, chosen, rejected")
+    test: PathText | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     test_size: float = Field(0.1, ge=0.0)
-    model: str | None = Field(None, description="base for the RM; default: the experiment model")
+    model: PathText | None = Field(None, description="base for the RM; default: the experiment model")
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, ge=-1, description=STEPS)
     learning_rate: float = Field(1e-5, gt=0, le=MAX_LEARNING_RATE)
@@ -200,11 +200,11 @@ class RMSpec(StrictModel):
 
 
 class EncoderSpec(StrictModel):
-    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase)")
-    test: str | None = None
+    train: PathText | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase)")
+    test: PathText | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     test_size: float = Field(0.2, ge=0.0)
-    base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
+    base: PathText | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
     tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, ge=-1, description=STEPS)
@@ -220,7 +220,7 @@ class JudgeSpec(StrictModel):
     Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
 
     type: Literal["reward_model", "lm", "callable"]
-    model: str | None = None
+    model: PathText | None = None
     callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
     mode: Literal["logprob", "generate"] = Field(
@@ -238,8 +238,8 @@ class JudgeSpec(StrictModel):
 
 class EvalSpec(StrictModel):
     enabled: bool = Field(True, description="`semrl run` evaluates every arm after training")
-    suite: str | None = Field(None, description="general-suite YAML (alignment tax, drift)")
-    encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
+    suite: PathText | None = Field(None, description="general-suite YAML (alignment tax, drift)")
+    encoder: PathText = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
     metrics: list[str] | None = Field(None, description="task metrics; default by task type")
     batch_size: int = Field(16, ge=1)
     max_new_tokens: int | None = Field(None, ge=1, description="default: decoding.max_new_tokens")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 from semrl.errors import UserError
 
@@ -41,6 +41,9 @@ def _path_name(name: str) -> str:
 
 PathName = Annotated[str, AfterValidator(_path_name)]
 """A config string that semrl joins onto a folder: refused when it is a path (see module doc)."""
+
+PathText = Annotated[str, StringConstraints(min_length=1)]
+"""A file, folder or hub id: an empty one would read as the current folder."""
 
 
 def require_path_name(name: str, what: str) -> str:

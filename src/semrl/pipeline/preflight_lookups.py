@@ -106,6 +106,27 @@ def check_metrics(exp: ExperimentConfig) -> None:
             raise UserError(f"eval.metrics: lang needs the target language's script: {field}: {exc}") from None
 
 
+def check_device(value: str | None, field: str) -> None:
+    """A reward's `device` is a torch device name this machine has (cuda, cuda:1, cpu, mps)."""
+    import torch
+
+    from semrl.devices import pick_device
+
+    if value in (None, "", "auto"):
+        return
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): "
+                        f"{str(exc).splitlines()[0]}") from None
+    try:
+        pick_device(value)
+    except UserError as exc:
+        raise UserError(f"{field}: {exc}") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 def check_judge_callable(spec: str) -> None:
     import importlib
 
@@ -124,6 +145,11 @@ def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     for field, value, folder_ok in path_fields(exp):
         checks.append(lambda f=field, v=value, d=folder_ok: check_readable(v, f, d))
     checks.append(lambda: check_files_named(exp))
+    for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
+        specs = [*config.rewards, *([config.gate] if config.gate else [])] if config is not None else []
+        for index, spec in enumerate(specs):
+            field = f"{where}.{'gate' if index == len(config.rewards) else index}.device"
+            checks.append(lambda v=getattr(spec, "device", None), f=field: check_device(v, f))
     checks.append(lambda: check_template(exp.task.template, "task.template", ("source", "prompt", "source_name",
                                                                              "target_name")))
     if exp.eval.enabled:

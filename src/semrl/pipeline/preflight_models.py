@@ -127,6 +127,8 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
 
 def check_encoder_kind(path: str, field: str) -> None:
     """A semantic encoder: a sentence-transformers folder, or a plain encoder (pooled by mean)."""
+    if Path(path).expanduser().is_file():
+        raise UserError(f"{field}: {path} is a file; an encoder is a model folder (or a hub id)")
     if _is_sentence_transformers(path):
         return
     config = model_config(path)

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from semrl.config_files import StrictModel
-from semrl.names import PathName
+from semrl.names import PathName, PathText
 from semrl.text.scripts import resolve_scripts
 
 
@@ -68,7 +68,7 @@ Tau = Annotated[
 
 class SemanticSpec(_Component):
     type: Literal["semantic"]
-    encoder: str = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
+    encoder: PathText = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
     against: Literal["reference", "source", "both"] = "reference"
     tau: Tau = Field(
         0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
@@ -137,10 +137,10 @@ class RepetitionSpec(_Component):
 
 class RewardModelSpec(_Component):
     type: Literal["reward_model"]
-    model: str
+    model: PathText
     transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
         "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
-    reference: str | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
+    reference: PathText | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(1024, ge=8)
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
