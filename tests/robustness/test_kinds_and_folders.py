@@ -223,3 +223,29 @@ def test_eval_name_and_transfer_names_are_not_paths(tmp_path, tiny_lm):
     refused(cli_in_process("transfer", "--config", str(config), "--from", f"../a={tiny_lm}", "--from", f"b={tiny_lm}",
                            "--out", str(tmp_path / "t")), "--from", "'../a'")
     assert not (tmp_path / "eval").exists() and not (tmp_path / "t").exists()
+
+
+def test_hub_ids_are_checked_from_the_cached_config(tmp_path, monkeypatch):
+    """A hub id whose config.json is in the Hugging Face cache is checked like a folder (no download)."""
+    import huggingface_hub.constants
+
+    from semrl.errors import UserError
+    from semrl.pipeline.preflight_models import check_encoder_kind, check_policy, check_scorer
+
+    def cached(repo: str, config: dict) -> None:
+        folder = tmp_path / f"models--{repo.replace('/', '--')}"
+        (folder / "refs").mkdir(parents=True)
+        (folder / "refs" / "main").write_text("abc123", encoding="utf-8")
+        (folder / "snapshots" / "abc123").mkdir(parents=True)
+        (folder / "snapshots" / "abc123" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    cached("org/encoder", {"architectures": ["BertModel"], "model_type": "bert"})
+    cached("org/lm", {"architectures": ["LlamaForCausalLM"], "model_type": "llama"})
+    with pytest.raises(UserError, match="model.path: org/encoder is a BertModel model, not a causal language model"):
+        check_policy("org/encoder", "model.path")
+    check_policy("org/lm", "model.path")
+    check_encoder_kind("org/encoder", "eval.encoder")
+    with pytest.raises(UserError, match="rewards.0.model: org/lm is a LlamaForCausalLM model.*init_head: true"):
+        check_scorer("org/lm", "rewards.0.model")
+    check_policy("org/not-cached", "model.path")  # nothing cached: left to the availability check
