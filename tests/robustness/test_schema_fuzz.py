@@ -258,6 +258,7 @@ def dry_run(models: dict[str, Path], path: str, value_name: str, folder: Path) -
 
 def real_run(models: dict[str, Path], path: str, value_name: str, folder: Path) -> str | None:
     """A real run of an accepted value: it trains and evaluates, without a traceback, inside --out."""
+    folder.mkdir(parents=True, exist_ok=True)
     config = config_for(models, path, value_name, folder)
     before = set(tree(folder))
     result = run_cli("run", str(config), "--out", str(folder / "run"))
@@ -306,6 +307,7 @@ def dry_runs(models, pairs, folder: Path) -> tuple[list[tuple[str, str]], list[s
 
 
 def real_runs(models, pairs, folder: Path) -> list[str]:
+    print(f"real runs: {', '.join(f'{path}={value}' for path, value in pairs)}")
     return [f"{path} = {value}: {problem}" for index, (path, value) in enumerate(pairs)
             if (problem := real_run(models, path, value, folder / f"r{index}"))]
 
