@@ -25,7 +25,10 @@ def path_name_problem(name: str) -> str | None:
     if name in ("", ".", ".."):
         return f"{name!r} is not a name (empty, '.' and '..' are folders)"
     if name.startswith((".", "-")):
-        return f"{name!r} starts with {name[0]!r}; names become folder and file names, start with a letter or digit"
+        return (
+            f"{name!r} starts with {name[0]!r}; names become folder and file names, "
+            "start with a letter or digit"
+        )
     found = next((sep for sep in SEPARATORS if sep in name), None)
     if found is not None:
         return f"{name!r} holds a path separator {found!r}; names become folder and file names"
@@ -63,5 +66,7 @@ def inside(root: Path, path: Path, what: str = "path") -> Path:
     except (OSError, RuntimeError) as exc:  # a symlink loop
         raise UserError(f"{path}: cannot be resolved ({exc})") from None
     if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise UserError(f"{what} {path} resolves to {resolved}, outside {resolved_root}; refusing to write there")
+        raise UserError(
+            f"{what} {path} resolves to {resolved}, outside {resolved_root}; refusing to write there"
+        )
     return Path(path)

@@ -16,21 +16,31 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import BO_ZH, cli_in_process, run_cli, sample_lines, stderr_lines
 from pydantic import BaseModel
 
-from conftest import BO_ZH, SAMPLES, cli_in_process, run_cli, sample_lines, stderr_lines
 from semrl.experiment_config import ArmSpec, ExperimentConfig, GRPOSpec, SFTSpec
-from semrl.rewards.config import RewardConfig
 
 NAN = float("nan")
 DELETE = object()
-SCALARS: dict[str, Any] = {"nan": NAN, "+inf": math.inf, "-inf": -math.inf, "-1": -1, "0": 0, "2^64": 2**64,
-                           "empty": "", "dotdot": "..", "wrong_type": ["wrong", "type"]}
+SCALARS: dict[str, Any] = {
+    "nan": NAN,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+    "-1": -1,
+    "0": 0,
+    "2^64": 2**64,
+    "empty": "",
+    "dotdot": "..",
+    "wrong_type": ["wrong", "type"],
+}
 KINDS = ("encoder_folder", "lm_folder", "text_file")  # paths to a file or folder of a (usually) wrong kind
 OVERRIDES = {"sft": SFTSpec, "grpo": GRPOSpec, "recover": SFTSpec}
 # fields that only mean something without another one: setting them also drops it
-CONTEXT = {"model.path": {"model.tiny": DELETE},
-           "arms.0.name": {"eval.compare": []}}  # compare names the arm: the new name itself must be judged
+CONTEXT = {
+    "model.path": {"model.tiny": DELETE},
+    "arms.0.name": {"eval.compare": []},
+}  # compare names the arm: the new name itself must be judged
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +50,11 @@ def models(tmp_path_factory, tiny_lm, tiny_classifier) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("fuzz_models")
     texts = sample_lines("en.txt") * 2 + sample_lines("zh.txt") * 2
-    encoder = build_tiny_encoder(folder / "encoder", texts, TinySpec(vocab_size=300, hidden_size=16,
-                                                                      intermediate_size=16, num_layers=1, num_heads=2))
+    encoder = build_tiny_encoder(
+        folder / "encoder",
+        texts,
+        TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2),
+    )
     text = folder / "notes.txt"
     text.write_text("not a model, not a table\n", encoding="utf-8")
     return {"lm_folder": tiny_lm, "classifier": tiny_classifier, "encoder_folder": encoder, "text_file": text}
@@ -52,49 +65,142 @@ def base_config(models: dict[str, Path]) -> dict[str, Any]:
     and recovery, a reward of every component type, an LM judge against the base."""
     quick = {"max_steps": 1, "batch_size": 4, "logging_steps": 1, "save_steps": 1, "learning_rate": 1.0e-3}
     return {
-        "name": "fuzz", "seed": 0, "output_dir": "runs", "report_to": "none", "device": "cpu", "parallel": 1,
-        "model": {"tiny": {"vocab_size": 320, "hidden_size": 16, "intermediate_size": 32, "num_layers": 1,
-                           "num_heads": 2, "max_positions": 64, "corpus": [], "family": "llama"},
-                  "dtype": "auto", "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
-                  "trust_remote_code": False},
-        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh", "source_name": "Tibetan",
-                 "target_name": "Chinese", "template": "{source_name} to {target_name}: {source}", "system": "Translate.",
-                 "chat_template": "auto"},
-        "data": {"train": str(BO_ZH), "format": "auto", "hf_split": "train", "columns": {}, "test_size": 4,
-                 "max_chars": 1000},
-        "rewards": {"rewards": [
-            {"type": "semantic", "weight": 1.0, "name": "sim", "encoder": "default", "against": "reference",
-             "tau": {"from": "cold_start", "quantile": 0.5, "sample": 2}, "contrast": {"bank": 8, "k": 2, "mode": "csls"},
-             "batch_size": 8, "device": "cpu"},
-            {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.5, "mode": "binary"},
-            {"type": "chrf", "weight": 0.5, "lang": "zh"},
-            {"type": "length", "weight": -0.1, "start": 2.5, "end": 5.0, "relative_to": "batch"},
-            {"type": "repetition", "weight": -0.05, "n": 3, "threshold": 0.2},
-            {"type": "reward_model", "weight": 0.1, "model": str(models["classifier"]), "transform": "batch_z",
-             "batch_size": 4, "max_length": 64, "device": "cpu"}],
+        "name": "fuzz",
+        "seed": 0,
+        "output_dir": "runs",
+        "report_to": "none",
+        "device": "cpu",
+        "parallel": 1,
+        "model": {
+            "tiny": {
+                "vocab_size": 320,
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_layers": 1,
+                "num_heads": 2,
+                "max_positions": 64,
+                "corpus": [],
+                "family": "llama",
+            },
+            "dtype": "auto",
+            "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+            "trust_remote_code": False,
+        },
+        "task": {
+            "type": "translate",
+            "source_lang": "bo",
+            "target_lang": "zh",
+            "source_name": "Tibetan",
+            "target_name": "Chinese",
+            "template": "{source_name} to {target_name}: {source}",
+            "system": "Translate.",
+            "chat_template": "auto",
+        },
+        "data": {
+            "train": str(BO_ZH),
+            "format": "auto",
+            "hf_split": "train",
+            "columns": {},
+            "test_size": 4,
+            "max_chars": 1000,
+        },
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.0,
+                    "name": "sim",
+                    "encoder": "default",
+                    "against": "reference",
+                    "tau": {"from": "cold_start", "quantile": 0.5, "sample": 2},
+                    "contrast": {"bank": 8, "k": 2, "mode": "csls"},
+                    "batch_size": 8,
+                    "device": "cpu",
+                },
+                {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.5, "mode": "binary"},
+                {"type": "chrf", "weight": 0.5, "lang": "zh"},
+                {"type": "length", "weight": -0.1, "start": 2.5, "end": 5.0, "relative_to": "batch"},
+                {"type": "repetition", "weight": -0.05, "n": 3, "threshold": 0.2},
+                {
+                    "type": "reward_model",
+                    "weight": 0.1,
+                    "model": str(models["classifier"]),
+                    "transform": "batch_z",
+                    "batch_size": 4,
+                    "max_length": 64,
+                    "device": "cpu",
+                },
+            ],
             "gate": {"type": "language", "lang": "zh", "threshold": 0.1},
-            "columns": {"reference": "reference", "source": "source"}},
+            "columns": {"reference": "reference", "source": "source"},
+        },
         "decoding": {"temperature": 0.8, "top_p": 0.9, "top_k": 20, "max_new_tokens": 8},
-        "sft": {**quick, "examples": 16, "epochs": 1.0, "grad_accum": 1, "warmup_ratio": 0.0, "weight_decay": 0.0,
-                "max_length": 64, "scheduler": "constant"},
-        "grpo": {"max_steps": 1, "learning_rate": 1.0e-4, "num_generations": 2, "prompts_per_step": 2, "beta": 0.0,
-                 "epsilon": 0.2, "max_completion_length": 8, "temperature": 0.9, "top_p": 0.95, "logging_steps": 1,
-                 "save_steps": 1, "loss_type": "dapo", "scale_rewards": "group"},
+        "sft": {
+            **quick,
+            "examples": 16,
+            "epochs": 1.0,
+            "grad_accum": 1,
+            "warmup_ratio": 0.0,
+            "weight_decay": 0.0,
+            "max_length": 64,
+            "scheduler": "constant",
+        },
+        "grpo": {
+            "max_steps": 1,
+            "learning_rate": 1.0e-4,
+            "num_generations": 2,
+            "prompts_per_step": 2,
+            "beta": 0.0,
+            "epsilon": 0.2,
+            "max_completion_length": 8,
+            "temperature": 0.9,
+            "top_p": 0.95,
+            "logging_steps": 1,
+            "save_steps": 1,
+            "loss_type": "dapo",
+            "scale_rewards": "group",
+        },
         "recover": {**quick, "epochs": 1.0},
         "rm": {"test_size": 0.1, "epochs": 1.0, "learning_rate": 1.0e-5, "batch_size": 8, "max_length": 64},
-        "encoder": {"test_size": 0.2, "epochs": 1.0, "learning_rate": 5.0e-5, "batch_size": 8, "max_length": 32,
-                    "tiny": {"hidden_size": 16, "num_layers": 1, "num_heads": 2}},
-        "eval": {"enabled": True, "encoder": "default", "metrics": ["chrf", "lang"], "batch_size": 4, "max_new_tokens": 8,
-                 "resamples": 10, "lang_threshold": 0.5, "compare": [["rl", "base"]],
-                 "judge": {"type": "lm", "model": str(models["lm_folder"]), "template": "{prompt}\nA: {a}\nB: {b}\nBetter:",
-                           "mode": "logprob", "max_new_tokens": 2}},
-        "arms": [{"name": "rl", "recipe": "two_stage",
-                  "sft": {"learning_rate": 1.0e-3, "max_steps": 1}, "grpo": {"temperature": 0.9, "max_steps": 1},
-                  "recover": {"max_steps": 1}}],
+        "encoder": {
+            "test_size": 0.2,
+            "epochs": 1.0,
+            "learning_rate": 5.0e-5,
+            "batch_size": 8,
+            "max_length": 32,
+            "tiny": {"hidden_size": 16, "num_layers": 1, "num_heads": 2},
+        },
+        "eval": {
+            "enabled": True,
+            "encoder": "default",
+            "metrics": ["chrf", "lang"],
+            "batch_size": 4,
+            "max_new_tokens": 8,
+            "resamples": 10,
+            "lang_threshold": 0.5,
+            "compare": [["rl", "base"]],
+            "judge": {
+                "type": "lm",
+                "model": str(models["lm_folder"]),
+                "template": "{prompt}\nA: {a}\nB: {b}\nBetter:",
+                "mode": "logprob",
+                "max_new_tokens": 2,
+            },
+        },
+        "arms": [
+            {
+                "name": "rl",
+                "recipe": "two_stage",
+                "sft": {"learning_rate": 1.0e-3, "max_steps": 1},
+                "grpo": {"temperature": 0.9, "max_steps": 1},
+                "recover": {"max_steps": 1},
+            }
+        ],
     }
 
 
 # ---- the walk ----------------------------------------------------------------------------------
+
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -105,9 +211,18 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def _component_class(item: dict[str, Any]) -> type[BaseModel]:
     from semrl.rewards import config as reward_config
 
-    return next(cls for cls in (reward_config.SemanticSpec, reward_config.LanguageSpec, reward_config.OverlapSpec,
-                                reward_config.LengthSpec, reward_config.RepetitionSpec, reward_config.RewardModelSpec)
-                if item["type"] in typing.get_args(cls.model_fields["type"].annotation))
+    return next(
+        cls
+        for cls in (
+            reward_config.SemanticSpec,
+            reward_config.LanguageSpec,
+            reward_config.OverlapSpec,
+            reward_config.LengthSpec,
+            reward_config.RepetitionSpec,
+            reward_config.RewardModelSpec,
+        )
+        if item["type"] in typing.get_args(cls.model_fields["type"].annotation)
+    )
 
 
 def field_paths(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> list[str]:
@@ -161,18 +276,26 @@ def config_for(models: dict[str, Path], path: str, value_name: str, folder: Path
 
 
 def tree(folder: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 # ---- what an accepted config must satisfy ----------------------------------------------------------
+
 
 def nonfinite_or_huge(value: Any, where: str = "") -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return f"{where} = {value}"
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         return f"{where} = {value} (beyond int64)"
-    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
-    return next((found for key, child in children if (found := nonfinite_or_huge(child, f"{where}.{key}"))), None)
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    )
+    return next(
+        (found for key, child in children if (found := nonfinite_or_huge(child, f"{where}.{key}"))), None
+    )
 
 
 def escapes(exp: ExperimentConfig, out: Path) -> str | None:
@@ -192,7 +315,9 @@ def escapes(exp: ExperimentConfig, out: Path) -> str | None:
     return None
 
 
-def schema_check(models: dict[str, Path], path: str, value_name: str, folder: Path) -> tuple[bool, str | None]:
+def schema_check(
+    models: dict[str, Path], path: str, value_name: str, folder: Path
+) -> tuple[bool, str | None]:
     """What `semrl run` does with the YAML before any file is looked at (load_experiment without the
     YAML parse, which costs more than the check): (accepted, how the contract broke or None)."""
     from semrl.config_files import validate
@@ -289,8 +414,10 @@ def walk(models, tmp_path_factory) -> dict[str, Any]:
         elif ok:
             accepted.append((path, value))
     fields = sorted({path for path, _ in pairs})
-    print(f"schema fuzz: {len(fields)} fields x {len(SCALARS) + len(KINDS)} values = {len(pairs)} pairs; "
-          f"{len(accepted)} pass validation, {len(pairs) - len(accepted) - len(problems)} refused by it")
+    print(
+        f"schema fuzz: {len(fields)} fields x {len(SCALARS) + len(KINDS)} values = {len(pairs)} pairs; "
+        f"{len(accepted)} pass validation, {len(pairs) - len(accepted) - len(problems)} refused by it"
+    )
     return {"pairs": pairs, "fields": fields, "accepted": accepted, "problems": problems}
 
 
@@ -302,25 +429,47 @@ def dry_runs(models, pairs, folder: Path) -> tuple[list[tuple[str, str]], list[s
             problems.append(f"{path} = {value}: {problem}")
         elif ok:
             accepted.append((path, value))
-    print(f"dry runs: {len(pairs)}, {len(accepted)} accepted, {len(pairs) - len(accepted) - len(problems)} refused")
+    print(
+        f"dry runs: {len(pairs)}, {len(accepted)} accepted, "
+        f"{len(pairs) - len(accepted) - len(problems)} refused"
+    )
     return accepted, problems
 
 
 def real_runs(models, pairs, folder: Path) -> list[str]:
     print(f"real runs: {', '.join(f'{path}={value}' for path, value in pairs)}")
-    return [f"{path} = {value}: {problem}" for index, (path, value) in enumerate(pairs)
-            if (problem := real_run(models, path, value, folder / f"r{index}"))]
+    return [
+        f"{path} = {value}: {problem}"
+        for index, (path, value) in enumerate(pairs)
+        if (problem := real_run(models, path, value, folder / f"r{index}"))
+    ]
 
 
 def test_every_field_is_walked(walk):
     """The walk reaches every section, the arms' overrides and every reward component."""
     fields = walk["fields"]
     assert len(walk["pairs"]) == len(fields) * (len(SCALARS) + len(KINDS))
-    for expected in ("seed", "model.lora.target_modules", "model.tiny.hidden_size", "grpo.temperature", "grpo.top_p",
-                     "arms.0.name", "arms.0.grpo.beta", "arms.0.sft.weight_decay", "arms.0.recover.learning_rate",
-                     "rewards.rewards.0.tau.from", "rewards.rewards.0.contrast.k", "rewards.rewards.5.model",
-                     "rewards.gate.threshold", "eval.judge.template", "eval.metrics", "rm.learning_rate",
-                     "encoder.tiny.num_heads", "data.test_size", "decoding.top_k"):
+    for expected in (
+        "seed",
+        "model.lora.target_modules",
+        "model.tiny.hidden_size",
+        "grpo.temperature",
+        "grpo.top_p",
+        "arms.0.name",
+        "arms.0.grpo.beta",
+        "arms.0.sft.weight_decay",
+        "arms.0.recover.learning_rate",
+        "rewards.rewards.0.tau.from",
+        "rewards.rewards.0.contrast.k",
+        "rewards.rewards.5.model",
+        "rewards.gate.threshold",
+        "eval.judge.template",
+        "eval.metrics",
+        "rm.learning_rate",
+        "encoder.tiny.num_heads",
+        "data.test_size",
+        "decoding.top_k",
+    ):
         assert expected in fields, expected
     assert len(fields) >= 250
 

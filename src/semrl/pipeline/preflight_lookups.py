@@ -11,11 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import string
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
+from semrl.pipeline.preflight_models import reward_components
 
 
 def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:
@@ -32,7 +35,8 @@ def check_readable(path: str | None, field: str, folder_ok: bool = False) -> Non
         target.stat()  # follows symlinks: ELOOP for a loop, ENOENT for a dangling link
     except OSError as exc:
         why = {errno.ELOOP: "is a symlink loop", errno.ENOENT: "is a symlink to nothing"}.get(
-            exc.errno, f"cannot be read ({exc.strerror})")
+            exc.errno, f"cannot be read ({exc.strerror})"
+        )
         raise UserError(f"{field}: {path} {why}") from None
     if target.is_dir():
         if not folder_ok:
@@ -47,9 +51,13 @@ def check_readable(path: str | None, field: str, folder_ok: bool = False) -> Non
 def path_fields(exp: ExperimentConfig) -> list[tuple[str, str | None, bool]]:
     """(field, value, a folder is fine) for the local paths no other preflight check reads (data, models,
     encoders, the suite and reward files are read by theirs, which name a symlink loop too)."""
-    return [("rm.train", exp.rm.train, False), ("rm.test", exp.rm.test, False),
-            ("encoder.train", exp.encoder.train, False), ("encoder.test", exp.encoder.test, False),
-            ("encoder.base", exp.encoder.base, True)]
+    return [
+        ("rm.train", exp.rm.train, False),
+        ("rm.test", exp.rm.test, False),
+        ("encoder.train", exp.encoder.train, False),
+        ("encoder.test", exp.encoder.test, False),
+        ("encoder.base", exp.encoder.base, True),
+    ]
 
 
 def check_files_named(exp: ExperimentConfig) -> None:
@@ -66,10 +74,15 @@ def check_files_named(exp: ExperimentConfig) -> None:
 def template_fields(template: str, field: str) -> set[str]:
     """The {fields} a str.format template uses; a template str.format cannot parse is refused."""
     try:
-        return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template)
-                if name is not None}
+        return {
+            name.split(".")[0].split("[")[0]
+            for _, name, _, _ in string.Formatter().parse(template)
+            if name is not None
+        }
     except ValueError as exc:
-        raise UserError(f"{field}: not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+        raise UserError(
+            f"{field}: not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+        ) from None
 
 
 def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
@@ -77,21 +90,24 @@ def check_template(template: str | None, field: str, known: tuple[str, ...]) -> 
         return
     used = template_fields(template, field)
     unknown = sorted(name for name in used if name not in known)
+    listed = ", ".join("{" + k + "}" for k in known)
     if "" in used or any(name.isdigit() for name in used):
-        raise UserError(f"{field}: positional fields ({{}} or {{0}}) are not filled; use {', '.join('{' + k + '}' for k in known)}")
+        raise UserError(f"{field}: positional fields ({{}} or {{0}}) are not filled; use {listed}")
     if unknown:
-        raise UserError(f"{field}: unknown field {{{unknown[0]}}}; the fields are {', '.join('{' + k + '}' for k in known)}")
+        raise UserError(f"{field}: unknown field {{{unknown[0]}}}; the fields are {listed}")
 
 
 def check_metrics(exp: ExperimentConfig) -> None:
     """eval.metrics are metrics the evaluation computes, and `lang` has a script to look for."""
-    from semrl.metrics.scoring import METRICS
     from semrl.evaluate.task import TASK_METRICS
+    from semrl.metrics.scoring import METRICS
     from semrl.text.scripts import resolve_scripts
 
     metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASK_METRICS[exp.task.type])
     if exp.eval.metrics is not None and not metrics:
-        raise UserError(f"eval.metrics: empty; give some of {', '.join(METRICS)} (or leave it out for the task's)")
+        raise UserError(
+            f"eval.metrics: empty; give some of {', '.join(METRICS)} (or leave it out for the task's)"
+        )
     for name in metrics:
         if name not in METRICS:
             raise UserError(f"eval.metrics: unknown metric {name!r}; choose from {', '.join(METRICS)}")
@@ -103,7 +119,9 @@ def check_metrics(exp: ExperimentConfig) -> None:
             resolve_scripts(lang)
         except ValueError as exc:
             field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
-            raise UserError(f"eval.metrics: lang needs the target language's script: {field}: {exc}") from None
+            raise UserError(
+                f"eval.metrics: lang needs the target language's script: {field}: {exc}"
+            ) from None
 
 
 def check_device(value: str | None, field: str) -> None:
@@ -117,14 +135,17 @@ def check_device(value: str | None, field: str) -> None:
     try:
         device = torch.device(value)
     except (RuntimeError, ValueError) as exc:
-        raise UserError(f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise UserError(
+            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {str(exc).splitlines()[0]}"
+        ) from None
     try:
         pick_device(value)
     except UserError as exc:
         raise UserError(f"{field}: {exc}") from None
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        raise UserError(
+            f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
 
 
 def check_judge_callable(spec: str) -> None:
@@ -145,13 +166,10 @@ def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     for field, value, folder_ok in path_fields(exp):
         checks.append(lambda f=field, v=value, d=folder_ok: check_readable(v, f, d))
     checks.append(lambda: check_files_named(exp))
-    for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
-        specs = [*config.rewards, *([config.gate] if config.gate else [])] if config is not None else []
-        for index, spec in enumerate(specs):
-            field = f"{where}.{'gate' if index == len(config.rewards) else index}.device"
-            checks.append(lambda v=getattr(spec, "device", None), f=field: check_device(v, f))
-    checks.append(lambda: check_template(exp.task.template, "task.template", ("source", "prompt", "source_name",
-                                                                             "target_name")))
+    for field, spec in reward_components(exp):
+        checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
+    task_fields = ("source", "prompt", "source_name", "target_name")
+    checks.append(partial(check_template, exp.task.template, "task.template", task_fields))
     if exp.eval.enabled:
         checks.append(lambda: check_metrics(exp))
         judge = exp.eval.judge

@@ -12,9 +12,10 @@ device, which costs no memory. Hub ids are checked from the cached config.json w
 from __future__ import annotations
 
 import json
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, LoraSpec
@@ -54,9 +55,12 @@ def architectures(kind: str) -> frozenset[str]:
     """Class names transformers' Auto mapping of `kind` builds (read from the installed library)."""
     from transformers.models.auto import modeling_auto
 
-    table = {"causal_lm": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
-             "classifier": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
-             "encoder": "MODEL_MAPPING_NAMES", "masked_lm": "MODEL_FOR_MASKED_LM_MAPPING_NAMES"}[kind]
+    table = {
+        "causal_lm": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+        "classifier": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+        "encoder": "MODEL_MAPPING_NAMES",
+        "masked_lm": "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+    }[kind]
     names: set[str] = set()
     for value in getattr(modeling_auto, table).values():
         names.update([value] if isinstance(value, str) else value)
@@ -66,8 +70,11 @@ def architectures(kind: str) -> frozenset[str]:
 def _kind_of(config: dict[str, Any]) -> tuple[set[str], str]:
     """(the kinds its architectures belong to, the architectures as written)."""
     archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
-    kinds = {kind for kind in ("causal_lm", "classifier", "encoder", "masked_lm")
-             if any(arch in architectures(kind) for arch in archs)}
+    kinds = {
+        kind
+        for kind in ("causal_lm", "classifier", "encoder", "masked_lm")
+        if any(arch in architectures(kind) for arch in archs)
+    }
     if any(arch.endswith("ForCausalLM") for arch in archs):
         kinds.add("causal_lm")
     return kinds, ", ".join(archs) or f"model_type {config.get('model_type')!r} (no architectures)"
@@ -82,8 +89,10 @@ def check_policy(path: str, field: str) -> None:
     if "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config)):
         return
     what = "a sentence encoder" if _is_sentence_transformers(path) else f"a {archs} model"
-    raise UserError(f"{field}: {path} is {what}, not a causal language model "
-                    "(a *ForCausalLM architecture); give a generative model")
+    raise UserError(
+        f"{field}: {path} is {what}, not a causal language model "
+        "(a *ForCausalLM architecture); give a generative model"
+    )
 
 
 def _causal_model_type(config: dict[str, Any]) -> bool:
@@ -113,16 +122,23 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
     if "classifier" in kinds:
         labels = num_labels(config)
         if labels != 1:
-            raise UserError(f"{field}: {path} is a classifier with {labels} labels; a reward model has one "
-                            "(a single score)")
+            raise UserError(
+                f"{field}: {path} is a classifier with {labels} labels; a reward model has one "
+                "(a single score)"
+            )
         return
     if init_head and "causal_lm" in kinds:
-        warn(f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with random "
-             "weights, so its rewards are noise until that head is trained")
+        warn(
+            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with random"
+            " "
+            "weights, so its rewards are noise until that head is trained"
+        )
         return
     hint = "; set init_head: true to score with a new, untrained head" if "causal_lm" in kinds else ""
-    raise UserError(f"{field}: {path} is a {archs} model, not a sequence classifier with one label "
-                    f"(a trained reward model){hint}")
+    raise UserError(
+        f"{field}: {path} is a {archs} model, not a sequence classifier with one label "
+        f"(a trained reward model){hint}"
+    )
 
 
 def check_encoder_kind(path: str, field: str) -> None:
@@ -137,14 +153,24 @@ def check_encoder_kind(path: str, field: str) -> None:
     kinds, archs = _kind_of(config)
     if kinds & {"encoder", "masked_lm"} and not kinds & {"causal_lm", "classifier"}:
         return
-    raise UserError(f"{field}: {path} is a {archs} model, not a sentence encoder (a sentence-transformers "
-                    "folder or a plain encoder such as BertModel or XLMRobertaModel)")
+    raise UserError(
+        f"{field}: {path} is a {archs} model, not a sentence encoder (a sentence-transformers "
+        "folder or a plain encoder such as BertModel or XLMRobertaModel)"
+    )
 
 
 # -- LoRA target modules, on the meta device -----------------------------------------------------
 
 
-LORA_LAYERS = ("Linear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "Conv1D", "MultiheadAttention")  # peft's LoRA layers
+LORA_LAYERS = (
+    "Linear",
+    "Embedding",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "Conv1D",
+    "MultiheadAttention",
+)  # peft's LoRA layers
 
 
 def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) -> dict[str, str]:
@@ -167,12 +193,24 @@ def _tiny_config(exp: ExperimentConfig):
 
     tiny = exp.model.tiny
     if tiny.family == "llama":
-        return transformers.LlamaConfig(vocab_size=300, hidden_size=16, intermediate_size=16, num_hidden_layers=1,
-                                        num_attention_heads=2, num_key_value_heads=2)
+        return transformers.LlamaConfig(
+            vocab_size=300,
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
     family = FAMILIES[tiny.family]
-    return getattr(transformers, family.config)(vocab_size=300, hidden_size=16, intermediate_size=16,
-                                                num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                                                **{key: 8 for key in family.extra})
+    return getattr(transformers, family.config)(
+        vocab_size=300,
+        hidden_size=16,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        **{key: 8 for key in family.extra},
+    )
 
 
 def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
@@ -204,14 +242,23 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
             missing.append(target)
         elif not any(modules[name] in LORA_LAYERS for name in matched):
             unsupported.append(f"{target!r} ({modules[matched[0]]})")
-    leaves = sorted({name.rsplit(".", 1)[-1] for name, kind in modules.items()
-                     if kind in LORA_LAYERS and not name.rsplit(".", 1)[-1].isdigit()})
+    leaves = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, kind in modules.items()
+            if kind in LORA_LAYERS and not name.rsplit(".", 1)[-1].isdigit()
+        }
+    )
     if missing:
-        return (f"{', '.join(map(repr, missing))} matches no module of the model; its adaptable modules are: "
-                f"{', '.join(leaves)} (or all-linear)")
+        return (
+            f"{', '.join(map(repr, missing))} matches no module of the model; its adaptable modules are: "
+            f"{', '.join(leaves)} (or all-linear)"
+        )
     if unsupported:
-        return (f"{', '.join(unsupported)} is not a layer LoRA can adapt (Linear, Embedding, Conv); "
-                f"use: {', '.join(leaves)} (or all-linear)")
+        return (
+            f"{', '.join(unsupported)} is not a layer LoRA can adapt (Linear, Embedding, Conv); "
+            f"use: {', '.join(leaves)} (or all-linear)"
+        )
     return None
 
 
@@ -228,7 +275,10 @@ def check_lora(exp: ExperimentConfig) -> None:
     try:
         names = module_names(config, exp.model.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
-        warn(f"model.lora.target_modules: not checked ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        warn(
+            "model.lora.target_modules: not checked "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        )
         return
     problem = lora_target_problem(lora, names)
     if problem:
@@ -241,6 +291,17 @@ def _causal_ok(config: dict[str, Any]) -> bool:
 
 
 # -- every model the experiment names ------------------------------------------------------------
+
+
+def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
+    """(field, spec) of every reward component and gate, top level and arms' (`arms.rl.rewards.0`)."""
+    found = []
+    configs = [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]
+    for where, config in configs:
+        if config is not None:
+            found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
+            found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
+    return found
 
 
 def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
@@ -261,15 +322,13 @@ def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
     encoders = [("encoder.base", exp.encoder.base)]
     if exp.eval.enabled:
         encoders.append(("eval.encoder", exp.eval.encoder))
-    for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
-        if config is None:
-            continue
-        for index, spec in enumerate([*config.rewards, *([config.gate] if config.gate else [])]):
-            field = f"{where}.{'gate' if index == len(config.rewards) else index}"
-            if spec.type == "reward_model":
-                checks.append(lambda s=spec, f=field: check_scorer(s.model, f"{f}.model", getattr(s, "init_head", False)))
-            elif spec.type == "semantic":
-                encoders.append((f"{field}.encoder", spec.encoder))
+    for field, spec in reward_components(exp):
+        if spec.type == "reward_model":
+            checks.append(
+                partial(check_scorer, spec.model, f"{field}.model", getattr(spec, "init_head", False))
+            )
+        elif spec.type == "semantic":
+            encoders.append((f"{field}.encoder", spec.encoder))
     for field, name in encoders:
         if name and name not in (DEFAULT_ENCODER, RUN_ENCODER):
             checks.append(lambda n=name, f=field: check_encoder_kind(n, f))

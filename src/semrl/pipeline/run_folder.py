@@ -23,7 +23,11 @@ from pathlib import Path
 from semrl.errors import UserError
 
 MANIFEST = "manifest.json"
-BEFORE_MANIFEST = ("config.yaml", ".config.yaml.", ".manifest.json.")  # what Run.open writes first (and temp files)
+BEFORE_MANIFEST = (
+    "config.yaml",
+    ".config.yaml.",
+    ".manifest.json.",
+)  # what Run.open writes first (and temp files)
 
 
 def _pre_manifest(name: str) -> bool:
@@ -51,9 +55,14 @@ def check_run_folder(root: Path, resume: bool, flag: str = "--out") -> None:
     except OSError as exc:  # unreadable folder, symlink loop above it
         raise UserError(f"{flag} {root}: cannot be read ({exc.strerror or exc})") from None
     if resume and not entries:
-        raise UserError(f"{flag} {root}: not a semrl run (no {MANIFEST}), so there is nothing to resume; "
-                        "drop --resume to start a run in a new folder")
+        raise UserError(
+            f"{flag} {root}: not a semrl run (no {MANIFEST}), so there is nothing to resume; "
+            "drop --resume to start a run in a new folder"
+        )
     if any(not _pre_manifest(name) for name in entries):
-        raise UserError(f"{flag} {root}: folder is not empty and is not a semrl run (no {MANIFEST}); semrl does "
-                        "not write among other files" + (", nor resumes what is not a run" if resume else "")
-                        + ": give a new or empty folder")
+        raise UserError(
+            f"{flag} {root}: folder is not empty and is not a semrl run (no {MANIFEST}); semrl does "
+            "not write among other files"
+            + (", nor resumes what is not a run" if resume else "")
+            + ": give a new or empty folder"
+        )
