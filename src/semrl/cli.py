@@ -158,8 +158,10 @@ def eval_command(
         return
     if model is None or config is None:
         raise UserError("semrl eval: give a run directory, or --model and --config")
+    from semrl.names import require_path_name
     from semrl.pipeline.evaluation import evaluate_model_path
 
+    require_path_name(name, "--name")  # written as <out>/<name>.json
     result = evaluate_model_path(config, model, name, out or Path("eval"), suite, list(ctx.args))
     _print_json({k: v for k, v in result.items() if not k.startswith("_")})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from semrl.errors import UserError
 from semrl.files import read_text
@@ -18,10 +18,23 @@ from semrl.files import read_text
 T = TypeVar("T", bound=BaseModel)
 
 
-class StrictModel(BaseModel):
-    """Base for every config schema: unknown keys are errors, not silently ignored."""
+INT64 = (-(2**63), 2**63 - 1)  # torch and numpy hold counts and sizes in int64; a bigger one overflows there
 
-    model_config = ConfigDict(extra="forbid")
+
+class StrictModel(BaseModel):
+    """Base for every config schema: unknown keys are errors, not silently ignored; no float is NaN or
+    infinite (none of semrl's settings gives infinity a meaning: NaN or inf in a weight, rate or
+    coefficient only turns the loss or the reward into NaN, after the run folder exists); and no
+    integer leaves int64, which the libraries (torch, numpy) store it in."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _fits_int64(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            raise ValueError(f"{value} does not fit in 64 bits; torch and numpy cannot hold it")
+        return value
 
 
 MAX_EXPANDED_NODES = 100_000  # a config is a few hundred nodes; a "billion laughs" document is billions

@@ -17,7 +17,17 @@ from pydantic import Field, field_validator, model_validator
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
+from semrl.names import PathName, PathText
 from semrl.rewards.config import RewardConfig
+
+
+# Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
+# pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by
+# config_files.StrictModel):
+MAX_LEARNING_RATE = 1.0  # an AdamW step moves each weight by about lr: above 1 is divergence, not training
+MAX_WEIGHT_DECAY = 1.0  # AdamW multiplies weights by 1 - lr x weight_decay: above 1 can flip their sign
+MAX_SEED = 2**32 - 1  # numpy's RandomState (seeded by transformers.set_seed) takes seeds in [0, 2**32 - 1]
+STEPS = "stop after this many optimizer steps; -1 (or 0): epochs decide"  # transformers: <= 0 is "not set"
 
 
 class LoraSpec(StrictModel):
@@ -48,7 +58,7 @@ class TinyModelSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    path: str | None = Field(None, description="hub id or local folder")
+    path: PathText | None = Field(None, description="hub id or local folder")
     tiny: TinyModelSpec | None = Field(None, description="build a tiny random model on first use instead of `path`")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="weights' dtype; auto: bfloat16 on a GPU that has it, float32 on CPU")
@@ -84,8 +94,8 @@ class TaskSpec(StrictModel):
 
 
 class DataSpec(StrictModel):
-    train: str = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
-    test: str | None = Field(None, description="test file; without it `test_size` of train is held out (seeded)")
+    train: PathText = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
+    test: PathText | None = Field(None, description="test file; without it `test_size` of train is held out (seeded)")
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = Field(
         "auto", description="file format; auto: from the suffix, else a datasets id")
     hf_split: str = Field("train", description="split read from a datasets id")
@@ -98,21 +108,21 @@ class DataSpec(StrictModel):
 class DecodingSpec(StrictModel):
     temperature: float = Field(0.8, gt=0.0, description="sampling temperature of GRPO's completions")
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling of GRPO's completions")
-    top_k: int | None = Field(None, description="accepted but read by no stage yet: GRPO samples with TRL's top_k")
+    top_k: int | None = Field(None, ge=0, description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off (transformers refuses a negative top_k)")
     max_new_tokens: int = Field(64, ge=1, description="longest output in evaluation (greedy); GRPO uses "
                                 "grpo.max_completion_length")
 
 
 class SFTSpec(StrictModel):
     epochs: float = Field(2.0, gt=0, description="passes over the stage's rows")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
-    learning_rate: float = Field(2e-5, gt=0, description="peak learning rate")
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(2e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
     scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of the steps spent warming up")
-    weight_decay: float = Field(0.0, description="AdamW weight decay")
+    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY, description="AdamW weight decay (torch's AdamW refuses < 0)")
     max_length: int = Field(512, ge=8, description="prompt + completion tokens; longer examples are truncated")
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
@@ -121,8 +131,8 @@ class SFTSpec(StrictModel):
 
 class GRPOSpec(StrictModel):
     epochs: float = Field(1.0, gt=0, description="passes over the stage's prompts")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
-    learning_rate: float = Field(5e-7, gt=0, description="peak learning rate")
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(5e-7, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
     num_generations: int = Field(8, ge=2, description="group size")
     prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
@@ -131,8 +141,8 @@ class GRPOSpec(StrictModel):
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
     scale_rewards: str = Field("group", description="group, batch or none")
     max_completion_length: int = Field(64, ge=1, description="unpublished")
-    temperature: float | None = Field(None, description="default: decoding.temperature")
-    top_p: float | None = Field(None, description="default: decoding.top_p")
+    temperature: float | None = Field(None, gt=0.0, description="default: decoding.temperature (> 0: it divides the logits)")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in (0, 1]")
     mask_truncated_completions: bool = Field(False, description="leave completions cut by max_completion_length "
                                              "out of the loss (TRL's setting)")
     scheduler: str = Field("constant", description="learning-rate schedule (transformers SchedulerType)")
@@ -186,14 +196,14 @@ class GRPOSpec(StrictModel):
 
 
 class RMSpec(StrictModel):
-    train: str | None = Field(None, description="preference pairs: prompt, chosen, rejected")
-    test: str | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
+    train: PathText | None = Field(None, description="preference pairs: prompt, chosen, rejected")
+    test: PathText | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: prompt, chosen, rejected")
     test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
-    model: str | None = Field(None, description="base for the RM; default: the experiment model")
+    model: PathText | None = Field(None, description="base for the RM; default: the experiment model")
     epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
-    learning_rate: float = Field(1e-5, gt=0, description="peak learning rate")
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(1e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
     batch_size: int = Field(8, ge=1, description="pairs per batch, per process")
     scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
     optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
@@ -203,17 +213,17 @@ class RMSpec(StrictModel):
 
 
 class EncoderSpec(StrictModel):
-    train: str | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase); default: "
+    train: PathText | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase); default: "
                               "the task's own source-reference training pairs")
-    test: str | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
+    test: PathText | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: anchor, positive")
     test_size: float = Field(0.2, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
-    base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
+    base: PathText | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
     tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2),
                                 description="the encoder built from scratch when `base` is not given")
     epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1: epochs decide")
-    learning_rate: float = Field(5e-5, gt=0, description="peak learning rate")
+    max_steps: int = Field(-1, ge=-1, description=STEPS)
+    learning_rate: float = Field(5e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
     batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
     max_length: int = Field(128, ge=8, description="tokens per text; longer texts are truncated")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
@@ -227,7 +237,7 @@ class JudgeSpec(StrictModel):
     type: Literal["reward_model", "lm", "callable"] = Field(
         description="reward_model: higher score wins; lm: a causal LM asked which answer is better; callable: "
                     "your function")
-    model: str | None = Field(None, description="reward_model, lm: the judge's folder or hub id")
+    model: PathText | None = Field(None, description="reward_model, lm: the judge's folder or hub id")
     callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                                  description="callable: `module:function`, imported at run time (opt-in)")
     template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
@@ -246,11 +256,11 @@ class JudgeSpec(StrictModel):
 
 class EvalSpec(StrictModel):
     enabled: bool = Field(True, description="`semrl run` evaluates every arm after training")
-    suite: str | None = Field(None, description="general-suite YAML (alignment tax, drift)")
-    encoder: str = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
+    suite: PathText | None = Field(None, description="general-suite YAML (alignment tax, drift)")
+    encoder: PathText = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
     metrics: list[str] | None = Field(None, description="task metrics; default by task type")
     batch_size: int = Field(16, ge=1, description="prompts generated at once")
-    max_new_tokens: int | None = Field(None, description="default: decoding.max_new_tokens")
+    max_new_tokens: int | None = Field(None, ge=1, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
     curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
     curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
@@ -261,7 +271,7 @@ class EvalSpec(StrictModel):
 
 
 class ArmSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report")
+    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report")
     recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"] = Field(
         description="the stages the arm trains (see Concepts: recipes and arms)")
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
@@ -271,8 +281,8 @@ class ArmSpec(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name")
-    seed: int = Field(0, description="seeds the split, sampling, initialisation and every drawn sample")
+    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds the split, sampling, initialisation and every drawn sample")
     output_dir: str = Field("runs", description="parent folder of the run when --out is not given")
     report_to: Literal["none", "tensorboard", "wandb"] = Field(
         "none", description="training curves to TensorBoard or wandb (the `logging` extra)")
@@ -384,7 +394,10 @@ def resolve_path(value: Any, base: Path) -> Any:
     if not isinstance(value, str) or not value or Path(value).is_absolute():
         return value
     if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
-        return str((base / value).resolve())
+        try:
+            return str((base / value).resolve())
+        except (OSError, RuntimeError):  # a symlink loop: preflight names it (pipeline/preflight_lookups.py)
+            return str(base / value)
     return value
 
 

@@ -27,7 +27,7 @@ def read_text(path: str | Path) -> str:
     """Whole file as text; non-UTF-8 bytes are an error naming the line and column."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: file not found")
+        raise UserError(f"{path}: {'a symlink loop or a link to nothing' if path.is_symlink() else 'file not found'}")
     if path.is_dir():
         raise UserError(f"{path}: is a directory, expected a file")
     data = path.read_bytes()

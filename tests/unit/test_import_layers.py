@@ -10,7 +10,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["semrl", "semrl.errors", "semrl.files", "semrl.notices", "semrl.hub", "semrl.devices",
+    ("base", ["semrl", "semrl.errors", "semrl.files", "semrl.names", "semrl.notices", "semrl.hub", "semrl.devices",
               "semrl.distributed", "semrl.config_files", "semrl.text"]),
     ("measures", ["semrl.metrics", "semrl.encoders"]),
     ("models", ["semrl.models"]),

@@ -78,7 +78,8 @@ def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: s
     config field that named the file, when given)."""
     kind = _detect(source, fmt)
     if kind != "hf" and not Path(source).exists():
-        raise UserError(f"{field + ': ' if field else ''}{source}: file not found")
+        missing = "a symlink loop or a link to nothing" if Path(source).is_symlink() else "file not found"
+        raise UserError(f"{field + ': ' if field else ''}{source}: {missing}")
     if kind == "jsonl":
         return read_jsonl(source)
     if kind in ("csv", "tsv"):

@@ -42,6 +42,8 @@ def resolve_encoder(name: str | None) -> str:
         if not Path(expanded).is_dir():
             raise UserError(f"encoder {name}: expected a model folder, got a file")
         return expanded
+    if Path(expanded).is_symlink():
+        raise UserError(f"encoder {name}: a symlink loop or a link to nothing")
     if _is_hub_id(name) or ("/" not in name and "\\" not in name):
         return name
     raise UserError(f"encoder {name}: path does not exist")

@@ -22,6 +22,7 @@ from semrl.evaluate.task import TASK_METRICS, evaluate_task, primary_metric
 from semrl.experiment_config import ExperimentConfig
 from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.loading import load_for_generation
+from semrl.names import inside
 
 console = Console(stderr=True)
 
@@ -93,7 +94,7 @@ class Evaluator:
             outputs.append({"id": row.get("id", i), "source": row.get("source", row.get("prompt")),
                             "reference": row["reference"], "hypothesis": hyp,
                             **{f"seg_{k}": v[i] for k, v in segments.items()}})
-        atomic_write_jsonl(self.out_dir / f"{name}.outputs.jsonl", outputs)
+        atomic_write_jsonl(inside(self.out_dir, self.out_dir / f"{name}.outputs.jsonl", "outputs"), outputs)
         result["_general_items"] = {bench: r["items"] for bench, r in general.items()}
         return result
 

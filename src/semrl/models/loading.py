@@ -19,6 +19,8 @@ def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
         if not (Path(path) / "config.json").exists():
             raise UserError(f"model {path}: folder has no config.json (not a transformers model)")
         return
+    if Path(path).is_symlink():
+        raise UserError(f"model {path}: a symlink loop or a link to nothing")
     if path.startswith((".", "/", "~")):
         raise UserError(f"model {path}: path does not exist")
     from transformers import AutoConfig

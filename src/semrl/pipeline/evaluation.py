@@ -17,6 +17,7 @@ from semrl.evaluate.runner import Evaluator, primary_task_metric
 from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, read_jsonl
 from semrl.models.loading import check_model_reference
+from semrl.names import inside
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
 from semrl.report.model_card import write_model_cards
@@ -33,7 +34,7 @@ def arm_stage_dirs(run_root: Path, exp: ExperimentConfig, arm) -> list[Path]:
 
 def _write(out_dir: Path, result: dict[str, Any]) -> None:
     public = {k: v for k, v in result.items() if not k.startswith("_")}
-    atomic_write_json(out_dir / f"{result['name']}.json", public)
+    atomic_write_json(inside(out_dir, out_dir / f"{result['name']}.json", "evaluation"), public)
 
 
 def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any]:

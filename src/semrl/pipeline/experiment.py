@@ -31,6 +31,7 @@ from semrl.pipeline.evaluation import evaluate_run
 from semrl.pipeline.memory_estimate import largest_estimate
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
+from semrl.pipeline.run_folder import check_run_folder
 from semrl.pipeline.scheduler import plan_units, run_stages
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
@@ -166,6 +167,7 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
     train, test = preflight(exp)
     run = Run(out or Path(exp.output_dir) / exp.name)
     if dry_run:
+        check_run_folder(run.root, resume)  # what the real run would refuse (a real run checks in Run.open)
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")

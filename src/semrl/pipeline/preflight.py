@@ -18,6 +18,8 @@ from semrl.experiment_config import ExperimentConfig
 from semrl.hub import require_available
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.notices import warn
+from semrl.pipeline.preflight_lookups import lookup_checks
+from semrl.pipeline.preflight_models import model_kind_checks
 from semrl.pipeline.preflight_settings import check_aggregation, check_settings, check_vllm
 from semrl.pipeline.preflight_sizes import check_sizes
 from semrl.rewards import build_reward
@@ -146,7 +148,7 @@ def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[
             problems.check(check_tokenizer, exp)
     if exp.rm.model is not None:
         problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
-    for check in check_rewards(exp) + check_eval(exp):
+    for check in check_rewards(exp) + check_eval(exp) + model_kind_checks(exp) + lookup_checks(exp):
         problems.check(check)
     if rows is not None:  # the sizes need the rows; a data error was reported instead
         problems.check(check_sizes, exp, *rows)

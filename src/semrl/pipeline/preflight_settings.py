@@ -217,8 +217,16 @@ def attention_problem(value: str) -> str | None:
 
     names = ["eager", *ALL_ATTENTION_FUNCTIONS.keys()]
     if value not in names:
-        if "/" in value:  # a hub kernel, fetched when the model loads
+        if re.fullmatch(r"[\w.-]+/[\w.-]+(@[\w.-]+)?(:[\w.-]+)?", value) and not value.startswith((".", "-")):
+            from semrl.hub import require_available
+
+            try:  # a hub kernel (org/repo), fetched when the model loads: offline, it must be cached
+                require_available(re.split(r"[@:]", value)[0], "attention kernel")
+            except UserError as exc:
+                return str(exc)
             return None
+        if "/" in value:
+            return f"{value!r} is neither an attention implementation nor a hub kernel id (org/repo)"
         return _refuse(value, f"an attention implementation {_version('transformers')} knows", names)
     flash = re.fullmatch(r"flash_attention_(\d+)", value)
     available = getattr(transformers.utils, f"is_flash_attn_{flash.group(1)}_available", None) if flash else None

@@ -18,6 +18,8 @@ import yaml
 from semrl.distributed import is_main_process
 from semrl.errors import UserError
 from semrl.files import atomic_write_json, atomic_write_text
+from semrl.names import inside
+from semrl.pipeline.run_folder import check_run_folder
 
 PACKAGES = ("semrl", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "sentence-transformers",
             "sacrebleu", "rouge-score", "tokenizers")
@@ -89,6 +91,7 @@ class Run:
             return  # rank 0 created or checked the run before the others got here
         config_text = yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True)
         config_path = self.root / "config.yaml"
+        check_run_folder(self.root, resume)
         if self.manifest_path.exists():
             if not resume:
                 raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
@@ -107,7 +110,7 @@ class Run:
         })
 
     def stage_dir(self, arm: str, stage: str) -> Path:
-        return self.root / arm / stage
+        return inside(self.root, self.root / arm / stage, f"stage folder of arm {arm!r}")
 
     def status(self, key: str) -> str:
         return self.manifest()["stages"].get(key, {}).get("status", "pending")

@@ -20,12 +20,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from semrl.config_files import StrictModel
+from semrl.names import PathName, PathText
 from semrl.text.scripts import resolve_scripts
 
 
 class _Component(StrictModel):
     weight: float = Field(1.0, description="multiplies the component's value in the weighted sum")
-    name: str | None = Field(None, description="label in logs and outputs; defaults to the type")
+    name: PathName | None = Field(None, description="label in logs and outputs; defaults to the type")
 
 
 class ContrastSpec(StrictModel):
@@ -68,7 +69,7 @@ Tau = Annotated[
 
 class SemanticSpec(_Component):
     type: Literal["semantic"] = Field(description="cosine similarity of sentence embeddings, floored at tau")
-    encoder: str = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
+    encoder: PathText = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
     against: Literal["reference", "source", "both"] = Field(
         "reference", description="compare the output with the reference, the source, or the mean of both")
     tau: Tau = Field(
@@ -141,15 +142,16 @@ class RepetitionSpec(_Component):
 
 class RewardModelSpec(_Component):
     type: Literal["reward_model"] = Field(description="a sequence-classification model's score")
-    model: str = Field(description="the reward model's folder or hub id")
+    model: PathText = Field(description="the reward model's folder or hub id")
     transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
         "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
-    reference: str | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
+    reference: PathText | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
     batch_size: int = Field(16, ge=1, description="texts per forward pass")
     max_length: int = Field(1024, ge=8, description="prompt + completion tokens; longer texts are truncated")
     device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
                                "and activations share that GPU with the policy (and vLLM) unless moved")
     trust_remote_code: bool = Field(False, description="run the model repository's own Python code")
+    init_head: bool = Field(False, description="model is a causal LM: score with a NEW, untrained head (else refused)")
 
     @model_validator(mode="after")
     def _reference_needed(self):

@@ -18,6 +18,7 @@ from semrl.evaluate.stats import bootstrap_paired_difference
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_jsonl
 from semrl.models.loading import check_model_reference
+from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
 
 
@@ -27,6 +28,7 @@ def parse_starts(starts: list[str]) -> dict[str, str]:
         if "=" not in item:
             raise UserError(f"--from {item!r}: expected NAME=MODEL_PATH")
         name, path = item.split("=", 1)
+        require_path_name(name, f"--from {item!r}")  # the name is its run's folder under --out
         if not name or name in parsed:
             raise UserError(f"--from {item!r}: names must be non-empty and unique")
         parsed[name] = path

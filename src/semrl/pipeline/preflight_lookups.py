@@ -1,0 +1,180 @@
+"""Names and files that are looked up only when a stage or the evaluation reaches them, looked up now.
+
+An unknown metric, a judge template with a field nobody fills, a task template that cannot be
+filled, a judge callable that does not import, a language whose script is unknown to the `lang`
+metric, a tokenizer corpus file or a pairs file that is a symlink loop: each used to fail after
+training, with the run folder half written. Each is checked here the way its user will use it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import string
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.experiment_config import ExperimentConfig
+from semrl.pipeline.preflight_models import reward_components
+
+
+def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:
+    """A local path that exists must be readable: a symlink loop or a permission problem is named now.
+    (A missing path is reported by the check that needs the file; a hub id is not a path.)"""
+    if not path or not isinstance(path, str):
+        return
+    target = Path(path).expanduser()
+    try:
+        if not os.path.lexists(target):
+            if target.is_absolute() and not folder_ok:  # a file named relative to the config, not a hub id
+                raise UserError(f"{field}: {path}: file not found")
+            return
+        target.stat()  # follows symlinks: ELOOP for a loop, ENOENT for a dangling link
+    except OSError as exc:
+        why = {errno.ELOOP: "is a symlink loop", errno.ENOENT: "is a symlink to nothing"}.get(
+            exc.errno, f"cannot be read ({exc.strerror})"
+        )
+        raise UserError(f"{field}: {path} {why}") from None
+    if target.is_dir():
+        if not folder_ok:
+            raise UserError(f"{field}: {path} is a folder, expected a file")
+        if not os.access(target, os.R_OK | os.X_OK):
+            raise UserError(f"{field}: {path} cannot be read (permission denied)")
+        return
+    if not os.access(target, os.R_OK):
+        raise UserError(f"{field}: {path} cannot be read (permission denied)")
+
+
+def path_fields(exp: ExperimentConfig) -> list[tuple[str, str | None, bool]]:
+    """(field, value, a folder is fine) for the local paths no other preflight check reads (data, models,
+    encoders, the suite and reward files are read by theirs, which name a symlink loop too)."""
+    return [
+        ("rm.train", exp.rm.train, False),
+        ("rm.test", exp.rm.test, False),
+        ("encoder.train", exp.encoder.train, False),
+        ("encoder.test", exp.encoder.test, False),
+        ("encoder.base", exp.encoder.base, True),
+    ]
+
+
+def check_files_named(exp: ExperimentConfig) -> None:
+    """Files read only by a later stage (tokenizer corpus, encoder pairs) exist now."""
+    from semrl.files import read_text
+
+    for i, path in enumerate(exp.model.tiny.corpus if exp.model.tiny is not None else []):
+        try:
+            read_text(path)
+        except UserError as exc:
+            raise UserError(f"model.tiny.corpus.{i}: {exc}") from None
+
+
+def template_fields(template: str, field: str) -> set[str]:
+    """The {fields} a str.format template uses; a template str.format cannot parse is refused."""
+    try:
+        return {
+            name.split(".")[0].split("[")[0]
+            for _, name, _, _ in string.Formatter().parse(template)
+            if name is not None
+        }
+    except ValueError as exc:
+        raise UserError(
+            f"{field}: not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+        ) from None
+
+
+def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
+    if template is None:
+        return
+    used = template_fields(template, field)
+    unknown = sorted(name for name in used if name not in known)
+    listed = ", ".join("{" + k + "}" for k in known)
+    if "" in used or any(name.isdigit() for name in used):
+        raise UserError(f"{field}: positional fields ({{}} or {{0}}) are not filled; use {listed}")
+    if unknown:
+        raise UserError(f"{field}: unknown field {{{unknown[0]}}}; the fields are {listed}")
+
+
+def check_metrics(exp: ExperimentConfig) -> None:
+    """eval.metrics are metrics the evaluation computes, and `lang` has a script to look for."""
+    from semrl.evaluate.task import TASK_METRICS
+    from semrl.metrics.scoring import METRICS
+    from semrl.text.scripts import resolve_scripts
+
+    metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASK_METRICS[exp.task.type])
+    if exp.eval.metrics is not None and not metrics:
+        raise UserError(
+            f"eval.metrics: empty; give some of {', '.join(METRICS)} (or leave it out for the task's)"
+        )
+    for name in metrics:
+        if name not in METRICS:
+            raise UserError(f"eval.metrics: unknown metric {name!r}; choose from {', '.join(METRICS)}")
+    if len(set(metrics)) != len(metrics):
+        raise UserError(f"eval.metrics: {metrics} names a metric twice")
+    if "lang" in metrics:
+        lang = exp.task.target_lang or exp.task.source_lang
+        try:
+            resolve_scripts(lang)
+        except ValueError as exc:
+            field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
+            raise UserError(
+                f"eval.metrics: lang needs the target language's script: {field}: {exc}"
+            ) from None
+
+
+def check_device(value: str | None, field: str) -> None:
+    """A reward's `device` is a torch device name this machine has (cuda, cuda:1, cpu, mps)."""
+    import torch
+
+    from semrl.devices import pick_device
+
+    if value in (None, "", "auto"):
+        return
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(
+            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {str(exc).splitlines()[0]}"
+        ) from None
+    try:
+        pick_device(value)
+    except UserError as exc:
+        raise UserError(f"{field}: {exc}") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(
+            f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+
+
+def check_judge_callable(spec: str) -> None:
+    import importlib
+
+    module_name, function_name = spec.split(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"eval.judge.callable: cannot import {spec} ({exc})") from None
+    if not callable(function):
+        raise UserError(f"eval.judge.callable: {spec} is not callable")
+
+
+def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
+    """Independent checks (preflight reports every failure at once)."""
+    checks: list[Callable[[], Any]] = []
+    for field, value, folder_ok in path_fields(exp):
+        checks.append(lambda f=field, v=value, d=folder_ok: check_readable(v, f, d))
+    checks.append(lambda: check_files_named(exp))
+    for field, spec in reward_components(exp):
+        checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
+    task_fields = ("source", "prompt", "source_name", "target_name")
+    checks.append(partial(check_template, exp.task.template, "task.template", task_fields))
+    if exp.eval.enabled:
+        checks.append(lambda: check_metrics(exp))
+        judge = exp.eval.judge
+        if judge is not None and judge.type == "lm":
+            checks.append(lambda: check_template(judge.template, "eval.judge.template", ("prompt", "a", "b")))
+        if judge is not None and judge.type == "callable" and judge.callable:
+            checks.append(lambda: check_judge_callable(judge.callable))
+    return checks

@@ -1,0 +1,335 @@
+"""Models of the right kind, checked before training from each folder's config.json (no weights loaded).
+
+transformers loads almost anything into almost any Auto class: a causal LM given as a reward model
+gets a new, randomly initialised score head (a warning in the log, then GRPO trains against noise);
+a sentence encoder given as the policy fails deep in generation; a LoRA target the model does not
+have fails in peft after the run folder exists. Each kind is read from the library's own tables
+(transformers' Auto mappings: which architectures are causal LMs, sequence classifiers, plain
+encoders) and LoRA targets are matched by peft's own matcher against the model built on the meta
+device, which costs no memory. Hub ids are checked from the cached config.json when it is there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+from semrl.errors import UserError
+from semrl.experiment_config import ExperimentConfig, LoraSpec
+from semrl.notices import warn
+
+
+def model_config(path: str) -> dict[str, Any] | None:
+    """config.json of a local folder, or of a hub id from the local cache; None when neither has one
+    (a missing model is reported by the existing reference checks)."""
+    return _json_file(path, "config.json")
+
+
+def _json_file(path: str, name: str) -> dict[str, Any] | None:
+    folder = Path(path).expanduser()
+    if folder.is_dir():
+        file = folder / name
+    else:
+        if folder.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1:
+            return None
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(path, name)
+        if not isinstance(found, str):
+            return None
+        file = Path(found)
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{file}: cannot be read as JSON ({exc})") from None
+    return data if isinstance(data, dict) else None
+
+
+@cache
+def architectures(kind: str) -> frozenset[str]:
+    """Class names transformers' Auto mapping of `kind` builds (read from the installed library)."""
+    from transformers.models.auto import modeling_auto
+
+    table = {
+        "causal_lm": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+        "classifier": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+        "encoder": "MODEL_MAPPING_NAMES",
+        "masked_lm": "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+    }[kind]
+    names: set[str] = set()
+    for value in getattr(modeling_auto, table).values():
+        names.update([value] if isinstance(value, str) else value)
+    return frozenset(names)
+
+
+def _kind_of(config: dict[str, Any]) -> tuple[set[str], str]:
+    """(the kinds its architectures belong to, the architectures as written)."""
+    archs = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    kinds = {
+        kind
+        for kind in ("causal_lm", "classifier", "encoder", "masked_lm")
+        if any(arch in architectures(kind) for arch in archs)
+    }
+    if any(arch.endswith("ForCausalLM") for arch in archs):
+        kinds.add("causal_lm")
+    return kinds, ", ".join(archs) or f"model_type {config.get('model_type')!r} (no architectures)"
+
+
+def check_policy(path: str, field: str) -> None:
+    """A policy is generated from and trained as a causal LM."""
+    config = model_config(path)
+    if config is None:
+        return
+    kinds, archs = _kind_of(config)
+    if "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config)):
+        return
+    what = "a sentence encoder" if _is_sentence_transformers(path) else f"a {archs} model"
+    raise UserError(
+        f"{field}: {path} is {what}, not a causal language model "
+        "(a *ForCausalLM architecture); give a generative model"
+    )
+
+
+def _causal_model_type(config: dict[str, Any]) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return config.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+
+def _is_sentence_transformers(path: str) -> bool:
+    return _json_file(path, "modules.json") is not None or (Path(path) / "modules.json").is_file()
+
+
+def num_labels(config: dict[str, Any]) -> int:
+    """As transformers' PretrainedConfig reads it: id2label's size, else num_labels, else its default 2."""
+    if isinstance(config.get("id2label"), dict):
+        return len(config["id2label"])
+    return int(config.get("num_labels", 2))
+
+
+def check_scorer(path: str, field: str, init_head: bool = False) -> None:
+    """A reward model scores with one logit: a sequence classifier with one label. A causal LM is
+    accepted only when the user asks for a new head (init_head: true), and then said to be untrained."""
+    config = model_config(path)
+    if config is None:
+        return
+    kinds, archs = _kind_of(config)
+    if "classifier" in kinds:
+        labels = num_labels(config)
+        if labels != 1:
+            raise UserError(
+                f"{field}: {path} is a classifier with {labels} labels; a reward model has one "
+                "(a single score)"
+            )
+        return
+    if init_head and "causal_lm" in kinds:
+        warn(
+            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with random"
+            " "
+            "weights, so its rewards are noise until that head is trained"
+        )
+        return
+    hint = "; set init_head: true to score with a new, untrained head" if "causal_lm" in kinds else ""
+    raise UserError(
+        f"{field}: {path} is a {archs} model, not a sequence classifier with one label "
+        f"(a trained reward model){hint}"
+    )
+
+
+def check_encoder_kind(path: str, field: str) -> None:
+    """A semantic encoder: a sentence-transformers folder, or a plain encoder (pooled by mean)."""
+    if Path(path).expanduser().is_file():
+        raise UserError(f"{field}: {path} is a file; an encoder is a model folder (or a hub id)")
+    if _is_sentence_transformers(path):
+        return
+    config = model_config(path)
+    if config is None:
+        return
+    kinds, archs = _kind_of(config)
+    if kinds & {"encoder", "masked_lm"} and not kinds & {"causal_lm", "classifier"}:
+        return
+    raise UserError(
+        f"{field}: {path} is a {archs} model, not a sentence encoder (a sentence-transformers "
+        "folder or a plain encoder such as BertModel or XLMRobertaModel)"
+    )
+
+
+# -- LoRA target modules, on the meta device -----------------------------------------------------
+
+
+LORA_LAYERS = (
+    "Linear",
+    "Embedding",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "Conv1D",
+    "MultiheadAttention",
+)  # peft's LoRA layers
+
+
+def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) -> dict[str, str]:
+    """{module name: class name} of the causal LM `config` describes, built on the meta device (no memory)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+
+    if not isinstance(config, PretrainedConfig):
+        config = AutoConfig.for_model(**config)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    return {name: type(module).__name__ for name, module in model.named_modules() if name}
+
+
+def _tiny_config(exp: ExperimentConfig):
+    """The config a `model.tiny` base will have (sizes do not change module names)."""
+    import transformers
+
+    from semrl.models.families import FAMILIES
+
+    tiny = exp.model.tiny
+    if tiny.family == "llama":
+        return transformers.LlamaConfig(
+            vocab_size=300,
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    family = FAMILIES[tiny.family]
+    return getattr(transformers, family.config)(
+        vocab_size=300,
+        hidden_size=16,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        **{key: 8 for key in family.extra},
+    )
+
+
+def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
+    """Why peft would not adapt `lora.target_modules` in a model with `modules` ({name: class}), using
+    peft's own matcher: every listed name (or the regex string) must match a layer LoRA can adapt."""
+    import re
+
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    targets = lora.target_modules
+    if targets == "all-linear":
+        return None
+    if isinstance(targets, str):
+        try:
+            re.compile(targets)
+        except re.error as exc:
+            return f"{targets!r} is not a valid regular expression ({exc})"
+        wanted = [targets]
+    else:
+        if not targets:
+            return "an empty list adapts nothing; name modules or use all-linear"
+        wanted = list(targets)
+    missing, unsupported = [], []
+    for target in wanted:
+        probe = LoraConfig(target_modules=target if isinstance(lora.target_modules, str) else [target])
+        matched = [name for name in modules if check_target_module_exists(probe, name)]
+        if not matched:
+            missing.append(target)
+        elif not any(modules[name] in LORA_LAYERS for name in matched):
+            unsupported.append(f"{target!r} ({modules[matched[0]]})")
+    leaves = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, kind in modules.items()
+            if kind in LORA_LAYERS and not name.rsplit(".", 1)[-1].isdigit()
+        }
+    )
+    if missing:
+        return (
+            f"{', '.join(map(repr, missing))} matches no module of the model; its adaptable modules are: "
+            f"{', '.join(leaves)} (or all-linear)"
+        )
+    if unsupported:
+        return (
+            f"{', '.join(unsupported)} is not a layer LoRA can adapt (Linear, Embedding, Conv); "
+            f"use: {', '.join(leaves)} (or all-linear)"
+        )
+    return None
+
+
+def check_lora(exp: ExperimentConfig) -> None:
+    lora = exp.model.lora
+    if lora is None or lora.target_modules == "all-linear":
+        return
+    if exp.model.tiny is not None:
+        config: Any = _tiny_config(exp)
+    else:
+        config = model_config(exp.model.path)
+        if config is None or not _causal_ok(config):
+            return  # missing or of the wrong kind: reported by the other checks
+    try:
+        names = module_names(config, exp.model.trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
+        warn(
+            "model.lora.target_modules: not checked "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        )
+        return
+    problem = lora_target_problem(lora, names)
+    if problem:
+        raise UserError(f"model.lora.target_modules: {problem}")
+
+
+def _causal_ok(config: dict[str, Any]) -> bool:
+    kinds, _ = _kind_of(config)
+    return "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config))
+
+
+# -- every model the experiment names ------------------------------------------------------------
+
+
+def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
+    """(field, spec) of every reward component and gate, top level and arms' (`arms.rl.rewards.0`)."""
+    found = []
+    configs = [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]
+    for where, config in configs:
+        if config is not None:
+            found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
+            found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
+    return found
+
+
+def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
+    """One check per model the experiment names, each independent (preflight reports them all)."""
+    from semrl.encoders.loading import DEFAULT_ENCODER
+    from semrl.rewards.run_encoder import RUN_ENCODER
+
+    checks: list[Callable[[], None]] = []
+    if exp.model.path is not None:
+        checks.append(lambda: check_policy(exp.model.path, "model.path"))
+    checks.append(lambda: check_lora(exp))
+    judge = exp.eval.judge
+    if exp.eval.enabled and judge is not None and judge.model:
+        if judge.type == "reward_model":
+            checks.append(lambda: check_scorer(judge.model, "eval.judge.model"))
+        else:
+            checks.append(lambda: check_policy(judge.model, "eval.judge.model"))
+    encoders = [("encoder.base", exp.encoder.base)]
+    if exp.eval.enabled:
+        encoders.append(("eval.encoder", exp.eval.encoder))
+    for field, spec in reward_components(exp):
+        if spec.type == "reward_model":
+            checks.append(
+                partial(check_scorer, spec.model, f"{field}.model", getattr(spec, "init_head", False))
+            )
+        elif spec.type == "semantic":
+            encoders.append((f"{field}.encoder", spec.encoder))
+    for field, name in encoders:
+        if name and name not in (DEFAULT_ENCODER, RUN_ENCODER):
+            checks.append(lambda n=name, f=field: check_encoder_kind(n, f))
+    return checks
