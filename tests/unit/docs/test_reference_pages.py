@@ -121,7 +121,7 @@ def test_defaults_are_those_of_the_place_a_mapping_appears():
         == f"`{ExperimentConfig.model_fields['sft'].default_factory().epochs}`"
     )
     assert _row(text, "`recover`", "epochs")[2] == "`1.0`"  # recover: SFTSpec(epochs=1.0)
-    assert _row(text, "`grpo`", "learning_rate")[1:3] == ["number > 0", "`5e-07`"]
+    assert _row(text, "`grpo`", "learning_rate")[1:3] == ["number > 0, <= 1.0", "`5e-07`"]
     assert _row(text, "Top level", "name")[2] == "required"
 
 
