@@ -18,6 +18,7 @@ from semrl.config_files import StrictModel, describe_validation_error, load_yaml
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
 from semrl.rewards.config import RewardConfig
+from semrl.train.recipes import RECIPES
 
 
 class LoraSpec(StrictModel):
@@ -243,7 +244,7 @@ class EvalSpec(StrictModel):
 
 class ArmSpec(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"]
+    recipe: Literal[tuple(RECIPES)]  # type: ignore[valid-type]  # the names, in the table's order
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
     grpo: dict[str, Any] = Field(default_factory=dict)
     recover: dict[str, Any] = Field(default_factory=dict)
@@ -288,7 +289,7 @@ class ExperimentConfig(StrictModel):
         for arm in self.arms:
             for stage in ("sft", "grpo", "recover"):
                 self.stage_settings(arm, stage)  # raises on a bad override
-            if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo") and self.reward_for(arm) is None:
+            if RECIPES[arm.recipe].needs_rewards and self.reward_for(arm) is None:
                 raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
         if "base" in names:
             raise ValueError("'base' is reserved for the untuned model; rename the arm")
@@ -315,6 +316,11 @@ class ExperimentConfig(StrictModel):
         except Exception as exc:  # pydantic ValidationError: name the arm and stage
             detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
             raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
+
+    def arm(self, name: str) -> ArmSpec | None:
+        """The arm called `name` (names are unique), or None: `semrl train STAGE` plans its one
+        stage under the name `train`, which is an arm only if the config has one of that name."""
+        return next((arm for arm in self.arms if arm.name == name), None)
 
     def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
         return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards

@@ -116,7 +116,7 @@ def fresh_stage_state(seed: int) -> None:
 def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
              device: str, resume: bool) -> dict[str, Any]:
     fresh_stage_state(exp.seed)
-    arm = next((a for a in exp.arms if a.name == plan.arm), None)
+    arm = exp.arm(plan.arm)
     init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
     out_dir = run.stage_dir(plan.arm, plan.stage)
     spec = exp.stage_settings(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
@@ -144,7 +144,7 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
         table.add_column(column)
     for plan in plans:
-        arm = next(a for a in exp.arms if a.name == plan.arm)
+        arm = exp.arm(plan.arm)
         spec = exp.stage_settings(arm, plan.stage)
         n = exp.stage_settings(arm, "sft").examples
         rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]

@@ -157,7 +157,7 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
     """Bytes of each encoder / RM `reward` loads beside the policy (its GPU, or the process when the
     policy runs on CPU), in its checkpoint's dtype; one elsewhere (`device:`) is named with 0."""
     sizes: dict[str, float] = {}
-    for spec in [*reward.rewards, *([reward.gate] if reward.gate else [])] if reward is not None else []:
+    for spec in reward.specs() if reward is not None else []:
         if spec.type not in ("semantic", "reward_model"):
             continue
         name = spec.encoder if spec.type == "semantic" else spec.model

@@ -110,7 +110,7 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
         if config is None:
             continue
-        for spec in [*config.rewards, *([config.gate] if config.gate else [])]:
+        for spec in config.specs():
             encoder = getattr(spec, "encoder", None)
             if encoder is not None:
                 checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward", True))

@@ -33,8 +33,9 @@ def build_component(spec, columns: dict[str, str]) -> RewardComponent:
 
 
 def build_reward(config: RewardConfig) -> ComposedReward:
-    components = [(build_component(spec, config.columns), spec.weight) for spec in config.rewards]
-    gate = build_component(config.gate, config.columns) if config.gate is not None else None
+    built = [build_component(spec, config.columns) for spec in config.specs()]
+    components = list(zip(built, (spec.weight for spec in config.rewards)))
+    gate = built[len(config.rewards)] if config.gate is not None else None
     reward = ComposedReward(components, gate)
     semantic = reward.semantic_components()
     if semantic:  # one term logs the monitors: every semantic term sees the same outputs

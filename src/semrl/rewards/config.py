@@ -178,6 +178,10 @@ class RewardConfig(StrictModel):
             raise ValueError(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
         return {**{role: role for role in ROLES}, **columns}
 
+    def specs(self) -> list[Any]:
+        """The weighted components, then the gate (when there is one): every spec the reward builds."""
+        return [*self.rewards, *([self.gate] if self.gate is not None else [])]
+
     @model_validator(mode="after")
     def _penalties_subtract(self):
         for index, spec in enumerate(self.rewards):
