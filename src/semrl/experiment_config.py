@@ -92,26 +92,37 @@ class DecodingSpec(StrictModel):
     max_new_tokens: int = Field(64, ge=1)
 
 
+# The seven fields every stage spec shares (what train/common.py turns into Trainer arguments), each
+# typed, bounded and described once here. Each spec gives its own default and keeps the field in its
+# own place: a base class would move them to the front, reordering the schema and the dumped config.
+Epochs = Annotated[float, Field(gt=0)]
+MaxSteps = int  # -1: run the epochs
+LearningRate = Annotated[float, Field(gt=0)]
+Scheduler = str  # transformers' SchedulerType name
+Optimizer = Annotated[str | None, Field(description="optimizer (transformers OptimizerNames); default: the library's")]
+EverySteps = Annotated[int, Field(ge=1)]  # save_steps, logging_steps
+
+
 class SFTSpec(StrictModel):
-    epochs: float = Field(2.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(2e-5, gt=0)
+    epochs: Epochs = 2.0
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 2e-5
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
     grad_accum: int = Field(1, ge=1)
-    scheduler: str = "cosine"
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    scheduler: Scheduler = "cosine"
+    optim: Optimizer = None
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
     weight_decay: float = 0.0
     max_length: int = Field(512, ge=8)
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    save_steps: EverySteps = 50
+    logging_steps: EverySteps = 10
 
 
 class GRPOSpec(StrictModel):
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-7, gt=0)
+    epochs: Epochs = 1.0
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 5e-7
     num_generations: int = Field(8, ge=2, description="group size")
     prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
     grad_accum: int = Field(1, ge=1)
@@ -123,10 +134,10 @@ class GRPOSpec(StrictModel):
     temperature: float | None = Field(None, description="default: decoding.temperature")
     top_p: float | None = Field(None, description="default: decoding.top_p")
     mask_truncated_completions: bool = False
-    scheduler: str = "constant"
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
-    save_steps: int = Field(20, ge=1)
-    logging_steps: int = Field(5, ge=1)
+    scheduler: Scheduler = "constant"
+    optim: Optimizer = None
+    save_steps: EverySteps = 20
+    logging_steps: EverySteps = 5
     # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
     # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
@@ -179,15 +190,15 @@ class RMSpec(StrictModel):
     columns: dict[str, str] = Field(default_factory=dict)
     test_size: float = Field(0.1, ge=0.0)
     model: str | None = Field(None, description="base for the RM; default: the experiment model")
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(1e-5, gt=0)
+    epochs: Epochs = 1.0
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 1e-5
     batch_size: int = Field(8, ge=1)
-    scheduler: str = "cosine"
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    scheduler: Scheduler = "cosine"
+    optim: Optimizer = None
     max_length: int = Field(512, ge=8)
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    save_steps: EverySteps = 50
+    logging_steps: EverySteps = 10
 
 
 class EncoderSpec(StrictModel):
@@ -197,13 +208,13 @@ class EncoderSpec(StrictModel):
     test_size: float = Field(0.2, ge=0.0)
     base: str | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
     tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2))
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-5, gt=0)
+    epochs: Epochs = 1.0
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 5e-5
     batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
     max_length: int = Field(128, ge=8)
-    save_steps: int = Field(50, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    save_steps: EverySteps = 50
+    logging_steps: EverySteps = 10
 
 
 class JudgeSpec(StrictModel):
