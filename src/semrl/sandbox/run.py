@@ -150,10 +150,10 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
     for factor in config.learning_rates:
         arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
-                     "sft": {"learning_rate": config.sft.get("learning_rate", 1e-3) * factor}})
+                     "sft": {"learning_rate": config.stage("sft")["learning_rate"] * factor}})
         for variant, prefix in RL_METHODS.items():
             arm = {"name": arm_name(prefix, factor), "recipe": "two_stage",
-                   "grpo": {"learning_rate": config.grpo.get("learning_rate", 1e-4) * factor}}
+                   "grpo": {"learning_rate": config.stage("grpo")["learning_rate"] * factor}}
             arms.append(arm if variant == "paper" else {**arm, "rewards": {"rewards": rewards[variant]}})
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
@@ -166,10 +166,9 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
                  "target_name": "L", "chat_template": "never"},
         "data": {"train": str(world / "mt_train.jsonl"), "test": str(world / "mt_test.jsonl")},
         "rewards": {"rewards": semantic},
-        "sft": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.sft, "examples": config.cold_start,
+        "sft": {**config.stage("sft"), "examples": config.cold_start,
                 "save_steps": config.curve_every or 50, "logging_steps": 5},
-        "grpo": {"max_steps": 120, "learning_rate": 1e-4, "num_generations": 8, "prompts_per_step": 4,
-                 "max_completion_length": 32, **config.grpo, "save_steps": config.curve_every or 50,
+        "grpo": {**config.stage("grpo"), "save_steps": config.curve_every or 50,
                  "logging_steps": 2},
         "decoding": {"max_new_tokens": 32},
         "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
