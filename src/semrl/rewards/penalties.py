@@ -31,10 +31,36 @@ where the paper's recipe differs:
 from __future__ import annotations
 
 import statistics
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from semrl.rewards.base import RewardComponent
-from semrl.rewards.config import LengthSpec, RepetitionSpec
+from semrl.rewards.spec import ComponentBase
 from semrl.text.tokenize import guess_lang, metric_tokenizer
+
+
+class LengthSpec(ComponentBase):
+    type: Literal["length"]
+    weight: float = -0.2
+    start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
+    end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
+    relative_to: Literal["batch", "reference"] = "batch"
+    lang: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError("end must be greater than start")
+        return self
+
+
+class RepetitionSpec(ComponentBase):
+    type: Literal["repetition"]
+    weight: float = -0.05
+    n: int = Field(4, ge=1)
+    threshold: float = Field(0.15, ge=0.0, lt=1.0)
+    lang: str | None = None
 
 
 def _tokens(text: str, lang: str | None) -> list[str]:

@@ -15,16 +15,71 @@ call's vectors; the caller logs them through TRL's `log_metric`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import torch
+from pydantic import ConfigDict, Discriminator, Field, Tag
 
+from semrl.config_files import StrictModel
 from semrl.encoders import cache_for, load_encoder, resolve_encoder
 from semrl.errors import UserError
 from semrl.rewards.base import RewardComponent, as_text
-from semrl.rewards.config import SemanticSpec
-from semrl.rewards.contrast import Bank, build_bank, corrected, draw_bank
+from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
+from semrl.rewards.spec import ComponentBase
+
+class ColdStartTau(StrictModel):
+    """tau from the stage's starting model: the q-quantile of its outputs' scores (s', before
+    shaping) on a seeded sample of the GRPO prompts; the paper's "minimal adequacy of the cold start"."""
+
+    # `from` is a Python keyword: the field is from_, read and dumped as `from`, as the YAML writes it
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    from_: Literal["cold_start"] = Field(alias="from")
+    quantile: float = Field(0.5, gt=0.0, lt=1.0)
+    sample: int = Field(64, ge=1, description="prompts sampled for the cold-start generation")
+
+
+def _tau_kind(value: Any) -> str:
+    """Which form of tau a value is, so a wrong one gets that form's message alone (not three)."""
+    if isinstance(value, dict) or isinstance(value, ColdStartTau):
+        return "rule"
+    return "name" if isinstance(value, str) else "number"
+
+
+Tau = Annotated[
+    Union[Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")],
+          Annotated[Literal["cold_start"], Tag("name")],
+          Annotated[ColdStartTau, Tag("rule")]],
+    Discriminator(_tau_kind),
+]
+
+
+class SemanticSpec(ComponentBase):
+    type: Literal["semantic"]
+    encoder: str = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
+    against: Literal["reference", "source", "both"] = "reference"
+    tau: Tau = Field(
+        0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
+    contrast: ContrastSpec | None = Field(None, description="hubness correction: {bank: 512, k: 10, mode: csls}")
+    batch_size: int = Field(64, ge=1)
+    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
+                               "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
+    trust_remote_code: bool = False
+
+    @property
+    def cold_start(self) -> ColdStartTau | None:
+        """The cold-start rule (the bare `cold_start` with its defaults), or None for a number."""
+        if self.tau == "cold_start":
+            return ColdStartTau(**{"from": "cold_start"})
+        return self.tau if isinstance(self.tau, ColdStartTau) else None
+
+    @property
+    def tau_rule(self) -> tuple[str, float] | None:
+        """("cold_start", q) when tau comes from the cold start, None when it is a number."""
+        rule = self.cold_start
+        return None if rule is None else ("cold_start", rule.quantile)
+
 
 MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k
 

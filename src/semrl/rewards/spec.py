@@ -1,0 +1,13 @@
+"""What every reward component's YAML spec shares: its weight and its name in logs. Each reward
+type's own spec lives beside its component (rewards/semantic.py, language.py, ...)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from semrl.config_files import StrictModel
+
+
+class ComponentBase(StrictModel):
+    weight: float = 1.0
+    name: str | None = Field(None, description="label in logs and outputs; defaults to the type")
