@@ -21,6 +21,7 @@ from semrl.notices import warn
 from semrl.pipeline.preflight_settings import check_aggregation, check_settings, check_vllm
 from semrl.pipeline.preflight_sizes import check_sizes
 from semrl.rewards import build_reward
+from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
 
 
@@ -111,9 +112,9 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
         if config is None:
             continue
         for spec in config.specs():
-            encoder = getattr(spec, "encoder", None)
-            if encoder is not None:
-                checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward", True))
+            loaded = reward_type(spec.type).component.loads(spec)
+            if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
+                checks.append(lambda e=loaded.name, w=where, t=spec.type: check_encoder(e, f"{w}: {t} reward", True))
 
         def build(config=config, where=where) -> None:
             if uses_run_encoder(exp):

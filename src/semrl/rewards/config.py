@@ -15,7 +15,7 @@ Penalties (`length`, `repetition`) return a value in [0, 1] and must carry a neg
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,25 +24,22 @@ from semrl.rewards.contrast import ContrastSpec
 from semrl.rewards.language import LanguageSpec
 from semrl.rewards.overlap import OverlapSpec
 from semrl.rewards.penalties import LengthSpec, RepetitionSpec
+from semrl.rewards.registry import reward_type, spec_union
 from semrl.rewards.reward_model import RewardModelSpec
 from semrl.rewards.semantic import ColdStartTau, SemanticSpec
 
+# the specs by name, for code that builds one directly (studies/rm/best_of_n.py)
+__all__ = ["ColdStartTau", "ComponentSpec", "ContrastSpec", "GateSpec", "LanguageSpec", "LengthSpec",
+           "OverlapSpec", "RepetitionSpec", "RewardConfig", "RewardModelSpec", "SemanticSpec"]
 
-ComponentSpec = Annotated[
-    Union[SemanticSpec, LanguageSpec, OverlapSpec, LengthSpec, RepetitionSpec, RewardModelSpec],
-    Field(discriminator="type"),
-]
-GateSpec = Annotated[
-    Union[LanguageSpec, SemanticSpec, OverlapSpec, RewardModelSpec],
-    Field(discriminator="type"),
-]
-PENALTIES = ("length", "repetition")
+ComponentSpec = spec_union()  # every registered reward type (rewards/registry.py)
+GateSpec = spec_union(gates=True)
 ROLES = ("reference", "source")
 
 
 class RewardConfig(StrictModel):
-    rewards: list[ComponentSpec] = Field(min_length=1)
-    gate: GateSpec | None = None
+    rewards: list[ComponentSpec] = Field(min_length=1)  # type: ignore[valid-type]  # built from the registry
+    gate: GateSpec | None = None  # type: ignore[valid-type]
     columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"})
 
     @field_validator("columns")
@@ -60,7 +57,7 @@ class RewardConfig(StrictModel):
     @model_validator(mode="after")
     def _penalties_subtract(self):
         for index, spec in enumerate(self.rewards):
-            if spec.type in PENALTIES and spec.weight > 0:
+            if reward_type(spec.type).component.penalty and spec.weight > 0:
                 raise ValueError(
                     f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. -0.2"
                 )

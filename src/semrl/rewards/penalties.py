@@ -91,6 +91,7 @@ def repetition_penalty(tokens: list[str], n: int = 4, threshold: float = 0.15) -
 
 class LengthPenalty(RewardComponent):
     type = "length"
+    penalty = True
 
     def __init__(self, spec: LengthSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)
@@ -108,6 +109,7 @@ class LengthPenalty(RewardComponent):
 
 class RepetitionPenalty(RewardComponent):
     type = "repetition"
+    penalty = True
 
     def __init__(self, spec: RepetitionSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
 from semrl.models.loading import load_scorer, score_texts
-from semrl.rewards.base import RewardComponent, as_text, finite_or
+from semrl.rewards.base import LoadedModel, RewardComponent, as_text, finite_or
 from semrl.rewards.spec import ComponentBase
 
 
@@ -60,6 +60,10 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
 
 class RewardModelReward(RewardComponent):
     type = "reward_model"
+
+    @classmethod
+    def loads(cls, spec: RewardModelSpec) -> LoadedModel:
+        return LoadedModel("classifier", spec.model, "RM", spec.device, spec.trust_remote_code)
 
     def __init__(self, spec: RewardModelSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)

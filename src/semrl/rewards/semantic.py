@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Discriminator, Field, Tag
 from semrl.config_files import StrictModel
 from semrl.encoders import cache_for, load_encoder, resolve_encoder
 from semrl.errors import UserError
-from semrl.rewards.base import RewardComponent, as_text
+from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
 from semrl.rewards.spec import ComponentBase
@@ -91,6 +91,10 @@ def shape(similarity: float, tau: float) -> float:
 
 class SemanticReward(RewardComponent):
     type = "semantic"
+
+    @classmethod
+    def loads(cls, spec: SemanticSpec) -> LoadedModel:
+        return LoadedModel("encoder", spec.encoder, "encoder", spec.device, spec.trust_remote_code)
 
     def __init__(self, spec: SemanticSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)
