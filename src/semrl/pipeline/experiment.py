@@ -21,7 +21,6 @@ from semrl.data.task_rows import load_pairs
 from semrl.data.tasks import build_task_examples
 from semrl.devices import pick_device
 from semrl.distributed import is_main_process, main_process_first
-from semrl.encoders import cache
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, atomic_write_jsonl
@@ -104,13 +103,12 @@ def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str
 
 def fresh_stage_state(seed: int) -> None:
     """A stage's result depends on its own inputs only, not on what this process trained before:
-    seed every RNG (LoRA init happens before the Trainer seeds) and drop the encoders an earlier
-    stage's reward loaded (embeddings themselves live for one call: encoders/cache.py). This is
-    what lets identical stages be shared and stages run in any worker, bit for bit."""
+    seed every RNG (LoRA init happens before the Trainer seeds). Encoders stay loaded (once per
+    process) and remember nothing between calls (encoders/distinct.py), so there is nothing else to
+    reset. This is what lets identical stages be shared and stages run in any worker, bit for bit."""
     from transformers import set_seed
 
     set_seed(seed)
-    cache._CACHES.clear()
 
 
 def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],

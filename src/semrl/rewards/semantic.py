@@ -4,7 +4,7 @@ R_sim = 0 if s <= tau else (s - tau) / (1 - tau), with s = cos(f(y), f(y*)) unde
 encoder, y* the reference, the source (reference-free, cross-lingual), or both (mean of the two).
 With `contrast:` s is the hubness-corrected s' (rewards/contrast.py), per target, then averaged;
 tau and the shaping apply to it. The encoder loads once per process on first use; each distinct
-text in a call is encoded once (encoders/cache.py), and the contrast bank once per stage.
+text in a call is encoded once (encoders/distinct.py), and the contrast bank once per stage.
 
 `tau: cold_start` is resolved by the GRPO stage (the q-quantile of the cold-start model's
 `adequacy`, then `set_tau`); scoring before that is an error, never a silent tau. The first
@@ -21,7 +21,7 @@ import torch
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from semrl.config_files import StrictModel
-from semrl.encoders import cache_for, load_encoder, resolve_encoder
+from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.errors import UserError
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
@@ -101,7 +101,7 @@ class SemanticReward(RewardComponent):
         self.spec = spec
         self.needs = ("reference", "source") if spec.against == "both" else (spec.against,)
         resolve_encoder(spec.encoder)  # a missing local path fails now, not at step 1
-        self._cache = None
+        self._encoder: DistinctTextEncoder | None = None
         self.tau: float | None = None if spec.cold_start is not None else float(spec.tau)
         self.banks: dict[str, Bank] | None = None  # role -> bank, built by prepare() under contrast
         self.monitor = False  # set by build_reward on a reward's first semantic term
@@ -109,11 +109,12 @@ class SemanticReward(RewardComponent):
         self._groups: list[str] | None = None  # the last call's prompts, as text
 
     @property
-    def cache(self):
-        if self._cache is None:
+    def encoder(self) -> DistinctTextEncoder:
+        """This term's encoder (loaded once per process, on first use), at its batch size."""
+        if self._encoder is None:
             model = load_encoder(self.spec.encoder, self.spec.device, self.spec.trust_remote_code)
-            self._cache = cache_for(model, self.spec.batch_size)
-        return self._cache
+            self._encoder = DistinctTextEncoder(model, self.spec.batch_size)
+        return self._encoder
 
     def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
         """Draw and embed the contrast bank of each target role from the stage's rows (no-op without
@@ -128,7 +129,7 @@ class SemanticReward(RewardComponent):
             if not drawn:
                 raise UserError(f"reward {self.name!r}: contrast draws its bank from the {role} column {column!r}, "
                                 f"but none of the {len(rows)} rows given has a non-empty {column!r}")
-            banks[role] = build_bank(drawn, self.cache.embed)
+            banks[role] = build_bank(drawn, self.encoder.embed)
         self.banks = banks
 
     def set_tau(self, value: float) -> None:
@@ -145,7 +146,7 @@ class SemanticReward(RewardComponent):
             raise UserError(f"reward {self.name!r}: contrast needs its bank, drawn from the stage's rows: call "
                             "prepare(rows, seed) first (GRPO stages, `semrl reward` and the audit do)")
         keep = [i for i, text in enumerate(completions) if text.strip()]
-        groups = self.cache.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
+        groups = self.encoder.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
         return keep, groups[0], dict(zip(self.needs, groups[1:]))
 
     def _similarities(self, completions: list[str], refs: dict[str, list[str]]):
