@@ -18,6 +18,7 @@ from semrl.config_files import StrictModel, describe_validation_error, load_yaml
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
 from semrl.rewards.config import RewardConfig
+from semrl.tasks import TASKS
 from semrl.train.recipes import RECIPES
 
 
@@ -64,7 +65,7 @@ class ModelSpec(StrictModel):
 
 
 class TaskSpec(StrictModel):
-    type: Literal["translate", "headline", "generic"]
+    type: Literal[tuple(TASKS)]  # type: ignore[valid-type]  # the task modules' names (semrl/tasks/)
     source_lang: str | None = None
     target_lang: str | None = None
     source_name: str | None = Field(None, description="language name shown in the prompt")

@@ -15,7 +15,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("measures", ["semrl.metrics", "semrl.encoders"]),
     ("models", ["semrl.models"]),
     # train/recipes.py is the recipe table and planner (no trainer): the schema reads its names
-    ("data and rewards", ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.train.recipes"]),
+    ("data and rewards", ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks",
+                          "semrl.train.recipes"]),
     ("train and evaluate", ["semrl.train", "semrl.evaluate", "semrl.workers"]),
     ("report", ["semrl.report"]),
     ("pipeline", ["semrl.pipeline"]),

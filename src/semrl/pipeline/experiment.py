@@ -34,6 +34,7 @@ from semrl.pipeline.run_dir import Run
 from semrl.pipeline.scheduler import plan_units, run_stages
 from semrl.report import build_report
 from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
+from semrl.tasks import TASKS
 from semrl.train.encoder import run_encoder
 from semrl.train.grpo import run_grpo
 from semrl.train.guard import StageStopped
@@ -76,7 +77,7 @@ def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any
         pairs_train, pairs_test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"),
                                              exp.encoder.test, exp.encoder.test_size, exp.seed)
     else:
-        field = "source" if exp.task.type != "generic" else "prompt"
+        field = TASKS[exp.task.type].input_role
         pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
     record_stage(run, "encoder", out_dir,
