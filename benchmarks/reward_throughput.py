@@ -102,7 +102,7 @@ def main() -> None:
     max_diff = float(torch.tensor(naive_scores).sub(torch.tensor(semrl_scores)).abs().max())
     naive_rate, semrl_rate = n / naive_seconds, n / semrl_seconds
     print(f"batches: {args.steps} x ({args.prompts} prompts x {args.group} completions) = {n} completions")
-    print(f"texts encoded: naive {2 * n}, semrl {semantic.cache.encoded}")
+    print(f"texts encoded: naive {2 * n}, semrl {semantic.encoder.encoded}")
     print(f"naive : {naive_rate:8.1f} completions/s ({naive_seconds:.2f} s)")
     print(f"semrl : {semrl_rate:8.1f} completions/s ({semrl_seconds:.2f} s)")
     print(f"max |difference| in cosine: {max_diff:.2e}")
