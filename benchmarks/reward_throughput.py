@@ -73,7 +73,6 @@ def main() -> None:
 
     import torch
 
-    from semrl.encoders import cache as cache_module
     from semrl.encoders import load_encoder
     from semrl.rewards import RewardConfig, build_reward
 
@@ -90,7 +89,6 @@ def main() -> None:
         naive_scores += (a * b).sum(dim=1).tolist()
     naive_seconds = time.perf_counter() - start
 
-    cache_module._CACHES.clear()  # semrl starts cold, like a fresh training run
     reward = build_reward(RewardConfig.model_validate(
         {"rewards": [{"type": "semantic", "encoder": args.encoder, "tau": -1.0 + 1e-9, "device": "cpu"}]}))
     semantic = reward.components[0][0]
@@ -104,7 +102,7 @@ def main() -> None:
     max_diff = float(torch.tensor(naive_scores).sub(torch.tensor(semrl_scores)).abs().max())
     naive_rate, semrl_rate = n / naive_seconds, n / semrl_seconds
     print(f"batches: {args.steps} x ({args.prompts} prompts x {args.group} completions) = {n} completions")
-    print(f"texts encoded: naive {2 * n}, semrl {semantic.cache.encoded}")
+    print(f"texts encoded: naive {2 * n}, semrl {semantic.encoder.encoded}")
     print(f"naive : {naive_rate:8.1f} completions/s ({naive_seconds:.2f} s)")
     print(f"semrl : {semrl_rate:8.1f} completions/s ({semrl_seconds:.2f} s)")
     print(f"max |difference| in cosine: {max_diff:.2e}")

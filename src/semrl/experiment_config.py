@@ -19,6 +19,8 @@ from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
 from semrl.names import PathName, PathText
 from semrl.rewards.config import RewardConfig
+from semrl.tasks import TASKS
+from semrl.train.recipes import RECIPES
 
 
 # Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
@@ -77,7 +79,7 @@ class ModelSpec(StrictModel):
 
 
 class TaskSpec(StrictModel):
-    type: Literal["translate", "headline", "generic"] = Field(
+    type: Literal[tuple(TASKS)] = Field(  # type: ignore[valid-type]  # the task modules' names (semrl/tasks/)
         description="translate: source -> reference in another language; headline: article -> headline; "
                     "generic: prompt -> reference")
     source_lang: str | None = Field(None, description="language code of the source, e.g. zh")
@@ -113,26 +115,39 @@ class DecodingSpec(StrictModel):
                                 "grpo.max_completion_length")
 
 
+# The seven fields every stage spec shares (what train/common.py turns into Trainer arguments), each
+# typed, bounded and described once here. Each spec gives its own default and keeps the field in its
+# own place: a base class would move them to the front, reordering the schema and the dumped config.
+Epochs = Annotated[float, Field(gt=0, description="passes over the stage's rows")]
+MaxSteps = Annotated[int, Field(ge=-1, description=STEPS)]
+LearningRate = Annotated[float, Field(gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")]
+Scheduler = Annotated[str, Field(description="learning-rate schedule (transformers SchedulerType)")]
+Optimizer = Annotated[str | None, Field(description="optimizer (transformers OptimizerNames); default: the library's")]
+CHECKPOINT_EVERY = "checkpoint every N steps (--resume continues from the newest)"
+EverySteps = Annotated[int, Field(ge=1)]  # save_steps, logging_steps: each says what it counts
+
+
 class SFTSpec(StrictModel):
-    epochs: float = Field(2.0, gt=0, description="passes over the stage's rows")
-    max_steps: int = Field(-1, ge=-1, description=STEPS)
-    learning_rate: float = Field(2e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
+    epochs: Epochs = 2.0
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 2e-5
     batch_size: int = Field(32, ge=1, description="effective batch = batch_size x grad_accum x processes")
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
-    scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    scheduler: Scheduler = "cosine"
+    optim: Optimizer = None
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of the steps spent warming up")
-    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY, description="AdamW weight decay (torch's AdamW refuses < 0)")
+    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY,
+                                description="AdamW weight decay (torch's AdamW refuses < 0)")
     max_length: int = Field(512, ge=8, description="prompt + completion tokens; longer examples are truncated")
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
-    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
-    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
+    save_steps: EverySteps = Field(50, description=CHECKPOINT_EVERY)
+    logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
 class GRPOSpec(StrictModel):
-    epochs: float = Field(1.0, gt=0, description="passes over the stage's prompts")
-    max_steps: int = Field(-1, ge=-1, description=STEPS)
-    learning_rate: float = Field(5e-7, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
+    epochs: Epochs = Field(1.0, description="passes over the stage's prompts")
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 5e-7
     num_generations: int = Field(8, ge=2, description="group size")
     prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
@@ -141,14 +156,16 @@ class GRPOSpec(StrictModel):
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
     scale_rewards: str = Field("group", description="group, batch or none")
     max_completion_length: int = Field(64, ge=1, description="unpublished")
-    temperature: float | None = Field(None, gt=0.0, description="default: decoding.temperature (> 0: it divides the logits)")
-    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in (0, 1]")
+    temperature: float | None = Field(None, gt=0.0, description="default: decoding.temperature (> 0: it divides "
+                                      "the logits)")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in "
+                                "(0, 1]")
     mask_truncated_completions: bool = Field(False, description="leave completions cut by max_completion_length "
                                              "out of the loss (TRL's setting)")
-    scheduler: str = Field("constant", description="learning-rate schedule (transformers SchedulerType)")
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
-    save_steps: int = Field(20, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
-    logging_steps: int = Field(5, ge=1, description="log rewards, loss and completions every N steps")
+    scheduler: Scheduler = "constant"
+    optim: Optimizer = None
+    save_steps: EverySteps = Field(20, description=CHECKPOINT_EVERY)
+    logging_steps: EverySteps = Field(5, description="log rewards, loss and completions every N steps")
     # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
     # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
@@ -201,33 +218,34 @@ class RMSpec(StrictModel):
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: prompt, chosen, rejected")
     test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
     model: PathText | None = Field(None, description="base for the RM; default: the experiment model")
-    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
-    max_steps: int = Field(-1, ge=-1, description=STEPS)
-    learning_rate: float = Field(1e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
+    epochs: Epochs = Field(1.0, description="passes over the training pairs")
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 1e-5
     batch_size: int = Field(8, ge=1, description="pairs per batch, per process")
-    scheduler: str = Field("cosine", description="learning-rate schedule (transformers SchedulerType)")
-    optim: str | None = Field(None, description="optimizer (transformers OptimizerNames); default: the library's")
+    scheduler: Scheduler = "cosine"
+    optim: Optimizer = None
     max_length: int = Field(512, ge=8, description="prompt + response tokens; longer pairs are truncated")
-    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
-    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
+    save_steps: EverySteps = Field(50, description=CHECKPOINT_EVERY)
+    logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
 class EncoderSpec(StrictModel):
     train: PathText | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase); default: "
-                              "the task's own source-reference training pairs")
+                                   "the task's own source-reference training pairs")
     test: PathText | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: anchor, positive")
     test_size: float = Field(0.2, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
-    base: PathText | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch")
+    base: PathText | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from "
+                                  "scratch")
     tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2),
                                 description="the encoder built from scratch when `base` is not given")
-    epochs: float = Field(1.0, gt=0, description="passes over the training pairs")
-    max_steps: int = Field(-1, ge=-1, description=STEPS)
-    learning_rate: float = Field(5e-5, gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")
+    epochs: Epochs = Field(1.0, description="passes over the training pairs")
+    max_steps: MaxSteps = -1
+    learning_rate: LearningRate = 5e-5
     batch_size: int = Field(32, ge=2, description="in-batch negatives: bigger is harder")
     max_length: int = Field(128, ge=8, description="tokens per text; longer texts are truncated")
-    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (--resume continues from the newest)")
-    logging_steps: int = Field(10, ge=1, description="log the loss every N steps")
+    save_steps: EverySteps = Field(50, description=CHECKPOINT_EVERY)
+    logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
 class JudgeSpec(StrictModel):
@@ -272,7 +290,7 @@ class EvalSpec(StrictModel):
 
 class ArmSpec(StrictModel):
     name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report")
-    recipe: Literal["two_stage", "strong_sft", "train_reinforce_recover", "sft_continue", "sft", "grpo"] = Field(
+    recipe: Literal[tuple(RECIPES)] = Field(  # type: ignore[valid-type]  # the names, in the table's order
         description="the stages the arm trains (see Concepts: recipes and arms)")
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
     grpo: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level grpo settings")
@@ -322,7 +340,7 @@ class ExperimentConfig(StrictModel):
         for arm in self.arms:
             for stage in ("sft", "grpo", "recover"):
                 self.stage_settings(arm, stage)  # raises on a bad override
-            if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo") and self.reward_for(arm) is None:
+            if RECIPES[arm.recipe].needs_rewards and self.reward_for(arm) is None:
                 raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
         if "base" in names:
             raise ValueError("'base' is reserved for the untuned model; rename the arm")
@@ -349,6 +367,11 @@ class ExperimentConfig(StrictModel):
         except Exception as exc:  # pydantic ValidationError: name the arm and stage
             detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
             raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
+
+    def arm(self, name: str) -> ArmSpec | None:
+        """The arm called `name` (names are unique), or None: `semrl train STAGE` plans its one
+        stage under the name `train`, which is an arm only if the config has one of that name."""
+        return next((arm for arm in self.arms if arm.name == name), None)
 
     def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
         return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards

@@ -82,8 +82,16 @@ def init_worker(threads: int, parent: int) -> None:
     if hasattr(signal, "pthread_sigmask"):  # blocked by the parent while spawning us; a pending one lands now
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     warnings.filterwarnings("ignore", category=FutureWarning)
+    import threading
+
     import rich
     import torch
+    from tqdm import tqdm
+
+    # tqdm makes a multiprocessing lock for its first bar (a disabled one too, as in sentence-transformers'
+    # encode); a worker ended by SIGTERM (EvalPool.close) never unlinks it, and Python's resource_tracker
+    # then warned of leaked semaphores as the run's last line. A worker's bars need a lock within it only.
+    tqdm.set_lock(threading.RLock())
 
     torch.set_num_threads(threads)
     rich.reconfigure(force_terminal=False)  # no live progress bars drawn over each other: one line per stage

@@ -14,7 +14,9 @@ LAYERS: list[tuple[str, list[str]]] = [
               "semrl.distributed", "semrl.config_files", "semrl.text"]),
     ("measures", ["semrl.metrics", "semrl.encoders"]),
     ("models", ["semrl.models"]),
-    ("data and rewards", ["semrl.data", "semrl.rewards", "semrl.experiment_config"]),
+    # train/recipes.py is the recipe table and planner (no trainer): the schema reads its names
+    ("data and rewards", ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks",
+                          "semrl.train.recipes"]),
     ("train and evaluate", ["semrl.train", "semrl.evaluate", "semrl.workers"]),
     ("report", ["semrl.report"]),
     ("pipeline", ["semrl.pipeline"]),

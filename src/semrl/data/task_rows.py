@@ -8,11 +8,13 @@ from typing import Any
 from semrl.data.loading import load_table, require_columns
 from semrl.data.quality import duplicate_id_problems, repair_text_fields, text_problems
 from semrl.data.splits import shuffled, split_rows
-from semrl.data.tasks import ROLES, role_rows
+from semrl.data.tasks import role_rows
 from semrl.errors import UserError, problems_error
 from semrl.experiment_config import ExperimentConfig
+from semrl.tasks import TASKS
 
-DATA_ROLES = ("source", "reference", "prompt", "id")
+# every task's roles (source, reference, prompt) and an optional row id
+DATA_ROLES = (*dict.fromkeys(role for task in TASKS.values() for role in task.roles), "id")
 
 
 def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -20,13 +22,14 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
     unknown = [role for role in exp.data.columns if role not in DATA_ROLES]
     if unknown:
         raise UserError(f"data.columns: unknown role {unknown[0]!r}; roles are {', '.join(DATA_ROLES)}")
-    needed = {role: exp.data.columns.get(role, role) for role in ROLES[exp.task.type]}
+    roles = TASKS[exp.task.type].roles
+    needed = {role: exp.data.columns.get(role, role) for role in roles}
 
     def load(source: str, field: str) -> list[dict[str, Any]]:
         rows = load_table(source, exp.data.format, exp.data.hf_split, field)
         require_columns(rows, source, needed)
         rows = role_rows(rows, exp.task.type, exp.data.columns)
-        fields = list(ROLES[exp.task.type])
+        fields = list(roles)
         repair_text_fields(rows, source, fields)
         problems = text_problems(rows, fields, exp.data.max_chars) + duplicate_id_problems(rows)
         if problems:

@@ -1,5 +1,5 @@
-"""Tasks turn validated rows into prompts: `translate` (source -> target language), `headline`
-(article -> headline, same language) and `generic` (prompt -> reference).
+"""Validated rows into the records each trainer wants, by the task type's template and roles
+(semrl/tasks/: `translate`, `headline`, `generic`).
 
 Prompts are chat messages when the model's tokenizer has a chat template (TRL applies it), plain
 text otherwise. The same prompt is used for SFT, GRPO and evaluation, so the stages agree on it.
@@ -11,17 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from semrl.errors import UserError
+from semrl.tasks import TASKS
 
 LANGUAGE_NAMES = {
     "bo": "Tibetan", "zh": "Chinese", "en": "English", "es": "Spanish", "it": "Italian", "ko": "Korean",
     "ja": "Japanese", "fr": "French", "de": "German", "ru": "Russian", "ug": "Uyghur", "mn": "Mongolian",
 }
-DEFAULT_TEMPLATES = {
-    "translate": "Translate the following {source_name} text into {target_name}.\n{source}",
-    "headline": "Write a {target_name} headline for this article.\n{source}",
-    "generic": "{prompt}",
-}
-ROLES = {"translate": ("source", "reference"), "headline": ("source", "reference"), "generic": ("prompt", "reference")}
 
 
 def language_name(code: str | None, given: str | None) -> str:
@@ -41,10 +36,10 @@ class TaskExamples:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return ROLES[self.task.type]
+        return TASKS[self.task.type].roles
 
     def prompt_text(self, row: dict[str, Any]) -> str:
-        template = self.task.template or DEFAULT_TEMPLATES[self.task.type]
+        template = self.task.template or TASKS[self.task.type].template
         fields = {
             "source": row.get("source", ""),
             "prompt": row.get("prompt", ""),
@@ -88,7 +83,7 @@ def build_task_examples(task, tokenizer) -> TaskExamples:
 
 def role_rows(rows: list[dict[str, Any]], task_type: str, columns: dict[str, str]) -> list[dict[str, Any]]:
     """Rows renamed to roles (source/prompt/reference/id), keeping the line numbers."""
-    mapping = {role: columns.get(role, role) for role in (*ROLES[task_type], "id")}
+    mapping = {role: columns.get(role, role) for role in (*TASKS[task_type].roles, "id")}
     return [
         {**{role: row[column] for role, column in mapping.items() if column in row}, "__line__": row.get("__line__")}
         for row in rows

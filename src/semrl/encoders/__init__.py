@@ -1,6 +1,6 @@
-"""Sentence encoders: offline-first loading and a per-process embedding cache."""
+"""Sentence encoders: offline-first loading (once per process) and per-call encoding of distinct texts."""
 
-from semrl.encoders.cache import EmbeddingCache, cache_for
+from semrl.encoders.distinct import DistinctTextEncoder
 from semrl.encoders.loading import DEFAULT_ENCODER, default_encoder_path, load_encoder, resolve_encoder
 
-__all__ = ["DEFAULT_ENCODER", "EmbeddingCache", "cache_for", "default_encoder_path", "load_encoder", "resolve_encoder"]
+__all__ = ["DEFAULT_ENCODER", "DistinctTextEncoder", "default_encoder_path", "load_encoder", "resolve_encoder"]

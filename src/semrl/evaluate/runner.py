@@ -18,11 +18,12 @@ from semrl.data.tasks import build_task_examples
 from semrl.evaluate.benchmarks import OVERALL, alignment_tax, run_suite
 from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.suite import load_suite
-from semrl.evaluate.task import TASK_METRICS, evaluate_task, primary_metric
+from semrl.evaluate.task import evaluate_task, primary_metric
 from semrl.experiment_config import ExperimentConfig
 from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.loading import load_for_generation
 from semrl.names import inside
+from semrl.tasks import TASKS
 
 console = Console(stderr=True)
 
@@ -143,7 +144,7 @@ class Evaluator:
 
 
 def primary_task_metric(exp: ExperimentConfig) -> str:
-    return primary_metric(exp.eval.metrics or TASK_METRICS[exp.task.type])
+    return primary_metric(exp.eval.metrics or TASKS[exp.task.type].metrics)
 
 
 def primary_tax(tax: dict[str, Any]) -> dict[str, Any] | None:

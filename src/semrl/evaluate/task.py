@@ -1,8 +1,5 @@
-"""Task evaluation: the metric set of the task, corpus level, with bootstrap 95% intervals.
-
-translate: BLEU, chrF++, semantic similarity, language consistency
-headline:  ROUGE-L, semantic similarity, language consistency
-generic:   chrF++, semantic similarity, language consistency
+"""Task evaluation: the metric set of the task (its default: semrl/tasks/, e.g. translate: BLEU,
+chrF++, semantic similarity, language consistency), corpus level, with bootstrap 95% intervals.
 Per-segment scores are returned too, so outputs can be read beside them.
 """
 
@@ -17,13 +14,9 @@ from semrl.metrics.language import DEFAULT_THRESHOLD, passes_language
 from semrl.metrics.rouge import corpus_rouge_l, sentence_rouge_l
 from semrl.metrics.semantic import pairwise_similarity, semantic_similarity
 from semrl.metrics.surface import bleu_metric, chrf_metric, sentence_bleu, sentence_chrf, surface_spec
+from semrl.tasks import TASKS
 from semrl.text.scripts import resolve_scripts
 
-TASK_METRICS = {
-    "translate": ("bleu", "chrf", "sim", "lang"),
-    "headline": ("rougeL", "sim", "lang"),
-    "generic": ("chrf", "sim", "lang"),
-}
 
 
 def _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed) -> dict[str, Any]:
@@ -46,7 +39,7 @@ def evaluate_task(task_type: str, hyps: Sequence[str], refs: Sequence[str], lang
                   encoder: str | None = None, threshold: float = DEFAULT_THRESHOLD, resamples: int = 1000,
                   seed: int = 0, metrics: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """({metric: {value, ci95, signature, scale}}, {metric: per-segment values})."""
-    names = list(metrics or TASK_METRICS[task_type])
+    names = list(metrics or TASKS[task_type].metrics)
     results: dict[str, Any] = {}
     segments: dict[str, list[float]] = {}
     for name in names:

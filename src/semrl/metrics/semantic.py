@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from semrl.encoders import cache_for, load_encoder, resolve_encoder
+from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.metrics.surface import CorpusScore
 
 
 def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
-    cache = cache_for(load_encoder(encoder, device))
+    texts = DistinctTextEncoder(load_encoder(encoder, device))
     keep = [i for i, h in enumerate(hyps) if h.strip()]
     scores = [0.0] * len(hyps)
-    for i, value in zip(keep, cache.cosine([hyps[i] for i in keep], [refs[i] for i in keep])):
+    for i, value in zip(keep, texts.cosine([hyps[i] for i in keep], [refs[i] for i in keep])):
         scores[i] = value
     return scores
 

@@ -10,6 +10,7 @@ worker processes at once (see semrl.pipeline.scheduler).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +22,6 @@ from semrl.data.task_rows import load_pairs
 from semrl.data.tasks import build_task_examples
 from semrl.devices import pick_device
 from semrl.distributed import is_main_process, main_process_first
-from semrl.encoders import cache
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, atomic_write_jsonl
@@ -36,6 +36,7 @@ from semrl.pipeline.scheduler import plan_units, run_stages
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
+from semrl.tasks import TASKS
 from semrl.train.encoder import run_encoder
 from semrl.train.grpo import run_grpo
 from semrl.train.guard import StageStopped
@@ -78,7 +79,7 @@ def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any
         pairs_train, pairs_test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"),
                                              exp.encoder.test, exp.encoder.test_size, exp.seed)
     else:
-        field = "source" if exp.task.type != "generic" else "prompt"
+        field = TASKS[exp.task.type].input_role
         pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
     record_stage(run, "encoder", out_dir,
@@ -106,19 +107,18 @@ def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str
 
 def fresh_stage_state(seed: int) -> None:
     """A stage's result depends on its own inputs only, not on what this process trained before:
-    seed every RNG (LoRA init happens before the Trainer seeds) and drop the encoders an earlier
-    stage's reward loaded (embeddings themselves live for one call: encoders/cache.py). This is
-    what lets identical stages be shared and stages run in any worker, bit for bit."""
+    seed every RNG (LoRA init happens before the Trainer seeds). Encoders stay loaded (once per
+    process) and remember nothing between calls (encoders/distinct.py), so there is nothing else to
+    reset. This is what lets identical stages be shared and stages run in any worker, bit for bit."""
     from transformers import set_seed
 
     set_seed(seed)
-    cache._CACHES.clear()
 
 
 def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
              device: str, resume: bool) -> dict[str, Any]:
     fresh_stage_state(exp.seed)
-    arm = next((a for a in exp.arms if a.name == plan.arm), None)
+    arm = exp.arm(plan.arm)
     init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
     out_dir = run.stage_dir(plan.arm, plan.stage)
     spec = exp.stage_settings(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
@@ -146,7 +146,7 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
         table.add_column(column)
     for plan in plans:
-        arm = next(a for a in exp.arms if a.name == plan.arm)
+        arm = exp.arm(plan.arm)
         spec = exp.stage_settings(arm, plan.stage)
         n = exp.stage_settings(arm, "sft").examples
         rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]
@@ -197,49 +197,99 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
     return run.root
 
 
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StageRunner:
+    """What differs between the stages `semrl train STAGE` runs on their own; train_stage does the rest
+    (preflight, opening the run dir once, skipping a finished stage)."""
+
+    missing: Callable[[ExperimentConfig], str | None]  # what the config lacks for this stage, or None
+    rows: Callable[[ExperimentConfig, Rows, Rows], tuple[Rows, Rows]]  # the stage's (train, test) rows
+    base: Callable[[ExperimentConfig, Run, str | None, Rows, Rows], str | None]  # the model it starts from
+    train: Callable[[ExperimentConfig, Run, str | None, Rows, Rows, str, bool], None]
+
+
+def _task_rows(exp: ExperimentConfig, train: Rows, test: Rows) -> tuple[Rows, Rows]:
+    return train, test
+
+
+def _task_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, test: Rows) -> str:
+    return init or ensure_base_model(exp, run, _texts(train) + _texts(test))
+
+
+def _task_train(stage: str) -> Callable[..., None]:
+    """sft / grpo on the task rows, through the same run_plan as `semrl run`."""
+    def train(exp: ExperimentConfig, run: Run, base: str | None, rows: Rows, test: Rows, device: str,
+              resume: bool) -> None:
+        plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
+        run_plan(exp, run, plan, str(base), rows, device, resume)
+    return train
+
+
+def _pairs(stage: str, roles: tuple[str, ...]) -> Callable[[ExperimentConfig, Rows, Rows], tuple[Rows, Rows]]:
+    """The rm / encoder stage's own pairs file, split like the task rows."""
+    def rows(exp: ExperimentConfig, train: Rows, test: Rows) -> tuple[Rows, Rows]:
+        spec = getattr(exp, stage)
+        return load_pairs(spec.train, spec.columns, roles, spec.test, spec.test_size, exp.seed)
+    return rows
+
+
+def _rm_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, test: Rows) -> str:
+    return init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
+
+
+def _rm_train(exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str,
+              resume: bool) -> None:
+    out_dir = run.stage_dir("train", "rm")
+    record_stage(run, "train/rm", out_dir, lambda: run_rm(StageSettings.from_experiment(exp), exp.rm, str(base), train,
+                                                           test, out_dir, device, resume))
+
+
+def _encoder_train(exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str,
+                   resume: bool) -> None:
+    out_dir = run.stage_dir("train", "encoder")
+    record_stage(run, "train/encoder", out_dir, lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder,
+                                                                     train, test, out_dir, device, resume))
+
+
+STAGE_RUNNERS: dict[str, StageRunner] = {
+    "sft": StageRunner(lambda exp: None, _task_rows, _task_base, _task_train("sft")),
+    "grpo": StageRunner(lambda exp: None if exp.rewards is not None else "rewards: the grpo stage needs a reward",
+                        _task_rows, _task_base, _task_train("grpo")),
+    "rm": StageRunner(lambda exp: None if exp.rm.train is not None else
+                      "rm.train: give a preference-pairs file (prompt, chosen, rejected)",
+                      _pairs("rm", ("prompt", "chosen", "rejected")), _rm_base, _rm_train),
+    "encoder": StageRunner(lambda exp: None if exp.encoder.train is not None else
+                           "encoder.train: give a pairs file (anchor, positive)",
+                           _pairs("encoder", ("anchor", "positive")),
+                           lambda *_: None,  # from encoder.base or a tiny encoder, never the policy
+                           _encoder_train),
+}
+
+
 def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None,
                 resume: bool) -> Path:
     """One stage on its own: sft/grpo on the task data, rm on preference pairs, encoder on pairs."""
     exp = load_experiment(config_path, overrides)
     run = Run(out or Path(exp.output_dir) / exp.name)
     device = pick_device(exp.device)
-    key = f"train/{stage}"
     train, test = preflight(exp, load_rows=stage in ("sft", "grpo"))
     if init is not None:
         check_model_reference(init, exp.model.trust_remote_code)
-    if stage in ("sft", "grpo"):
-        if stage == "grpo" and exp.rewards is None:
-            raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
-        with main_process_first(device):
-            run.open(exp.model_dump(mode="json"), exp.seed, resume)
-            base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))
-        plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
-        if run.status(key) != "done":
-            run_plan(exp, run, plan, base, train, device, resume)
-        if is_main_process():
-            write_model_cards(run.root)
-        return run.stage_dir("train", stage)
-    if stage == "rm":
-        if exp.rm.train is None:
-            raise UserError(f"{config_path}: rm.train: give a preference-pairs file (prompt, chosen, rejected)")
-        train, test = load_pairs(exp.rm.train, exp.rm.columns, ("prompt", "chosen", "rejected"), exp.rm.test,
-                                 exp.rm.test_size, exp.seed)
-        with main_process_first(device):
-            run.open(exp.model_dump(mode="json"), exp.seed, resume)
-            base = init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
-
-        runner = lambda: run_rm(StageSettings.from_experiment(exp), exp.rm, base, train, test, run.stage_dir("train", "rm"), device, resume)  # noqa: E731
-    elif stage == "encoder":
-        if exp.encoder.train is None:
-            raise UserError(f"{config_path}: encoder.train: give a pairs file (anchor, positive)")
-        train, test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"), exp.encoder.test,
-                                 exp.encoder.test_size, exp.seed)
-        with main_process_first(device):
-            run.open(exp.model_dump(mode="json"), exp.seed, resume)
-
-        runner = lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder, train, test, run.stage_dir("train", "encoder"), device, resume)  # noqa: E731
-    else:
+    runner = STAGE_RUNNERS.get(stage)
+    if runner is None:
         raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")
-    if run.status(key) != "done":
-        record_stage(run, key, run.stage_dir("train", stage), runner)
+    missing = runner.missing(exp)
+    if missing:
+        raise UserError(f"{config_path}: {missing}")
+    train, test = runner.rows(exp, train, test)
+    with main_process_first(device):
+        run.open(exp.model_dump(mode="json"), exp.seed, resume)
+        base = runner.base(exp, run, init, train, test)
+    if run.status(f"train/{stage}") != "done":
+        runner.train(exp, run, base, train, test, device, resume)
+    if stage in ("sft", "grpo") and is_main_process():
+        write_model_cards(run.root)
     return run.stage_dir("train", stage)

@@ -20,6 +20,7 @@ from semrl.devices import pick_device, torch_dtype
 from semrl.encoders.loading import resolve_encoder
 from semrl.errors import UserError
 from semrl.hub import hub_reachable
+from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER
 from semrl.train.common import lora_config
 
@@ -157,18 +158,19 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
     """Bytes of each encoder / RM `reward` loads beside the policy (its GPU, or the process when the
     policy runs on CPU), in its checkpoint's dtype; one elsewhere (`device:`) is named with 0."""
     sizes: dict[str, float] = {}
-    for spec in [*reward.rewards, *([reward.gate] if reward.gate else [])] if reward is not None else []:
-        if spec.type not in ("semantic", "reward_model"):
+    for spec in reward.specs() if reward is not None else []:
+        loaded = reward_type(spec.type).component.loads(spec)
+        if loaded is None:
             continue
-        name = spec.encoder if spec.type == "semantic" else spec.model
-        label = f"{'encoder' if spec.type == 'semantic' else 'RM'} {os.path.basename(name.rstrip('/')) or name}"
-        if spec.device not in (None, "auto", "cuda", *(("cpu",) if device == "cpu" else ())):
-            sizes[f"{label} (on {spec.device})"] = 0.0
+        name = loaded.name
+        label = f"{loaded.label} {os.path.basename(name.rstrip('/')) or name}"
+        if loaded.device not in (None, "auto", "cuda", *(("cpu",) if device == "cpu" else ())):
+            sizes[f"{label} (on {loaded.device})"] = 0.0
             continue
         try:
-            config = (_encoder_config(exp, name) if spec.type == "semantic"
-                      else _folder_config(name, spec.trust_remote_code))
-            count, _ = count_parameters(config, kind="encoder" if spec.type == "semantic" else "classifier")
+            config = (_encoder_config(exp, name) if loaded.kind == "encoder"
+                      else _folder_config(name, loaded.trust_remote_code))
+            count, _ = count_parameters(config, kind=loaded.kind)
         except Exception:  # noqa: BLE001 - an estimate: a model that cannot be sized is named, not fatal
             sizes[f"{label} (not sized)"] = 0.0
             continue

@@ -23,6 +23,7 @@ from semrl.pipeline.preflight_models import model_kind_checks
 from semrl.pipeline.preflight_settings import check_aggregation, check_settings, check_vllm
 from semrl.pipeline.preflight_sizes import check_sizes
 from semrl.rewards import build_reward
+from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
 
 
@@ -112,10 +113,10 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
         if config is None:
             continue
-        for spec in [*config.rewards, *([config.gate] if config.gate else [])]:
-            encoder = getattr(spec, "encoder", None)
-            if encoder is not None:
-                checks.append(lambda e=encoder, w=where: check_encoder(e, f"{w}: semantic reward", True))
+        for spec in config.specs():
+            loaded = reward_type(spec.type).component.loads(spec)
+            if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
+                checks.append(lambda e=loaded.name, w=where, t=spec.type: check_encoder(e, f"{w}: {t} reward", True))
 
         def build(config=config, where=where) -> None:
             if uses_run_encoder(exp):

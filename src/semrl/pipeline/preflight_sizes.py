@@ -20,11 +20,9 @@ from semrl.data.task_rows import load_pairs
 from semrl.errors import UserError
 from semrl.experiment_config import ArmSpec, ExperimentConfig
 from semrl.rewards.run_encoder import uses_run_encoder
-from semrl.train.recipes import plan_experiment
+from semrl.train.recipes import RECIPES, plan_experiment
 
 Rows = list[dict[str, Any]]
-# recipes whose later stage trains on the rows after the cold start N, and that stage
-REST_STAGE = {"two_stage": "grpo", "sft_continue": "continue", "train_reinforce_recover": "grpo"}
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
@@ -170,9 +168,9 @@ def cold_start_problem(exp: ExperimentConfig, arm: ArmSpec, train_n: int) -> tup
     """(field, limit, message) when the arm's cold start N does not fit: N <= the training rows, and
     below them when a later stage trains on the rows after N (stage_rows would raise mid-run)."""
     n = exp.stage_settings(arm, "sft").examples
-    if arm.recipe in ("strong_sft", "grpo"):
+    if RECIPES[arm.recipe].examples == "unused":
         return None  # trains on all rows: N is not its business
-    later = REST_STAGE.get(arm.recipe)
+    later = RECIPES[arm.recipe].rest_stage
     limit = train_n - 1 if later else train_n
     if n is None or n <= limit:
         return None
@@ -245,7 +243,7 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     worst: dict[str, tuple[int, str]] = {}  # field -> (how bad, message): arms sharing a field give one message
     steps: dict[str, int] = {}
     for plan in plans:
-        arm = next(a for a in exp.arms if a.name == plan.arm)
+        arm = exp.arm(plan.arm)
         available = stage_row_count(plan.rows, exp.stage_settings(arm, "sft").examples, train_n)
         found = [cold_start_problem(exp, arm, train_n)]
         if available and plan.trainer == "grpo":
@@ -308,7 +306,7 @@ def context_problems(exp: ExperimentConfig) -> list[str]:
     positions, source = context
     lengths: dict[str, int] = {}
     for arm in exp.arms:
-        if arm.recipe in ("two_stage", "train_reinforce_recover", "grpo"):
+        if RECIPES[arm.recipe].needs_rewards:  # trains with GRPO
             lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_settings(arm, "grpo").max_completion_length
     if exp.eval.enabled:
         name = "eval.max_new_tokens" if exp.eval.max_new_tokens else "decoding.max_new_tokens"

@@ -51,10 +51,6 @@ class Unit:
         return self.plans[0]
 
 
-def _arm(exp, name: str):
-    return next(a for a in exp.arms if a.name == name)
-
-
 def stage_signatures(exp, plans: list[StagePlan]) -> dict[str, str]:
     """{arm/stage: hash of everything that determines the stage's result}."""
     by_key = {plan.key: plan for plan in plans}
@@ -63,7 +59,7 @@ def stage_signatures(exp, plans: list[StagePlan]) -> dict[str, str]:
     def signature(plan: StagePlan) -> str:
         if plan.key in signatures:
             return signatures[plan.key]
-        arm = _arm(exp, plan.arm)
+        arm = exp.arm(plan.arm)
         n = exp.stage_settings(arm, "sft").examples
         payload: dict[str, Any] = {
             "trainer": plan.trainer,

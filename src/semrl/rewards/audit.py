@@ -147,7 +147,7 @@ def _scripts_of(reference: str, lang: str | None) -> frozenset[str]:
 def language_tip(reward: ComposedReward) -> tuple[frozenset[str], float] | None:
     """The scripts and threshold of the reward's first language term (gate first: it zeroes the
     total), so the filler is exactly as long as collecting the language reward takes."""
-    terms = ([reward.gate] if reward.gate is not None else []) + [c for c, _ in reward.components]
+    terms = sorted(reward.terms(), key=lambda term: term is not reward.gate)  # stable: gate, then the rest
     for term in terms:
         if isinstance(term, LanguageReward):
             return term.scripts, term.spec.threshold

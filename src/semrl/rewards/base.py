@@ -10,7 +10,8 @@ plain classes, never `torch.nn.Module` (TRL would treat a Module as a classifier
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
 
 from semrl.notices import warn
 from semrl.text.decoding import strip_broken_tail
@@ -56,6 +57,17 @@ def finite_or(values: Sequence[float], fallback: float) -> list[float]:
     return [float(v) if v is not None and math.isfinite(v) else fallback for v in values]
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model a reward term loads beside the policy: preflight checks it, the memory estimate sizes it."""
+
+    kind: Literal["encoder", "classifier"]  # a sentence encoder, or a sequence-classification reward model
+    name: str  # folder, hub id, or (encoder) 'default' / 'run:encoder'
+    label: str  # how the memory estimate names it: "encoder", "RM"
+    device: str | None = None
+    trust_remote_code: bool = False
+
+
 class RewardComponent:
     """One named term of a reward. Subclasses implement `score` over plain strings."""
 
@@ -63,6 +75,12 @@ class RewardComponent:
     needs: tuple[str, ...] = ()  # roles needed: "reference", "source"
     minimum: float = 0.0
     maximum: float = 1.0
+    penalty: bool = False  # a penalty in [0, 1]: the reward config insists on a negative weight
+
+    @classmethod
+    def loads(cls, spec: Any) -> LoadedModel | None:
+        """The model a component of this spec would load (none for most)."""
+        return None
 
     def __init__(self, name: str, columns: dict[str, str] | None = None):
         self.name = name

@@ -15,167 +15,33 @@ Penalties (`length`, `repetition`) return a value in [0, 1] and must carry a neg
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from semrl.config_files import StrictModel
-from semrl.names import PathName, PathText
-from semrl.text.scripts import resolve_scripts
+from semrl.rewards.contrast import ContrastSpec
+from semrl.rewards.language import LanguageSpec
+from semrl.rewards.overlap import OverlapSpec
+from semrl.rewards.penalties import LengthSpec, RepetitionSpec
+from semrl.rewards.registry import reward_type, spec_union
+from semrl.rewards.reward_model import RewardModelSpec
+from semrl.rewards.semantic import ColdStartTau, SemanticSpec
 
+# the specs by name, for code that builds one directly (studies/rm/best_of_n.py)
+__all__ = ["ColdStartTau", "ComponentSpec", "ContrastSpec", "GateSpec", "LanguageSpec", "LengthSpec",
+           "OverlapSpec", "RepetitionSpec", "RewardConfig", "RewardModelSpec", "SemanticSpec"]
 
-class _Component(StrictModel):
-    weight: float = Field(1.0, description="multiplies the component's value in the weighted sum")
-    name: PathName | None = Field(None, description="label in logs and outputs; defaults to the type")
-
-
-class ContrastSpec(StrictModel):
-    """Hubness correction (rewards/contrast.py): a sentence close to every reference ("hub")
-    scores well under plain cosine; subtracting its mean similarity to its k nearest bank entries
-    takes that away. margin: s' = cos - knn_y; csls: s' = cos - (knn_y + knn_r) / 2."""
-
-    bank: int = Field(512, ge=1, description="texts drawn (seeded) from the stage's rows of each role")
-    k: int = Field(10, ge=1, description="neighbours averaged; capped at the eligible bank entries")
-    mode: Literal["csls", "margin"] = Field("csls", description="csls: subtract both sides' neighbour means "
-                                            "(halved); margin: the output's alone")
-
-
-class ColdStartTau(StrictModel):
-    """tau from the stage's starting model: the q-quantile of its outputs' scores (s', before
-    shaping) on a seeded sample of the GRPO prompts; the paper's "minimal adequacy of the cold start"."""
-
-    # `from` is a Python keyword: the field is from_, read and dumped as `from`, as the YAML writes it
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
-
-    from_: Literal["cold_start"] = Field(alias="from", description="where tau comes from: the stage's starting model")
-    quantile: float = Field(0.5, gt=0.0, lt=1.0, description="tau is this quantile of the sample's scores")
-    sample: int = Field(64, ge=1, description="prompts sampled for the cold-start generation")
-
-
-def _tau_kind(value: Any) -> str:
-    """Which form of tau a value is, so a wrong one gets that form's message alone (not three)."""
-    if isinstance(value, dict) or isinstance(value, ColdStartTau):
-        return "rule"
-    return "name" if isinstance(value, str) else "number"
-
-
-Tau = Annotated[
-    Union[Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")],
-          Annotated[Literal["cold_start"], Tag("name")],
-          Annotated[ColdStartTau, Tag("rule")]],
-    Discriminator(_tau_kind),
-]
-
-
-class SemanticSpec(_Component):
-    type: Literal["semantic"] = Field(description="cosine similarity of sentence embeddings, floored at tau")
-    encoder: PathText = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
-    against: Literal["reference", "source", "both"] = Field(
-        "reference", description="compare the output with the reference, the source, or the mean of both")
-    tau: Tau = Field(
-        0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
-    contrast: ContrastSpec | None = Field(None, description="hubness correction: {bank: 512, k: 10, mode: csls}")
-    batch_size: int = Field(64, ge=1, description="texts per encoder call")
-    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
-                               "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
-    trust_remote_code: bool = Field(False, description="run the encoder repository's own Python code")
-
-    @property
-    def cold_start(self) -> ColdStartTau | None:
-        """The cold-start rule (the bare `cold_start` with its defaults), or None for a number."""
-        if self.tau == "cold_start":
-            return ColdStartTau(**{"from": "cold_start"})
-        return self.tau if isinstance(self.tau, ColdStartTau) else None
-
-    @property
-    def tau_rule(self) -> tuple[str, float] | None:
-        """("cold_start", q) when tau comes from the cold start, None when it is a number."""
-        rule = self.cold_start
-        return None if rule is None else ("cold_start", rule.quantile)
-
-
-class LanguageSpec(_Component):
-    type: Literal["language"] = Field(description="share of the output's letters in the target script")
-    lang: str | None = Field(None, description="target language code (bo, zh, en, ...); picks its script")
-    script: str | list[str] | None = Field(None, description="target script(s) by name, e.g. Tibetan, when no "
-                                           "lang is given")
-    threshold: float = Field(0.95, ge=0.0, le=1.0, description="binary: 1 when the share reaches this, else 0")
-    mode: Literal["binary", "continuous"] = Field("binary", description="continuous: the share itself")
-
-    @model_validator(mode="after")
-    def _target_known(self):
-        if self.lang is None and self.script is None:
-            raise ValueError("give lang (e.g. bo) or script (e.g. Tibetan)")
-        resolve_scripts(self.lang, self.script)
-        return self
-
-
-class OverlapSpec(_Component):
-    type: Literal["bleu", "chrf", "rougeL"] = Field(description="sentence score against the reference, in [0, 1]")
-    lang: str | None = Field(None, description="language of the references; picks the tokenization")
-
-
-class LengthSpec(_Component):
-    type: Literal["length"] = Field(description="penalty in [0, 1] for outputs much longer than the median")
-    weight: float = Field(-0.2, description="negative: a penalty subtracts")
-    start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
-    end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
-    relative_to: Literal["batch", "reference"] = Field(
-        "batch", description="median length of the batch's outputs, or the output's own reference length")
-    lang: str | None = Field(None, description="language of the outputs; picks how length is counted")
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.end <= self.start:
-            raise ValueError("end must be greater than start")
-        return self
-
-
-class RepetitionSpec(_Component):
-    type: Literal["repetition"] = Field(description="penalty in [0, 1] for repeated n-grams")
-    weight: float = Field(-0.05, description="negative: a penalty subtracts")
-    n: int = Field(4, ge=1, description="n-gram length")
-    threshold: float = Field(0.15, ge=0.0, lt=1.0, description="no penalty while the repeated-n-gram ratio "
-                             "stays at or below this; then linear to 1")
-    lang: str | None = Field(None, description="language of the outputs; picks the tokenization")
-
-
-class RewardModelSpec(_Component):
-    type: Literal["reward_model"] = Field(description="a sequence-classification model's score")
-    model: PathText = Field(description="the reward model's folder or hub id")
-    transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
-        "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
-    reference: PathText | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
-    batch_size: int = Field(16, ge=1, description="texts per forward pass")
-    max_length: int = Field(1024, ge=8, description="prompt + completion tokens; longer texts are truncated")
-    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
-                               "and activations share that GPU with the policy (and vLLM) unless moved")
-    trust_remote_code: bool = Field(False, description="run the model repository's own Python code")
-    init_head: bool = Field(False, description="model is a causal LM: score with a NEW, untrained head (else refused)")
-
-    @model_validator(mode="after")
-    def _reference_needed(self):
-        if (self.transform == "reference_z") != (self.reference is not None):
-            raise ValueError("transform reference_z needs `reference:` (a file of texts), and only it uses one")
-        return self
-
-
-ComponentSpec = Annotated[
-    Union[SemanticSpec, LanguageSpec, OverlapSpec, LengthSpec, RepetitionSpec, RewardModelSpec],
-    Field(discriminator="type"),
-]
-GateSpec = Annotated[
-    Union[LanguageSpec, SemanticSpec, OverlapSpec, RewardModelSpec],
-    Field(discriminator="type"),
-]
-PENALTIES = ("length", "repetition")
+ComponentSpec = spec_union()  # every registered reward type (rewards/registry.py)
+GateSpec = spec_union(gates=True)
 ROLES = ("reference", "source")
 
 
 class RewardConfig(StrictModel):
-    rewards: list[ComponentSpec] = Field(min_length=1, description="the weighted components; the reward is "
-                                         "sum(weight x value)")
-    gate: GateSpec | None = Field(None, description="a component that multiplies the sum: gate x max(sum, 0)")
+    rewards: list[ComponentSpec] = Field(  # type: ignore[valid-type]  # built from the registry
+        min_length=1, description="the weighted components; the reward is sum(weight x value)")
+    gate: GateSpec | None = Field(  # type: ignore[valid-type]
+        None, description="a component that multiplies the sum: gate x max(sum, 0)")
     columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"},
                                     description="role -> dataset column: reference, source")
 
@@ -187,10 +53,14 @@ class RewardConfig(StrictModel):
             raise ValueError(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
         return {**{role: role for role in ROLES}, **columns}
 
+    def specs(self) -> list[Any]:
+        """The weighted components, then the gate (when there is one): every spec the reward builds."""
+        return [*self.rewards, *([self.gate] if self.gate is not None else [])]
+
     @model_validator(mode="after")
     def _penalties_subtract(self):
         for index, spec in enumerate(self.rewards):
-            if spec.type in PENALTIES and spec.weight > 0:
+            if reward_type(spec.type).component.penalty and spec.weight > 0:
                 raise ValueError(
                     f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. -0.2"
                 )

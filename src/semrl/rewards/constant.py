@@ -46,7 +46,7 @@ def choose_constant(
     pool = distinct if len(distinct) <= CONSTANT_POOL else sorted(random.Random(seed).sample(distinct, CONSTANT_POOL))
     semantic = reward.semantic_components()
     if semantic:
-        vectors = semantic[0].cache.embed(pool)
+        vectors = semantic[0].encoder.embed(pool)
         sims = vectors @ vectors.T
         means = ((sims.sum(dim=1) - sims.diagonal()) / (len(pool) - 1)).tolist()
         how = f"highest mean cosine to the other references under {semantic[0].name!r}'s encoder"

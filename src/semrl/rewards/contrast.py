@@ -26,11 +26,24 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 
-from semrl.rewards.config import ContrastSpec
+from pydantic import Field
+
+from semrl.config_files import StrictModel
+
+
+class ContrastSpec(StrictModel):
+    """Hubness correction (rewards/contrast.py): a sentence close to every reference ("hub")
+    scores well under plain cosine; subtracting its mean similarity to its k nearest bank entries
+    takes that away. margin: s' = cos - knn_y; csls: s' = cos - (knn_y + knn_r) / 2."""
+
+    bank: int = Field(512, ge=1, description="texts drawn (seeded) from the stage's rows of each role")
+    k: int = Field(10, ge=1, description="neighbours averaged; capped at the eligible bank entries")
+    mode: Literal["csls", "margin"] = Field("csls", description="csls: subtract both sides' neighbour means "
+                                            "(halved); margin: the output's alone")
 
 
 def text_key(text: str) -> str:

@@ -3,9 +3,29 @@ else 0 (the paper's binary R_lang); `mode: continuous` returns the share itself.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from semrl.rewards.base import RewardComponent
-from semrl.rewards.config import LanguageSpec
+from semrl.rewards.spec import ComponentBase
 from semrl.text.scripts import resolve_scripts, target_share
+
+
+class LanguageSpec(ComponentBase):
+    type: Literal["language"] = Field(description="share of the output's letters in the target script")
+    lang: str | None = Field(None, description="target language code (bo, zh, en, ...); picks its script")
+    script: str | list[str] | None = Field(None, description="target script(s) by name, e.g. Tibetan, when no "
+                                           "lang is given")
+    threshold: float = Field(0.95, ge=0.0, le=1.0, description="binary: 1 when the share reaches this, else 0")
+    mode: Literal["binary", "continuous"] = Field("binary", description="continuous: the share itself")
+
+    @model_validator(mode="after")
+    def _target_known(self):
+        if self.lang is None and self.script is None:
+            raise ValueError("give lang (e.g. bo) or script (e.g. Tibetan)")
+        resolve_scripts(self.lang, self.script)
+        return self
 
 
 class LanguageReward(RewardComponent):

@@ -3,10 +3,19 @@ the reference, language-aware, scaled to [0, 1]."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from semrl.metrics.rouge import sentence_rouge_l
 from semrl.metrics.surface import sentence_bleu, sentence_chrf
 from semrl.rewards.base import RewardComponent
-from semrl.rewards.config import OverlapSpec
+from semrl.rewards.spec import ComponentBase
+
+class OverlapSpec(ComponentBase):
+    type: Literal["bleu", "chrf", "rougeL"] = Field(description="sentence score against the reference, in [0, 1]")
+    lang: str | None = Field(None, description="language of the references; picks the tokenization")
+
 
 _SENTENCE = {
     "bleu": lambda hyp, ref, lang: sentence_bleu(hyp, ref, lang) / 100.0,

@@ -31,10 +31,38 @@ where the paper's recipe differs:
 from __future__ import annotations
 
 import statistics
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from semrl.rewards.base import RewardComponent
-from semrl.rewards.config import LengthSpec, RepetitionSpec
+from semrl.rewards.spec import ComponentBase
 from semrl.text.tokenize import guess_lang, metric_tokenizer
+
+
+class LengthSpec(ComponentBase):
+    type: Literal["length"] = Field(description="penalty in [0, 1] for outputs much longer than the median")
+    weight: float = Field(-0.2, description="negative: a penalty subtracts")
+    start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
+    end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
+    relative_to: Literal["batch", "reference"] = Field(
+        "batch", description="median length of the batch's outputs, or the output's own reference length")
+    lang: str | None = Field(None, description="language of the outputs; picks how length is counted")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.end <= self.start:
+            raise ValueError("end must be greater than start")
+        return self
+
+
+class RepetitionSpec(ComponentBase):
+    type: Literal["repetition"] = Field(description="penalty in [0, 1] for repeated n-grams")
+    weight: float = Field(-0.05, description="negative: a penalty subtracts")
+    n: int = Field(4, ge=1, description="n-gram length")
+    threshold: float = Field(0.15, ge=0.0, lt=1.0, description="no penalty while the repeated-n-gram ratio "
+                             "stays at or below this; then linear to 1")
+    lang: str | None = Field(None, description="language of the outputs; picks the tokenization")
 
 
 def _tokens(text: str, lang: str | None) -> list[str]:
@@ -65,6 +93,7 @@ def repetition_penalty(tokens: list[str], n: int = 4, threshold: float = 0.15) -
 
 class LengthPenalty(RewardComponent):
     type = "length"
+    penalty = True
 
     def __init__(self, spec: LengthSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)
@@ -82,6 +111,7 @@ class LengthPenalty(RewardComponent):
 
 class RepetitionPenalty(RewardComponent):
     type = "repetition"
+    penalty = True
 
     def __init__(self, spec: RepetitionSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)

@@ -13,13 +13,36 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
 from semrl.models.loading import load_scorer, score_texts
-from semrl.rewards.base import RewardComponent, as_text, finite_or
-from semrl.rewards.config import RewardModelSpec
+from semrl.names import PathText
+from semrl.rewards.base import LoadedModel, RewardComponent, as_text, finite_or
+from semrl.rewards.spec import ComponentBase
+
+
+class RewardModelSpec(ComponentBase):
+    type: Literal["reward_model"] = Field(description="a sequence-classification model's score")
+    model: PathText = Field(description="the reward model's folder or hub id")
+    transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
+        "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
+    reference: PathText | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
+    batch_size: int = Field(16, ge=1, description="texts per forward pass")
+    max_length: int = Field(1024, ge=8, description="prompt + completion tokens; longer texts are truncated")
+    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
+                               "and activations share that GPU with the policy (and vLLM) unless moved")
+    trust_remote_code: bool = Field(False, description="run the model repository's own Python code")
+    init_head: bool = Field(False, description="model is a causal LM: score with a NEW, untrained head (else refused)")
+
+    @model_validator(mode="after")
+    def _reference_needed(self):
+        if (self.transform == "reference_z") != (self.reference is not None):
+            raise ValueError("transform reference_z needs `reference:` (a file of texts), and only it uses one")
+        return self
 
 
 def reference_texts(path: str) -> tuple[list[str], list[str]]:
@@ -39,6 +62,10 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
 
 class RewardModelReward(RewardComponent):
     type = "reward_model"
+
+    @classmethod
+    def loads(cls, spec: RewardModelSpec) -> LoadedModel:
+        return LoadedModel("classifier", spec.model, "RM", spec.device, spec.trust_remote_code)
 
     def __init__(self, spec: RewardModelSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)

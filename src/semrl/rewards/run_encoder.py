@@ -17,7 +17,7 @@ def uses_run_encoder(exp: ExperimentConfig) -> bool:
     return any(
         getattr(spec, "encoder", None) == RUN_ENCODER
         for config in configs if config is not None
-        for spec in [*config.rewards, config.gate] if spec is not None
+        for spec in config.specs()
     )
 
 

@@ -4,7 +4,7 @@ R_sim = 0 if s <= tau else (s - tau) / (1 - tau), with s = cos(f(y), f(y*)) unde
 encoder, y* the reference, the source (reference-free, cross-lingual), or both (mean of the two).
 With `contrast:` s is the hubness-corrected s' (rewards/contrast.py), per target, then averaged;
 tau and the shaping apply to it. The encoder loads once per process on first use; each distinct
-text in a call is encoded once (encoders/cache.py), and the contrast bank once per stage.
+text in a call is encoded once (encoders/distinct.py), and the contrast bank once per stage.
 
 `tau: cold_start` is resolved by the GRPO stage (the q-quantile of the cold-start model's
 `adequacy`, then `set_tau`); scoring before that is an error, never a silent tau. The first
@@ -15,16 +15,73 @@ call's vectors; the caller logs them through TRL's `log_metric`.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import torch
+from pydantic import ConfigDict, Discriminator, Field, Tag
 
-from semrl.encoders import cache_for, load_encoder, resolve_encoder
+from semrl.config_files import StrictModel
+from semrl.names import PathText
+from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.errors import UserError
-from semrl.rewards.base import RewardComponent, as_text
-from semrl.rewards.config import SemanticSpec
-from semrl.rewards.contrast import Bank, build_bank, corrected, draw_bank
+from semrl.rewards.base import LoadedModel, RewardComponent, as_text
+from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
+from semrl.rewards.spec import ComponentBase
+
+class ColdStartTau(StrictModel):
+    """tau from the stage's starting model: the q-quantile of its outputs' scores (s', before
+    shaping) on a seeded sample of the GRPO prompts; the paper's "minimal adequacy of the cold start"."""
+
+    # `from` is a Python keyword: the field is from_, read and dumped as `from`, as the YAML writes it
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    from_: Literal["cold_start"] = Field(alias="from", description="where tau comes from: the stage's starting model")
+    quantile: float = Field(0.5, gt=0.0, lt=1.0, description="tau is this quantile of the sample's scores")
+    sample: int = Field(64, ge=1, description="prompts sampled for the cold-start generation")
+
+
+def _tau_kind(value: Any) -> str:
+    """Which form of tau a value is, so a wrong one gets that form's message alone (not three)."""
+    if isinstance(value, dict) or isinstance(value, ColdStartTau):
+        return "rule"
+    return "name" if isinstance(value, str) else "number"
+
+
+Tau = Annotated[
+    Union[Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")],
+          Annotated[Literal["cold_start"], Tag("name")],
+          Annotated[ColdStartTau, Tag("rule")]],
+    Discriminator(_tau_kind),
+]
+
+
+class SemanticSpec(ComponentBase):
+    type: Literal["semantic"] = Field(description="cosine similarity of sentence embeddings, floored at tau")
+    encoder: PathText = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
+    against: Literal["reference", "source", "both"] = Field(
+        "reference", description="compare the output with the reference, the source, or the mean of both")
+    tau: Tau = Field(
+        0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
+    contrast: ContrastSpec | None = Field(None, description="hubness correction: {bank: 512, k: 10, mode: csls}")
+    batch_size: int = Field(64, ge=1, description="texts per encoder call")
+    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
+                               "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
+    trust_remote_code: bool = Field(False, description="run the encoder repository's own Python code")
+
+    @property
+    def cold_start(self) -> ColdStartTau | None:
+        """The cold-start rule (the bare `cold_start` with its defaults), or None for a number."""
+        if self.tau == "cold_start":
+            return ColdStartTau(**{"from": "cold_start"})
+        return self.tau if isinstance(self.tau, ColdStartTau) else None
+
+    @property
+    def tau_rule(self) -> tuple[str, float] | None:
+        """("cold_start", q) when tau comes from the cold start, None when it is a number."""
+        rule = self.cold_start
+        return None if rule is None else ("cold_start", rule.quantile)
+
 
 MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k
 
@@ -37,12 +94,16 @@ def shape(similarity: float, tau: float) -> float:
 class SemanticReward(RewardComponent):
     type = "semantic"
 
+    @classmethod
+    def loads(cls, spec: SemanticSpec) -> LoadedModel:
+        return LoadedModel("encoder", spec.encoder, "encoder", spec.device, spec.trust_remote_code)
+
     def __init__(self, spec: SemanticSpec, columns: dict[str, str] | None = None):
         super().__init__(spec.name or spec.type, columns)
         self.spec = spec
         self.needs = ("reference", "source") if spec.against == "both" else (spec.against,)
         resolve_encoder(spec.encoder)  # a missing local path fails now, not at step 1
-        self._cache = None
+        self._encoder: DistinctTextEncoder | None = None
         self.tau: float | None = None if spec.cold_start is not None else float(spec.tau)
         self.banks: dict[str, Bank] | None = None  # role -> bank, built by prepare() under contrast
         self.monitor = False  # set by build_reward on a reward's first semantic term
@@ -50,11 +111,12 @@ class SemanticReward(RewardComponent):
         self._groups: list[str] | None = None  # the last call's prompts, as text
 
     @property
-    def cache(self):
-        if self._cache is None:
+    def encoder(self) -> DistinctTextEncoder:
+        """This term's encoder (loaded once per process, on first use), at its batch size."""
+        if self._encoder is None:
             model = load_encoder(self.spec.encoder, self.spec.device, self.spec.trust_remote_code)
-            self._cache = cache_for(model, self.spec.batch_size)
-        return self._cache
+            self._encoder = DistinctTextEncoder(model, self.spec.batch_size)
+        return self._encoder
 
     def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
         """Draw and embed the contrast bank of each target role from the stage's rows (no-op without
@@ -69,7 +131,7 @@ class SemanticReward(RewardComponent):
             if not drawn:
                 raise UserError(f"reward {self.name!r}: contrast draws its bank from the {role} column {column!r}, "
                                 f"but none of the {len(rows)} rows given has a non-empty {column!r}")
-            banks[role] = build_bank(drawn, self.cache.embed)
+            banks[role] = build_bank(drawn, self.encoder.embed)
         self.banks = banks
 
     def set_tau(self, value: float) -> None:
@@ -86,7 +148,7 @@ class SemanticReward(RewardComponent):
             raise UserError(f"reward {self.name!r}: contrast needs its bank, drawn from the stage's rows: call "
                             "prepare(rows, seed) first (GRPO stages, `semrl reward` and the audit do)")
         keep = [i for i, text in enumerate(completions) if text.strip()]
-        groups = self.cache.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
+        groups = self.encoder.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
         return keep, groups[0], dict(zip(self.needs, groups[1:]))
 
     def _similarities(self, completions: list[str], refs: dict[str, list[str]]):

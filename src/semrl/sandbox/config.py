@@ -25,19 +25,27 @@ class QuickSpec(StrictModel):
     pretrain_scale: float = Field(0.2, gt=0, le=1)
 
 
+# The stage settings of the demo (configs/demo.yaml writes the same; a test keeps them equal). A demo
+# config's `sft:` / `grpo:` replaces the dict, so the experiment reads these under it: DemoConfig.stage.
+STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # SFT: the paper's 2 epochs (cold start and strong SFT alike), at the tiny model's learning rate
+    "sft": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16},
+    # GRPO: the paper's group size 8. Learning rate: with Adam each step moves a weight by about the
+    # learning rate, so lr x steps is the room a stage has to move; x1 gives GRPO's 120 steps the
+    # room the cold start had (1e-3 x 13 steps ~ 1e-4 x 120). The other multiples span 1.5 decades.
+    "grpo": {"max_steps": 120, "learning_rate": 1e-4, "num_generations": 8, "prompts_per_step": 4,
+             "max_completion_length": 32},
+}
+
+
 class DemoConfig(StrictModel):
     seed: int = 0
     world: WorldSpec = Field(default_factory=WorldSpec)
     base: BaseModelSpec = Field(default_factory=BaseModelSpec)
     encoder: dict[str, Any] = Field(default_factory=lambda: {"epochs": 4, "learning_rate": 1e-3, "batch_size": 64})
     cold_start: int = 100
-    # SFT: the paper's 2 epochs (cold start and strong SFT alike), at the tiny model's learning rate
-    sft: dict[str, Any] = Field(default_factory=lambda: {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16})
-    # GRPO: the paper's group size 8. Learning rate: with Adam each step moves a weight by about the
-    # learning rate, so lr x steps is the room a stage has to move; x1 gives GRPO's 120 steps the
-    # room the cold start had (1e-3 x 13 steps ~ 1e-4 x 120). The other multiples span 1.5 decades.
-    grpo: dict[str, Any] = Field(default_factory=lambda: {"max_steps": 120, "learning_rate": 1e-4, "num_generations": 8,
-                                                          "prompts_per_step": 4, "max_completion_length": 32})
+    sft: dict[str, Any] = Field(default_factory=lambda: dict(STAGE_DEFAULTS["sft"]))
+    grpo: dict[str, Any] = Field(default_factory=lambda: dict(STAGE_DEFAULTS["grpo"]))
     learning_rates: list[float] = Field(default_factory=lambda: [0.3, 1.0, 3.0, 10.0], min_length=1,
                                         description="multiples of the SFT and GRPO learning rates, fixed in advance "
                                                     "(C2 compares the methods over 1.5 decades)")
@@ -55,6 +63,10 @@ class DemoConfig(StrictModel):
     rm: dict[str, Any] = Field(default_factory=lambda: {"epochs": 20, "learning_rate": 1e-3, "batch_size": 16})
     rm_mt_error: float = Field(0.1, ge=0.0, le=1.0, description="share of machine-translated L pairs with a wrong concept")
     quick: QuickSpec = Field(default_factory=QuickSpec)
+
+    def stage(self, name: str) -> dict[str, Any]:
+        """The `sft` or `grpo` settings the experiment uses: the defaults under this config's own."""
+        return {**STAGE_DEFAULTS[name], **getattr(self, name)}
 
     def quickened(self) -> "DemoConfig":
         """The same pipeline with small sizes and few steps (for CI and a first look)."""

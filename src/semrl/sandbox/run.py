@@ -23,20 +23,14 @@ from rich.console import Console
 
 from semrl.config_files import load_config
 from semrl.data.splits import split_rows
-from semrl.evaluate.preference import compare
-from semrl.evaluate.stats import bootstrap_mean
 from semrl.experiment_config import EncoderSpec
-from semrl.files import atomic_write_json, atomic_write_text, read_jsonl
+from semrl.files import atomic_write_json, atomic_write_text
 from semrl.pipeline.experiment import run_experiment
 from semrl.report.build import gather_results
-from semrl.rewards.audit import audit
-from semrl.rewards.build import build_reward
-from semrl.rewards.config import RewardConfig
 from semrl.sandbox.claims import judge_claims, output_segments
 from semrl.sandbox.config import DemoConfig, spec_hash
+from semrl.sandbox.evidence import audit_encoder, headline_oracle, learning_evidence, oracle_preference, read_rows
 from semrl.sandbox.extras import headline_transfer, reward_model_transfer
-from semrl.sandbox.grammar import Meaning, realise_l
-from semrl.sandbox.learning import reward_trend, weight_movement
 from semrl.sandbox.measures import (
     base_translation,
     chance_adequacy,
@@ -46,7 +40,6 @@ from semrl.sandbox.measures import (
     strip_items,
     test_meanings,
 )
-from semrl.sandbox.oracle import judge
 from semrl.sandbox.pretrain import competence, pretrain_base
 from semrl.sandbox.protocol import arm_name, monitors_against_oracle, select_arms, tau_values, tradeoffs
 from semrl.sandbox.selection import final_model
@@ -62,10 +55,6 @@ console = Console(stderr=True)
 
 def cache_root() -> Path:
     return Path(os.environ.get("SEMRL_CACHE", Path.home() / ".cache" / "semrl")) / "sandbox"
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return read_jsonl(path, numbered=False, allow_empty=True)
 
 
 def prepare_world(config: DemoConfig) -> Path:
@@ -96,37 +85,13 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
     target = cache_root() / f"encoder-{spec_hash(config.world, config.encoder, config.seed)}"
     if not (target / "final" / "modules.json").exists():
         console.print("[bold]training the reward encoder[/bold] (H paraphrases + L<->H pairs; cached afterwards)")
-        pairs = _rows(world / "encoder_pairs.jsonl")
+        pairs = read_rows(world / "encoder_pairs.jsonl")
         train, test = split_rows(pairs, 0.1, config.seed)
         spec = EncoderSpec(**{**config.encoder, "save_steps": 10_000})
         shutil.rmtree(target, ignore_errors=True)
         metrics = run_encoder(StageSettings(seed=config.seed), spec, train, test, target, "cpu")
         atomic_write_json(target / "metrics.json", {k: v for k, v in metrics.items() if k != "final_model"})
     return target / "final", json.loads((target / "metrics.json").read_text(encoding="utf-8"))
-
-
-def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[str, Any]:
-    """Can the demo's rewards be gamed, before any RL? Per reward (the paper's plain cosine, the corrected
-    one): how often a true paraphrase (another L realisation of the meaning) outranks each corruption (the
-    copy of the reference always scores 1 under a cosine), and the constant-output attack (one sentence
-    for every row). Semantic + language as in training, at tau 0 (the cold-start tau needs a policy)."""
-    import random
-
-    lexicon, rng = load_world(world).lexicon, random.Random(0)
-    rows = [{"reference": r["reference"], "source": r["source"],
-             "paraphrase": realise_l(Meaning(*r["meaning"]), lexicon, rng)} for r in _rows(world / "mt_test.jsonl")]
-    train = _rows(world / "mt_train.jsonl")
-    semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder)}
-    language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
-    out = {}
-    for variant, spec in (("paper", semantic), ("corrected", {**semantic, "contrast": contrast})):
-        reward = build_reward(RewardConfig.model_validate({"rewards": [spec, language]}))
-        reward.prepare(train, 0)  # the bank is drawn from training references, as in a GRPO stage
-        result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")
-        total = result["scores"]["total"]
-        out[variant] = {"paraphrase_above": total.get("paraphrase_above"), "copy_above": total["copy_above"],
-                        "mean": total["mean"], "constant": result.get("constant")}
-    return out
 
 
 RL_METHODS = {"paper": "semantic_rl", "corrected": "corrected_rl"}  # variant -> arm prefix
@@ -150,10 +115,10 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
     for factor in config.learning_rates:
         arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
-                     "sft": {"learning_rate": config.sft.get("learning_rate", 1e-3) * factor}})
+                     "sft": {"learning_rate": config.stage("sft")["learning_rate"] * factor}})
         for variant, prefix in RL_METHODS.items():
             arm = {"name": arm_name(prefix, factor), "recipe": "two_stage",
-                   "grpo": {"learning_rate": config.grpo.get("learning_rate", 1e-4) * factor}}
+                   "grpo": {"learning_rate": config.stage("grpo")["learning_rate"] * factor}}
             arms.append(arm if variant == "paper" else {**arm, "rewards": {"rewards": rewards[variant]}})
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
@@ -166,10 +131,9 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
                  "target_name": "L", "chat_template": "never"},
         "data": {"train": str(world / "mt_train.jsonl"), "test": str(world / "mt_test.jsonl")},
         "rewards": {"rewards": semantic},
-        "sft": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.sft, "examples": config.cold_start,
+        "sft": {**config.stage("sft"), "examples": config.cold_start,
                 "save_steps": config.curve_every or 50, "logging_steps": 5},
-        "grpo": {"max_steps": 120, "learning_rate": 1e-4, "num_generations": 8, "prompts_per_step": 4,
-                 "max_completion_length": 32, **config.grpo, "save_steps": config.curve_every or 50,
+        "grpo": {**config.stage("grpo"), "save_steps": config.curve_every or 50,
                  "logging_steps": 2},
         "decoding": {"max_new_tokens": 32},
         "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
@@ -189,69 +153,10 @@ def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> 
             "arms": [{"name": "ceiling", "recipe": "strong_sft"}]}
 
 
-def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Pairwise preference judged by the oracle (the sandbox's stand-in for the paper's LLM judge):
-    the output with the higher adequacy wins, then grammaticality, then purity; both orders."""
-    lexicon, meanings = load_world(world).lexicon, test_meanings(world)
-
-    def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
-        ja, jb = judge(a, meanings[row["id"]], lexicon, "l"), judge(b, meanings[row["id"]], lexicon, "l")
-        return ((ja.adequacy - jb.adequacy) * 100 + (ja.grammatical - jb.grammatical) * 10
-                + (ja.purity - jb.purity))
-
-    results = {}
-    for a, b in pairs:
-        path_a, path_b = run_dir / "eval" / f"{a}.outputs.jsonl", run_dir / "eval" / f"{b}.outputs.jsonl"
-        if path_a.exists() and path_b.exists():
-            rows_a, rows_b = _rows(path_a), _rows(path_b)
-            results[f"{a} vs {b}"] = {"a": a, "b": b, "judge": "oracle", **compare(
-                [r["source"] for r in rows_a], [r["hypothesis"] for r in rows_a], [r["hypothesis"] for r in rows_b],
-                rows_a, verdict)}
-    return results
-
-
 def _cached_json(path: Path, compute) -> Any:
     if not path.exists():
         atomic_write_json(path, compute())
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
-    arm the weight movement of its last stage from the model it started from."""
-    trends, movement = {}, {}
-    manifest = json.loads((mt_dir / "manifest.json").read_text(encoding="utf-8"))
-    for arm in results["arms"]:
-        if arm == "base":
-            continue
-        history = mt_dir / arm / "grpo" / "log_history.json"
-        if history.exists():
-            trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
-            movement[arm] = {"grpo_from_cold_start": weight_movement(mt_dir / arm / "sft" / "final",
-                                                                     mt_dir / arm / "grpo" / "final")}
-        stages = [key.split("/", 1)[1] for key in manifest["stages"] if key.startswith(f"{arm}/")]
-        if stages:
-            movement.setdefault(arm, {})["from_base"] = weight_movement(base, mt_dir / arm / stages[-1] / "final")
-    return trends, movement
-
-
-def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
-    """The oracle on the few-shot headline outputs of each start (agent, object and action in L)."""
-    world_obj = load_world(world)
-    slots = ("agent", "action", "object")
-    meanings = {row["id"]: Meaning(*row["meaning"]) for row in _rows(world / "headline_test.jsonl")}
-    out: dict[str, Any] = {"chance": chance_adequacy(world_obj, slots)}
-    for name, start in (transfer.get("starts") or {}).items():
-        path = Path(start["run_dir"]) / "eval" / f"{transfer['arm']}.outputs.jsonl"
-        if path.exists():
-            rows = _rows(path)
-            items = [judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy for r in rows]
-            similarity = [r["seg_sim"] for r in rows if "seg_sim" in r]
-            out[name] = {"adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
-                         "similarity": {"value": sum(similarity) / len(similarity) if similarity else None,
-                                        "items": similarity if len(similarity) == len(rows) else None},
-                         "distinct": len({r["hypothesis"] for r in rows})}
-    return out
 
 
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
@@ -294,7 +199,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     world_obj, meanings = load_world(world), test_meanings(world)
     selection = select_arms(mt_dir, world, config.learning_rates, RL_METHODS, learned)
     chosen = selection["arms"]
-    test_order = [meanings[row["id"]] for row in _rows(mt_dir / "eval" / "base.outputs.jsonl")]
+    test_order = [meanings[row["id"]] for row in read_rows(mt_dir / "eval" / "base.outputs.jsonl")]
     tradeoff = tradeoffs(mt_dir / "eval", results, selection, learned, world_obj, test_order, config.seed,
                          bool(config.curve_every))
     monitors = monitors_against_oracle(mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"], oracle, trends)  # every RL arm

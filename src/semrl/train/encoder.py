@@ -12,7 +12,8 @@ from typing import Any
 from semrl.distributed import is_main_process, main_process_first
 from semrl.encoders.loading import resolve_encoder
 from semrl.models.tiny import build_tiny_encoder
-from semrl.train.common import full_parameters, progress_callback, save_log_history, summarize_logs
+from semrl.train.common import progress_callback, save_log_history, summarize_logs
+from semrl.train.sharded import full_parameters
 from semrl.train.guard import train_guarded
 from semrl.train.settings import StageSettings
 

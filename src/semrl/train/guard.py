@@ -25,7 +25,8 @@ import threading
 from pathlib import Path
 
 from semrl.distributed import is_main_process
-from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, prepare_fsdp, quiet
+from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, quiet
+from semrl.train.sharded import prepare_fsdp
 
 _INTERRUPTED = threading.Event()
 

@@ -13,6 +13,7 @@ sft / grpo               one stage from the base model
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from semrl.errors import UserError
 from semrl.rewards import build_reward
@@ -32,26 +33,58 @@ class StagePlan:
         return f"{self.arm}/{self.stage}"
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One step of a recipe: StagePlan without the arm."""
+
+    stage: str
+    trainer: str
+    init: str
+    rows: str
+    with_reference: bool = True
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything semrl knows about a recipe, in one place: the schema's list of recipe names, the
+    validator (does it need `rewards:`?), preflight (does it read sft.examples?) and the planner."""
+
+    stages: tuple[Stage, ...]
+    # sft.examples (the cold-start N): needed, optional (cold-start rows become all rows without it),
+    # or unused (every stage trains on all rows)
+    examples: Literal["needed", "optional", "unused"]
+
+    @property
+    def needs_rewards(self) -> bool:
+        """Trains with GRPO, so the arm needs a reward."""
+        return any(stage.trainer == "grpo" for stage in self.stages)
+
+    @property
+    def rest_stage(self) -> str | None:
+        """The stage that trains on the rows after the cold start N (which must leave some), if any."""
+        return next((stage.stage for stage in self.stages if stage.rows == "rest"), None)
+
+
+COLD_SFT = Stage("sft", "sft", "base", "cold_start")
+RECIPES: dict[str, Recipe] = {  # the order is the schema's (error messages list them so)
+    "two_stage": Recipe((COLD_SFT, Stage("grpo", "grpo", "sft", "rest")), "needed"),
+    "strong_sft": Recipe((Stage("sft", "sft", "base", "all"),), "unused"),
+    "train_reinforce_recover": Recipe((COLD_SFT, Stage("grpo", "grpo", "sft", "rest", with_reference=False),
+                                       Stage("recover", "sft", "grpo", "cold_start")), "needed"),
+    "sft_continue": Recipe((COLD_SFT, Stage("continue", "sft", "sft", "rest")), "needed"),
+    "sft": Recipe((COLD_SFT,), "optional"),
+    "grpo": Recipe((Stage("grpo", "grpo", "base", "all"),), "unused"),
+}
+
+
 def plan_arm(exp, arm) -> list[StagePlan]:
-    name, recipe = arm.name, arm.recipe
+    name, recipe = arm.name, RECIPES[arm.recipe]
     n = exp.stage_settings(arm, "sft").examples
-    if recipe in ("two_stage", "train_reinforce_recover", "sft_continue") and n is None:
-        raise UserError(f"arms.{name}: {recipe} needs sft.examples (the cold-start size N)")
-    if recipe == "two_stage":
-        return [StagePlan(name, "sft", "sft", "base", "cold_start"), StagePlan(name, "grpo", "grpo", "sft", "rest")]
-    if recipe == "sft_continue":
-        return [StagePlan(name, "sft", "sft", "base", "cold_start"), StagePlan(name, "continue", "sft", "sft", "rest")]
-    if recipe == "strong_sft":
-        return [StagePlan(name, "sft", "sft", "base", "all")]
-    if recipe == "train_reinforce_recover":
-        return [
-            StagePlan(name, "sft", "sft", "base", "cold_start"),
-            StagePlan(name, "grpo", "grpo", "sft", "rest", with_reference=False),
-            StagePlan(name, "recover", "sft", "grpo", "cold_start"),
-        ]
-    if recipe == "sft":
-        return [StagePlan(name, "sft", "sft", "base", "cold_start" if n else "all")]
-    return [StagePlan(name, "grpo", "grpo", "base", "all")]
+    if recipe.examples == "needed" and n is None:
+        raise UserError(f"arms.{name}: {arm.recipe} needs sft.examples (the cold-start size N)")
+    return [StagePlan(name, stage.stage, stage.trainer, stage.init,
+                      "all" if stage.rows == "cold_start" and n is None else stage.rows, stage.with_reference)
+            for stage in recipe.stages]
 
 
 def plan_experiment(exp) -> list[StagePlan]:
@@ -60,7 +93,7 @@ def plan_experiment(exp) -> list[StagePlan]:
     plans = [plan for arm in exp.arms for plan in plan_arm(exp, arm)]
     for plan in plans:
         if plan.trainer == "grpo" and not plan.with_reference:
-            arm = next(a for a in exp.arms if a.name == plan.arm)
+            arm = exp.arm(plan.arm)
             needs = build_reward(exp.reward_for(arm)).needs
             if "reference" in needs:
                 raise UserError(f"arms.{arm.name}: train_reinforce_recover's GRPO is reference-free; its rewards "

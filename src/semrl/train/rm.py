@@ -7,15 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from semrl.models.loading import load_classifier, load_tokenizer, score_texts
-from semrl.train.common import (
-    full_parameters,
-    progress_callback,
-    save_final,
-    save_log_history,
-    summarize_logs,
-    training_kwargs,
-)
+from semrl.train.common import progress_callback, save_log_history, summarize_logs, training_kwargs
 from semrl.train.guard import train_guarded
+from semrl.train.sharded import full_parameters, save_final
 from semrl.train.settings import StageSettings
 
 

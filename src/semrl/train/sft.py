@@ -6,15 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from semrl.models.loading import load_causal_lm, load_tokenizer
-from semrl.train.common import (
-    lora_config,
-    progress_callback,
-    save_final,
-    save_log_history,
-    summarize_logs,
-    training_kwargs,
-)
+from semrl.train.common import lora_config, progress_callback, save_log_history, summarize_logs, training_kwargs
 from semrl.train.guard import train_guarded
+from semrl.train.sharded import save_final
 from semrl.train.settings import StageSettings
 
 

@@ -28,7 +28,7 @@ def test_the_constant_is_the_reference_closest_to_all_others():
     rows = audit_rows()
     reward = reward_of({"type": "semantic"})
     text, how = choose_constant(rows, reward, "en")
-    vectors = reward.semantic_components()[0].cache.embed(sorted(REFERENCES))
+    vectors = reward.semantic_components()[0].encoder.embed(sorted(REFERENCES))
     sims = vectors @ vectors.T
     means = [(float(sims[i].sum()) - float(sims[i, i])) / (len(REFERENCES) - 1) for i in range(len(REFERENCES))]
     assert text == sorted(REFERENCES)[max(range(len(means)), key=means.__getitem__)]

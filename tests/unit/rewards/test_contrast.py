@@ -104,15 +104,15 @@ def test_the_formula_by_hand(mode):
     references = [REFERENCES[0], REFERENCES[1], REFERENCES[1], REFERENCES[0], REFERENCES[6], REFERENCES[6]]
     got = reward.adequacy(completions, {"reference": references})
 
-    vectors = reward.cache.embed(bank.texts)
+    vectors = reward.encoder.embed(bank.texts)
 
     def knn(text: str, *excluded: str) -> float:
-        v = reward.cache.embed([text])[0]
+        v = reward.encoder.embed([text])[0]
         sims = sorted((float(v @ b) for t, b in zip(bank.texts, vectors) if t not in excluded), reverse=True)
         return sum(sims[:k]) / min(k, len(sims))
 
     for completion, reference, value in zip(completions, references, got):
-        cos = float(reward.cache.embed([completion])[0] @ reward.cache.embed([reference])[0])
+        cos = float(reward.encoder.embed([completion])[0] @ reward.encoder.embed([reference])[0])
         knn_y = knn(completion, reference, completion)
         correction = knn_y if mode == "margin" else (knn_y + knn(reference, reference)) / 2
         assert value == pytest.approx(cos - correction, abs=1e-5)
@@ -120,9 +120,9 @@ def test_the_formula_by_hand(mode):
     # k larger than the eligible entries: the mean of all of them
     _, wide = prepared({"mode": "margin", "k": 50}, rows)
     value = wide.adequacy([PARAPHRASES[0]], {"reference": [REFERENCES[0]]})[0]
-    v = wide.cache.embed([PARAPHRASES[0]])[0]
+    v = wide.encoder.embed([PARAPHRASES[0]])[0]
     others = [float(v @ b) for t, b in zip(bank.texts, vectors) if t != REFERENCES[0]]
-    cos = float(v @ wide.cache.embed([REFERENCES[0]])[0])
+    cos = float(v @ wide.encoder.embed([REFERENCES[0]])[0])
     assert value == pytest.approx(cos - sum(others) / len(others), abs=1e-5)
 
 

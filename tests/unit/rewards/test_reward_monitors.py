@@ -83,8 +83,8 @@ def test_copies_are_retrieved_and_one_constant_is_not(contrast):
 
     # hub: by hand from the encoder's vectors (top-10 over the 7 other references: all 7)
     semantic = reward.semantic_components()[0]
-    ref_vecs = semantic.cache.embed(REFERENCES[:8])
-    g = semantic.cache.embed([GENERIC[0]])[0]
+    ref_vecs = semantic.encoder.embed(REFERENCES[:8])
+    g = semantic.encoder.embed([GENERIC[0]])[0]
     sims = (ref_vecs @ g).tolist()
     expected = sum((sum(sims) - sims[i]) / 7 for i in range(8)) / 8
     assert constant["monitor/hub"] == pytest.approx(expected, abs=1e-5)

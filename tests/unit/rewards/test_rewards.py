@@ -51,24 +51,24 @@ def test_semantic_against_source_and_both():
     assert b == pytest.approx([(x + y) / 2 for x, y in zip(r, s)], abs=1e-5)
 
 
-def test_embedding_cache_encodes_each_distinct_text_once_per_call():
-    from semrl.encoders import EmbeddingCache, load_encoder
+def test_distinct_text_encoder_encodes_each_distinct_text_once_per_call():
+    from semrl.encoders import DistinctTextEncoder, load_encoder
 
-    cache = EmbeddingCache(load_encoder("default"))
+    texts = DistinctTextEncoder(load_encoder("default"))
     completions = [EN[0]] * 4 + [PARA[0]] * 4
-    first = cache.cosine(completions, [EN[0]] * 8)
-    assert cache.encoded == 2  # a text on both sides and repeats are encoded once
-    assert cache.cosine(completions, [EN[0]] * 8) == first
-    assert cache.encoded == 4  # nothing remembered across calls (see below)
+    first = texts.cosine(completions, [EN[0]] * 8)
+    assert texts.encoded == 2  # a text on both sides and repeats are encoded once
+    assert texts.cosine(completions, [EN[0]] * 8) == first
+    assert texts.encoded == 4  # nothing remembered across calls (see below)
 
 
 def test_a_call_does_not_depend_on_earlier_calls():
     """A resumed GRPO stage sees only the calls after its checkpoint; its rewards must be those of
     an uninterrupted stage, so a call's result may depend on its own texts only."""
-    from semrl.encoders import EmbeddingCache, load_encoder
+    from semrl.encoders import DistinctTextEncoder, load_encoder
 
     model = load_encoder("default")
-    fresh, warm = EmbeddingCache(model), EmbeddingCache(model)
+    fresh, warm = DistinctTextEncoder(model), DistinctTextEncoder(model)
     pool = EN + PARA + ["a", "a b", "。", "short one"]
     warm.cosine(pool, list(reversed(pool)))  # these texts now met in one padded batch
     for left, right in zip(EN, PARA):  # alone, each vector differs from the batched one by ~1e-7

@@ -1,4 +1,4 @@
-"""Embedding cache for one call: each distinct text is encoded once per call, then looked up.
+"""Encoding the distinct texts of one call: each distinct text is encoded once per call, then looked up.
 
 In GRPO every reference is repeated once per generation in the group, and small policies often
 produce the same completion several times; the naive reward re-encodes all of them on every
@@ -24,8 +24,9 @@ import torch
 from semrl.text.surrogates import encodable
 
 
-class EmbeddingCache:
-    """Normalised embeddings of the distinct texts of one `cosine` call under one encoder."""
+class DistinctTextEncoder:
+    """Normalised embeddings of the distinct texts of one call under one encoder. Each reward term
+    and metric makes its own (with its own batch size); there is no process-wide registry."""
 
     def __init__(self, model, batch_size: int = 64):
         self.model = model
@@ -76,14 +77,3 @@ class EmbeddingCache:
         finally:
             self._store.clear()
         return (a * b).sum(dim=1).clamp(-1.0, 1.0).tolist()
-
-
-_CACHES: dict[int, EmbeddingCache] = {}
-
-
-def cache_for(model, batch_size: int = 64) -> EmbeddingCache:
-    """One cache per loaded encoder, shared by every reward and metric in the process."""
-    key = id(model)
-    if key not in _CACHES:
-        _CACHES[key] = EmbeddingCache(model, batch_size=batch_size)
-    return _CACHES[key]

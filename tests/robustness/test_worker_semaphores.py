@@ -1,0 +1,38 @@
+"""Worker processes end without leaving semaphores behind (Python's resource_tracker warns at exit
+about any a process created and never unlinked; a killed worker never unlinks)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
+    """EvalPool.close() ends idle evaluation workers with SIGTERM; anything in them that made a
+    multiprocessing lock (tqdm does, for every bar, even a disabled one inside sentence-transformers)
+    was never unlinked, and `semrl demo` ended with Python's "leaked semaphore objects" warning."""
+    script = textwrap.dedent("""
+        import multiprocessing, os, signal, time
+        from concurrent.futures import ProcessPoolExecutor
+        from semrl.workers import init_worker, signal_pool
+
+        def job():
+            from tqdm.auto import trange
+            for _ in trange(2, disable=True):  # what sentence-transformers' encode does
+                pass
+            return os.getpid()
+
+        if __name__ == "__main__":
+            pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=init_worker, initargs=(1, os.getpid()))
+            pids = {pool.submit(job).result() for _ in range(4)}
+            signal_pool(pool, signal.SIGTERM)  # as EvalPool.close ends its idle workers
+            pool.shutdown(wait=True, cancel_futures=True)
+            print("workers", len(pids))
+    """)
+    path = tmp_path / "pool.py"  # a file: spawned workers import the job from it
+    path.write_text(script, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300)
+    assert "workers" in result.stdout, result.stderr[-2000:]
+    assert "leaked semaphore" not in result.stderr, result.stderr[-2000:]
