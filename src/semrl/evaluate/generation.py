@@ -48,7 +48,9 @@ def decode_completion(tokenizer, ids: Sequence[int]) -> str:
     return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True))
 
 
-def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+def generate(
+    model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()
+) -> list[str]:
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
 
@@ -63,10 +65,16 @@ def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSetti
     try:
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
-            batch = tokenizer([texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = tokenizer(
+                [texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             batch = batch.to(model.device)
-            kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
-                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": stop_token_ids(model, tokenizer)}
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": settings.max_new_tokens,
+                "do_sample": settings.do_sample,
+                "pad_token_id": tokenizer.pad_token_id,
+                "eos_token_id": stop_token_ids(model, tokenizer),
+            }
             if settings.do_sample:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
             with torch.inference_mode():

@@ -12,7 +12,9 @@ from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.metrics.surface import CorpusScore
 
 
-def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
+def pairwise_similarity(
+    hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
+):
     texts = DistinctTextEncoder(load_encoder(encoder, device))
     keep = [i for i, h in enumerate(hyps) if h.strip()]
     scores = [0.0] * len(hyps)
@@ -21,8 +23,12 @@ def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str |
     return scores
 
 
-def semantic_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
+def semantic_similarity(
+    hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
+):
     """Mean cosine in [-1, 1] and its signature."""
     scores = pairwise_similarity(hyps, refs, encoder, device)
     value = sum(scores) / len(scores) if scores else 0.0
-    return CorpusScore(value, f"sim|cosine|mean|encoder:{encoder or 'default'}|resolved:{resolve_encoder(encoder)}|empty:0")
+    return CorpusScore(
+        value, f"sim|cosine|mean|encoder:{encoder or 'default'}|resolved:{resolve_encoder(encoder)}|empty:0"
+    )

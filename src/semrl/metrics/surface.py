@@ -91,7 +91,9 @@ def sentence_bleu(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return _clamp(bleu_metric(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(
+        bleu_metric(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score
+    )
 
 
 def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:

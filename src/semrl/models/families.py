@@ -85,21 +85,51 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "qwen3": Family("Qwen3Config", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                    {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"}, QWEN3_TEMPLATE, tie=True,
-                    stop=["<|endoftext|>"], added=["<think>", "</think>"], extra=("head_dim",)),
-    "qwen2": Family("Qwen2Config", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                    {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"}, QWEN2_TEMPLATE, tie=True,
-                    stop=["<|endoftext|>"]),
-    "llama3": Family("LlamaConfig", ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
-                                     "<|end_header_id|>", "<|eot_id|>"],
-                     {"bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": None}, LLAMA3_TEMPLATE, tie=False,
-                     stop=["<|end_of_text|>"], bos_first=True),
-    "gemma": Family("Gemma3TextConfig", ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
-                    {"bos": "<bos>", "eos": "<eos>", "pad": "<pad>", "unk": "<unk>"}, GEMMA_TEMPLATE, tie=True,
-                    stop=["<end_of_turn>"], extra=("head_dim", "query_pre_attn_scalar"), bos_first=True),
-    "mistral": Family("MistralConfig", ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
-                      {"bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>"}, MISTRAL_TEMPLATE, tie=False, bos_first=True),
+    "qwen3": Family(
+        "Qwen3Config",
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"},
+        QWEN3_TEMPLATE,
+        tie=True,
+        stop=["<|endoftext|>"],
+        added=["<think>", "</think>"],
+        extra=("head_dim",),
+    ),
+    "qwen2": Family(
+        "Qwen2Config",
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"},
+        QWEN2_TEMPLATE,
+        tie=True,
+        stop=["<|endoftext|>"],
+    ),
+    "llama3": Family(
+        "LlamaConfig",
+        ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        {"bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": None},
+        LLAMA3_TEMPLATE,
+        tie=False,
+        stop=["<|end_of_text|>"],
+        bos_first=True,
+    ),
+    "gemma": Family(
+        "Gemma3TextConfig",
+        ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
+        {"bos": "<bos>", "eos": "<eos>", "pad": "<pad>", "unk": "<unk>"},
+        GEMMA_TEMPLATE,
+        tie=True,
+        stop=["<end_of_turn>"],
+        extra=("head_dim", "query_pre_attn_scalar"),
+        bos_first=True,
+    ),
+    "mistral": Family(
+        "MistralConfig",
+        ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
+        {"bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>"},
+        MISTRAL_TEMPLATE,
+        tie=False,
+        bos_first=True,
+    ),
 }
 FAMILY_NAMES = ("llama", *FAMILIES)
 
@@ -116,14 +146,19 @@ def family_tokenizer(name: str, texts: Iterable[str], vocab_size: int = 512):
 
         bos = family.tokens["bos"]
         tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))])
+            single=f"{bos} $A",
+            pair=f"{bos} $A {bos} $B",
+            special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))],
+        )
     if family.added:
         tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in family.added])
     tokenizer.chat_template = family.template
     return tokenizer
 
 
-def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
+def build_tiny_family(
+    name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()
+) -> Path:
     """A tiny random model of family `name` (see FAMILIES; "llama" is models/tiny.py's) in `out_dir`."""
     if name == "llama":
         return build_tiny_lm(out_dir, texts, spec)
@@ -136,8 +171,11 @@ def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec
     family = FAMILIES[name]
     torch.manual_seed(spec.seed)
     tokenizer = family_tokenizer(name, texts, spec.vocab_size)
-    ids = {f"{role}_token_id": tokenizer.convert_tokens_to_ids(token) if token else None
-           for role, token in family.tokens.items() if role != "unk"}
+    ids = {
+        f"{role}_token_id": tokenizer.convert_tokens_to_ids(token) if token else None
+        for role, token in family.tokens.items()
+        if role != "unk"
+    }
     config = getattr(transformers, family.config)(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,

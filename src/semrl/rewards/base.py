@@ -110,17 +110,23 @@ class RewardComponent:
                 )
             roles[role] = [as_text(v) for v in kwargs[column]]
             if len(roles[role]) != batch_size:
-                raise ValueError(f"column {column!r} has {len(roles[role])} values for {batch_size} completions")
+                raise ValueError(
+                    f"column {column!r} has {len(roles[role])} values for {batch_size} completions"
+                )
         return roles
 
-    def safe_score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
+    def safe_score(
+        self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]
+    ) -> list[float]:
         """Scores with NaN/inf replaced by the minimum, so one bad value cannot poison a policy
         update; `nonfinite` keeps the count so training logs it as NaN and the guard stops the stage."""
         raw = self.score(prompts, completions, refs)
         values = finite_or(raw, self.minimum)
         self.nonfinite = sum(1 for v in raw if v is None or not math.isfinite(v))
         if self.nonfinite:
-            warn(f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})")
+            warn(
+                f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})"
+            )
         return values
 
     def logged_mean(self, values: list[float]) -> float:

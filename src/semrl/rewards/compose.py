@@ -51,7 +51,9 @@ class ComposedReward:
 
     def terms(self) -> list[RewardComponent]:
         """The components, then the gate."""
-        return [component for component, _ in self.components] + ([self.gate] if self.gate is not None else [])
+        return [component for component, _ in self.components] + (
+            [self.gate] if self.gate is not None else []
+        )
 
     def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
         """Give every term the stage's rows (records with the reward's columns) before scoring: the
@@ -66,8 +68,10 @@ class ComposedReward:
         """Outside a GRPO stage nothing can resolve `tau: cold_start`: say so before any scoring."""
         for term in self.semantic_components():
             if term.tau is None:
-                raise UserError(f"{where}: reward {term.name!r}: tau: cold_start needs a GRPO stage (it is a quantile "
-                                "of the cold-start model's scores); give a number here")
+                raise UserError(
+                    f"{where}: reward {term.name!r}: tau: cold_start needs a GRPO stage (it is a quantile "
+                    "of the cold-start model's scores); give a number here"
+                )
 
     def score_batch(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> ScoredBatch:
         texts = [completion_text(c) for c in completions]
@@ -89,8 +93,10 @@ class ComposedReward:
         w_i * c_i itself, after normalising each c_i within its group under normalize_then_sum.
         A gate multiplies the sum, which no weighted sum of separate functions can express."""
         if self.gate is not None:
-            raise UserError(f"rewards.gate ({self.gate.name}) multiplies the summed reward, so the terms cannot "
-                            "be normalised one by one: remove the gate or the normalize_then_sum aggregation")
+            raise UserError(
+                f"rewards.gate ({self.gate.name}) multiplies the summed reward, so the terms cannot "
+                "be normalised one by one: remove the gate or the normalize_then_sum aggregation"
+            )
         return [component for component, _ in self.components], [weight for _, weight in self.components]
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:

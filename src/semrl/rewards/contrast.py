@@ -42,8 +42,9 @@ class ContrastSpec(StrictModel):
 
     bank: int = Field(512, ge=1, description="texts drawn (seeded) from the stage's rows of each role")
     k: int = Field(10, ge=1, description="neighbours averaged; capped at the eligible bank entries")
-    mode: Literal["csls", "margin"] = Field("csls", description="csls: subtract both sides' neighbour means "
-                                            "(halved); margin: the output's alone")
+    mode: Literal["csls", "margin"] = Field(
+        "csls", description="csls: subtract both sides' neighbour means (halved); margin: the output's alone"
+    )
 
 
 def text_key(text: str) -> str:
@@ -89,7 +90,11 @@ def neighbour_means(
         if texts is None:
             continue
         cols = torch.tensor([bank.index.get(text_key(t), -1) for t in texts], dtype=torch.long)
-        rows = ((cols >= 0) & (sims[torch.arange(len(cols)), cols.clamp(min=0)] != float("-inf"))).nonzero().squeeze(1)
+        rows = (
+            ((cols >= 0) & (sims[torch.arange(len(cols)), cols.clamp(min=0)] != float("-inf")))
+            .nonzero()
+            .squeeze(1)
+        )
         sims[rows, cols[rows]] = float("-inf")
         excluded[rows] += 1
     width = min(k, size)
@@ -101,8 +106,13 @@ def neighbour_means(
 
 
 def corrected(
-    cosine: torch.Tensor, outputs: torch.Tensor, output_texts: Sequence[str], targets: torch.Tensor,
-    target_texts: Sequence[str], bank: Bank, spec: ContrastSpec,
+    cosine: torch.Tensor,
+    outputs: torch.Tensor,
+    output_texts: Sequence[str],
+    targets: torch.Tensor,
+    target_texts: Sequence[str],
+    bank: Bank,
+    spec: ContrastSpec,
 ) -> torch.Tensor:
     """s' per item from cos(y_i, r_i), the outputs' and (csls) the targets' vectors."""
     knn_y = neighbour_means(outputs, target_texts, bank, spec.k, output_texts)

@@ -31,8 +31,12 @@ def distinct_share(completions: Sequence[str], groups: Sequence[str]) -> float:
 
 
 def monitor_values(
-    completion_vecs: torch.Tensor, reference_vecs: torch.Tensor, ref_texts: Sequence[str],
-    completions: Sequence[str], k: int, groups: Sequence[str] | None = None,
+    completion_vecs: torch.Tensor,
+    reference_vecs: torch.Tensor,
+    ref_texts: Sequence[str],
+    completions: Sequence[str],
+    k: int,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """The call's monitors. Row i of both tensors belongs to item i (completions[i], ref_texts[i]);
     an empty completion has no embedding (any row will do): it counts in `distinct`, as a miss in
@@ -49,7 +53,9 @@ def monitor_values(
     n = len(completions)
     if n == 0:
         return {}
-    values = {"distinct": distinct_share(completions, list(groups) if groups is not None else list(ref_texts))}
+    values = {
+        "distinct": distinct_share(completions, list(groups) if groups is not None else list(ref_texts))
+    }
     first: dict[str, int] = {}
     for i, text in enumerate(ref_texts):
         first.setdefault(text, i)

@@ -12,8 +12,11 @@ from semrl.metrics.surface import sentence_bleu, sentence_chrf
 from semrl.rewards.base import RewardComponent
 from semrl.rewards.spec import ComponentBase
 
+
 class OverlapSpec(ComponentBase):
-    type: Literal["bleu", "chrf", "rougeL"] = Field(description="sentence score against the reference, in [0, 1]")
+    type: Literal["bleu", "chrf", "rougeL"] = Field(
+        description="sentence score against the reference, in [0, 1]"
+    )
     lang: str | None = Field(None, description="language of the references; picks the tokenization")
 
 

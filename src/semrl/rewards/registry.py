@@ -53,5 +53,9 @@ def reward_type(name: str) -> RewardType:
 
 def spec_union(gates: bool = False) -> Any:
     """The pydantic union of the registered specs (discriminated by `type`), or of those that may gate."""
-    entries = sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate) if gates else REWARD_TYPES
+    entries = (
+        sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate)
+        if gates
+        else REWARD_TYPES
+    )
     return Annotated[Union[tuple(entry.spec for entry in entries)], Field(discriminator="type")]

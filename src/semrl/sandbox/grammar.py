@@ -28,7 +28,9 @@ class Meaning(NamedTuple):
     time: int
 
 
-def random_meaning(rng: random.Random, sizes: dict[str, int], allowed: dict[str, list[int]] | None = None) -> Meaning:
+def random_meaning(
+    rng: random.Random, sizes: dict[str, int], allowed: dict[str, list[int]] | None = None
+) -> Meaning:
     return Meaning(*(rng.choice(list((allowed or {}).get(slot) or range(sizes[slot]))) for slot in SLOTS))
 
 
@@ -42,12 +44,19 @@ def h_sentence(w: dict[str, str], prep: str, time_first: bool) -> str:
 def l_sentence(w: dict[str, str], agent_first: bool) -> str:
     agent = f"{w['agent']}{TSHEG}{ERGATIVE}"
     head = [agent, w["time"]] if agent_first else [w["time"], agent]
-    return TSHEG.join(head + [f"{w['place']}{TSHEG}{LOCATIVE}", w["object"], f"{w['action']}{TSHEG}{PAST}"]) + SHAD
+    return (
+        TSHEG.join(head + [f"{w['place']}{TSHEG}{LOCATIVE}", w["object"], f"{w['action']}{TSHEG}{PAST}"])
+        + SHAD
+    )
 
 
 def _words(meaning: Meaning, table, rng: random.Random | None) -> dict[str, str]:
-    return {slot: (rng.choice(table[slot][getattr(meaning, slot)]) if rng else table[slot][getattr(meaning, slot)][0])
-            for slot in SLOTS}
+    return {
+        slot: (
+            rng.choice(table[slot][getattr(meaning, slot)]) if rng else table[slot][getattr(meaning, slot)][0]
+        )
+        for slot in SLOTS
+    }
 
 
 def realise_h(meaning: Meaning, lexicon: Lexicon, rng: random.Random | None = None) -> str:
@@ -75,8 +84,16 @@ def realise_mixed(meaning: Meaning, lexicon: Lexicon, rng: random.Random, h_slot
 
 def realise_l_headline(meaning: Meaning, lexicon: Lexicon) -> str:
     """A headline in L: agent, object and action (what happened), verb-final."""
-    return TSHEG.join([lexicon.l["agent"][meaning.agent][0], lexicon.l["object"][meaning.object][0],
-                       f"{lexicon.l['action'][meaning.action][0]}{TSHEG}{PAST}"]) + SHAD
+    return (
+        TSHEG.join(
+            [
+                lexicon.l["agent"][meaning.agent][0],
+                lexicon.l["object"][meaning.object][0],
+                f"{lexicon.l['action'][meaning.action][0]}{TSHEG}{PAST}",
+            ]
+        )
+        + SHAD
+    )
 
 
 def _all_words(meaning: Meaning, table) -> list[dict[str, str]]:
@@ -86,8 +103,12 @@ def _all_words(meaning: Meaning, table) -> list[dict[str, str]]:
 
 def h_variants(meaning: Meaning, lexicon: Lexicon) -> set[str]:
     """Every grammatical H realisation of a meaning."""
-    return {h_sentence(w, prep, first) for w in _all_words(meaning, lexicon.h)
-            for prep in H_PREPOSITIONS for first in (False, True)}
+    return {
+        h_sentence(w, prep, first)
+        for w in _all_words(meaning, lexicon.h)
+        for prep in H_PREPOSITIONS
+        for first in (False, True)
+    }
 
 
 def l_variants(meaning: Meaning, lexicon: Lexicon) -> set[str]:

@@ -82,5 +82,9 @@ def weight_movement(init_dir: Path | str, final_dir: Path | str) -> dict[str, An
     if not tensors:
         return {"l2": None, "relative": None, "max_abs": None, "tensors": 0}
     l2 = math.sqrt(squared)
-    return {"l2": l2, "relative": l2 / math.sqrt(init_squared) if init_squared > 0 else None,
-            "max_abs": max_abs, "tensors": tensors}
+    return {
+        "l2": l2,
+        "relative": l2 / math.sqrt(init_squared) if init_squared > 0 else None,
+        "max_abs": max_abs,
+        "tensors": tensors,
+    }

@@ -77,7 +77,9 @@ def botok_words(dialect_pack: str | Path) -> Callable[[str], list[str]]:
     return tokenize
 
 
-def metric_tokenizer(lang: str | None, words_mode: str | None = None, dialect_pack: str | None = None) -> MetricTokenizer:
+def metric_tokenizer(
+    lang: str | None, words_mode: str | None = None, dialect_pack: str | None = None
+) -> MetricTokenizer:
     """The tokenizer for `lang`. `words_mode`: None (default unit), 'jieba' (zh), 'botok' (bo, needs a pack)."""
     code = base_code(lang)
     if words_mode == "jieba":

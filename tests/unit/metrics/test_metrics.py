@@ -46,9 +46,11 @@ def test_tibetan_bleu_and_chrf_are_sacrebleu_on_spaced_syllables():
 
 def test_sentence_level_matches_sacrebleu():
     hyp, ref = "ཁྱི་ནག་པོ་ཆུ་འཐུང་གི་འདུག", "ཁྱི་ནག་པོས་ཆུ་འཐུང་གི་འདུག"
-    expected = BLEU(tokenize="none", effective_order=True).sentence_score(
-        " ".join(syllables(hyp)), [" ".join(syllables(ref))]
-    ).score
+    expected = (
+        BLEU(tokenize="none", effective_order=True)
+        .sentence_score(" ".join(syllables(hyp)), [" ".join(syllables(ref))])
+        .score
+    )
     assert sentence_bleu(hyp, ref, "bo") == pytest.approx(expected)
     assert sentence_bleu(ref, ref, "bo") == pytest.approx(100.0)
     assert sentence_bleu("", ref, "bo") == 0.0
