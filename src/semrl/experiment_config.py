@@ -22,7 +22,6 @@ from semrl.rewards.config import RewardConfig
 from semrl.tasks import TASKS
 from semrl.train.recipes import RECIPES
 
-
 # Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
 # pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by
 # config_files.StrictModel):

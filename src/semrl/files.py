@@ -14,8 +14,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from semrl.errors import UserError, problems_error
 from semrl.notices import warn

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import cli_in_process, run_cli, stderr_lines
 
 ROOT = Path(__file__).resolve().parents[2]

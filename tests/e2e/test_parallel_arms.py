@@ -234,8 +234,8 @@ def test_concurrent_manifest_writers_lose_no_update(tmp_path):
 def test_worker_count(monkeypatch, tmp_path):
     from semrl.experiment_config import load_experiment
     from semrl.pipeline.scheduler import plan_units, resolve_workers
-    from semrl.workers import threads_per_worker, usable_cores
     from semrl.train.recipes import plan_experiment
+    from semrl.workers import threads_per_worker, usable_cores
 
     exp = load_experiment(write_config(tmp_path, tmp_path / "encoder"))
     units = plan_units(exp, plan_experiment(exp))

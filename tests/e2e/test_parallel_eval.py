@@ -185,8 +185,8 @@ def test_curve_arms_limits_the_curves(evaluated):
 
 
 def test_an_unknown_curve_arm_is_a_config_error(evaluated):
-    from semrl.experiment_config import load_experiment
     from semrl.errors import UserError
+    from semrl.experiment_config import load_experiment
 
     with pytest.raises(UserError, match=r"eval\.curve_arms: 'nope' is not an arm"):
         load_experiment(evaluated["config"], ["eval.curve_arms=[rl_a, nope]"])

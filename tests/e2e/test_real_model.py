@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli, write_jsonl
 
+from conftest import ROOT, run_cli, write_jsonl
 from semrl.models.gguf import missing_real_model
 
 pytestmark = pytest.mark.skipif(missing_real_model() is not None, reason=str(missing_real_model()))

@@ -133,8 +133,8 @@ def test_best_of_n_picks_the_rm_favourite(transfer_run, tmp_path):
 
 
 def test_rm_reward_reference_normalisation_and_judge(transfer_run, tmp_path):
-    from semrl.experiment_config import JudgeSpec
     from semrl.evaluate.preference import build_judge, compare
+    from semrl.experiment_config import JudgeSpec
     from semrl.rewards import RewardConfig, build_reward
 
     rm = str(transfer_run / "rm-bo" / "final")

@@ -9,12 +9,12 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.config_files import load_yaml
 from semrl.data.loading import load_table
 from semrl.data.preferences import validate_pairs
-from semrl.errors import UserError
 from semrl.data.task_rows import load_task_rows
+from semrl.errors import UserError
+from semrl.experiment_config import ExperimentConfig, load_experiment
 
 FUZZ = settings(
     max_examples=120,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BO_ZH, cli_in_process, run_cli, sample_lines, stderr_lines
 from pydantic import BaseModel
 
+from conftest import BO_ZH, cli_in_process, run_cli, sample_lines, stderr_lines
 from semrl.experiment_config import ArmSpec, ExperimentConfig, GRPOSpec, SFTSpec
 
 NAN = float("nan")

@@ -148,9 +148,13 @@ def test_relative_tax_is_null_with_its_reason_when_the_base_scores_zero():
 
 
 def test_empty_data_gives_null_not_nan():
-    from semrl.evaluate.stats import mean_with_interval
     from semrl.evaluate.preference import compare
-    from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference, bootstrap_stat
+    from semrl.evaluate.stats import (
+        bootstrap_mean,
+        bootstrap_paired_difference,
+        bootstrap_stat,
+        mean_with_interval,
+    )
     from semrl.studies.rm.matrix import accuracy_cell
 
     assert bootstrap_mean([]) is None and bootstrap_paired_difference([], []) is None

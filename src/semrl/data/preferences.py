@@ -8,7 +8,8 @@ is trained on translated copies of English pairs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from semrl.data.loading import LINE, load_table
 from semrl.data.quality import repair_text_fields, text_problems

@@ -17,7 +17,7 @@ when a stage starts, so it is a function of the stage's rows and seed alone.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

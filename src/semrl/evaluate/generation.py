@@ -6,8 +6,9 @@ order. Chat-message prompts go through the tokenizer's chat template, as in trai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from semrl.rewards.base import strip_reasoning
 from semrl.text.decoding import strip_broken_tail

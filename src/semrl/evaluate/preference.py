@@ -19,14 +19,15 @@ from __future__ import annotations
 import importlib
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from semrl.errors import UserError
+from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.likelihood import continuation_logprobs
 from semrl.evaluate.stats import bootstrap_mean
 from semrl.files import read_jsonl
-from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.models.loading import load_causal_lm, load_scorer, load_tokenizer, score_texts
 from semrl.notices import warn
 

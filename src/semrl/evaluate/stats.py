@@ -7,7 +7,8 @@ With no items there is no interval: the functions return None (JSON null), never
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

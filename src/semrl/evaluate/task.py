@@ -5,7 +5,8 @@ Per-segment scores are returned too, so outputs can be read beside them.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

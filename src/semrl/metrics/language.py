@@ -7,7 +7,7 @@ threshold; digits, punctuation and spaces do not count.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from semrl.metrics.surface import CorpusScore
 from semrl.text.scripts import resolve_scripts, target_share

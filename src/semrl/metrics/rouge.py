@@ -6,14 +6,14 @@ we pass the metric tokenizer of the language (Tibetan syllables, Chinese charact
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 from semrl.metrics.surface import CorpusScore
 from semrl.text.tokenize import metric_tokenizer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scorer(lang: str | None, words_mode: str | None):
     from rouge_score.rouge_scorer import RougeScorer
 

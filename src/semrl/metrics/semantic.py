@@ -6,7 +6,7 @@ gives the empty string.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.metrics.surface import CorpusScore

@@ -9,9 +9,9 @@ BLEU: these are thin wrappers that choose the preprocessing and record it in the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Sequence
+from functools import cache
 
 from semrl.text.tokenize import CHARACTER_CODES, TIBETAN_CODES, base_code, tibetan_tokens
 
@@ -46,14 +46,14 @@ def surface_spec(lang: str | None) -> SurfaceSpec:
     return SurfaceSpec(_identity, "13a", "raw")
 
 
-@lru_cache(maxsize=None)
+@cache
 def bleu_metric(tokenize: str, sentence: bool):
     from sacrebleu.metrics import BLEU
 
     return BLEU(tokenize=tokenize, effective_order=sentence)
 
 
-@lru_cache(maxsize=None)
+@cache
 def chrf_metric():
     from sacrebleu.metrics import CHRF
 

@@ -13,9 +13,9 @@ models, Gemma) and untied ones (Llama 3 8B, Mistral), grouped-query attention.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from semrl.errors import UserError
 from semrl.files import read_text

@@ -8,9 +8,9 @@ with save_pretrained (safetensors), so the real `from_pretrained` path loads it 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from semrl.errors import UserError
 from semrl.files import read_lines

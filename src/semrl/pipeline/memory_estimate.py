@@ -13,8 +13,9 @@ is added. Other activations, the generation KV cache and the CUDA context are no
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from semrl.devices import pick_device, torch_dtype
 from semrl.encoders.loading import resolve_encoder

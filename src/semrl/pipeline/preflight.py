@@ -8,7 +8,8 @@ UserError listing all problems found, each naming its file and line or config fi
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from semrl.data.task_rows import load_task_rows
 from semrl.encoders.loading import DEFAULT_ENCODER, resolve_encoder

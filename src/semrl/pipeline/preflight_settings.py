@@ -10,8 +10,9 @@ here, so an upgrade that adds or drops a value is followed without a change to s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig

@@ -41,8 +41,8 @@ from semrl.errors import UserError
 from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
-from semrl.rewards.language import LanguageReward
 from semrl.rewards.constant import choose_constant
+from semrl.rewards.language import LanguageReward
 from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
 

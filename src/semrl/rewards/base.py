@@ -10,8 +10,9 @@ plain classes, never `torch.nn.Module` (TRL would treat a Module as a classifier
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from semrl.notices import warn
 from semrl.text.decoding import strip_broken_tail

@@ -15,8 +15,9 @@ Either way the first semantic term's monitors (`monitor/distinct`, `monitor/hub`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.rewards.base import RewardComponent, completion_text, finite_or

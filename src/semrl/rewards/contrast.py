@@ -25,11 +25,11 @@ against the bank (completions and the call's references), on vectors the reward 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 import torch
-
 from pydantic import Field
 
 from semrl.config_files import StrictModel

@@ -11,7 +11,7 @@ hacking warning reads them back from the log history.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

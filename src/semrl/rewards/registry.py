@@ -10,7 +10,7 @@ preflight's model checks and the memory estimate all read this table (docs/exten
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import Field
 
@@ -58,4 +58,4 @@ def spec_union(gates: bool = False) -> Any:
         if gates
         else REWARD_TYPES
     )
-    return Annotated[Union[tuple(entry.spec for entry in entries)], Field(discriminator="type")]
+    return Annotated[tuple(entry.spec for entry in entries), Field(discriminator="type")]

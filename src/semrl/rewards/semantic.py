@@ -15,15 +15,15 @@ call's vectors; the caller logs them through TRL's `log_metric`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from semrl.config_files import StrictModel
-from semrl.names import PathText
 from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.errors import UserError
+from semrl.names import PathText
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
@@ -52,11 +52,9 @@ def _tau_kind(value: Any) -> str:
 
 
 Tau = Annotated[
-    Union[
-        Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")],
-        Annotated[Literal["cold_start"], Tag("name")],
-        Annotated[ColdStartTau, Tag("rule")],
-    ],
+    Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")]
+    | Annotated[Literal["cold_start"], Tag("name")]
+    | Annotated[ColdStartTau, Tag("rule")],
     Discriminator(_tau_kind),
 ]
 

@@ -88,7 +88,7 @@ class DemoConfig(StrictModel):
         """The `sft` or `grpo` settings the experiment uses: the defaults under this config's own."""
         return {**STAGE_DEFAULTS[name], **getattr(self, name)}
 
-    def quickened(self) -> "DemoConfig":
+    def quickened(self) -> DemoConfig:
         """The same pipeline with small sizes and few steps (for CI and a first look)."""
         q = self.quick
         p = self.world.pretrain

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
 from semrl.sandbox.grammar import ERGATIVE, LOCATIVE, SHAD

@@ -48,10 +48,10 @@ from semrl.sandbox.measures import (
 )
 from semrl.sandbox.pretrain import competence, pretrain_base
 from semrl.sandbox.protocol import arm_name, monitors_against_oracle, select_arms, tau_values, tradeoffs
-from semrl.sandbox.selection import final_model
 from semrl.sandbox.report import build_demo_report
 from semrl.sandbox.rm_claim import c6_claim
 from semrl.sandbox.seeds import aggregate_seeds, seed_configs
+from semrl.sandbox.selection import final_model
 from semrl.sandbox.world import write_world
 from semrl.train.encoder import run_encoder
 from semrl.train.settings import StageSettings

@@ -8,9 +8,9 @@ signatures, so a number can always be traced back to how it was tokenized.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from semrl.text.chinese import characters, jieba_words
 from semrl.text.scripts import NON_LETTER, char_class, script_profile

@@ -13,9 +13,9 @@ from semrl.distributed import is_main_process, main_process_first
 from semrl.encoders.loading import resolve_encoder
 from semrl.models.tiny import build_tiny_encoder
 from semrl.train.common import progress_callback, save_log_history, summarize_logs
-from semrl.train.sharded import full_parameters
 from semrl.train.guard import train_guarded
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import full_parameters
 
 
 def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float | None:

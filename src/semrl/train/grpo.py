@@ -16,6 +16,7 @@ from semrl.distributed import is_main_process
 from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
 from semrl.rewards import build_reward
+from semrl.train.cold_start import resolve_cold_start_tau
 from semrl.train.common import (
     lora_config,
     progress_callback,
@@ -23,12 +24,11 @@ from semrl.train.common import (
     summarize_logs,
     training_kwargs,
 )
-from semrl.train.cold_start import resolve_cold_start_tau
 from semrl.train.completions import CompletionsLog
 from semrl.train.guard import train_guarded
-from semrl.train.sharded import save_final
 from semrl.train.hacking import hacking_check
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import save_final
 
 
 def grpo_config(

@@ -9,8 +9,8 @@ from typing import Any
 from semrl.models.loading import load_classifier, load_tokenizer, score_texts
 from semrl.train.common import progress_callback, save_log_history, summarize_logs, training_kwargs
 from semrl.train.guard import train_guarded
-from semrl.train.sharded import full_parameters, save_final
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import full_parameters, save_final
 
 
 def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int = 512) -> float | None:

@@ -14,8 +14,8 @@ from semrl.train.common import (
     training_kwargs,
 )
 from semrl.train.guard import train_guarded
-from semrl.train.sharded import save_final
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import save_final
 
 
 def run_sft(

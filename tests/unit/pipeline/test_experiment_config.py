@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from conftest import run_cli, write_jsonl
-from semrl.experiment_config import load_experiment
 from semrl.data.loading import load_table, require_columns
 from semrl.data.splits import split_rows
 from semrl.errors import UserError
+from semrl.experiment_config import load_experiment
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"

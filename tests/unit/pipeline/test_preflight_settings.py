@@ -125,13 +125,13 @@ def test_defaults_and_documented_values_pass(tmp_path):
 
 
 def test_optim_and_attention_reach_the_libraries(monkeypatch, tmp_path):
-    import trl
     import transformers
+    import trl
 
     from semrl.experiment_config import ExperimentConfig
+    from semrl.models.loading import load_causal_lm
     from semrl.train.grpo import grpo_config
     from semrl.train.settings import StageSettings
-    from semrl.models.loading import load_causal_lm
 
     exp = ExperimentConfig.model_validate(
         {

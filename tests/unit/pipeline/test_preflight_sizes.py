@@ -335,8 +335,8 @@ def at_boundaries(test):
 @given(sizes())
 @at_boundaries
 def test_drawn_sizes_are_refused_exactly_when_they_cannot_work(tmp_path_factory, sizes):
-    from semrl.experiment_config import load_experiment
     from semrl.data.task_rows import load_task_rows
+    from semrl.experiment_config import load_experiment
     from semrl.pipeline.experiment import stage_rows
     from semrl.train.recipes import plan_experiment
 

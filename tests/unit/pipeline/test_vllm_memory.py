@@ -8,9 +8,9 @@ import importlib.util
 import pytest
 import torch
 
+from conftest import cli_in_process, experiment, stderr_lines
 from semrl.experiment_config import load_experiment
 from semrl.pipeline.memory_estimate import count_parameters, estimate_memory, sharding_from_env
-from conftest import cli_in_process, experiment, stderr_lines
 
 NO_VLLM = importlib.util.find_spec("vllm") is None
 REWARDS = {
@@ -217,8 +217,8 @@ def test_a_run_folder_from_before_the_vllm_settings_still_resumes(tmp_path):
 
 
 def test_colocated_vllm_share_is_named(tmp_path):
-    from semrl.train.recipes import plan_experiment
     from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.train.recipes import plan_experiment
 
     config = experiment(tmp_path, rewards=REWARDS, arms=[{"name": "g", "recipe": "grpo"}])
     exp = load_experiment(config, ["grpo.use_vllm=true"])  # not preflighted: no vLLM here
@@ -246,8 +246,8 @@ def test_model_folders_sized_from_config_json(tiny_lm, tiny_classifier, tmp_path
     """A policy folder and an RM folder on the policy's GPU, counted as the loaders would load them."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from semrl.train.recipes import plan_experiment
     from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.train.recipes import plan_experiment
 
     policy = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_lm).parameters())
     rm = AutoModelForSequenceClassification.from_pretrained(tiny_classifier)

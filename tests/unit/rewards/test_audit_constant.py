@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 import yaml
+from hub_rows import PENALTIES, REFERENCES, audit_rows, audited
 
 from conftest import cli_in_process, stderr_lines, write_jsonl
-from hub_rows import PENALTIES, REFERENCES, audit_rows, audited
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.audit import CONSTANT_HACKABLE_SHARE, audit
 from semrl.rewards.constant import choose_constant

@@ -8,9 +8,9 @@ import random
 
 import pytest
 import torch
+from hub_rows import GENERIC, PARAPHRASES, REFERENCES, audited
 
 from conftest import cli_in_process, stderr_lines, write_jsonl
-from hub_rows import GENERIC, PARAPHRASES, REFERENCES, audited
 from semrl.config_files import validate
 from semrl.errors import UserError
 from semrl.rewards import RewardConfig, build_reward

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from hub_rows import GENERIC, PARAPHRASES, REFERENCES
+
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.monitors import monitor_values
 

@@ -11,7 +11,7 @@ from semrl.sandbox.grammar import Meaning, h_variants, l_variants, random_meanin
 from semrl.sandbox.lexicon import SLOTS, build_lexicon
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World, WorldSpec, write_world
-from semrl.text import target_share, resolve_scripts
+from semrl.text import resolve_scripts, target_share
 
 
 def test_l_words_share_no_syllable_and_use_tibetan_script():

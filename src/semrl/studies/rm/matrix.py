@@ -8,7 +8,8 @@ wrong, as in RewardBench), so a constant RM scores 0, not 0.5.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -9,7 +9,8 @@ of the vectors' L2 norms. Compared between each RM and the base it was trained f
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
