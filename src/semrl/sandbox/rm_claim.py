@@ -46,9 +46,9 @@ def kb_question(
 ) -> str:
     """The KB question about `agent` (kind 'home' or 'like'); canonical words without `rng`."""
     if language == "h":
-        name = _word(lexicon.h, "agent", agent, rng)
+        name = _word(lexicon.h_words, "agent", agent, rng)
         return f"Where does the {name} live?" if kind == "home" else f"What does the {name} like?"
-    name = _word(lexicon.l, "agent", agent, rng)
+    name = _word(lexicon.l_words, "agent", agent, rng)
     if kind == "home":
         return TSHEG.join([name, L_WHERE, L_LIVE, L_QUESTION]) + SHAD
     return TSHEG.join([name, ERGATIVE, L_WHAT, L_LIKE, L_QUESTION]) + SHAD
@@ -61,12 +61,12 @@ def kb_answer(
     sentence (first synonyms, one word order), with it a random synonym and form."""
     slot = KINDS[kind]
     if language == "h":
-        name, thing = _word(lexicon.h, "agent", agent, rng), _word(lexicon.h, slot, value, rng)
+        name, thing = _word(lexicon.h_words, "agent", agent, rng), _word(lexicon.h_words, slot, value, rng)
         if kind == "home":
             prep = rng.choice(("near", "by")) if rng else "near"
             return f"The {name} lives {prep} the {thing}."
         return f"The {name} likes the {thing}."
-    name, thing = _word(lexicon.l, "agent", agent, rng), _word(lexicon.l, slot, value, rng)
+    name, thing = _word(lexicon.l_words, "agent", agent, rng), _word(lexicon.l_words, slot, value, rng)
     fronted = bool(rng and rng.random() < 0.5)  # the place/object phrase before the agent
     if kind == "home":
         parts = [thing, LOCATIVE, name] if fronted else [name, thing, LOCATIVE]

@@ -88,7 +88,7 @@ def compare_methods(
     base_detail = json.loads((eval_dir / "curves" / "base.json").read_text(encoding="utf-8"))
     base_items = base_detail["general_items"]
     arrays: dict[str, list[tuple[int, np.ndarray, dict[str, np.ndarray]]]] = {}
-    for method, arms in methods.items():
+    for arms in methods.values():
         for arm in arms:
             points = (results["arms"].get(arm) or {}).get("curve") or []
             series = []
@@ -131,7 +131,7 @@ def compare_methods(
                 {
                     "step": s,
                     "adequacy": float(a.mean()),
-                    "tax": float(np.mean([l.mean() for l in losses.values()])) if losses else 0.0,
+                    "tax": float(np.mean([loss.mean() for loss in losses.values()])) if losses else 0.0,
                 }
                 for s, a, losses in series
             ]
@@ -231,7 +231,8 @@ def tradeoff_figure(analysis: dict[str, Any], path: Path, label: str = "") -> Pa
     ax.set_xlabel("oracle adequacy (test set)")
     ax.set_ylabel("overall alignment tax (points)")
     ax.set_title(
-        f"Alignment tax along training, per learning rate (blue: RL{', ' + label + ' reward' if label else ''}; "
+        "Alignment tax along training, per learning rate (blue: "
+        f"RL{', ' + label + ' reward' if label else ''}; "
         "red: SFT)",
         fontsize=9,
     )

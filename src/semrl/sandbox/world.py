@@ -92,9 +92,9 @@ class WorldSpec(StrictModel):
     )
 
 
-def aligned_line(h: str, l: str) -> str:
+def aligned_line(h_text: str, l_text: str) -> str:
     """How aligned text appears in the base's pretraining (and how its own translation is probed)."""
-    return f"H: {h}\nL: {l}"
+    return f"H: {h_text}\nL: {l_text}"
 
 
 QA_TEMPLATES = {
@@ -135,7 +135,7 @@ class World:
 
     # -- sentences ---------------------------------------------------------------------------
     def h_word(self, slot: str, concept: int) -> str:
-        return self.lexicon.h[slot][concept][0]
+        return self.lexicon.h_words[slot][concept][0]
 
     def fact_sentences(self) -> list[str]:
         out = []
@@ -150,7 +150,7 @@ class World:
         context = realise_h(meaning, self.lexicon, rng)
         words = {w.strip(",.").lower() for w in context.split()}
         used = {
-            slot: next(w for w in self.lexicon.h[slot][getattr(meaning, slot)] if w in words)
+            slot: next(w for w in self.lexicon.h_words[slot][getattr(meaning, slot)] if w in words)
             for slot in SLOTS
         }
         slot = rng.choice(list(QA_TEMPLATES))
@@ -180,7 +180,7 @@ class World:
 
     def copy_item(self, rng: random.Random) -> dict[str, Any]:
         pool = [
-            w for slot in ("agent", "object", "place") for concept in self.lexicon.h[slot] for w in concept
+            w for slot in ("agent", "object", "place") for words in self.lexicon.h_words[slot] for w in words
         ]
         words = " ".join(rng.sample(pool, rng.randint(2, 5)))
         return {"context": words, "question": "Repeat the words.", "answers": [words]}
@@ -305,8 +305,8 @@ class World:
         texts = [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
         for _ in range(p.dictionary_repeats):
             for slot in SLOTS:
-                for h_words, l_words in zip(self.lexicon.h[slot], self.lexicon.l[slot]):
-                    texts += [f"{h} = {l}" for h in h_words for l in l_words]
+                for h_words, l_words in zip(self.lexicon.h_words[slot], self.lexicon.l_words[slot]):
+                    texts += [f"{h} = {lw}" for h in h_words for lw in l_words]
         for _ in range(p.aligned):
             meaning = random_meaning(rng, self.sizes)
             texts.append(
@@ -394,7 +394,12 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     )
     files["suite"] = out / "general" / "suite.yaml"
     atomic_write_text(files["suite"], suite)
-    lexicon = {"h": world.lexicon.h, "l": world.lexicon.l, "home": world.home, "favourite": world.favourite}
+    lexicon = {
+        "h": world.lexicon.h_words,
+        "l": world.lexicon.l_words,
+        "home": world.home,
+        "favourite": world.favourite,
+    }
     files["world"] = out / "world.json"
     atomic_write_json(files["world"], {"spec": spec.model_dump(), "lexicon": lexicon})
     return files

@@ -143,7 +143,7 @@ def test_weighted_sum_is_the_papers_reward():
     )
     scored = reward.score_batch([""] * 3, [PARA[0], BO[0], ""], reference=[EN[0]] * 3)
     sem, lang = scored.components["semantic"], scored.components["language"]
-    assert scored.rewards == pytest.approx([1.5 * s + 1.0 * l for s, l in zip(sem, lang)])
+    assert scored.rewards == pytest.approx([1.5 * s + 1.0 * g for s, g in zip(sem, lang, strict=True)])
     assert lang == [1.0, 0.0, 0.0]
     assert scored.rewards[2] == 0.0  # empty completion: each component's minimum
 

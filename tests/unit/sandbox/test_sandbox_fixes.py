@@ -168,7 +168,7 @@ def test_l_preference_text_is_built_from_the_lexicon():
         rm_claim.L_STATEMENT,
     }
     lexicon_syllables = {
-        s for slot in world.lexicon.l.values() for words in slot for w in words for s in syllables(w)
+        s for slot in world.lexicon.l_words.values() for words in slot for w in words for s in syllables(w)
     }
     assert not function_words & lexicon_syllables
     for row in world.preference(40, random.Random(0), "l"):
