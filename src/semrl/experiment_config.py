@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
@@ -151,7 +151,8 @@ class DecodingSpec(StrictModel):
     top_k: int | None = Field(
         None,
         ge=0,
-        description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off (transformers refuses a negative top_k)",
+        description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off "
+        "(transformers refuses a negative top_k)",
     )
     max_new_tokens: int = Field(
         64, ge=1, description="longest output in evaluation (greedy); GRPO uses grpo.max_completion_length"
@@ -224,7 +225,8 @@ class GRPOSpec(StrictModel):
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
     vllm_mode: Literal["colocate", "server"] | None = Field(
         None,
-        description="colocate (TRL's default): vLLM shares each training GPU; server: a `trl vllm-serve` process",
+        description="colocate (TRL's default): vLLM shares each training GPU; "
+        "server: a `trl vllm-serve` process",
     )
     vllm_gpu_memory_utilization: float | None = Field(
         None, gt=0.0, le=1.0, description="colocate: GPU share vLLM takes"
@@ -354,8 +356,8 @@ class JudgeSpec(StrictModel):
     Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
 
     type: Literal["reward_model", "lm", "callable"] = Field(
-        description="reward_model: higher score wins; lm: a causal LM asked which answer is better; callable: "
-        "your function"
+        description="reward_model: higher score wins; lm: a causal LM asked which answer is better; "
+        "callable: your function"
     )
     model: PathText | None = Field(None, description="reward_model, lm: the judge's folder or hub id")
     callable: str | None = Field(
@@ -503,8 +505,8 @@ class ExperimentConfig(StrictModel):
             return base
         try:
             return type(base).model_validate({**base.model_dump(), **overrides})
-        except Exception as exc:  # pydantic ValidationError: name the arm and stage
-            detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+        except (ValidationError, UserError, TypeError) as exc:  # a refusal: name the arm and stage
+            detail = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
 
     def arm(self, name: str) -> ArmSpec | None:
@@ -519,7 +521,7 @@ class ExperimentConfig(StrictModel):
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node: Any = data
-    for i, key in enumerate(keys[:-1]):
+    for key in keys[:-1]:
         if isinstance(node, list):
             node = node[int(key)]
             continue

@@ -139,7 +139,7 @@ def test_rm_stage_learns_an_easy_preference(tmp_path):
     subjects = ["the farmer", "my mother", "a student", "the doctor", "our teacher", "the child"]
     verbs = ["drinks tea", "reads a book", "writes a letter", "sings a song", "eats rice", "cleans the room"]
     pairs = []
-    for i in range(120):
+    for _ in range(120):
         good = f"{rng.choice(subjects)} {rng.choice(verbs)} today."
         bad = " ".join(rng.choice(["zzz", "qqq", "###", "xx"]) for _ in range(rng.randint(3, 8)))
         pairs.append({"prompt": "Say something sensible: ", "chosen": good, "rejected": bad})
@@ -225,8 +225,8 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     accelerate = Path(sys.executable).parent / "accelerate"
     result = subprocess.run(
-        # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun, and
-        # semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
+        # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun,
+        # and semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
         [
             str(accelerate),
             "launch",

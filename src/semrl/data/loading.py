@@ -54,11 +54,12 @@ def _read_delimited(path: str, delimiter: str) -> list[dict[str, Any]]:
 
 
 def _read_parquet(path: str) -> list[dict[str, Any]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a broken file
+    except (pa.ArrowException, OSError) as exc:  # pyarrow raises several types for a broken file
         raise UserError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     return [{**row, LINE: i + 1} for i, row in enumerate(table.to_pylist())]
 
@@ -68,7 +69,7 @@ def _read_hf(name: str, split: str) -> list[dict[str, Any]]:
 
     try:
         dataset = load_dataset(name, split=split)
-    except Exception as exc:  # offline, missing, or a bad split: all user-facing
+    except Exception as exc:  # noqa: BLE001 - offline, missing, bad split or script: all user-facing
         raise UserError(
             f"{name}: not a local file and not loadable as a datasets id ({str(exc).splitlines()[0]})"
         ) from None

@@ -26,16 +26,19 @@ from semrl.models.tiny import TinySpec, build_tiny_lm, train_tokenizer
 QWEN3_TEMPLATE = (
     "{% for m in messages %}"
     "{% if m['role'] == 'assistant' %}<|im_start|>assistant\n"
-    "{% set c = m['content'] %}{% if '</think>' in c %}{% set c = c.split('</think>')[-1].lstrip('\n') %}{% endif %}"
+    "{% set c = m['content'] %}{% if '</think>' in c %}"
+    "{% set c = c.split('</think>')[-1].lstrip('\n') %}{% endif %}"
     "{% if loop.last %}<think>\n\n</think>\n\n{% endif %}{{ c }}<|im_end|>\n"
     "{% else %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n"
-    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}"
 )
 # Qwen2.5: ChatML with a default system message when none is given.
 QWEN2_TEMPLATE = (
-    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -156,8 +159,11 @@ def family_tokenizer(name: str, texts: Iterable[str], vocab_size: int = 512):
     return tokenizer
 
 
+_DEFAULT_SPEC = TinySpec()  # frozen, so one shared default is safe
+
+
 def build_tiny_family(
-    name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()
+    name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = _DEFAULT_SPEC
 ) -> Path:
     """A tiny random model of family `name` (see FAMILIES; "llama" is models/tiny.py's) in `out_dir`."""
     if name == "llama":

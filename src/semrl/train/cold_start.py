@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from semrl.distributed import is_main_process
+from semrl.errors import UserError
 from semrl.evaluate.generation import decode_completion, stop_token_ids
 from semrl.files import atomic_write_jsonl, read_jsonl
 from semrl.rewards.base import completion_text
@@ -176,7 +177,7 @@ def summarize(rules, rows: list[dict[str, Any]], n_records: int) -> dict[str, An
 def _saved(path: Path) -> list[dict[str, Any]]:
     try:
         return read_jsonl(path, numbered=False)
-    except Exception:  # a file from another version or a torn one: draw the sample again
+    except (UserError, OSError):  # a file from another version or a torn one: draw the sample again
         return []
 
 
