@@ -74,12 +74,14 @@ def main() -> None:
     mode = ("--quick " if args.quick else "full ") + (f"--seeds {args.seeds}" if args.seeds > 1 else "")
     print(f"semrl demo ({mode.strip()}) on {os.cpu_count()} cores")
     print(
-        f"cold cache: {cold_s:7.1f} s  ratio to budget {cold_s / budgets['cold']:.2f}  peak RSS {cold_gb:.2f} GB "
+        f"cold cache: {cold_s:7.1f} s  ratio to budget {cold_s / budgets['cold']:.2f}  peak RSS "
+        f"{cold_gb:.2f} GB "
         f"(ratio to 3 GB {cold_gb / 3:.2f})"
     )
     if warm is not None:
         print(
-            f"warm cache: {warm[0]:7.1f} s  ratio to budget {warm[0] / budgets['warm']:.2f}  peak RSS {warm[1]:.2f} GB"
+            f"warm cache: {warm[0]:7.1f} s  ratio to budget {warm[0] / budgets['warm']:.2f}  peak RSS "
+            f"{warm[1]:.2f} GB"
         )
 
 

@@ -109,7 +109,8 @@ def main() -> None:
     print(f"multiple choice: {args.items} items x 4 choices")
     print(f"  naive loop : {len(pairs) / naive_s:8.1f} continuations/s")
     print(
-        f"  semrl      : {len(pairs) / batched_s:8.1f} continuations/s   (max |log-lik difference| {max_diff:.1e})"
+        f"  semrl      : {len(pairs) / batched_s:8.1f} continuations/s   (max |log-lik difference| "
+        f"{max_diff:.1e})"
     )
     print(f"  ratio semrl/naive: {naive_s / batched_s:.2f}x (target >= 4x)")
 

@@ -17,7 +17,8 @@ arms may generate different numbers of tokens: compare tokens/s, not only ms/ste
 
 Without CUDA, or without vLLM for the vLLM arm, it prints why and exits 0.
 
-    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128] [--real-model]
+    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128] \\
+        [--real-model]
 """
 
 from __future__ import annotations
@@ -236,7 +237,8 @@ def main() -> int:
         print(f"{arm:9} {r['step_ms']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['reward_share']:12.1f}%")
     if len(results) == 2:
         print(
-            f"vLLM colocate speed-up: {results['generate']['step_ms'] / results['vllm']['step_ms']:.2f}x per step"
+            f"vLLM colocate speed-up: {results['generate']['step_ms'] / results['vllm']['step_ms']:.2f}x "
+            "per step"
         )
     return 0
 

@@ -128,7 +128,8 @@ def main() -> None:
         sem = timed_run(model_dir, timed, args.steps, str(Path(tmp) / "b"))
     base_mean, sem_mean = statistics.mean(base), statistics.mean(sem)
     print(
-        f"time inside the semantic + language reward: {1000 * timed.seconds / args.steps:.1f} ms/step (incl. warm-up)"
+        f"time inside the semantic + language reward: {1000 * timed.seconds / args.steps:.1f} ms/step "
+        "(incl. warm-up)"
     )
     print(
         f"encoder: {args.encoder}; steps timed: {len(base)} each (8 prompts x 4 generations, 24 new tokens)"
@@ -136,7 +137,8 @@ def main() -> None:
     print(f"trivial reward : {base_mean * 1000:7.1f} ms/step")
     print(f"semantic + lang: {sem_mean * 1000:7.1f} ms/step")
     print(
-        f"overhead: {100 * (sem_mean / base_mean - 1):+.1f}% (target <= +25%); ratio {sem_mean / base_mean:.3f}"
+        f"overhead: {100 * (sem_mean / base_mean - 1):+.1f}% (target <= +25%); ratio "
+        f"{sem_mean / base_mean:.3f}"
     )
 
 

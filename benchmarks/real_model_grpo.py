@@ -319,7 +319,8 @@ def main() -> int:
         )
     for arm, r in results.items():
         print(
-            f"{arm}: step s {[round(x, 1) for x in r['step_s']]}, mean length {[round(x, 2) for x in r['lengths']]}"
+            f"{arm}: step s {[round(x, 1) for x in r['step_s']]}, mean length "
+            f"{[round(x, 2) for x in r['lengths']]}"
         )
     semrl, plain = results["semrl"], results["plain"]
     paired = statistics.median(a / b for a, b in zip(semrl["step_s"][WARMUP:], plain["step_s"][WARMUP:]))

@@ -89,7 +89,10 @@ def constant_line(constant: dict[str, Any]) -> str:
     if constant["text"] is None:
         return f"constant: not tried ({constant['chosen_by']})"
     if constant["share"] is None:
-        amount = f"mean {constant['mean']:.3f} against the {constant['baseline']}'s {constant['baseline_mean']:.3f}"
+        amount = (
+            f"mean {constant['mean']:.3f} against the {constant['baseline']}'s "
+            f"{constant['baseline_mean']:.3f}"
+        )
     else:
         amount = f"{constant['share']:.0%} of the {constant['baseline']}'s total reward"
     flag = "[yellow]hackable[/yellow]" if constant["hackable"] else "[green]not hackable[/green]"
@@ -133,7 +136,8 @@ def claims_summary(result: dict[str, Any]) -> None:
     console.print(table)
     timings = result["sandbox"]["timings"]
     console.print(
-        f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})"
+        f"time: {timings['total']:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})"
     )
     console.print(f"report: {result['report']}")
 

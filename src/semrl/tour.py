@@ -94,7 +94,8 @@ def run_tour(out: Path) -> dict:
     zh = score_files(data / "zh.hyp.txt", data / "zh.txt", None, "zh", ["bleu", "chrf", "rougeL", "lang"])
     score_table(zh)
     console.print(
-        f"  $ semrl score --hyp {data}/zh.hyp.txt --ref {data}/zh.txt --lang zh --metrics bleu,chrf,rougeL,lang\n"
+        f"  $ semrl score --hyp {data}/zh.hyp.txt --ref {data}/zh.txt --lang zh --metrics "
+        "bleu,chrf,rougeL,lang\n"
     )
 
     console.rule("2. Chinese -> Tibetan outputs, scored (Tibetan: syllables)")
@@ -116,7 +117,8 @@ def run_tour(out: Path) -> dict:
         table.add_row(kind, f"{sum(values) / len(values):.3f}")
     console.print(table)
     console.print(
-        f"  $ semrl reward --config {data}/reward-guarded.yaml --input {rows_path} --output {out}/scored.jsonl\n"
+        f"  $ semrl reward --config {data}/reward-guarded.yaml --input {rows_path} --output "
+        f"{out}/scored.jsonl\n"
     )
 
     console.rule("4. Audit: can the reward be hacked?")
@@ -155,7 +157,8 @@ def run_tour(out: Path) -> dict:
     ]
     console.print(
         "Read: the language gate zeroes source copies and code-mixed outputs. Corruptions that still "
-        f"keep at least 75% of the reference's reward under the guarded reward: {', '.join(lenient) or 'none'}. "
+        "keep at least 75% of the reference's reward under the guarded reward: "
+        f"{', '.join(lenient) or 'none'}. "
         "A sentence encoder is close to a bag of words, so word-order shuffles stay high; with the "
         "published weight (-0.2) the length penalty trims padding only a little."
     )

@@ -176,11 +176,13 @@ def test_grpo_stage_with_rm_reward_logs_it(transfer_run, tmp_path):
     )
     config = tmp_path / "grpo.yaml"
     config.write_text(
-        f"name: rm-reward\nmodel: {{path: {base}}}\ntask: {{type: generic}}\ndata: {{train: {data}, test_size: 4}}\n"
+        f"name: rm-reward\nmodel: {{path: {base}}}\ntask: {{type: generic}}\ndata: {{train: {data}, "
+        f"test_size: 4}}\n"
         "rewards:\n  rewards:\n"
         f"    - {{type: reward_model, model: {rm}, transform: batch_z, weight: 1.0}}\n"
         "    - {type: language, lang: bo, weight: 0.5}\n"
-        "grpo: {max_steps: 2, learning_rate: 1.0e-4, num_generations: 4, prompts_per_step: 2, max_completion_length: 8, logging_steps: 1}\n"
+        "grpo: {max_steps: 2, learning_rate: 1.0e-4, num_generations: 4, prompts_per_step: 2, "
+        "max_completion_length: 8, logging_steps: 1}\n"
         "eval: {enabled: false}\n"
         "arms: [{name: rl, recipe: grpo}]\n",
         encoding="utf-8",

@@ -67,7 +67,8 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         "bleu_sem_lang",
     } <= set(results["arms"])
     sandbox = results["sandbox"]
-    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle, cold-start tau
+    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle,
+    # cold-start tau
     selection = sandbox["selection"]
     assert (
         set(selection["chosen"]) == {"sft", "paper", "corrected"} and selection["arms"]["sft"] == "strong_sft"

@@ -131,6 +131,7 @@ def translate_pairs(
             )
     if collapsed:
         warn(
-            f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == rejected; dropped"
+            f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == "
+            "rejected; dropped"
         )
     return out

@@ -191,6 +191,7 @@ def judge_pairs(exp, out_dir: Path, test_rows: list[dict[str, Any]], device: str
 def _say_unreadable(spec: Any, answers: list[str], asked: int) -> None:
     if answers:
         warn(
-            f"eval.judge: {len(answers)} of {asked} answers of the lm judge {spec.model} named neither A nor B "
+            f"eval.judge: {len(answers)} of {asked} answers of the lm judge {spec.model} named neither A "
+            "nor B "
             f"(first: {answers[0][:60]!r}); they count as ties (`unreadable` in results.json)"
         )

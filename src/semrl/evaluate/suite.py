@@ -32,8 +32,8 @@ class BenchmarkSpec(StrictModel):
         pattern=r"^[A-Za-z0-9_.-]+$", description="the benchmark's name in results and the report"
     )
     type: Literal["qa", "mc", "nll", "kl", "lm_eval"] = Field(
-        description="qa: extractive QA by EM/F1; mc: multiple choice by log-likelihood; nll: NLL of texts; kl: "
-        "per-token KL to the base; lm_eval: an lm-evaluation-harness task"
+        description="qa: extractive QA by EM/F1; mc: multiple choice by log-likelihood; nll: NLL of texts; "
+        "kl: per-token KL to the base; lm_eval: an lm-evaluation-harness task"
     )
     file: str | None = Field(
         None, description="the items (JSONL/CSV/TSV/Parquet, or .txt for nll/kl); all but lm_eval need one"

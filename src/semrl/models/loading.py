@@ -75,7 +75,8 @@ def load_for_generation(
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
 ):
-    """(model, tokenizer) of a causal LM on `device` in eval mode: what evaluation and judges generate with."""
+    """(model, tokenizer) of a causal LM on `device` in eval mode: what evaluation and judges generate
+    with."""
     tokenizer = load_tokenizer(path, trust_remote_code)
     model = load_causal_lm(path, dtype, device, trust_remote_code, attn_implementation).to(device)
     model.eval()

@@ -19,7 +19,8 @@ SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}\n"
-    "{% elif message['role'] == 'assistant' %}<|assistant|>{% generation %}{{ message['content'] }}<|eos|>{% endgeneration %}\n"
+    "{% elif message['role'] == 'assistant' %}<|assistant|>"
+    "{% generation %}{{ message['content'] }}<|eos|>{% endgeneration %}\n"
     "{% else %}{{ message['content'] }}\n{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"

@@ -225,7 +225,8 @@ def run_experiment(
 
         Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
         Console().print(
-            f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing trained"
+            f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
+            "trained"
         )
         return run.root
     device = pick_device(exp.device)

@@ -184,7 +184,8 @@ def _encoder_config(exp: Any, name: str) -> Any:
 
 
 def _stored_bytes(config: Any) -> int:
-    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else fp32."""
+    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else
+    fp32."""
     import torch
 
     dtype = getattr(config, "dtype", None)

@@ -117,7 +117,8 @@ def html_page(title: str, subtitle: str, tables: list, figures: list[Path]) -> s
 def render_html(results: dict[str, Any], figures: list[Path], tables: list | None = None) -> str:
     subtitle = (
         f"run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
-        f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}"
+        f"<code>{html.escape(str(results['git_commit']))}</code> · trl "
+        f"{html.escape(results['versions'].get('trl', '?'))}"
     )
     return html_page(
         f"semrl report: {results['name']}",

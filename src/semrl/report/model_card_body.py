@@ -284,7 +284,8 @@ def _reproduce(manifest: dict[str, Any], seed: int) -> list[str]:
         "",
         f"- semrl {versions.get('semrl', '?')}; {libs}",
         f"- seed {manifest.get('seed', seed)}; git commit `{manifest.get('git_commit')}`",
-        "- every setting is in the run's `config.yaml` (`semrl_config.yaml` in an export): `semrl run config.yaml`",
+        "- every setting is in the run's `config.yaml` (`semrl_config.yaml` in an export): `semrl run "
+        "config.yaml`",
         "",
     ]
 
@@ -317,10 +318,11 @@ def encoder_card_body(exp: ExperimentConfig, manifest: dict[str, Any], base_hub_
         f"# {exp.name}: reward encoder",
         "",
         (
-            f"The sentence encoder the semrl experiment `{exp.name}` trained before RL and used for its semantic "
-            f"reward (`encoder: run:encoder`), as the paper turned CINO into a sentence encoder. Trained from {start} "
-            f"with contrastive in-batch negatives (MultipleNegativesRankingLoss) on {pairs}. Retrieval accuracy "
-            "is top-1 bitext retrieval on the held-out pairs, both directions averaged."
+            f"The sentence encoder the semrl experiment `{exp.name}` trained before RL and used for its "
+            "semantic reward (`encoder: run:encoder`), as the paper turned CINO into a sentence encoder. "
+            f"Trained from {start} with contrastive in-batch negatives (MultipleNegativesRankingLoss) on "
+            f"{pairs}. Retrieval accuracy is top-1 bitext retrieval on the held-out pairs, both directions "
+            "averaged."
         ),
         "",
         _table(["setting", "value"], rows),

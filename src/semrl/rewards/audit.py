@@ -264,9 +264,9 @@ def audit(
         "note": (
             "share of rows where a true paraphrase ranks strictly above each corruption (total reward)"
             if against == "paraphrase"
-            else "share of rows where the reference itself ranks strictly above each corruption (total reward); "
-            "give rows a `paraphrase` for the informative test: the copy gets a reference-based "
-            "reward's maximum by construction"
+            else "share of rows where the reference itself ranks strictly above each corruption "
+            "(total reward); give rows a `paraphrase` for the informative test: the copy gets a "
+            "reference-based reward's maximum by construction"
         ),
     }
     verdict = constant_verdict(flat_kind, scored.rewards, constant, chosen_by)

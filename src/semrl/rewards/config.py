@@ -77,7 +77,8 @@ class RewardConfig(StrictModel):
         for index, spec in enumerate(self.rewards):
             if reward_type(spec.type).component.penalty and spec.weight > 0:
                 raise ValueError(
-                    f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. -0.2"
+                    f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. "
+                    "-0.2"
                 )
         names = [spec.name or spec.type for spec in self.rewards]
         duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -12,8 +12,8 @@ item's own reference r (r and its duplicates are left out, so a true translation
 for being close to its own reference) and, for knn_y, from y itself (a text is not its own
 neighbour: an output that happens to be a bank text, e.g. another row's reference, is judged by
 where it lies, not by whether the draw put it in the bank); k is capped at the eligible entries
-(no eligible entry: knn 0, no correction). Under GRPO a shift that is the same for a whole group cancels in the
-advantage, so knn_y (which depends on the output) is what changes what is learned; knn_r keeps
+(no eligible entry: knn 0, no correction). Under GRPO a shift that is the same for a whole group cancels
+in the advantage, so knn_y (which depends on the output) is what changes what is learned; knn_r keeps
 scores comparable across prompts, which matters for tau (applied to s').
 
 The bank is drawn once from the stage's rows with its seed and embedded once, in one call, when

@@ -67,7 +67,8 @@ class SemanticSpec(ComponentBase):
     )
     tau: Tau = Field(
         0.0,
-        description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts",
+        description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); "
+        "cold_start: set when a GRPO stage starts",
     )
     contrast: ContrastSpec | None = Field(
         None, description="hubness correction: {bank: 512, k: 10, mode: csls}"

@@ -145,5 +145,6 @@ def mix_property(encoder: Path, world_dir: Path, seed: int = 0) -> dict[str, Any
         "mixed_above_pure_one_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong1)) / n,
         "mixed_above_pure_two_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong2)) / n,
         "n": n,
-        "note": "code-mixed = the meaning in L with two slots written as H words; pure = L with 1 or 2 wrong slots",
+        "note": "code-mixed = the meaning in L with two slots written as H words; "
+        "pure = L with 1 or 2 wrong slots",
     }

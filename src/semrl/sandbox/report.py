@@ -49,8 +49,8 @@ def claims_table(claims: list[dict[str, Any]]) -> Table:
             ]
         )
     return (
-        "Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's learning "
-        "rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
+        "Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's "
+        "learning rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
         ["id", "claim", "status", "old rule", "arms read", "why"],
         rows,
     )
@@ -78,10 +78,11 @@ def audit_table(sandbox: dict[str, Any]) -> Table | None:
             ]
         )
     return (
-        "Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how often a "
-        "true L paraphrase outranks each corruption, and the constant-output attack (one sentence, the reference "
-        "most similar to all others, for every row) as a share of the paraphrase's reward: total, and the "
-        "semantic term alone (the language term pays every L output alike and cancels in GRPO's advantage)",
+        "Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how "
+        "often a true L paraphrase outranks each corruption, and the constant-output attack (one sentence, "
+        "the reference most similar to all others, for every row) as a share of the paraphrase's reward: "
+        "total, and the semantic term alone (the language term pays every L output alike and cancels in "
+        "GRPO's advantage)",
         [
             "reward",
             "paraphrase above",
@@ -139,8 +140,8 @@ def monitors_table(sandbox: dict[str, Any]) -> Table | None:
         )
     counts = monitors.get("counts") or {}
     title = (
-        f"Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the oracle "
-        f"(hacked = reward rose while adequacy did not rise over the cold start). Flagged "
+        "Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the "
+        "oracle (hacked = reward rose while adequacy did not rise over the cold start). Flagged "
         f"{counts.get('hacked_flagged', 0)} of {counts.get('hacked', 0)} hacked arms; flagged "
         f"{counts.get('honest_flagged', 0)} of {counts.get('honest', 0)} honest arms"
     )
@@ -163,7 +164,8 @@ def before_tuning_table(sandbox: dict[str, Any]) -> Table:
         ],
         [
             "base: adequacy on concepts the narrow data covers / never shows",
-            f"{_ci((t.get('coverage') or {}).get('covered'))} / {_ci((t.get('coverage') or {}).get('uncovered'))}",
+            f"{_ci((t.get('coverage') or {}).get('covered'))} / "
+            f"{_ci((t.get('coverage') or {}).get('uncovered'))}",
         ],
         ["base: distinct outputs over the test set", f"{t.get('distinct', '–')} of {t.get('n', '–')}"],
         [
@@ -184,7 +186,8 @@ def before_tuning_table(sandbox: dict[str, Any]) -> Table:
         ],
         [
             "encoder: code-mixed outscores pure L with one / two wrong concepts",
-            f"{_num(mix.get('mixed_above_pure_one_wrong'), 2)} / {_num(mix.get('mixed_above_pure_two_wrong'), 2)} of items",
+            f"{_num(mix.get('mixed_above_pure_one_wrong'), 2)} / "
+            f"{_num(mix.get('mixed_above_pure_two_wrong'), 2)} of items",
         ],
     ]
     return ("Before any tuning: the world, the base model and the reward encoder", ["what", "value"], rows)
@@ -221,9 +224,9 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
             ]
         )
     return (
-        f"Oracle verdict per arm on the test set (chance adequacy {_num(sandbox.get('chance'))}); reward trend = mean "
-        "reward of the last 20% of GRPO steps minus the first 20%; weights moved = ||Δθ||/||θ|| of the last stage "
-        "(GRPO: from the cold start)",
+        f"Oracle verdict per arm on the test set (chance adequacy {_num(sandbox.get('chance'))}); reward "
+        "trend = mean reward of the last 20% of GRPO steps minus the first 20%; weights moved = "
+        "||Δθ||/||θ|| of the last stage (GRPO: from the cold start)",
         [
             "arm",
             "adequacy",
@@ -270,11 +273,12 @@ def tradeoff_table(analysis: dict[str, Any], label: str = "") -> Table | None:
     rows.append(["mean over the overlap", "", "", _ci(mean, 2, signed=True)])
     excluded = ", ".join(f"{a} ({why})" for a, why in (analysis.get("excluded") or {}).items())
     return (
-        f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: {', '.join(analysis['methods']['rl'])}; "
-        f"SFT arms pooled: {', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
+        f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: "
+        f"{', '.join(analysis['methods']['rl'])}; SFT arms pooled: "
+        f"{', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
         f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
-        "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. "
-        "Joint bootstrap over test and general items.",
+        "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. Joint "
+        "bootstrap over test and general items.",
         ["oracle adequacy", "tax RL", "tax SFT", "RL - SFT"],
         rows,
     )

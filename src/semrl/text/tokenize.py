@@ -80,7 +80,8 @@ def botok_words(dialect_pack: str | Path) -> Callable[[str], list[str]]:
 def metric_tokenizer(
     lang: str | None, words_mode: str | None = None, dialect_pack: str | None = None
 ) -> MetricTokenizer:
-    """The tokenizer for `lang`. `words_mode`: None (default unit), 'jieba' (zh), 'botok' (bo, needs a pack)."""
+    """The tokenizer for `lang`. `words_mode`: None (default unit), 'jieba' (zh), 'botok' (bo, needs a
+    pack)."""
     code = base_code(lang)
     if words_mode == "jieba":
         return MetricTokenizer("jieba-words", code, jieba_words)

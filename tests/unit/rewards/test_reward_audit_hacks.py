@@ -131,7 +131,8 @@ def test_filler_is_a_common_target_word_and_just_tips_the_language_reward():
         >= 0.95
         > target_share(EN[1] + " " + "\u0f0b".join([word] * (repeats - 1)), tibetan)
     )
-    # English source, French target: one script, so the source alone already passes; the floor keeps the filler
+    # English source, French target: one script, so the source alone already passes; the floor keeps the
+    # filler
     assert filler_repeats(EN[1], "le", resolve_scripts("fr"), 0.95) == FILLER_MIN
 
 

@@ -86,7 +86,8 @@ def plan_languages(
     reference = cfg.reference_language or ("en" if "en" in train_langs else train_langs[0])
     if reference not in train_langs:
         raise UserError(
-            f"reference_language: {reference!r} is not one of the training languages ({', '.join(train_langs)})"
+            f"reference_language: {reference!r} is not one of the training languages "
+            f"({', '.join(train_langs)})"
         )
     return train_langs, eval_langs, reference
 
