@@ -105,7 +105,7 @@ def main() -> None:
     batched_s = time.perf_counter() - start
     batched = [s for chunk in scored for s, _ in chunk]
     pairs = batched
-    max_diff = max(abs(a - b) for a, b in zip(naive, batched))
+    max_diff = max(abs(a - b) for a, b in zip(naive, batched, strict=True))
     print(f"multiple choice: {args.items} items x 4 choices")
     print(f"  naive loop : {len(pairs) / naive_s:8.1f} continuations/s")
     print(
@@ -136,7 +136,7 @@ def main() -> None:
         t.strip()
         for t in tokenizer.batch_decode(raw[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     ]
-    same = sum(a == b for a, b in zip(ours, raw_text))
+    same = sum(a == b for a, b in zip(ours, raw_text, strict=True))
     print(f"generation: {args.prompts} prompts, {args.new_tokens} new tokens, one batch")
     print(f"  raw model.generate : {raw_s:.3f} s")
     print(f"  semrl generate     : {ours_s:.3f} s   (identical outputs: {same}/{len(prompts)})")

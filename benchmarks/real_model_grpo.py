@@ -90,7 +90,7 @@ class Meter:
                 self.begin = now()
 
             def on_step_end(self, *_, **__):
-                steps.append(tuple(b - a for a, b in zip(self.begin, now())))
+                steps.append(tuple(b - a for a, b in zip(self.begin, now(), strict=True)))
                 print("DONE", flush=True)
 
         trainer.add_callback(StepTimer())
@@ -101,7 +101,7 @@ class Meter:
 
     def result(self) -> dict:
         timed = self.steps[WARMUP:]
-        step, gen, rew, cpu = (sum(column) for column in zip(*timed))
+        step, gen, rew, cpu = (sum(column) for column in zip(*timed, strict=True))
         lengths = [log["completions/mean_length"] for log in self.history if "completions/mean_length" in log]
         per_step = self.completions / len(self.steps)
         mean_length = statistics.mean(lengths[WARMUP:])
@@ -323,7 +323,9 @@ def main() -> int:
             f"{[round(x, 2) for x in r['lengths']]}"
         )
     semrl, plain = results["semrl"], results["plain"]
-    paired = statistics.median(a / b for a, b in zip(semrl["step_s"][WARMUP:], plain["step_s"][WARMUP:]))
+    paired = statistics.median(
+        a / b for a, b in zip(semrl["step_s"][WARMUP:], plain["step_s"][WARMUP:], strict=True)
+    )
     print(
         f"semrl / plain: {semrl['step_ms'] / plain['step_ms']:.3f}x per step (goal <= 1.0x), "
         f"{semrl['ms_per_token'] / plain['ms_per_token']:.3f}x per generated token, "

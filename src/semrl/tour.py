@@ -59,7 +59,7 @@ def build_policy_rows(data: Path, seed: int = 0) -> list[dict]:
         _lines(data / "en.paraphrase.txt"),
     )
     rows = []
-    for source, ref, para in zip(sources, refs, paraphrases):
+    for source, ref, para in zip(sources, refs, paraphrases, strict=True):
         words = ref.split()
         mixed = " ".join(words[: len(words) // 2]) + " " + source
         for kind, completion in (
@@ -128,7 +128,10 @@ def run_tour(out: Path) -> dict:
         [
             {"reference": r, "source": s, "paraphrase": p}
             for r, s, p in zip(
-                _lines(data / "en.txt"), _lines(data / "bo.txt"), _lines(data / "en.paraphrase.txt")
+                _lines(data / "en.txt"),
+                _lines(data / "bo.txt"),
+                _lines(data / "en.paraphrase.txt"),
+                strict=True,
             )
         ],
     )

@@ -115,7 +115,7 @@ def test_reward_command_scores_rows(tmp_path):
     en, para, bo = sample_lines("en.txt"), sample_lines("en.paraphrase.txt"), sample_lines("bo.txt")
     rows = [
         {"id": i, "prompt": f"Translate: {b}", "completion": c, "ref_text": e}
-        for i, (b, c, e) in enumerate(zip(bo[:3], [para[0], bo[1], ""], en[:3]))
+        for i, (b, c, e) in enumerate(zip(bo[:3], [para[0], bo[1], ""], en[:3], strict=True))
     ]
     inp = write_jsonl(tmp_path / "rows.jsonl", rows)
     out = tmp_path / "scored.jsonl"
@@ -168,7 +168,7 @@ def test_audit_shows_language_gate_closing_code_mixing(tmp_path):
         [
             {"reference": e, "source": b, "paraphrase": p}
             for e, b, p in zip(
-                sample_lines("en.txt"), sample_lines("bo.txt"), sample_lines("en.paraphrase.txt")
+                sample_lines("en.txt"), sample_lines("bo.txt"), sample_lines("en.paraphrase.txt"), strict=True
             )
         ],
     )

@@ -242,7 +242,7 @@ def test_local_encoder_is_the_semantic_reward_and_its_audit(tmp_path, xlmr_encod
     pairs = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()[:8]]
     rows = [
         {"prompt": r["source"], "completion": c, "reference": r["reference"], "source": r["source"]}
-        for r, c in zip(pairs, [p["reference"] for p in pairs[1:]] + [""])
+        for r, c in zip(pairs, [p["reference"] for p in pairs[1:]] + [""], strict=True)
     ]
     rows.append({**rows[0], "completion": "茶" * 300})  # past max_seq_length
     scored = tmp_path / "scored.jsonl"

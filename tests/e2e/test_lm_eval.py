@@ -42,7 +42,7 @@ def _lm_eval_accuracy(model_dir: Path, rows: list[dict]) -> float:
             with torch.no_grad():
                 logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
             positions = range(len(context_ids) - 1, len(context_ids) - 1 + len(continuation))
-            scores.append(sum(float(logprobs[p, t]) for p, t in zip(positions, continuation)))
+            scores.append(sum(float(logprobs[p, t]) for p, t in zip(positions, continuation, strict=True)))
         correct.append(float(max(range(len(scores)), key=scores.__getitem__) == row["answer"]))
     return 100.0 * sum(correct) / len(correct)
 

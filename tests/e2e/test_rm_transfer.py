@@ -117,7 +117,7 @@ def test_best_of_n_picks_the_rm_favourite(transfer_run, tmp_path):
     assert result.returncode == 0, result.stderr
     chosen = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     model, tokenizer = load_scorer(str(rm), "cpu")
-    for row, pick in zip(rows, chosen):
+    for row, pick in zip(rows, chosen, strict=True):
         scores = score_texts(model, tokenizer, [row["prompt"] + c for c in row["candidates"]])
         assert pick["best_index"] == int(np.argmax(scores))
         assert pick["scores"] == pytest.approx(scores, abs=1e-4)

@@ -90,7 +90,7 @@ def test_rewards_are_finite_and_bounded(pairs):
     assert all(math.isfinite(r) and 0.0 <= r <= 5.0 for r in scored.rewards)
     for name, values in scored.components.items():
         assert all(0.0 <= v <= 1.0 for v in values), name
-    for completion, reward in zip(completions, scored.rewards):
+    for completion, reward in zip(completions, scored.rewards, strict=True):
         if not completion.strip():
             assert reward == 0.0
 

@@ -47,7 +47,7 @@ def _read_delimited(path: str, delimiter: str) -> list[dict[str, Any]]:
             continue
         if len(record) != len(header):
             raise UserError(f"{path}: line {line}: {len(record)} fields, header has {len(header)}")
-        rows.append({**dict(zip(header, record)), LINE: line})
+        rows.append({**dict(zip(header, record, strict=True)), LINE: line})
     if not rows:
         raise UserError(f"{path}: no rows")
     return rows

@@ -58,8 +58,8 @@ def run_benchmark(
             GenerationSettings(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
         )
         answers = [o.splitlines()[0].strip() if o.strip() else "" for o in outputs]
-        em = [exact_match(a, item["answers"], spec.lang) for a, item in zip(answers, items)]
-        f1 = [f1_score(a, item["answers"], spec.lang) for a, item in zip(answers, items)]
+        em = [exact_match(a, item["answers"], spec.lang) for a, item in zip(answers, items, strict=True)]
+        f1 = [f1_score(a, item["answers"], spec.lang) for a, item in zip(answers, items, strict=True)]
         return {
             "metrics": {
                 "em": mean_with_interval(em, 100.0, seed=seed),

@@ -81,7 +81,7 @@ def generate(
             with torch.inference_mode():
                 generated = model.generate(**batch, **kwargs)
             new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            for i, row in zip(index, new_tokens):
+            for i, row in zip(index, new_tokens, strict=True):
                 # the answer, without a Qwen3-style <think> block (scored the same way in training)
                 outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
     finally:

@@ -128,7 +128,7 @@ def shared_context_logprobs(
             ).logits
         rest = torch.log_softmax(logits.float(), dim=-1).cpu()
         scores = []
-        for row, (item, c) in enumerate(zip(index, flat)):
+        for row, (item, c) in enumerate(zip(index, flat, strict=True)):
             total = float(first[item, c[0]])
             if len(c) > 1:
                 total += float(rest[row, torch.arange(len(c) - 1), torch.tensor(c[1:])].sum())
@@ -159,7 +159,7 @@ def multiple_choice(
         model, tokenizer, contexts, [item["choices"] for item in evaluated], batch_size, max_length
     )
     correct = []
-    for item, chunk in zip(evaluated, scores):
+    for item, chunk in zip(evaluated, scores, strict=True):
         values = [s / max(n, 1) if length_normalize else s for s, n in chunk]
         correct.append(float(int(np.argmax(values)) == item["answer"]))
     return correct

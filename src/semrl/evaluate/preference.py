@@ -129,7 +129,7 @@ def compare(
     """Win/tie/loss of A against B with both orders judged, and the verdicts' position dependence."""
     per_item, wins, ties, losses = [], 0, 0, 0
     first_shown, decisive, unreadable = 0, 0, 0
-    for prompt, a, b, row in zip(prompts, outputs_a, outputs_b, rows):
+    for prompt, a, b, row in zip(prompts, outputs_a, outputs_b, rows, strict=True):
         raw = (verdict(prompt, a, b, row), verdict(prompt, b, a, row))  # A shown first, then B shown first
         unreadable += sum(math.isnan(v) for v in raw)
         shown_first_won = [v > 0 for v in raw if not math.isnan(v) and v != 0]

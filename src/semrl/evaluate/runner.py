@@ -121,7 +121,7 @@ class Evaluator:
             "seconds": round(time.time() - start, 2),
         }
         outputs = []
-        for i, (row, hyp) in enumerate(zip(self.rows, hyps)):
+        for i, (row, hyp) in enumerate(zip(self.rows, hyps, strict=True)):
             outputs.append(
                 {
                     "id": row.get("id", i),

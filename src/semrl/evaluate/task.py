@@ -60,12 +60,12 @@ def evaluate_task(
         if name == "bleu":
             metric = bleu_metric(surface_spec(lang).bleu_tokenize, False)
             results[name] = _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed)
-            segments[name] = [sentence_bleu(h, r, lang) for h, r in zip(hyps, refs)]
+            segments[name] = [sentence_bleu(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
         elif name == "chrf":
             results[name] = _sacrebleu_with_interval(chrf_metric(), hyps, refs, lang, resamples, seed)
-            segments[name] = [sentence_chrf(h, r, lang) for h, r in zip(hyps, refs)]
+            segments[name] = [sentence_chrf(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
         elif name == "rougeL":
-            values = [100.0 * sentence_rouge_l(h, r, lang) for h, r in zip(hyps, refs)]
+            values = [100.0 * sentence_rouge_l(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
             results[name] = {
                 "value": float(np.mean(values)),
                 "ci95": bootstrap_mean(values, resamples, seed),

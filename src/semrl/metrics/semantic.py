@@ -18,7 +18,7 @@ def pairwise_similarity(
     texts = DistinctTextEncoder(load_encoder(encoder, device))
     keep = [i for i, h in enumerate(hyps) if h.strip()]
     scores = [0.0] * len(hyps)
-    for i, value in zip(keep, texts.cosine([hyps[i] for i in keep], [refs[i] for i in keep])):
+    for i, value in zip(keep, texts.cosine([hyps[i] for i in keep], [refs[i] for i in keep]), strict=True):
         scores[i] = value
     return scores
 

@@ -74,7 +74,9 @@ def _same_settings(saved: Any, current: Any) -> bool:
             return False
         return all(_same_settings(saved[k], v) if k in saved else v is None for k, v in current.items())
     if isinstance(saved, list) and isinstance(current, list):
-        return len(saved) == len(current) and all(_same_settings(a, b) for a, b in zip(saved, current))
+        return len(saved) == len(current) and all(
+            _same_settings(a, b) for a, b in zip(saved, current, strict=True)
+        )
     return saved == current
 
 

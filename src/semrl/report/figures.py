@@ -77,12 +77,12 @@ def metrics_figure(results: dict[str, Any], path: Path) -> Path | None:
     if not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         names = list(arms)
         values = [arms[n]["task"][metric]["value"] for n in names]
         errors = [
-            [v - arms[n]["task"][metric]["ci95"][0] for n, v in zip(names, values)],
-            [arms[n]["task"][metric]["ci95"][1] - v for n, v in zip(names, values)],
+            [v - arms[n]["task"][metric]["ci95"][0] for n, v in zip(names, values, strict=True)],
+            [arms[n]["task"][metric]["ci95"][1] - v for n, v in zip(names, values, strict=True)],
         ]
         ax.bar(names, values, yerr=errors, capsize=4, color="#4c72b0")
         ax.set_title(metric)
@@ -112,12 +112,12 @@ def training_figure(run_root: Path, path: Path) -> Path | None:
         }
     )
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=True):
         for stage, entries in histories.items():
             # null (TRL's mean over no valid values, or a non-finite value the guard stopped on) is a gap
             points = [(e["step"], math.nan if e[key] is None else e[key]) for e in entries if key in e]
             if points:
-                ax.plot(*zip(*points), label=stage)
+                ax.plot(*zip(*points, strict=True), label=stage)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)

@@ -108,12 +108,12 @@ def monitors_figure(run_root: Path, path: Path) -> Path | None:
         {k for entries in histories.values() for e in entries for k in e if k.startswith("monitor/")}
     )
     fig, axes = plt.subplots(1, len(keys), figsize=(max(3.4 * len(keys), 6.0), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=True):
         for stage, entries in histories.items():
             points = [(e["step"], math.nan if e[key] is None else e[key]) for e in entries if key in e]
             if points:
                 label = f"{stage} (hacking warning)" if stage in warned else stage
-                ax.plot(*zip(*points), label=label, ls="--" if stage in warned else "-")
+                ax.plot(*zip(*points, strict=True), label=label, ls="--" if stage in warned else "-")
         for windows in warned.values():  # the two windows the warning compared
             for span in windows.values():
                 ax.axvspan(span[0], span[1], color="tab:red", alpha=0.08)

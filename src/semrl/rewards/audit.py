@@ -205,7 +205,7 @@ def audit(
     report: dict[str, Any] = {}
     for name, (values, weight) in series.items():
         table: dict[int, dict[str, float]] = {}
-        for (index, kind), value in zip(flat_kind, values):
+        for (index, kind), value in zip(flat_kind, values, strict=True):
             table.setdefault(index, {})[kind] = value
         entry: dict[str, Any] = {
             "weight": weight,
@@ -309,7 +309,7 @@ def constant_verdict(
     if text is None:
         return verdict
     table: dict[int, dict[str, float]] = {}
-    for (index, kind), value in zip(flat_kind, totals):
+    for (index, kind), value in zip(flat_kind, totals, strict=True):
         table.setdefault(index, {})[kind] = value
     baseline = "paraphrase" if any("paraphrase" in r for r in table.values()) else "copy"
     present = [r for r in table.values() if baseline in r]

@@ -82,11 +82,11 @@ class ComposedReward:
         for component, weight in self.components:
             values = component.safe_score(prompts, texts, component.gather_roles(len(texts), kwargs))
             parts[component.name] = values
-            totals = [t + weight * v for t, v in zip(totals, values)]
+            totals = [t + weight * v for t, v in zip(totals, values, strict=True)]
         if self.gate is not None:
             gate = self.gate.safe_score(prompts, texts, self.gate.gather_roles(len(texts), kwargs))
             parts[f"gate/{self.gate.name}"] = gate
-            totals = [g * max(t, 0.0) for g, t in zip(gate, totals)]
+            totals = [g * max(t, 0.0) for g, t in zip(gate, totals, strict=True)]
         return ScoredBatch(finite_or(totals, 0.0), parts)
 
     def separate_functions(self) -> tuple[list[RewardComponent], list[float]]:

@@ -123,5 +123,5 @@ def corrected(
         first.setdefault(text, i)
     distinct = list(first)
     knn_r = neighbour_means(targets[[first[t] for t in distinct]], distinct, bank, spec.k)
-    per_text = dict(zip(distinct, knn_r.tolist()))
+    per_text = dict(zip(distinct, knn_r.tolist(), strict=True))
     return cosine - (knn_y + torch.tensor([per_text[t] for t in target_texts])) / 2

@@ -24,7 +24,7 @@ def distinct_share(completions: Sequence[str], groups: Sequence[str]) -> float:
     output for *different* inputs; only that lowers this share (1.0 while no two inputs share an output,
     1/inputs when all share one)."""
     per_group: dict[str, set[str]] = {}
-    for text, group in zip(completions, groups):
+    for text, group in zip(completions, groups, strict=True):
         per_group.setdefault(group, set()).add(text)
     total = sum(len(texts) for texts in per_group.values())
     return len(set(completions)) / total if total else 1.0

@@ -39,5 +39,5 @@ class OverlapReward(RewardComponent):
     def score(self, prompts, completions, refs):
         return [
             min(max(self._fn(text, ref, self.spec.lang), 0.0), 1.0) if text.strip() else 0.0
-            for text, ref in zip(completions, refs["reference"])
+            for text, ref in zip(completions, refs["reference"], strict=True)
         ]

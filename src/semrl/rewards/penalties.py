@@ -111,7 +111,10 @@ class LengthPenalty(RewardComponent):
             medians = [float(len(_tokens(ref, self.spec.lang))) for ref in refs["reference"]]
         else:
             medians = [float(statistics.median(lengths))] * len(lengths) if lengths else []
-        return [length_penalty(n, m, self.spec.start, self.spec.end) for n, m in zip(lengths, medians)]
+        return [
+            length_penalty(n, m, self.spec.start, self.spec.end)
+            for n, m in zip(lengths, medians, strict=True)
+        ]
 
 
 class RepetitionPenalty(RewardComponent):

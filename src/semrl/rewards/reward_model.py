@@ -124,7 +124,7 @@ class RewardModelReward(RewardComponent):
             values = score_texts(
                 model, tokenizer, texts, self.spec.batch_size, self.spec.max_length, templated
             )
-            for i, value in zip(index, values):
+            for i, value in zip(index, values, strict=True):
                 scores[i] = value
         return scores
 
@@ -157,6 +157,6 @@ class RewardModelReward(RewardComponent):
         values = self.transform(raw)  # non-finite values are counted and replaced by safe_score
         floor = 0.0 if self.spec.transform == "sigmoid" else min(finite_or(values, 0.0), default=0.0)
         out = [floor] * len(completions)
-        for i, value in zip(keep, values):
+        for i, value in zip(keep, values, strict=True):
             out[i] = value
         return out

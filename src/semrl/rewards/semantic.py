@@ -169,7 +169,7 @@ class SemanticReward(RewardComponent):
         groups = self.encoder.embed_groups(
             [completions[i] for i in keep], *(refs[role] for role in self.needs)
         )
-        return keep, groups[0], dict(zip(self.needs, groups[1:]))
+        return keep, groups[0], dict(zip(self.needs, groups[1:], strict=True))
 
     def _similarities(self, completions: list[str], refs: dict[str, list[str]]):
         keep, outputs, targets = self._vectors(completions, refs)
@@ -190,7 +190,7 @@ class SemanticReward(RewardComponent):
                         self.banks[role],
                         self.spec.contrast,
                     )
-                for i, value in zip(keep, values.tolist()):
+                for i, value in zip(keep, values.tolist(), strict=True):
                     totals[i] += value / len(self.needs)
         return totals, keep, outputs, targets
 
@@ -210,12 +210,14 @@ class SemanticReward(RewardComponent):
         # outputs shared across inputs, not a group converging on its answer
         role = self.needs[0]
         self._groups = (
-            [f"{as_text(p)}\x00{r}" for p, r in zip(prompts, refs[role])]
+            [f"{as_text(p)}\x00{r}" for p, r in zip(prompts, refs[role], strict=True)]
             if prompts and len(prompts) == len(completions)
             else None
         )
         self.monitors = self._monitors(completions, refs, keep, outputs, targets) if self.monitor else {}
-        return [shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions)]
+        return [
+            shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions, strict=True)
+        ]
 
     def _monitors(self, completions, refs, keep, outputs, targets) -> dict[str, float]:
         role = self.needs[0]  # the reference when the reward has one

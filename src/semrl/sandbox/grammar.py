@@ -98,7 +98,7 @@ def realise_l_headline(meaning: Meaning, lexicon: Lexicon) -> str:
 
 def _all_words(meaning: Meaning, table) -> list[dict[str, str]]:
     options = [table[slot][getattr(meaning, slot)] for slot in SLOTS]
-    return [dict(zip(SLOTS, picks)) for picks in itertools.product(*options)]
+    return [dict(zip(SLOTS, picks, strict=True)) for picks in itertools.product(*options)]
 
 
 def h_variants(meaning: Meaning, lexicon: Lexicon) -> set[str]:

@@ -55,9 +55,9 @@ def _summary(values: list[float]) -> dict[str, Any]:
 def judge_outputs(hypotheses: list[str], meanings: list[Meaning], world: World) -> dict[str, Any]:
     """Adequacy (overall, on covered and uncovered concepts), grammaticality, purity, distinct outputs."""
     cover = covered(world)
-    verdicts = [judge(h, m, world.lexicon, "l") for h, m in zip(hypotheses, meanings)]
+    verdicts = [judge(h, m, world.lexicon, "l") for h, m in zip(hypotheses, meanings, strict=True)]
     slot_hits: dict[str, list[float]] = {"covered": [], "uncovered": []}
-    for verdict, meaning in zip(verdicts, meanings):
+    for verdict, meaning in zip(verdicts, meanings, strict=True):
         for slot in SLOTS:
             concept = getattr(meaning, slot)
             side = "covered" if concept in cover[slot] else "uncovered"
@@ -142,8 +142,8 @@ def mix_property(encoder: Path, world_dir: Path, seed: int = 0) -> dict[str, Any
             "pure_one_wrong": sum(sim_wrong1) / n,
             "pure_two_wrong": sum(sim_wrong2) / n,
         },
-        "mixed_above_pure_one_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong1)) / n,
-        "mixed_above_pure_two_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong2)) / n,
+        "mixed_above_pure_one_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong1, strict=True)) / n,
+        "mixed_above_pure_two_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong2, strict=True)) / n,
         "n": n,
         "note": "code-mixed = the meaning in L with two slots written as H words; "
         "pure = L with 1 or 2 wrong slots",

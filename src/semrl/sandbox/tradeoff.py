@@ -19,6 +19,7 @@ from noise; the resampled minimum carries that noise into the interval.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,10 @@ def _point_arrays(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per test item adequacy, and per benchmark the per item loss (base - point) on its primary score."""
     adequacy = np.array(
-        [judge(h, m, world.lexicon, "l").adequacy for h, m in zip(detail["hypotheses"], meanings)]
+        [
+            judge(h, m, world.lexicon, "l").adequacy
+            for h, m in zip(detail["hypotheses"], meanings, strict=True)
+        ]
     )
     losses = {}
     for bench, items in detail["general_items"].items():
@@ -57,7 +61,7 @@ def _point_arrays(
 
 def _tax_at(curve: list[tuple[float, float]], q: float) -> float | None:
     """Tax where the curve (in step order) first reaches adequacy q, linearly interpolated."""
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
         if min(x0, x1) <= q <= max(x0, x1):
             return y0 if x1 == x0 else y0 + (y1 - y0) * (q - x0) / (x1 - x0)
     return None

@@ -305,7 +305,9 @@ class World:
         texts = [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
         for _ in range(p.dictionary_repeats):
             for slot in SLOTS:
-                for h_words, l_words in zip(self.lexicon.h_words[slot], self.lexicon.l_words[slot]):
+                for h_words, l_words in zip(
+                    self.lexicon.h_words[slot], self.lexicon.l_words[slot], strict=True
+                ):
                     texts += [f"{h} = {lw}" for h in h_words for lw in l_words]
         for _ in range(p.aligned):
             meaning = random_meaning(rng, self.sizes)

@@ -151,7 +151,7 @@ def score_sample(
             "completion": completion,
             "scores": {name: float(values[i]) for name, values in scores.items()},
         }
-        for i, (index, row, completion) in enumerate(zip(picked, rows, completions))
+        for i, (index, row, completion) in enumerate(zip(picked, rows, completions, strict=True))
     ]
 
 

@@ -48,10 +48,10 @@ def completion_rows(
     terms = extras or per_function
     advantages = list(logs["advantages"])
     rows = []
-    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
+    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
         total = [
             weight * values[i]
-            for name, weight in zip(names, weights)
+            for name, weight in zip(names, weights, strict=True)
             if i < len(values := per_function[name])
         ]
         rows.append(

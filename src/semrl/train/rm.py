@@ -23,7 +23,7 @@ def pair_accuracy(model, tokenizer, pairs: list[dict[str, str]], max_length: int
     rejected = score_texts(
         model, tokenizer, [p.get("prompt", "") + p["rejected"] for p in pairs], max_length=max_length
     )
-    return sum(c > r for c, r in zip(chosen, rejected)) / len(pairs)
+    return sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs)
 
 
 def run_rm(

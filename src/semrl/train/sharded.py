@@ -67,7 +67,7 @@ def _prime_optimizer_state(optimizer) -> None:
     optimizer.step()
     for param in params:
         param.grad = None
-    for group, rate in zip(optimizer.param_groups, rates):
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
         group["lr"] = rate
 
 

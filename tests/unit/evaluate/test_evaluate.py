@@ -80,8 +80,8 @@ def test_shared_context_scoring_equals_one_sequence_at_a_time(lm):
     ]
     choices = [["yes", "no"], ["a river", "the old bridge over the water", "x"], ["中文", "ག"]]
     shared = shared_context_logprobs(model, tokenizer, contexts, choices, batch_size=2)
-    for context, item_choices, scores in zip(contexts, choices, shared):
-        for choice, (score, _) in zip(item_choices, scores):
+    for context, item_choices, scores in zip(contexts, choices, shared, strict=True):
+        for choice, (score, _) in zip(item_choices, scores, strict=True):
             assert score == pytest.approx(_logprob_by_hand(model, tokenizer, context, " " + choice), abs=1e-4)
 
 

@@ -83,7 +83,7 @@ PENALTIES = [  # the sibling paper's guards: length > 2.5x the batch median, rep
 
 
 def audit_rows() -> list[dict[str, str]]:
-    return [{"reference": r, "paraphrase": p, "source": s} for (r, p), s in zip(PAIRS, SOURCES)]
+    return [{"reference": r, "paraphrase": p, "source": s} for (r, p), s in zip(PAIRS, SOURCES, strict=True)]
 
 
 @functools.cache

@@ -112,10 +112,13 @@ def test_the_formula_by_hand(mode):
 
     def knn(text: str, *excluded: str) -> float:
         v = reward.encoder.embed([text])[0]
-        sims = sorted((float(v @ b) for t, b in zip(bank.texts, vectors) if t not in excluded), reverse=True)
+        sims = sorted(
+            (float(v @ b) for t, b in zip(bank.texts, vectors, strict=True) if t not in excluded),
+            reverse=True,
+        )
         return sum(sims[:k]) / min(k, len(sims))
 
-    for completion, reference, value in zip(completions, references, got):
+    for completion, reference, value in zip(completions, references, got, strict=True):
         cos = float(reward.encoder.embed([completion])[0] @ reward.encoder.embed([reference])[0])
         knn_y = knn(completion, reference, completion)
         correction = knn_y if mode == "margin" else (knn_y + knn(reference, reference)) / 2
@@ -125,7 +128,7 @@ def test_the_formula_by_hand(mode):
     _, wide = prepared({"mode": "margin", "k": 50}, rows)
     value = wide.adequacy([PARAPHRASES[0]], {"reference": [REFERENCES[0]]})[0]
     v = wide.encoder.embed([PARAPHRASES[0]])[0]
-    others = [float(v @ b) for t, b in zip(bank.texts, vectors) if t != REFERENCES[0]]
+    others = [float(v @ b) for t, b in zip(bank.texts, vectors, strict=True) if t != REFERENCES[0]]
     cos = float(v @ wide.encoder.embed([REFERENCES[0]])[0])
     assert value == pytest.approx(cos - sum(others) / len(others), abs=1e-5)
 
@@ -150,7 +153,7 @@ def test_a_value_does_not_depend_on_the_rest_of_the_call(mode):
         reference=references + REFERENCES[6:16],
     )
     assert crowded[: len(completions)] == pytest.approx(first, abs=1e-6)
-    alone = [reward([""], [c], reference=[r])[0] for c, r in zip(completions, references)]
+    alone = [reward([""], [c], reference=[r])[0] for c, r in zip(completions, references, strict=True)]
     assert alone == pytest.approx(first, abs=1e-6)
     assert first[-1] == 0.0  # an empty completion: the minimum
 
@@ -172,7 +175,7 @@ def test_the_bank_is_a_function_of_rows_and_seed():
 
 def test_contrast_against_source_and_both():
     """Each role has its own bank from its own column; `both` averages the two s'."""
-    rows = [{"reference": r, "source": p} for r, p in zip(REFERENCES, PARAPHRASES)]
+    rows = [{"reference": r, "source": p} for r, p in zip(REFERENCES, PARAPHRASES, strict=True)]
     completions = PARAPHRASES[:4] + GENERIC
     refs = {"reference": REFERENCES[:6], "source": PARAPHRASES[2:8]}
     values = {}
@@ -184,7 +187,7 @@ def test_contrast_against_source_and_both():
         REFERENCES
     )
     assert values["both"] == pytest.approx(
-        [(a + b) / 2 for a, b in zip(values["reference"], values["source"])], abs=1e-6
+        [(a + b) / 2 for a, b in zip(values["reference"], values["source"], strict=True)], abs=1e-6
     )
 
 
@@ -243,7 +246,7 @@ def test_semrl_reward_draws_the_bank_from_its_file_and_refuses_a_cold_start_tau(
 
     import yaml
 
-    pairs = zip(PARAPHRASES + GENERIC, REFERENCES + REFERENCES[:2])
+    pairs = zip(PARAPHRASES + GENERIC, REFERENCES + REFERENCES[:2], strict=True)
     rows = [{"prompt": "", "completion": c, "reference": r} for c, r in pairs]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     config = tmp_path / "reward.yaml"

@@ -72,7 +72,7 @@ def _audit(tmp_path: Path, encoder: Path, rewards: list[dict], gate: dict | None
     tibetan = resolve_scripts("bo")
     rows = [
         {"source": e, "reference": b, "paraphrase": h}
-        for e, b, h in zip(EN, BO, BO_HYP)
+        for e, b, h in zip(EN, BO, BO_HYP, strict=True)
         if h != b and target_share(h, tibetan) >= 0.95
     ]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)

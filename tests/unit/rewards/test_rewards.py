@@ -51,7 +51,7 @@ def test_semantic_against_source_and_both():
     src_only = reward_from({"rewards": [{"type": "semantic", "against": "source"}]})
     kwargs = {"reference": EN[:3], "source": PARA[:3]}
     r, s, b = (f([""] * 3, EN[:3], **kwargs) for f in (ref_only, src_only, both))
-    assert b == pytest.approx([(x + y) / 2 for x, y in zip(r, s)], abs=1e-5)
+    assert b == pytest.approx([(x + y) / 2 for x, y in zip(r, s, strict=True)], abs=1e-5)
 
 
 def test_distinct_text_encoder_encodes_each_distinct_text_once_per_call():
@@ -74,7 +74,7 @@ def test_a_call_does_not_depend_on_earlier_calls():
     fresh, warm = DistinctTextEncoder(model), DistinctTextEncoder(model)
     pool = EN + PARA + ["a", "a b", "。", "short one"]
     warm.cosine(pool, list(reversed(pool)))  # these texts now met in one padded batch
-    for left, right in zip(EN, PARA):  # alone, each vector differs from the batched one by ~1e-7
+    for left, right in zip(EN, PARA, strict=True):  # alone, each vector differs from the batched one by ~1e-7
         assert warm.cosine([left], [right]) == fresh.cosine([left], [right])
 
 
@@ -158,9 +158,9 @@ def test_gate_multiplies_the_clipped_sum():
     completions = [EN[0], "ཉི་མ་ཤར་སོང་།", " ".join([EN[0]] * 8), EN[0], EN[0]]
     scored = reward.score_batch([""] * 5, completions, reference=[EN[0]] * 5)
     gate = scored.components["gate/language"]
-    raw = [c - 5.0 * p for c, p in zip(scored.components["chrf"], scored.components["length"])]
+    raw = [c - 5.0 * p for c, p in zip(scored.components["chrf"], scored.components["length"], strict=True)]
     assert gate == [1.0, 0.0, 1.0, 1.0, 1.0]
-    assert scored.rewards == pytest.approx([g * max(r, 0.0) for g, r in zip(gate, raw)])
+    assert scored.rewards == pytest.approx([g * max(r, 0.0) for g, r in zip(gate, raw, strict=True)])
     assert scored.rewards[1] == 0.0 and scored.rewards[2] == 0.0  # gated out; clipped at 0
 
 
@@ -234,7 +234,7 @@ def test_audit_ranks_a_true_paraphrase_against_the_corruptions():
 
     reward = reward_from({"rewards": [{"type": "semantic", "encoder": "default"}]})
     columns = {"reference": "reference", "source": "source"}
-    rows = [{"reference": e, "source": b, "paraphrase": p} for e, b, p in zip(EN, BO, PARA)]
+    rows = [{"reference": e, "source": b, "paraphrase": p} for e, b, p in zip(EN, BO, PARA, strict=True)]
     result = audit(rows, reward, columns, "en")
     total = result["scores"]["total"]
     assert all(rate == 1.0 for rate in total["copy_above"].values())  # uninformative by construction

@@ -100,7 +100,7 @@ def test_claims_come_in_two_variants_read_from_the_chosen_arms_with_the_old_rule
         "C5 (paper)",
         "C5 (corrected)",
     ]
-    by = {k: c for k, c in zip(keys, claims)}
+    by = {k: c for k, c in zip(keys, claims, strict=True)}
     assert by["C1 (paper)"]["status"] == "not testable" and "no arm of paper" in by["C1 (paper)"]["reason"]
     assert by["C1 (corrected)"]["status"] == "reproduced"  # the chosen x0.3 arm beats the cold start
     old = by["C1 (corrected)"]["evidence"]["old_rule"]

@@ -150,7 +150,7 @@ def test_tradeoff_compares_pooled_methods_only_where_the_curves_overlap(tmp_path
     def point(arm, step, share_right, f1):
         hyps = [
             realise_l(m if i < share_right * 40 else w, world.lexicon)
-            for i, (m, w) in enumerate(zip(meanings, wrong))
+            for i, (m, w) in enumerate(zip(meanings, wrong, strict=True))
         ]
         path = f"curves/{arm}/step-{step}.json"
         (eval_dir / path).parent.mkdir(parents=True, exist_ok=True)

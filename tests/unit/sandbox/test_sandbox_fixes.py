@@ -103,7 +103,7 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     assert keys(config.model_copy(update={"rm": {**config.rm, "epochs": 5}}))[1] != rm
     assert keys(config.model_copy(update={"rm_mt_error": 0.3}))[1] != rm
     assert keys(config.model_copy(update={"seed": 1})) != (head, rm) and all(
-        a != b for a, b in zip(keys(config.model_copy(update={"seed": 1})), (head, rm))
+        a != b for a, b in zip(keys(config.model_copy(update={"seed": 1})), (head, rm), strict=True)
     )
     (mt / "semantic_rl/grpo/final/model.safetensors").write_text("rl, retrained", encoding="utf-8")
     assert keys(config)[0] != head
@@ -195,7 +195,9 @@ def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
     exact = machine_translator(tmp_path / "world.json", 0.0, 0)
     texts = [row[f] for row in rows for f in ("prompt", "chosen", "rejected")]
     out = exact(texts)
-    for row, (prompt, chosen, rejected) in zip(rows, zip(out[0::3], out[1::3], out[2::3])):
+    for row, (prompt, chosen, rejected) in zip(
+        rows, zip(out[0::3], out[1::3], out[2::3], strict=True), strict=True
+    ):
         agent = world.lexicon.h_index[row["prompt"].split()[3]][1]
         kind = "home" if "live" in row["prompt"] else "like"
         truth = world.home[agent] if kind == "home" else world.favourite[agent]
@@ -204,7 +206,7 @@ def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
         assert rejected != chosen
     noisy = machine_translator(tmp_path / "world.json", 1.0, 0)(texts)
     assert noisy[0::3] == out[0::3]  # questions are translated faithfully; every statement has one error
-    assert all(a != b for a, b in zip(noisy[1::3], out[1::3]))
+    assert all(a != b for a, b in zip(noisy[1::3], out[1::3], strict=True))
 
 
 # -- reward-model transfer, end to end on a tiny model ----------------------------------------------

@@ -94,7 +94,7 @@ def test_pretraining_has_a_bilingual_component_over_every_concept():
     texts = world.bilingual_text(random.Random(0))
     lexicon = world.lexicon
     for slot in SLOTS:
-        for h_words, l_words in zip(lexicon.h_words[slot], lexicon.l_words[slot]):
+        for h_words, l_words in zip(lexicon.h_words[slot], lexicon.l_words[slot], strict=True):
             assert f"{h_words[0]} = {l_words[0]}" in texts
     aligned = [t for t in texts if t.startswith("H: ")]
     assert len(aligned) == WorldSpec().pretrain.aligned

@@ -17,7 +17,7 @@ from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
 
 
 def correct(chosen: Sequence[float], rejected: Sequence[float]) -> list[float]:
-    return [1.0 if c > r else 0.0 for c, r in zip(chosen, rejected)]
+    return [1.0 if c > r else 0.0 for c, r in zip(chosen, rejected, strict=True)]
 
 
 def accuracy_cell(hits: Sequence[float], cats: Sequence[str], resamples: int, seed: int) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def accuracy_cell(hits: Sequence[float], cats: Sequence[str], resamples: int, se
 
     per_category = {}
     for name in dict.fromkeys(cats):
-        per_category[name] = entry([h for h, c in zip(hits, cats) if c == name])
+        per_category[name] = entry([h for h, c in zip(hits, cats, strict=True) if c == name])
     return {**entry(hits), "categories": per_category}
 
 

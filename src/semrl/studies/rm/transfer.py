@@ -235,7 +235,7 @@ def run_rm_transfer(
                     "chosen_score": c,
                     "rejected_score": r,
                 }
-                for p, c, r in zip(pairs, chosen, rejected)
+                for p, c, r in zip(pairs, chosen, rejected, strict=True)
             ]
     cats = {lang: [p["category"] for p in evaluate[lang]] for lang in eval_langs}
     result: dict[str, Any] = {

@@ -26,7 +26,7 @@ def model_translator(
         keep = [i for i, text in enumerate(texts) if text.strip()]
         outputs = generate(model, tokenizer, [template.replace("{text}", texts[i]) for i in keep], settings)
         result = [""] * len(texts)
-        for i, output in zip(keep, outputs):
+        for i, output in zip(keep, outputs, strict=True):
             result[i] = output
         return result
 
