@@ -9,6 +9,8 @@ preflight's model checks and the memory estimate all read this table (docs/exten
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 
@@ -58,4 +60,5 @@ def spec_union(gates: bool = False) -> Any:
         if gates
         else REWARD_TYPES
     )
-    return Annotated[tuple(entry.spec for entry in entries), Field(discriminator="type")]
+    union = functools.reduce(operator.or_, (entry.spec for entry in entries))  # Union[...] of a dynamic tuple
+    return Annotated[union, Field(discriminator="type")]
