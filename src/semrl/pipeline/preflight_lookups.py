@@ -99,11 +99,11 @@ def check_template(template: str | None, field: str, known: tuple[str, ...]) -> 
 
 def check_metrics(exp: ExperimentConfig) -> None:
     """eval.metrics are metrics the evaluation computes, and `lang` has a script to look for."""
-    from semrl.evaluate.task import TASK_METRICS
     from semrl.metrics.scoring import METRICS
+    from semrl.tasks import TASKS
     from semrl.text.scripts import resolve_scripts
 
-    metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASK_METRICS[exp.task.type])
+    metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASKS[exp.task.type].metrics)
     if exp.eval.metrics is not None and not metrics:
         raise UserError(
             f"eval.metrics: empty; give some of {', '.join(METRICS)} (or leave it out for the task's)"
