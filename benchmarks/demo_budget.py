@@ -37,8 +37,9 @@ def tree_rss(process: psutil.Process) -> int:
 def run(args: list[str], cache: str, out: str) -> tuple[float, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": cache}
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "semrl", "demo", "--out", out, *args], env=env,
-                             stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "semrl", "demo", "--out", out, *args], env=env, stdout=subprocess.DEVNULL
+    )
     peak = 0
     watched = psutil.Process(child.pid)
 
@@ -72,10 +73,16 @@ def main() -> None:
         warm = None if args.cold_only else run(extra, f"{tmp}/cache", f"{tmp}/b")
     mode = ("--quick " if args.quick else "full ") + (f"--seeds {args.seeds}" if args.seeds > 1 else "")
     print(f"semrl demo ({mode.strip()}) on {os.cpu_count()} cores")
-    print(f"cold cache: {cold_s:7.1f} s  ratio to budget {cold_s / budgets['cold']:.2f}  peak RSS {cold_gb:.2f} GB "
-          f"(ratio to 3 GB {cold_gb / 3:.2f})")
+    print(
+        f"cold cache: {cold_s:7.1f} s  ratio to budget {cold_s / budgets['cold']:.2f}  peak RSS "
+        f"{cold_gb:.2f} GB "
+        f"(ratio to 3 GB {cold_gb / 3:.2f})"
+    )
     if warm is not None:
-        print(f"warm cache: {warm[0]:7.1f} s  ratio to budget {warm[0] / budgets['warm']:.2f}  peak RSS {warm[1]:.2f} GB")
+        print(
+            f"warm cache: {warm[0]:7.1f} s  ratio to budget {warm[0] / budgets['warm']:.2f}  peak RSS "
+            f"{warm[1]:.2f} GB"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,24 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-WORDS = ["river", "apple", "mountain", "teacher", "bread", "window", "horse", "market", "winter", "letter",
-         "garden", "bridge", "yak", "tea", "school", "cloud"]
+WORDS = [
+    "river",
+    "apple",
+    "mountain",
+    "teacher",
+    "bread",
+    "window",
+    "horse",
+    "market",
+    "winter",
+    "letter",
+    "garden",
+    "bridge",
+    "yak",
+    "tea",
+    "school",
+    "cloud",
+]
 
 
 def make_items(n: int, rng: random.Random) -> list[dict]:
@@ -83,14 +99,19 @@ def main() -> None:
     naive_s = time.perf_counter() - start
     contexts = [f"Question: {item['question']}\nAnswer:" for item in items]
     start = time.perf_counter()
-    scored = shared_context_logprobs(model, tokenizer, contexts, [item["choices"] for item in items], batch_size=16)
+    scored = shared_context_logprobs(
+        model, tokenizer, contexts, [item["choices"] for item in items], batch_size=16
+    )
     batched_s = time.perf_counter() - start
     batched = [s for chunk in scored for s, _ in chunk]
     pairs = batched
-    max_diff = max(abs(a - b) for a, b in zip(naive, batched))
+    max_diff = max(abs(a - b) for a, b in zip(naive, batched, strict=True))
     print(f"multiple choice: {args.items} items x 4 choices")
     print(f"  naive loop : {len(pairs) / naive_s:8.1f} continuations/s")
-    print(f"  semrl      : {len(pairs) / batched_s:8.1f} continuations/s   (max |log-lik difference| {max_diff:.1e})")
+    print(
+        f"  semrl      : {len(pairs) / batched_s:8.1f} continuations/s   (max |log-lik difference| "
+        f"{max_diff:.1e})"
+    )
     print(f"  ratio semrl/naive: {naive_s / batched_s:.2f}x (target >= 4x)")
 
     prompts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 20))) for _ in range(args.prompts)]
@@ -103,11 +124,19 @@ def main() -> None:
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     start = time.perf_counter()
     with torch.inference_mode():
-        raw = model.generate(**batch, max_new_tokens=args.new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        raw = model.generate(
+            **batch,
+            max_new_tokens=args.new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
     raw_s = time.perf_counter() - start
-    raw_text = [t.strip() for t in tokenizer.batch_decode(raw[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
-    same = sum(a == b for a, b in zip(ours, raw_text))
+    raw_text = [
+        t.strip()
+        for t in tokenizer.batch_decode(raw[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    ]
+    same = sum(a == b for a, b in zip(ours, raw_text, strict=True))
     print(f"generation: {args.prompts} prompts, {args.new_tokens} new tokens, one batch")
     print(f"  raw model.generate : {raw_s:.3f} s")
     print(f"  semrl generate     : {ours_s:.3f} s   (identical outputs: {same}/{len(prompts)})")

@@ -17,7 +17,8 @@ arms may generate different numbers of tokens: compare tokens/s, not only ms/ste
 
 Without CUDA, or without vLLM for the vLLM arm, it prints why and exits 0.
 
-    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128] [--real-model]
+    python benchmarks/gpu_grpo.py [--steps 12] [--prompts 8] [--generations 8] [--new-tokens 128] \\
+        [--real-model]
 """
 
 from __future__ import annotations
@@ -65,10 +66,19 @@ def build_policy(out: Path) -> str:
 
     torch.manual_seed(0)
     tokenizer = train_tokenizer([r["source"] for r in rows()] + [r["reference"] for r in rows()], 2048)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=512, intermediate_size=1408, num_hidden_layers=8,
-                         num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=2048,
-                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=512,
+        intermediate_size=1408,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
@@ -84,14 +94,29 @@ def run_arm(arm: str, model_dir: str, args: argparse.Namespace) -> dict[str, flo
     from semrl.rewards import RewardConfig, build_reward
 
     if arm == "vllm":  # colocate in one process: TRL expects the torch.distributed variables
-        for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost",
-                           "MASTER_PORT": "29533"}.items():
+        for key, value in {
+            "RANK": "0",
+            "LOCAL_RANK": "0",
+            "WORLD_SIZE": "1",
+            "MASTER_ADDR": "localhost",
+            "MASTER_PORT": "29533",
+        }.items():
             os.environ.setdefault(key, value)
-    reward = TimedReward(build_reward(RewardConfig.model_validate({"rewards": [
-        {"type": "semantic", "weight": 1.5, "encoder": "default", "device": "cuda"},
-        {"type": "language", "weight": 1.0, "lang": "en" if args.real_model else "zh"}]})))
-    dataset = Dataset.from_list([{"prompt": prompt(r, args.real_model), "reference": r["reference"]}
-                                 for r in rows(args.real_model)])
+    reward = TimedReward(
+        build_reward(
+            RewardConfig.model_validate(
+                {
+                    "rewards": [
+                        {"type": "semantic", "weight": 1.5, "encoder": "default", "device": "cuda"},
+                        {"type": "language", "weight": 1.0, "lang": "en" if args.real_model else "zh"},
+                    ]
+                }
+            )
+        )
+    )
+    dataset = Dataset.from_list(
+        [{"prompt": prompt(r, args.real_model), "reference": r["reference"]} for r in rows(args.real_model)]
+    )
     times: list[float] = []
     reward_at_step: list[float] = []
 
@@ -106,19 +131,40 @@ def run_arm(arm: str, model_dir: str, args: argparse.Namespace) -> dict[str, flo
             reward_at_step.append(reward.seconds - self.reward)
 
     config = GRPOConfig(
-        output_dir=args.tmp, per_device_train_batch_size=args.prompts * args.generations,
-        num_generations=args.generations, max_completion_length=args.new_tokens, max_steps=args.steps,
-        learning_rate=0.0, bf16=True, report_to=[], save_strategy="no", logging_steps=1, disable_tqdm=True,
-        seed=0, use_vllm=arm == "vllm", vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
-    trainer = GRPOTrainer(model=model_dir, reward_funcs=[reward], args=config, train_dataset=dataset,
-                          callbacks=[StepTimer()])
+        output_dir=args.tmp,
+        per_device_train_batch_size=args.prompts * args.generations,
+        num_generations=args.generations,
+        max_completion_length=args.new_tokens,
+        max_steps=args.steps,
+        learning_rate=0.0,
+        bf16=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        use_vllm=arm == "vllm",
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=0.3,
+    )
+    trainer = GRPOTrainer(
+        model=model_dir, reward_funcs=[reward], args=config, train_dataset=dataset, callbacks=[StepTimer()]
+    )
     trainer.train()
-    lengths = [log["completions/mean_length"] for log in trainer.state.log_history if "completions/mean_length" in log]
+    lengths = [
+        log["completions/mean_length"]
+        for log in trainer.state.log_history
+        if "completions/mean_length" in log
+    ]
     timed = slice(2, None)
     seconds = sum(times[timed])
     tokens = sum(lengths[timed]) * args.prompts * args.generations
-    return {"step_ms": 1000 * seconds / len(times[timed]), "tokens_per_s": tokens / seconds,
-            "reward_share": sum(reward_at_step[timed]) / seconds, "steps": len(times[timed])}
+    return {
+        "step_ms": 1000 * seconds / len(times[timed]),
+        "tokens_per_s": tokens / seconds,
+        "reward_share": sum(reward_at_step[timed]) / seconds,
+        "steps": len(times[timed]),
+    }
 
 
 def main() -> int:
@@ -127,7 +173,9 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--real-model", action="store_true", help="SmolLM2-135M-Instruct instead of a random Qwen2")
+    parser.add_argument(
+        "--real-model", action="store_true", help="SmolLM2-135M-Instruct instead of a random Qwen2"
+    )
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)  # internal: one arm in this process
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -155,24 +203,43 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = str(smollm2_folder()) if args.real_model else build_policy(Path(tmp) / "policy")
         for arm in arms:
-            command = [sys.executable, __file__, "--arm", arm, "--model", model_dir, "--tmp", str(Path(tmp) / arm),
-                       *(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                         if k in ("steps", "prompts", "generations", "new_tokens")),
-                       *(["--real-model"] if args.real_model else [])]
+            command = [
+                sys.executable,
+                __file__,
+                "--arm",
+                arm,
+                "--model",
+                model_dir,
+                "--tmp",
+                str(Path(tmp) / arm),
+                *(
+                    f"--{k.replace('_', '-')}={v}"
+                    for k, v in vars(args).items()
+                    if k in ("steps", "prompts", "generations", "new_tokens")
+                ),
+                *(["--real-model"] if args.real_model else []),
+            ]
             done = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode or not lines:
                 print(f"{arm}: failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
                 continue
-            results[arm] = json.loads(lines[-1][len("RESULT "):])
-    policy = "SmolLM2-135M-Instruct (fp32 weights, bf16: true)" if args.real_model else "random Qwen2 ~24M bf16"
-    print(f"{torch.cuda.get_device_name(0)}; {policy}; {args.prompts} prompts x {args.generations} "
-          f"generations x {args.new_tokens} new tokens; {args.steps - 2} steps timed")
+            results[arm] = json.loads(lines[-1][len("RESULT ") :])
+    policy = (
+        "SmolLM2-135M-Instruct (fp32 weights, bf16: true)" if args.real_model else "random Qwen2 ~24M bf16"
+    )
+    print(
+        f"{torch.cuda.get_device_name(0)}; {policy}; {args.prompts} prompts x {args.generations} "
+        f"generations x {args.new_tokens} new tokens; {args.steps - 2} steps timed"
+    )
     print(f"{'arm':9} {'ms/step':>9} {'tokens/s':>10} {'reward share':>13}")
     for arm, r in results.items():
         print(f"{arm:9} {r['step_ms']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['reward_share']:12.1f}%")
     if len(results) == 2:
-        print(f"vLLM colocate speed-up: {results['generate']['step_ms'] / results['vllm']['step_ms']:.2f}x per step")
+        print(
+            f"vLLM colocate speed-up: {results['generate']['step_ms'] / results['vllm']['step_ms']:.2f}x "
+            "per step"
+        )
     return 0
 
 

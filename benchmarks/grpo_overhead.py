@@ -70,11 +70,25 @@ def timed_run(model_dir: str, reward, steps: int, out_dir: str) -> list[float]:
         def on_step_end(self, args, state, control, **kwargs):
             times.append(time.perf_counter() - self.start)
 
-    args = GRPOConfig(output_dir=out_dir, per_device_train_batch_size=32, num_generations=4, max_completion_length=24,
-                      max_steps=steps, learning_rate=0.0, bf16=False, use_cpu=True, activation_checkpointing=False,
-                      report_to=[], save_strategy="no", logging_steps=1000, disable_tqdm=True, seed=0)
-    trainer = GRPOTrainer(model=model_dir, reward_funcs=[reward], args=args, train_dataset=dataset,
-                          callbacks=[StepTimer()])
+    args = GRPOConfig(
+        output_dir=out_dir,
+        per_device_train_batch_size=32,
+        num_generations=4,
+        max_completion_length=24,
+        max_steps=steps,
+        learning_rate=0.0,
+        bf16=False,
+        use_cpu=True,
+        activation_checkpointing=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1000,
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = GRPOTrainer(
+        model=model_dir, reward_funcs=[reward], args=args, train_dataset=dataset, callbacks=[StepTimer()]
+    )
     from semrl.train.common import quiet
 
     quiet(trainer).train()
@@ -96,20 +110,36 @@ def main() -> None:
     texts = [r["source"] for r in rows] + [r["reference"] for r in rows]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = str(build_tiny_lm(Path(tmp) / "policy", texts))
-        encoder = str(build_tiny_encoder(Path(tmp) / "encoder", texts)) if args.encoder == "tiny" else args.encoder
-        semantic = build_reward(RewardConfig.model_validate({"rewards": [
-            {"type": "semantic", "weight": 1.5, "encoder": encoder, "device": "cpu"},
-            {"type": "language", "weight": 1.0, "lang": "zh"},
-        ]}))
+        encoder = (
+            str(build_tiny_encoder(Path(tmp) / "encoder", texts)) if args.encoder == "tiny" else args.encoder
+        )
+        semantic = build_reward(
+            RewardConfig.model_validate(
+                {
+                    "rewards": [
+                        {"type": "semantic", "weight": 1.5, "encoder": encoder, "device": "cpu"},
+                        {"type": "language", "weight": 1.0, "lang": "zh"},
+                    ]
+                }
+            )
+        )
         timed = TimedReward(semantic)
         base = timed_run(model_dir, trivial_reward, args.steps, str(Path(tmp) / "a"))
         sem = timed_run(model_dir, timed, args.steps, str(Path(tmp) / "b"))
     base_mean, sem_mean = statistics.mean(base), statistics.mean(sem)
-    print(f"time inside the semantic + language reward: {1000 * timed.seconds / args.steps:.1f} ms/step (incl. warm-up)")
-    print(f"encoder: {args.encoder}; steps timed: {len(base)} each (8 prompts x 4 generations, 24 new tokens)")
+    print(
+        f"time inside the semantic + language reward: {1000 * timed.seconds / args.steps:.1f} ms/step "
+        "(incl. warm-up)"
+    )
+    print(
+        f"encoder: {args.encoder}; steps timed: {len(base)} each (8 prompts x 4 generations, 24 new tokens)"
+    )
     print(f"trivial reward : {base_mean * 1000:7.1f} ms/step")
     print(f"semantic + lang: {sem_mean * 1000:7.1f} ms/step")
-    print(f"overhead: {100 * (sem_mean / base_mean - 1):+.1f}% (target <= +25%); ratio {sem_mean / base_mean:.3f}")
+    print(
+        f"overhead: {100 * (sem_mean / base_mean - 1):+.1f}% (target <= +25%); ratio "
+        f"{sem_mean / base_mean:.3f}"
+    )
 
 
 if __name__ == "__main__":

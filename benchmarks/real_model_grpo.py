@@ -76,7 +76,12 @@ class Meter:
         steps = self.steps
 
         def now() -> tuple[float, ...]:
-            return time.perf_counter(), generation.seconds, sum(r.seconds for r in rewards), time.process_time()
+            return (
+                time.perf_counter(),
+                generation.seconds,
+                sum(r.seconds for r in rewards),
+                time.process_time(),
+            )
 
         class StepTimer(TrainerCallback):
             def on_step_begin(self, *_, **__):
@@ -85,7 +90,7 @@ class Meter:
                 self.begin = now()
 
             def on_step_end(self, *_, **__):
-                steps.append(tuple(b - a for a, b in zip(self.begin, now())))
+                steps.append(tuple(b - a for a, b in zip(self.begin, now(), strict=True)))
                 print("DONE", flush=True)
 
         trainer.add_callback(StepTimer())
@@ -96,14 +101,22 @@ class Meter:
 
     def result(self) -> dict:
         timed = self.steps[WARMUP:]
-        step, gen, rew, cpu = (sum(column) for column in zip(*timed))
+        step, gen, rew, cpu = (sum(column) for column in zip(*timed, strict=True))
         lengths = [log["completions/mean_length"] for log in self.history if "completions/mean_length" in log]
         per_step = self.completions / len(self.steps)
         mean_length = statistics.mean(lengths[WARMUP:])
-        return {"step_ms": 1000 * step / len(timed), "cpu_ms": 1000 * cpu / len(timed), "generation": gen / step,
-                "reward": rew / step, "update": (step - gen - rew) / step, "completions": per_step,
-                "mean_length": mean_length, "ms_per_token": 1000 * step / len(timed) / (per_step * mean_length),
-                "lengths": lengths, "step_s": [s[0] for s in self.steps]}
+        return {
+            "step_ms": 1000 * step / len(timed),
+            "cpu_ms": 1000 * cpu / len(timed),
+            "generation": gen / step,
+            "reward": rew / step,
+            "update": (step - gen - rew) / step,
+            "completions": per_step,
+            "mean_length": mean_length,
+            "ms_per_token": 1000 * step / len(timed) / (per_step * mean_length),
+            "lengths": lengths,
+            "step_s": [s[0] for s in self.steps],
+        }
 
 
 def semrl_arm(model_dir: str, out_dir: Path, steps: int) -> dict:
@@ -115,14 +128,27 @@ def semrl_arm(model_dir: str, out_dir: Path, steps: int) -> dict:
     from semrl.train import grpo
     from semrl.train.settings import StageSettings
 
-    reward_config = RewardConfig.model_validate({"rewards": [
-        {"type": "semantic", "weight": 1.0, "encoder": "default", "against": "reference"},
-        {"type": "language", "weight": 0.5, "lang": "en", "threshold": 0.95}]})
-    examples = build_task_examples(TaskSpec(type="headline", source_lang="en", template=TEMPLATE),
-                                   load_tokenizer(model_dir))
+    reward_config = RewardConfig.model_validate(
+        {
+            "rewards": [
+                {"type": "semantic", "weight": 1.0, "encoder": "default", "against": "reference"},
+                {"type": "language", "weight": 0.5, "lang": "en", "threshold": 0.95},
+            ]
+        }
+    )
+    examples = build_task_examples(
+        TaskSpec(type="headline", source_lang="en", template=TEMPLATE), load_tokenizer(model_dir)
+    )
     records = [examples.grpo_record(r, reward_config.columns) for r in rows()]  # as the CLI's run_plan
-    spec = GRPOSpec(max_steps=steps, learning_rate=LR, num_generations=GENERATIONS, prompts_per_step=PROMPTS,
-                    max_completion_length=NEW_TOKENS, save_steps=steps + 1, logging_steps=1)
+    spec = GRPOSpec(
+        max_steps=steps,
+        learning_rate=LR,
+        num_generations=GENERATIONS,
+        prompts_per_step=PROMPTS,
+        max_completion_length=NEW_TOKENS,
+        save_steps=steps + 1,
+        logging_steps=1,
+    )
     settings = StageSettings(seed=SEED, lora=LoraSpec(r=8, alpha=16, dropout=0.0), temperature=0.8, top_p=0.9)
     meter, train_guarded = Meter(), grpo.train_guarded
     grpo.train_guarded = lambda trainer, *a, **k: meter.run(trainer, lambda: train_guarded(trainer, *a, **k))
@@ -161,18 +187,47 @@ def plain_arm(model_dir: str, out_dir: Path, steps: int) -> dict:
             scores.append(1.0 if letters and latin / len(letters) >= 0.95 else 0.0)
         return scores
 
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": TEMPLATE.format(source=r["source"])}],
-                                  "reference": r["reference"]} for r in rows()])
-    config = GRPOConfig(output_dir=str(out_dir), per_device_train_batch_size=PROMPTS * GENERATIONS,
-                        num_generations=GENERATIONS, max_completion_length=NEW_TOKENS, temperature=0.8, top_p=0.9,
-                        learning_rate=LR, lr_scheduler_type="constant", beta=0.0, loss_type="dapo",
-                        reward_weights=[1.0, 0.5], max_steps=steps, seed=SEED, bf16=False, use_cpu=True,
-                        activation_checkpointing=False, logging_steps=1, save_strategy="no", report_to=[],
-                        disable_tqdm=True)
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": TEMPLATE.format(source=r["source"])}],
+                "reference": r["reference"],
+            }
+            for r in rows()
+        ]
+    )
+    config = GRPOConfig(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=PROMPTS * GENERATIONS,
+        num_generations=GENERATIONS,
+        max_completion_length=NEW_TOKENS,
+        temperature=0.8,
+        top_p=0.9,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        beta=0.0,
+        loss_type="dapo",
+        reward_weights=[1.0, 0.5],
+        max_steps=steps,
+        seed=SEED,
+        bf16=False,
+        use_cpu=True,
+        activation_checkpointing=False,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+    )
     set_seed(SEED)  # the LoRA weights are drawn before the Trainer seeds
-    trainer = GRPOTrainer(model=model_dir, reward_funcs=[semantic, english], args=config, train_dataset=dataset,
-                          peft_config=LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
-                                                 task_type="CAUSAL_LM"))
+    trainer = GRPOTrainer(
+        model=model_dir,
+        reward_funcs=[semantic, english],
+        args=config,
+        train_dataset=dataset,
+        peft_config=LoraConfig(
+            r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        ),
+    )
     meter = Meter()
     meter.run(trainer, trainer.train)
     return meter.result()
@@ -182,7 +237,7 @@ def lockstep(procs: dict[str, subprocess.Popen], steps: int) -> dict[str, dict]:
     def read_until(arm: str, word: str) -> str:
         for line in procs[arm].stdout:
             if word in line:  # a progress bar may have written on the same line before it
-                return line[line.index(word):]
+                return line[line.index(word) :]
         raise RuntimeError(f"{arm} exited before {word}")
 
     for arm in procs:  # both loaded and at their first step before either starts
@@ -194,7 +249,7 @@ def lockstep(procs: dict[str, subprocess.Popen], steps: int) -> dict[str, dict]:
             procs[arm].stdin.write("go\n")
             procs[arm].stdin.flush()
             read_until(arm, "DONE")
-    return {arm: json.loads(read_until(arm, "RESULT ")[len("RESULT "):]) for arm in procs}
+    return {arm: json.loads(read_until(arm, "RESULT ")[len("RESULT ") :]) for arm in procs}
 
 
 def main() -> int:
@@ -217,9 +272,26 @@ def main() -> int:
     model_dir = str(smollm2_folder())
     with tempfile.TemporaryDirectory() as tmp:
         logs = {arm: open(Path(tmp) / f"{arm}.stderr", "w+", encoding="utf-8") for arm in ARMS}
-        procs = {arm: subprocess.Popen([sys.executable, __file__, "--arm", arm, "--model", model_dir, "--tmp",
-                                        str(Path(tmp) / arm), f"--steps={args.steps}"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=logs[arm], text=True) for arm in ARMS}
+        procs = {
+            arm: subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--arm",
+                    arm,
+                    "--model",
+                    model_dir,
+                    "--tmp",
+                    str(Path(tmp) / arm),
+                    f"--steps={args.steps}",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=logs[arm],
+                text=True,
+            )
+            for arm in ARMS
+        }
         try:
             results = lockstep(procs, args.steps)
         except RuntimeError as exc:
@@ -231,21 +303,34 @@ def main() -> int:
             return 1
         for proc in procs.values():
             proc.wait()
-    print(f"SmolLM2-135M-Instruct, LoRA r 8, CPU fp32; {PROMPTS} prompts x {GENERATIONS} generations x "
-          f"{NEW_TOKENS} new tokens; {args.steps - WARMUP} of {args.steps} steps timed (first {WARMUP} dropped)")
-    print(f"{'arm':6} {'ms/step':>9} {'CPU ms/step':>12} {'generation':>11} {'reward':>7} {'update':>7} "
-          f"{'compl/step':>11} {'mean len':>9} {'ms/token':>9}")
+    print(
+        f"SmolLM2-135M-Instruct, LoRA r 8, CPU fp32; {PROMPTS} prompts x {GENERATIONS} generations x "
+        f"{NEW_TOKENS} new tokens; {args.steps - WARMUP} of {args.steps} steps timed (first {WARMUP} dropped)"
+    )
+    print(
+        f"{'arm':6} {'ms/step':>9} {'CPU ms/step':>12} {'generation':>11} {'reward':>7} {'update':>7} "
+        f"{'compl/step':>11} {'mean len':>9} {'ms/token':>9}"
+    )
     for arm, r in results.items():
-        print(f"{arm:6} {r['step_ms']:9.1f} {r['cpu_ms']:12.1f} {100 * r['generation']:10.1f}% "
-              f"{100 * r['reward']:6.1f}% {100 * r['update']:6.1f}% {r['completions']:11.0f} "
-              f"{r['mean_length']:9.2f} {r['ms_per_token']:9.2f}")
+        print(
+            f"{arm:6} {r['step_ms']:9.1f} {r['cpu_ms']:12.1f} {100 * r['generation']:10.1f}% "
+            f"{100 * r['reward']:6.1f}% {100 * r['update']:6.1f}% {r['completions']:11.0f} "
+            f"{r['mean_length']:9.2f} {r['ms_per_token']:9.2f}"
+        )
     for arm, r in results.items():
-        print(f"{arm}: step s {[round(x, 1) for x in r['step_s']]}, mean length {[round(x, 2) for x in r['lengths']]}")
+        print(
+            f"{arm}: step s {[round(x, 1) for x in r['step_s']]}, mean length "
+            f"{[round(x, 2) for x in r['lengths']]}"
+        )
     semrl, plain = results["semrl"], results["plain"]
-    paired = statistics.median(a / b for a, b in zip(semrl["step_s"][WARMUP:], plain["step_s"][WARMUP:]))
-    print(f"semrl / plain: {semrl['step_ms'] / plain['step_ms']:.3f}x per step (goal <= 1.0x), "
-          f"{semrl['ms_per_token'] / plain['ms_per_token']:.3f}x per generated token, "
-          f"{semrl['cpu_ms'] / plain['cpu_ms']:.3f}x in CPU time, median of the per-step ratios {paired:.3f}x")
+    paired = statistics.median(
+        a / b for a, b in zip(semrl["step_s"][WARMUP:], plain["step_s"][WARMUP:], strict=True)
+    )
+    print(
+        f"semrl / plain: {semrl['step_ms'] / plain['step_ms']:.3f}x per step (goal <= 1.0x), "
+        f"{semrl['ms_per_token'] / plain['ms_per_token']:.3f}x per generated token, "
+        f"{semrl['cpu_ms'] / plain['cpu_ms']:.3f}x in CPU time, median of the per-step ratios {paired:.3f}x"
+    )
     return 0
 
 

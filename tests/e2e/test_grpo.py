@@ -13,13 +13,23 @@ def test_grpo_trains_with_semantic_and_language_reward(tiny_lm, tmp_path):
 
     from semrl.rewards import RewardConfig, build_reward
 
-    reward = build_reward(RewardConfig.model_validate({
-        "rewards": [
-            {"type": "semantic", "weight": 1.5, "encoder": "default", "against": "reference", "tau": 0.0},
-            {"type": "language", "weight": 1.0, "lang": "bo"},
-        ],
-        "columns": {"reference": "target"},
-    }))
+    reward = build_reward(
+        RewardConfig.model_validate(
+            {
+                "rewards": [
+                    {
+                        "type": "semantic",
+                        "weight": 1.5,
+                        "encoder": "default",
+                        "against": "reference",
+                        "tau": 0.0,
+                    },
+                    {"type": "language", "weight": 1.0, "lang": "bo"},
+                ],
+                "columns": {"reference": "target"},
+            }
+        )
+    )
     bo, zh = sample_lines("bo.txt"), sample_lines("zh.txt")
     dataset = Dataset.from_dict({"prompt": [f"{z} =>" for z in zh], "target": bo})
     args = GRPOConfig(

@@ -22,17 +22,35 @@ WEIGHTS = {"language": 1.5, "chrf": 1.0}
 
 def write_config(path: Path, grpo: dict, gate: bool = False) -> Path:
     """zh -> bo with two reward terms of different kinds: a language share and syllable chrF."""
-    rewards = {"rewards": [{"type": "language", "weight": WEIGHTS["language"], "lang": "bo", "mode": "continuous"},
-                           {"type": "chrf", "weight": WEIGHTS["chrf"], "lang": "bo"}]}
+    rewards = {
+        "rewards": [
+            {"type": "language", "weight": WEIGHTS["language"], "lang": "bo", "mode": "continuous"},
+            {"type": "chrf", "weight": WEIGHTS["chrf"], "lang": "bo"},
+        ]
+    }
     if gate:
         rewards["gate"] = {"type": "language", "lang": "bo"}
     config = {
-        "name": "knobs", "model": {"tiny": {}},
+        "name": "knobs",
+        "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
-        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
+        "data": {
+            "train": str(BO_ZH),
+            "columns": {"source": "reference", "reference": "source"},
+            "test_size": 4,
+        },
         "rewards": rewards,
-        "grpo": {"max_steps": 2, "learning_rate": 1.0e-3, "num_generations": GENERATIONS, "prompts_per_step": 2,
-                 "max_completion_length": 12, "temperature": 1.0, "logging_steps": 1, "save_steps": 10, **grpo},
+        "grpo": {
+            "max_steps": 2,
+            "learning_rate": 1.0e-3,
+            "num_generations": GENERATIONS,
+            "prompts_per_step": 2,
+            "max_completion_length": 12,
+            "temperature": 1.0,
+            "logging_steps": 1,
+            "save_steps": 10,
+            **grpo,
+        },
     }
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
@@ -48,26 +66,43 @@ def one_line_refusal(result, *needles: str) -> str:
 
 
 def test_bogus_aggregation_is_refused_at_preflight_with_the_accepted_values(tmp_path):
-    result = run_cli("run", str(EXAMPLE), "--dry-run", "--out", str(tmp_path / "run"),
-                     "grpo.multi_objective_aggregation=bogus")
-    one_line_refusal(result, "grpo.multi_objective_aggregation", "'bogus'", "sum_then_normalize", "normalize_then_sum")
+    result = run_cli(
+        "run",
+        str(EXAMPLE),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "run"),
+        "grpo.multi_objective_aggregation=bogus",
+    )
+    one_line_refusal(
+        result, "grpo.multi_objective_aggregation", "'bogus'", "sum_then_normalize", "normalize_then_sum"
+    )
     assert not (tmp_path / "run").exists()
 
 
 def test_normalize_then_sum_with_a_gate_is_refused(tmp_path):
-    config = write_config(tmp_path / "gated.yaml", {"multi_objective_aggregation": "normalize_then_sum"}, gate=True)
+    config = write_config(
+        tmp_path / "gated.yaml", {"multi_objective_aggregation": "normalize_then_sum"}, gate=True
+    )
     result = run_cli("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run"))
     one_line_refusal(result, "grpo.multi_objective_aggregation", "gate")
 
 
-@pytest.mark.parametrize("grpo, needles", [
-    ({"generation_batch_size": 12}, ("grpo.generation_batch_size", "multiple", "8")),
-    ({"generation_batch_size": 16, "steps_per_generation": 2}, ("generation_batch_size", "steps_per_generation",
-                                                               "not both")),
-])
+@pytest.mark.parametrize(
+    "grpo, needles",
+    [
+        ({"generation_batch_size": 12}, ("grpo.generation_batch_size", "multiple", "8")),
+        (
+            {"generation_batch_size": 16, "steps_per_generation": 2},
+            ("generation_batch_size", "steps_per_generation", "not both"),
+        ),
+    ],
+)
 def test_generation_batch_relations_are_refused(tmp_path, grpo, needles):
     config = write_config(tmp_path / "gen.yaml", grpo)
-    one_line_refusal(run_cli("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")), *needles)
+    one_line_refusal(
+        run_cli("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")), *needles
+    )
 
 
 def logged(run: Path) -> list[dict]:
@@ -78,7 +113,9 @@ def logged(run: Path) -> list[dict]:
 def group_normalised(values: np.ndarray) -> np.ndarray:
     """(x - group mean) / (group std + 1e-4), std with Bessel's correction, as TRL computes it."""
     groups = values.reshape(-1, GENERATIONS)
-    return ((groups - groups.mean(1, keepdims=True)) / (groups.std(1, ddof=1, keepdims=True) + 1e-4)).reshape(-1)
+    return ((groups - groups.mean(1, keepdims=True)) / (groups.std(1, ddof=1, keepdims=True) + 1e-4)).reshape(
+        -1
+    )
 
 
 def expected_advantages(rows: list[dict], aggregation: str) -> np.ndarray:
@@ -96,8 +133,10 @@ def test_aggregations_give_the_advantages_trl_documents_and_differ(tmp_path):
     logged advantages follow its documented rule from the logged reward terms, and they differ."""
     first_batch = {}
     for aggregation in ("sum_then_normalize", "normalize_then_sum"):
-        config = write_config(tmp_path / f"{aggregation}.yaml", {"multi_objective_aggregation": aggregation,
-                                                                  "log_completions": True})
+        config = write_config(
+            tmp_path / f"{aggregation}.yaml",
+            {"multi_objective_aggregation": aggregation, "log_completions": True},
+        )
         run = tmp_path / aggregation
         result = run_cli("train", "grpo", "--config", str(config), "--out", str(run))
         assert result.returncode == 0, result.stderr[-3000:]
@@ -109,13 +148,16 @@ def test_aggregations_give_the_advantages_trl_documents_and_differ(tmp_path):
             total = [sum(WEIGHTS[name] * row["rewards"][name] for name in WEIGHTS) for row in batch]
             assert [row["reward"] for row in batch] == pytest.approx(total, abs=1e-6)
             assert [row["advantage"] for row in batch] == pytest.approx(
-                list(expected_advantages(batch, aggregation)), abs=2e-3)
+                list(expected_advantages(batch, aggregation)), abs=2e-3
+            )
         first_batch[aggregation] = [row for row in rows if row["step"] == 1]
         history = json.loads((run / "train" / "grpo" / "log_history.json").read_text(encoding="utf-8"))
         assert all(f"reward/{name}" in history[0] for name in WEIGHTS)  # both modes log each term
     plain, normalised = first_batch["sum_then_normalize"], first_batch["normalize_then_sum"]
     assert [row["completion"] for row in plain] == [row["completion"] for row in normalised]
-    assert not np.allclose([row["advantage"] for row in plain], [row["advantage"] for row in normalised], atol=1e-2)
+    assert not np.allclose(
+        [row["advantage"] for row in plain], [row["advantage"] for row in normalised], atol=1e-2
+    )
 
 
 @pytest.mark.slow  # the whole example (~20 s); test_logging and test_training check its parts in CI
@@ -125,16 +167,29 @@ def test_example_with_tensorboard_and_normalize_then_sum_logs_terms_and_completi
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    result = run_cli("run", str(EXAMPLE), "--out", str(out), "report_to=tensorboard",
-                     "grpo.multi_objective_aggregation=normalize_then_sum", "grpo.max_steps=4",
-                     "grpo.logging_steps=2", "grpo.num_completions_to_print=3", "eval.resamples=20")
+    result = run_cli(
+        "run",
+        str(EXAMPLE),
+        "--out",
+        str(out),
+        "report_to=tensorboard",
+        "grpo.multi_objective_aggregation=normalize_then_sum",
+        "grpo.max_steps=4",
+        "grpo.logging_steps=2",
+        "grpo.num_completions_to_print=3",
+        "eval.resamples=20",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     events = sorted((out / "semantic_rl" / "grpo" / "runs").glob("*/events.out.tfevents.*"))
     assert events
     tags = EventAccumulator(str(events[0].parent)).Reload().Tags()["scalars"]
     assert {"train/reward/semantic", "train/reward/language", "train/reward"} <= set(tags)
-    rows = [json.loads(line) for line in
-            (out / "semantic_rl" / "grpo" / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (out / "semantic_rl" / "grpo" / "completions.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
     assert [row["step"] for row in rows] == [2, 2, 2, 4, 4, 4]  # capped by num_completions_to_print
     assert all(isinstance(row["completion"], str) and row["prompt"] for row in rows)
     assert all(set(row["rewards"]) == {"semantic", "language"} for row in rows)

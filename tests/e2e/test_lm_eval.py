@@ -37,12 +37,12 @@ def _lm_eval_accuracy(model_dir: Path, rows: list[dict]) -> float:
         scores = []
         for choice in row["choices"]:
             whole = tokenizer(context + " " + choice, add_special_tokens=False).input_ids
-            continuation = whole[len(context_ids):]
+            continuation = whole[len(context_ids) :]
             ids = torch.tensor([(context_ids + continuation)[:-1]])
             with torch.no_grad():
                 logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
             positions = range(len(context_ids) - 1, len(context_ids) - 1 + len(continuation))
-            scores.append(sum(float(logprobs[p, t]) for p, t in zip(positions, continuation)))
+            scores.append(sum(float(logprobs[p, t]) for p, t in zip(positions, continuation, strict=True)))
         correct.append(float(max(range(len(scores)), key=scores.__getitem__) == row["answer"]))
     return 100.0 * sum(correct) / len(correct)
 
@@ -58,13 +58,25 @@ def _eval_config(tmp_path: Path, model: Path) -> Path:
         f"name: e\nmodel: {{path: {model}}}\ntask: {{type: translate, source_lang: bo, target_lang: zh}}\n"
         f"data: {{train: {BO_ZH}, test_size: 2}}\n"
         "eval: {resamples: 50, metrics: [chrf], max_new_tokens: 4}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return config
 
 
 def test_semrl_eval_reports_an_lm_eval_task_beside_the_built_in_benchmarks(tmp_path, tiny_lm):
-    result = run_cli("eval", "--model", str(tiny_lm), "--config", str(_eval_config(tmp_path, tiny_lm)),
-                     "--name", "tiny", "--suite", str(SUITE), "--out", str(tmp_path / "eval"))
+    result = run_cli(
+        "eval",
+        "--model",
+        str(tiny_lm),
+        "--config",
+        str(_eval_config(tmp_path, tiny_lm)),
+        "--name",
+        "tiny",
+        "--suite",
+        str(SUITE),
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     general = json.loads((tmp_path / "eval" / "tiny.json").read_text(encoding="utf-8"))["general"]
     assert list(general) == ["mc", "text", "tiny-mc"]
@@ -79,11 +91,18 @@ def test_semrl_eval_reports_an_lm_eval_task_beside_the_built_in_benchmarks(tmp_p
 
 def test_a_run_taxes_the_lm_eval_benchmark_like_the_built_in_ones(tmp_path):
     config = {
-        "name": "lmeval", "seed": 0, "model": {"tiny": {}},
+        "name": "lmeval",
+        "seed": 0,
+        "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 2},
-        "sft": {"max_steps": 3, "batch_size": 8, "learning_rate": 3.0e-3, "save_steps": 100,
-                "logging_steps": 1},
+        "sft": {
+            "max_steps": 3,
+            "batch_size": 8,
+            "learning_rate": 3.0e-3,
+            "save_steps": 100,
+            "logging_steps": 1,
+        },
         "eval": {"suite": str(SUITE), "metrics": ["chrf"], "resamples": 50, "max_new_tokens": 4},
         "arms": [{"name": "sft", "recipe": "strong_sft"}],
     }
@@ -109,10 +128,21 @@ def test_a_run_taxes_the_lm_eval_benchmark_like_the_built_in_ones(tmp_path):
 
 def test_a_missing_include_path_exits_2_naming_the_field(tmp_path, tiny_lm):
     suite = tmp_path / "suite.yaml"
-    suite.write_text("benchmarks:\n  - {name: x, type: lm_eval, task: semrl_tiny_mc, include_path: nope}\n",
-                     encoding="utf-8")
-    result = run_cli("eval", "--model", str(tiny_lm), "--config", str(_eval_config(tmp_path, tiny_lm)),
-                     "--suite", str(suite), "--out", str(tmp_path / "eval"))
+    suite.write_text(
+        "benchmarks:\n  - {name: x, type: lm_eval, task: semrl_tiny_mc, include_path: nope}\n",
+        encoding="utf-8",
+    )
+    result = run_cli(
+        "eval",
+        "--model",
+        str(tiny_lm),
+        "--config",
+        str(_eval_config(tmp_path, tiny_lm)),
+        "--suite",
+        str(suite),
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [x for x in result.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -140,16 +170,18 @@ def test_bad_lm_eval_entries_are_refused_before_any_model_runs(tmp_path, monkeyp
     text = (tasks / "semrl_tiny_mc.yaml").read_text(encoding="utf-8").replace("tiny_mc.jsonl", "gone.jsonl")
     (broken / "semrl_tiny_mc.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(UserError, match=r"benchmark x: task semrl_tiny_mc: lm-eval cannot load it"):
-        load_suite(_suite(tmp_path, f"{{name: x, type: lm_eval, task: semrl_tiny_mc, "
-                                    f"include_path: {broken}}}"))
+        load_suite(
+            _suite(tmp_path, f"{{name: x, type: lm_eval, task: semrl_tiny_mc, include_path: {broken}}}")
+        )
     # a hub task (lm-eval's own; found after include_path) whose data is not cached, with the hub off
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from semrl.evaluate import lm_eval_tasks
 
     monkeypatch.setattr(lm_eval_tasks, "_hub_data_available", lambda repo_id: False)
     with pytest.raises(UserError, match=r"task belebele_bod_Tibt: its data 'facebook/belebele' is not in"):
-        load_suite(_suite(tmp_path, f"{{name: x, type: lm_eval, task: belebele_bod_Tibt, "
-                                    f"include_path: {tasks}}}"))
+        load_suite(
+            _suite(tmp_path, f"{{name: x, type: lm_eval, task: belebele_bod_Tibt, include_path: {tasks}}}")
+        )
 
 
 @pytest.mark.slow  # builds lm-eval's whole task index (~15 s)

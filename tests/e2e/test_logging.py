@@ -27,27 +27,55 @@ def tiny_encoder(tmp_path_factory) -> Path:
     """A locally built sentence encoder, so the semantic reward needs no download."""
     from semrl.models.tiny import build_tiny_encoder
 
-    return build_tiny_encoder(tmp_path_factory.mktemp("encoder"), sample_lines("bo.txt") + sample_lines("zh.txt"))
+    return build_tiny_encoder(
+        tmp_path_factory.mktemp("encoder"), sample_lines("bo.txt") + sample_lines("zh.txt")
+    )
 
 
 def grpo_config(tmp_path: Path, encoder: Path) -> Path:
     """bo -> zh, the paper's 1.5 semantic + 1.0 language; beta > 0 so TRL computes (and logs) the KL."""
     config = {
         "name": "tiny-logging",
-        "model": {"tiny": {"vocab_size": 384, "hidden_size": 32, "intermediate_size": 64, "num_layers": 1,
-                           "num_heads": 2}},
+        "model": {
+            "tiny": {
+                "vocab_size": 384,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_layers": 1,
+                "num_heads": 2,
+            }
+        },
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 4},
-        "rewards": {"rewards": [
-            {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
-            {"type": "language", "weight": 1.0, "lang": "zh"},
-        ]},
-        "grpo": {"max_steps": 2, "learning_rate": 1.0e-3, "num_generations": 4, "prompts_per_step": 2,
-                 "max_completion_length": 8, "logging_steps": 1, "save_steps": 100, "beta": 0.04},
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.5,
+                    "encoder": str(encoder),
+                    "against": "reference",
+                    "tau": 0.0,
+                },
+                {"type": "language", "weight": 1.0, "lang": "zh"},
+            ]
+        },
+        "grpo": {
+            "max_steps": 2,
+            "learning_rate": 1.0e-3,
+            "num_generations": 4,
+            "prompts_per_step": 2,
+            "max_completion_length": 8,
+            "logging_steps": 1,
+            "save_steps": 100,
+            "beta": 0.04,
+        },
         "sft": {"max_steps": 2, "batch_size": 4, "logging_steps": 1, "save_steps": 100},
         "eval": {"enabled": False},
         "parallel": 1,  # `semrl run`: both stages in one process, one after the other
-        "arms": [{"name": "sft", "recipe": "sft"}, {"name": "rl", "recipe": "grpo"}],  # `train grpo` ignores arms
+        "arms": [
+            {"name": "sft", "recipe": "sft"},
+            {"name": "rl", "recipe": "grpo"},
+        ],  # `train grpo` ignores arms
     }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -58,8 +86,15 @@ def test_tensorboard_event_files_hold_every_reward_component(tiny_encoder, tmp_p
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    result = run_cli("train", "grpo", "--config", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(out),
-                     "report_to=tensorboard")
+    result = run_cli(
+        "train",
+        "grpo",
+        "--config",
+        str(grpo_config(tmp_path, tiny_encoder)),
+        "--out",
+        str(out),
+        "report_to=tensorboard",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     events = sorted((out / "train" / "grpo" / "runs").glob("*/events.out.tfevents.*"))
     assert len(events) == 1, list((out / "train" / "grpo").rglob("*"))
@@ -88,10 +123,10 @@ def wandb_records(path: Path) -> list:
         if block - pos % block < 7:  # a block's tail too short for a chunk header is padding
             pos += block - pos % block
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0:
             break
-        chunks.append(data[pos + 7:pos + 7 + length])
+        chunks.append(data[pos + 7 : pos + 7 + length])
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last chunk of one
             record = wandb_internal_pb2.Record()
@@ -107,12 +142,32 @@ def test_wandb_offline_runs_one_per_stage_with_every_reward_component(tiny_encod
     pytest.importorskip("wandb")
     (tmp_path / "wb").mkdir()
     out = tmp_path / "run"
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path / "wb"), "WANDB_SILENT": "true",
-           "WANDB_PROJECT": "semrl-test", "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(tmp_path / "wb"),
+        "WANDB_SILENT": "true",
+        "WANDB_PROJECT": "semrl-test",
+        "HF_HUB_OFFLINE": "1",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "semrl", "run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(out),
-         "report_to=wandb"],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "semrl",
+            "run",
+            str(grpo_config(tmp_path, tiny_encoder)),
+            "--out",
+            str(out),
+            "report_to=wandb",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wandb:" not in result.stderr  # WANDB_SILENT keeps the progress line alone
     runs = {}
@@ -128,7 +183,9 @@ def test_wandb_offline_runs_one_per_stage_with_every_reward_component(tiny_encod
     for record in runs["run/rl/grpo"]:
         if record.WhichOneof("record_type") == "history":
             for item in record.history.item:
-                history.setdefault(item.key or "/".join(item.nested_key), []).append(json.loads(item.value_json))
+                history.setdefault(item.key or "/".join(item.nested_key), []).append(
+                    json.loads(item.value_json)
+                )
     for key in WANTED:
         values = history.get(f"train/{key}")
         assert values and len(values) == 2 and all(math.isfinite(v) for v in values), (key, sorted(history))
@@ -137,20 +194,40 @@ def test_wandb_offline_runs_one_per_stage_with_every_reward_component(tiny_encod
 @pytest.mark.parametrize("logger", [pytest.param("tensorboard", marks=pytest.mark.slow), "wandb"])
 def test_preflight_accepts_an_installed_logger(logger, tiny_encoder, tmp_path):
     pytest.importorskip(logger)
-    result = run_cli("run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(tmp_path / "run"), "--dry-run",
-                     f"report_to={logger}")
+    result = run_cli(
+        "run",
+        str(grpo_config(tmp_path, tiny_encoder)),
+        "--out",
+        str(tmp_path / "run"),
+        "--dry-run",
+        f"report_to={logger}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.mark.parametrize("logger", [pytest.param("tensorboard", marks=pytest.mark.slow), "wandb"])
 def test_preflight_refuses_a_missing_logger_in_one_line(logger, tiny_encoder, tmp_path):
     """The package hidden from this one process (sys.modules[name] = None: find_spec says absent)."""
-    argv = ["semrl", "run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(tmp_path / "run"), "--dry-run",
-            f"report_to={logger}"]
-    code = (f"import sys, runpy; sys.modules[{logger!r}] = None; sys.argv = {argv!r}; "
-            "runpy.run_module('semrl', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"})
+    argv = [
+        "semrl",
+        "run",
+        str(grpo_config(tmp_path, tiny_encoder)),
+        "--out",
+        str(tmp_path / "run"),
+        "--dry-run",
+        f"report_to={logger}",
+    ]
+    code = (
+        f"import sys, runpy; sys.modules[{logger!r}] = None; sys.argv = {argv!r}; "
+        "runpy.run_module('semrl', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"},
+    )
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

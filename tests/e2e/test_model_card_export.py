@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import cli_in_process, run_cli, stderr_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,18 +22,41 @@ SUITE = ROOT / "configs" / "examples" / "general" / "suite.yaml"
 
 def card_config(tmp_path: Path) -> Path:
     config = {
-        "name": "card", "seed": 0,
-        "model": {"tiny": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1, "num_heads": 2,
-                           "vocab_size": 400}},
+        "name": "card",
+        "seed": 0,
+        "model": {
+            "tiny": {
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_layers": 1,
+                "num_heads": 2,
+                "vocab_size": 400,
+            }
+        },
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 4},
-        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": 0.1},
-                                {"type": "language", "weight": 1.0, "lang": "zh"}]},
+        "rewards": {
+            "rewards": [
+                {"type": "semantic", "weight": 1.5, "encoder": "default", "tau": 0.1},
+                {"type": "language", "weight": 1.0, "lang": "zh"},
+            ]
+        },
         "sft": {"examples": 8, "max_steps": 4, "batch_size": 4, "learning_rate": 1.0e-3, "logging_steps": 1},
-        "grpo": {"max_steps": 2, "learning_rate": 1.0e-4, "num_generations": 2, "prompts_per_step": 2,
-                 "max_completion_length": 8, "logging_steps": 1},
-        "eval": {"enabled": False, "metrics": ["chrf", "sim", "lang"], "resamples": 20, "max_new_tokens": 8,
-                 "suite": str(SUITE)},
+        "grpo": {
+            "max_steps": 2,
+            "learning_rate": 1.0e-4,
+            "num_generations": 2,
+            "prompts_per_step": 2,
+            "max_completion_length": 8,
+            "logging_steps": 1,
+        },
+        "eval": {
+            "enabled": False,
+            "metrics": ["chrf", "sim", "lang"],
+            "resamples": 20,
+            "max_new_tokens": 8,
+            "suite": str(SUITE),
+        },
         "arms": [{"name": "rl", "recipe": "two_stage"}],
     }
     path = tmp_path / "card.yaml"
@@ -64,7 +88,10 @@ def load_card(path: Path):
 def test_every_final_has_a_card_and_no_card_says_none(card_run):
     run = card_run["run"]
     cards = sorted(run.rglob("README.md"))
-    assert [c.relative_to(run).as_posix() for c in cards] == ["rl/grpo/final/README.md", "rl/sft/final/README.md"]
+    assert [c.relative_to(run).as_posix() for c in cards] == [
+        "rl/grpo/final/README.md",
+        "rl/sft/final/README.md",
+    ]
     for card in cards:  # TRL's default card beside final/ is gone, and nothing names the base "None"
         assert not re.search(r"\bNone\b", card.read_text(encoding="utf-8")), card
     for stage, trainers in (("sft", ["sft"]), ("grpo", ["sft", "grpo"])):
@@ -83,7 +110,8 @@ def test_card_is_rewritten_with_the_runs_numbers(card_run):
     [entry] = index["results"]
     assert entry["task"]["type"] == "translation" and entry["dataset"]["split"] == "test"
     assert {m["type"]: m["value"] for m in entry["metrics"]} == pytest.approx(
-        {name: value["value"] for name, value in arm["task"].items()})
+        {name: value["value"] for name, value in arm["task"].items()}
+    )
     assert all("resolved:" not in m["config"] for m in entry["metrics"])  # no local paths published
     text = card.text
     for name, value in arm["task"].items():
@@ -91,13 +119,18 @@ def test_card_is_rewritten_with_the_runs_numbers(card_run):
         assert re.search(rf"\| {name} \| {value['value']:.4g} \| \[{low:.4g}, {high:.4g}\]", text), name
     for benchmark, metrics in arm["alignment_tax"].items():  # the tax of every benchmark, with its interval
         for metric, tax in metrics.items():
-            assert f"| {benchmark} | {metric} | {tax['base']:.4g} | {tax['tuned']:.4g} | {tax['tax']:.4g} |" in text
+            assert (
+                f"| {benchmark} | {metric} | {tax['base']:.4g} | {tax['tuned']:.4g} | {tax['tax']:.4g} |"
+                in text
+            )
     assert f"drift/kl_mean | {arm['drift']['drift']['kl_mean']:.4g}" in text
     # the reward, the data (names and counts, never rows), the versions, the seed and the paper
     assert "R = 1.5·semantic + 1·language" in text and "tau 0.1" in text and "all-MiniLM-L6-v2" in text
     assert "`tiny-bo-zh.jsonl` (80 rows after the split)" in text and "4 rows held out" in text
     assert "training rows after the first 8: 72 rows" in text
-    rows = [json.loads(line) for line in (run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line) for line in (run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert not any(row["source"] in text or row["reference"] in text for row in rows)
     assert f"trl {results['versions']['trl']}" in text and "seed 0" in text and "arXiv:2605.14366" in text
     sft = load_card(run / "rl" / "sft" / "final" / "README.md")
@@ -113,10 +146,16 @@ def greedy(folder: Path, prompts: list[str]) -> list[list[int]]:
     outputs = []
     with torch.no_grad():
         for prompt in prompts:
-            ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                return_tensors="pt", return_dict=True)
-            out = model.generate(**ids, do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id)
-            outputs.append(out[0, ids["input_ids"].shape[1]:].tolist())
+            ids = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+            out = model.generate(
+                **ids, do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id
+            )
+            outputs.append(out[0, ids["input_ids"].shape[1] :].tolist())
     return outputs
 
 
@@ -124,20 +163,33 @@ def test_export_loads_and_generates_as_final(card_run, tmp_path):
     run, out = card_run["run"], tmp_path / "upload"
     result = run_cli("export", str(run), "--arm", "rl", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "chat_template.jinja",
-            "README.md", "eval_results.json", "semrl_config.yaml"} <= {p.name for p in out.iterdir()}
-    prompts = [json.loads(line)["source"] for line in (run / "data" / "test.jsonl").read_text(encoding="utf-8")
-               .splitlines()]
+    assert {
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "README.md",
+        "eval_results.json",
+        "semrl_config.yaml",
+    } <= {p.name for p in out.iterdir()}
+    prompts = [
+        json.loads(line)["source"]
+        for line in (run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     final = run / "rl" / "grpo" / "final"
     exported = greedy(out, prompts)
     assert len(exported) == 4 and all(exported) and exported == greedy(final, prompts)
     evaluation = json.loads((out / "eval_results.json").read_text(encoding="utf-8"))
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
-    assert {k: v["value"] for k, v in evaluation["task"].items()} == \
-        {k: v["value"] for k, v in results["arms"]["rl"]["task"].items()}
+    assert {k: v["value"] for k, v in evaluation["task"].items()} == {
+        k: v["value"] for k, v in results["arms"]["rl"]["task"].items()
+    }
     assert str(run) not in (out / "eval_results.json").read_text(encoding="utf-8")
-    assert load_card(out / "README.md").data.to_dict()["model-index"] == \
-        load_card(final / "README.md").data.to_dict()["model-index"]
+    assert (
+        load_card(out / "README.md").data.to_dict()["model-index"]
+        == load_card(final / "README.md").data.to_dict()["model-index"]
+    )
 
 
 def test_export_refuses_bad_input_with_exit_2(card_run, tmp_path):
@@ -151,9 +203,15 @@ def test_export_refuses_bad_input_with_exit_2(card_run, tmp_path):
     (unfinished / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     cases = [
         ((str(tmp_path), "--arm", "rl", "--out", str(tmp_path / "a")), "not a semrl run directory"),
-        ((str(run), "--arm", "nope", "--out", str(tmp_path / "b")), "no arm named 'nope'; the run's arms are rl"),
+        (
+            (str(run), "--arm", "nope", "--out", str(tmp_path / "b")),
+            "no arm named 'nope'; the run's arms are rl",
+        ),
         ((str(run), "--arm", "rl", "--out", str(tmp_path / "full")), "already exists and is not empty"),
-        ((str(unfinished), "--arm", "rl", "--out", str(tmp_path / "c")), "has not finished training (rl/grpo)"),
+        (
+            (str(unfinished), "--arm", "rl", "--out", str(tmp_path / "c")),
+            "has not finished training (rl/grpo)",
+        ),
     ]
     for args, message in cases:
         result = cli_in_process("export", *args)

@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 MONITORS = ("monitor/distinct", "monitor/hub", "monitor/retrieval")
 CONSTANT = "妈妈在喝茶。"
-COLD = {"tau": {"from": "cold_start", "quantile": 0.3, "sample": 12}, "contrast": {"bank": 16, "k": 3, "mode": "csls"}}
+COLD = {
+    "tau": {"from": "cold_start", "quantile": 0.3, "sample": 12},
+    "contrast": {"bank": 16, "k": 3, "mode": "csls"},
+}
 EVAL = {"metrics": ["chrf"], "resamples": 20, "max_new_tokens": 4}
 
 
@@ -32,22 +35,55 @@ EVAL = {"metrics": ["chrf"], "resamples": 20, "max_new_tokens": 4}
 def tiny_encoder(tmp_path_factory) -> Path:
     from semrl.models.tiny import build_tiny_encoder
 
-    return build_tiny_encoder(tmp_path_factory.mktemp("encoder"), sample_lines("bo.txt") + sample_lines("zh.txt"))
+    return build_tiny_encoder(
+        tmp_path_factory.mktemp("encoder"), sample_lines("bo.txt") + sample_lines("zh.txt")
+    )
 
 
-def write_config(tmp_path: Path, encoder: Path, data: Path = BO_ZH, semantic: dict | None = None,
-                 grpo: dict | None = None, evaluate: dict | None = None) -> Path:
+def write_config(
+    tmp_path: Path,
+    encoder: Path,
+    data: Path = BO_ZH,
+    semantic: dict | None = None,
+    grpo: dict | None = None,
+    evaluate: dict | None = None,
+) -> Path:
     """bo -> zh on a tiny policy straight from the base model (recipe grpo), one semantic term."""
     config = {
         "name": "monitors",
-        "model": {"tiny": {"vocab_size": 384, "hidden_size": 32, "intermediate_size": 64, "num_layers": 1,
-                           "num_heads": 2}},
+        "model": {
+            "tiny": {
+                "vocab_size": 384,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_layers": 1,
+                "num_heads": 2,
+            }
+        },
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(data), "test_size": 4},
-        "rewards": {"rewards": [{"type": "semantic", "weight": 1.0, "encoder": str(encoder), "against": "reference",
-                                 "tau": 0.0, **(semantic or {})}]},
-        "grpo": {"max_steps": 4, "learning_rate": 1.0e-3, "num_generations": 4, "prompts_per_step": 2,
-                 "max_completion_length": 8, "logging_steps": 1, "save_steps": 100, **(grpo or {})},
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.0,
+                    "encoder": str(encoder),
+                    "against": "reference",
+                    "tau": 0.0,
+                    **(semantic or {}),
+                }
+            ]
+        },
+        "grpo": {
+            "max_steps": 4,
+            "learning_rate": 1.0e-3,
+            "num_generations": 4,
+            "prompts_per_step": 2,
+            "max_completion_length": 8,
+            "logging_steps": 1,
+            "save_steps": 100,
+            **(grpo or {}),
+        },
         "eval": evaluate or {"enabled": False},
         "arms": [{"name": "rl", "recipe": "grpo"}],
     }
@@ -65,11 +101,18 @@ def test_monitors_and_cold_start_tau_reach_every_log_and_the_report(tiny_encoder
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    result = run_cli("run", str(write_config(tmp_path, tiny_encoder, semantic=COLD, evaluate=EVAL)), "--out", str(out),
-                     "report_to=tensorboard")
+    result = run_cli(
+        "run",
+        str(write_config(tmp_path, tiny_encoder, semantic=COLD, evaluate=EVAL)),
+        "--out",
+        str(out),
+        "report_to=tensorboard",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     stage = out / "rl" / "grpo"
-    logged = [e for e in json.loads((stage / "log_history.json").read_text(encoding="utf-8")) if "reward" in e]
+    logged = [
+        e for e in json.loads((stage / "log_history.json").read_text(encoding="utf-8")) if "reward" in e
+    ]
     assert [e["step"] for e in logged] == [1, 2, 3, 4]
     assert all(set(MONITORS) <= set(e) for e in logged), logged[0]
     assert all(0.0 <= e["monitor/distinct"] <= 1.0 and 0.0 <= e["monitor/retrieval"] <= 1.0 for e in logged)
@@ -90,7 +133,12 @@ def test_monitors_and_cold_start_tau_reach_every_log_and_the_report(tiny_encoder
     sample = read_rows(stage / "tau_cold_start.jsonl")
     metrics = json.loads((stage / "metrics.json").read_text(encoding="utf-8"))
     entry = metrics["tau_cold_start"]["semantic"]
-    assert (entry["quantile"], entry["n"], entry["sample"], entry["sample_file"]) == (0.3, 12, 12, "tau_cold_start.jsonl")
+    assert (entry["quantile"], entry["n"], entry["sample"], entry["sample_file"]) == (
+        0.3,
+        12,
+        12,
+        "tau_cold_start.jsonl",
+    )
     assert len(sample) == 12 and len({row["row"] for row in sample}) == 12
     sources = {json.loads(line)["source"] for line in BO_ZH.read_text(encoding="utf-8").splitlines()}
     assert all(row["prompt"][-1]["content"].split("\n")[-1] in sources for row in sample)  # the GRPO prompts
@@ -100,7 +148,9 @@ def test_monitors_and_cold_start_tau_reach_every_log_and_the_report(tiny_encoder
 
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert results["training"]["rl/grpo"]["metrics"]["tau_cold_start"] == metrics["tau_cold_start"]
-    assert results["training"]["rl/grpo"]["metrics"]["hacking"]["warning"] is False  # 4 steps: too short to tell
+    assert (
+        results["training"]["rl/grpo"]["metrics"]["hacking"]["warning"] is False
+    )  # 4 steps: too short to tell
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "tau from the cold start" in summary and f"{entry['value']:.4f}" in summary
     assert "Reward hacking monitors" in summary
@@ -136,19 +186,33 @@ def test_two_processes_share_rank_zeros_cold_start_tau(tiny_encoder, tmp_path):
     """Under `accelerate launch` rank 0 samples and broadcasts: every rank scores with one tau,
     the same sample and value as a one-process run of the same config."""
     config = write_config(tmp_path, tiny_encoder, semantic={"tau": {"from": "cold_start", "sample": 16}})
-    accelerate = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                  str(ROOT / "configs" / "accelerate" / "ddp.yaml"), "--num_processes", "2",
-                  "--main_process_port", str(free_port())]
+    accelerate = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        str(ROOT / "configs" / "accelerate" / "ddp.yaml"),
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(free_port()),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
     samples = []
     for name, launcher in (("one", [sys.executable]), ("two", accelerate)):
         out = tmp_path / name
-        result = subprocess.run([*launcher, "-m", "semrl", "train", "grpo", "--config", str(config), "--out", str(out)],
-                                env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [*launcher, "-m", "semrl", "train", "grpo", "--config", str(config), "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         stage = out / "train" / "grpo"
         metrics = json.loads((stage / "metrics.json").read_text(encoding="utf-8"))
-        samples.append(((stage / "tau_cold_start.jsonl").read_text(encoding="utf-8"), metrics["tau_cold_start"]))
+        samples.append(
+            ((stage / "tau_cold_start.jsonl").read_text(encoding="utf-8"), metrics["tau_cold_start"])
+        )
     assert samples[0] == samples[1]
 
 
@@ -171,16 +235,24 @@ def test_cold_start_samples_as_trl_generates(tiny_lm, tmp_path, chat):
         tokenizer.chat_template = None
     texts = [f"Translate into Chinese.\n{line}" for line in sample_lines("bo.txt")[:8]]
     prompts = [[{"role": "user", "content": t}] for t in texts] if chat else [t + "\n" for t in texts]
-    spec = GRPOSpec(max_steps=1, num_generations=4, prompts_per_step=2, max_completion_length=8, temperature=1.0)
+    spec = GRPOSpec(
+        max_steps=1, num_generations=4, prompts_per_step=2, max_completion_length=8, temperature=1.0
+    )
     args = grpo_config(StageSettings(seed=0), spec, tmp_path / "grpo", "cpu")
     trainer = resumable_grpo_trainer()(
-        model=load_causal_lm(str(tiny_lm), "auto", "cpu"), reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
-        args=args, train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), processing_class=tokenizer)
+        model=load_causal_lm(str(tiny_lm), "auto", "cpu"),
+        reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
+        processing_class=tokenizer,
+    )
     ids = trainer._tokenize_prompts(prompts)[0]
     assert [list(row) for row in ids] == _prompt_ids(tokenizer, prompts, args)
     trainer.model.eval()
     torch.manual_seed(3)
-    theirs = tokenizer.batch_decode(trainer._generate_single_turn(ids, None, {}, 1)[0], skip_special_tokens=True)
+    theirs = tokenizer.batch_decode(
+        trainer._generate_single_turn(ids, None, {}, 1)[0], skip_special_tokens=True
+    )
     theirs = [strip_broken_tail(text) for text in theirs]  # what the reward scores of TRL's sample
     assert sample_completions(trainer.model, tokenizer, prompts, args, 3, "cpu") == theirs
 
@@ -190,17 +262,26 @@ def test_hacking_warning_fires_when_the_reward_pays_one_sentence(tiny_encoder, t
     sentence, and at a high learning rate the tiny policy collapses onto it within 50 steps."""
     rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
     data = tmp_path / "constant.jsonl"
-    data.write_text("".join(json.dumps({**row, "reference": CONSTANT}, ensure_ascii=False) + "\n" for row in rows),
-                    encoding="utf-8")
-    config = write_config(tmp_path, tiny_encoder, data=data, evaluate=EVAL,
-                          grpo={"max_steps": 50, "learning_rate": 2.0e-2, "max_completion_length": 3})
+    data.write_text(
+        "".join(json.dumps({**row, "reference": CONSTANT}, ensure_ascii=False) + "\n" for row in rows),
+        encoding="utf-8",
+    )
+    config = write_config(
+        tmp_path,
+        tiny_encoder,
+        data=data,
+        evaluate=EVAL,
+        grpo={"max_steps": 50, "learning_rate": 2.0e-2, "max_completion_length": 3},
+    )
     out = tmp_path / "run"
     result = run_cli("run", str(config), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     warning = [line for line in result.stderr.splitlines() if "likely reward hacking" in line]
     assert len(warning) == 1, result.stderr[-3000:]
-    assert warning[0].startswith("semrl: warning: rl/grpo: reward rising while outputs grow less specific: "
-                                 "likely reward hacking (reward +")
+    assert warning[0].startswith(
+        "semrl: warning: rl/grpo: reward rising while outputs grow less specific: "
+        "likely reward hacking (reward +"
+    )
     assert warning[0].endswith("between steps 1-10 and 41-50)"), warning[0]
 
     hacking = json.loads((out / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))["hacking"]
@@ -231,6 +312,7 @@ def test_hacking_warning_stays_silent_on_a_run_that_learns(tiny_encoder, tmp_pat
 
 # ---- the rule itself, on log histories the test writes -------------------------------------------
 
+
 def history(reward, distinct=None, retrieval=None) -> list[dict]:
     """A GRPO-like log: one entry per logged step (every 2 steps), then the Trainer's summary."""
     entries = []
@@ -257,18 +339,24 @@ def test_rule_fires_when_reward_rises_and_a_monitor_falls(falling):
     check = hacking_check(history(wiggle(0.2, 0.01), **monitors))
     assert check["warning"] is True
     assert check["steps"] == {"first": [2, 12], "last": [50, 60]}  # fifths of 30 logged steps: 6 each
-    assert check["message"].startswith("reward rising while outputs grow less specific: likely reward hacking (reward +")
+    assert check["message"].startswith(
+        "reward rising while outputs grow less specific: likely reward hacking (reward +"
+    )
     assert check["message"].endswith("between steps 2-12 and 50-60)")
     assert f"{falling} -" in check["message"]
     assert check == hacking_check(history(wiggle(0.2, 0.01), **monitors))  # seeded: the same every time
 
 
-@pytest.mark.parametrize("reward, distinct, retrieval", [
-    (wiggle(0.2, 0.01), wiggle(0.9, 0.0), wiggle(0.5, 0.01)),  # learns: reward and retrieval rise
-    (wiggle(0.5, 0.0), wiggle(0.9, -0.02), wiggle(0.6, -0.01)),  # collapses, but the reward does not rise
-    (wiggle(0.2, 0.01), None, None),  # no semantic term: no monitors logged, nothing to say
-    (wiggle(0.2, 0.01)[:3], wiggle(0.9, -0.02)[:3], None),  # too short for a trend
-], ids=["learns", "flat-reward", "no-monitors", "too-short"])
+@pytest.mark.parametrize(
+    "reward, distinct, retrieval",
+    [
+        (wiggle(0.2, 0.01), wiggle(0.9, 0.0), wiggle(0.5, 0.01)),  # learns: reward and retrieval rise
+        (wiggle(0.5, 0.0), wiggle(0.9, -0.02), wiggle(0.6, -0.01)),  # collapses, but the reward does not rise
+        (wiggle(0.2, 0.01), None, None),  # no semantic term: no monitors logged, nothing to say
+        (wiggle(0.2, 0.01)[:3], wiggle(0.9, -0.02)[:3], None),  # too short for a trend
+    ],
+    ids=["learns", "flat-reward", "no-monitors", "too-short"],
+)
 def test_rule_stays_silent(reward, distinct, retrieval):
     from semrl.train.hacking import hacking_check
 

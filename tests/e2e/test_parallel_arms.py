@@ -31,19 +31,48 @@ TIMINGS = {"train_runtime_s", "final_model"}  # wall time, and the path of the f
 
 def write_config(tmp: Path, encoder: Path, **extra) -> Path:
     config = {
-        "name": "par", "seed": 0,
-        "model": {"tiny": {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2,
-                           "num_heads": 4}},
+        "name": "par",
+        "seed": 0,
+        "model": {
+            "tiny": {
+                "vocab_size": 512,
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_layers": 2,
+                "num_heads": 4,
+            }
+        },
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 12},
-        "rewards": {"rewards": [
-            {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
-            {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.95},
-        ]},
-        "sft": {"examples": 48, "epochs": 1, "learning_rate": 3.0e-3, "batch_size": 8, "save_steps": 3,
-                "logging_steps": 2},
-        "grpo": {"max_steps": 3, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 4,
-                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.5,
+                    "encoder": str(encoder),
+                    "against": "reference",
+                    "tau": 0.0,
+                },
+                {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.95},
+            ]
+        },
+        "sft": {
+            "examples": 48,
+            "epochs": 1,
+            "learning_rate": 3.0e-3,
+            "batch_size": 8,
+            "save_steps": 3,
+            "logging_steps": 2,
+        },
+        "grpo": {
+            "max_steps": 3,
+            "learning_rate": 1.0e-4,
+            "num_generations": 4,
+            "prompts_per_step": 4,
+            "max_completion_length": 12,
+            "save_steps": 2,
+            "logging_steps": 1,
+        },
         "eval": {"enabled": False},
         "arms": [
             {"name": "rl_a", "recipe": "two_stage"},
@@ -63,15 +92,22 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
     tmp = tmp_path_factory.mktemp("parallel_arms")
     rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
-    encoder = build_tiny_encoder(tmp / "encoder", [r["source"] for r in rows] + [r["reference"] for r in rows])
+    encoder = build_tiny_encoder(
+        tmp / "encoder", [r["source"] for r in rows] + [r["reference"] for r in rows]
+    )
     config = write_config(tmp, encoder)
     out = {"config": config}
     # the serial run with one torch thread: with two on a busy 2-core machine it is ~10x slower (bit-identical
     # all the same: thread counts do not change these results)
     for name, extra, threads in (("serial", [], "1"), ("parallel", ["parallel=2"], None)):
         env = {**ENV, "OMP_NUM_THREADS": threads} if threads else ENV
-        result = subprocess.run([sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp / name), *extra],
-                                capture_output=True, text=True, env=env, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp / name), *extra],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         out[name] = tmp / name
         (tmp / f"{name}.stderr").write_text(result.stderr, encoding="utf-8")
@@ -86,14 +122,18 @@ def test_the_cold_start_sft_is_trained_once_and_linked(runs):
     for name in ("serial", "parallel"):
         run = runs[name]
         stages = manifest(run)["stages"]
-        trained = [key for key in ("rl_a/sft", "rl_b/sft", "cold_sft/sft") if not stages[key].get("shared_with")]
+        trained = [
+            key for key in ("rl_a/sft", "rl_b/sft", "cold_sft/sft") if not stages[key].get("shared_with")
+        ]
         assert trained == ["rl_a/sft"], stages  # the first arm trains it
         assert not (run / "rl_a" / "sft").is_symlink()
         for arm in ("rl_b", "cold_sft"):
             entry, folder = stages[f"{arm}/sft"], run / arm / "sft"
             assert entry["status"] == "done" and entry["shared_with"] == "rl_a/sft"
             assert entry["metrics"] == stages["rl_a/sft"]["metrics"]
-            assert folder.is_symlink() and os.readlink(folder) == os.path.join("..", "rl_a", "sft")  # relative
+            assert folder.is_symlink() and os.readlink(folder) == os.path.join(
+                "..", "rl_a", "sft"
+            )  # relative
             assert folder.resolve() == (run / "rl_a" / "sft").resolve()
             # what the evaluator and the curves read resolves through the link
             assert (folder / "final" / "model.safetensors").is_file()
@@ -119,7 +159,9 @@ def test_parallel_weights_and_metrics_equal_the_serial_run(runs):
             compared += len(a)
             ma = json.loads((serial / arm / stage / "metrics.json").read_text(encoding="utf-8"))
             mb = json.loads((parallel / arm / stage / "metrics.json").read_text(encoding="utf-8"))
-            assert {k: v for k, v in ma.items() if k not in TIMINGS} == {k: v for k, v in mb.items() if k not in TIMINGS}
+            assert {k: v for k, v in ma.items() if k not in TIMINGS} == {
+                k: v for k, v in mb.items() if k not in TIMINGS
+            }
             assert ma["steps"] > 0
     assert compared > 20
     # and the GRPO learning rates really made different models
@@ -192,20 +234,23 @@ def test_concurrent_manifest_writers_lose_no_update(tmp_path):
 def test_worker_count(monkeypatch, tmp_path):
     from semrl.experiment_config import load_experiment
     from semrl.pipeline.scheduler import plan_units, resolve_workers
-    from semrl.workers import threads_per_worker, usable_cores
     from semrl.train.recipes import plan_experiment
+    from semrl.workers import threads_per_worker, usable_cores
 
     exp = load_experiment(write_config(tmp_path, tmp_path / "encoder"))
     units = plan_units(exp, plan_experiment(exp))
-    assert [[p.key for p in u.plans] for u in units] == [["rl_a/sft", "rl_b/sft", "cold_sft/sft"], ["rl_a/grpo"],
-                                                         ["rl_b/grpo"]]
+    assert [[p.key for p in u.plans] for u in units] == [
+        ["rl_a/sft", "rl_b/sft", "cold_sft/sft"],
+        ["rl_a/grpo"],
+        ["rl_b/grpo"],
+    ]
     everything = list(range(len(units)))
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert resolve_workers(8, "cpu", units, everything) == 2  # at most two of them can ever run at once
     assert resolve_workers(8, "cpu", units, [0]) == 1
     assert resolve_workers("auto", "cpu", units, everything) == min(2, usable_cores())
     assert resolve_workers("auto", "cuda", units, everything) == 1
-    assert threads_per_worker(2) == max(1, usable_cores() // 2) and threads_per_worker(10 ** 6) == 1
+    assert threads_per_worker(2) == max(1, usable_cores() // 2) and threads_per_worker(10**6) == 1
     monkeypatch.setenv("WORLD_SIZE", "2")  # accelerate launch with two processes: one stage at a time
     assert resolve_workers(8, "cpu", units, everything) == 1
     # changing `parallel` does not make a resumed run's config "differ"
@@ -223,12 +268,30 @@ def test_a_nan_in_one_worker_stops_the_run_like_a_serial_one(tiny_classifier, tm
     key = next(k for k in weights if "score" in k)
     weights[key][0, 0] = float("nan")
     save_file(weights, str(judge / "model.safetensors"), metadata={"format": "pt"})
-    bad = {"rewards": [{"type": "language", "lang": "zh"}, {"type": "reward_model", "model": str(judge), "name": "judge"}]}
-    config = write_config(tmp_path, tmp_path / "unused", rewards={"rewards": [{"type": "language", "lang": "zh"}]},
-                          grpo={"max_steps": 400, "num_generations": 2, "prompts_per_step": 2,
-                                "max_completion_length": 4, "logging_steps": 1, "save_steps": 1000},
-                          arms=[{"name": "good", "recipe": "grpo"}, {"name": "bad", "recipe": "grpo", "rewards": bad},
-                                {"name": "later", "recipe": "two_stage"}])
+    bad = {
+        "rewards": [
+            {"type": "language", "lang": "zh"},
+            {"type": "reward_model", "model": str(judge), "name": "judge"},
+        ]
+    }
+    config = write_config(
+        tmp_path,
+        tmp_path / "unused",
+        rewards={"rewards": [{"type": "language", "lang": "zh"}]},
+        grpo={
+            "max_steps": 400,
+            "num_generations": 2,
+            "prompts_per_step": 2,
+            "max_completion_length": 4,
+            "logging_steps": 1,
+            "save_steps": 1000,
+        },
+        arms=[
+            {"name": "good", "recipe": "grpo"},
+            {"name": "bad", "recipe": "grpo", "rewards": bad},
+            {"name": "later", "recipe": "two_stage"},
+        ],
+    )
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"), "parallel=2")
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -237,5 +300,7 @@ def test_a_nan_in_one_worker_stops_the_run_like_a_serial_one(tiny_classifier, tm
     assert stages["bad/grpo"]["status"] == "stopped" and "non-finite" in stages["bad/grpo"]["reason"]
     assert (tmp_path / "run" / "bad" / "grpo" / "checkpoint-1").exists()
     # the other arm stopped after a step with a checkpoint, long before its 400 steps
-    assert stages["good/grpo"]["status"] == "stopped" and "interrupted at step" in stages["good/grpo"]["reason"]
+    assert (
+        stages["good/grpo"]["status"] == "stopped" and "interrupted at step" in stages["good/grpo"]["reason"]
+    )
     assert "later/sft" not in stages and "later/grpo" not in stages  # nothing new started after the stop

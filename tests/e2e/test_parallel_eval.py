@@ -27,27 +27,57 @@ CURVE_ARMS = ["rl_a", "cold_sft"]  # rl_b: no curve
 
 
 def semrl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "semrl", *args], capture_output=True, text=True, env=ENV,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, env=ENV, timeout=600
+    )
 
 
 def experiment(encoder: Path, **extra) -> dict:
     return {
-        "name": "par-eval", "seed": 0, "parallel": 1,  # training; each copy sets its own
-        "model": {"tiny": {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2,
-                           "num_heads": 4}},
+        "name": "par-eval",
+        "seed": 0,
+        "parallel": 1,  # training; each copy sets its own
+        "model": {
+            "tiny": {
+                "vocab_size": 512,
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_layers": 2,
+                "num_heads": 4,
+            }
+        },
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 8},
-        "rewards": {"rewards": [
-            {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": 0.0},
-            {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.95},
-        ]},
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.5,
+                    "encoder": str(encoder),
+                    "against": "reference",
+                    "tau": 0.0,
+                },
+                {"type": "language", "weight": 1.0, "lang": "zh", "threshold": 0.95},
+            ]
+        },
         "sft": {"examples": 48, "epochs": 1, "learning_rate": 3.0e-3, "batch_size": 8, "logging_steps": 2},
-        "grpo": {"max_steps": 3, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 4,
-                 "max_completion_length": 12, "logging_steps": 1},
+        "grpo": {
+            "max_steps": 3,
+            "learning_rate": 1.0e-4,
+            "num_generations": 4,
+            "prompts_per_step": 4,
+            "max_completion_length": 12,
+            "logging_steps": 1,
+        },
         "decoding": {"max_new_tokens": 12},
-        "eval": {"enabled": False, "suite": str(SUITE), "encoder": str(encoder), "resamples": 50,
-                 "curve_every": 3, "curve_arms": CURVE_ARMS},
+        "eval": {
+            "enabled": False,
+            "suite": str(SUITE),
+            "encoder": str(encoder),
+            "resamples": 50,
+            "curve_every": 3,
+            "curve_arms": CURVE_ARMS,
+        },
         "arms": [
             {"name": "rl_a", "recipe": "two_stage"},
             {"name": "rl_b", "recipe": "two_stage", "grpo": {"learning_rate": 3.0e-4}},
@@ -70,9 +100,13 @@ def evaluated(tmp_path_factory) -> dict:
 
     tmp = tmp_path_factory.mktemp("parallel_eval")
     rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
-    encoder = build_tiny_encoder(tmp / "encoder", [r["source"] for r in rows] + [r["reference"] for r in rows])
+    encoder = build_tiny_encoder(
+        tmp / "encoder", [r["source"] for r in rows] + [r["reference"] for r in rows]
+    )
     config = tmp / "exp.yaml"
-    config.write_text(yaml.safe_dump(experiment(encoder), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(experiment(encoder), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     result = semrl("run", str(config), "--out", str(tmp / "trained"))
     assert result.returncode == 0, result.stderr[-3000:]
     out = {"config": config, "encoder": encoder, "trained": tmp / "trained"}
@@ -98,7 +132,9 @@ def without_seconds(value):
 
 
 def eval_files(run_dir: Path) -> dict[str, Path]:
-    return {str(p.relative_to(run_dir / "eval")): p for p in sorted((run_dir / "eval").rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(run_dir / "eval")): p for p in sorted((run_dir / "eval").rglob("*")) if p.is_file()
+    }
 
 
 def test_parallel_evaluation_equals_the_sequential_one(evaluated):
@@ -106,16 +142,29 @@ def test_parallel_evaluation_equals_the_sequential_one(evaluated):
     assert "parallel: " not in evaluated["serial_stderr"]
     serial, parallel = eval_files(evaluated["serial"]), eval_files(evaluated["parallel"])
     assert set(serial) == set(parallel)
-    assert {"base.json", "rl_a.json", "rl_b.json", "cold_sft.json", "rl_a.outputs.jsonl", "curves/base.json"} <= set(serial)
+    assert {
+        "base.json",
+        "rl_a.json",
+        "rl_b.json",
+        "cold_sft.json",
+        "rl_a.outputs.jsonl",
+        "curves/base.json",
+    } <= set(serial)
     for name, path in serial.items():
         if name.endswith(".json") and "/" not in name:  # eval/<model>.json: timings differ
             a = json.loads(path.read_text(encoding="utf-8").replace(str(evaluated["serial"]), "RUN"))
-            b = json.loads(parallel[name].read_text(encoding="utf-8").replace(str(evaluated["parallel"]), "RUN"))
+            b = json.loads(
+                parallel[name].read_text(encoding="utf-8").replace(str(evaluated["parallel"]), "RUN")
+            )
             assert without_seconds(a) == without_seconds(b), name
         else:  # outputs, curve points (which name their checkpoint's path)
             a = path.read_text(encoding="utf-8").replace(str(evaluated["serial"]), "RUN")
-            assert a == parallel[name].read_text(encoding="utf-8").replace(str(evaluated["parallel"]), "RUN"), name
-    assert "leaked semaphore" not in evaluated["parallel_stderr"]  # workers ended by SIGTERM leave nothing behind
+            assert a == parallel[name].read_text(encoding="utf-8").replace(
+                str(evaluated["parallel"]), "RUN"
+            ), name
+    assert (
+        "leaked semaphore" not in evaluated["parallel_stderr"]
+    )  # workers ended by SIGTERM leave nothing behind
     rl_a = json.loads(serial["rl_a.json"].read_text(encoding="utf-8"))
     assert rl_a["alignment_tax"] and rl_a["drift"]  # the workers had the base's per-item results
 
@@ -126,15 +175,18 @@ def test_curve_arms_limits_the_curves(evaluated):
         result = json.loads((run_dir / "eval" / f"{arm}.json").read_text(encoding="utf-8"))
         assert ("curve" in result) == (arm in CURVE_ARMS), arm
         assert (run_dir / "eval" / "curves" / arm).is_dir() == (arm in CURVE_ARMS), arm
-    steps = [point["step"] for point in json.loads((run_dir / "eval" / "rl_a.json").read_text(encoding="utf-8"))["curve"]]
+    steps = [
+        point["step"]
+        for point in json.loads((run_dir / "eval" / "rl_a.json").read_text(encoding="utf-8"))["curve"]
+    ]
     assert steps == [0, 3, 6, 9]  # base, two SFT checkpoints, the GRPO one (offset by the SFT's 6 steps)
     # the cold-start SFT checkpoints are shared by rl_a and cold_sft: evaluated once (2 shared + 1 GRPO)
     assert "3 arms, 3 checkpoints" in evaluated["parallel_stderr"]
 
 
 def test_an_unknown_curve_arm_is_a_config_error(evaluated):
-    from semrl.experiment_config import load_experiment
     from semrl.errors import UserError
+    from semrl.experiment_config import load_experiment
 
     with pytest.raises(UserError, match=r"eval\.curve_arms: 'nope' is not an arm"):
         load_experiment(evaluated["config"], ["eval.curve_arms=[rl_a, nope]"])
@@ -148,7 +200,9 @@ def test_worker_errors_keep_the_exit_codes(evaluated, tmp_path):
     manifest["stages"]["rl_b/grpo"]["status"] = "running"
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     result = semrl("eval", str(run_dir))  # a user error (exit 2), before any evaluation
-    assert result.returncode == 2 and "arm rl_b has not finished training" in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 2 and "arm rl_b has not finished training" in result.stderr, result.stderr[
+        -2000:
+    ]
     assert not (run_dir / "eval" / "base.json").exists()
     manifest["stages"]["rl_b/grpo"]["status"] = "done"
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")

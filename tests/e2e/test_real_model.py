@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli, write_jsonl
 
+from conftest import ROOT, run_cli, write_jsonl
 from semrl.models.gguf import missing_real_model
 
 pytestmark = pytest.mark.skipif(missing_real_model() is not None, reason=str(missing_real_model()))
@@ -61,8 +61,12 @@ def eos_probability_after_reference(model_dir: Path, rows: list[dict[str, str]])
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     probabilities = []
     for row in rows:
-        text = tokenizer.apply_chat_template(prompt_messages(row["source"]), tokenize=False,
-                                             add_generation_prompt=True) + row["reference"]
+        text = (
+            tokenizer.apply_chat_template(
+                prompt_messages(row["source"]), tokenize=False, add_generation_prompt=True
+            )
+            + row["reference"]
+        )
         ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.inference_mode():
             logits = model(input_ids=ids).logits[0, -1]
@@ -78,20 +82,26 @@ def assert_loads_as_tied_llama(final: Path, base: Path) -> None:
     assert model.config.tie_word_embeddings is True
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # still one tensor
     assert not any(name.startswith("base_model.") or "lora_" in name for name in model.state_dict())  # merged
-    assert (final / "chat_template.jinja").read_text(encoding="utf-8") == \
-        (base / "chat_template.jinja").read_text(encoding="utf-8")
+    assert (final / "chat_template.jinja").read_text(encoding="utf-8") == (
+        base / "chat_template.jinja"
+    ).read_text(encoding="utf-8")
 
 
 def test_real_model_sft_with_lora_learns_its_eos_and_saves_a_tied_llama(tmp_path, smollm2):
     """Cold-start SFT with LoRA on the real model: pad = eos must not mask the eos out of the labels,
     the merged final/ must keep its tied embeddings, and the chat template must stay the model's own."""
     rows = [json.loads(line) for line in HEADLINES.read_text(encoding="utf-8").splitlines()][:8]
-    config = example_config(tmp_path, smollm2, sft={"examples": 8, "epochs": 3, "batch_size": 4, "learning_rate": 1e-3})
+    config = example_config(
+        tmp_path, smollm2, sft={"examples": 8, "epochs": 3, "batch_size": 4, "learning_rate": 1e-3}
+    )
     result = run_cli("train", "sft", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     final = tmp_path / "run" / "train" / "sft" / "final"
     assert_loads_as_tied_llama(final, smollm2)
-    before, after = eos_probability_after_reference(smollm2, rows), eos_probability_after_reference(final, rows)
+    before, after = (
+        eos_probability_after_reference(smollm2, rows),
+        eos_probability_after_reference(final, rows),
+    )
     assert after > 0.5 and after > before, (before, after)  # SFT taught the model to stop after a headline
     trained = json.loads((tmp_path / "run" / "train" / "sft" / "metrics.json").read_text(encoding="utf-8"))
     assert trained["steps"] == 6
@@ -102,8 +112,12 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     """The paper's arm on a real model: cold-start SFT (LoRA), GRPO on MiniLM similarity + language,
     evaluation with the general suite, and the LM judge (SmolLM2 itself) comparing two arms."""
     judge = {"type": "lm", "model": str(smollm2), "mode": "generate"}
-    config = example_config(tmp_path, smollm2, eval={"judge": judge, "compare": [["semantic_rl", "strong_sft"]]},
-                            grpo={"max_completion_length": 32})  # room for a headline: a cut means no eos
+    config = example_config(
+        tmp_path,
+        smollm2,
+        eval={"judge": judge, "compare": [["semantic_rl", "strong_sft"]]},
+        grpo={"max_completion_length": 32},
+    )  # room for a headline: a cut means no eos
     out = tmp_path / "run"
     result = run_cli("run", str(config), "--out", str(out), timeout=1800)  # ~3 min idle, 10+ min shared
     assert result.returncode == 0, result.stderr[-3000:]
@@ -113,14 +127,18 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     clipped = [entry["completions/clipped_ratio"] for entry in log if "completions/clipped_ratio" in entry]
     assert clipped and sum(clipped) / len(clipped) < 0.5, clipped  # after SFT most completions end with eos
     assert_loads_as_tied_llama(grpo / "final", smollm2)
-    scored = [json.loads(line) for line in (grpo / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
+    scored = [
+        json.loads(line) for line in (grpo / "completions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert scored and all(set(row["rewards"]) == {"semantic", "language"} for row in scored)
     assert not any(row["completion"].endswith("\ufffd") for row in scored)
 
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     for arm in ("semantic_rl", "strong_sft"):
         assert set(results["arms"][arm]["alignment_tax"]) >= {"qa-en", "mc", "text"}
-    outputs = [json.loads(line) for line in (out / "eval" / "semantic_rl.outputs.jsonl").read_text().splitlines()]
+    outputs = [
+        json.loads(line) for line in (out / "eval" / "semantic_rl.outputs.jsonl").read_text().splitlines()
+    ]
     assert outputs and not any(row["hypothesis"].endswith("\ufffd") for row in outputs)
     verdict = results["preference"]["semantic_rl vs strong_sft"]
     assert verdict["judge"] == "lm" and verdict["n"] == 4
@@ -140,7 +158,9 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     assert again.returncode == 0, again.stderr[-3000:]
     said = [line for line in again.stderr.splitlines() if "named neither A nor B" in line]
     assert len(said) == 1 and "8 of 8 answers" in said[0], again.stderr[-2000:]
-    verdict = json.loads((out / "results.json").read_text(encoding="utf-8"))["preference"]["semantic_rl vs strong_sft"]
+    verdict = json.loads((out / "results.json").read_text(encoding="utf-8"))["preference"][
+        "semantic_rl vs strong_sft"
+    ]
     assert verdict["unreadable"] == 8 and verdict["ties"] == 4 and verdict["position_agreement"] == 0.0
 
 
@@ -149,12 +169,28 @@ def test_real_model_reward_model_from_the_real_base(tmp_path, smollm2):
     """`semrl train rm` on SmolLM2: the one-label score head is created, trained and saved, and the
     saved RM loads as a classifier and scores through `semrl reward`."""
     rows = [json.loads(line) for line in HEADLINES.read_text(encoding="utf-8").splitlines()]
-    pairs = [{"prompt": f"Headline for: {row['source']}\n", "chosen": row["reference"],
-              "rejected": rows[(i + 7) % len(rows)]["reference"]} for i, row in enumerate(rows)]
+    pairs = [
+        {
+            "prompt": f"Headline for: {row['source']}\n",
+            "chosen": row["reference"],
+            "rejected": rows[(i + 7) % len(rows)]["reference"],
+        }
+        for i, row in enumerate(rows)
+    ]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
-    config = example_config(tmp_path, smollm2, rm={"train": str(tmp_path / "pairs.jsonl"), "test_size": 0.25,
-                                                   "max_steps": 4, "batch_size": 4, "learning_rate": 1e-4,
-                                                   "max_length": 96, "logging_steps": 1})
+    config = example_config(
+        tmp_path,
+        smollm2,
+        rm={
+            "train": str(tmp_path / "pairs.jsonl"),
+            "test_size": 0.25,
+            "max_steps": 4,
+            "batch_size": 4,
+            "learning_rate": 1e-4,
+            "max_length": 96,
+            "logging_steps": 1,
+        },
+    )
     config_data = yaml.safe_load(config.read_text(encoding="utf-8"))
     config_data["model"].pop("lora")  # a reward model here is fully fine-tuned, as in the RM-transfer paper
     config.write_text(yaml.safe_dump(config_data), encoding="utf-8")
@@ -172,11 +208,22 @@ def test_real_model_reward_model_from_the_real_base(tmp_path, smollm2):
     assert metrics["steps"] == 4 and 0.0 <= metrics["pair_accuracy"] <= 1.0
 
     reward = tmp_path / "reward.yaml"
-    reward.write_text(yaml.safe_dump({"rewards": [{"type": "reward_model", "model": str(final), "transform": "raw"}]}))
-    scored_rows = [{"prompt": p["prompt"], "completion": p[side]} for p in pairs[:4] for side in ("chosen", "rejected")]
+    reward.write_text(
+        yaml.safe_dump({"rewards": [{"type": "reward_model", "model": str(final), "transform": "raw"}]})
+    )
+    scored_rows = [
+        {"prompt": p["prompt"], "completion": p[side]} for p in pairs[:4] for side in ("chosen", "rejected")
+    ]
     write_jsonl(tmp_path / "rows.jsonl", scored_rows)
-    result = run_cli("reward", "--config", str(reward), "--input", str(tmp_path / "rows.jsonl"),
-                     "--output", str(tmp_path / "scored.jsonl"))
+    result = run_cli(
+        "reward",
+        "--config",
+        str(reward),
+        "--input",
+        str(tmp_path / "rows.jsonl"),
+        "--output",
+        str(tmp_path / "scored.jsonl"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = [json.loads(line)["reward"] for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     assert len(scores) == 8 and len(set(scores)) > 1  # real, distinct scores from the trained head
@@ -192,8 +239,13 @@ def peak_rss_of(args: list[str]) -> tuple[int, str]:
     import psutil
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "semrl", *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "semrl", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watched, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
@@ -216,12 +268,16 @@ def test_real_model_memory_estimate_against_the_measured_peak(tmp_path, smollm2,
     config = example_config(tmp_path, smollm2, arms=[{"name": "rl", "recipe": "grpo"}])
     result = run_cli("run", str(config), "--out", str(tmp_path / "dry"), "--dry-run")
     assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("memory per process (CPU) (est.)"))
+    line = next(
+        line for line in result.stdout.splitlines() if line.startswith("memory per process (CPU) (est.)")
+    )
     value, unit = re.search(r"\(est\.\): ([\d.]+) (GiB|MiB)", line).groups()
     estimate = float(value) * (1024**3 if unit == "GiB" else 1024**2)
     assert "arm rl (grpo)" in line and "32-bit weights" in line and "encoder default" in line
     peak, _ = peak_rss_of(["train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")])
     with capsys.disabled():
-        print(f"\nGRPO stage on SmolLM2, CPU fp32: estimate {estimate / 1024**3:.2f} GiB, "
-              f"measured peak RSS {peak / 1024**3:.2f} GiB, measured/estimate {peak / estimate:.2f}")
+        print(
+            f"\nGRPO stage on SmolLM2, CPU fp32: estimate {estimate / 1024**3:.2f} GiB, "
+            f"measured peak RSS {peak / 1024**3:.2f} GiB, measured/estimate {peak / estimate:.2f}"
+        )
     assert estimate <= peak <= 4 * estimate

@@ -12,24 +12,42 @@ import pytest
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 # one row per reward variant for C1, C2, C3 and C5 (issue 20); C4 and C6 one row each
-CLAIM_KEYS = ["C1 (paper)", "C1 (corrected)", "C2 (paper)", "C2 (corrected)", "C3 (paper)", "C3 (corrected)", "C4",
-              "C5 (paper)", "C5 (corrected)", "C6"]
+CLAIM_KEYS = [
+    "C1 (paper)",
+    "C1 (corrected)",
+    "C2 (paper)",
+    "C2 (corrected)",
+    "C3 (paper)",
+    "C3 (corrected)",
+    "C4",
+    "C5 (paper)",
+    "C5 (corrected)",
+    "C6",
+]
 STATES = {"reproduced", "not reproduced", "not testable"}
 
 
 def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
-    result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--seeds", "2", "--out", "demo"],
-                            capture_output=True, text=True, env=env, timeout=1200, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "semrl", "demo", "--quick", "--seeds", "2", "--out", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "demo"
     seeds = json.loads((out / "seeds.json").read_text(encoding="utf-8"))
     assert seeds["seeds"] == 2 and set(seeds["claims"]) == set(CLAIM_KEYS)
     for claim in seeds["claims"].values():
         assert sum(claim["counts"].values()) == 2 and set(claim["counts"]) <= STATES
-    worlds = [json.loads((out / f"seed-{k}" / "mt" / "sandbox.json").read_text(encoding="utf-8"))["world_seed"]
-              for k in (0, 1)]
+    worlds = [
+        json.loads((out / f"seed-{k}" / "mt" / "sandbox.json").read_text(encoding="utf-8"))["world_seed"]
+        for k in (0, 1)
+    ]
     assert worlds[0] != worlds[1]  # each seed regenerates the world
 
     run = out / "seed-0" / "mt"
@@ -38,12 +56,23 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     assert [c["id"] + (f" ({c['variant']})" if c.get("variant") else "") for c in claims] == CLAIM_KEYS
     for c in claims:
         assert c["status"] in STATES and c["reproduced"] == (c["status"] == "reproduced") and c["reason"]
-    assert {"base", "cold_sft", "semantic_rl", "corrected_rl", "strong_sft", "sft_continue", "bleu_sem",
-            "bleu_sem_lang"} <= set(results["arms"])
+    assert {
+        "base",
+        "cold_sft",
+        "semantic_rl",
+        "corrected_rl",
+        "strong_sft",
+        "sft_continue",
+        "bleu_sem",
+        "bleu_sem_lang",
+    } <= set(results["arms"])
     sandbox = results["sandbox"]
-    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle, cold-start tau
+    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle,
+    # cold-start tau
     selection = sandbox["selection"]
-    assert set(selection["chosen"]) == {"sft", "paper", "corrected"} and selection["arms"]["sft"] == "strong_sft"
+    assert (
+        set(selection["chosen"]) == {"sft", "paper", "corrected"} and selection["arms"]["sft"] == "strong_sft"
+    )
     assert set(selection["dev"]) >= {"strong_sft", "semantic_rl", "corrected_rl"}
     assert selection["dev"]["strong_sft"]["n"] == 16  # the quick dev split
     for variant in ("paper", "corrected"):
@@ -68,11 +97,17 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     assert sandbox["weight_movement"]["semantic_rl"]["grpo_from_cold_start"]["relative"] > 0
     assert "ceiling" in sandbox
     assert set(sandbox["competence"]) >= {"qa", "copy", "facts"}
-    for preference in results["preference"].values():  # the chosen RL arms against chosen SFT and the cold start
+    for preference in results[
+        "preference"
+    ].values():  # the chosen RL arms against chosen SFT and the cold start
         assert preference["judge"] == "oracle"
         assert preference["wins"] + preference["ties"] + preference["losses"] == preference["n"]
     summary = (run / "summary.md").read_text(encoding="utf-8")
-    assert "Claims of the paper" in summary and "Before any tuning" in summary and "Oracle verdict per arm" in summary
+    assert (
+        "Claims of the paper" in summary
+        and "Before any tuning" in summary
+        and "Oracle verdict per arm" in summary
+    )
     assert "Reward audit on the sandbox encoder" in summary and "chosen on the dev split" in summary
     assert "Hacking monitors" in summary
     assert (run / "report.html").exists()
@@ -81,11 +116,18 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
 
     # `semrl report` on a demo folder rebuilds the demo's report, its own tables included
     (run / "summary.md").unlink()
-    rebuilt = subprocess.run([sys.executable, "-m", "semrl", "report", str(out / "seed-0")],
-                             capture_output=True, text=True, env=env, timeout=300)
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "semrl", "report", str(out / "seed-0")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     rebuilt_summary = (run / "summary.md").read_text(encoding="utf-8")
-    assert rebuilt_summary.split("\n", 3)[3] == summary.split("\n", 3)[3]  # all but the header naming the path
+    assert (
+        rebuilt_summary.split("\n", 3)[3] == summary.split("\n", 3)[3]
+    )  # all but the header naming the path
 
 
 @pytest.mark.slow  # two quick demos (~2 min); `make test-all` runs it
@@ -93,8 +135,13 @@ def test_a_rerun_reuses_the_cached_world_base_model_and_encoder(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     timings = []
     for out in ("first", "again"):
-        result = subprocess.run([sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / out)],
-                                capture_output=True, text=True, env=env, timeout=900)
+        result = subprocess.run(
+            [sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         sandbox = json.loads((tmp_path / out / "mt" / "sandbox.json").read_text(encoding="utf-8"))
         timings.append(sandbox["timings"])

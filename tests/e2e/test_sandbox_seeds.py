@@ -12,18 +12,34 @@ from semrl.sandbox.seeds import aggregate_seeds, numeric_leaves, seed_configs, t
 
 
 def _claim(cid: str, status: str, difference: float | None, reason: str = "") -> dict:
-    return {"id": cid, "statement": f"claim {cid}", "status": status, "reproduced": status == "reproduced",
-            "reason": reason, "evidence": {"diff": {"difference": difference, "ci95": [-1.0, 1.0]},
-                                           "items": [0.1] * 10, "rows": [{"difference": 1.0}], "flag": True}}
+    return {
+        "id": cid,
+        "statement": f"claim {cid}",
+        "status": status,
+        "reproduced": status == "reproduced",
+        "reason": reason,
+        "evidence": {
+            "diff": {"difference": difference, "ci95": [-1.0, 1.0]},
+            "items": [0.1] * 10,
+            "rows": [{"difference": 1.0}],
+            "flag": True,
+        },
+    }
 
 
 def _runs() -> list[dict]:
     statuses = ["reproduced", "not reproduced", "not testable"]
-    return [{"seed": k, "world_seed": 100 + k,
-             "claims": [_claim("C1", "reproduced", float(k + 1)), _claim("C2", statuses[k], 0.5, f"why {k}")],
-             "evidence": {"competence": {"qa": 0.5 + k}, "only_seed_0": 1.0} if k == 0 else
-                         {"competence": {"qa": 0.5 + k}, "pair": [k, 2 * k]}}
-            for k in range(3)]
+    return [
+        {
+            "seed": k,
+            "world_seed": 100 + k,
+            "claims": [_claim("C1", "reproduced", float(k + 1)), _claim("C2", statuses[k], 0.5, f"why {k}")],
+            "evidence": {"competence": {"qa": 0.5 + k}, "only_seed_0": 1.0}
+            if k == 0
+            else {"competence": {"qa": 0.5 + k}, "pair": [k, 2 * k]},
+        }
+        for k in range(3)
+    ]
 
 
 def test_t_interval_matches_hand_computation():

@@ -28,8 +28,16 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": 
 def launch(config_file: str, *args: str, port: int | None = None, machines: str | None = None) -> list[str]:
     """`accelerate launch --config_file configs/accelerate/X --num_processes 2 -m semrl ARGS`;
     `machines` "RANK" makes it one of two machines (one process each) meeting on 127.0.0.1."""
-    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(ACCELERATE / config_file),
-               "--num_processes", "2", "--main_process_port", str(port or free_port())]
+    command = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        str(ACCELERATE / config_file),
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(port or free_port()),
+    ]
     if machines is not None:
         command += ["--num_machines", "2", "--machine_rank", machines, "--main_process_ip", "127.0.0.1"]
     return command + ["-m", "semrl", *args]
@@ -41,12 +49,23 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def sft_config(tmp_path: Path, **sft) -> Path:
-    return write_config(tmp_path / "sft.yaml", {
-        "name": "scale", "model": {"tiny": {}},
-        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-        "data": {"train": str(BO_ZH), "test_size": 4},
-        "sft": {"max_steps": 6, "batch_size": 2, "learning_rate": 1.0e-3, "save_steps": 2, "logging_steps": 1, **sft},
-    })
+    return write_config(
+        tmp_path / "sft.yaml",
+        {
+            "name": "scale",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+            "data": {"train": str(BO_ZH), "test_size": 4},
+            "sft": {
+                "max_steps": 6,
+                "batch_size": 2,
+                "learning_rate": 1.0e-3,
+                "save_steps": 2,
+                "logging_steps": 1,
+                **sft,
+            },
+        },
+    )
 
 
 def final_weights(run: Path, stage: str) -> dict[str, torch.Tensor]:
@@ -97,7 +116,9 @@ def test_fsdp_sft_killed_then_resumed_equals_an_uninterrupted_fsdp_run(tmp_path)
     straight = tmp_path / "straight"
     run_ok(launch("fsdp.yaml", "train", "sft", "--config", str(config), "--out", str(straight)))
     expected = assert_trained_and_whole(straight, "sft")
-    assert (straight / "train" / "sft" / "checkpoint-12" / "pytorch_model_fsdp_0").is_dir()  # sharded checkpoint
+    assert (
+        straight / "train" / "sft" / "checkpoint-12" / "pytorch_model_fsdp_0"
+    ).is_dir()  # sharded checkpoint
 
     run, stage = tmp_path / "victim", tmp_path / "victim" / "train" / "sft"
     args = launch("fsdp.yaml", "train", "sft", "--config", str(config), "--out", str(run))
@@ -112,26 +133,55 @@ def test_fsdp_sft_killed_then_resumed_equals_an_uninterrupted_fsdp_run(tmp_path)
 
 
 def test_fsdp_grpo_finishes_with_a_plain_final_model(tmp_path):
-    config = write_config(tmp_path / "grpo.yaml", {
-        "name": "scale-grpo", "model": {"tiny": {}},
-        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
-        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
-        "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
-        "grpo": {"max_steps": 2, "learning_rate": 3.0e-3, "num_generations": 2, "prompts_per_step": 2,
-                 "max_completion_length": 8, "logging_steps": 1, "save_steps": 1},
-    })
+    config = write_config(
+        tmp_path / "grpo.yaml",
+        {
+            "name": "scale-grpo",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+            "data": {
+                "train": str(BO_ZH),
+                "columns": {"source": "reference", "reference": "source"},
+                "test_size": 4,
+            },
+            "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
+            "grpo": {
+                "max_steps": 2,
+                "learning_rate": 3.0e-3,
+                "num_generations": 2,
+                "prompts_per_step": 2,
+                "max_completion_length": 8,
+                "logging_steps": 1,
+                "save_steps": 1,
+            },
+        },
+    )
     run_ok(launch("fsdp.yaml", "train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")))
     assert_trained_and_whole(tmp_path / "run", "grpo")
 
 
 def test_fsdp_reward_model_finishes_with_a_plain_final_model(tmp_path):
-    pairs = [{"prompt": "Say: ", "chosen": f"the farmer reads book {i}.", "rejected": "zzz qqq ###"} for i in range(16)]
+    pairs = [
+        {"prompt": "Say: ", "chosen": f"the farmer reads book {i}.", "rejected": "zzz qqq ###"}
+        for i in range(16)
+    ]
     data = write_jsonl(tmp_path / "prefs.jsonl", pairs)
-    config = write_config(tmp_path / "rm.yaml", {
-        "name": "scale-rm", "model": {"tiny": {}}, "task": {"type": "generic"},
-        "data": {"train": str(data), "columns": {"prompt": "prompt", "reference": "chosen"}},
-        "rm": {"train": str(data), "test_size": 0.25, "max_steps": 2, "learning_rate": 1.0e-3, "batch_size": 2},
-    })
+    config = write_config(
+        tmp_path / "rm.yaml",
+        {
+            "name": "scale-rm",
+            "model": {"tiny": {}},
+            "task": {"type": "generic"},
+            "data": {"train": str(data), "columns": {"prompt": "prompt", "reference": "chosen"}},
+            "rm": {
+                "train": str(data),
+                "test_size": 0.25,
+                "max_steps": 2,
+                "learning_rate": 1.0e-3,
+                "batch_size": 2,
+            },
+        },
+    )
     run_ok(launch("fsdp.yaml", "train", "rm", "--config", str(config), "--out", str(tmp_path / "run")))
     assert_trained_and_whole(tmp_path / "run", "rm")
 
@@ -145,10 +195,26 @@ def test_two_machines_give_the_weights_of_one_machine_with_two_processes(tmp_pat
     run_ok(launch("ddp.yaml", "train", "sft", "--config", str(config), "--out", str(one)))
 
     two, port = tmp_path / "two", free_port()
-    nodes = [subprocess.Popen(launch("multi_node.yaml", "train", "sft", "--config", str(config), "--out", str(two),
-                                     port=port, machines=str(rank)),
-                              env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for rank in (0, 1)]
+    nodes = [
+        subprocess.Popen(
+            launch(
+                "multi_node.yaml",
+                "train",
+                "sft",
+                "--config",
+                str(config),
+                "--out",
+                str(two),
+                port=port,
+                machines=str(rank),
+            ),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
     errors = [node.communicate(timeout=600)[1] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
     a, b = final_weights(one, "sft"), final_weights(two, "sft")
@@ -158,12 +224,19 @@ def test_two_machines_give_the_weights_of_one_machine_with_two_processes(tmp_pat
 def test_fsdp_encoder_stage_finishes_with_one_writer(tmp_path):
     """Both ranks used to build the tiny initial encoder and save final/ into the same folders (one
     rank removed what the other was reading: FileNotFoundError on the example under FSDP)."""
-    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"anchor": f"sentence {i}", "positive": f"phrase {i}"} for i in range(24)])
-    config = write_config(tmp_path / "enc.yaml", {
-        "name": "scale-enc", "model": {"tiny": {}}, "task": {"type": "generic"},
-        "data": {"train": str(BO_ZH), "columns": {"prompt": "source"}},
-        "encoder": {"train": str(pairs), "max_steps": 2, "batch_size": 4, "learning_rate": 1.0e-3},
-    })
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl", [{"anchor": f"sentence {i}", "positive": f"phrase {i}"} for i in range(24)]
+    )
+    config = write_config(
+        tmp_path / "enc.yaml",
+        {
+            "name": "scale-enc",
+            "model": {"tiny": {}},
+            "task": {"type": "generic"},
+            "data": {"train": str(BO_ZH), "columns": {"prompt": "source"}},
+            "encoder": {"train": str(pairs), "max_steps": 2, "batch_size": 4, "learning_rate": 1.0e-3},
+        },
+    )
     run_ok(launch("fsdp.yaml", "train", "encoder", "--config", str(config), "--out", str(tmp_path / "run")))
     from sentence_transformers import SentenceTransformer
 
@@ -207,14 +280,30 @@ def test_lora_under_fsdp_saves_the_merged_model_of_a_ddp_run(tmp_path):
 
 @pytest.mark.slow  # ~40 s: two GRPO launches
 def test_lora_grpo_with_a_reference_under_fsdp_matches_ddp(tmp_path):
-    config = write_config(tmp_path / "grpo.yaml", {
-        "name": "scale-lora-grpo", "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8}},
-        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
-        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
-        "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
-        "grpo": {"max_steps": 2, "learning_rate": 3.0e-3, "num_generations": 2, "prompts_per_step": 2,
-                 "max_completion_length": 8, "logging_steps": 1, "save_steps": 1, "beta": 0.04},
-    })
+    config = write_config(
+        tmp_path / "grpo.yaml",
+        {
+            "name": "scale-lora-grpo",
+            "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8}},
+            "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+            "data": {
+                "train": str(BO_ZH),
+                "columns": {"source": "reference", "reference": "source"},
+                "test_size": 4,
+            },
+            "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
+            "grpo": {
+                "max_steps": 2,
+                "learning_rate": 3.0e-3,
+                "num_generations": 2,
+                "prompts_per_step": 2,
+                "max_completion_length": 8,
+                "logging_steps": 1,
+                "save_steps": 1,
+                "beta": 0.04,
+            },
+        },
+    )
     sharded = lora_final_under("fsdp.yaml", config, "grpo", tmp_path / "fsdp")
     plain = lora_final_under("ddp.yaml", config, "grpo", tmp_path / "ddp")
     assert all(torch.equal(sharded[key], plain[key]) for key in plain)

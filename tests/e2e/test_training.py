@@ -38,18 +38,36 @@ def write_config(path: Path, config: dict) -> Path:
 
 def toy_grpo_config(tmp_path: Path, **grpo) -> Path:
     """zh -> bo (columns swapped on the shipped bo-zh file): a Tibetan target, syllable chrF + language."""
-    return write_config(tmp_path / "toy.yaml", {
-        "name": "toy-grpo",
-        "model": {"tiny": {}},
-        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
-        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 4},
-        "rewards": {"rewards": [
-            {"type": "language", "weight": 1.0, "lang": "bo", "mode": "continuous"},
-            {"type": "chrf", "weight": 1.0, "lang": "bo"},
-        ]},
-        "grpo": {"max_steps": 50, "learning_rate": 3.0e-3, "num_generations": 4, "prompts_per_step": 4,
-                 "max_completion_length": 16, "temperature": 1.0, "logging_steps": 1, "save_steps": 25, **grpo},
-    })
+    return write_config(
+        tmp_path / "toy.yaml",
+        {
+            "name": "toy-grpo",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+            "data": {
+                "train": str(BO_ZH),
+                "columns": {"source": "reference", "reference": "source"},
+                "test_size": 4,
+            },
+            "rewards": {
+                "rewards": [
+                    {"type": "language", "weight": 1.0, "lang": "bo", "mode": "continuous"},
+                    {"type": "chrf", "weight": 1.0, "lang": "bo"},
+                ]
+            },
+            "grpo": {
+                "max_steps": 50,
+                "learning_rate": 3.0e-3,
+                "num_generations": 4,
+                "prompts_per_step": 4,
+                "max_completion_length": 16,
+                "temperature": 1.0,
+                "logging_steps": 1,
+                "save_steps": 25,
+                **grpo,
+            },
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +94,9 @@ def test_example_runs_every_stage(example_run):
 
 def test_two_stage_starts_grpo_from_the_sft_checkpoint(example_run):
     manifest = json.loads((example_run / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["stages"]["semantic_rl/grpo"]["init"] == str(example_run / "semantic_rl" / "sft" / "final")
+    assert manifest["stages"]["semantic_rl/grpo"]["init"] == str(
+        example_run / "semantic_rl" / "sft" / "final"
+    )
     base = weights(example_run / "base_model")
     sft = weights(example_run / "semantic_rl" / "sft" / "final")
     grpo = weights(example_run / "semantic_rl" / "grpo" / "final")
@@ -99,10 +119,15 @@ def test_resume_of_a_finished_run_skips_every_stage(example_run):
 
 
 def test_grpo_raises_mean_reward_on_a_toy_reward(tmp_path):
-    result = run_cli("train", "grpo", "--config", str(toy_grpo_config(tmp_path)), "--out", str(tmp_path / "run"))
+    result = run_cli(
+        "train", "grpo", "--config", str(toy_grpo_config(tmp_path)), "--out", str(tmp_path / "run")
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    state = json.loads(sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
-                       .read_text(encoding="utf-8"))
+    state = json.loads(
+        sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1].read_text(
+            encoding="utf-8"
+        )
+    )
     rewards = [entry["reward"] for entry in state["log_history"] if "reward" in entry]
     assert len(rewards) == 50
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
@@ -114,16 +139,27 @@ def test_rm_stage_learns_an_easy_preference(tmp_path):
     subjects = ["the farmer", "my mother", "a student", "the doctor", "our teacher", "the child"]
     verbs = ["drinks tea", "reads a book", "writes a letter", "sings a song", "eats rice", "cleans the room"]
     pairs = []
-    for i in range(120):
+    for _ in range(120):
         good = f"{rng.choice(subjects)} {rng.choice(verbs)} today."
         bad = " ".join(rng.choice(["zzz", "qqq", "###", "xx"]) for _ in range(rng.randint(3, 8)))
         pairs.append({"prompt": "Say something sensible: ", "chosen": good, "rejected": bad})
     data = write_jsonl(tmp_path / "prefs.jsonl", pairs)
-    config = write_config(tmp_path / "rm.yaml", {
-        "name": "toy-rm", "model": {"tiny": {}}, "task": {"type": "generic"},
-        "data": {"train": str(data), "columns": {"prompt": "prompt", "reference": "chosen"}},
-        "rm": {"train": str(data), "test_size": 0.25, "epochs": 3, "learning_rate": 1.0e-3, "batch_size": 8},
-    })
+    config = write_config(
+        tmp_path / "rm.yaml",
+        {
+            "name": "toy-rm",
+            "model": {"tiny": {}},
+            "task": {"type": "generic"},
+            "data": {"train": str(data), "columns": {"prompt": "prompt", "reference": "chosen"}},
+            "rm": {
+                "train": str(data),
+                "test_size": 0.25,
+                "epochs": 3,
+                "learning_rate": 1.0e-3,
+                "batch_size": 8,
+            },
+        },
+    )
     result = run_cli("train", "rm", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "train" / "rm" / "metrics.json").read_text(encoding="utf-8"))
@@ -135,16 +171,28 @@ def test_rm_stage_learns_an_easy_preference(tmp_path):
 def test_encoder_stage_from_the_cli(tmp_path):
     rows = [json.loads(line) for line in BO_ZH.read_text(encoding="utf-8").splitlines()]
     pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"bo": r["source"], "zh": r["reference"]} for r in rows])
-    config = write_config(tmp_path / "enc.yaml", {
-        "name": "toy-encoder", "model": {"tiny": {}}, "task": {"type": "translate", "source_lang": "bo",
-                                                             "target_lang": "zh"},
-        "data": {"train": str(BO_ZH)},
-        "encoder": {"train": str(pairs), "columns": {"anchor": "bo", "positive": "zh"}, "test_size": 12,
-                    "epochs": 4, "learning_rate": 1.0e-3, "batch_size": 16},
-    })
+    config = write_config(
+        tmp_path / "enc.yaml",
+        {
+            "name": "toy-encoder",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+            "data": {"train": str(BO_ZH)},
+            "encoder": {
+                "train": str(pairs),
+                "columns": {"anchor": "bo", "positive": "zh"},
+                "test_size": 12,
+                "epochs": 4,
+                "learning_rate": 1.0e-3,
+                "batch_size": 16,
+            },
+        },
+    )
     result = run_cli("train", "encoder", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "run" / "train" / "encoder" / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads(
+        (tmp_path / "run" / "train" / "encoder" / "metrics.json").read_text(encoding="utf-8")
+    )
     assert metrics["retrieval_accuracy"] > metrics["retrieval_accuracy_before"]
     from sentence_transformers import SentenceTransformer
 
@@ -153,12 +201,16 @@ def test_encoder_stage_from_the_cli(tmp_path):
 
 
 def test_sft_stage_alone_with_lora(tmp_path):
-    config = write_config(tmp_path / "sft.yaml", {
-        "name": "toy-sft", "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
-        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-        "data": {"train": str(BO_ZH), "test_size": 4},
-        "sft": {"epochs": 1, "learning_rate": 1.0e-3, "batch_size": 8, "examples": 32},
-    })
+    config = write_config(
+        tmp_path / "sft.yaml",
+        {
+            "name": "toy-sft",
+            "model": {"tiny": {}, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+            "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+            "data": {"train": str(BO_ZH), "test_size": 4},
+            "sft": {"epochs": 1, "learning_rate": 1.0e-3, "batch_size": 8, "examples": 32},
+        },
+    )
     result = run_cli("train", "sft", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     final = tmp_path / "run" / "train" / "sft" / "final"
@@ -173,26 +225,68 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     accelerate = Path(sys.executable).parent / "accelerate"
     result = subprocess.run(
-        # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun, and
-        # semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
-        [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--main_process_port", str(free_port()), "--mixed_precision", "no",
-         "--dynamo_backend", "no", "-m", "semrl", "train", "grpo", "--config", str(config),
-         "--out", str(tmp_path / "run")],
-        env=env, capture_output=True, text=True, timeout=900,
+        # accelerate's `--cpu` flag starts several processes only through MPI; `--multi_gpu` uses torchrun,
+        # and semrl's TrainingArguments(use_cpu=True) then picks the gloo backend: two CPU processes, no GPU.
+        [
+            str(accelerate),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(free_port()),
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "semrl",
+            "train",
+            "grpo",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["train/grpo"]["status"] == "done"
     assert (tmp_path / "run" / "train" / "grpo" / "final" / "model.safetensors").exists()
     assert result.stdout.count("stage finished") == 1  # only rank 0 reports
-    state = json.loads(sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
-                       .read_text(encoding="utf-8"))
-    single = subprocess.run([sys.executable, "-m", "semrl", "train", "grpo", "--config", str(config), "--out",
-                             str(tmp_path / "single")], env=env, capture_output=True, text=True)
+    state = json.loads(
+        sorted((tmp_path / "run" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1].read_text(
+            encoding="utf-8"
+        )
+    )
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "semrl",
+            "train",
+            "grpo",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "single"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0
-    single_state = json.loads(sorted((tmp_path / "single" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1]
-                              .read_text(encoding="utf-8"))
+    single_state = json.loads(
+        sorted((tmp_path / "single" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[
+            -1
+        ].read_text(encoding="utf-8")
+    )
     # two processes generate twice the completions per step
     assert state["log_history"][0]["num_tokens"] > 1.5 * single_state["log_history"][0]["num_tokens"]
 
@@ -210,7 +304,12 @@ def test_example_ends_with_evaluation_and_report(example_run):
         assert "kl_mean" in arm["drift"]["drift"] and "nll_shift" in arm["drift"]["text"]
         assert results["alignment_tax"][name] == arm["alignment_tax"]
     assert results["arms"]["base"]["drift"]["drift"]["kl_mean"] == pytest.approx(0.0, abs=1e-6)
-    for figure in ("tradeoff.png", "task_metrics.png", "training.png", "monitors.png"):  # monitors: the GRPO arm's
+    for figure in (
+        "tradeoff.png",
+        "task_metrics.png",
+        "training.png",
+        "monitors.png",
+    ):  # monitors: the GRPO arm's
         data = (example_run / "figures" / figure).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     summary = (example_run / "summary.md").read_text(encoding="utf-8")
@@ -219,15 +318,23 @@ def test_example_ends_with_evaluation_and_report(example_run):
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html
     assert "Reward hacking monitors" in summary
     # what the policy wrote (completions.jsonl, on by default), each reward term beside it
-    logged = [json.loads(line) for line in
-              (example_run / "semantic_rl" / "grpo" / "completions.jsonl").read_text(encoding="utf-8").splitlines()]
+    logged = [
+        json.loads(line)
+        for line in (example_run / "semantic_rl" / "grpo" / "completions.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
     assert sorted({row["step"] for row in logged}) == list(range(2, 25, 2))  # every logging step
-    assert all(set(row["rewards"]) == {"semantic", "language"} and isinstance(row["completion"], str)
-               for row in logged)
+    assert all(
+        set(row["rewards"]) == {"semantic", "language"} and isinstance(row["completion"], str)
+        for row in logged
+    )
     assert {row["step"] for row in results["completions"]["semantic_rl/grpo"]} == {2, 14, 24}
     assert "Completions during GRPO" in html and "<th>semantic</th>" in html
     outputs = (example_run / "eval" / "semantic_rl.outputs.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(outputs) == 12 and {"source", "reference", "hypothesis", "seg_bleu"} <= set(json.loads(outputs[0]))
+    assert len(outputs) == 12 and {"source", "reference", "hypothesis", "seg_bleu"} <= set(
+        json.loads(outputs[0])
+    )
 
 
 def test_every_trained_stage_of_the_example_has_a_model_card(example_run):
@@ -238,15 +345,20 @@ def test_every_trained_stage_of_the_example_has_a_model_card(example_run):
     from huggingface_hub import ModelCard
 
     cards = sorted(p.relative_to(example_run).as_posix() for p in example_run.rglob("README.md"))
-    assert cards == ["encoder/final/README.md", "semantic_rl/grpo/final/README.md", "semantic_rl/sft/final/README.md",
-                     "strong_sft/sft/final/README.md"]
+    assert cards == [
+        "encoder/final/README.md",
+        "semantic_rl/grpo/final/README.md",
+        "semantic_rl/sft/final/README.md",
+        "strong_sft/sft/final/README.md",
+    ]
     assert not any(re.search(r"\bNone\b", (example_run / c).read_text(encoding="utf-8")) for c in cards)
     results = json.loads((example_run / "results.json").read_text(encoding="utf-8"))
     for arm, stage in (("semantic_rl", "grpo"), ("strong_sft", "sft")):
         card = ModelCard.load(example_run / arm / stage / "final" / "README.md")
         [entry] = card.data.to_dict()["model-index"][0]["results"]
         assert {m["type"]: m["value"] for m in entry["metrics"]} == pytest.approx(
-            {name: value["value"] for name, value in results["arms"][arm]["task"].items()})
+            {name: value["value"] for name, value in results["arms"][arm]["task"].items()}
+        )
         assert "trained from a tiny randomly initialised model semrl built" in card.text
         assert card.data.library_name == "transformers" and "semrl" in card.data.tags
     grpo = ModelCard.load(example_run / "semantic_rl" / "grpo" / "final" / "README.md").text
@@ -265,8 +377,12 @@ def _chromium() -> str | None:
         return found
     try:  # Debian's chromium, installed only for this test and only when missing
         subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            capture_output=True,
+            timeout=600,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return shutil.which("chromium")
@@ -277,32 +393,61 @@ def test_report_renders_in_headless_chromium(example_run, tmp_path):
     chromium = _chromium()
     if chromium is None:
         pytest.skip("headless Chromium is not installed and could not be installed (needs root and apt-get)")
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = (example_run / "report.html").as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert "Task quality on the test split" in dom.stdout and "Alignment tax" in dom.stdout
     assert "Completions during GRPO" in dom.stdout  # what the policy wrote, each reward term beside it
     assert dom.stdout.count("<table>") >= 5
     shot = tmp_path / "report.png"
-    subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120)
+    subprocess.run(
+        flags + [f"--screenshot={shot}", "--window-size=1200,1600", url], capture_output=True, timeout=120
+    )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
 
 
 def test_few_shot_transfer_from_two_checkpoints(example_run, tmp_path):
-    config = write_config(tmp_path / "second.yaml", {
-        "name": "zh-bo-transfer", "model": {"tiny": {}},
-        "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
-        "data": {"train": str(BO_ZH), "columns": {"source": "reference", "reference": "source"}, "test_size": 12},
-        "sft": {"epochs": 2, "learning_rate": 3.0e-3, "batch_size": 8},
-        "eval": {"resamples": 100},
-        "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
-    })
-    result = run_cli("transfer", "--config", str(config), "--k", "16", "--out", str(tmp_path / "transfer"),
-                     "--from", f"rl={example_run / 'semantic_rl' / 'grpo' / 'final'}",
-                     "--from", f"sft={example_run / 'strong_sft' / 'sft' / 'final'}")
+    config = write_config(
+        tmp_path / "second.yaml",
+        {
+            "name": "zh-bo-transfer",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+            "data": {
+                "train": str(BO_ZH),
+                "columns": {"source": "reference", "reference": "source"},
+                "test_size": 12,
+            },
+            "sft": {"epochs": 2, "learning_rate": 3.0e-3, "batch_size": 8},
+            "eval": {"resamples": 100},
+            "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
+        },
+    )
+    result = run_cli(
+        "transfer",
+        "--config",
+        str(config),
+        "--k",
+        "16",
+        "--out",
+        str(tmp_path / "transfer"),
+        "--from",
+        f"rl={example_run / 'semantic_rl' / 'grpo' / 'final'}",
+        "--from",
+        f"sft={example_run / 'strong_sft' / 'sft' / 'final'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "transfer" / "transfer.json").read_text(encoding="utf-8"))
     assert set(summary["starts"]) == {"rl", "sft"} and summary["k"] == 16
@@ -317,8 +462,15 @@ def test_few_shot_transfer_from_two_checkpoints(example_run, tmp_path):
 
 def test_trade_off_curves_from_checkpoints(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("run", str(EXAMPLE), "--out", str(out), "eval.curve_every=30", "grpo.max_steps=12",
-                     "eval.resamples=100")
+    result = run_cli(
+        "run",
+        str(EXAMPLE),
+        "--out",
+        str(out),
+        "eval.curve_every=30",
+        "grpo.max_steps=12",
+        "eval.resamples=100",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     for arm in ("semantic_rl", "strong_sft"):

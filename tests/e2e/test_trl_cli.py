@@ -14,12 +14,33 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import sample_lines, write_jsonl
 
-TRL_ARGS = ("--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "2",
-            "--max_completion_length", "8", "--logging_steps", "1", "--bf16", "false", "--use_cpu", "true",
-            "--report_to", "none", "--save_strategy", "no", "--activation_checkpointing", "false",
-            "--dtype", "float32")
+TRL_ARGS = (
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "4",
+    "--num_generations",
+    "2",
+    "--max_completion_length",
+    "8",
+    "--logging_steps",
+    "1",
+    "--bf16",
+    "false",
+    "--use_cpu",
+    "true",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--activation_checkpointing",
+    "false",
+    "--dtype",
+    "float32",
+)
 
 
 def trl_command() -> list[str]:
@@ -28,7 +49,9 @@ def trl_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("trl") or "trl"]
 
 
-def trl_grpo(tmp_path: Path, model: Path, reward_funcs: str, config: Path | None) -> subprocess.CompletedProcess:
+def trl_grpo(
+    tmp_path: Path, model: Path, reward_funcs: str, config: Path | None
+) -> subprocess.CompletedProcess:
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     lines = sample_lines("en.txt")[:8]
@@ -37,9 +60,27 @@ def trl_grpo(tmp_path: Path, model: Path, reward_funcs: str, config: Path | None
     env.pop("SEMRL_REWARD_CONFIG", None)
     if config is not None:
         env["SEMRL_REWARD_CONFIG"] = str(config)
-    return subprocess.run([*trl_command(), "grpo", "--model_name_or_path", str(model), "--dataset_name", str(data),
-                           "--reward_funcs", reward_funcs, "--output_dir", str(tmp_path / "out"), *TRL_ARGS],
-                          check=False, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    return subprocess.run(
+        [
+            *trl_command(),
+            "grpo",
+            "--model_name_or_path",
+            str(model),
+            "--dataset_name",
+            str(data),
+            "--reward_funcs",
+            reward_funcs,
+            "--output_dir",
+            str(tmp_path / "out"),
+            *TRL_ARGS,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
 
 
 def logged_steps(stdout: str) -> list[dict]:
@@ -50,9 +91,12 @@ def logged_steps(stdout: str) -> list[dict]:
 
 def test_trl_grpo_cli_trains_with_semrl_reward_and_logs_each_term(tmp_path, tiny_lm):
     config = tmp_path / "reward.yaml"
-    config.write_text("rewards:\n"
-                      "  - {type: semantic, weight: 1.5, encoder: default, tau: 0.0}\n"
-                      "  - {type: language, weight: 1.0, lang: en}\n", encoding="utf-8")
+    config.write_text(
+        "rewards:\n"
+        "  - {type: semantic, weight: 1.5, encoder: default, tau: 0.0}\n"
+        "  - {type: language, weight: 1.0, lang: en}\n",
+        encoding="utf-8",
+    )
     result = trl_grpo(tmp_path, tiny_lm, "semrl.rewards.trl.reward", config)
     assert result.returncode == 0, result.stderr[-4000:]
     steps = logged_steps(result.stdout)
@@ -81,19 +125,29 @@ def test_language_rewards_score_and_log_under_trl_contract():
     import semrl.rewards.trl as trl_rewards
 
     logged: dict[str, float] = {}
-    values = trl_rewards.language_bo(prompts=["p", "p"], completions=["བཀྲ་ཤིས་བདེ་ལེགས།", "你好"],
-                                     trainer_state=None, log_metric=logged.__setitem__, log_extra=None)
+    values = trl_rewards.language_bo(
+        prompts=["p", "p"],
+        completions=["བཀྲ་ཤིས་བདེ་ལེགས།", "你好"],
+        trainer_state=None,
+        log_metric=logged.__setitem__,
+        log_extra=None,
+    )
     assert values == [1.0, 0.0] and logged == {"reward/language_bo": 0.5}
     messages = [[{"role": "assistant", "content": "你好世界"}]]  # conversational completions
-    assert trl_rewards.language_zh(prompts=[[{"role": "user", "content": "x"}]], completions=messages) == [1.0]
+    assert trl_rewards.language_zh(prompts=[[{"role": "user", "content": "x"}]], completions=messages) == [
+        1.0
+    ]
     assert trl_rewards.language_zh.__name__ == "language_zh"
 
 
-@pytest.mark.parametrize("setting, message", [
-    (None, "SEMRL_REWARD_CONFIG is not set"),
-    ("missing.yaml", "missing.yaml: no such file"),
-    ("bad.yaml", "tau: cold_start needs a semrl GRPO stage"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (None, "SEMRL_REWARD_CONFIG is not set"),
+        ("missing.yaml", "missing.yaml: no such file"),
+        ("bad.yaml", "tau: cold_start needs a semrl GRPO stage"),
+    ],
+)
 def test_reward_lookup_fails_with_one_line_and_exit_2(tmp_path, monkeypatch, capsys, setting, message):
     import semrl.rewards.trl as trl_rewards
 
@@ -116,8 +170,10 @@ def test_reward_from_the_variable_matches_semrl_composition(tmp_path, monkeypatc
     from semrl.rewards import load_reward
 
     config = tmp_path / "reward.yaml"
-    config.write_text("rewards:\n  - {type: chrf, weight: 2.0}\n  - {type: language, weight: 1.0, lang: en}\n",
-                      encoding="utf-8")
+    config.write_text(
+        "rewards:\n  - {type: chrf, weight: 2.0}\n  - {type: language, weight: 1.0, lang: en}\n",
+        encoding="utf-8",
+    )
     monkeypatch.setattr(trl_rewards, "_BUILT", {})
     monkeypatch.setenv("SEMRL_REWARD_CONFIG", str(config))
     completions, references = ["The sun has risen.", "太阳"], ["The sun has risen.", "The sun has risen."]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import BO_ZH, cli_in_process, experiment, sample_lines, stderr_lines
 
 RL = {"rewards": {"rewards": [{"type": "language", "lang": "zh"}]}}

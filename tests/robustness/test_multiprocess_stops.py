@@ -36,23 +36,43 @@ def test_semrl_frames_are_found_by_the_package_folder_not_by_a_folder_named_semr
     package = clone / "src" / "semrl"
     torch_frame = clone / ".venv" / "lib" / "python3.11" / "site-packages" / "torch" / "run.py"
     own_frame = package / "train" / "common.py"
-    text = (f'Traceback (most recent call last):\n  File "{torch_frame}", line 9, in main\n'
-            f'  File "{own_frame}", line 3, in stop\nKeyboardInterrupt\n')
+    text = (
+        f'Traceback (most recent call last):\n  File "{torch_frame}", line 9, in main\n'
+        f'  File "{own_frame}", line 3, in stop\nKeyboardInterrupt\n'
+    )
     assert semrl_frames(text, package) == [str(own_frame)]
     assert semrl_frames(text.replace(f'  File "{own_frame}", line 3, in stop\n', ""), package) == []
 
 
 def accelerate(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(free_port()), "-m", "semrl", *args]
+    return [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "semrl",
+        *args,
+    ]
 
 
 def sft_config(tmp_path: Path, **model) -> Path:
-    config = {"name": "mp", "model": model or {"tiny": {}},
-              "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-              "data": {"train": str(BO_ZH), "test_size": 4},
-              "sft": {"epochs": 30, "batch_size": 4, "learning_rate": 1.0e-3, "save_steps": 2, "logging_steps": 1}}
+    config = {
+        "name": "mp",
+        "model": model or {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 4},
+        "sft": {"epochs": 30, "batch_size": 4, "learning_rate": 1.0e-3, "save_steps": 2, "logging_steps": 1},
+    }
     path = tmp_path / "mp.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
@@ -89,8 +109,13 @@ def test_ctrl_c_under_two_processes_stops_every_rank_at_one_step(tmp_path):
 def test_non_finite_loss_under_two_processes_stops_both_ranks(tiny_lm, tmp_path):
     model = poisoned_copy(tiny_lm, tmp_path / "model", "layers.0.mlp.down_proj", float("inf"))
     config, out = sft_config(tmp_path, path=str(model)), tmp_path / "run"
-    result = subprocess.run(accelerate("train", "sft", "--config", str(config), "--out", str(out)),
-                            env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        accelerate("train", "sft", "--config", str(config), "--out", str(out)),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode != 0
     assert "non-finite" in result.stderr and "at step 1" in result.stderr, result.stderr[-3000:]
     assert "at step 2" not in result.stderr

@@ -8,7 +8,14 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semrl.metrics import corpus_bleu, corpus_chrf, language_consistency, sentence_bleu, sentence_chrf, sentence_rouge_l
+from semrl.metrics import (
+    corpus_bleu,
+    corpus_chrf,
+    language_consistency,
+    sentence_bleu,
+    sentence_chrf,
+    sentence_rouge_l,
+)
 from semrl.rewards import RewardConfig, build_reward
 from semrl.text import char_class, metric_tokenizer, normalize_tibetan, script_profile, syllables
 from semrl.text.tibetan import SYLLABLE_BREAKS
@@ -57,18 +64,22 @@ def test_corpus_metrics_stay_in_range(pairs, lang):
     assert 0.0 <= language_consistency(hyps, lang).score <= 1.0
 
 
-SURFACE_REWARD = build_reward(RewardConfig.model_validate({
-    "rewards": [
-        {"type": "bleu", "weight": 1.0, "lang": "bo"},
-        {"type": "chrf", "weight": 1.0, "lang": "bo"},
-        {"type": "rougeL", "weight": 1.0, "lang": "bo"},
-        {"type": "language", "weight": 1.0, "lang": "bo"},
-        {"type": "language", "weight": 1.0, "lang": "bo", "mode": "continuous", "name": "lang_share"},
-        {"type": "length", "weight": -0.2},
-        {"type": "repetition", "weight": -0.05},
-    ],
-    "gate": {"type": "language", "lang": "bo", "threshold": 0.5},
-}))
+SURFACE_REWARD = build_reward(
+    RewardConfig.model_validate(
+        {
+            "rewards": [
+                {"type": "bleu", "weight": 1.0, "lang": "bo"},
+                {"type": "chrf", "weight": 1.0, "lang": "bo"},
+                {"type": "rougeL", "weight": 1.0, "lang": "bo"},
+                {"type": "language", "weight": 1.0, "lang": "bo"},
+                {"type": "language", "weight": 1.0, "lang": "bo", "mode": "continuous", "name": "lang_share"},
+                {"type": "length", "weight": -0.2},
+                {"type": "repetition", "weight": -0.05},
+            ],
+            "gate": {"type": "language", "lang": "bo", "threshold": 0.5},
+        }
+    )
+)
 
 
 @FAST
@@ -79,7 +90,7 @@ def test_rewards_are_finite_and_bounded(pairs):
     assert all(math.isfinite(r) and 0.0 <= r <= 5.0 for r in scored.rewards)
     for name, values in scored.components.items():
         assert all(0.0 <= v <= 1.0 for v in values), name
-    for completion, reward in zip(completions, scored.rewards):
+    for completion, reward in zip(completions, scored.rewards, strict=True):
         if not completion.strip():
             assert reward == 0.0
 
@@ -87,7 +98,9 @@ def test_rewards_are_finite_and_bounded(pairs):
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(texts, texts.filter(lambda t: t.strip())), min_size=1, max_size=4))
 def test_semantic_reward_is_finite_and_bounded(pairs):
-    reward = build_reward(RewardConfig.model_validate({"rewards": [{"type": "semantic", "tau": 0.2, "against": "both"}]}))
+    reward = build_reward(
+        RewardConfig.model_validate({"rewards": [{"type": "semantic", "tau": 0.2, "against": "both"}]})
+    )
     completions, refs = [c for c, _ in pairs], [r for _, r in pairs]
     values = reward([""] * len(pairs), completions, reference=refs, source=refs)
     assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)

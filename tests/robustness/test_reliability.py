@@ -49,11 +49,16 @@ def test_malformed_input_gets_its_own_message(case, tmp_path):
 
 
 def test_one_megabyte_line_is_refused(tmp_path):
-    data = write_jsonl(tmp_path / "huge.jsonl", [{"source": "ཀ" * 1_048_576, "reference": "大"},
-                                                 {"source": "ཁ", "reference": "小"}])
+    data = write_jsonl(
+        tmp_path / "huge.jsonl",
+        [{"source": "ཀ" * 1_048_576, "reference": "大"}, {"source": "ཁ", "reference": "小"}],
+    )
     result = run_cli("run", str(experiment(tmp_path, data)), "--dry-run")
     assert result.returncode == 2
-    assert "line 1: field 'source' is 1,048,576 characters long (limit 100,000; set data.max_chars" in result.stderr
+    assert (
+        "line 1: field 'source' is 1,048,576 characters long (limit 100,000; set data.max_chars"
+        in result.stderr
+    )
 
 
 @pytest.fixture()
@@ -74,7 +79,9 @@ def test_tokenizer_without_pad_or_eos_is_refused(model_copy, tmp_path):
     tokenizer.save_pretrained(model_copy)
     config = experiment(tmp_path, model={"path": str(model_copy)})
     result = run_cli("run", str(config), "--dry-run")
-    assert result.returncode == 2 and "tokenizer has neither a pad nor an eos token" in result.stderr, result.stderr
+    assert result.returncode == 2 and "tokenizer has neither a pad nor an eos token" in result.stderr, (
+        result.stderr
+    )
 
 
 def test_chat_template_always_needs_a_template(model_copy, tmp_path):
@@ -82,10 +89,15 @@ def test_chat_template_always_needs_a_template(model_copy, tmp_path):
     settings = json.loads((model_copy / "tokenizer_config.json").read_text(encoding="utf-8"))
     settings.pop("chat_template", None)
     (model_copy / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
-    config = experiment(tmp_path, model={"path": str(model_copy)},
-                        task={"type": "translate", "source_lang": "bo", "target_lang": "zh", "chat_template": "always"})
+    config = experiment(
+        tmp_path,
+        model={"path": str(model_copy)},
+        task={"type": "translate", "source_lang": "bo", "target_lang": "zh", "chat_template": "always"},
+    )
     result = run_cli("run", str(config), "--dry-run")
-    assert result.returncode == 2 and "task.chat_template: 'always', but the tokenizer" in result.stderr, result.stderr
+    assert result.returncode == 2 and "task.chat_template: 'always', but the tokenizer" in result.stderr, (
+        result.stderr
+    )
 
 
 def test_trust_remote_code_is_announced(tmp_path):
@@ -97,6 +109,7 @@ def test_trust_remote_code_is_announced(tmp_path):
 
 # ---- numerical safety ------------------------------------------------------------------------
 
+
 def poison(folder: Path, key_part: str, value: float) -> None:
     weights = load_file(str(folder / "model.safetensors"))
     key = next(k for k in weights if key_part in k)
@@ -106,15 +119,24 @@ def poison(folder: Path, key_part: str, value: float) -> None:
 
 def test_nan_in_the_loss_stops_the_stage_with_a_checkpoint(model_copy, tmp_path):
     poison(model_copy, "layers.0.mlp.down_proj", float("inf"))
-    config = experiment(tmp_path, model={"path": str(model_copy)},
-                        sft={"epochs": 3, "batch_size": 8, "logging_steps": 1, "save_steps": 1000})
+    config = experiment(
+        tmp_path,
+        model={"path": str(model_copy)},
+        sft={"epochs": 3, "batch_size": 8, "logging_steps": 1, "save_steps": 1000},
+    )
     result = run_cli("train", "sft", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert "non-finite" in result.stderr and "at step 1" in result.stderr and "stopped instead of training on" in result.stderr
+    assert (
+        "non-finite" in result.stderr
+        and "at step 1" in result.stderr
+        and "stopped instead of training on" in result.stderr
+    )
     assert (tmp_path / "run" / "train" / "sft" / "checkpoint-1" / "trainer_state.json").exists()
     assert not (tmp_path / "run" / "train" / "sft" / "final").exists()
-    stage = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))["stages"]["train/sft"]
+    stage = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))["stages"][
+        "train/sft"
+    ]
     assert stage["status"] == "stopped" and "step 1" in stage["reason"]
 
 
@@ -124,10 +146,23 @@ def test_nan_reward_names_the_component_and_stops(tiny_classifier, tmp_path):
     rm = tmp_path / "rm"
     shutil.copytree(tiny_classifier, rm)
     poison(rm, "score", float("nan"))
-    config = experiment(tmp_path, rewards={"rewards": [{"type": "language", "lang": "zh"},
-                                                       {"type": "reward_model", "model": str(rm), "name": "judge"}]},
-                        grpo={"max_steps": 6, "num_generations": 2, "prompts_per_step": 2, "max_completion_length": 4,
-                              "logging_steps": 1, "save_steps": 1000})
+    config = experiment(
+        tmp_path,
+        rewards={
+            "rewards": [
+                {"type": "language", "lang": "zh"},
+                {"type": "reward_model", "model": str(rm), "name": "judge"},
+            ]
+        },
+        grpo={
+            "max_steps": 6,
+            "num_generations": 2,
+            "prompts_per_step": 2,
+            "max_completion_length": 4,
+            "logging_steps": 1,
+            "save_steps": 1000,
+        },
+    )
     result = run_cli("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 1, result.stderr
     assert "non-finite reward/judge (nan) at step 1" in result.stderr, result.stderr
@@ -136,9 +171,13 @@ def test_nan_reward_names_the_component_and_stops(tiny_classifier, tmp_path):
 
 # ---- interruption ----------------------------------------------------------------------------
 
+
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
-    config = experiment(tmp_path, sft={"epochs": 8, "batch_size": 8, "save_steps": 2, "logging_steps": 1},
-                        eval={"enabled": False})
+    config = experiment(
+        tmp_path,
+        sft={"epochs": 8, "batch_size": 8, "save_steps": 2, "logging_steps": 1},
+        eval={"enabled": False},
+    )
     args = [sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp_path / "run")]
     victim = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage = tmp_path / "run" / "s" / "sft"
@@ -161,21 +200,31 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     history = json.loads((stage / "log_history.json").read_text(encoding="utf-8"))
     steps = [e["step"] for e in history if "loss" in e]
     assert steps[0] == 1 and steps[-1] > step and step in steps  # one history across the interruption
-    final_state = json.loads(max(stage.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1])).read_text(encoding="utf-8"))
+    final_state = json.loads(
+        max(
+            stage.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1])
+        ).read_text(encoding="utf-8")
+    )
     assert steps[-1] == final_state["max_steps"]
 
 
 # ---- crash safety ----------------------------------------------------------------------------
 
+
 def assert_every_file_valid(root: Path, include_checkpoints: bool) -> int:
     """Every JSON, JSONL, YAML and PNG file under root parses; returns how many were checked."""
     checked = 0
     for path in root.rglob("*"):
-        if not path.is_file() or (not include_checkpoints and any(p.startswith("checkpoint-") for p in path.parts)):
+        if not path.is_file() or (
+            not include_checkpoints and any(p.startswith("checkpoint-") for p in path.parts)
+        ):
             continue
         if path.name.startswith(".") and path.suffix == ".tmp":
             continue  # an atomic write's temporary file; never read
-        if any(part.endswith(".tmp") or part.startswith("tmp-checkpoint-") for part in path.relative_to(root).parts):
+        if any(
+            part.endswith(".tmp") or part.startswith("tmp-checkpoint-")
+            for part in path.relative_to(root).parts
+        ):
             continue  # a folder being written before its rename (save_final's final.tmp); never read
         if path.suffix == ".json":
             text = path.read_text(encoding="utf-8")
@@ -203,15 +252,40 @@ def _crash_config(tmp_path: Path, config: dict | None = None) -> Path:
     two things a stage computes before its first step are covered too (the plain reward's resume is
     the same path without them; the slow example case runs it)."""
     config = config or {
-        "name": "crash", "seed": 0, "model": {"tiny": {}},
+        "name": "crash",
+        "seed": 0,
+        "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 6},
-        "rewards": {"rewards": [{"type": "semantic", "weight": 1.5, "encoder": "default", "tau": "cold_start",
-                                 "contrast": {"bank": 16, "k": 3, "mode": "csls"}},
-                                {"type": "language", "lang": "zh"}]},
-        "sft": {"examples": 70, "epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3, "save_steps": 6, "logging_steps": 2},
-        "grpo": {"max_steps": 8, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
-                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
+        "rewards": {
+            "rewards": [
+                {
+                    "type": "semantic",
+                    "weight": 1.5,
+                    "encoder": "default",
+                    "tau": "cold_start",
+                    "contrast": {"bank": 16, "k": 3, "mode": "csls"},
+                },
+                {"type": "language", "lang": "zh"},
+            ]
+        },
+        "sft": {
+            "examples": 70,
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 1.0e-3,
+            "save_steps": 6,
+            "logging_steps": 2,
+        },
+        "grpo": {
+            "max_steps": 8,
+            "learning_rate": 1.0e-4,
+            "num_generations": 4,
+            "prompts_per_step": 2,
+            "max_completion_length": 12,
+            "save_steps": 2,
+            "logging_steps": 1,
+        },
         "eval": {"metrics": ["bleu", "chrf", "lang"], "resamples": 50, "max_new_tokens": 12},
         "arms": [{"name": "rl", "recipe": "two_stage"}],
     }
@@ -231,8 +305,19 @@ def _complete_checkpoints(run: Path) -> set[str]:
     return found
 
 
-TIMINGS = {"seconds", "train_runtime_s", "train_runtime", "created", "finished", "started", "step_time",
-           "train_samples_per_second", "train_steps_per_second", "run_dir", "timings"}
+TIMINGS = {
+    "seconds",
+    "train_runtime_s",
+    "train_runtime",
+    "created",
+    "finished",
+    "started",
+    "step_time",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "run_dir",
+    "timings",
+}
 
 
 def without_timings(value):
@@ -284,11 +369,18 @@ def assert_resumed_run_identical(straight: Path, run: Path, stages: list[str]) -
         a = load_file(str(straight / stage / "final" / "model.safetensors"))
         b = load_file(str(run / stage / "final" / "model.safetensors"))
         assert all(torch.equal(a[k], b[k]) for k in a), stage
-        metrics = [json.loads((root / stage / "metrics.json").read_text(encoding="utf-8")) for root in (straight, run)]
-        assert without_timings(metrics[0]) == {**without_timings(metrics[1]), "final_model": metrics[0]["final_model"]}, stage
+        metrics = [
+            json.loads((root / stage / "metrics.json").read_text(encoding="utf-8"))
+            for root in (straight, run)
+        ]
+        assert without_timings(metrics[0]) == {
+            **without_timings(metrics[1]),
+            "final_model": metrics[0]["final_model"],
+        }, stage
     results = [json.loads((root / "results.json").read_text(encoding="utf-8")) for root in (straight, run)]
-    assert json.dumps(without_timings(results[0])).replace(str(straight), "RUN") == \
-        json.dumps(without_timings(results[1])).replace(str(run), "RUN")
+    assert json.dumps(without_timings(results[0])).replace(str(straight), "RUN") == json.dumps(
+        without_timings(results[1])
+    ).replace(str(run), "RUN")
 
 
 def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
@@ -298,15 +390,21 @@ def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
 
     run = tmp_path / "victim"
     killed = kill_at_every_checkpoint(config, run, LATER_POINTS)
-    expected = {f"rl/sft/checkpoint-{s}" for s in (6, 12, 18)} | {f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)}
+    expected = {f"rl/sft/checkpoint-{s}" for s in (6, 12, 18)} | {
+        f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)
+    }
     assert expected <= set(killed), killed  # every checkpoint of both stages (the report may finish first)
     assert "evaluation" in killed, killed
     assert assert_every_file_valid(run, include_checkpoints=True) > 10
     assert_resumed_run_identical(tmp_path / "straight", run, ["rl/sft", "rl/grpo"])
     assert (run / "report.html").exists() and (run / "summary.md").exists()
-    samples = [(root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8")
-               for root in (tmp_path / "straight", run)]
-    assert samples[0] == samples[1] and len(samples[0].splitlines()) == 8  # the sample: capped at the 8 GRPO rows
+    samples = [
+        (root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8")
+        for root in (tmp_path / "straight", run)
+    ]
+    assert (
+        samples[0] == samples[1] and len(samples[0].splitlines()) == 8
+    )  # the sample: capped at the 8 GRPO rows
     metrics = json.loads((run / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["tau_cold_start"]["semantic"]["n"] == 8
 
@@ -322,8 +420,9 @@ def test_example_killed_at_every_checkpoint_resumes_identically(tmp_path):
     assert straight.returncode == 0, straight.stderr[-3000:]
     killed = kill_at_every_checkpoint(config, tmp_path / "victim", LATER_POINTS)
     assert any("grpo/checkpoint" in k for k in killed) and any("sft/checkpoint" in k for k in killed), killed
-    assert_resumed_run_identical(tmp_path / "straight", tmp_path / "victim",
-                                 ["semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"])
+    assert_resumed_run_identical(
+        tmp_path / "straight", tmp_path / "victim", ["semantic_rl/sft", "semantic_rl/grpo", "strong_sft/sft"]
+    )
 
 
 def test_a_run_from_before_a_new_optional_setting_still_resumes(tmp_path):
@@ -335,7 +434,9 @@ def test_a_run_from_before_a_new_optional_setting_still_resumes(tmp_path):
     saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
     assert saved["sft"]["optim"] is None
     del saved["sft"]["optim"]  # as written by a semrl without that setting
-    (out / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (out / "config.yaml").write_text(
+        yaml.safe_dump(saved, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     assert cli_in_process("run", str(config), "--out", str(out), "--resume").returncode == 0
     changed = cli_in_process("run", str(config), "--out", str(out), "--resume", "sft.learning_rate=0.5")
     assert changed.returncode == 2 and "the config differs from the run being resumed" in changed.stderr

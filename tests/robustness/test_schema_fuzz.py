@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BO_ZH, cli_in_process, run_cli, sample_lines, stderr_lines
 from pydantic import BaseModel
 
+from conftest import BO_ZH, cli_in_process, run_cli, sample_lines, stderr_lines
 from semrl.experiment_config import ArmSpec, ExperimentConfig, GRPOSpec, SFTSpec
 
 NAN = float("nan")
@@ -342,7 +342,7 @@ def schema_check(
 def resolved(exp: ExperimentConfig) -> dict[str, Any]:
     """The config as the stages see it: each arm's overrides applied to its stage settings."""
     dump = exp.model_dump(mode="python")
-    for arm, arm_dump in zip(exp.arms, dump["arms"]):
+    for arm, arm_dump in zip(exp.arms, dump["arms"], strict=True):
         for stage in OVERRIDES:
             arm_dump[stage] = exp.stage_settings(arm, stage).model_dump(mode="python")
     return dump

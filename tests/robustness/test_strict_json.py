@@ -62,6 +62,7 @@ def tax_entries(tree: Any) -> list[dict[str, Any]]:
 
 # ---- the writers ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_json_writer_refuses_non_finite_numbers_naming_the_key_path(tmp_path, bad):
     from semrl.files import atomic_write_json
@@ -88,7 +89,9 @@ def test_jsonl_writer_names_the_row_and_list_index(tmp_path):
 def test_finite_values_and_null_are_written_as_strict_json(tmp_path):
     from semrl.files import atomic_write_json, atomic_write_jsonl
 
-    atomic_write_json(tmp_path / "a.json", {"relative": None, "relative_reason": "base scores 0", "x": 1.5, "zh": "中"})
+    atomic_write_json(
+        tmp_path / "a.json", {"relative": None, "relative_reason": "base scores 0", "x": 1.5, "zh": "中"}
+    )
     atomic_write_jsonl(tmp_path / "b.jsonl", [{"v": None}, {"v": 2}])
     assert strict_loads((tmp_path / "a.json").read_text(encoding="utf-8"))["relative"] is None
     assert "中" in (tmp_path / "a.json").read_text(encoding="utf-8")  # still UTF-8, not \\u escapes
@@ -100,8 +103,10 @@ def test_json_input_with_nan_is_refused_with_its_line(tmp_path):
     from semrl.files import read_jsonl
 
     path = tmp_path / "rows.jsonl"
-    path.write_text('{"source": "a", "reference": "b"}\n{"source": "c", "reference": "d", "score": NaN}\n',
-                    encoding="utf-8")
+    path.write_text(
+        '{"source": "a", "reference": "b"}\n{"source": "c", "reference": "d", "score": NaN}\n',
+        encoding="utf-8",
+    )
     with pytest.raises(UserError, match="line 2: NaN is not valid JSON"):
         read_jsonl(path)
 
@@ -117,15 +122,25 @@ def test_files_written_before_strict_json_still_read(tmp_path):
 
 # ---- NaN at its sources ----------------------------------------------------------------------------
 
+
 def test_relative_tax_is_null_with_its_reason_when_the_base_scores_zero():
     from semrl.evaluate.benchmarks import alignment_tax
 
-    base = {"qa": {"items": {"f1": [0.0, 0.0, 0.0], "em": [0.0, 0.0, 0.0]}}, "mc": {"items": {"accuracy": [100.0, 0.0]}}}
-    tuned = {"qa": {"items": {"f1": [50.0, 0.0, 0.0], "em": [0.0, 0.0, 0.0]}}, "mc": {"items": {"accuracy": [0.0, 0.0]}}}
+    base = {
+        "qa": {"items": {"f1": [0.0, 0.0, 0.0], "em": [0.0, 0.0, 0.0]}},
+        "mc": {"items": {"accuracy": [100.0, 0.0]}},
+    }
+    tuned = {
+        "qa": {"items": {"f1": [50.0, 0.0, 0.0], "em": [0.0, 0.0, 0.0]}},
+        "mc": {"items": {"accuracy": [0.0, 0.0]}},
+    }
     tax = alignment_tax(base, tuned)
     assert tax["qa"]["f1"]["relative"] is None and tax["qa"]["f1"]["relative_reason"] == "base scores 0"
     assert tax["qa"]["f1"]["tax"] == pytest.approx(-50.0 / 3)  # the absolute tax is still there
-    assert tax["mc"]["accuracy"]["relative"] == pytest.approx(1.0) and "relative_reason" not in tax["mc"]["accuracy"]
+    assert (
+        tax["mc"]["accuracy"]["relative"] == pytest.approx(1.0)
+        and "relative_reason" not in tax["mc"]["accuracy"]
+    )
     assert tax["overall"]["score"]["relative"] is not None  # mean base over qa f1 and mc accuracy is 25
     zero = alignment_tax({"qa": base["qa"]}, {"qa": tuned["qa"]})["overall"]["score"]
     assert zero["relative"] is None and zero["relative_reason"] == "base scores 0"
@@ -133,9 +148,13 @@ def test_relative_tax_is_null_with_its_reason_when_the_base_scores_zero():
 
 
 def test_empty_data_gives_null_not_nan():
-    from semrl.evaluate.stats import mean_with_interval
     from semrl.evaluate.preference import compare
-    from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference, bootstrap_stat
+    from semrl.evaluate.stats import (
+        bootstrap_mean,
+        bootstrap_paired_difference,
+        bootstrap_stat,
+        mean_with_interval,
+    )
     from semrl.studies.rm.matrix import accuracy_cell
 
     assert bootstrap_mean([]) is None and bootstrap_paired_difference([], []) is None
@@ -155,25 +174,72 @@ def test_empty_data_gives_null_not_nan():
 def test_tables_show_null_with_its_reason():
     from semrl.report.tables import preference_table, tax_table, training_table
 
-    results = {"arms": {"rl": {"alignment_tax": {"qa": {"f1": {
-        "base": 0.0, "tuned": 0.0, "tax": 0.0, "relative": None, "relative_reason": "base scores 0", "ci95": None}}}}},
-        "preference": {"rl vs base": {"judge": "callable", "wins": 0, "ties": 0, "losses": 0, "win_rate": None, "ci95": None}},
-        "training": {"rl/sft": {"seconds": 1.0, "metrics": {"steps": 2, "loss": {"first": None, "last": 1.0}}}}}
+    results = {
+        "arms": {
+            "rl": {
+                "alignment_tax": {
+                    "qa": {
+                        "f1": {
+                            "base": 0.0,
+                            "tuned": 0.0,
+                            "tax": 0.0,
+                            "relative": None,
+                            "relative_reason": "base scores 0",
+                            "ci95": None,
+                        }
+                    }
+                }
+            }
+        },
+        "preference": {
+            "rl vs base": {
+                "judge": "callable",
+                "wins": 0,
+                "ties": 0,
+                "losses": 0,
+                "win_rate": None,
+                "ci95": None,
+            }
+        },
+        "training": {
+            "rl/sft": {"seconds": 1.0, "metrics": {"steps": 2, "loss": {"first": None, "last": 1.0}}}
+        },
+    }
     assert tax_table(results)[2][0][-1] == "– (base scores 0)"
     row = preference_table(results)[2][0]
     assert row[5] == "–" and row[6:8] == ["n/a", "n/a"]  # no items: no win rate, no agreement
     assert training_table(results)[2][0][3] == "– → 1.000"
-    legacy = {"arms": {"rl": {"alignment_tax": {"qa": {"f1": {
-        "base": 0.0, "tuned": 0.0, "tax": 0.0, "relative": float("nan"), "ci95": [0.0, 0.0]}}}}}}
+    legacy = {
+        "arms": {
+            "rl": {
+                "alignment_tax": {
+                    "qa": {
+                        "f1": {
+                            "base": 0.0,
+                            "tuned": 0.0,
+                            "tax": 0.0,
+                            "relative": float("nan"),
+                            "ci95": [0.0, 0.0],
+                        }
+                    }
+                }
+            }
+        }
+    }
     assert tax_table(legacy)[2][0][-1] == "–"  # a run written before JSON was strict
 
 
 def test_seed_aggregation_skips_null_values():
     from semrl.sandbox.seeds import aggregate_seeds
 
-    runs = [{"seed": s, "claims": [], "evidence": {"tax": {"relative": relative, "relative_reason": "base scores 0",
-                                                           "value": value}}}
-            for s, relative, value in ((0, None, 1.0), (1, None, 3.0), (2, 0.5, 2.0))]
+    runs = [
+        {
+            "seed": s,
+            "claims": [],
+            "evidence": {"tax": {"relative": relative, "relative_reason": "base scores 0", "value": value}},
+        }
+        for s, relative, value in ((0, None, 1.0), (1, None, 3.0), (2, 0.5, 2.0))
+    ]
     evidence = aggregate_seeds(runs)["evidence"]
     assert evidence["tax.value"]["n"] == 3 and evidence["tax.value"]["mean"] == pytest.approx(2.0)
     assert "tax.relative" not in evidence  # one finite value of three: no summary, and no NaN either
@@ -193,27 +259,50 @@ def test_guard_nulls_non_finite_values_in_the_log_history():
     guard.on_log(None, state, control, logs=logs)
     assert guard.problem == "non-finite grad_norm (nan) at step 3"
     assert control.should_save and control.should_training_stop
-    assert state.log_history == [{"loss": None, "step": 1, "nonfinite": {"loss": "inf"}},
-                                 {"loss": 2.0, "grad_norm": None, "reward": None, "step": 3,
-                                  "nonfinite": {"grad_norm": "nan"}}]
+    assert state.log_history == [
+        {"loss": None, "step": 1, "nonfinite": {"loss": "inf"}},
+        {"loss": 2.0, "grad_norm": None, "reward": None, "step": 3, "nonfinite": {"grad_norm": "nan"}},
+    ]
     strict_loads(json.dumps(state.log_history, allow_nan=False))
 
 
 # ---- end to end through the CLI ----------------------------------------------------------------------
 
+
 def _zero_base_config(tmp_path: Path) -> Path:
     """A tiny two-stage run with the example general suite: the untrained tiny base answers no QA
     item, so its exact match and F1 are 0 and the relative tax on them is undefined."""
     config = {
-        "name": "strict", "seed": 0, "model": {"tiny": {}},
+        "name": "strict",
+        "seed": 0,
+        "model": {"tiny": {}},
         "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
         "data": {"train": str(BO_ZH), "test_size": 6},
         "rewards": {"rewards": [{"type": "language", "lang": "zh"}, {"type": "chrf", "lang": "zh"}]},
-        "sft": {"examples": 40, "epochs": 2, "batch_size": 8, "learning_rate": 1.0e-3, "save_steps": 5, "logging_steps": 2},
-        "grpo": {"max_steps": 4, "learning_rate": 1.0e-4, "num_generations": 4, "prompts_per_step": 2,
-                 "max_completion_length": 12, "save_steps": 2, "logging_steps": 1},
-        "eval": {"suite": str(SUITE), "metrics": ["bleu", "chrf", "lang"], "resamples": 50, "max_new_tokens": 12,
-                 "curve_every": 5},
+        "sft": {
+            "examples": 40,
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 1.0e-3,
+            "save_steps": 5,
+            "logging_steps": 2,
+        },
+        "grpo": {
+            "max_steps": 4,
+            "learning_rate": 1.0e-4,
+            "num_generations": 4,
+            "prompts_per_step": 2,
+            "max_completion_length": 12,
+            "save_steps": 2,
+            "logging_steps": 1,
+        },
+        "eval": {
+            "suite": str(SUITE),
+            "metrics": ["bleu", "chrf", "lang"],
+            "resamples": 50,
+            "max_new_tokens": 12,
+            "curve_every": 5,
+        },
         "arms": [{"name": "rl", "recipe": "two_stage"}],
     }
     path = tmp_path / "strict.yaml"
@@ -227,8 +316,16 @@ def test_a_run_where_the_base_scores_zero_writes_only_strict_json(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = strict_files(run)  # checkpoints' trainer_state.json included
     names = {str(p.relative_to(run)) for p in parsed}
-    assert {"results.json", "manifest.json", "eval/base.json", "eval/rl.json", "eval/rl.outputs.jsonl",
-            "rl/sft/log_history.json", "rl/grpo/metrics.json", "eval/curves/base.json"} <= names, names
+    assert {
+        "results.json",
+        "manifest.json",
+        "eval/base.json",
+        "eval/rl.json",
+        "eval/rl.outputs.jsonl",
+        "rl/sft/log_history.json",
+        "rl/grpo/metrics.json",
+        "eval/curves/base.json",
+    } <= names, names
     assert any(name.endswith("trainer_state.json") for name in names)
 
     results = parsed[run / "results.json"][0]
@@ -247,10 +344,14 @@ def test_a_stage_stopped_on_nan_leaves_strict_json(tiny_lm, tmp_path):
     from conftest import poisoned_copy
 
     model = poisoned_copy(tiny_lm, tmp_path / "model", "layers.0.mlp.down_proj", float("inf"))
-    config = {"name": "nan", "model": {"path": str(model)},
-              "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-              "data": {"train": str(BO_ZH), "test_size": 1}, "arms": [{"name": "s", "recipe": "strong_sft"}],
-              "sft": {"epochs": 1, "batch_size": 8, "logging_steps": 1, "save_steps": 1000}}
+    config = {
+        "name": "nan",
+        "model": {"path": str(model)},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 1},
+        "arms": [{"name": "s", "recipe": "strong_sft"}],
+        "sft": {"epochs": 1, "batch_size": 8, "logging_steps": 1, "save_steps": 1000},
+    }
     path = tmp_path / "nan.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     result = run_cli("train", "sft", "--config", str(path), "--out", str(tmp_path / "run"))

@@ -10,13 +10,28 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["semrl", "semrl.errors", "semrl.files", "semrl.names", "semrl.notices", "semrl.hub", "semrl.devices",
-              "semrl.distributed", "semrl.config_files", "semrl.text"]),
+    (
+        "base",
+        [
+            "semrl",
+            "semrl.errors",
+            "semrl.files",
+            "semrl.names",
+            "semrl.notices",
+            "semrl.hub",
+            "semrl.devices",
+            "semrl.distributed",
+            "semrl.config_files",
+            "semrl.text",
+        ],
+    ),
     ("measures", ["semrl.metrics", "semrl.encoders"]),
     ("models", ["semrl.models"]),
     # train/recipes.py is the recipe table and planner (no trainer): the schema reads its names
-    ("data and rewards", ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks",
-                          "semrl.train.recipes"]),
+    (
+        "data and rewards",
+        ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks", "semrl.train.recipes"],
+    ),
     ("train and evaluate", ["semrl.train", "semrl.evaluate", "semrl.workers"]),
     ("report", ["semrl.report"]),
     ("pipeline", ["semrl.pipeline"]),
@@ -42,7 +57,9 @@ def internal_imports(src: Path = SRC) -> list[tuple[str, str, bool]]:
     for name, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         top = {id(node) for node in tree.body}
-        top |= {id(n) for node in tree.body if isinstance(node, ast.If) for n in ast.walk(node)}  # TYPE_CHECKING
+        top |= {
+            id(n) for node in tree.body if isinstance(node, ast.If) for n in ast.walk(node)
+        }  # TYPE_CHECKING
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -51,7 +68,10 @@ def internal_imports(src: Path = SRC) -> list[tuple[str, str, bool]]:
                 if node.level:
                     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
                     base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                    for alias in node.names
+                ]
             else:
                 continue
             for target in targets:
@@ -74,7 +94,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -88,8 +108,12 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 
 def layer_of(module: str) -> int:
-    matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-               if module == prefix or module.startswith(prefix + ".")]
+    matches = [
+        (len(prefix), i)
+        for i, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
     assert matches, f"{module} is in no layer: add it to LAYERS (and to docs/architecture.md)"
     return max(matches)[1]
 
@@ -103,8 +127,13 @@ def test_no_import_circle():
 
 
 def test_imports_point_down():
-    upward = sorted({f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
-                     for a, b, _ in internal_imports() if layer_of(b) > layer_of(a)})
+    upward = sorted(
+        {
+            f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+            for a, b, _ in internal_imports()
+            if layer_of(b) > layer_of(a)
+        }
+    )
     assert not upward, "\n".join(upward)
 
 
@@ -124,4 +153,7 @@ def test_the_check_finds_a_planted_circle(tmp_path):
     edges: dict[str, set[str]] = {}
     for importer, imported, _ in internal_imports(tmp_path):
         edges.setdefault(importer, set()).add(imported)
-    assert find_cycle(edges) in (["semrl.low", "semrl.high", "semrl.low"], ["semrl.high", "semrl.low", "semrl.high"])
+    assert find_cycle(edges) in (
+        ["semrl.low", "semrl.high", "semrl.low"],
+        ["semrl.high", "semrl.low", "semrl.high"],
+    )

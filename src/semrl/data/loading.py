@@ -47,18 +47,19 @@ def _read_delimited(path: str, delimiter: str) -> list[dict[str, Any]]:
             continue
         if len(record) != len(header):
             raise UserError(f"{path}: line {line}: {len(record)} fields, header has {len(header)}")
-        rows.append({**dict(zip(header, record)), LINE: line})
+        rows.append({**dict(zip(header, record, strict=True)), LINE: line})
     if not rows:
         raise UserError(f"{path}: no rows")
     return rows
 
 
 def _read_parquet(path: str) -> list[dict[str, Any]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a broken file
+    except (pa.ArrowException, OSError) as exc:  # pyarrow raises several types for a broken file
         raise UserError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     return [{**row, LINE: i + 1} for i, row in enumerate(table.to_pylist())]
 
@@ -68,12 +69,16 @@ def _read_hf(name: str, split: str) -> list[dict[str, Any]]:
 
     try:
         dataset = load_dataset(name, split=split)
-    except Exception as exc:  # offline, missing, or a bad split: all user-facing
-        raise UserError(f"{name}: not a local file and not loadable as a datasets id ({str(exc).splitlines()[0]})") from None
+    except Exception as exc:  # noqa: BLE001 - offline, missing, bad split or script: all user-facing
+        raise UserError(
+            f"{name}: not a local file and not loadable as a datasets id ({str(exc).splitlines()[0]})"
+        ) from None
     return [{**row, LINE: i + 1} for i, row in enumerate(dataset)]
 
 
-def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: str | None = None) -> list[dict[str, Any]]:
+def load_table(
+    source: str, fmt: str = "auto", hf_split: str = "train", field: str | None = None
+) -> list[dict[str, Any]]:
     """Rows as dicts with a `__line__` key; raises UserError naming the file and line (and the
     config field that named the file, when given)."""
     kind = _detect(source, fmt)
@@ -89,7 +94,9 @@ def load_table(source: str, fmt: str = "auto", hf_split: str = "train", field: s
     return _read_hf(source, hf_split)
 
 
-def require_columns(rows: list[dict[str, Any]], source: str, fields: dict[str, str], max_report: int = 5) -> None:
+def require_columns(
+    rows: list[dict[str, Any]], source: str, fields: dict[str, str], max_report: int = 5
+) -> None:
     """Each role's column is present, a string, and not blank; all problems (up to a few) on one line."""
     problems: list[str] = []
     count = 0

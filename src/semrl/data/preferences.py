@@ -8,7 +8,8 @@ is trained on translated copies of English pairs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from semrl.data.loading import LINE, load_table
 from semrl.data.quality import repair_text_fields, text_problems
@@ -31,8 +32,13 @@ def _problem(row: dict[str, Any], role: str, column: str, required: bool) -> str
     return None
 
 
-def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, str], language: str | None,
-                   max_report: int = 5) -> list[dict[str, Any]]:
+def validate_pairs(
+    rows: list[dict[str, Any]],
+    source: str,
+    columns: dict[str, str],
+    language: str | None,
+    max_report: int = 5,
+) -> list[dict[str, Any]]:
     """Rows -> pairs with every role filled; raises one UserError listing the first problems."""
     unknown = [role for role in columns if role not in ROLES]
     if unknown:
@@ -57,11 +63,16 @@ def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, s
             count += len(found)
             problems.extend(f"line {row.get(LINE, '?')}: {p}" for p in found)
             continue
-        pairs.append({
-            "prompt": row.get(names["prompt"]) or "", "chosen": row[names["chosen"]],
-            "rejected": row[names["rejected"]], "language": row.get(names["language"]) or language,
-            "category": row.get(names["category"]) or "all", LINE: row.get(LINE),
-        })
+        pairs.append(
+            {
+                "prompt": row.get(names["prompt"]) or "",
+                "chosen": row[names["chosen"]],
+                "rejected": row[names["rejected"]],
+                "language": row.get(names["language"]) or language,
+                "category": row.get(names["category"]) or "all",
+                LINE: row.get(LINE),
+            }
+        )
     if problems:
         error = problems_error(source, problems, count, max_report)
         if language is None and "(language)" in str(error):
@@ -70,8 +81,13 @@ def validate_pairs(rows: list[dict[str, Any]], source: str, columns: dict[str, s
     return pairs
 
 
-def load_preferences(source: str, columns: dict[str, str] | None = None, language: str | None = None,
-                     fmt: str = "auto", hf_split: str = "train") -> list[dict[str, Any]]:
+def load_preferences(
+    source: str,
+    columns: dict[str, str] | None = None,
+    language: str | None = None,
+    fmt: str = "auto",
+    hf_split: str = "train",
+) -> list[dict[str, Any]]:
     """Validated pairs from a file or datasets id; `language` fills rows that carry none."""
     return validate_pairs(load_table(source, fmt, hf_split), source, columns or {}, language)
 
@@ -84,8 +100,9 @@ def by_language(pairs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return groups
 
 
-def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, language: str,
-                    batch_size: int = 64) -> list[dict[str, Any]]:
+def translate_pairs(
+    pairs: Sequence[dict[str, Any]], translate: Translator, language: str, batch_size: int = 64
+) -> list[dict[str, Any]]:
     """Copies of `pairs` with prompt, chosen and rejected translated by `translate` (a batch of texts
     in, the same number out), tagged with the new language; categories are kept. Pairs whose two
     answers translate to the same text are dropped (with a warning)."""
@@ -102,8 +119,19 @@ def translate_pairs(pairs: Sequence[dict[str, Any]], translate: Translator, lang
             if chosen == rejected:  # the translation erased the difference: no preference left to learn
                 collapsed += 1
                 continue
-            out.append({**pair, "prompt": prompt if pair["prompt"] else "", "chosen": chosen, "rejected": rejected,
-                        "language": language, "translated_from": pair["language"]})
+            out.append(
+                {
+                    **pair,
+                    "prompt": prompt if pair["prompt"] else "",
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "language": language,
+                    "translated_from": pair["language"],
+                }
+            )
     if collapsed:
-        warn(f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == rejected; dropped")
+        warn(
+            f"translation into {language}: {collapsed} of {len(pairs)} pairs came out with chosen == "
+            "rejected; dropped"
+        )
     return out

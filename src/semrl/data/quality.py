@@ -41,12 +41,16 @@ def repair_text_fields(rows: list[dict[str, Any]], source: str, fields: list[str
                 value = unicodedata.normalize("NFC", value)
             row[field] = value
     if first_nfc:
-        warn(f"{source}: {count_nfc} field(s) not in Unicode NFC (first: line {first_nfc[0]}, field "
-             f"{first_nfc[1]!r}); normalised to NFC")
+        warn(
+            f"{source}: {count_nfc} field(s) not in Unicode NFC (first: line {first_nfc[0]}, field "
+            f"{first_nfc[1]!r}); normalised to NFC"
+        )
     if first_invisible:
         line, field, code = first_invisible
-        warn(f"{source}: invisible characters removed from {count_invisible} field(s) (first: line {line}, "
-             f"field {field!r}, {code})")
+        warn(
+            f"{source}: invisible characters removed from {count_invisible} field(s) (first: line {line}, "
+            f"field {field!r}, {code})"
+        )
 
 
 def text_problems(rows: list[dict[str, Any]], fields: list[str], max_chars: int = MAX_CHARS) -> list[str]:
@@ -56,8 +60,10 @@ def text_problems(rows: list[dict[str, Any]], fields: list[str], max_chars: int 
         for field in fields:
             value = row.get(field)
             if isinstance(value, str) and len(value) > max_chars:
-                problems.append(f"line {row.get('__line__', '?')}: field {field!r} is {len(value):,} characters long "
-                                f"(limit {max_chars:,}; set data.max_chars to allow more)")
+                problems.append(
+                    f"line {row.get('__line__', '?')}: field {field!r} is {len(value):,} characters long "
+                    f"(limit {max_chars:,}; set data.max_chars to allow more)"
+                )
     return problems
 
 
@@ -69,7 +75,9 @@ def duplicate_id_problems(rows: list[dict[str, Any]], field: str = "id") -> list
             continue
         key = str(row[field])
         if key in seen:
-            problems.append(f"line {row.get('__line__', '?')}: duplicate {field} {key!r} (first on line {seen[key]})")
+            problems.append(
+                f"line {row.get('__line__', '?')}: duplicate {field} {key!r} (first on line {seen[key]})"
+            )
         else:
             seen[key] = row.get("__line__", "?")
     return problems

@@ -48,8 +48,14 @@ def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[di
     return train, test
 
 
-def load_pairs(source: str, columns: dict[str, str], roles: tuple[str, ...], test: str | None, test_size: float,
-               seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def load_pairs(
+    source: str,
+    columns: dict[str, str],
+    roles: tuple[str, ...],
+    test: str | None,
+    test_size: float,
+    seed: int,
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Pairs files for the rm (prompt, chosen, rejected) and encoder (anchor, positive) stages."""
     unknown = [role for role in columns if role not in roles]
     if unknown:

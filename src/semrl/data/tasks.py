@@ -14,8 +14,18 @@ from semrl.errors import UserError
 from semrl.tasks import TASKS
 
 LANGUAGE_NAMES = {
-    "bo": "Tibetan", "zh": "Chinese", "en": "English", "es": "Spanish", "it": "Italian", "ko": "Korean",
-    "ja": "Japanese", "fr": "French", "de": "German", "ru": "Russian", "ug": "Uyghur", "mn": "Mongolian",
+    "bo": "Tibetan",
+    "zh": "Chinese",
+    "en": "English",
+    "es": "Spanish",
+    "it": "Italian",
+    "ko": "Korean",
+    "ja": "Japanese",
+    "fr": "French",
+    "de": "German",
+    "ru": "Russian",
+    "ug": "Uyghur",
+    "mn": "Mongolian",
 }
 
 
@@ -44,12 +54,16 @@ class TaskExamples:
             "source": row.get("source", ""),
             "prompt": row.get("prompt", ""),
             "source_name": language_name(self.task.source_lang, self.task.source_name),
-            "target_name": language_name(self.task.target_lang or self.task.source_lang, self.task.target_name),
+            "target_name": language_name(
+                self.task.target_lang or self.task.source_lang, self.task.target_name
+            ),
         }
         try:
             return template.format(**fields)
         except (KeyError, IndexError, ValueError) as exc:
-            raise UserError(f"task.template: cannot fill {exc} (fields: {', '.join(sorted(fields))})") from None
+            raise UserError(
+                f"task.template: cannot fill {exc} (fields: {', '.join(sorted(fields))})"
+            ) from None
 
     def prompt(self, row: dict[str, Any]) -> Any:
         text = self.prompt_text(row)
@@ -64,7 +78,9 @@ class TaskExamples:
     def sft_record(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"prompt": self.prompt(row), "completion": self.completion(row["reference"])}
 
-    def grpo_record(self, row: dict[str, Any], columns: dict[str, str], with_reference: bool = True) -> dict[str, Any]:
+    def grpo_record(
+        self, row: dict[str, Any], columns: dict[str, str], with_reference: bool = True
+    ) -> dict[str, Any]:
         record = {"prompt": self.prompt(row)}
         if with_reference:
             record[columns["reference"]] = row["reference"]
@@ -85,6 +101,9 @@ def role_rows(rows: list[dict[str, Any]], task_type: str, columns: dict[str, str
     """Rows renamed to roles (source/prompt/reference/id), keeping the line numbers."""
     mapping = {role: columns.get(role, role) for role in (*TASKS[task_type].roles, "id")}
     return [
-        {**{role: row[column] for role, column in mapping.items() if column in row}, "__line__": row.get("__line__")}
+        {
+            **{role: row[column] for role, column in mapping.items() if column in row},
+            "__line__": row.get("__line__"),
+        }
         for row in rows
     ]

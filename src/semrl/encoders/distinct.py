@@ -17,7 +17,7 @@ when a stage starts, so it is a function of the stage's rows and seed alone.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -46,7 +46,7 @@ class DistinctTextEncoder:
             )
             vectors = torch.nan_to_num(vectors.detach().float().cpu())
             self.encoded += len(missing)
-            for text, vector in zip(missing, vectors):
+            for text, vector in zip(missing, vectors, strict=True):
                 self._store[text] = vector
         if not texts:
             return torch.zeros(0, 0)

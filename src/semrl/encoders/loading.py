@@ -49,7 +49,9 @@ def resolve_encoder(name: str | None) -> str:
     raise UserError(f"encoder {name}: path does not exist")
 
 
-def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, trust_remote_code: bool = False):
+def load_encoder(
+    name: str | None = DEFAULT_ENCODER, device: str | None = None, trust_remote_code: bool = False
+):
     """The SentenceTransformer for `name` on `device`, loaded at most once per process."""
     target = resolve_encoder(name)
     device = pick_device(device)
@@ -72,7 +74,15 @@ def load_encoder(name: str | None = DEFAULT_ENCODER, device: str | None = None, 
                 target, device=device, trust_remote_code=trust_remote_code, local_files_only=local or offline
             )
         except (OSError, ValueError) as exc:
-            where = "the local folder" if local else "the local Hugging Face cache (offline)" if offline else "the hub"
-            raise UserError(f"encoder {name}: could not be loaded from {where}: {str(exc).splitlines()[0]}") from None
+            where = (
+                "the local folder"
+                if local
+                else "the local Hugging Face cache (offline)"
+                if offline
+                else "the hub"
+            )
+            raise UserError(
+                f"encoder {name}: could not be loaded from {where}: {str(exc).splitlines()[0]}"
+            ) from None
         _LOADED[key] = model
         return model

@@ -23,8 +23,14 @@ from semrl.evaluate.stats import (
 from semrl.evaluate.suite import BenchmarkSpec, SuiteConfig
 
 # metric -> True when higher is better (the tax is then base - tuned)
-HIGHER_IS_BETTER = {"em": True, "f1": True, "accuracy": True, "accuracy_norm": True, "nll_mean": False,
-                    "nll_p90": False}
+HIGHER_IS_BETTER = {
+    "em": True,
+    "f1": True,
+    "accuracy": True,
+    "accuracy_norm": True,
+    "nll_mean": False,
+    "nll_p90": False,
+}
 
 
 BASE_ZERO = "base scores 0"  # why a relative tax is null: a change relative to 0 has no value
@@ -37,51 +43,83 @@ def relative_tax(tax: float, base_value: float) -> dict[str, Any]:
     return {"relative": tax / abs(base_value)}
 
 
-def run_benchmark(spec: BenchmarkSpec, items: list[dict[str, Any]], model, tokenizer, base=None,
-                  seed: int = 0) -> dict[str, Any]:
+def run_benchmark(
+    spec: BenchmarkSpec, items: list[dict[str, Any]], model, tokenizer, base=None, seed: int = 0
+) -> dict[str, Any]:
     """{"metrics": {...}, "items": {metric: per-item values}} for one benchmark on one model."""
     if spec.type == "qa":
         prompts = [qa_prompt(item["context"], item["question"]) for item in items]
         if spec.chat_template and getattr(tokenizer, "chat_template", None):
             prompts = [[{"role": "user", "content": p}] for p in prompts]
-        outputs = generate(model, tokenizer, prompts, GenerationSettings(max_new_tokens=spec.max_new_tokens,
-                                                                         batch_size=spec.batch_size))
+        outputs = generate(
+            model,
+            tokenizer,
+            prompts,
+            GenerationSettings(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
+        )
         answers = [o.splitlines()[0].strip() if o.strip() else "" for o in outputs]
-        em = [exact_match(a, item["answers"], spec.lang) for a, item in zip(answers, items)]
-        f1 = [f1_score(a, item["answers"], spec.lang) for a, item in zip(answers, items)]
-        return {"metrics": {"em": mean_with_interval(em, 100.0, seed=seed),
-                            "f1": mean_with_interval(f1, 100.0, seed=seed)},
-                "items": {"em": [100.0 * v for v in em], "f1": [100.0 * v for v in f1]}, "outputs": answers}
+        em = [exact_match(a, item["answers"], spec.lang) for a, item in zip(answers, items, strict=True)]
+        f1 = [f1_score(a, item["answers"], spec.lang) for a, item in zip(answers, items, strict=True)]
+        return {
+            "metrics": {
+                "em": mean_with_interval(em, 100.0, seed=seed),
+                "f1": mean_with_interval(f1, 100.0, seed=seed),
+            },
+            "items": {"em": [100.0 * v for v in em], "f1": [100.0 * v for v in f1]},
+            "outputs": answers,
+        }
     if spec.type == "mc":
-        correct = multiple_choice(model, tokenizer, items, spec.k_shot, spec.batch_size, spec.max_length,
-                                  spec.length_normalize)
-        return {"metrics": {"accuracy": mean_with_interval(correct, 100.0, seed=seed)},
-                "items": {"accuracy": [100.0 * v for v in correct]}}
+        correct = multiple_choice(
+            model, tokenizer, items, spec.k_shot, spec.batch_size, spec.max_length, spec.length_normalize
+        )
+        return {
+            "metrics": {"accuracy": mean_with_interval(correct, 100.0, seed=seed)},
+            "items": {"accuracy": [100.0 * v for v in correct]},
+        }
     texts = [item["text"] for item in items]
     if spec.type == "nll":
         per_text = token_nll(model, tokenizer, texts, spec.batch_size, spec.max_length)
         means = [float(t.mean()) for t in per_text if len(t)]
         p90s = [float(np.quantile(t, 0.9)) for t in per_text if len(t)]
         all_tokens = np.concatenate([t for t in per_text if len(t)])
-        return {"metrics": {"nll_mean": mean_with_interval(means, seed=seed), "nll_p90": mean_with_interval(p90s, seed=seed),
-                            "nll_token_p90": {"value": float(np.quantile(all_tokens, 0.9)), "n": int(all_tokens.size)}},
-                "items": {"nll_mean": means, "nll_p90": p90s}}
+        return {
+            "metrics": {
+                "nll_mean": mean_with_interval(means, seed=seed),
+                "nll_p90": mean_with_interval(p90s, seed=seed),
+                "nll_token_p90": {"value": float(np.quantile(all_tokens, 0.9)), "n": int(all_tokens.size)},
+            },
+            "items": {"nll_mean": means, "nll_p90": p90s},
+        }
     if spec.type == "kl":
         if base is None:
-            return {"metrics": {"kl_mean": {"value": 0.0, "n": 0}, "kl_p90": {"value": 0.0, "n": 0}}, "items": {}}
+            return {
+                "metrics": {"kl_mean": {"value": 0.0, "n": 0}, "kl_p90": {"value": 0.0, "n": 0}},
+                "items": {},
+            }
         per_text = token_kl(model, base, tokenizer, texts, spec.batch_size, spec.max_length)
         tokens = np.concatenate([t for t in per_text if len(t)])
-        return {"metrics": {"kl_mean": {"value": float(tokens.mean()), "ci95": bootstrap_mean(
-            [float(t.mean()) for t in per_text if len(t)], seed=seed), "n": int(tokens.size)},
-                            "kl_p90": {"value": float(np.quantile(tokens, 0.9)), "n": int(tokens.size)}},
-                "items": {}}
+        return {
+            "metrics": {
+                "kl_mean": {
+                    "value": float(tokens.mean()),
+                    "ci95": bootstrap_mean([float(t.mean()) for t in per_text if len(t)], seed=seed),
+                    "n": int(tokens.size),
+                },
+                "kl_p90": {"value": float(np.quantile(tokens, 0.9)), "n": int(tokens.size)},
+            },
+            "items": {},
+        }
 
     return run_lm_eval(spec, model, tokenizer, seed)
 
 
-def run_suite(suite: SuiteConfig, items: dict[str, list[dict[str, Any]]], model, tokenizer, base=None,
-              seed: int = 0) -> dict[str, Any]:
-    return {spec.name: run_benchmark(spec, items[spec.name], model, tokenizer, base, seed) for spec in suite.benchmarks}
+def run_suite(
+    suite: SuiteConfig, items: dict[str, list[dict[str, Any]]], model, tokenizer, base=None, seed: int = 0
+) -> dict[str, Any]:
+    return {
+        spec.name: run_benchmark(spec, items[spec.name], model, tokenizer, base, seed)
+        for spec in suite.benchmarks
+    }
 
 
 def alignment_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0) -> dict[str, Any]:
@@ -99,7 +137,10 @@ def alignment_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0) ->
             tax = float(np.mean(first) - np.mean(second))
             base_value = float(np.mean(b))
             out.setdefault(name, {})[metric] = {
-                "base": base_value, "tuned": float(np.mean(t)), "tax": tax, **relative_tax(tax, base_value),
+                "base": base_value,
+                "tuned": float(np.mean(t)),
+                "tax": tax,
+                **relative_tax(tax, base_value),
                 "ci95": bootstrap_paired_difference(first, second, seed=seed),
             }
     overall = overall_tax(base, tuned, seed)
@@ -130,6 +171,11 @@ def overall_tax(base: dict[str, Any], tuned: dict[str, Any], seed: int = 0, resa
     base_mean = float(np.mean([b.mean() for b, _ in pairs]))
     tax = float(np.mean([b.mean() - t.mean() for b, t in pairs]))
 
-    return {"base": base_mean, "tuned": float(np.mean([t.mean() for _, t in pairs])), "tax": tax,
-            **relative_tax(tax, base_mean), "ci95": percentile_interval(samples),
-            "benchmarks": len(pairs)}
+    return {
+        "base": base_mean,
+        "tuned": float(np.mean([t.mean() for _, t in pairs])),
+        "tax": tax,
+        **relative_tax(tax, base_mean),
+        "ci95": percentile_interval(samples),
+        "benchmarks": len(pairs),
+    }

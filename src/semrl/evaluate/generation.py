@@ -6,8 +6,9 @@ order. Chat-message prompts go through the tokenizer's chat template, as in trai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from semrl.rewards.base import strip_reasoning
 from semrl.text.decoding import strip_broken_tail
@@ -48,7 +49,9 @@ def decode_completion(tokenizer, ids: Sequence[int]) -> str:
     return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True))
 
 
-def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+def generate(
+    model, tokenizer, prompts: Sequence[Any], settings: GenerationSettings = GenerationSettings()
+) -> list[str]:
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
 
@@ -63,16 +66,22 @@ def generate(model, tokenizer, prompts: Sequence[Any], settings: GenerationSetti
     try:
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
-            batch = tokenizer([texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = tokenizer(
+                [texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             batch = batch.to(model.device)
-            kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample,
-                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": stop_token_ids(model, tokenizer)}
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": settings.max_new_tokens,
+                "do_sample": settings.do_sample,
+                "pad_token_id": tokenizer.pad_token_id,
+                "eos_token_id": stop_token_ids(model, tokenizer),
+            }
             if settings.do_sample:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
             with torch.inference_mode():
                 generated = model.generate(**batch, **kwargs)
             new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            for i, row in zip(index, new_tokens):
+            for i, row in zip(index, new_tokens, strict=True):
                 # the answer, without a Qwen3-style <think> block (scored the same way in training)
                 outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
     finally:

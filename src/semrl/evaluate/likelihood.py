@@ -7,7 +7,8 @@ several times faster (benchmarks/eval_throughput.py).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,9 @@ def _pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
 
-def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
-                          max_length: int = 512) -> list[tuple[float, int]]:
+def continuation_logprobs(
+    model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16, max_length: int = 512
+) -> list[tuple[float, int]]:
     """(sum of log p(continuation | context), number of continuation tokens) for each pair."""
     import torch
 
@@ -55,7 +57,9 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
         index = order[start : start + batch_size]
         input_ids, attention = _padded([sequences[i][0] for i in index], pad)
         with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)).logits
+            logits = model(
+                input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)
+            ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(index):
             ids, n_cont = sequences[i]
@@ -65,8 +69,14 @@ def continuation_logprobs(model, tokenizer, pairs: Sequence[tuple[str, str]], ba
     return results
 
 
-def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: Sequence[Sequence[str]],
-                            batch_size: int = 16, max_length: int = 512) -> list[list[tuple[float, int]]]:
+def shared_context_logprobs(
+    model,
+    tokenizer,
+    contexts: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    batch_size: int = 16,
+    max_length: int = 512,
+) -> list[list[tuple[float, int]]]:
     """Log-likelihood of every choice of every item, running each item's context once.
 
     Contexts of a batch are left-padded and run with the KV cache kept; the cache is then
@@ -80,17 +90,25 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
     pad = _pad_id(tokenizer)
     model.eval()
     for start in range(0, len(contexts), batch_size):
-        conts = [[_encode(tokenizer, " " + c) or [tokenizer.eos_token_id] for c in item_choices]
-                 for item_choices in choices[start : start + batch_size]]
+        conts = [
+            [_encode(tokenizer, " " + c) or [tokenizer.eos_token_id] for c in item_choices]
+            for item_choices in choices[start : start + batch_size]
+        ]
         longest = max(len(c) for cs in conts for c in cs)
-        ctxs = [(_encode(tokenizer, c) or [tokenizer.eos_token_id])[-max(max_length - longest, 1):]
-                for c in contexts[start : start + batch_size]]
+        ctxs = [
+            (_encode(tokenizer, c) or [tokenizer.eos_token_id])[-max(max_length - longest, 1) :]
+            for c in contexts[start : start + batch_size]
+        ]
         ids, mask = _padded(ctxs, pad, left=True)
         positions = (mask.cumsum(dim=1) - 1).clamp_min(0)
         device = model.device
         with torch.inference_mode():
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                        use_cache=True)
+            out = model(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                use_cache=True,
+            )
         first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu()
         index = [row for row, cs in enumerate(conts) for _ in cs]
         cache = out.past_key_values
@@ -102,11 +120,15 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
         cont_positions = lengths[:, None] + torch.arange(cont_width)[None, :]
         full_mask = torch.cat([mask[index], cont_mask], dim=1)
         with torch.inference_mode():
-            logits = model(input_ids=cont_ids.to(device), attention_mask=full_mask.to(device),
-                           position_ids=cont_positions.to(device), past_key_values=cache).logits
+            logits = model(
+                input_ids=cont_ids.to(device),
+                attention_mask=full_mask.to(device),
+                position_ids=cont_positions.to(device),
+                past_key_values=cache,
+            ).logits
         rest = torch.log_softmax(logits.float(), dim=-1).cpu()
         scores = []
-        for row, (item, c) in enumerate(zip(index, flat)):
+        for row, (item, c) in enumerate(zip(index, flat, strict=True)):
             total = float(first[item, c[0]])
             if len(c) > 1:
                 total += float(rest[row, torch.arange(len(c) - 1), torch.tensor(c[1:])].sum())
@@ -118,18 +140,26 @@ def shared_context_logprobs(model, tokenizer, contexts: Sequence[str], choices: 
     return results
 
 
-def multiple_choice(model, tokenizer, items: list[dict[str, Any]], k_shot: int = 0, batch_size: int = 16,
-                    max_length: int = 512, length_normalize: bool = False) -> list[float]:
+def multiple_choice(
+    model,
+    tokenizer,
+    items: list[dict[str, Any]],
+    k_shot: int = 0,
+    batch_size: int = 16,
+    max_length: int = 512,
+    length_normalize: bool = False,
+) -> list[float]:
     """Per-item correctness (1.0/0.0) by log-likelihood of " choice" after the question; the first
     k items are the shots."""
     shots = items[:k_shot]
     prefix = "".join(f"Question: {s['question']}\nAnswer: {s['choices'][s['answer']]}\n\n" for s in shots)
     evaluated = items[k_shot:]
     contexts = [f"{prefix}Question: {item['question']}\nAnswer:" for item in evaluated]
-    scores = shared_context_logprobs(model, tokenizer, contexts, [item["choices"] for item in evaluated],
-                                     batch_size, max_length)
+    scores = shared_context_logprobs(
+        model, tokenizer, contexts, [item["choices"] for item in evaluated], batch_size, max_length
+    )
     correct = []
-    for item, chunk in zip(evaluated, scores):
+    for item, chunk in zip(evaluated, scores, strict=True):
         values = [s / max(n, 1) if length_normalize else s for s, n in chunk]
         correct.append(float(int(np.argmax(values)) == item["answer"]))
     return correct
@@ -144,7 +174,9 @@ def _batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int):
         yield _padded(encoded[start : start + batch_size], _pad_id(tokenizer))
 
 
-def token_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512) -> list[np.ndarray]:
+def token_nll(
+    model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512
+) -> list[np.ndarray]:
     """Per-token negative log-likelihood of each text (predicting tokens 2..n from their prefix)."""
     import torch
 
@@ -152,7 +184,11 @@ def token_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_
     out: list[np.ndarray] = []
     for input_ids, mask in _batches(tokenizer, texts, batch_size, max_length):
         with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device)).logits.float().cpu()
+            logits = (
+                model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device))
+                .logits.float()
+                .cpu()
+            )
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
         nll = -logprobs.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
         for row in range(len(input_ids)):
@@ -161,7 +197,9 @@ def token_nll(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_
     return out
 
 
-def token_kl(model, base, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512) -> list[np.ndarray]:
+def token_kl(
+    model, base, tokenizer, texts: Sequence[str], batch_size: int = 16, max_length: int = 512
+) -> list[np.ndarray]:
     """Per-token KL(model || base) of next-token distributions along each text (teacher forcing)."""
     import torch
 
@@ -170,10 +208,18 @@ def token_kl(model, base, tokenizer, texts: Sequence[str], batch_size: int = 16,
     out: list[np.ndarray] = []
     for input_ids, mask in _batches(tokenizer, texts, batch_size, max_length):
         with torch.inference_mode():
-            p = torch.log_softmax(model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device))
-                                  .logits.float().cpu(), dim=-1)
-            q = torch.log_softmax(base(input_ids=input_ids.to(base.device), attention_mask=mask.to(base.device))
-                                  .logits.float().cpu(), dim=-1)
+            p = torch.log_softmax(
+                model(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device))
+                .logits.float()
+                .cpu(),
+                dim=-1,
+            )
+            q = torch.log_softmax(
+                base(input_ids=input_ids.to(base.device), attention_mask=mask.to(base.device))
+                .logits.float()
+                .cpu(),
+                dim=-1,
+            )
         kl = (p.exp() * (p - q)).sum(-1).clamp_min(0.0)
         for row in range(len(input_ids)):
             n = int(mask[row].sum())

@@ -21,16 +21,22 @@ from semrl.hub import hub_offline_requested, hub_reachable
 # `datasets` builders that read local files: a task with one of these as dataset_path needs no hub
 LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "xml", "webdataset", "generator"}
 # lm-eval's per-document metric -> (semrl's metric, scale): percent, like the built-in QA and MC
-PER_ITEM = {"acc": ("accuracy", 100.0), "acc_norm": ("accuracy_norm", 100.0),
-            "exact_match": ("em", 100.0), "f1": ("f1", 100.0)}
+PER_ITEM = {
+    "acc": ("accuracy", 100.0),
+    "acc_norm": ("accuracy_norm", 100.0),
+    "exact_match": ("em", 100.0),
+    "f1": ("f1", 100.0),
+}
 
 
 def _require_lm_eval(name: str) -> None:
     try:
         import lm_eval  # noqa: F401
     except ImportError:
-        raise UserError(f"benchmark {name}: type lm_eval needs the optional package lm-eval "
-                        "(pip install 'semrl[lm-eval]')") from None
+        raise UserError(
+            f"benchmark {name}: type lm_eval needs the optional package lm-eval "
+            "(pip install 'semrl[lm-eval]')"
+        ) from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -51,8 +57,10 @@ def find_task(spec) -> tuple[Any, Any]:
         if entry is not None:
             return manager, entry
     where = f"in include_path {spec.include_path} nor among" if spec.include_path else "among"
-    raise UserError(f"benchmark {spec.name}: task: {spec.task!r} is not an lm-eval task, group or tag "
-                    f"({where} lm-eval's own tasks)")
+    raise UserError(
+        f"benchmark {spec.name}: task: {spec.task!r} is not an lm-eval task, group or tag "
+        f"({where} lm-eval's own tasks)"
+    )
 
 
 def _absolute(value: Any, folder: Path) -> Any:
@@ -117,16 +125,20 @@ def check_task(spec) -> None:
     if dataset and dataset not in LOCAL_BUILDERS and not Path(dataset).exists():
         if not _hub_data_available(dataset):
             why = "HF_HUB_OFFLINE is set" if hub_offline_requested() else "the hub is not reachable from here"
-            raise UserError(f"benchmark {spec.name}: task {spec.task}: its data {dataset!r} is not in the "
-                            f"Hugging Face cache, and {why}; run it once on a connected machine")
+            raise UserError(
+                f"benchmark {spec.name}: task {spec.task}: its data {dataset!r} is not in the "
+                f"Hugging Face cache, and {why}; run it once on a connected machine"
+            )
         return
     if dataset in LOCAL_BUILDERS:
         try:
             manager.load([task_spec(entry)])
         except Exception as exc:  # noqa: BLE001 - lm-eval raises many kinds; all mean "this task is broken"
             message = " ".join(str(exc).split())[:300]
-            raise UserError(f"benchmark {spec.name}: task {spec.task}: lm-eval cannot load it: "
-                            f"{type(exc).__name__}: {message}") from None
+            raise UserError(
+                f"benchmark {spec.name}: task {spec.task}: lm-eval cannot load it: "
+                f"{type(exc).__name__}: {message}"
+            ) from None
 
 
 def _per_item(samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[float]]:
@@ -162,15 +174,31 @@ def run_lm_eval(spec, model, tokenizer, seed: int = 0) -> dict[str, Any]:
     finally:
         logger.setLevel(level)
     result = simple_evaluate(
-        model=lm, tasks=[task_spec(entry)], task_manager=manager, limit=spec.limit, log_samples=True,
-        num_fewshot=spec.k_shot if "k_shot" in spec.model_fields_set else None, bootstrap_iters=0,
-        apply_chat_template=spec.chat_template, random_seed=None, numpy_random_seed=None,
-        torch_random_seed=None, fewshot_random_seed=seed, verbosity="ERROR")
+        model=lm,
+        tasks=[task_spec(entry)],
+        task_manager=manager,
+        limit=spec.limit,
+        log_samples=True,
+        num_fewshot=spec.k_shot if "k_shot" in spec.model_fields_set else None,
+        bootstrap_iters=0,
+        apply_chat_template=spec.chat_template,
+        random_seed=None,
+        numpy_random_seed=None,
+        torch_random_seed=None,
+        fewshot_random_seed=seed,
+        verbosity="ERROR",
+    )
     items = _per_item(result.get("samples", {}))
     metrics: dict[str, Any] = {name: mean_with_interval(values, seed=seed) for name, values in items.items()}
     for key, value in result["results"].get(spec.task, {}).items():  # the rest (e.g. perplexity) as reported
         name = key.split(",")[0]
-        if (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                and "stderr" not in name and name not in PER_ITEM and name != "sample_len"):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and "stderr" not in name
+            and name not in PER_ITEM
+            and name != "sample_len"
+        ):
             metrics[name] = {"value": float(value)}
     return {"metrics": metrics, "items": items}

@@ -19,19 +19,22 @@ from __future__ import annotations
 import importlib
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from semrl.errors import UserError
+from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.likelihood import continuation_logprobs
 from semrl.evaluate.stats import bootstrap_mean
 from semrl.files import read_jsonl
-from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.models.loading import load_causal_lm, load_scorer, load_tokenizer, score_texts
 from semrl.notices import warn
 
-DEFAULT_TEMPLATE = ("Task:\n{prompt}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
-                    "Which response is better? Answer with A or B.\nAnswer:")
+DEFAULT_TEMPLATE = (
+    "Task:\n{prompt}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
+    "Which response is better? Answer with A or B.\nAnswer:"
+)
 # > 0: first wins, < 0: second wins, 0: tie, NaN: the judge's answer could not be read (a tie, counted)
 Verdict = Callable[[str, str, str, dict[str, Any]], float]
 LETTER = re.compile(r"\b([AB])\b")
@@ -48,7 +51,7 @@ def reward_model_judge(path: str, device: str) -> Verdict:
 
 
 def read_choice(answer: str) -> str | None:
-    """"A" or "B" when the answer names exactly one of them as a standalone letter ("B", "**A**.",
+    """ "A" or "B" when the answer names exactly one of them as a standalone letter ("B", "**A**.",
     "Response B is better"), else None: "A and B are both fine" or an empty answer say nothing."""
     letters = set(LETTER.findall(answer))
     return letters.pop() if len(letters) == 1 else None
@@ -58,14 +61,16 @@ def _as_user_turn(tokenizer, question: str) -> tuple[str, tuple[str, str]]:
     """The judge question as the model was tuned to be asked: through its chat template when it has
     one (then the answer starts right after the assistant header), else as plain text."""
     if getattr(tokenizer, "chat_template", None):
-        context = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                                add_generation_prompt=True)
+        context = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
         return context, ("A", "B")
     return question, (" A", " B")
 
 
-def lm_judge(path: str, device: str, template: str | None, mode: str = "logprob",
-             max_new_tokens: int = 8) -> Verdict:
+def lm_judge(
+    path: str, device: str, template: str | None, mode: str = "logprob", max_new_tokens: int = 8
+) -> Verdict:
     tokenizer = load_tokenizer(path)
     model = load_causal_lm(path, "auto", device).to(device)
     template = template or DEFAULT_TEMPLATE
@@ -74,7 +79,9 @@ def lm_judge(path: str, device: str, template: str | None, mode: str = "logprob"
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
         context, (say_a, say_b) = _as_user_turn(tokenizer, template.format(prompt=prompt, a=a, b=b))
         if mode == "logprob":
-            (score_a, _), (score_b, _) = continuation_logprobs(model, tokenizer, [(context, say_a), (context, say_b)])
+            (score_a, _), (score_b, _) = continuation_logprobs(
+                model, tokenizer, [(context, say_a), (context, say_b)]
+            )
             return score_a - score_b
         [answer] = generate(model, tokenizer, [context], GenerationSettings(max_new_tokens=max_new_tokens))
         choice = read_choice(answer)
@@ -111,12 +118,18 @@ def build_judge(spec, device: str) -> Verdict:
     return callable_judge(spec.callable)
 
 
-def compare(prompts: list[str], outputs_a: list[str], outputs_b: list[str], rows: list[dict[str, Any]],
-            verdict: Verdict, seed: int = 0) -> dict[str, Any]:
+def compare(
+    prompts: list[str],
+    outputs_a: list[str],
+    outputs_b: list[str],
+    rows: list[dict[str, Any]],
+    verdict: Verdict,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Win/tie/loss of A against B with both orders judged, and the verdicts' position dependence."""
     per_item, wins, ties, losses = [], 0, 0, 0
     first_shown, decisive, unreadable = 0, 0, 0
-    for prompt, a, b, row in zip(prompts, outputs_a, outputs_b, rows):
+    for prompt, a, b, row in zip(prompts, outputs_a, outputs_b, rows, strict=True):
         raw = (verdict(prompt, a, b, row), verdict(prompt, b, a, row))  # A shown first, then B shown first
         unreadable += sum(math.isnan(v) for v in raw)
         shown_first_won = [v > 0 for v in raw if not math.isnan(v) and v != 0]
@@ -130,11 +143,17 @@ def compare(prompts: list[str], outputs_a: list[str], outputs_b: list[str], rows
             ties, score = ties + 1, 0.5
         per_item.append(score)
     n = len(per_item)
-    return {"n": n, "wins": wins, "ties": ties, "losses": losses,  # no items: win rate and interval null
-            "win_rate": sum(per_item) / n if n else None, "ci95": bootstrap_mean(per_item, seed=seed),
-            "position_agreement": (wins + losses) / n if n else None,  # both orders named one winner
-            "first_shown_preferred": first_shown / decisive if decisive else None,
-            "unreadable": unreadable}
+    return {
+        "n": n,
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,  # no items: win rate and interval null
+        "win_rate": sum(per_item) / n if n else None,
+        "ci95": bootstrap_mean(per_item, seed=seed),
+        "position_agreement": (wins + losses) / n if n else None,  # both orders named one winner
+        "first_shown_preferred": first_shown / decisive if decisive else None,
+        "unreadable": unreadable,
+    }
 
 
 def _outputs(out_dir: Path, name: str) -> list[dict[str, Any]]:
@@ -150,14 +169,29 @@ def judge_pairs(exp, out_dir: Path, test_rows: list[dict[str, Any]], device: str
     results = {}
     for a, b in exp.eval.compare:
         outputs_a, outputs_b = _outputs(out_dir, a), _outputs(out_dir, b)
-        results[f"{a} vs {b}"] = {"a": a, "b": b, "judge": exp.eval.judge.type, **compare(
-            prompts, [o["hypothesis"] for o in outputs_a], [o["hypothesis"] for o in outputs_b], test_rows, verdict,
-            exp.seed)}
-    _say_unreadable(exp.eval.judge, getattr(verdict, "unreadable", []), 2 * len(test_rows) * len(exp.eval.compare))
+        results[f"{a} vs {b}"] = {
+            "a": a,
+            "b": b,
+            "judge": exp.eval.judge.type,
+            **compare(
+                prompts,
+                [o["hypothesis"] for o in outputs_a],
+                [o["hypothesis"] for o in outputs_b],
+                test_rows,
+                verdict,
+                exp.seed,
+            ),
+        }
+    _say_unreadable(
+        exp.eval.judge, getattr(verdict, "unreadable", []), 2 * len(test_rows) * len(exp.eval.compare)
+    )
     return results
 
 
 def _say_unreadable(spec: Any, answers: list[str], asked: int) -> None:
     if answers:
-        warn(f"eval.judge: {len(answers)} of {asked} answers of the lm judge {spec.model} named neither A nor B "
-             f"(first: {answers[0][:60]!r}); they count as ties (`unreadable` in results.json)")
+        warn(
+            f"eval.judge: {len(answers)} of {asked} answers of the lm judge {spec.model} named neither A "
+            "nor B "
+            f"(first: {answers[0][:60]!r}); they count as ties (`unreadable` in results.json)"
+        )

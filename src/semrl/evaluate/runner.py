@@ -33,16 +33,30 @@ def target_lang(exp: ExperimentConfig) -> str | None:
 
 
 def load_model(path: str, exp: ExperimentConfig, device: str):
-    return load_for_generation(path, exp.model.dtype, device, exp.model.trust_remote_code,
-                               exp.model.attn_implementation)
+    return load_for_generation(
+        path, exp.model.dtype, device, exp.model.trust_remote_code, exp.model.attn_implementation
+    )
 
 
 class Evaluator:
     """Holds what every model's evaluation shares: test rows, suite, base model and its results."""
 
-    def __init__(self, exp: ExperimentConfig, test_rows: list[dict[str, Any]], base_path: str, out_dir: Path,
-                 device: str, encoder: str | None = None):
-        self.exp, self.rows, self.base_path, self.out_dir, self.device = exp, test_rows, base_path, out_dir, device
+    def __init__(
+        self,
+        exp: ExperimentConfig,
+        test_rows: list[dict[str, Any]],
+        base_path: str,
+        out_dir: Path,
+        device: str,
+        encoder: str | None = None,
+    ):
+        self.exp, self.rows, self.base_path, self.out_dir, self.device = (
+            exp,
+            test_rows,
+            base_path,
+            out_dir,
+            device,
+        )
         self.encoder = encoder or exp.eval.encoder
         self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
         self._base = None
@@ -58,15 +72,26 @@ class Evaluator:
 
     def task_outputs(self, model, tokenizer) -> list[str]:
         examples = build_task_examples(self.exp.task, tokenizer)
-        settings = GenerationSettings(max_new_tokens=self.exp.eval.max_new_tokens or self.exp.decoding.max_new_tokens,
-                                      batch_size=self.exp.eval.batch_size, seed=self.exp.seed)
+        settings = GenerationSettings(
+            max_new_tokens=self.exp.eval.max_new_tokens or self.exp.decoding.max_new_tokens,
+            batch_size=self.exp.eval.batch_size,
+            seed=self.exp.seed,
+        )
         return generate(model, tokenizer, [examples.prompt(row) for row in self.rows], settings)
 
     def score(self, model, tokenizer, resamples: int | None = None) -> tuple[dict[str, Any], list[str], dict]:
         hyps = self.task_outputs(model, tokenizer)
         metrics, segments = evaluate_task(
-            self.exp.task.type, hyps, [row["reference"] for row in self.rows], target_lang(self.exp), self.encoder,
-            self.exp.eval.lang_threshold, resamples or self.exp.eval.resamples, self.exp.seed, self.exp.eval.metrics)
+            self.exp.task.type,
+            hyps,
+            [row["reference"] for row in self.rows],
+            target_lang(self.exp),
+            self.encoder,
+            self.exp.eval.lang_threshold,
+            resamples or self.exp.eval.resamples,
+            self.exp.seed,
+            self.exp.eval.metrics,
+        )
         return metrics, hyps, segments
 
     def general(self, model, tokenizer, is_base: bool) -> dict[str, Any]:
@@ -83,18 +108,29 @@ class Evaluator:
         if is_base:
             self.base_general = general
         result: dict[str, Any] = {
-            "name": name, "model": model_path, "n_test": len(self.rows), "task": task,
+            "name": name,
+            "model": model_path,
+            "n_test": len(self.rows),
+            "task": task,
             "general": {bench: r["metrics"] for bench, r in general.items()},
-            "alignment_tax": {} if is_base or self.base_general is None else alignment_tax(
-                self.base_general, general, self.exp.seed),
+            "alignment_tax": {}
+            if is_base or self.base_general is None
+            else alignment_tax(self.base_general, general, self.exp.seed),
             "drift": drift_summary(general, self.base_general if not is_base else None),
-            "outputs": f"{name}.outputs.jsonl", "seconds": round(time.time() - start, 2),
+            "outputs": f"{name}.outputs.jsonl",
+            "seconds": round(time.time() - start, 2),
         }
         outputs = []
-        for i, (row, hyp) in enumerate(zip(self.rows, hyps)):
-            outputs.append({"id": row.get("id", i), "source": row.get("source", row.get("prompt")),
-                            "reference": row["reference"], "hypothesis": hyp,
-                            **{f"seg_{k}": v[i] for k, v in segments.items()}})
+        for i, (row, hyp) in enumerate(zip(self.rows, hyps, strict=True)):
+            outputs.append(
+                {
+                    "id": row.get("id", i),
+                    "source": row.get("source", row.get("prompt")),
+                    "reference": row["reference"],
+                    "hypothesis": hyp,
+                    **{f"seg_{k}": v[i] for k, v in segments.items()},
+                }
+            )
         atomic_write_jsonl(inside(self.out_dir, self.out_dir / f"{name}.outputs.jsonl", "outputs"), outputs)
         result["_general_items"] = {bench: r["items"] for bench, r in general.items()}
         return result
@@ -107,9 +143,16 @@ class Evaluator:
         primary = primary_task_metric(self.exp)
         points, offset = [], 0
         if self.base_general is not None and self._base_point is not None:
-            points.append({"stage": "base", "step": 0, "target": self._base_point["task"][primary],
-                           "tax": {"tax": 0.0, "ci95": [0.0, 0.0], "base": None, "tuned": None},
-                           "drift": {}, "detail": "curves/base.json"})
+            points.append(
+                {
+                    "stage": "base",
+                    "step": 0,
+                    "target": self._base_point["task"][primary],
+                    "tax": {"tax": 0.0, "ci95": [0.0, 0.0], "base": None, "tuned": None},
+                    "drift": {},
+                    "detail": "curves/base.json",
+                }
+            )
         for stage_dir in stage_dirs:
             checkpoints = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
             last = 0
@@ -118,7 +161,9 @@ class Evaluator:
                 point, detail = self._checkpoint_point(checkpoint, primary)
                 detail_path = f"curves/{name}/step-{offset + step}.json"
                 atomic_write_json(self.out_dir / detail_path, detail)
-                points.append({"stage": stage_dir.name, "step": offset + step, **point, "detail": detail_path})
+                points.append(
+                    {"stage": stage_dir.name, "step": offset + step, **point, "detail": detail_path}
+                )
                 last = step
             offset += last
         return points
@@ -130,17 +175,30 @@ class Evaluator:
             task, hyps, _ = self.score(model, tokenizer, resamples=200)
             general = self.general(model, tokenizer, is_base=False)
             tax = alignment_tax(self.base_general, general, self.exp.seed) if self.base_general else {}
-            point = {"target": task[primary], "tax": primary_tax(tax), "drift": drift_summary(general, self.base_general)}
-            detail = {"checkpoint": key, "hypotheses": hyps,
-                      "general_items": {bench: r["items"] for bench, r in general.items()}}
+            point = {
+                "target": task[primary],
+                "tax": primary_tax(tax),
+                "drift": drift_summary(general, self.base_general),
+            }
+            detail = {
+                "checkpoint": key,
+                "hypotheses": hyps,
+                "general_items": {bench: r["items"] for bench, r in general.items()},
+            }
             self._curve_cache[key] = (point, detail)
         return self._curve_cache[key]
 
     def write_base_point(self, base_result: dict[str, Any], hyps: list[str]) -> None:
         """Step 0 of every curve is the base model."""
         self._base_point = base_result
-        atomic_write_json(self.out_dir / "curves" / "base.json", {
-            "checkpoint": "base", "hypotheses": hyps, "general_items": base_result.get("_general_items", {})})
+        atomic_write_json(
+            self.out_dir / "curves" / "base.json",
+            {
+                "checkpoint": "base",
+                "hypotheses": hyps,
+                "general_items": base_result.get("_general_items", {}),
+            },
+        )
 
 
 def primary_task_metric(exp: ExperimentConfig) -> str:

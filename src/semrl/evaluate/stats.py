@@ -7,7 +7,8 @@ With no items there is no interval: the functions return None (JSON null), never
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,9 @@ def percentile_interval(samples: Sequence[float], level: float = 0.95) -> list[f
     return [float(np.quantile(samples, alpha)), float(np.quantile(samples, 1.0 - alpha))]
 
 
-def bootstrap_mean(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[float] | None:
+def bootstrap_mean(
+    values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> list[float] | None:
     data = np.asarray(values, dtype=float)
     if len(data) == 0:
         return None
@@ -31,8 +34,9 @@ def bootstrap_mean(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, 
     return percentile_interval(means)
 
 
-def bootstrap_stat(stats: np.ndarray, score: Callable[[np.ndarray], float], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = 0) -> list[float] | None:
+def bootstrap_stat(
+    stats: np.ndarray, score: Callable[[np.ndarray], float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> list[float] | None:
     """Interval of score(sum of resampled per-segment statistics)."""
     if len(stats) == 0:
         return None
@@ -40,8 +44,9 @@ def bootstrap_stat(stats: np.ndarray, score: Callable[[np.ndarray], float], resa
     return percentile_interval([score(row) for row in sums])
 
 
-def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-                                seed: int = 0) -> list[float] | None:
+def bootstrap_paired_difference(
+    a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> list[float] | None:
     """Interval of mean(a) - mean(b) over the same items (paired resampling)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) == 0:
@@ -50,8 +55,13 @@ def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], resample
     return percentile_interval(x[idx].mean(axis=1) - y[idx].mean(axis=1))
 
 
-def mean_with_interval(values: list[float], scale: float = 1.0, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def mean_with_interval(
+    values: list[float], scale: float = 1.0, resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Mean and interval; with no items both are None (JSON null) and n = 0 says why."""
     scaled = [scale * v for v in values]
-    return {"value": float(np.mean(scaled)) if scaled else None, "ci95": bootstrap_mean(scaled, resamples, seed),
-            "n": len(scaled)}
+    return {
+        "value": float(np.mean(scaled)) if scaled else None,
+        "ci95": bootstrap_mean(scaled, resamples, seed),
+        "n": len(scaled),
+    }

@@ -28,26 +28,44 @@ from semrl.files import read_lines
 
 
 class BenchmarkSpec(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the benchmark's name in results and the report")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$", description="the benchmark's name in results and the report"
+    )
     type: Literal["qa", "mc", "nll", "kl", "lm_eval"] = Field(
-        description="qa: extractive QA by EM/F1; mc: multiple choice by log-likelihood; nll: NLL of texts; kl: "
-                    "per-token KL to the base; lm_eval: an lm-evaluation-harness task")
-    file: str | None = Field(None, description="the items (JSONL/CSV/TSV/Parquet, or .txt for nll/kl); all but "
-                             "lm_eval need one")
-    lang: str = Field("en", description="language of the answers; picks QA normalisation (zh by characters, bo "
-                      "by syllables)")
-    k_shot: int = Field(0, ge=0, description="mc: the first k items are shown as examples and not scored; "
-                        "lm_eval: num_fewshot when given (else the task's own)")
+        description="qa: extractive QA by EM/F1; mc: multiple choice by log-likelihood; nll: NLL of texts; "
+        "kl: per-token KL to the base; lm_eval: an lm-evaluation-harness task"
+    )
+    file: str | None = Field(
+        None, description="the items (JSONL/CSV/TSV/Parquet, or .txt for nll/kl); all but lm_eval need one"
+    )
+    lang: str = Field(
+        "en",
+        description="language of the answers; picks QA normalisation (zh by characters, bo by syllables)",
+    )
+    k_shot: int = Field(
+        0,
+        ge=0,
+        description="mc: the first k items are shown as examples and not scored; "
+        "lm_eval: num_fewshot when given (else the task's own)",
+    )
     max_new_tokens: int = Field(32, ge=1, description="qa: longest generated answer")
-    max_length: int = Field(512, ge=16, description="mc, nll, kl: tokens per sequence, longer ones are cut; "
-                            "lm_eval: passed to lm-eval when given")
+    max_length: int = Field(
+        512,
+        ge=16,
+        description="mc, nll, kl: tokens per sequence, longer ones are cut; "
+        "lm_eval: passed to lm-eval when given",
+    )
     batch_size: int = Field(16, ge=1, description="items per forward pass")
     length_normalize: bool = Field(False, description="mc: compare mean instead of summed log-likelihood")
-    chat_template: bool = Field(False, description="qa, lm_eval: wrap the prompt in the tokenizer's chat "
-                                                   "template (plain text by default, as lm-eval does)")
+    chat_template: bool = Field(
+        False,
+        description="qa, lm_eval: wrap the prompt in the tokenizer's chat "
+        "template (plain text by default, as lm-eval does)",
+    )
     task: str | None = Field(None, description="lm_eval: task, group or tag name")
-    include_path: str | None = Field(None, description="lm_eval: a folder of lm-eval task YAMLs (searched "
-                                                       "before lm-eval's own tasks)")
+    include_path: str | None = Field(
+        None, description="lm_eval: a folder of lm-eval task YAMLs (searched before lm-eval's own tasks)"
+    )
     limit: int | None = Field(None, ge=1, description="lm_eval: only the first N documents of each task")
 
     @model_validator(mode="after")
@@ -63,8 +81,9 @@ class BenchmarkSpec(StrictModel):
 
 
 class SuiteConfig(StrictModel):
-    benchmarks: list[BenchmarkSpec] = Field(min_length=1, description="the suite's benchmarks, each scored on "
-                                            "the base and every arm")
+    benchmarks: list[BenchmarkSpec] = Field(
+        min_length=1, description="the suite's benchmarks, each scored on the base and every arm"
+    )
 
 
 def _answers(value: Any) -> list[str] | None:
@@ -106,13 +125,19 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
             if not isinstance(row.get("question"), str) or not row["question"].strip():
                 raise UserError(f"{where}: field 'question' must be non-empty text")
             choices = row.get("choices")
-            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
+            if (
+                not isinstance(choices, list)
+                or len(choices) < 2
+                or not all(isinstance(c, str) and c for c in choices)
+            ):
                 raise UserError(f"{where}: field 'choices' must be a list of at least two strings")
             answer = row.get("answer")
             if isinstance(answer, str) and answer in choices:
                 answer = choices.index(answer)
             if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(choices):
-                raise UserError(f"{where}: field 'answer' must be a choice index (0..{len(choices) - 1}) or a choice")
+                raise UserError(
+                    f"{where}: field 'answer' must be a choice index (0..{len(choices) - 1}) or a choice"
+                )
             items.append({"question": row["question"], "choices": choices, "answer": answer})
     if spec.type == "mc" and len(items) <= spec.k_shot:
         raise UserError(f"{path}: {len(items)} items, k_shot {spec.k_shot} leaves none to evaluate")
@@ -122,8 +147,9 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
 def check_lm_eval(spec: BenchmarkSpec, suite_path: str | Path) -> None:
     """include_path is a folder, the task is known to lm-eval and its data can be had."""
     if spec.include_path and not Path(spec.include_path).is_dir():
-        raise UserError(f"{suite_path}: benchmark {spec.name}: include_path: folder not found: "
-                        f"{spec.include_path}")
+        raise UserError(
+            f"{suite_path}: benchmark {spec.name}: include_path: folder not found: {spec.include_path}"
+        )
     try:
         check_task(spec)
     except UserError as exc:

@@ -8,6 +8,12 @@ from typing import Any
 import numpy as np
 
 
+def _at(target: float, points: list, key) -> float:
+    """`key` of the tax dicts along `points` (target value, tax), linearly interpolated at `target`."""
+    xs = [p[0] for p in points]
+    return float(np.interp(target, xs, [key(p[1]) for p in points]))
+
+
 def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
     """Compare arms' alignment tax at the same target quality, interpolated along their curves.
 
@@ -18,8 +24,10 @@ def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
     curves = {}
     for name, arm in results["arms"].items():
         # sort by target value only (stable): the tax dicts are not comparable when two checkpoints tie
-        points = sorted(((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax")),
-                        key=lambda point: point[0])
+        points = sorted(
+            ((p["target"]["value"], p["tax"]) for p in arm.get("curve") or [] if p.get("tax")),
+            key=lambda point: point[0],
+        )
         if len(points) >= 2:
             curves[name] = points
     out: dict[str, Any] = {}
@@ -32,15 +40,15 @@ def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
                 continue
             rows = []
             for q in np.linspace(low, high, levels):
-                def at(points, key):
-                    xs = [p[0] for p in points]
-                    return float(np.interp(q, xs, [key(p[1]) for p in points]))
-
                 entry = {"target": float(q)}
                 for name in (a, b):
-                    entry[name] = {"tax": at(curves[name], lambda t: t["tax"]),
-                                   "ci95": [at(curves[name], lambda t: t["ci95"][0]),
-                                            at(curves[name], lambda t: t["ci95"][1])]}
+                    entry[name] = {
+                        "tax": _at(q, curves[name], lambda t: t["tax"]),
+                        "ci95": [
+                            _at(q, curves[name], lambda t: t["ci95"][0]),
+                            _at(q, curves[name], lambda t: t["ci95"][1]),
+                        ],
+                    }
                 entry["difference"] = entry[a]["tax"] - entry[b]["tax"]
                 rows.append(entry)
             out[f"{a} vs {b}"] = rows

@@ -24,8 +24,11 @@ def _finite(value: Any) -> bool:
 def _points(log_history: list[dict[str, Any]], key: str) -> list[tuple[Any, int, float]]:
     """(step, position, value) of every finite logged `key`, in step order; entries without it
     (the final summary) are skipped."""
-    return sorted((entry.get("step", i), i, float(entry[key])) for i, entry in enumerate(log_history)
-                  if _finite(entry.get(key)))
+    return sorted(
+        (entry.get("step", i), i, float(entry[key]))
+        for i, entry in enumerate(log_history)
+        if _finite(entry.get(key))
+    )
 
 
 def _series(log_history: list[dict[str, Any]], key: str) -> list[float]:
@@ -38,8 +41,9 @@ def window_size(n: int, share: float = 0.2) -> int:
     return 0 if n < MIN_ENTRIES else min(n // 2, max(MIN_WINDOW, round(share * n)))
 
 
-def trend_windows(log_history: list[dict[str, Any]], key: str = "reward",
-                  share: float = 0.2) -> tuple[list[int], list[int]] | None:
+def trend_windows(
+    log_history: list[dict[str, Any]], key: str = "reward", share: float = 0.2
+) -> tuple[list[int], list[int]] | None:
     """The steps the two windows of `reward_trend` span: ([first, last] of the early window,
     [first, last] of the late one), or None when the log is too short for a trend."""
     steps = [step for step, _, _ in _points(log_history, key)]
@@ -49,8 +53,13 @@ def trend_windows(log_history: list[dict[str, Any]], key: str = "reward",
     return [steps[0], steps[window - 1]], [steps[-window], steps[-1]]
 
 
-def reward_trend(log_history: list[dict[str, Any]], key: str = "reward", share: float = 0.2,
-                 resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def reward_trend(
+    log_history: list[dict[str, Any]],
+    key: str = "reward",
+    share: float = 0.2,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Mean of the last `share` of logged `key` values minus the mean of the first `share`, with a
     95% bootstrap interval (each window resampled on its own); learned when the interval is above 0.
 
@@ -59,8 +68,16 @@ def reward_trend(log_history: list[dict[str, Any]], key: str = "reward", share: 
     """
     values = _series(log_history, key)
     n = len(values)
-    out: dict[str, Any] = {"key": key, "first": None, "last": None, "value": None, "ci95": None,
-                           "n_first": 0, "n_last": 0, "learned": None}
+    out: dict[str, Any] = {
+        "key": key,
+        "first": None,
+        "last": None,
+        "value": None,
+        "ci95": None,
+        "n_first": 0,
+        "n_last": 0,
+        "learned": None,
+    }
     if n < MIN_ENTRIES:
         reason = f"only {n} logged '{key}' value(s); need at least {MIN_ENTRIES} to see a trend"
         return {**out, "reason": reason}
@@ -73,6 +90,14 @@ def reward_trend(log_history: list[dict[str, Any]], key: str = "reward", share: 
     value = float(last.mean() - first.mean())
     learned = ci95[0] > 0
     verdict = "is above 0" if learned else ("is below 0" if ci95[1] < 0 else "does not exclude 0")
-    return {**out, "first": float(first.mean()), "last": float(last.mean()), "value": value, "ci95": ci95,
-            "n_first": window, "n_last": window, "learned": learned,
-            "reason": f"{key} trend {value:+.3g} [{ci95[0]:+.3g}, {ci95[1]:+.3g}] {verdict}"}
+    return {
+        **out,
+        "first": float(first.mean()),
+        "last": float(last.mean()),
+        "value": value,
+        "ci95": ci95,
+        "n_first": window,
+        "n_last": window,
+        "learned": learned,
+        "reason": f"{key} trend {value:+.3g} [{ci95[0]:+.3g}, {ci95[1]:+.3g}] {verdict}",
+    }

@@ -7,7 +7,7 @@ threshold; digits, punctuation and spaces do not count.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from semrl.metrics.surface import CorpusScore
 from semrl.text.scripts import resolve_scripts, target_share
@@ -20,7 +20,10 @@ def passes_language(text: str, scripts: frozenset[str], threshold: float = DEFAU
 
 
 def language_consistency(
-    hyps: Sequence[str], lang: str | None = None, script: str | None = None, threshold: float = DEFAULT_THRESHOLD
+    hyps: Sequence[str],
+    lang: str | None = None,
+    script: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ):
     """Fraction of outputs in the target language, in [0, 1], and its signature."""
     scripts = resolve_scripts(lang, script)

@@ -6,14 +6,14 @@ we pass the metric tokenizer of the language (Tibetan syllables, Chinese charact
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache
 
 from semrl.metrics.surface import CorpusScore
 from semrl.text.tokenize import metric_tokenizer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scorer(lang: str | None, words_mode: str | None):
     from rouge_score.rouge_scorer import RougeScorer
 
@@ -27,7 +27,7 @@ def sentence_rouge_l(hyp: str, ref: str, lang: str | None, words_mode: str | Non
 
 def corpus_rouge_l(hyps: Sequence[str], refs: Sequence[str], lang: str | None, words_mode: str | None = None):
     """Mean sentence ROUGE-L F1 on 0-100, and its signature."""
-    scores = [sentence_rouge_l(h, r, lang, words_mode) for h, r in zip(hyps, refs)]
+    scores = [sentence_rouge_l(h, r, lang, words_mode) for h, r in zip(hyps, refs, strict=True)]
     value = 100.0 * sum(scores) / len(scores) if scores else 0.0
     tokenizer = metric_tokenizer(lang, words_mode)
     return CorpusScore(value, f"rougeL|f1|mean|tok:{tokenizer.name}|lang:{tokenizer.lang or 'und'}")

@@ -18,8 +18,11 @@ def parse_metric_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
-        raise UserError(f"--metrics: unknown metric {unknown[0]!r}; choose from {','.join(METRICS)}" if unknown
-                        else "--metrics: no metric given")
+        raise UserError(
+            f"--metrics: unknown metric {unknown[0]!r}; choose from {','.join(METRICS)}"
+            if unknown
+            else "--metrics: no metric given"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -59,7 +62,9 @@ def score_files(
     if src is not None:
         srcs = _read_segments(src, "source", allow_empty=False)
         if len(srcs) != len(hyps):
-            raise UserError(f"{src}: {len(srcs)} lines, but {hyp} has {len(hyps)}; one segment per line in each")
+            raise UserError(
+                f"{src}: {len(srcs)} lines, but {hyp} has {len(hyps)}; one segment per line in each"
+            )
 
     result: dict[str, Any] = {}
     signatures: dict[str, str] = {}

@@ -6,23 +6,29 @@ gives the empty string.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.metrics.surface import CorpusScore
 
 
-def pairwise_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
+def pairwise_similarity(
+    hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
+):
     texts = DistinctTextEncoder(load_encoder(encoder, device))
     keep = [i for i, h in enumerate(hyps) if h.strip()]
     scores = [0.0] * len(hyps)
-    for i, value in zip(keep, texts.cosine([hyps[i] for i in keep], [refs[i] for i in keep])):
+    for i, value in zip(keep, texts.cosine([hyps[i] for i in keep], [refs[i] for i in keep]), strict=True):
         scores[i] = value
     return scores
 
 
-def semantic_similarity(hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None):
+def semantic_similarity(
+    hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
+):
     """Mean cosine in [-1, 1] and its signature."""
     scores = pairwise_similarity(hyps, refs, encoder, device)
     value = sum(scores) / len(scores) if scores else 0.0
-    return CorpusScore(value, f"sim|cosine|mean|encoder:{encoder or 'default'}|resolved:{resolve_encoder(encoder)}|empty:0")
+    return CorpusScore(
+        value, f"sim|cosine|mean|encoder:{encoder or 'default'}|resolved:{resolve_encoder(encoder)}|empty:0"
+    )

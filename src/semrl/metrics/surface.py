@@ -9,9 +9,9 @@ BLEU: these are thin wrappers that choose the preprocessing and record it in the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Sequence
+from functools import cache
 
 from semrl.text.tokenize import CHARACTER_CODES, TIBETAN_CODES, base_code, tibetan_tokens
 
@@ -46,14 +46,14 @@ def surface_spec(lang: str | None) -> SurfaceSpec:
     return SurfaceSpec(_identity, "13a", "raw")
 
 
-@lru_cache(maxsize=None)
+@cache
 def bleu_metric(tokenize: str, sentence: bool):
     from sacrebleu.metrics import BLEU
 
     return BLEU(tokenize=tokenize, effective_order=sentence)
 
 
-@lru_cache(maxsize=None)
+@cache
 def chrf_metric():
     from sacrebleu.metrics import CHRF
 
@@ -91,7 +91,9 @@ def sentence_bleu(hyp: str, ref: str, lang: str | None) -> float:
     hyp_text = spec.preprocess(hyp)
     if not hyp_text.strip():
         return 0.0
-    return _clamp(bleu_metric(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score)
+    return _clamp(
+        bleu_metric(spec.bleu_tokenize, True).sentence_score(hyp_text, [spec.preprocess(ref)]).score
+    )
 
 
 def sentence_chrf(hyp: str, ref: str, lang: str | None) -> float:

@@ -13,9 +13,9 @@ models, Gemma) and untied ones (Llama 3 8B, Mistral), grouped-query attention.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from semrl.errors import UserError
 from semrl.files import read_text
@@ -26,16 +26,19 @@ from semrl.models.tiny import TinySpec, build_tiny_lm, train_tokenizer
 QWEN3_TEMPLATE = (
     "{% for m in messages %}"
     "{% if m['role'] == 'assistant' %}<|im_start|>assistant\n"
-    "{% set c = m['content'] %}{% if '</think>' in c %}{% set c = c.split('</think>')[-1].lstrip('\n') %}{% endif %}"
+    "{% set c = m['content'] %}{% if '</think>' in c %}"
+    "{% set c = c.split('</think>')[-1].lstrip('\n') %}{% endif %}"
     "{% if loop.last %}<think>\n\n</think>\n\n{% endif %}{{ c }}<|im_end|>\n"
     "{% else %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n"
-    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}"
 )
 # Qwen2.5: ChatML with a default system message when none is given.
 QWEN2_TEMPLATE = (
-    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -85,21 +88,51 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "qwen3": Family("Qwen3Config", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                    {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"}, QWEN3_TEMPLATE, tie=True,
-                    stop=["<|endoftext|>"], added=["<think>", "</think>"], extra=("head_dim",)),
-    "qwen2": Family("Qwen2Config", ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                    {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"}, QWEN2_TEMPLATE, tie=True,
-                    stop=["<|endoftext|>"]),
-    "llama3": Family("LlamaConfig", ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
-                                     "<|end_header_id|>", "<|eot_id|>"],
-                     {"bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": None}, LLAMA3_TEMPLATE, tie=False,
-                     stop=["<|end_of_text|>"], bos_first=True),
-    "gemma": Family("Gemma3TextConfig", ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
-                    {"bos": "<bos>", "eos": "<eos>", "pad": "<pad>", "unk": "<unk>"}, GEMMA_TEMPLATE, tie=True,
-                    stop=["<end_of_turn>"], extra=("head_dim", "query_pre_attn_scalar"), bos_first=True),
-    "mistral": Family("MistralConfig", ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
-                      {"bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>"}, MISTRAL_TEMPLATE, tie=False, bos_first=True),
+    "qwen3": Family(
+        "Qwen3Config",
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"},
+        QWEN3_TEMPLATE,
+        tie=True,
+        stop=["<|endoftext|>"],
+        added=["<think>", "</think>"],
+        extra=("head_dim",),
+    ),
+    "qwen2": Family(
+        "Qwen2Config",
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        {"bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"},
+        QWEN2_TEMPLATE,
+        tie=True,
+        stop=["<|endoftext|>"],
+    ),
+    "llama3": Family(
+        "LlamaConfig",
+        ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        {"bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": None},
+        LLAMA3_TEMPLATE,
+        tie=False,
+        stop=["<|end_of_text|>"],
+        bos_first=True,
+    ),
+    "gemma": Family(
+        "Gemma3TextConfig",
+        ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
+        {"bos": "<bos>", "eos": "<eos>", "pad": "<pad>", "unk": "<unk>"},
+        GEMMA_TEMPLATE,
+        tie=True,
+        stop=["<end_of_turn>"],
+        extra=("head_dim", "query_pre_attn_scalar"),
+        bos_first=True,
+    ),
+    "mistral": Family(
+        "MistralConfig",
+        ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
+        {"bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>"},
+        MISTRAL_TEMPLATE,
+        tie=False,
+        bos_first=True,
+    ),
 }
 FAMILY_NAMES = ("llama", *FAMILIES)
 
@@ -116,14 +149,22 @@ def family_tokenizer(name: str, texts: Iterable[str], vocab_size: int = 512):
 
         bos = family.tokens["bos"]
         tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))])
+            single=f"{bos} $A",
+            pair=f"{bos} $A {bos} $B",
+            special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))],
+        )
     if family.added:
         tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in family.added])
     tokenizer.chat_template = family.template
     return tokenizer
 
 
-def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
+_DEFAULT_SPEC = TinySpec()  # frozen, so one shared default is safe
+
+
+def build_tiny_family(
+    name: str, out_dir: str | Path, texts: Iterable[str], spec: TinySpec = _DEFAULT_SPEC
+) -> Path:
     """A tiny random model of family `name` (see FAMILIES; "llama" is models/tiny.py's) in `out_dir`."""
     if name == "llama":
         return build_tiny_lm(out_dir, texts, spec)
@@ -136,8 +177,11 @@ def build_tiny_family(name: str, out_dir: str | Path, texts: Iterable[str], spec
     family = FAMILIES[name]
     torch.manual_seed(spec.seed)
     tokenizer = family_tokenizer(name, texts, spec.vocab_size)
-    ids = {f"{role}_token_id": tokenizer.convert_tokens_to_ids(token) if token else None
-           for role, token in family.tokens.items() if role != "unk"}
+    ids = {
+        f"{role}_token_id": tokenizer.convert_tokens_to_ids(token) if token else None
+        for role, token in family.tokens.items()
+        if role != "unk"
+    }
     config = getattr(transformers, family.config)(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,

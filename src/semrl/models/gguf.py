@@ -56,7 +56,9 @@ def smollm2_gguf() -> Path:
         raise UserError(problem)
     path = Path(str(importlib.metadata.distribution(SMOLLM2_DISTRIBUTION).locate_file(SMOLLM2_FILE)))
     if not path.is_file():
-        raise UserError(f"{SMOLLM2_DISTRIBUTION} is installed but {path} is missing; reinstall it: {INSTALL_HINT}")
+        raise UserError(
+            f"{SMOLLM2_DISTRIBUTION} is installed but {path} is missing; reinstall it: {INSTALL_HINT}"
+        )
     return path
 
 

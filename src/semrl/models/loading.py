@@ -29,7 +29,9 @@ def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
     try:
         AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model {path}: not a local folder and not loadable ({str(exc).splitlines()[0]})") from None
+        raise UserError(
+            f"model {path}: not a local folder and not loadable ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
@@ -40,26 +42,41 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise UserError(f"model {path}: tokenizer has neither a pad nor an eos token; add a pad token "
-                            "(tokenizer.add_special_tokens) and save the model again")
+            raise UserError(
+                f"model {path}: tokenizer has neither a pad nor an eos token; add a pad token "
+                "(tokenizer.add_special_tokens) and save the model again"
+            )
         warn(f"model {path}: tokenizer has no pad token; padding with eos {tokenizer.eos_token!r}")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_causal_lm(path: str, dtype: str, device: str, trust_remote_code: bool = False,
-                   attn_implementation: str | None = None):
+def load_causal_lm(
+    path: str,
+    dtype: str,
+    device: str,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch_dtype(dtype, device), trust_remote_code=trust_remote_code,
+        path,
+        dtype=torch_dtype(dtype, device),
+        trust_remote_code=trust_remote_code,
         attn_implementation=attn_implementation,  # None: the library's choice
     )
 
 
-def load_for_generation(path: str, dtype: str, device: str, trust_remote_code: bool = False,
-                        attn_implementation: str | None = None):
-    """(model, tokenizer) of a causal LM on `device` in eval mode: what evaluation and judges generate with."""
+def load_for_generation(
+    path: str,
+    dtype: str,
+    device: str,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+):
+    """(model, tokenizer) of a causal LM on `device` in eval mode: what evaluation and judges generate
+    with."""
     tokenizer = load_tokenizer(path, trust_remote_code)
     model = load_causal_lm(path, dtype, device, trust_remote_code, attn_implementation).to(device)
     model.eval()
@@ -73,10 +90,13 @@ def load_classifier(path: str, dtype: str | None, device: str, trust_remote_code
 
     kwargs = {"dtype": torch_dtype(dtype, device)} if dtype is not None else {}
     return AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, trust_remote_code=trust_remote_code, **kwargs)
+        path, num_labels=1, trust_remote_code=trust_remote_code, **kwargs
+    )
 
 
-def load_scorer(path: str, device: str | None = None, dtype: str | None = None, trust_remote_code: bool = False):
+def load_scorer(
+    path: str, device: str | None = None, dtype: str | None = None, trust_remote_code: bool = False
+):
     """(model, tokenizer) of a reward model on `device`, in eval mode, with a pad token id the
     classifier pools by (it reads its score at the last non-pad token)."""
     if not Path(path).is_dir():
@@ -100,8 +120,9 @@ def as_trained(tokenizer, text: str) -> str:
     return text if not eos or text.endswith(eos) else text + eos
 
 
-def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,
-                templated: bool = False) -> list[float]:
+def score_texts(
+    model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512, templated: bool = False
+) -> list[float]:
     """The RM's score (logit 0) of each text, tokenized as TRL's RewardTrainer tokenized it: plain text
     with EOS appended and the tokenizer's special tokens; `templated` text (rendered by the chat
     template, which writes its own BOS/EOS) without adding any, so BOS is never doubled."""
@@ -111,8 +132,16 @@ def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_le
     texts = [encodable(text if templated else as_trained(tokenizer, text)) for text in texts]
     scores: list[float] = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
-                          max_length=max_length, add_special_tokens=not templated).to(model.device)
+        batch = tokenizer(
+            texts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            add_special_tokens=not templated,
+        ).to(model.device)
         with torch.inference_mode():
-            scores.extend(model(**batch).logits[:, 0].float().tolist())  # NaN stays NaN for the caller to count
+            scores.extend(
+                model(**batch).logits[:, 0].float().tolist()
+            )  # NaN stays NaN for the caller to count
     return scores

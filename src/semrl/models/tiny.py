@@ -8,9 +8,9 @@ with save_pretrained (safetensors), so the real `from_pretrained` path loads it 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from semrl.errors import UserError
 from semrl.files import read_lines
@@ -19,7 +19,8 @@ SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}\n"
-    "{% elif message['role'] == 'assistant' %}<|assistant|>{% generation %}{{ message['content'] }}<|eos|>{% endgeneration %}\n"
+    "{% elif message['role'] == 'assistant' %}<|assistant|>"
+    "{% generation %}{{ message['content'] }}<|eos|>{% endgeneration %}\n"
     "{% else %}{{ message['content'] }}\n{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -39,8 +40,9 @@ class TinySpec:
     seed: int = 0
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, special_tokens: list[str] | None = None,
-                    **token_names: str):
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 512, special_tokens: list[str] | None = None, **token_names: str
+):
     """A byte-level BPE tokenizer (tokenizers library) wrapped as a transformers fast tokenizer.
     `special_tokens` and `token_names` (bos_token=..., eos_token=..., pad_token=...) replace ours
     (models/families.py builds other families' tokenizers this way)."""
@@ -57,7 +59,11 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, special_tokens:
         show_progress=False,
     )
     core.train_from_iterator(list(texts), trainer=trainer)
-    names = token_names if special_tokens else {"pad_token": "<|pad|>", "bos_token": "<|bos|>", "eos_token": "<|eos|>"}
+    names = (
+        token_names
+        if special_tokens
+        else {"pad_token": "<|pad|>", "bos_token": "<|bos|>", "eos_token": "<|eos|>"}
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **names)
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
@@ -121,9 +127,13 @@ def build_tiny_encoder(out_dir: str | Path, texts: Iterable[str], spec: TinySpec
     torch.manual_seed(spec.seed)
     tokenizer = train_tokenizer(texts, spec.vocab_size)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=spec.hidden_size, num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads, intermediate_size=spec.intermediate_size,
-        max_position_embeddings=spec.max_positions, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
     )
     out = Path(out_dir)
     backbone = out / "backbone"
@@ -144,7 +154,9 @@ SIZES = {
 _FALLBACK_CORPUS = ["semrl builds tiny models from your own text.", "A small corpus is enough for a test."]
 
 
-def build_tiny(out_dir: str | Path, corpus: list[str | Path], kind: str = "lm", size: str = "small", seed: int = 0) -> Path:
+def build_tiny(
+    out_dir: str | Path, corpus: list[str | Path], kind: str = "lm", size: str = "small", seed: int = 0
+) -> Path:
     """`semrl model tiny`: read the corpus files, build the requested kind of model."""
     if size not in SIZES:
         raise UserError(f"--size: unknown size {size!r}; choose {', '.join(SIZES)}")

@@ -84,7 +84,9 @@ def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any
                     result["curve"] = evaluator.curve(arm.name, stage_dirs)
                 results[arm.name] = result
                 _write(out_dir, result)
-    except BaseException:  # nothing is left running that writes (pool.evaluate waits for its jobs): stop at once
+    except (
+        BaseException
+    ):  # nothing is left running that writes (pool.evaluate waits for its jobs): stop at once
         if pool is not None:
             pool.kill()
         raise
@@ -106,23 +108,32 @@ def curve_arm_names(exp: ExperimentConfig) -> list[str]:
     return [arm.name for arm in exp.arms if exp.eval.curve_arms is None or arm.name in exp.eval.curve_arms]
 
 
-def _finished_final(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm) -> tuple[list[Path], Path]:
+def _finished_final(
+    run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm
+) -> tuple[list[Path], Path]:
     """The arm's stage folders and its final model; a UserError when it has not finished training."""
     stage_dirs = arm_stage_dirs(run_root, exp, arm)
     final = stage_dirs[-1] / "final"
     key = f"{arm.name}/{stage_dirs[-1].name}"
     if manifest["stages"].get(key, {}).get("status") != "done" or not final.exists():
-        raise UserError(f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first")
+        raise UserError(
+            f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first"
+        )
     return stage_dirs, final
 
 
 def _checkpoints(stage_dirs: list[Path]) -> list[Path]:
     """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
-    return [checkpoint for stage_dir in stage_dirs
-            for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))]
+    return [
+        checkpoint
+        for stage_dir in stage_dirs
+        for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    ]
 
 
-def _eval_jobs(run_root: Path, exp: ExperimentConfig, arms: list, curve_arms: set[str]) -> list[tuple[str, str, str]]:
+def _eval_jobs(
+    run_root: Path, exp: ExperimentConfig, arms: list, curve_arms: set[str]
+) -> list[tuple[str, str, str]]:
     """One job per arm (its final model) and one per distinct checkpoint of the curve arms (a
     checkpoint shared by several arms, e.g. of a shared cold-start SFT, is evaluated once, as the
     sequential path's cache does): ("arm", name, path) or ("checkpoint", resolved path, path)."""
@@ -166,8 +177,9 @@ def _worker_evaluator() -> Evaluator:
     base is never re-evaluated; the base model itself is loaded here only for the suite's KL."""
     if "evaluator" not in _WORKER:
         c = _WORKER["context"]
-        _WORKER["evaluator"] = Evaluator(c["exp"], c["rows"], c["base_path"], Path(c["out_dir"]), c["device"],
-                                         c["encoder"])
+        _WORKER["evaluator"] = Evaluator(
+            c["exp"], c["rows"], c["base_path"], Path(c["out_dir"]), c["device"], c["encoder"]
+        )
     return _WORKER["evaluator"]
 
 
@@ -182,7 +194,9 @@ def _warm_eval_worker() -> None:
         _WORKER.pop("evaluator", None)
 
 
-def _eval_job(job: tuple[str, str, str], base_general: dict[str, Any] | None, base_point: dict[str, Any] | None):
+def _eval_job(
+    job: tuple[str, str, str], base_general: dict[str, Any] | None, base_point: dict[str, Any] | None
+):
     kind, name, path = job
     evaluator = _worker_evaluator()
     evaluator.base_general, evaluator._base_point = base_general, base_point
@@ -199,21 +213,43 @@ class EvalPool:
     The first error is raised once the running jobs finish (the same exception as a sequential
     evaluation, so the same exit code); Ctrl-C kills the workers (every file is written atomically)."""
 
-    def __init__(self, run_root: Path, exp: ExperimentConfig, rows: list[dict[str, Any]], base_path: str,
-                 out_dir: Path, device: str, encoder: str | None, jobs: list[tuple[str, str, str]], workers: int):
+    def __init__(
+        self,
+        run_root: Path,
+        exp: ExperimentConfig,
+        rows: list[dict[str, Any]],
+        base_path: str,
+        out_dir: Path,
+        device: str,
+        encoder: str | None,
+        jobs: list[tuple[str, str, str]],
+        workers: int,
+    ):
         import multiprocessing
         import os
         from concurrent.futures import ProcessPoolExecutor
 
         self.run_root, self.exp, self.jobs, self.workers = run_root, exp, jobs, workers
         threads = threads_per_worker(workers)
-        context = {"exp": exp, "rows": rows, "base_path": base_path, "out_dir": str(out_dir), "device": device,
-                   "encoder": encoder}
+        context = {
+            "exp": exp,
+            "rows": rows,
+            "base_path": base_path,
+            "out_dir": str(out_dir),
+            "device": device,
+            "encoder": encoder,
+        }
         arms = sum(1 for kind, _, _ in jobs if kind == "arm")
-        console.print(f"parallel: {len(jobs)} evaluations ({arms} arms, {len(jobs) - arms} checkpoints) in "
-                      f"{workers} worker processes, {threads} torch thread{'s' if threads > 1 else ''} each")
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_eval_worker, initargs=(threads, os.getpid(), context))
+        console.print(
+            f"parallel: {len(jobs)} evaluations ({arms} arms, {len(jobs) - arms} checkpoints) in "
+            f"{workers} worker processes, {threads} torch thread{'s' if threads > 1 else ''} each"
+        )
+        self.pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_eval_worker,
+            initargs=(threads, os.getpid(), context),
+        )
         for _ in range(workers):  # spawns the workers now
             self._submit(_warm_eval_worker)
 
@@ -241,7 +277,9 @@ class EvalPool:
         needs = {arm.name: {("arm", arm.name)} for arm in arms}  # the jobs each arm's result waits for
         for arm in arms:
             if arm.name in curve_arms:
-                needs[arm.name] |= {("checkpoint", str(c.resolve())) for c in _checkpoints(stage_dirs[arm.name])}
+                needs[arm.name] |= {
+                    ("checkpoint", str(c.resolve())) for c in _checkpoints(stage_dirs[arm.name])
+                }
         finals: dict[str, dict[str, Any]] = {}
         finished: set[tuple[str, str]] = set()
         results: dict[str, Any] = {}
@@ -280,8 +318,10 @@ class EvalPool:
                 console.print(f"semrl: {label}: failed too: {type(error).__name__}: {error}")
             label, error = errors[0]
             if isinstance(error, BrokenProcessPool):
-                raise RuntimeError(f"evaluating {label}: its worker process died (killed, or out of memory?); "
-                                   "evaluations written so far are kept (parallel=1 uses less memory)") from error
+                raise RuntimeError(
+                    f"evaluating {label}: its worker process died (killed, or out of memory?); "
+                    "evaluations written so far are kept (parallel=1 uses less memory)"
+                ) from error
             raise error
         return {arm.name: results[arm.name] for arm in arms}
 
@@ -295,8 +335,14 @@ class EvalPool:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: Path, suite: str | None = None,
-                        overrides: list[str] | None = None) -> dict[str, Any]:
+def evaluate_model_path(
+    config_path: Path,
+    model_path: str,
+    name: str,
+    out_dir: Path,
+    suite: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
     """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
     exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
     check_model_reference(model_path, exp.model.trust_remote_code)
@@ -309,4 +355,3 @@ def evaluate_model_path(config_path: Path, model_path: str, name: str, out_dir: 
     result = evaluator.evaluate(name, model_path, is_base=exp.model.path == model_path)
     _write(out_dir, result)
     return result
-

@@ -10,9 +10,10 @@ worker processes at once (see semrl.pipeline.scheduler).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -63,32 +64,53 @@ def _texts(rows: list[dict[str, Any]]) -> list[str]:
 def stage_rows(plan: StagePlan, train: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
     rows = {"cold_start": head(train, n), "rest": rest(train, n), "all": list(train)}[plan.rows]
     if not rows:
-        raise UserError(f"arms.{plan.arm}: stage {plan.stage} has no rows (sft.examples={n} of {len(train)} "
-                        "training rows); lower sft.examples or add data")
+        raise UserError(
+            f"arms.{plan.arm}: stage {plan.stage} has no rows (sft.examples={n} of {len(train)} "
+            "training rows); lower sft.examples or add data"
+        )
     return rows
 
 
-def run_encoder_stage(exp: ExperimentConfig, run: Run, train: list[dict[str, Any]], test: list[dict[str, Any]],
-                      device: str, resume: bool) -> Path:
+def run_encoder_stage(
+    exp: ExperimentConfig,
+    run: Run,
+    train: list[dict[str, Any]],
+    test: list[dict[str, Any]],
+    device: str,
+    resume: bool,
+) -> Path:
     """Train the reward encoder (the paper's step before RL): on encoder.train pairs if given, else on
     the task's own training pairs (source <-> reference), evaluated on the test pairs."""
     out_dir = run.root / "encoder"
     if run.status("encoder") == "done":
         return out_dir / "final"
     if exp.encoder.train:
-        pairs_train, pairs_test = load_pairs(exp.encoder.train, exp.encoder.columns, ("anchor", "positive"),
-                                             exp.encoder.test, exp.encoder.test_size, exp.seed)
+        pairs_train, pairs_test = load_pairs(
+            exp.encoder.train,
+            exp.encoder.columns,
+            ("anchor", "positive"),
+            exp.encoder.test,
+            exp.encoder.test_size,
+            exp.seed,
+        )
     else:
         field = TASKS[exp.task.type].input_role
         pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
-    record_stage(run, "encoder", out_dir,
-                 lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder, pairs_train, pairs_test, out_dir,
-                                     device, resume))
+    record_stage(
+        run,
+        "encoder",
+        out_dir,
+        lambda: run_encoder(
+            StageSettings.from_experiment(exp), exp.encoder, pairs_train, pairs_test, out_dir, device, resume
+        ),
+    )
     return out_dir / "final"
 
 
-def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str, Any]], **started: Any) -> dict[str, Any]:
+def record_stage(
+    run: Run, key: str, out_dir: Path, train: Callable[[], dict[str, Any]], **started: Any
+) -> dict[str, Any]:
     """Mark a stage running, train it, write its metrics.json (rank 0), mark it done with its timing:
     the manifest then tells `--resume` exactly which stages are finished."""
     run.mark(key, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **started)
@@ -100,8 +122,13 @@ def record_stage(run: Run, key: str, out_dir: Path, train: Callable[[], dict[str
         raise
     if is_main_process():
         atomic_write_json(out_dir / "metrics.json", metrics)
-    run.mark(key, status="done", seconds=round(time.time() - start, 2), final_model=metrics["final_model"],
-             metrics={k: v for k, v in metrics.items() if k != "final_model"})
+    run.mark(
+        key,
+        status="done",
+        seconds=round(time.time() - start, 2),
+        final_model=metrics["final_model"],
+        metrics={k: v for k, v in metrics.items() if k != "final_model"},
+    )
     return metrics
 
 
@@ -115,8 +142,15 @@ def fresh_stage_state(seed: int) -> None:
     set_seed(seed)
 
 
-def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train: list[dict[str, Any]],
-             device: str, resume: bool) -> dict[str, Any]:
+def run_plan(
+    exp: ExperimentConfig,
+    run: Run,
+    plan: StagePlan,
+    base: str,
+    train: list[dict[str, Any]],
+    device: str,
+    resume: bool,
+) -> dict[str, Any]:
     fresh_stage_state(exp.seed)
     arm = exp.arm(plan.arm)
     init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
@@ -128,16 +162,25 @@ def run_plan(exp: ExperimentConfig, run: Run, plan: StagePlan, base: str, train:
     settings = StageSettings.from_experiment(exp)
     if plan.trainer == "sft":
         records = [examples.sft_record(r) for r in rows]
-        return record_stage(run, plan.key, out_dir,
-                            lambda: run_sft(settings, spec, init, records, out_dir, device, resume, plan.key), init=init)
+        return record_stage(
+            run,
+            plan.key,
+            out_dir,
+            lambda: run_sft(settings, spec, init, records, out_dir, device, resume, plan.key),
+            init=init,
+        )
 
     reward_config = exp.reward_for(arm)
     if uses_run_encoder(exp):
         reward_config = bind_run_encoder(reward_config, run_encoder_folder(run.root))
     records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
-    return record_stage(run, plan.key, out_dir,
-                        lambda: run_grpo(settings, spec, reward_config, init, records, out_dir, device, resume, plan.key),
-                        init=init)
+    return record_stage(
+        run,
+        plan.key,
+        out_dir,
+        lambda: run_grpo(settings, spec, reward_config, init, records, out_dir, device, resume, plan.key),
+        init=init,
+    )
 
 
 def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:
@@ -152,7 +195,9 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
         rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]
         if plan.trainer == "grpo":
             rows += "" if plan.with_reference else " (sources only)"
-            settings = f"lr {spec.learning_rate:g}, G {spec.num_generations}, beta {spec.beta:g}, {spec.loss_type}"
+            settings = (
+                f"lr {spec.learning_rate:g}, G {spec.num_generations}, beta {spec.beta:g}, {spec.loss_type}"
+            )
         else:
             settings = f"lr {spec.learning_rate:g}, {spec.epochs:g} ep, batch {spec.batch_size}"
         trained = f"shared: {shared[plan.key]}" if plan.key in shared else ""
@@ -160,8 +205,14 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     return table
 
 
-def run_experiment(config_path: Path, overrides: list[str], out: Path | None, resume: bool, dry_run: bool,
-                   report: bool = True) -> Path:
+def run_experiment(
+    config_path: Path,
+    overrides: list[str],
+    out: Path | None,
+    resume: bool,
+    dry_run: bool,
+    report: bool = True,
+) -> Path:
     exp = load_experiment(config_path, overrides)
     plans = plan_experiment(exp)
     train, test = preflight(exp)
@@ -173,7 +224,10 @@ def run_experiment(config_path: Path, overrides: list[str], out: Path | None, re
             Console().print("encoder: trained first (rewards use run:encoder)")
 
         Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
-        Console().print(f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing trained")
+        Console().print(
+            f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
+            "trained"
+        )
         return run.root
     device = pick_device(exp.device)
     with main_process_first(device):
@@ -221,18 +275,25 @@ def _task_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, t
 
 def _task_train(stage: str) -> Callable[..., None]:
     """sft / grpo on the task rows, through the same run_plan as `semrl run`."""
-    def train(exp: ExperimentConfig, run: Run, base: str | None, rows: Rows, test: Rows, device: str,
-              resume: bool) -> None:
-        plan = StagePlan("train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all")
+
+    def train(
+        exp: ExperimentConfig, run: Run, base: str | None, rows: Rows, test: Rows, device: str, resume: bool
+    ) -> None:
+        plan = StagePlan(
+            "train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all"
+        )
         run_plan(exp, run, plan, str(base), rows, device, resume)
+
     return train
 
 
 def _pairs(stage: str, roles: tuple[str, ...]) -> Callable[[ExperimentConfig, Rows, Rows], tuple[Rows, Rows]]:
     """The rm / encoder stage's own pairs file, split like the task rows."""
+
     def rows(exp: ExperimentConfig, train: Rows, test: Rows) -> tuple[Rows, Rows]:
         spec = getattr(exp, stage)
         return load_pairs(spec.train, spec.columns, roles, spec.test, spec.test_size, exp.seed)
+
     return rows
 
 
@@ -240,37 +301,66 @@ def _rm_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, tes
     return init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
 
 
-def _rm_train(exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str,
-              resume: bool) -> None:
+def _rm_train(
+    exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str, resume: bool
+) -> None:
     out_dir = run.stage_dir("train", "rm")
-    record_stage(run, "train/rm", out_dir, lambda: run_rm(StageSettings.from_experiment(exp), exp.rm, str(base), train,
-                                                           test, out_dir, device, resume))
+    record_stage(
+        run,
+        "train/rm",
+        out_dir,
+        lambda: run_rm(
+            StageSettings.from_experiment(exp), exp.rm, str(base), train, test, out_dir, device, resume
+        ),
+    )
 
 
-def _encoder_train(exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str,
-                   resume: bool) -> None:
+def _encoder_train(
+    exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str, resume: bool
+) -> None:
     out_dir = run.stage_dir("train", "encoder")
-    record_stage(run, "train/encoder", out_dir, lambda: run_encoder(StageSettings.from_experiment(exp), exp.encoder,
-                                                                     train, test, out_dir, device, resume))
+    record_stage(
+        run,
+        "train/encoder",
+        out_dir,
+        lambda: run_encoder(
+            StageSettings.from_experiment(exp), exp.encoder, train, test, out_dir, device, resume
+        ),
+    )
 
 
 STAGE_RUNNERS: dict[str, StageRunner] = {
     "sft": StageRunner(lambda exp: None, _task_rows, _task_base, _task_train("sft")),
-    "grpo": StageRunner(lambda exp: None if exp.rewards is not None else "rewards: the grpo stage needs a reward",
-                        _task_rows, _task_base, _task_train("grpo")),
-    "rm": StageRunner(lambda exp: None if exp.rm.train is not None else
-                      "rm.train: give a preference-pairs file (prompt, chosen, rejected)",
-                      _pairs("rm", ("prompt", "chosen", "rejected")), _rm_base, _rm_train),
-    "encoder": StageRunner(lambda exp: None if exp.encoder.train is not None else
-                           "encoder.train: give a pairs file (anchor, positive)",
-                           _pairs("encoder", ("anchor", "positive")),
-                           lambda *_: None,  # from encoder.base or a tiny encoder, never the policy
-                           _encoder_train),
+    "grpo": StageRunner(
+        lambda exp: None if exp.rewards is not None else "rewards: the grpo stage needs a reward",
+        _task_rows,
+        _task_base,
+        _task_train("grpo"),
+    ),
+    "rm": StageRunner(
+        lambda exp: (
+            None
+            if exp.rm.train is not None
+            else "rm.train: give a preference-pairs file (prompt, chosen, rejected)"
+        ),
+        _pairs("rm", ("prompt", "chosen", "rejected")),
+        _rm_base,
+        _rm_train,
+    ),
+    "encoder": StageRunner(
+        lambda exp: (
+            None if exp.encoder.train is not None else "encoder.train: give a pairs file (anchor, positive)"
+        ),
+        _pairs("encoder", ("anchor", "positive")),
+        lambda *_: None,  # from encoder.base or a tiny encoder, never the policy
+        _encoder_train,
+    ),
 }
 
 
-def train_stage(stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None,
-                resume: bool) -> Path:
+def train_stage(
+    stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None, resume: bool
+) -> Path:
     """One stage on its own: sft/grpo on the task data, rm on preference pairs, encoder on pairs."""
     exp = load_experiment(config_path, overrides)
     run = Run(out or Path(exp.output_dir) / exp.name)

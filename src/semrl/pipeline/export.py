@@ -30,7 +30,7 @@ def _relative(value: Any, run_root: Path) -> Any:
     if isinstance(value, list):
         return [_relative(v, run_root) for v in value]
     if isinstance(value, str) and value.startswith(str(run_root)):
-        return value[len(str(run_root)):].lstrip("/") or "."
+        return value[len(str(run_root)) :].lstrip("/") or "."
     return value
 
 
@@ -38,8 +38,10 @@ def _public_result(result: dict[str, Any], arm: str, run_root: Path) -> dict[str
     """The arm's evaluation without this machine's paths (the model folder, a local encoder's) and
     without the pointer to the per-row outputs, which hold test rows and stay in the run."""
     public = {k: v for k, v in result.items() if k != "outputs"} | {"model": arm}
-    public["task"] = {metric: {**entry, "signature": public_signature(entry.get("signature"))}
-                      for metric, entry in result.get("task", {}).items()}
+    public["task"] = {
+        metric: {**entry, "signature": public_signature(entry.get("signature"))}
+        for metric, entry in result.get("task", {}).items()
+    }
     return _relative(public, run_root.resolve())
 
 
@@ -50,13 +52,17 @@ def _arm_final(run_root: Path, arm_name: str):
     arm = next((a for a in exp.arms if a.name == arm_name), None)
     if arm is None:
         names = ", ".join(a.name for a in exp.arms)
-        raise UserError(f"{run_root / 'config.yaml'}: arms: no arm named {arm_name!r}; the run's arms are {names}")
+        raise UserError(
+            f"{run_root / 'config.yaml'}: arms: no arm named {arm_name!r}; the run's arms are {names}"
+        )
     plans = plan_arm(exp, arm)
     final = run_root / arm.name / plans[-1].stage / "final"
     status = read_json(run_root / "manifest.json").get("stages", {}).get(plans[-1].key, {}).get("status")
     if status != "done" or not (final / "config.json").is_file():
-        raise UserError(f"{run_root}: arm {arm.name} has not finished training ({plans[-1].key}); "
-                        "run `semrl run --resume` first")
+        raise UserError(
+            f"{run_root}: arm {arm.name} has not finished training ({plans[-1].key}); "
+            "run `semrl run --resume` first"
+        )
     return exp, arm, plans, final
 
 

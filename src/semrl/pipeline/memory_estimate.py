@@ -13,8 +13,9 @@ is added. Other activations, the generation KV cache and the CUDA context are no
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from semrl.devices import pick_device, torch_dtype
 from semrl.encoders.loading import resolve_encoder
@@ -43,8 +44,12 @@ class MemoryEstimate:
             return f"memory per {self.where} (est.): " + "; ".join(self.notes)
         parts = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
         zero = [name for name, size in self.parts if not size and " (" in name]  # named, not counted
-        return (f"memory per {self.where} (est.): {_size(self.total)} = {parts}"
-                + "".join(f" + {name}" for name in zero) + "; " + "; ".join(self.notes))
+        return (
+            f"memory per {self.where} (est.): {_size(self.total)} = {parts}"
+            + "".join(f" + {name}" for name in zero)
+            + "; "
+            + "; ".join(self.notes)
+        )
 
 
 def _size(size: float) -> str:
@@ -55,8 +60,17 @@ def _count(n: int) -> str:
     return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k"
 
 
-def estimate_memory(params: int, trainable: int, *, weight_bytes: int, lora: bool, beta: float,
-                    extras: Mapping[str, float] | None = None, processes: int = 1, zero_stage: int = 0) -> MemoryEstimate:
+def estimate_memory(
+    params: int,
+    trainable: int,
+    *,
+    weight_bytes: int,
+    lora: bool,
+    beta: float,
+    extras: Mapping[str, float] | None = None,
+    processes: int = 1,
+    zero_stage: int = 0,
+) -> MemoryEstimate:
     """Bytes per process. Full fine-tuning: gradients in the weights' dtype, AdamW's two fp32
     states, and an fp32 master copy when the weights are 16-bit (mixed precision, as ZeRO and FSDP
     keep it). LoRA: the base is frozen; adapters, their gradients and states are fp32 (peft upcasts
@@ -64,21 +78,29 @@ def estimate_memory(params: int, trainable: int, *, weight_bytes: int, lora: boo
     `zero_stage` 1 shards optimizer states over `processes`, 2 also gradients, 3 (or FSDP) also
     weights and the reference; the reward models in `extras` are never sharded."""
     shard = max(processes, 1)
-    split = {part: (shard if zero_stage >= stage else 1) for part, stage in
-             (("optimizer", 1), ("gradients", 2), ("weights", 3))}
+    split = {
+        part: (shard if zero_stage >= stage else 1)
+        for part, stage in (("optimizer", 1), ("gradients", 2), ("weights", 3))
+    }
     trainable_bytes = 4 if lora or weight_bytes == 4 else weight_bytes
     master = 4 if trainable_bytes < 4 else 0
-    parts = [("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
-             ("gradients", trainable * trainable_bytes / split["gradients"]),
-             ("AdamW", trainable * (8 + master) / split["optimizer"]),
-             ("reference", params * weight_bytes / split["weights"] if beta > 0 and not lora else 0.0),
-             *(extras or {}).items()]
-    notes = [f"{_count(params)} parameters, {_count(trainable)} trainable"
-             + (" (LoRA)" if lora else ""), f"{weight_bytes * 8}-bit weights"]
+    parts = [
+        ("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
+        ("gradients", trainable * trainable_bytes / split["gradients"]),
+        ("AdamW", trainable * (8 + master) / split["optimizer"]),
+        ("reference", params * weight_bytes / split["weights"] if beta > 0 and not lora else 0.0),
+        *(extras or {}).items(),
+    ]
+    notes = [
+        f"{_count(params)} parameters, {_count(trainable)} trainable" + (" (LoRA)" if lora else ""),
+        f"{weight_bytes * 8}-bit weights",
+    ]
     if zero_stage:
         notes.append(f"sharded over {shard} processes (stage {zero_stage})")
     else:
-        notes.append("one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)")
+        notes.append(
+            "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
+        )
     notes.append("other activations and the KV cache not included")
     return MemoryEstimate(tuple(parts), tuple(notes))
 
@@ -99,8 +121,11 @@ def count_parameters(config: Any, lora: Any = None, kind: str = "causal_lm") -> 
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    auto = {"causal_lm": AutoModelForCausalLM, "classifier": AutoModelForSequenceClassification,
-            "encoder": AutoModel}[kind]
+    auto = {
+        "causal_lm": AutoModelForCausalLM,
+        "classifier": AutoModelForSequenceClassification,
+        "encoder": AutoModel,
+    }[kind]
     with torch.device("meta"):
         model = auto.from_config(config)
         if lora is not None:
@@ -116,7 +141,9 @@ def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig
 
     # a cached hub id must not wait on the hub's retries when there is no network
-    return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=not hub_reachable())
+    return AutoConfig.from_pretrained(
+        path, trust_remote_code=trust_remote_code, local_files_only=not hub_reachable()
+    )
 
 
 def _policy_config(exp: Any) -> Any:
@@ -126,10 +153,16 @@ def _policy_config(exp: Any) -> Any:
 
     tiny = exp.model.tiny  # as models.tiny builds it; its tokenizer may end a few tokens short of vocab_size,
     # and a tiny of another family (model.tiny.family) is sized as the Llama of the same shape
-    return LlamaConfig(vocab_size=tiny.vocab_size, hidden_size=tiny.hidden_size,
-                       intermediate_size=tiny.intermediate_size, num_hidden_layers=tiny.num_layers,
-                       num_attention_heads=tiny.num_heads, num_key_value_heads=tiny.num_heads,
-                       max_position_embeddings=tiny.max_positions, tie_word_embeddings=True)
+    return LlamaConfig(
+        vocab_size=tiny.vocab_size,
+        hidden_size=tiny.hidden_size,
+        intermediate_size=tiny.intermediate_size,
+        num_hidden_layers=tiny.num_layers,
+        num_attention_heads=tiny.num_heads,
+        num_key_value_heads=tiny.num_heads,
+        max_position_embeddings=tiny.max_positions,
+        tie_word_embeddings=True,
+    )
 
 
 def _encoder_config(exp: Any, name: str) -> Any:
@@ -138,15 +171,21 @@ def _encoder_config(exp: Any, name: str) -> Any:
             from transformers import BertConfig
 
             tiny = exp.encoder.tiny
-            return BertConfig(vocab_size=tiny.vocab_size, hidden_size=tiny.hidden_size,
-                              num_hidden_layers=tiny.num_layers, num_attention_heads=tiny.num_heads,
-                              intermediate_size=tiny.intermediate_size, max_position_embeddings=tiny.max_positions)
+            return BertConfig(
+                vocab_size=tiny.vocab_size,
+                hidden_size=tiny.hidden_size,
+                num_hidden_layers=tiny.num_layers,
+                num_attention_heads=tiny.num_heads,
+                intermediate_size=tiny.intermediate_size,
+                max_position_embeddings=tiny.max_positions,
+            )
         name = exp.encoder.base
     return _folder_config(resolve_encoder(name))
 
 
 def _stored_bytes(config: Any) -> int:
-    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else fp32."""
+    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else
+    fp32."""
     import torch
 
     dtype = getattr(config, "dtype", None)
@@ -168,8 +207,11 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
             sizes[f"{label} (on {loaded.device})"] = 0.0
             continue
         try:
-            config = (_encoder_config(exp, name) if loaded.kind == "encoder"
-                      else _folder_config(name, loaded.trust_remote_code))
+            config = (
+                _encoder_config(exp, name)
+                if loaded.kind == "encoder"
+                else _folder_config(name, loaded.trust_remote_code)
+            )
             count, _ = count_parameters(config, kind=loaded.kind)
         except Exception:  # noqa: BLE001 - an estimate: a model that cannot be sized is named, not fatal
             sizes[f"{label} (not sized)"] = 0.0
@@ -186,11 +228,19 @@ def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab:
     device = _device(exp)
     weight_bytes = torch_dtype(exp.model.dtype, device).itemsize
     processes, stage = sharding_from_env()
-    estimate = estimate_memory(params, trainable, weight_bytes=weight_bytes, lora=exp.model.lora is not None,
-                               beta=spec.beta if grpo else 0.0,
-                               extras={"logits": float(_logit_bytes(spec, grpo, vocab)),
-                                       **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {})},
-                               processes=processes, zero_stage=stage)
+    estimate = estimate_memory(
+        params,
+        trainable,
+        weight_bytes=weight_bytes,
+        lora=exp.model.lora is not None,
+        beta=spec.beta if grpo else 0.0,
+        extras={
+            "logits": float(_logit_bytes(spec, grpo, vocab)),
+            **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {}),
+        },
+        processes=processes,
+        zero_stage=stage,
+    )
     notes = [f"arm {arm.name} ({'grpo' if grpo else 'sft'})", *estimate.notes]
     parts = estimate.parts
     if exp.model.dtype == "auto":
@@ -215,8 +265,11 @@ def _logit_bytes(spec: Any, grpo: bool, vocab: int) -> int:
     vocabulary this is the activation that grows with the batch. SFT: batch x max_length tokens (an
     upper bound: batches are padded to their longest row). GRPO: TRL runs the head on the completion
     tokens only, prompts x generations x (max_completion_length + 1)."""
-    tokens = (spec.prompts_per_step * spec.num_generations * (spec.max_completion_length + 1) if grpo
-              else spec.batch_size * spec.max_length)
+    tokens = (
+        spec.prompts_per_step * spec.num_generations * (spec.max_completion_length + 1)
+        if grpo
+        else spec.batch_size * spec.max_length
+    )
     return tokens * vocab * 4 * LOGIT_COPIES
 
 
@@ -244,9 +297,16 @@ def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:
         config = _policy_config(exp)
         counts = count_parameters(config, exp.model.lora)
     except Exception as exc:  # noqa: BLE001 - an estimate must not stop a dry run that passed preflight
-        return MemoryEstimate((), (f"not estimated: the policy could not be sized ({type(exc).__name__}: "
-                                   f"{(str(exc).strip().splitlines() or [''])[0]})",))
+        return MemoryEstimate(
+            (),
+            (
+                f"not estimated: the policy could not be sized ({type(exc).__name__}: "
+                f"{(str(exc).strip().splitlines() or [''])[0]})",
+            ),
+        )
     vocab = int(getattr(config, "vocab_size", 0) or 0)
-    estimates = [estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts, vocab)
-                 for arm in exp.arms]
+    estimates = [
+        estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts, vocab)
+        for arm in exp.arms
+    ]
     return max(estimates, key=lambda e: e.total)

@@ -8,7 +8,8 @@ UserError listing all problems found, each naming its file and line or config fi
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from semrl.data.task_rows import load_task_rows
 from semrl.encoders.loading import DEFAULT_ENCODER, resolve_encoder
@@ -94,6 +95,7 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     if not exp.eval.enabled:
         return checks
     if exp.eval.suite:
+
         def suite() -> None:
             try:
                 load_suite(exp.eval.suite)
@@ -110,13 +112,17 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
 
 def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks: list[Callable[[], Any]] = []
-    for where, config in [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]:
+    for where, config in [("rewards", exp.rewards)] + [
+        (f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms
+    ]:
         if config is None:
             continue
         for spec in config.specs():
             loaded = reward_type(spec.type).component.loads(spec)
             if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
-                checks.append(lambda e=loaded.name, w=where, t=spec.type: check_encoder(e, f"{w}: {t} reward", True))
+                checks.append(
+                    lambda e=loaded.name, w=where, t=spec.type: check_encoder(e, f"{w}: {t} reward", True)
+                )
 
         def build(config=config, where=where) -> None:
             if uses_run_encoder(exp):
@@ -132,15 +138,19 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     return checks
 
 
-def preflight(exp: ExperimentConfig, load_rows: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def preflight(
+    exp: ExperimentConfig, load_rows: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(train, test) task rows after every check passed; else one UserError naming all problems."""
     import importlib.util
 
     problems = Problems()
     rows = problems.check(load_task_rows, exp) if load_rows else ([], [])
     if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
-        problems.messages.append(f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
-                                 "or set report_to: none")
+        problems.messages.append(
+            f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
+            "or set report_to: none"
+        )
     problems.check(check_settings, exp)
     problems.check(check_vllm, exp)
     problems.check(check_aggregation, exp)

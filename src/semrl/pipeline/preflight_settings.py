@@ -10,8 +10,9 @@ here, so an upgrade that adds or drops a value is followed without a change to s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
@@ -35,14 +36,23 @@ def check_aggregation(exp: ExperimentConfig) -> None:
     """normalize_then_sum hands TRL each reward term as its own function; a gate multiplies the sum,
     which no weighted sum of separate terms expresses (the reward would fail when GRPO starts)."""
     pairs = [("grpo.multi_objective_aggregation", exp.grpo, exp.rewards)] if not exp.arms else []
-    pairs += [(f"arms.{arm.name}.grpo.multi_objective_aggregation" if "multi_objective_aggregation" in arm.grpo
-               else "grpo.multi_objective_aggregation", exp.stage_settings(arm, "grpo"), exp.reward_for(arm))
-              for arm in exp.arms]
+    pairs += [
+        (
+            f"arms.{arm.name}.grpo.multi_objective_aggregation"
+            if "multi_objective_aggregation" in arm.grpo
+            else "grpo.multi_objective_aggregation",
+            exp.stage_settings(arm, "grpo"),
+            exp.reward_for(arm),
+        )
+        for arm in exp.arms
+    ]
     for where, spec, rewards in pairs:
         if spec.multi_objective_aggregation == "normalize_then_sum" and rewards is not None and rewards.gate:
-            raise UserError(f"{where}: normalize_then_sum normalises each reward term on its own, but the reward "
-                            f"has a gate ({rewards.gate.type}) that multiplies their sum; remove the gate or use "
-                            "sum_then_normalize")
+            raise UserError(
+                f"{where}: normalize_then_sum normalises each reward term on its own, but the reward "
+                f"has a gate ({rewards.gate.type}) that multiplies their sum; remove the gate or use "
+                "sum_then_normalize"
+            )
 
 
 def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str, Any]]:
@@ -145,7 +155,9 @@ def scheduler_problem(value: str) -> str | None:
     table = schedulers()
     usable = [name for name, why in table.items() if why is None]
     if value in table and table[value] is not None:
-        return f"{value!r} needs settings semrl does not pass ({table[value]}); use one of: " + ", ".join(usable)
+        return f"{value!r} needs settings semrl does not pass ({table[value]}); use one of: " + ", ".join(
+            usable
+        )
     return None if value in table else _refuse(value, f"a scheduler {_version('transformers')} knows", usable)
 
 
@@ -163,9 +175,12 @@ def optimizer_unusable(name: str) -> str | None:
     from transformers import Trainer, TrainingArguments
     from transformers.training_args import OptimizerNames
 
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else
-                (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-                for f in dataclasses.fields(TrainingArguments)}
+    defaults = {
+        f.name: f.default
+        if f.default is not dataclasses.MISSING
+        else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        for f in dataclasses.fields(TrainingArguments)
+    }
     args = SimpleNamespace(**{**defaults, "optim": OptimizerNames(name)})
     try:
         Trainer.get_optimizer_cls_and_kwargs(args, torch.nn.Linear(1, 1))
@@ -198,8 +213,11 @@ def report_to_problem(value: str) -> str | None:
     """The config's choices must still be integrations the installed transformers has a callback for."""
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
-    return None if value in INTEGRATION_TO_CALLBACK else _refuse(
-        value, f"a logger {_version('transformers')} knows", sorted(INTEGRATION_TO_CALLBACK))
+    return (
+        None
+        if value in INTEGRATION_TO_CALLBACK
+        else _refuse(value, f"a logger {_version('transformers')} knows", sorted(INTEGRATION_TO_CALLBACK))
+    )
 
 
 def dtype_problem(value: str) -> str | None:
@@ -229,11 +247,15 @@ def attention_problem(value: str) -> str | None:
             return f"{value!r} is neither an attention implementation nor a hub kernel id (org/repo)"
         return _refuse(value, f"an attention implementation {_version('transformers')} knows", names)
     flash = re.fullmatch(r"flash_attention_(\d+)", value)
-    available = getattr(transformers.utils, f"is_flash_attn_{flash.group(1)}_available", None) if flash else None
+    available = (
+        getattr(transformers.utils, f"is_flash_attn_{flash.group(1)}_available", None) if flash else None
+    )
     if available is None or available() or getattr(transformers.utils, "is_kernels_available", bool)():
         return None
-    return (f"{value!r} needs the flash-attn package and a supported GPU, or the kernels package "
-            f"(pip install kernels); use one of: {', '.join(n for n in names if not n.startswith('flash'))}")
+    return (
+        f"{value!r} needs the flash-attn package and a supported GPU, or the kernels package "
+        f"(pip install kernels); use one of: {', '.join(n for n in names if not n.startswith('flash'))}"
+    )
 
 
 CHECKS: dict[str, Callable[[Any], str | None]] = {
@@ -258,8 +280,11 @@ def check_vllm(exp: ExperimentConfig) -> None:
     import importlib.util
 
     fields = ["grpo.use_vllm"] if exp.grpo.use_vllm else []
-    fields += [f"arms.{arm.name}.grpo.use_vllm" for arm in exp.arms
-               if "use_vllm" in arm.grpo and exp.stage_settings(arm, "grpo").use_vllm]
+    fields += [
+        f"arms.{arm.name}.grpo.use_vllm"
+        for arm in exp.arms
+        if "use_vllm" in arm.grpo and exp.stage_settings(arm, "grpo").use_vllm
+    ]
     if not fields:
         return
     missing = []
@@ -273,5 +298,7 @@ def check_vllm(exp: ExperimentConfig) -> None:
         if not torch.cuda.is_available():
             missing.append("no CUDA device is available")
     if missing:
-        raise UserError(f"{', '.join(fields)}: {' and '.join(missing)}; "
-                        "vLLM generation needs both (or set grpo.use_vllm: false)")
+        raise UserError(
+            f"{', '.join(fields)}: {' and '.join(missing)}; "
+            "vLLM generation needs both (or set grpo.use_vllm: false)"
+        )

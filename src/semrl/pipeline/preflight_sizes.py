@@ -43,13 +43,15 @@ def check_sizes(exp: ExperimentConfig, train_rows: Rows, test_rows: Rows) -> Non
 
 # ---- held-out splits ----------------------------------------------------------------------------
 
+
 def held_out(test_size: float, total: int) -> int:
     """Rows `split_rows` is asked to hold out: a fraction (< 1) of the rows, or a count (>= 1)."""
     return int(round(test_size * total)) if test_size < 1 else int(test_size)
 
 
-def split_problems(field: str, test_size: float, total: int | None, source: str, need_test: str | None,
-                   held: int = 0) -> list[str]:
+def split_problems(
+    field: str, test_size: float, total: int | None, source: str, need_test: str | None, held: int = 0
+) -> list[str]:
     """A split must leave >= 1 training row, and >= 1 test row when `need_test` (what uses them).
     `total` None: not known (data.few_shot cut the rows); `held` then says how many were held out."""
     if test_size >= 1 and test_size != int(test_size):
@@ -57,18 +59,28 @@ def split_problems(field: str, test_size: float, total: int | None, source: str,
     if total is not None:
         held = held_out(test_size, total)
         if held >= total:
-            room = f"use at most {total - 1} (or a fraction such as 0.1)" if total > 1 else "add rows or a test file"
-            return [f"{field}: {test_size:g} holds out {held} of the {total} rows of {source}, leaving none to "
-                    f"train on; {room}"]
+            room = (
+                f"use at most {total - 1} (or a fraction such as 0.1)"
+                if total > 1
+                else "add rows or a test file"
+            )
+            return [
+                f"{field}: {test_size:g} holds out {held} of the {total} rows of {source}, leaving none to "
+                f"train on; {room}"
+            ]
     if not need_test:
         return []
     if test_size == 0:
-        return [f"{field}: 0 holds out no rows of {source}, but {need_test} needs at least 1; give a test_size "
-                "(e.g. 0.1) or a test file"]
+        return [
+            f"{field}: 0 holds out no rows of {source}, but {need_test} needs at least 1; give a test_size "
+            "(e.g. 0.1) or a test file"
+        ]
     if held == 0:
         of = f" x {total} rows" if total is not None else " of the rows"
-        return [f"{field}: {test_size:g}{of} rounds to 0 held-out rows, but {need_test} needs at least 1; "
-                "give a count such as 1 or a larger fraction"]
+        return [
+            f"{field}: {test_size:g}{of} rounds to 0 held-out rows, but {need_test} needs at least 1; "
+            "give a count such as 1 or a larger fraction"
+        ]
     return []
 
 
@@ -91,8 +103,9 @@ def task_split_problems(exp: ExperimentConfig, train: Rows, test: Rows) -> list[
     if exp.data.test:
         return []
     need = "evaluation (eval.enabled)" if exp.eval.enabled else None
-    return split_problems("data.test_size", exp.data.test_size, task_total(exp, train, test), "data.train", need,
-                          held=len(test))
+    return split_problems(
+        "data.test_size", exp.data.test_size, task_total(exp, train, test), "data.train", need, held=len(test)
+    )
 
 
 def few_shot_problems(exp: ExperimentConfig, train: Rows, test: Rows) -> list[str]:
@@ -100,7 +113,9 @@ def few_shot_problems(exp: ExperimentConfig, train: Rows, test: Rows) -> list[st
     if exp.data.few_shot is None or len(train) >= exp.data.few_shot:
         return []
     after = "in data.train" if exp.data.test else f"after holding out {plural(len(test), 'test row')}"
-    return [f"data.few_shot: {exp.data.few_shot} examples, but only {plural(len(train), 'training row')} {after}"]
+    return [
+        f"data.few_shot: {exp.data.few_shot} examples, but only {plural(len(train), 'training row')} {after}"
+    ]
 
 
 def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]:
@@ -109,8 +124,10 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
     (tasks not loaded) the stage reads its file before writing, and an unreadable file is its to report."""
 
     problems = []
-    stages = [("encoder", exp.encoder, ("anchor", "positive"), uses_run_encoder(exp)),
-              ("rm", exp.rm, ("prompt", "chosen", "rejected"), False)]
+    stages = [
+        ("encoder", exp.encoder, ("anchor", "positive"), uses_run_encoder(exp)),
+        ("rm", exp.rm, ("prompt", "chosen", "rejected"), False),
+    ]
     for name, spec, roles, used_by_run in stages:
         if spec.train is None or spec.test is not None or (tasks_loaded and not used_by_run):
             continue
@@ -121,11 +138,14 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
                 problems.append(f"{name}.train: {exc}")
             continue
         need = f"the {name} stage's held-out accuracy" if spec.test_size > 0 else None
-        problems += split_problems(f"{name}.test_size", spec.test_size, len(train) + len(test), f"{name}.train", need)
+        problems += split_problems(
+            f"{name}.test_size", spec.test_size, len(train) + len(test), f"{name}.train", need
+        )
     return problems
 
 
 # ---- stages: cold start, GRPO batches, checkpoint curves ---------------------------------------
+
 
 def field(arm: ArmSpec | None, stage: str, key: str) -> str:
     """The field as the user writes it: the arm's override when it has one, else the top level."""
@@ -177,12 +197,19 @@ def cold_start_problem(exp: ExperimentConfig, arm: ArmSpec, train_n: int) -> tup
     name = field(arm, "sft", "examples")
     fix = f"can use at most {limit}" if limit else "needs at least 2 training rows"
     why = f", so that its {later} stage has rows after them" if later and limit else ""
-    return name, limit, (f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
-                         f"arm {arm.name} ({arm.recipe}) {fix}{why}")
+    return (
+        name,
+        limit,
+        (
+            f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
+            f"arm {arm.name} ({arm.recipe}) {fix}{why}"
+        ),
+    )
 
 
-def grpo_batch_problem(exp: ExperimentConfig, arm: ArmSpec, plan: Any, available: int,
-                       train_n: int) -> tuple[str, int, str] | None:
+def grpo_batch_problem(
+    exp: ExperimentConfig, arm: ArmSpec, plan: Any, available: int, train_n: int
+) -> tuple[str, int, str] | None:
     """(field, prompts, message) when a GRPO step wants more prompts than the stage has. semrl passes
     per_device_train_batch_size = prompts_per_step x num_generations, so TRL's generation batch
     (x processes x grad_accum) always divides by num_generations; but TRL's sampler keeps only
@@ -194,15 +221,31 @@ def grpo_batch_problem(exp: ExperimentConfig, arm: ArmSpec, plan: Any, available
     if spec.generation_batch_size or spec.steps_per_generation:
         key = "generation_batch_size" if spec.generation_batch_size else "steps_per_generation"
         name = field(arm, "grpo", key)
-        return name, available, (f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
-                                 f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data")
+        return (
+            name,
+            available,
+            (
+                f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
+                f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data"
+            ),
+        )
     name = field(arm, "grpo", "prompts_per_step")
     how = f"{spec.prompts_per_step} prompts x {procs} process{'es' if procs > 1 else ''}"
     how += f" x {spec.grad_accum} ({field(arm, 'grpo', 'grad_accum')})" if spec.grad_accum > 1 else ""
     n = exp.stage_settings(arm, "sft").examples
-    of = f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}" if plan.rows == "rest" else "all rows"
-    return name, available, (f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
-                             f"has only {available} ({of}); TRL would train 0 steps: lower it or add data")
+    of = (
+        f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}"
+        if plan.rows == "rest"
+        else "all rows"
+    )
+    return (
+        name,
+        available,
+        (
+            f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
+            f"has only {available} ({of}); TRL would train 0 steps: lower it or add data"
+        ),
+    )
 
 
 def prompts_per_generation(spec: Any, procs: int) -> int:
@@ -221,13 +264,17 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
         spec = exp.stage_settings(arm, "grpo") if arm is not None else exp.grpo
         size, steps = spec.generation_batch_size, spec.steps_per_generation
         if size is not None and steps is not None:
-            problems.append(f"{field(arm, 'grpo', 'generation_batch_size')} and "
-                            f"{field(arm, 'grpo', 'steps_per_generation')}: give one of them, not both")
+            problems.append(
+                f"{field(arm, 'grpo', 'generation_batch_size')} and "
+                f"{field(arm, 'grpo', 'steps_per_generation')}: give one of them, not both"
+            )
             continue
         global_batch = spec.prompts_per_step * spec.num_generations * processes()
         if size is not None and size % global_batch:
-            problems.append(f"{field(arm, 'grpo', 'generation_batch_size')}: {size} is not a multiple of the global "
-                            f"batch, prompts_per_step x num_generations x processes = {global_batch}")
+            problems.append(
+                f"{field(arm, 'grpo', 'generation_batch_size')}: {size} is not a multiple of the global "
+                f"batch, prompts_per_step x num_generations x processes = {global_batch}"
+            )
     return list(dict.fromkeys(problems))
 
 
@@ -235,12 +282,18 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     """Cold starts, GRPO batches and checkpoint curves of every arm's planned stages."""
     if not exp.arms:  # `semrl train sft|grpo` on a config without arms: the top-level cold start only
         n = exp.sft.examples
-        return [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"] if n and n > train_n else []
+        return (
+            [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"]
+            if n and n > train_n
+            else []
+        )
     try:
         plans = plan_experiment(exp)
     except UserError:
         return []  # `semrl run` reports it before preflight
-    worst: dict[str, tuple[int, str]] = {}  # field -> (how bad, message): arms sharing a field give one message
+    worst: dict[
+        str, tuple[int, str]
+    ] = {}  # field -> (how bad, message): arms sharing a field give one message
     steps: dict[str, int] = {}
     for plan in plans:
         arm = exp.arm(plan.arm)
@@ -252,7 +305,9 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
             if name not in worst or score < worst[name][0]:
                 worst[name] = (score, message)
         if available:
-            steps[plan.key] = stage_steps(plan.trainer, exp.stage_settings(arm, plan.stage), available, processes())
+            steps[plan.key] = stage_steps(
+                plan.trainer, exp.stage_settings(arm, plan.stage), available, processes()
+            )
     return [message for _, message in worst.values()] + curve_problems(exp, plans, steps)
 
 
@@ -272,12 +327,15 @@ def curve_problems(exp: ExperimentConfig, plans: list, steps: dict[str, int]) ->
             short.append((max(mine.values()), f"{arm.name} ({detail})"))
     if not short:
         return []
-    return [f"eval.curve_every: {every} steps, but no stage of arm {', '.join(s for _, s in short)} reaches "
-            f"{every} steps, so its curve would hold no checkpoint; use at most {min(c for c, _ in short)} "
-            "or train longer (max_steps, epochs)"]
+    return [
+        f"eval.curve_every: {every} steps, but no stage of arm {', '.join(s for _, s in short)} reaches "
+        f"{every} steps, so its curve would hold no checkpoint; use at most {min(c for c, _ in short)} "
+        "or train longer (max_steps, epochs)"
+    ]
 
 
 # ---- lengths vs the model's context ------------------------------------------------------------
+
 
 def model_context(exp: ExperimentConfig) -> tuple[int, str] | None:
     """Positions the model has, and where that number comes from; None for a hub id (not read here)."""
@@ -307,9 +365,15 @@ def context_problems(exp: ExperimentConfig) -> list[str]:
     lengths: dict[str, int] = {}
     for arm in exp.arms:
         if RECIPES[arm.recipe].needs_rewards:  # trains with GRPO
-            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_settings(arm, "grpo").max_completion_length
+            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_settings(
+                arm, "grpo"
+            ).max_completion_length
     if exp.eval.enabled:
         name = "eval.max_new_tokens" if exp.eval.max_new_tokens else "decoding.max_new_tokens"
         lengths[name] = exp.eval.max_new_tokens or exp.decoding.max_new_tokens
-    return [f"{name}: {value} tokens, but the model has {positions} positions ({source}) and the prompt needs "
-            f"some; use at most {positions - 1}" for name, value in lengths.items() if value >= positions]
+    return [
+        f"{name}: {value} tokens, but the model has {positions} positions ({source}) and the prompt needs "
+        f"some; use at most {positions - 1}"
+        for name, value in lengths.items()
+        if value >= positions
+    ]

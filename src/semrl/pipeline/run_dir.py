@@ -21,8 +21,19 @@ from semrl.files import atomic_write_json, atomic_write_text
 from semrl.names import inside
 from semrl.pipeline.run_folder import check_run_folder
 
-PACKAGES = ("semrl", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "sentence-transformers",
-            "sacrebleu", "rouge-score", "tokenizers")
+PACKAGES = (
+    "semrl",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "sentence-transformers",
+    "sacrebleu",
+    "rouge-score",
+    "tokenizers",
+)
 
 
 def versions() -> dict[str, str]:
@@ -37,8 +48,9 @@ def versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
@@ -62,7 +74,9 @@ def _same_settings(saved: Any, current: Any) -> bool:
             return False
         return all(_same_settings(saved[k], v) if k in saved else v is None for k, v in current.items())
     if isinstance(saved, list) and isinstance(current, list):
-        return len(saved) == len(current) and all(_same_settings(a, b) for a, b in zip(saved, current))
+        return len(saved) == len(current) and all(
+            _same_settings(a, b) for a, b in zip(saved, current, strict=True)
+        )
     return saved == current
 
 
@@ -94,20 +108,27 @@ class Run:
         check_run_folder(self.root, resume)
         if self.manifest_path.exists():
             if not resume:
-                raise UserError(f"{self.root}: a run already exists here; pass --resume to continue it or choose --out")
-            if config_path.exists() and not _same_settings(_identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))),
-                                                           _identity(config_dump)):
-                raise UserError(f"{config_path}: the config differs from the run being resumed; start a new run (--out)")
+                raise UserError(
+                    f"{self.root}: a run already exists here; pass --resume to continue it or choose --out"
+                )
+            if config_path.exists() and not _same_settings(
+                _identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))), _identity(config_dump)
+            ):
+                raise UserError(
+                    f"{config_path}: the config differs from the run being resumed; start a new run (--out)"
+                )
             return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_path, config_text)
-        self._write_manifest({
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seed": seed,
-            "git_commit": git_commit(),
-            "versions": versions(),
-            "stages": {},
-        })
+        self._write_manifest(
+            {
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "seed": seed,
+                "git_commit": git_commit(),
+                "versions": versions(),
+                "stages": {},
+            }
+        )
 
     def stage_dir(self, arm: str, stage: str) -> Path:
         return inside(self.root, self.root / arm / stage, f"stage folder of arm {arm!r}")

@@ -114,17 +114,24 @@ def plan_units(exp, plans: list[StagePlan], run: Run | None = None) -> list[Unit
 def is_trained(run: Run, stages: dict[str, Any], plan: StagePlan) -> bool:
     """Done, trained in its own folder (not a link to another arm's)."""
     entry = stages.get(plan.key, {})
-    return (entry.get("status") == "done" and not entry.get("shared_with")
-            and not run.stage_dir(plan.arm, plan.stage).is_symlink())
+    return (
+        entry.get("status") == "done"
+        and not entry.get("shared_with")
+        and not run.stage_dir(plan.arm, plan.stage).is_symlink()
+    )
 
 
 def is_linked(run: Run, stages: dict[str, Any], plan: StagePlan, lead: StagePlan) -> bool:
     """Done as a link to `lead`, the lead itself done and the link in place."""
     entry = stages.get(plan.key, {})
     folder = run.stage_dir(plan.arm, plan.stage)
-    return (entry.get("status") == "done" and entry.get("shared_with") == lead.key and folder.is_symlink()
-            and folder.resolve() == run.stage_dir(lead.arm, lead.stage).resolve()
-            and is_trained(run, stages, lead))
+    return (
+        entry.get("status") == "done"
+        and entry.get("shared_with") == lead.key
+        and folder.is_symlink()
+        and folder.resolve() == run.stage_dir(lead.arm, lead.stage).resolve()
+        and is_trained(run, stages, lead)
+    )
 
 
 def prepare_lead_dir(run: Run, plan: StagePlan) -> None:
@@ -142,7 +149,9 @@ def link_stage(run: Run, plan: StagePlan, lead: StagePlan) -> None:
     if folder.is_symlink() or folder.is_file():
         pass  # replaced atomically below
     elif folder.is_dir():
-        shutil.rmtree(folder)  # a partial training of this same stage (older semrl): the lead's result replaces it
+        shutil.rmtree(
+            folder
+        )  # a partial training of this same stage (older semrl): the lead's result replaces it
     tmp = folder.with_name(f".{folder.name}.link.tmp")
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
@@ -150,9 +159,17 @@ def link_stage(run: Run, plan: StagePlan, lead: StagePlan) -> None:
     os.replace(tmp, folder)
     lead_entry = run.manifest()["stages"].get(lead.key, {})
     init = "base" if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
-    run.mark(plan.key, replace=True, status="done", shared_with=lead.key, init=init,
-             started=lead_entry.get("started"), seconds=0.0, final_model=str(folder / "final"),
-             metrics=lead_entry.get("metrics", {}))
+    run.mark(
+        plan.key,
+        replace=True,
+        status="done",
+        shared_with=lead.key,
+        init=init,
+        started=lead_entry.get("started"),
+        seconds=0.0,
+        final_model=str(folder / "final"),
+        metrics=lead_entry.get("metrics", {}),
+    )
 
 
 def link_members(run: Run, unit: Unit) -> None:
@@ -168,6 +185,7 @@ def link_members(run: Run, unit: Unit) -> None:
 
 
 # ---- how many workers ----------------------------------------------------------------------------
+
 
 def max_concurrent(units: list[Unit], pending: list[int]) -> int:
     """The most pending units that can ever run at once: the pending forest's leaves (each unit
@@ -185,8 +203,17 @@ def resolve_workers(setting: int | str, device: str, units: list[Unit], pending:
 
 # ---- running -------------------------------------------------------------------------------------
 
-def run_stages(exp, run: Run, plans: list[StagePlan], base: str, train: list[dict[str, Any]], device: str,
-               resume: bool, run_plan) -> None:
+
+def run_stages(
+    exp,
+    run: Run,
+    plans: list[StagePlan],
+    base: str,
+    train: list[dict[str, Any]],
+    device: str,
+    resume: bool,
+    run_plan,
+) -> None:
     """Train every distinct stage not yet done (serially, or in `exp.parallel` workers), linking the
     shared ones; `run_plan(exp, run, plan, base, train, device, resume)` trains one stage."""
     units = plan_units(exp, plans, run)
@@ -206,13 +233,23 @@ def run_stages(exp, run: Run, plans: list[StagePlan], base: str, train: list[dic
             link_members(run, units[i])
         return
     threads = threads_per_worker(workers)
-    console.print(f"parallel: {len(pending)} stages to train in {workers} worker processes, "
-                  f"{threads} torch thread{'s' if threads > 1 else ''} each")
+    console.print(
+        f"parallel: {len(pending)} stages to train in {workers} worker processes, "
+        f"{threads} torch thread{'s' if threads > 1 else ''} each"
+    )
     ParallelStages(exp, run, units, pending, base, train, device, resume, workers, threads, run_plan).run()
 
 
-def _train_in_worker(run_plan, exp, root: str, plan: StagePlan, base: str, train: list[dict[str, Any]],
-                     device: str, resume: bool) -> dict[str, Any]:
+def _train_in_worker(
+    run_plan,
+    exp,
+    root: str,
+    plan: StagePlan,
+    base: str,
+    train: list[dict[str, Any]],
+    device: str,
+    resume: bool,
+) -> dict[str, Any]:
     """`run_plan` is passed in (by its importable name) so this module never imports the orchestrator."""
     workers.BUSY = True
     try:
@@ -222,8 +259,20 @@ def _train_in_worker(run_plan, exp, root: str, plan: StagePlan, base: str, train
 
 
 class ParallelStages:
-    def __init__(self, exp, run: Run, units: list[Unit], pending: list[int], base: str,
-                 train: list[dict[str, Any]], device: str, resume: bool, workers: int, threads: int, run_plan):
+    def __init__(
+        self,
+        exp,
+        run: Run,
+        units: list[Unit],
+        pending: list[int],
+        base: str,
+        train: list[dict[str, Any]],
+        device: str,
+        resume: bool,
+        workers: int,
+        threads: int,
+        run_plan,
+    ):
         self.exp, self.run_dir, self.units, self.run_plan = exp, run, units, run_plan
         self.base, self.train, self.device, self.resume = base, train, device, resume
         self.workers, self.threads = workers, threads
@@ -245,8 +294,10 @@ class ParallelStages:
     def _on_sigint(self, signum, frame) -> None:
         self.user_stops += 1
         if self.user_stops == 1:
-            console.print("\nsemrl: stopping: running stages finish this step and save a checkpoint "
-                          "(Ctrl-C again to stop at once)")
+            console.print(
+                "\nsemrl: stopping: running stages finish this step and save a checkpoint "
+                "(Ctrl-C again to stop at once)"
+            )
             self._stop()  # after an error the workers were already asked once; once is graceful
         else:
             self._signal_workers()  # a worker's second SIGINT: stop at once
@@ -258,8 +309,17 @@ class ParallelStages:
         if block:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            return self.pool.submit(_train_in_worker, self.run_plan, self.exp, str(self.run_dir.root), lead, self.base,
-                                    self.train, self.device, self.resume)
+            return self.pool.submit(
+                _train_in_worker,
+                self.run_plan,
+                self.exp,
+                str(self.run_dir.root),
+                lead,
+                self.base,
+                self.train,
+                self.device,
+                self.resume,
+            )
         finally:
             if block:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -271,8 +331,12 @@ class ParallelStages:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=init_worker, initargs=(self.threads, os.getpid()))
+        self.pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(self.threads, os.getpid()),
+        )
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.getsignal(signal.SIGINT) if main_thread else None
         if previous is not None:
@@ -299,7 +363,10 @@ class ParallelStages:
                     if error is None:
                         self.done.add(i)
                         seconds = self.run_dir.manifest()["stages"].get(key, {}).get("seconds")
-                        console.print(f"{key}: done" + (f" in {seconds:.0f}s" if isinstance(seconds, (int, float)) else ""))
+                        console.print(
+                            f"{key}: done"
+                            + (f" in {seconds:.0f}s" if isinstance(seconds, (int, float)) else "")
+                        )
                         link_members(self.run_dir, self.units[i])
                     else:
                         self.errors.append((key, error))
@@ -325,8 +392,10 @@ class ParallelStages:
             from concurrent.futures.process import BrokenProcessPool
 
             if isinstance(error, BrokenProcessPool):
-                raise RuntimeError(f"{key}: its worker process died (killed, or out of memory?); finished stages "
-                                   "are kept, continue with --resume (parallel=1 uses less memory)") from error
+                raise RuntimeError(
+                    f"{key}: its worker process died (killed, or out of memory?); finished stages "
+                    "are kept, continue with --resume (parallel=1 uses less memory)"
+                ) from error
             raise error
         if self.user_stops and self.waiting:
             left = ", ".join(self.units[i].lead.key for i in self.waiting)

@@ -45,7 +45,9 @@ def collect(run_root: Path) -> dict[str, Any]:
         "arms": arms,
         "alignment_tax": {name: arm.get("alignment_tax", {}) for name, arm in arms.items() if name != "base"},
         "preference": read_json(preference_path) if preference_path.exists() else {},
-        "training": {key: value for key, value in manifest.get("stages", {}).items() if not key.startswith("_")},
+        "training": {
+            key: value for key, value in manifest.get("stages", {}).items() if not key.startswith("_")
+        },
         "completions": completions_sample(run_root),
     }
 
@@ -67,9 +69,14 @@ def completions_sample(run_root: Path, steps: int = 3, per_step: int = 2) -> dic
         logged = sorted({row["step"] for row in rows if isinstance(row.get("step"), int)})
         picked = sorted({logged[0], logged[len(logged) // 2], logged[-1]})[:steps] if logged else []
         sample[str(path.parent.relative_to(run_root))] = [
-            {**{key: row.get(key) for key in ("step", "reward", "rewards", "advantage")},
-             "prompt_text": as_text(row.get("prompt")), "completion_text": as_text(row.get("completion"))}
-            for step in picked for row in [r for r in rows if r.get("step") == step][:per_step]]
+            {
+                **{key: row.get(key) for key in ("step", "reward", "rewards", "advantage")},
+                "prompt_text": as_text(row.get("prompt")),
+                "completion_text": as_text(row.get("completion")),
+            }
+            for step in picked
+            for row in [r for r in rows if r.get("step") == step][:per_step]
+        ]
     return sample
 
 
@@ -86,29 +93,47 @@ def html_page(title: str, subtitle: str, tables: list, figures: list[Path]) -> s
     """A self-contained page: tables (title, header, rows) then figures inlined as base64 PNG."""
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{subtitle}</p>"]
     for table_title, header, rows in tables:
-        parts.append(f"<h2>{html.escape(table_title)}</h2><table><thead><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
-                     + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-                     + "</tbody></table>")
+        parts.append(
+            f"<h2>{html.escape(table_title)}</h2><table><thead><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+            + "</tbody></table>"
+        )
     if figures:
         parts.append("<h2>Figures</h2>" + "".join(_img(p) for p in figures))
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
-             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f5f5f5}")
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
+        "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}code{background:#f5f5f5}"
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>" + "\n".join(parts) + "</body></html>\n"
+    )
 
 
 def render_html(results: dict[str, Any], figures: list[Path], tables: list | None = None) -> str:
-    subtitle = (f"run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
-                f"<code>{html.escape(str(results['git_commit']))}</code> · trl {html.escape(results['versions'].get('trl', '?'))}")
-    return html_page(f"semrl report: {results['name']}", subtitle,
-                     tables if tables is not None else all_tables(results), figures)
+    subtitle = (
+        f"run <code>{html.escape(results['run_dir'])}</code> · seed {results['seed']} · commit "
+        f"<code>{html.escape(str(results['git_commit']))}</code> · trl "
+        f"{html.escape(results['versions'].get('trl', '?'))}"
+    )
+    return html_page(
+        f"semrl report: {results['name']}",
+        subtitle,
+        tables if tables is not None else all_tables(results),
+        figures,
+    )
 
 
-def build_report(run_root: Path, extra_tables: list | None = None, extra_figures: list[Path] | None = None,
-                 extra_results: dict[str, Any] | None = None) -> dict[str, Path]:
+def build_report(
+    run_root: Path,
+    extra_tables: list | None = None,
+    extra_figures: list[Path] | None = None,
+    extra_results: dict[str, Any] | None = None,
+) -> dict[str, Path]:
     """results.json, summary.md and report.html of a run. A caller with its own analysis (the
     sandbox: claims, oracle) passes its results, its tables (shown first) and its figures; the
     report only renders them."""
@@ -117,21 +142,33 @@ def build_report(run_root: Path, extra_tables: list | None = None, extra_figures
     figures_dir = run_root / "figures"
     figures_dir.mkdir(exist_ok=True)
     primary = _primary(results)
-    figures = [f for f in (
-        tradeoff_figure(results, primary, figures_dir / "tradeoff.png"),
-        metrics_figure(results, figures_dir / "task_metrics.png"),
-        training_figure(run_root, figures_dir / "training.png"),
-        monitors_figure(run_root, figures_dir / "monitors.png"),
-    ) if f is not None] + [f for f in extra_figures or [] if f is not None]
+    figures = [
+        f
+        for f in (
+            tradeoff_figure(results, primary, figures_dir / "tradeoff.png"),
+            metrics_figure(results, figures_dir / "task_metrics.png"),
+            training_figure(run_root, figures_dir / "training.png"),
+            monitors_figure(run_root, figures_dir / "monitors.png"),
+        )
+        if f is not None
+    ] + [f for f in extra_figures or [] if f is not None]
     tables = list(extra_tables or []) + all_tables(results)
     results["figures"] = [str(f.relative_to(run_root)) for f in figures]
     atomic_write_json(run_root / "results.json", results)
-    summary = [f"# semrl report: {results['name']}", "",
-               f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "
-               "Intervals are 95% bootstrap percentiles over test items.", ""]
+    summary = [
+        f"# semrl report: {results['name']}",
+        "",
+        f"Run `{run_root}`, seed {results['seed']}, commit `{results['git_commit']}`. "
+        "Intervals are 95% bootstrap percentiles over test items.",
+        "",
+    ]
     summary += [markdown(table) for table in tables]
     summary += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
     atomic_write_text(run_root / "summary.md", "\n".join(summary) + "\n")
     atomic_write_text(run_root / "report.html", render_html(results, figures, tables))
-    return {"results": run_root / "results.json", "summary": run_root / "summary.md",
-            "html": run_root / "report.html", "figures": figures_dir}
+    return {
+        "results": run_root / "results.json",
+        "summary": run_root / "summary.md",
+        "html": run_root / "report.html",
+        "figures": figures_dir,
+    }

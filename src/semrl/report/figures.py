@@ -33,20 +33,30 @@ def tradeoff_figure(results: dict[str, Any], primary: str, path: Path) -> Path |
         tax = first_tax(arm)
         x = tax["tax"] if tax else 0.0
         xerr = [[x - tax["ci95"][0]], [tax["ci95"][1] - x]] if tax else None
-        ax.errorbar([x], [target["value"]], yerr=_err(target), xerr=xerr, fmt="o", capsize=4, label=name, color=color)
+        ax.errorbar(
+            [x], [target["value"]], yerr=_err(target), xerr=xerr, fmt="o", capsize=4, label=name, color=color
+        )
         curve = arm.get("curve") or []
         points = [p for p in curve if p.get("tax")]
         if points:
-            ax.plot([p["tax"]["tax"] for p in points], [p["target"]["value"] for p in points], "-", alpha=0.5,
-                    color=color)
+            ax.plot(
+                [p["tax"]["tax"] for p in points],
+                [p["target"]["value"] for p in points],
+                "-",
+                alpha=0.5,
+                color=color,
+            )
         plotted = True
     if not plotted:
         plt.close(fig)
         return None
     ax.axvline(0.0, color="grey", lw=0.8, ls=":")
     has_suite = any(first_tax(arm) for arm in results["arms"].values())
-    ax.set_xlabel("alignment tax: mean over benchmarks of QA F1 / MC accuracy lost (points)" if has_suite
-                  else "alignment tax (no general suite: shown at 0)")
+    ax.set_xlabel(
+        "alignment tax: mean over benchmarks of QA F1 / MC accuracy lost (points)"
+        if has_suite
+        else "alignment tax (no general suite: shown at 0)"
+    )
     ax.set_ylabel(f"target quality: {primary}")
     ax.set_title("Target quality vs alignment tax (95% CI; lines: checkpoints)")
     ax.legend(fontsize=8)
@@ -67,11 +77,13 @@ def metrics_figure(results: dict[str, Any], path: Path) -> Path | None:
     if not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         names = list(arms)
         values = [arms[n]["task"][metric]["value"] for n in names]
-        errors = [[v - arms[n]["task"][metric]["ci95"][0] for n, v in zip(names, values)],
-                  [arms[n]["task"][metric]["ci95"][1] - v for n, v in zip(names, values)]]
+        errors = [
+            [v - arms[n]["task"][metric]["ci95"][0] for n, v in zip(names, values, strict=True)],
+            [arms[n]["task"][metric]["ci95"][1] - v for n, v in zip(names, values, strict=True)],
+        ]
         ax.bar(names, values, yerr=errors, capsize=4, color="#4c72b0")
         ax.set_title(metric)
         ax.tick_params(axis="x", rotation=30, labelsize=8)
@@ -90,15 +102,22 @@ def training_figure(run_root: Path, path: Path) -> Path | None:
             histories[f"{log.parent.parent.name}/{log.parent.name}"] = [e for e in entries if "reward" in e]
     if not histories:
         return None
-    keys = sorted({k for entries in histories.values() for e in entries for k in e
-                   if k.startswith("reward/") or k in ("reward", "kl", "completions/mean_length")})
+    keys = sorted(
+        {
+            k
+            for entries in histories.values()
+            for e in entries
+            for k in e
+            if k.startswith("reward/") or k in ("reward", "kl", "completions/mean_length")
+        }
+    )
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=True):
         for stage, entries in histories.items():
             # null (TRL's mean over no valid values, or a non-finite value the guard stopped on) is a gap
             points = [(e["step"], math.nan if e[key] is None else e[key]) for e in entries if key in e]
             if points:
-                ax.plot(*zip(*points), label=stage)
+                ax.plot(*zip(*points, strict=True), label=stage)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)

@@ -24,8 +24,12 @@ HUB_CACHE = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/")
 CONVERTED = {"SmolLM2-135M-Instruct.Q4_1.gguf": "HuggingFaceTB/SmolLM2-135M-Instruct"}  # models/gguf.py
 TASK_TYPES = {"translate": "translation", "headline": "summarization", "generic": "text-generation"}
 DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
-FOREIGN_CARD = ("generated_from_trainer", "This model is a fine-tuned version of", "[More Information Needed]",
-                "This is a [sentence-transformers](https://www.SBERT.net) model")
+FOREIGN_CARD = (
+    "generated_from_trainer",
+    "This model is a fine-tuned version of",
+    "[More Information Needed]",
+    "This is a [sentence-transformers](https://www.SBERT.net) model",
+)
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"  # what encoder "default" packages
 
 
@@ -66,12 +70,21 @@ def _eval_results(exp: ExperimentConfig, result: dict[str, Any], model_name: str
 
     data = dataset_id_of(exp.data.test or exp.data.train, exp.data.format)
     name = Path(exp.data.test or exp.data.train).name
-    return [EvalResult(task_type=TASK_TYPES[exp.task.type], dataset_type=data or "json",
-                       dataset_name=f"{name} ({'test file' if exp.data.test else 'held-out split'})",
-                       dataset_split="test", metric_type=metric, metric_name=metric,
-                       metric_value=round(float(entry["value"]), 6),
-                       metric_config=public_signature(entry.get("signature")), verified=False)
-            for metric, entry in result.get("task", {}).items() if entry.get("value") is not None]
+    return [
+        EvalResult(
+            task_type=TASK_TYPES[exp.task.type],
+            dataset_type=data or "json",
+            dataset_name=f"{name} ({'test file' if exp.data.test else 'held-out split'})",
+            dataset_split="test",
+            metric_type=metric,
+            metric_name=metric,
+            metric_value=round(float(entry["value"]), 6),
+            metric_config=public_signature(entry.get("signature")),
+            verified=False,
+        )
+        for metric, entry in result.get("task", {}).items()
+        if entry.get("value") is not None
+    ]
 
 
 def public_signature(signature: str | None) -> str | None:
@@ -81,7 +94,9 @@ def public_signature(signature: str | None) -> str | None:
     return "|".join(part for part in signature.split("|") if not part.startswith("resolved:"))
 
 
-def base_reference(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], plans: list[StagePlan]) -> str | None:
+def base_reference(
+    run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], plans: list[StagePlan]
+) -> str | None:
     """What the arm's first stage started from: the experiment's model, or the model `semrl train
     --init` named; None for the tiny model semrl built into the run."""
     init = manifest.get("stages", {}).get(plans[0].key, {}).get("init")
@@ -90,28 +105,49 @@ def base_reference(run_root: Path, exp: ExperimentConfig, manifest: dict[str, An
     return init
 
 
-def card_data(exp: ExperimentConfig, plans: list[StagePlan], plan: StagePlan, result: dict[str, Any] | None,
-              base: str | None = None):
+def card_data(
+    exp: ExperimentConfig,
+    plans: list[StagePlan],
+    plan: StagePlan,
+    result: dict[str, Any] | None,
+    base: str | None = None,
+):
     """The card's metadata (ModelCardData validates it as it is built). library_name is always
     transformers: final/ holds the merged model, LoRA or not, so it loads without its base."""
     from huggingface_hub import ModelCardData
 
     trainers = [p.trainer for p in plans[: plans.index(plan) + 1]]
     base = hub_id_of(base if base is not None else exp.model.path)
-    datasets = [d for d in (dataset_id_of(exp.data.train, exp.data.format), dataset_id_of(exp.data.test, exp.data.format))
-                if d]
+    datasets = [
+        d
+        for d in (
+            dataset_id_of(exp.data.train, exp.data.format),
+            dataset_id_of(exp.data.test, exp.data.format),
+        )
+        if d
+    ]
     model_name = f"{exp.name}-{plan.arm}"
     tags = ["semrl", *dict.fromkeys(trainers), "trl", *(["lora"] if exp.model.lora else []), *_languages(exp)]
     return ModelCardData(
-        base_model=base, library_name="transformers", pipeline_tag="text-generation",
-        language=_languages(exp) or None, tags=tags, datasets=datasets or None,
+        base_model=base,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        language=_languages(exp) or None,
+        tags=tags,
+        datasets=datasets or None,
         model_name=model_name if result else None,
         eval_results=_eval_results(exp, result, model_name) if result else None,
     )
 
 
-def render_card(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm, plan: StagePlan,
-                result: dict[str, Any] | None) -> str:
+def render_card(
+    run_root: Path,
+    exp: ExperimentConfig,
+    manifest: dict[str, Any],
+    arm,
+    plan: StagePlan,
+    result: dict[str, Any] | None,
+) -> str:
     """The card text of one stage's final model; `result` is the arm's evaluation when this stage
     is the arm's last (the model semrl evaluated), else None."""
     from huggingface_hub import ModelCard
@@ -133,9 +169,14 @@ def render_encoder_card(run_root: Path, exp: ExperimentConfig, manifest: dict[st
     spec = exp.encoder
     base = DEFAULT_ENCODER if spec.base == "default" else hub_id_of(spec.base)
     datasets = [d for d in (dataset_id_of(spec.train), dataset_id_of(spec.test)) if d]
-    data = ModelCardData(base_model=base, library_name="sentence-transformers", pipeline_tag="sentence-similarity",
-                         language=_languages(exp) or None, tags=["semrl", "sentence-transformers", *_languages(exp)],
-                         datasets=datasets or None)
+    data = ModelCardData(
+        base_model=base,
+        library_name="sentence-transformers",
+        pipeline_tag="sentence-similarity",
+        language=_languages(exp) or None,
+        tags=["semrl", "sentence-transformers", *_languages(exp)],
+        datasets=datasets or None,
+    )
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{encoder_card_body(exp, manifest, base)}")
     return str(card)
 
@@ -149,7 +190,9 @@ def remove_foreign_cards(stage_dir: Path) -> None:
     """TRL's card beside final/ (base "None", a quick start about a time machine) and PEFT's
     template cards in checkpoints: a user uploading any of these folders would publish them."""
     for card in [stage_dir / "README.md", *stage_dir.glob("checkpoint-*/README.md")]:
-        if card.is_file() and any(mark in card.read_text(encoding="utf-8", errors="replace") for mark in FOREIGN_CARD):
+        if card.is_file() and any(
+            mark in card.read_text(encoding="utf-8", errors="replace") for mark in FOREIGN_CARD
+        ):
             card.unlink()
 
 
@@ -196,4 +239,12 @@ def card_metadata(card_path: str | Path) -> dict[str, Any]:
     return ModelCard.load(card_path).data.to_dict()
 
 
-__all__ = ["card_data", "card_metadata", "dataset_id_of", "hub_id_of", "remove_foreign_cards", "render_card", "write_model_cards"]
+__all__ = [
+    "card_data",
+    "card_metadata",
+    "dataset_id_of",
+    "hub_id_of",
+    "remove_foreign_cards",
+    "render_card",
+    "write_model_cards",
+]

@@ -34,8 +34,11 @@ def _first_last(entry: dict[str, Any] | None) -> str:
 
 def _grpo_stages(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Stage key -> metrics of each stage that went through the hacking check (GRPO stages)."""
-    return {key: stage.get("metrics", {}) for key, stage in results.get("training", {}).items()
-            if "hacking" in stage.get("metrics", {})}
+    return {
+        key: stage.get("metrics", {})
+        for key, stage in results.get("training", {}).items()
+        if "hacking" in stage.get("metrics", {})
+    }
 
 
 def monitors_table(results: dict[str, Any]) -> Table | None:
@@ -44,25 +47,46 @@ def monitors_table(results: dict[str, Any]) -> Table | None:
     rows = []
     for key, metrics in _grpo_stages(results).items():
         trends = metrics["hacking"].get("trends", {})
-        rows.append([key, _trend(trends.get("reward")), _trend(trends.get("monitor/retrieval")),
-                     _trend(trends.get("monitor/distinct")), _first_last(metrics.get("monitor/hub")),
-                     metrics["hacking"].get("message") or "none"])
+        rows.append(
+            [
+                key,
+                _trend(trends.get("reward")),
+                _trend(trends.get("monitor/retrieval")),
+                _trend(trends.get("monitor/distinct")),
+                _first_last(metrics.get("monitor/hub")),
+                metrics["hacking"].get("message") or "none",
+            ]
+        )
     if not rows:
         return None
-    return ("Reward hacking monitors (GRPO stages; trend = last fifth of logged steps − first, 95% CI)",
-            ["stage", "reward trend", "retrieval trend", "distinct trend", "hub (first → last)", "warning"], rows)
+    return (
+        "Reward hacking monitors (GRPO stages; trend = last fifth of logged steps − first, 95% CI)",
+        ["stage", "reward trend", "retrieval trend", "distinct trend", "hub (first → last)", "warning"],
+        rows,
+    )
 
 
 def tau_table(results: dict[str, Any]) -> Table | None:
     """tau of every `tau: cold_start` component: the q-quantile of the cold start's adequacy."""
-    rows = [[key, name, f"{entry['quantile']:g}", str(entry["n"]), f"{entry['value']:.4f}",
-             f"{key}/{entry.get('sample_file', 'tau_cold_start.jsonl')}"]
-            for key, metrics in _grpo_stages(results).items()
-            for name, entry in (metrics.get("tau_cold_start") or {}).items()]
+    rows = [
+        [
+            key,
+            name,
+            f"{entry['quantile']:g}",
+            str(entry["n"]),
+            f"{entry['value']:.4f}",
+            f"{key}/{entry.get('sample_file', 'tau_cold_start.jsonl')}",
+        ]
+        for key, metrics in _grpo_stages(results).items()
+        for name, entry in (metrics.get("tau_cold_start") or {}).items()
+    ]
     if not rows:
         return None
-    return ("tau from the cold start (q-quantile of the starting model's adequacy on a seeded prompt sample)",
-            ["stage", "component", "q", "n", "tau", "sample"], rows)
+    return (
+        "tau from the cold start (q-quantile of the starting model's adequacy on a seeded prompt sample)",
+        ["stage", "component", "q", "n", "tau", "sample"],
+        rows,
+    )
 
 
 def monitors_figure(run_root: Path, path: Path) -> Path | None:
@@ -80,14 +104,16 @@ def monitors_figure(run_root: Path, path: Path) -> Path | None:
             warned[stage] = hacking.get("steps") or {}
     if not histories:
         return None
-    keys = sorted({k for entries in histories.values() for e in entries for k in e if k.startswith("monitor/")})
+    keys = sorted(
+        {k for entries in histories.values() for e in entries for k in e if k.startswith("monitor/")}
+    )
     fig, axes = plt.subplots(1, len(keys), figsize=(max(3.4 * len(keys), 6.0), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=True):
         for stage, entries in histories.items():
             points = [(e["step"], math.nan if e[key] is None else e[key]) for e in entries if key in e]
             if points:
                 label = f"{stage} (hacking warning)" if stage in warned else stage
-                ax.plot(*zip(*points), label=label, ls="--" if stage in warned else "-")
+                ax.plot(*zip(*points, strict=True), label=label, ls="--" if stage in warned else "-")
         for windows in warned.values():  # the two windows the warning compared
             for span in windows.values():
                 ax.axvspan(span[0], span[1], color="tab:red", alpha=0.08)

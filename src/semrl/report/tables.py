@@ -40,8 +40,10 @@ def _relative(entry: dict[str, Any]) -> str:
 def task_table(results: dict[str, Any]) -> Table:
     arms = results["arms"]
     metrics = list(next(iter(arms.values()))["task"]) if arms else []
-    rows = [[name] + [_fmt(arm["task"].get(m), 4 if m in ("sim", "lang") else 2) for m in metrics]
-            for name, arm in arms.items()]
+    rows = [
+        [name] + [_fmt(arm["task"].get(m), 4 if m in ("sim", "lang") else 2) for m in metrics]
+        for name, arm in arms.items()
+    ]
     return ("Task quality on the test split (95% bootstrap intervals)", ["arm"] + metrics, rows)
 
 
@@ -54,8 +56,10 @@ def general_table(results: dict[str, Any]) -> Table | None:
                     columns.append((bench, metric))
     if not columns:
         return None
-    rows = [[name] + [_fmt(arm.get("general", {}).get(b, {}).get(m)) for b, m in columns]
-            for name, arm in results["arms"].items()]
+    rows = [
+        [name] + [_fmt(arm.get("general", {}).get(b, {}).get(m)) for b, m in columns]
+        for name, arm in results["arms"].items()
+    ]
     return ("General competence", ["arm"] + [f"{b} {m}" for b, m in columns], rows)
 
 
@@ -64,23 +68,44 @@ def tax_table(results: dict[str, Any]) -> Table | None:
     for name, arm in results["arms"].items():
         for bench, metrics in arm.get("alignment_tax", {}).items():
             for metric, entry in metrics.items():
-                rows.append([name, bench, metric, _num(entry.get("base"), ".2f"), _num(entry.get("tuned"), ".2f"),
-                             _fmt({"value": entry.get("tax"), "ci95": entry.get("ci95")}), _relative(entry)])
+                rows.append(
+                    [
+                        name,
+                        bench,
+                        metric,
+                        _num(entry.get("base"), ".2f"),
+                        _num(entry.get("tuned"), ".2f"),
+                        _fmt({"value": entry.get("tax"), "ci95": entry.get("ci95")}),
+                        _relative(entry),
+                    ]
+                )
     if not rows:
         return None
-    return ("Alignment tax (base − tuned; positive = lost; NLL: tuned − base)",
-            ["arm", "benchmark", "metric", "base", "tuned", "tax [95% CI]", "relative"], rows)
+    return (
+        "Alignment tax (base − tuned; positive = lost; NLL: tuned − base)",
+        ["arm", "benchmark", "metric", "base", "tuned", "tax [95% CI]", "relative"],
+        rows,
+    )
 
 
 def drift_table(results: dict[str, Any]) -> Table | None:
     rows = []
     for name, arm in results["arms"].items():
         for bench, entry in arm.get("drift", {}).items():
-            rows.append([name, bench] + [f"{entry[k]:+.4f}" if k in entry else "–"
-                                         for k in ("nll_shift", "nll_p90_shift", "kl_mean", "kl_p90")])
+            rows.append(
+                [name, bench]
+                + [
+                    f"{entry[k]:+.4f}" if k in entry else "–"
+                    for k in ("nll_shift", "nll_p90_shift", "kl_mean", "kl_p90")
+                ]
+            )
     if not rows:
         return None
-    return ("Drift from the base model", ["arm", "benchmark", "NLL shift", "NLL P90 shift", "KL mean", "KL P90"], rows)
+    return (
+        "Drift from the base model",
+        ["arm", "benchmark", "NLL shift", "NLL P90 shift", "KL mean", "KL P90"],
+        rows,
+    )
 
 
 def preference_table(results: dict[str, Any]) -> Table | None:
@@ -92,17 +117,44 @@ def preference_table(results: dict[str, Any]) -> Table | None:
     def share(value: Any) -> str:
         return f"{100 * value:.0f}" if _number(value) else "n/a"
 
-    rows = [[key, entry["judge"], str(entry["wins"]), str(entry["ties"]), str(entry["losses"]),
-             _fmt({"value": percent(entry.get("win_rate")), "ci95": [percent(c) for c in entry.get("ci95") or []]}, 1),
-             share(entry.get("position_agreement")), share(entry.get("first_shown_preferred")),
-             str(entry.get("unreadable", 0))]
-            for key, entry in pref.items()]
+    rows = [
+        [
+            key,
+            entry["judge"],
+            str(entry["wins"]),
+            str(entry["ties"]),
+            str(entry["losses"]),
+            _fmt(
+                {
+                    "value": percent(entry.get("win_rate")),
+                    "ci95": [percent(c) for c in entry.get("ci95") or []],
+                },
+                1,
+            ),
+            share(entry.get("position_agreement")),
+            share(entry.get("first_shown_preferred")),
+            str(entry.get("unreadable", 0)),
+        ]
+        for key, entry in pref.items()
+    ]
     if not rows:
         return None
-    return ("Pairwise preference (both orders; ties count half; orders agree: both orders name the same winner; "
-            "first shown: share of decisive answers that chose the response shown first)",
-            ["pair", "judge", "wins", "ties", "losses", "win rate % [95% CI]", "orders agree %", "first shown %",
-             "unreadable"], rows)
+    return (
+        "Pairwise preference (both orders; ties count half; orders agree: both orders name the same winner; "
+        "first shown: share of decisive answers that chose the response shown first)",
+        [
+            "pair",
+            "judge",
+            "wins",
+            "ties",
+            "losses",
+            "win rate % [95% CI]",
+            "orders agree %",
+            "first shown %",
+            "unreadable",
+        ],
+        rows,
+    )
 
 
 def training_table(results: dict[str, Any]) -> Table | None:
@@ -111,12 +163,22 @@ def training_table(results: dict[str, Any]) -> Table | None:
         metrics = stage.get("metrics", {})
         reward = metrics.get("reward", {})
         loss = metrics.get("loss", {})
-        rows.append([key, str(metrics.get("steps", "–")), f"{stage.get('seconds', 0):.1f}",
-                     f"{_num(loss.get('first'), '.3f')} → {_num(loss.get('last'), '.3f')}" if loss else "–",
-                     f"{_num(reward.get('first'), '.3f')} → {_num(reward.get('last'), '.3f')}" if reward else "–"])
+        rows.append(
+            [
+                key,
+                str(metrics.get("steps", "–")),
+                f"{stage.get('seconds', 0):.1f}",
+                f"{_num(loss.get('first'), '.3f')} → {_num(loss.get('last'), '.3f')}" if loss else "–",
+                f"{_num(reward.get('first'), '.3f')} → {_num(reward.get('last'), '.3f')}" if reward else "–",
+            ]
+        )
     if not rows:
         return None
-    return ("Training stages", ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"], rows)
+    return (
+        "Training stages",
+        ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"],
+        rows,
+    )
 
 
 def matched_table(results: dict[str, Any]) -> Table | None:
@@ -124,12 +186,22 @@ def matched_table(results: dict[str, Any]) -> Table | None:
     for pair, entries in (results.get("matched_quality") or {}).items():
         a, b = pair.split(" vs ")
         for entry in entries:
-            rows.append([pair, f"{entry['target']:.4f}", _fmt({"value": entry[a]["tax"], "ci95": entry[a]["ci95"]}),
-                         _fmt({"value": entry[b]["tax"], "ci95": entry[b]["ci95"]}), f"{entry['difference']:+.2f}"])
+            rows.append(
+                [
+                    pair,
+                    f"{entry['target']:.4f}",
+                    _fmt({"value": entry[a]["tax"], "ci95": entry[a]["ci95"]}),
+                    _fmt({"value": entry[b]["tax"], "ci95": entry[b]["ci95"]}),
+                    f"{entry['difference']:+.2f}",
+                ]
+            )
     if not rows:
         return None
-    return ("Alignment tax at matched target quality (interpolated along checkpoint curves)",
-            ["pair", "target quality", "tax of first", "tax of second", "difference"], rows)
+    return (
+        "Alignment tax at matched target quality (interpolated along checkpoint curves)",
+        ["pair", "target quality", "tax of first", "tax of second", "difference"],
+        rows,
+    )
 
 
 def _cell(text: Any, width: int) -> str:
@@ -142,24 +214,45 @@ def completions_table(results: dict[str, Any]) -> Table | None:
     """What the policy wrote during GRPO (completions.jsonl): a few rows at a few steps, with each
     reward term, so a reward that rises for the wrong reason shows in its outputs."""
     samples = results.get("completions") or {}
-    terms = list(dict.fromkeys(name for rows in samples.values() for row in rows for name in row.get("rewards", {})))
+    terms = list(
+        dict.fromkeys(name for rows in samples.values() for row in rows for name in row.get("rewards", {}))
+    )
     rows = []
     for stage, sample in samples.items():
         for row in sample:
-            rows.append([stage, str(row.get("step", "–")), _cell(row.get("prompt_text", ""), 60),
-                         _cell(row.get("completion_text", ""), 90), _num(row.get("reward"), ".3f"),
-                         *[_num(row.get("rewards", {}).get(term), ".3f") for term in terms],
-                         _num(row.get("advantage"), "+.2f")])
+            rows.append(
+                [
+                    stage,
+                    str(row.get("step", "–")),
+                    _cell(row.get("prompt_text", ""), 60),
+                    _cell(row.get("completion_text", ""), 90),
+                    _num(row.get("reward"), ".3f"),
+                    *[_num(row.get("rewards", {}).get(term), ".3f") for term in terms],
+                    _num(row.get("advantage"), "+.2f"),
+                ]
+            )
     if not rows:
         return None
-    return ("Completions during GRPO (a sample of completions.jsonl)",
-            ["stage", "step", "prompt", "completion", "reward", *terms, "advantage"], rows)
+    return (
+        "Completions during GRPO (a sample of completions.jsonl)",
+        ["stage", "step", "prompt", "completion", "reward", *terms, "advantage"],
+        rows,
+    )
 
 
 def all_tables(results: dict[str, Any]) -> list[Table]:
-    tables = [task_table(results), general_table(results), tax_table(results), drift_table(results),
-              matched_table(results), preference_table(results), training_table(results),
-              tau_table(results), monitors_table(results), completions_table(results)]
+    tables = [
+        task_table(results),
+        general_table(results),
+        tax_table(results),
+        drift_table(results),
+        matched_table(results),
+        preference_table(results),
+        training_table(results),
+        tau_table(results),
+        monitors_table(results),
+        completions_table(results),
+    ]
     return [t for t in tables if t is not None]
 
 

@@ -1,8 +1,8 @@
 """Reward library: TRL-compatible reward callables and their composition.
 
-    from semrl.rewards import load_reward
-    config, reward = load_reward("reward.yaml")
-    GRPOTrainer(..., reward_funcs=[reward])
+from semrl.rewards import load_reward
+config, reward = load_reward("reward.yaml")
+GRPOTrainer(..., reward_funcs=[reward])
 """
 
 from semrl.rewards.base import RewardComponent, as_text

@@ -41,13 +41,24 @@ from semrl.errors import UserError
 from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
-from semrl.rewards.language import LanguageReward
 from semrl.rewards.constant import choose_constant
+from semrl.rewards.language import LanguageReward
 from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
 
-CANDIDATES = ("copy", "paraphrase", "shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler",
-              "constant", "empty")
+CANDIDATES = (
+    "copy",
+    "paraphrase",
+    "shuffle",
+    "truncate",
+    "source",
+    "mix",
+    "pad",
+    "source_filler",
+    "filler",
+    "constant",
+    "empty",
+)
 CORRUPTIONS = ("shuffle", "truncate", "source", "mix", "pad", "source_filler", "filler", "empty")
 PAD_COPIES = 5  # the sibling paper saw outputs grow to 5x gold length
 FILLER_MIN = 10  # repeats of the filler word when the source alone already passes the language reward
@@ -121,8 +132,10 @@ def candidates_for(
         source_tokens = source_tokenizer(source)
         out["source"] = source
         half = len(tokens) // 2
-        out["mix"] = _join(tokens[:half] or tokens[:1], target) + " " + _join(
-            source_tokens[len(source_tokens) // 2 :], source_tokenizer
+        out["mix"] = (
+            _join(tokens[:half] or tokens[:1], target)
+            + " "
+            + _join(source_tokens[len(source_tokens) // 2 :], source_tokenizer)
         )
     scripts, threshold = tip or (_scripts_of(reference, lang), DEFAULT_TIP)
     word = filler_word(tokens, scripts) if scripts else None
@@ -155,7 +168,11 @@ def language_tip(reward: ComposedReward) -> tuple[frozenset[str], float] | None:
 
 
 def audit(
-    rows: list[dict[str, Any]], reward: ComposedReward, columns: dict[str, str], lang: str | None, seed: int = 0,
+    rows: list[dict[str, Any]],
+    reward: ComposedReward,
+    columns: dict[str, str],
+    lang: str | None,
+    seed: int = 0,
     prepare: bool = False,
 ) -> dict[str, Any]:
     """The audit of `reward` on `rows` (each with `reference`, optional `source`/`paraphrase`).
@@ -188,9 +205,16 @@ def audit(
     report: dict[str, Any] = {}
     for name, (values, weight) in series.items():
         table: dict[int, dict[str, float]] = {}
-        for (index, kind), value in zip(flat_kind, values):
+        for (index, kind), value in zip(flat_kind, values, strict=True):
             table.setdefault(index, {})[kind] = value
-        entry: dict[str, Any] = {"weight": weight, "mean": {}, "relative": {}, "copy_above": {}, "ties": {}, "n": {}}
+        entry: dict[str, Any] = {
+            "weight": weight,
+            "mean": {},
+            "relative": {},
+            "copy_above": {},
+            "ties": {},
+            "n": {},
+        }
         for kind in CANDIDATES:
             present = [per_row for per_row in table.values() if kind in per_row]
             if not present:
@@ -202,10 +226,16 @@ def audit(
                 signed = [(weight * r["copy"], weight * r[kind]) for r in present]
                 entry["copy_above"][kind] = sum(c > k for c, k in signed) / len(signed)
                 entry["ties"][kind] = sum(c == k for c, k in signed) / len(signed)
-                rewritten = [(weight * r["paraphrase"], weight * r[kind]) for r in present if "paraphrase" in r]
+                rewritten = [
+                    (weight * r["paraphrase"], weight * r[kind]) for r in present if "paraphrase" in r
+                ]
                 if rewritten:
-                    entry.setdefault("paraphrase_above", {})[kind] = sum(p > k for p, k in rewritten) / len(rewritten)
-                    entry.setdefault("paraphrase_ties", {})[kind] = sum(p == k for p, k in rewritten) / len(rewritten)
+                    entry.setdefault("paraphrase_above", {})[kind] = sum(p > k for p, k in rewritten) / len(
+                        rewritten
+                    )
+                    entry.setdefault("paraphrase_ties", {})[kind] = sum(p == k for p, k in rewritten) / len(
+                        rewritten
+                    )
         copy_mean = entry["mean"].get("copy", 0.0)
         if copy_mean > 0:
             entry["relative"] = {kind: mean / copy_mean for kind, mean in entry["mean"].items()}
@@ -216,17 +246,29 @@ def audit(
     against = "paraphrase" if total.get("paraphrase_above") else "copy"
     above = total.get(f"{against}_above", {})
     hackable = [
-        {"component": "total", "candidate": kind, "against": against, "rate": rate,
-         "copy_above": total["copy_above"][kind], "paraphrase_above": total.get("paraphrase_above", {}).get(kind)}
+        {
+            "component": "total",
+            "candidate": kind,
+            "against": against,
+            "rate": rate,
+            "copy_above": total["copy_above"][kind],
+            "paraphrase_above": total.get("paraphrase_above", {}).get(kind),
+        }
         for kind, rate in above.items()
         if rate < SAFE_RATE
     ]
-    summary = {"against": against, "above": above, "safe_rate": SAFE_RATE,
-               "note": ("share of rows where a true paraphrase ranks strictly above each corruption (total reward)"
-                        if against == "paraphrase" else
-                        "share of rows where the reference itself ranks strictly above each corruption (total reward); "
-                        "give rows a `paraphrase` for the informative test: the copy gets a reference-based "
-                        "reward's maximum by construction")}
+    summary = {
+        "against": against,
+        "above": above,
+        "safe_rate": SAFE_RATE,
+        "note": (
+            "share of rows where a true paraphrase ranks strictly above each corruption (total reward)"
+            if against == "paraphrase"
+            else "share of rows where the reference itself ranks strictly above each corruption "
+            "(total reward); give rows a `paraphrase` for the informative test: the copy gets a "
+            "reference-based reward's maximum by construction"
+        ),
+    }
     verdict = constant_verdict(flat_kind, scored.rewards, constant, chosen_by)
     if verdict["baseline"] is not None:
         # per term: a term that pays every output alike (the language reward, for outputs in the target
@@ -234,10 +276,20 @@ def audit(
         # say where the constant's reward comes from
         verdict["components"] = {
             name: entry["mean"]["constant"] / entry["mean"][verdict["baseline"]]
-            if entry["mean"].get(verdict["baseline"], 0) > 0 else None
-            for name, entry in report.items() if name != "total" and "constant" in entry["mean"]}
-    return {"n_rows": len(rows), "seed": seed, "candidates": list(CANDIDATES), "scores": report,
-            "summary": summary, "hackable": hackable, "constant": verdict}
+            if entry["mean"].get(verdict["baseline"], 0) > 0
+            else None
+            for name, entry in report.items()
+            if name != "total" and "constant" in entry["mean"]
+        }
+    return {
+        "n_rows": len(rows),
+        "seed": seed,
+        "candidates": list(CANDIDATES),
+        "scores": report,
+        "summary": summary,
+        "hackable": hackable,
+        "constant": verdict,
+    }
 
 
 def constant_verdict(
@@ -245,12 +297,19 @@ def constant_verdict(
 ) -> dict[str, Any]:
     """The constant's mean total reward as a share of the true translations' (the paraphrase on
     the rows that have one, else the copy), over the same rows; `hackable` above the share."""
-    verdict: dict[str, Any] = {"text": text, "chosen_by": chosen_by, "limit": CONSTANT_HACKABLE_SHARE,
-                               "mean": None, "share": None, "baseline": None, "hackable": False}
+    verdict: dict[str, Any] = {
+        "text": text,
+        "chosen_by": chosen_by,
+        "limit": CONSTANT_HACKABLE_SHARE,
+        "mean": None,
+        "share": None,
+        "baseline": None,
+        "hackable": False,
+    }
     if text is None:
         return verdict
     table: dict[int, dict[str, float]] = {}
-    for (index, kind), value in zip(flat_kind, totals):
+    for (index, kind), value in zip(flat_kind, totals, strict=True):
         table.setdefault(index, {})[kind] = value
     baseline = "paraphrase" if any("paraphrase" in r for r in table.values()) else "copy"
     present = [r for r in table.values() if baseline in r]

@@ -10,8 +10,9 @@ plain classes, never `torch.nn.Module` (TRL would treat a Module as a classifier
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from semrl.notices import warn
 from semrl.text.decoding import strip_broken_tail
@@ -110,17 +111,23 @@ class RewardComponent:
                 )
             roles[role] = [as_text(v) for v in kwargs[column]]
             if len(roles[role]) != batch_size:
-                raise ValueError(f"column {column!r} has {len(roles[role])} values for {batch_size} completions")
+                raise ValueError(
+                    f"column {column!r} has {len(roles[role])} values for {batch_size} completions"
+                )
         return roles
 
-    def safe_score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
+    def safe_score(
+        self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]
+    ) -> list[float]:
         """Scores with NaN/inf replaced by the minimum, so one bad value cannot poison a policy
         update; `nonfinite` keeps the count so training logs it as NaN and the guard stops the stage."""
         raw = self.score(prompts, completions, refs)
         values = finite_or(raw, self.minimum)
         self.nonfinite = sum(1 for v in raw if v is None or not math.isfinite(v))
         if self.nonfinite:
-            warn(f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})")
+            warn(
+                f"reward {self.name}: non-finite scores replaced by the component's minimum ({self.minimum})"
+            )
         return values
 
     def logged_mean(self, values: list[float]) -> float:

@@ -18,7 +18,7 @@ def build_component(spec, columns: dict[str, str]) -> RewardComponent:
 
 def build_reward(config: RewardConfig) -> ComposedReward:
     built = [build_component(spec, config.columns) for spec in config.specs()]
-    components = list(zip(built, (spec.weight for spec in config.rewards)))
+    components = list(zip(built, (spec.weight for spec in config.rewards), strict=False))
     gate = built[len(config.rewards)] if config.gate is not None else None
     reward = ComposedReward(components, gate)
     semantic = reward.semantic_components()

@@ -15,8 +15,9 @@ Either way the first semantic term's monitors (`monitor/distinct`, `monitor/hub`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from semrl.errors import UserError
 from semrl.rewards.base import RewardComponent, completion_text, finite_or
@@ -51,7 +52,9 @@ class ComposedReward:
 
     def terms(self) -> list[RewardComponent]:
         """The components, then the gate."""
-        return [component for component, _ in self.components] + ([self.gate] if self.gate is not None else [])
+        return [component for component, _ in self.components] + (
+            [self.gate] if self.gate is not None else []
+        )
 
     def prepare(self, rows: list[dict[str, Any]], seed: int) -> None:
         """Give every term the stage's rows (records with the reward's columns) before scoring: the
@@ -66,8 +69,10 @@ class ComposedReward:
         """Outside a GRPO stage nothing can resolve `tau: cold_start`: say so before any scoring."""
         for term in self.semantic_components():
             if term.tau is None:
-                raise UserError(f"{where}: reward {term.name!r}: tau: cold_start needs a GRPO stage (it is a quantile "
-                                "of the cold-start model's scores); give a number here")
+                raise UserError(
+                    f"{where}: reward {term.name!r}: tau: cold_start needs a GRPO stage (it is a quantile "
+                    "of the cold-start model's scores); give a number here"
+                )
 
     def score_batch(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> ScoredBatch:
         texts = [completion_text(c) for c in completions]
@@ -77,11 +82,11 @@ class ComposedReward:
         for component, weight in self.components:
             values = component.safe_score(prompts, texts, component.gather_roles(len(texts), kwargs))
             parts[component.name] = values
-            totals = [t + weight * v for t, v in zip(totals, values)]
+            totals = [t + weight * v for t, v in zip(totals, values, strict=True)]
         if self.gate is not None:
             gate = self.gate.safe_score(prompts, texts, self.gate.gather_roles(len(texts), kwargs))
             parts[f"gate/{self.gate.name}"] = gate
-            totals = [g * max(t, 0.0) for g, t in zip(gate, totals)]
+            totals = [g * max(t, 0.0) for g, t in zip(gate, totals, strict=True)]
         return ScoredBatch(finite_or(totals, 0.0), parts)
 
     def separate_functions(self) -> tuple[list[RewardComponent], list[float]]:
@@ -89,8 +94,10 @@ class ComposedReward:
         w_i * c_i itself, after normalising each c_i within its group under normalize_then_sum.
         A gate multiplies the sum, which no weighted sum of separate functions can express."""
         if self.gate is not None:
-            raise UserError(f"rewards.gate ({self.gate.name}) multiplies the summed reward, so the terms cannot "
-                            "be normalised one by one: remove the gate or the normalize_then_sum aggregation")
+            raise UserError(
+                f"rewards.gate ({self.gate.name}) multiplies the summed reward, so the terms cannot "
+                "be normalised one by one: remove the gate or the normalize_then_sum aggregation"
+            )
         return [component for component, _ in self.components], [weight for _, weight in self.components]
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:

@@ -29,8 +29,19 @@ from semrl.rewards.reward_model import RewardModelSpec
 from semrl.rewards.semantic import ColdStartTau, SemanticSpec
 
 # the specs by name, for code that builds one directly (studies/rm/best_of_n.py)
-__all__ = ["ColdStartTau", "ComponentSpec", "ContrastSpec", "GateSpec", "LanguageSpec", "LengthSpec",
-           "OverlapSpec", "RepetitionSpec", "RewardConfig", "RewardModelSpec", "SemanticSpec"]
+__all__ = [
+    "ColdStartTau",
+    "ComponentSpec",
+    "ContrastSpec",
+    "GateSpec",
+    "LanguageSpec",
+    "LengthSpec",
+    "OverlapSpec",
+    "RepetitionSpec",
+    "RewardConfig",
+    "RewardModelSpec",
+    "SemanticSpec",
+]
 
 ComponentSpec = spec_union()  # every registered reward type (rewards/registry.py)
 GateSpec = spec_union(gates=True)
@@ -39,11 +50,15 @@ ROLES = ("reference", "source")
 
 class RewardConfig(StrictModel):
     rewards: list[ComponentSpec] = Field(  # type: ignore[valid-type]  # built from the registry
-        min_length=1, description="the weighted components; the reward is sum(weight x value)")
+        min_length=1, description="the weighted components; the reward is sum(weight x value)"
+    )
     gate: GateSpec | None = Field(  # type: ignore[valid-type]
-        None, description="a component that multiplies the sum: gate x max(sum, 0)")
-    columns: dict[str, str] = Field(default_factory=lambda: {"reference": "reference", "source": "source"},
-                                    description="role -> dataset column: reference, source")
+        None, description="a component that multiplies the sum: gate x max(sum, 0)"
+    )
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {"reference": "reference", "source": "source"},
+        description="role -> dataset column: reference, source",
+    )
 
     @field_validator("columns")
     @classmethod
@@ -62,7 +77,8 @@ class RewardConfig(StrictModel):
         for index, spec in enumerate(self.rewards):
             if reward_type(spec.type).component.penalty and spec.weight > 0:
                 raise ValueError(
-                    f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. -0.2"
+                    f"rewards.{index} ({spec.type}) is a penalty in [0, 1]; give it a negative weight, e.g. "
+                    "-0.2"
                 )
         names = [spec.name or spec.type for spec in self.rewards]
         duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -31,8 +31,10 @@ def _unigram_f1(a: Counter, b: Counter) -> float:
 def _overlap_means(texts: list[str], lang: str | None) -> list[float]:
     tokenize = metric_tokenizer(lang or guess_lang(texts[0]))
     bags = [Counter(tokenize(text)) for text in texts]
-    return [sum(_unigram_f1(bag, other) for j, other in enumerate(bags) if j != i) / (len(bags) - 1)
-            for i, bag in enumerate(bags)]
+    return [
+        sum(_unigram_f1(bag, other) for j, other in enumerate(bags) if j != i) / (len(bags) - 1)
+        for i, bag in enumerate(bags)
+    ]
 
 
 def choose_constant(
@@ -43,7 +45,11 @@ def choose_constant(
     distinct = sorted({row["reference"] for row in rows if row["reference"].strip()})
     if len(distinct) < 2:
         return None, "fewer than two distinct references: a constant would be the copy"
-    pool = distinct if len(distinct) <= CONSTANT_POOL else sorted(random.Random(seed).sample(distinct, CONSTANT_POOL))
+    pool = (
+        distinct
+        if len(distinct) <= CONSTANT_POOL
+        else sorted(random.Random(seed).sample(distinct, CONSTANT_POOL))
+    )
     semantic = reward.semantic_components()
     if semantic:
         vectors = semantic[0].encoder.embed(pool)

@@ -12,8 +12,8 @@ item's own reference r (r and its duplicates are left out, so a true translation
 for being close to its own reference) and, for knn_y, from y itself (a text is not its own
 neighbour: an output that happens to be a bank text, e.g. another row's reference, is judged by
 where it lies, not by whether the draw put it in the bank); k is capped at the eligible entries
-(no eligible entry: knn 0, no correction). Under GRPO a shift that is the same for a whole group cancels in the
-advantage, so knn_y (which depends on the output) is what changes what is learned; knn_r keeps
+(no eligible entry: knn 0, no correction). Under GRPO a shift that is the same for a whole group cancels
+in the advantage, so knn_y (which depends on the output) is what changes what is learned; knn_r keeps
 scores comparable across prompts, which matters for tau (applied to s').
 
 The bank is drawn once from the stage's rows with its seed and embedded once, in one call, when
@@ -25,11 +25,11 @@ against the bank (completions and the call's references), on vectors the reward 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 import torch
-
 from pydantic import Field
 
 from semrl.config_files import StrictModel
@@ -42,8 +42,9 @@ class ContrastSpec(StrictModel):
 
     bank: int = Field(512, ge=1, description="texts drawn (seeded) from the stage's rows of each role")
     k: int = Field(10, ge=1, description="neighbours averaged; capped at the eligible bank entries")
-    mode: Literal["csls", "margin"] = Field("csls", description="csls: subtract both sides' neighbour means "
-                                            "(halved); margin: the output's alone")
+    mode: Literal["csls", "margin"] = Field(
+        "csls", description="csls: subtract both sides' neighbour means (halved); margin: the output's alone"
+    )
 
 
 def text_key(text: str) -> str:
@@ -89,7 +90,11 @@ def neighbour_means(
         if texts is None:
             continue
         cols = torch.tensor([bank.index.get(text_key(t), -1) for t in texts], dtype=torch.long)
-        rows = ((cols >= 0) & (sims[torch.arange(len(cols)), cols.clamp(min=0)] != float("-inf"))).nonzero().squeeze(1)
+        rows = (
+            ((cols >= 0) & (sims[torch.arange(len(cols)), cols.clamp(min=0)] != float("-inf")))
+            .nonzero()
+            .squeeze(1)
+        )
         sims[rows, cols[rows]] = float("-inf")
         excluded[rows] += 1
     width = min(k, size)
@@ -101,8 +106,13 @@ def neighbour_means(
 
 
 def corrected(
-    cosine: torch.Tensor, outputs: torch.Tensor, output_texts: Sequence[str], targets: torch.Tensor,
-    target_texts: Sequence[str], bank: Bank, spec: ContrastSpec,
+    cosine: torch.Tensor,
+    outputs: torch.Tensor,
+    output_texts: Sequence[str],
+    targets: torch.Tensor,
+    target_texts: Sequence[str],
+    bank: Bank,
+    spec: ContrastSpec,
 ) -> torch.Tensor:
     """s' per item from cos(y_i, r_i), the outputs' and (csls) the targets' vectors."""
     knn_y = neighbour_means(outputs, target_texts, bank, spec.k, output_texts)
@@ -113,5 +123,5 @@ def corrected(
         first.setdefault(text, i)
     distinct = list(first)
     knn_r = neighbour_means(targets[[first[t] for t in distinct]], distinct, bank, spec.k)
-    per_text = dict(zip(distinct, knn_r.tolist()))
+    per_text = dict(zip(distinct, knn_r.tolist(), strict=True))
     return cosine - (knn_y + torch.tensor([per_text[t] for t in target_texts])) / 2

@@ -15,9 +15,12 @@ from semrl.text.scripts import resolve_scripts, target_share
 class LanguageSpec(ComponentBase):
     type: Literal["language"] = Field(description="share of the output's letters in the target script")
     lang: str | None = Field(None, description="target language code (bo, zh, en, ...); picks its script")
-    script: str | list[str] | None = Field(None, description="target script(s) by name, e.g. Tibetan, when no "
-                                           "lang is given")
-    threshold: float = Field(0.95, ge=0.0, le=1.0, description="binary: 1 when the share reaches this, else 0")
+    script: str | list[str] | None = Field(
+        None, description="target script(s) by name, e.g. Tibetan, when no lang is given"
+    )
+    threshold: float = Field(
+        0.95, ge=0.0, le=1.0, description="binary: 1 when the share reaches this, else 0"
+    )
     mode: Literal["binary", "continuous"] = Field("binary", description="continuous: the share itself")
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ hacking warning reads them back from the log history.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -24,15 +24,19 @@ def distinct_share(completions: Sequence[str], groups: Sequence[str]) -> float:
     output for *different* inputs; only that lowers this share (1.0 while no two inputs share an output,
     1/inputs when all share one)."""
     per_group: dict[str, set[str]] = {}
-    for text, group in zip(completions, groups):
+    for text, group in zip(completions, groups, strict=True):
         per_group.setdefault(group, set()).add(text)
     total = sum(len(texts) for texts in per_group.values())
     return len(set(completions)) / total if total else 1.0
 
 
 def monitor_values(
-    completion_vecs: torch.Tensor, reference_vecs: torch.Tensor, ref_texts: Sequence[str],
-    completions: Sequence[str], k: int, groups: Sequence[str] | None = None,
+    completion_vecs: torch.Tensor,
+    reference_vecs: torch.Tensor,
+    ref_texts: Sequence[str],
+    completions: Sequence[str],
+    k: int,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """The call's monitors. Row i of both tensors belongs to item i (completions[i], ref_texts[i]);
     an empty completion has no embedding (any row will do): it counts in `distinct`, as a miss in
@@ -49,7 +53,9 @@ def monitor_values(
     n = len(completions)
     if n == 0:
         return {}
-    values = {"distinct": distinct_share(completions, list(groups) if groups is not None else list(ref_texts))}
+    values = {
+        "distinct": distinct_share(completions, list(groups) if groups is not None else list(ref_texts))
+    }
     first: dict[str, int] = {}
     for i, text in enumerate(ref_texts):
         first.setdefault(text, i)

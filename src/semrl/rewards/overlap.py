@@ -12,8 +12,11 @@ from semrl.metrics.surface import sentence_bleu, sentence_chrf
 from semrl.rewards.base import RewardComponent
 from semrl.rewards.spec import ComponentBase
 
+
 class OverlapSpec(ComponentBase):
-    type: Literal["bleu", "chrf", "rougeL"] = Field(description="sentence score against the reference, in [0, 1]")
+    type: Literal["bleu", "chrf", "rougeL"] = Field(
+        description="sentence score against the reference, in [0, 1]"
+    )
     lang: str | None = Field(None, description="language of the references; picks the tokenization")
 
 
@@ -36,5 +39,5 @@ class OverlapReward(RewardComponent):
     def score(self, prompts, completions, refs):
         return [
             min(max(self._fn(text, ref, self.spec.lang), 0.0), 1.0) if text.strip() else 0.0
-            for text, ref in zip(completions, refs["reference"])
+            for text, ref in zip(completions, refs["reference"], strict=True)
         ]

@@ -46,7 +46,8 @@ class LengthSpec(ComponentBase):
     start: float = Field(2.5, gt=0, description="no penalty up to start x the median length")
     end: float = Field(5.0, gt=0, description="full penalty (1.0) at end x the median length")
     relative_to: Literal["batch", "reference"] = Field(
-        "batch", description="median length of the batch's outputs, or the output's own reference length")
+        "batch", description="median length of the batch's outputs, or the output's own reference length"
+    )
     lang: str | None = Field(None, description="language of the outputs; picks how length is counted")
 
     @model_validator(mode="after")
@@ -60,8 +61,12 @@ class RepetitionSpec(ComponentBase):
     type: Literal["repetition"] = Field(description="penalty in [0, 1] for repeated n-grams")
     weight: float = Field(-0.05, description="negative: a penalty subtracts")
     n: int = Field(4, ge=1, description="n-gram length")
-    threshold: float = Field(0.15, ge=0.0, lt=1.0, description="no penalty while the repeated-n-gram ratio "
-                             "stays at or below this; then linear to 1")
+    threshold: float = Field(
+        0.15,
+        ge=0.0,
+        lt=1.0,
+        description="no penalty while the repeated-n-gram ratio stays at or below this; then linear to 1",
+    )
     lang: str | None = Field(None, description="language of the outputs; picks the tokenization")
 
 
@@ -106,7 +111,10 @@ class LengthPenalty(RewardComponent):
             medians = [float(len(_tokens(ref, self.spec.lang))) for ref in refs["reference"]]
         else:
             medians = [float(statistics.median(lengths))] * len(lengths) if lengths else []
-        return [length_penalty(n, m, self.spec.start, self.spec.end) for n, m in zip(lengths, medians)]
+        return [
+            length_penalty(n, m, self.spec.start, self.spec.end)
+            for n, m in zip(lengths, medians, strict=True)
+        ]
 
 
 class RepetitionPenalty(RewardComponent):

@@ -9,8 +9,10 @@ preflight's model checks and the memory estimate all read this table (docs/exten
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import Field
 
@@ -53,5 +55,10 @@ def reward_type(name: str) -> RewardType:
 
 def spec_union(gates: bool = False) -> Any:
     """The pydantic union of the registered specs (discriminated by `type`), or of those that may gate."""
-    entries = sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate) if gates else REWARD_TYPES
-    return Annotated[Union[tuple(entry.spec for entry in entries)], Field(discriminator="type")]
+    entries = (
+        sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate)
+        if gates
+        else REWARD_TYPES
+    )
+    union = functools.reduce(operator.or_, (entry.spec for entry in entries))  # Union[...] of a dynamic tuple
+    return Annotated[union, Field(discriminator="type")]

@@ -29,19 +29,30 @@ class RewardModelSpec(ComponentBase):
     type: Literal["reward_model"] = Field(description="a sequence-classification model's score")
     model: PathText = Field(description="the reward model's folder or hub id")
     transform: Literal["sigmoid", "raw", "batch_z", "reference_z"] = Field(
-        "sigmoid", description="batch_z: standardise within each batch; reference_z: by the scores of `reference`")
-    reference: PathText | None = Field(None, description="reference_z: file of prompt + completion (or chosen/rejected) rows")
+        "sigmoid",
+        description="batch_z: standardise within each batch; reference_z: by the scores of `reference`",
+    )
+    reference: PathText | None = Field(
+        None, description="reference_z: file of prompt + completion (or chosen/rejected) rows"
+    )
     batch_size: int = Field(16, ge=1, description="texts per forward pass")
     max_length: int = Field(1024, ge=8, description="prompt + completion tokens; longer texts are truncated")
-    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
-                               "and activations share that GPU with the policy (and vLLM) unless moved")
+    device: str | None = Field(
+        None,
+        description="cuda, cuda:1, cpu; default: cuda when available. The RM's weights "
+        "and activations share that GPU with the policy (and vLLM) unless moved",
+    )
     trust_remote_code: bool = Field(False, description="run the model repository's own Python code")
-    init_head: bool = Field(False, description="model is a causal LM: score with a NEW, untrained head (else refused)")
+    init_head: bool = Field(
+        False, description="model is a causal LM: score with a NEW, untrained head (else refused)"
+    )
 
     @model_validator(mode="after")
     def _reference_needed(self):
         if (self.transform == "reference_z") != (self.reference is not None):
-            raise ValueError("transform reference_z needs `reference:` (a file of texts), and only it uses one")
+            raise ValueError(
+                "transform reference_z needs `reference:` (a file of texts), and only it uses one"
+            )
         return self
 
 
@@ -50,9 +61,13 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
     prompts: list[str] = []
     texts: list[str] = []
     for row in load_table(path):
-        fields = [f for f in ("completion", "chosen", "rejected") if isinstance(row.get(f), str) and row[f].strip()]
+        fields = [
+            f for f in ("completion", "chosen", "rejected") if isinstance(row.get(f), str) and row[f].strip()
+        ]
         if not fields:
-            raise UserError(f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')")
+            raise UserError(
+                f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')"
+            )
         prompt = row.get("prompt") if isinstance(row.get("prompt"), str) else ""
         for field in fields:
             prompts.append(prompt)
@@ -80,26 +95,36 @@ class RewardModelReward(RewardComponent):
     @property
     def loaded(self):
         if self._loaded is None:
-            self._loaded = load_scorer(self.spec.model, self.spec.device, trust_remote_code=self.spec.trust_remote_code)
+            self._loaded = load_scorer(
+                self.spec.model, self.spec.device, trust_remote_code=self.spec.trust_remote_code
+            )
         return self._loaded
 
     def raw_scores(self, prompts: list[Any], completions: list[str]) -> list[float]:
         """Scores of prompt + completion, tokenized as the RM was trained (train/rm.score_texts):
         message-list prompts through the chat template, plain prompts as text + EOS."""
         model, tokenizer = self.loaded
-        chat = [isinstance(prompt, list) and bool(getattr(tokenizer, "chat_template", None)) for prompt in prompts]
+        chat = [
+            isinstance(prompt, list) and bool(getattr(tokenizer, "chat_template", None)) for prompt in prompts
+        ]
         scores: list[float] = [0.0] * len(prompts)
         for templated in (False, True):
             index = [i for i, flag in enumerate(chat) if flag == templated]
             if not index:
                 continue
             if templated:
-                texts = [tokenizer.apply_chat_template([*prompts[i], {"role": "assistant", "content": completions[i]}],
-                                                       tokenize=False) for i in index]
+                texts = [
+                    tokenizer.apply_chat_template(
+                        [*prompts[i], {"role": "assistant", "content": completions[i]}], tokenize=False
+                    )
+                    for i in index
+                ]
             else:
                 texts = [as_text(prompts[i]) + completions[i] for i in index]
-            values = score_texts(model, tokenizer, texts, self.spec.batch_size, self.spec.max_length, templated)
-            for i, value in zip(index, values):
+            values = score_texts(
+                model, tokenizer, texts, self.spec.batch_size, self.spec.max_length, templated
+            )
+            for i, value in zip(index, values, strict=True):
                 scores[i] = value
         return scores
 
@@ -132,6 +157,6 @@ class RewardModelReward(RewardComponent):
         values = self.transform(raw)  # non-finite values are counted and replaced by safe_score
         floor = 0.0 if self.spec.transform == "sigmoid" else min(finite_or(values, 0.0), default=0.0)
         out = [floor] * len(completions)
-        for i, value in zip(keep, values):
+        for i, value in zip(keep, values, strict=True):
             out[i] = value
         return out

@@ -21,11 +21,17 @@ from semrl.rewards.compose import ComposedReward
 def _is_text_or_messages(value: Any) -> bool:
     if isinstance(value, str):
         return True
-    return isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value)
+    return isinstance(value, list) and all(
+        isinstance(m, dict) and isinstance(m.get("content"), str) for m in value
+    )
 
 
 def validate_rows(
-    rows: list[dict[str, Any]], path: Path, reward: ComposedReward, columns: dict[str, str], need_prompt: bool = True
+    rows: list[dict[str, Any]],
+    path: Path,
+    reward: ComposedReward,
+    columns: dict[str, str],
+    need_prompt: bool = True,
 ) -> None:
     """Every row has what the reward needs, of the right type; references are not blank."""
     required = [columns[role] for role in reward.needs]
@@ -54,7 +60,9 @@ def score_rows(
     for start in range(0, len(rows), size):
         batch = rows[start : start + size]
         kwargs = {column: [row[column] for row in batch] for column in roles}
-        scored = reward.score_batch([row.get("prompt", "") for row in batch], [row["completion"] for row in batch], **kwargs)
+        scored = reward.score_batch(
+            [row.get("prompt", "") for row in batch], [row["completion"] for row in batch], **kwargs
+        )
         for i, row in enumerate(batch):
             components = {name: values[i] for name, values in scored.components.items()}
             out.append({**strip_line_numbers(row), "reward": scored.rewards[i], "components": components})

@@ -16,20 +16,23 @@ def uses_run_encoder(exp: ExperimentConfig) -> bool:
     configs = [exp.rewards] + [arm.rewards for arm in exp.arms]
     return any(
         getattr(spec, "encoder", None) == RUN_ENCODER
-        for config in configs if config is not None
+        for config in configs
+        if config is not None
         for spec in config.specs()
     )
 
 
 def bind_run_encoder(reward_config, encoder_path: Path):
     """The reward config with `run:encoder` replaced by the folder of the encoder this run trained."""
+
     def bind(spec):
         if spec is not None and getattr(spec, "encoder", None) == RUN_ENCODER:
             return spec.model_copy(update={"encoder": str(encoder_path)})
         return spec
 
-    return reward_config.model_copy(update={"rewards": [bind(s) for s in reward_config.rewards],
-                                            "gate": bind(reward_config.gate)})
+    return reward_config.model_copy(
+        update={"rewards": [bind(s) for s in reward_config.rewards], "gate": bind(reward_config.gate)}
+    )
 
 
 def run_encoder_folder(run_root: Path) -> Path:

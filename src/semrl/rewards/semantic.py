@@ -15,19 +15,20 @@ call's vectors; the caller logs them through TRL's `log_metric`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from semrl.config_files import StrictModel
-from semrl.names import PathText
 from semrl.encoders import DistinctTextEncoder, load_encoder, resolve_encoder
 from semrl.errors import UserError
+from semrl.names import PathText
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
 from semrl.rewards.spec import ComponentBase
+
 
 class ColdStartTau(StrictModel):
     """tau from the stage's starting model: the q-quantile of its outputs' scores (s', before
@@ -36,7 +37,9 @@ class ColdStartTau(StrictModel):
     # `from` is a Python keyword: the field is from_, read and dumped as `from`, as the YAML writes it
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    from_: Literal["cold_start"] = Field(alias="from", description="where tau comes from: the stage's starting model")
+    from_: Literal["cold_start"] = Field(
+        alias="from", description="where tau comes from: the stage's starting model"
+    )
     quantile: float = Field(0.5, gt=0.0, lt=1.0, description="tau is this quantile of the sample's scores")
     sample: int = Field(64, ge=1, description="prompts sampled for the cold-start generation")
 
@@ -49,9 +52,9 @@ def _tau_kind(value: Any) -> str:
 
 
 Tau = Annotated[
-    Union[Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")],
-          Annotated[Literal["cold_start"], Tag("name")],
-          Annotated[ColdStartTau, Tag("rule")]],
+    Annotated[Annotated[float, Field(ge=-1.0, lt=1.0)], Tag("number")]
+    | Annotated[Literal["cold_start"], Tag("name")]
+    | Annotated[ColdStartTau, Tag("rule")],
     Discriminator(_tau_kind),
 ]
 
@@ -60,13 +63,22 @@ class SemanticSpec(ComponentBase):
     type: Literal["semantic"] = Field(description="cosine similarity of sentence embeddings, floored at tau")
     encoder: PathText = Field("default", description="local folder, hub id, or 'default' (packaged MiniLM)")
     against: Literal["reference", "source", "both"] = Field(
-        "reference", description="compare the output with the reference, the source, or the mean of both")
+        "reference", description="compare the output with the reference, the source, or the mean of both"
+    )
     tau: Tau = Field(
-        0.0, description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); cold_start: set when a GRPO stage starts")
-    contrast: ContrastSpec | None = Field(None, description="hubness correction: {bank: 512, k: 10, mode: csls}")
+        0.0,
+        description="adequacy floor: 0 if s <= tau else (s-tau)/(1-tau); "
+        "cold_start: set when a GRPO stage starts",
+    )
+    contrast: ContrastSpec | None = Field(
+        None, description="hubness correction: {bank: 512, k: 10, mode: csls}"
+    )
     batch_size: int = Field(64, ge=1, description="texts per encoder call")
-    device: str | None = Field(None, description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
-                               "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory")
+    device: str | None = Field(
+        None,
+        description="cuda, cuda:1, cpu; default: cuda when available (the policy's "
+        "GPU under one process). Another GPU or cpu keeps the encoder off the policy's memory",
+    )
     trust_remote_code: bool = Field(False, description="run the encoder repository's own Python code")
 
     @property
@@ -129,27 +141,35 @@ class SemanticReward(RewardComponent):
             texts = [as_text(row[column]) for row in rows if row.get(column) is not None]
             drawn = draw_bank(texts, self.spec.contrast.bank, seed)
             if not drawn:
-                raise UserError(f"reward {self.name!r}: contrast draws its bank from the {role} column {column!r}, "
-                                f"but none of the {len(rows)} rows given has a non-empty {column!r}")
+                raise UserError(
+                    f"reward {self.name!r}: contrast draws its bank from the {role} column {column!r}, "
+                    f"but none of the {len(rows)} rows given has a non-empty {column!r}"
+                )
             banks[role] = build_bank(drawn, self.encoder.embed)
         self.banks = banks
 
     def set_tau(self, value: float) -> None:
         """Fix tau (the GRPO stage does, from the cold start's scores, for `tau: cold_start`)."""
         if not (math.isfinite(value) and value < 1.0):
-            raise ValueError(f"reward {self.name!r}: tau must be a finite number below 1 (the shaping divides "
-                             f"by 1 - tau), got {value}")
+            raise ValueError(
+                f"reward {self.name!r}: tau must be a finite number below 1 (the shaping divides "
+                f"by 1 - tau), got {value}"
+            )
         self.tau = float(value)
 
     def _vectors(self, completions: list[str], refs: dict[str, list[str]]):
         """Unit vectors of the call: the non-empty completions' (in `keep` order) and every item's
         target per role, from one cache pass (each distinct text encoded once)."""
         if self.spec.contrast is not None and self.banks is None:
-            raise UserError(f"reward {self.name!r}: contrast needs its bank, drawn from the stage's rows: call "
-                            "prepare(rows, seed) first (GRPO stages, `semrl reward` and the audit do)")
+            raise UserError(
+                f"reward {self.name!r}: contrast needs its bank, drawn from the stage's rows: call "
+                "prepare(rows, seed) first (GRPO stages, `semrl reward` and the audit do)"
+            )
         keep = [i for i, text in enumerate(completions) if text.strip()]
-        groups = self.encoder.embed_groups([completions[i] for i in keep], *(refs[role] for role in self.needs))
-        return keep, groups[0], dict(zip(self.needs, groups[1:]))
+        groups = self.encoder.embed_groups(
+            [completions[i] for i in keep], *(refs[role] for role in self.needs)
+        )
+        return keep, groups[0], dict(zip(self.needs, groups[1:], strict=True))
 
     def _similarities(self, completions: list[str], refs: dict[str, list[str]]):
         keep, outputs, targets = self._vectors(completions, refs)
@@ -161,9 +181,16 @@ class SemanticReward(RewardComponent):
                 values = (outputs * matched).sum(dim=1).clamp(-1.0, 1.0)
                 if self.spec.contrast is not None:
                     texts = [refs[role][i] for i in keep]
-                    values = corrected(values, outputs, [completions[i] for i in keep], matched, texts,
-                                       self.banks[role], self.spec.contrast)
-                for i, value in zip(keep, values.tolist()):
+                    values = corrected(
+                        values,
+                        outputs,
+                        [completions[i] for i in keep],
+                        matched,
+                        texts,
+                        self.banks[role],
+                        self.spec.contrast,
+                    )
+                for i, value in zip(keep, values.tolist(), strict=True):
                     totals[i] += value / len(self.needs)
         return totals, keep, outputs, targets
 
@@ -174,16 +201,23 @@ class SemanticReward(RewardComponent):
 
     def score(self, prompts, completions, refs):
         if self.tau is None:
-            raise UserError(f"reward {self.name!r}: tau: cold_start is set when a GRPO stage starts (the "
-                            "quantile of the cold-start model's scores); call set_tau() first, or give a number")
+            raise UserError(
+                f"reward {self.name!r}: tau: cold_start is set when a GRPO stage starts (the "
+                "quantile of the cold-start model's scores); call set_tau() first, or give a number"
+            )
         totals, keep, outputs, targets = self._similarities(completions, refs)
         # the input each completion answers: its prompt (GRPO's group), so `distinct` sees only
         # outputs shared across inputs, not a group converging on its answer
         role = self.needs[0]
-        self._groups = ([f"{as_text(p)}\x00{r}" for p, r in zip(prompts, refs[role])]
-                        if prompts and len(prompts) == len(completions) else None)
+        self._groups = (
+            [f"{as_text(p)}\x00{r}" for p, r in zip(prompts, refs[role], strict=True)]
+            if prompts and len(prompts) == len(completions)
+            else None
+        )
         self.monitors = self._monitors(completions, refs, keep, outputs, targets) if self.monitor else {}
-        return [shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions)]
+        return [
+            shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions, strict=True)
+        ]
 
     def _monitors(self, completions, refs, keep, outputs, targets) -> dict[str, float]:
         role = self.needs[0]  # the reference when the reward has one

@@ -50,21 +50,28 @@ def _stage_only(config: RewardConfig, path: Path) -> None:
             continue
         where = f"{path}: rewards.{index}" if index < len(config.rewards) else f"{path}: gate"
         if spec.cold_start is not None:
-            raise UserError(f"{where}.tau: cold_start needs a semrl GRPO stage (a quantile of the cold-start "
-                            "model's scores); under trl grpo give a number, e.g. tau: 0.3")
+            raise UserError(
+                f"{where}.tau: cold_start needs a semrl GRPO stage (a quantile of the cold-start "
+                "model's scores); under trl grpo give a number, e.g. tau: 0.3"
+            )
         if spec.contrast is not None:
-            raise UserError(f"{where}.contrast draws its bank from a semrl stage's rows; under trl grpo remove it")
+            raise UserError(
+                f"{where}.contrast draws its bank from a semrl stage's rows; under trl grpo remove it"
+            )
         if spec.encoder == RUN_ENCODER:
-            raise UserError(f"{where}.encoder: run:encoder names the encoder a `semrl run` trains; under trl "
-                            "grpo give that folder (RUN_DIR/encoder/final) or a hub id")
+            raise UserError(
+                f"{where}.encoder: run:encoder names the encoder a `semrl run` trains; under trl "
+                "grpo give that folder (RUN_DIR/encoder/final) or a hub id"
+            )
 
 
 def load_trl_reward(path: str | Path) -> ComposedReward:
     """The composed reward of a reward YAML, checked for TRL's CLI (UserError when it cannot run there)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{CONFIG_VARIABLE}={path}: no such file; point it at a reward YAML "
-                        "(see semrl reward --help)")
+        raise UserError(
+            f"{CONFIG_VARIABLE}={path}: no such file; point it at a reward YAML (see semrl reward --help)"
+        )
     config = load_config(RewardConfig, path)
     _stage_only(config, path)
     reward = build_reward(config)
@@ -76,8 +83,10 @@ def configured_reward() -> ComposedReward:
     """The reward of the YAML that SEMRL_REWARD_CONFIG names."""
     value = os.environ.get(CONFIG_VARIABLE, "").strip()
     if not value:
-        raise UserError(f"{CONFIG_VARIABLE} is not set: semrl.rewards.trl.reward reads its reward YAML from it, "
-                        f"e.g. {CONFIG_VARIABLE}=reward.yaml trl grpo ... --reward_funcs semrl.rewards.trl.reward")
+        raise UserError(
+            f"{CONFIG_VARIABLE} is not set: semrl.rewards.trl.reward reads its reward YAML from it, "
+            f"e.g. {CONFIG_VARIABLE}=reward.yaml trl grpo ... --reward_funcs semrl.rewards.trl.reward"
+        )
     return load_trl_reward(value)
 
 
@@ -104,8 +113,9 @@ def __getattr__(name: str) -> Any:
     if name == "reward":
         factory = configured_reward
     elif name.startswith(LANGUAGE_PREFIX) and len(name) > len(LANGUAGE_PREFIX):
+
         def factory():
-            return language_reward(name[len(LANGUAGE_PREFIX):])
+            return language_reward(name[len(LANGUAGE_PREFIX) :])
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:

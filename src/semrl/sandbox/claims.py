@@ -31,11 +31,18 @@ STATES = ("reproduced", "not reproduced", "not testable")
 VARIANTS = {"paper": "the paper's reward (plain cosine)", "corrected": "semrl's corrected reward (CSLS)"}
 
 
-def claim(cid: str, statement: str, status: str, reason: str, evidence: dict[str, Any],
-          variant: str | None = None) -> dict[str, Any]:
+def claim(
+    cid: str, statement: str, status: str, reason: str, evidence: dict[str, Any], variant: str | None = None
+) -> dict[str, Any]:
     assert status in STATES, status
-    out = {"id": cid, "statement": statement, "status": status, "reproduced": status == "reproduced",
-           "reason": reason, "evidence": evidence}
+    out = {
+        "id": cid,
+        "statement": statement,
+        "status": status,
+        "reproduced": status == "reproduced",
+        "reason": reason,
+        "evidence": evidence,
+    }
     return {**out, "variant": variant} if variant else out
 
 
@@ -47,15 +54,22 @@ def claim_key(entry: dict[str, Any]) -> str:
 def _with_variant(result: dict[str, Any], variant: str | None, arms: dict[str, str | None]) -> dict[str, Any]:
     if variant is None:
         return result
-    return {**result, "variant": variant, "statement": f"{result['statement']}, with {VARIANTS[variant]}",
-            "evidence": {**result["evidence"], "arms": arms}}
+    return {
+        **result,
+        "variant": variant,
+        "statement": f"{result['statement']}, with {VARIANTS[variant]}",
+        "evidence": {**result["evidence"], "arms": arms},
+    }
 
 
 def paired(a: list[float] | None, b: list[float] | None, seed: int = 0) -> dict[str, Any]:
     """mean(a) - mean(b) over the same items with its paired bootstrap interval."""
     if not a or not b or len(a) != len(b):
         return {"difference": None, "ci95": None}
-    return {"difference": sum(a) / len(a) - sum(b) / len(b), "ci95": bootstrap_paired_difference(a, b, seed=seed)}
+    return {
+        "difference": sum(a) / len(a) - sum(b) / len(b),
+        "ci95": bootstrap_paired_difference(a, b, seed=seed),
+    }
 
 
 def _fmt(diff: dict[str, Any]) -> str:
@@ -76,7 +90,11 @@ def _did_not_learn(trends: dict[str, Any], arm: str) -> str | None:
         return f"{arm} has no reward trend (did it run?)"
     if not trend.get("learned"):
         ci = trend.get("ci95")
-        shown = f"{trend['value']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci and trend.get("value") is not None else "n/a"
+        shown = (
+            f"{trend['value']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+            if ci and trend.get("value") is not None
+            else "n/a"
+        )
         return f"{arm} did not learn: reward trend {shown} does not exclude 0"
     return None
 
@@ -90,50 +108,95 @@ def claim_c1(ev: dict[str, Any], rl_arm: str | None = RL_ARM) -> dict[str, Any]:
     if rl_arm is None:
         return claim("C1", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
     adequacy = paired(_items(ev["oracle"], rl_arm), _items(ev["oracle"], COLD_ARM))
-    evidence = {"oracle_adequacy_rl_minus_cold": adequacy,
-                "similarity_rl_minus_cold": paired(ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{COLD_ARM}:sim"))}
+    evidence = {
+        "oracle_adequacy_rl_minus_cold": adequacy,
+        "similarity_rl_minus_cold": paired(
+            ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{COLD_ARM}:sim")
+        ),
+    }
     if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C1", statement, "not testable", reason, evidence)
     if adequacy["ci95"] is None:
         return claim("C1", statement, "not testable", "no oracle scores for both arms", evidence)
     ok = adequacy["ci95"][0] > 0
-    return claim("C1", statement, "reproduced" if ok else "not reproduced",
-                 f"adequacy RL - cold start {_fmt(adequacy)}" + ("" if ok else ": interval does not exclude 0"), evidence)
+    return claim(
+        "C1",
+        statement,
+        "reproduced" if ok else "not reproduced",
+        f"adequacy RL - cold start {_fmt(adequacy)}" + ("" if ok else ": interval does not exclude 0"),
+        evidence,
+    )
 
 
 def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict[str, Any]:
-    statement = "at matched target quality (oracle adequacy) semantic RL pays a smaller alignment tax than SFT"
+    statement = (
+        "at matched target quality (oracle adequacy) semantic RL pays a smaller alignment tax than SFT"
+    )
     analysis = ev["tradeoff"] if analysis is None else analysis
-    evidence = {k: analysis.get(k) for k in ("mean_difference", "levels", "overlap", "ranges", "methods", "pool",
-                                              "quality_axis", "tax_axis", "excluded")}
-    if analysis.get("mean_pooled") is not None:  # the old rule, beside: each method's arms averaged at a level
+    evidence = {
+        k: analysis.get(k)
+        for k in (
+            "mean_difference",
+            "levels",
+            "overlap",
+            "ranges",
+            "methods",
+            "pool",
+            "quality_axis",
+            "tax_axis",
+            "excluded",
+        )
+    }
+    if (
+        analysis.get("mean_pooled") is not None
+    ):  # the old rule, beside: each method's arms averaged at a level
         old = analysis["mean_pooled"]
-        evidence["mean_pooled"] = {k: old.get(k) for k in ("mean_difference", "levels", "overlap", "testable", "reason")}
+        evidence["mean_pooled"] = {
+            k: old.get(k) for k in ("mean_difference", "levels", "overlap", "testable", "reason")
+        }
     if not analysis.get("methods", {}).get("rl"):
         return claim("C2", statement, "not testable", analysis.get("reason") or "no RL arm learned", evidence)
     if not analysis.get("testable"):
         return claim("C2", statement, "not testable", analysis.get("reason", "no overlap"), evidence)
     diff = analysis["mean_difference"]
     if diff.get("ci95") is None:
-        return claim("C2", statement, "not testable", "too few bootstrap resamples had both methods at every level", evidence)
+        return claim(
+            "C2",
+            statement,
+            "not testable",
+            "too few bootstrap resamples had both methods at every level",
+            evidence,
+        )
     ok = diff["ci95"][1] < 0
     shown = f"{diff['value']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] points"
     what = "frontiers (lowest tax at each level)" if analysis.get("pool") == "frontier" else "pooled arms"
-    return claim("C2", statement, "reproduced" if ok else "not reproduced",
-                 f"tax RL - SFT of the {what}, averaged over the overlap {shown}"
-                 + ("" if ok else ": interval does not lie below 0"), evidence)
+    return claim(
+        "C2",
+        statement,
+        "reproduced" if ok else "not reproduced",
+        f"tax RL - SFT of the {what}, averaged over the overlap {shown}"
+        + ("" if ok else ": interval does not lie below 0"),
+        evidence,
+    )
 
 
 def claim_c3(ev: dict[str, Any], rl_arm: str | None = RL_ARM, sft_arm: str = SFT_ARM) -> dict[str, Any]:
-    statement = (f"strong SFT keeps more surface overlap (BLEU) than semantic RL, while RL carries meaning as well "
-                 f"(oracle adequacy not lower by more than {NON_INFERIORITY_MARGIN})")
+    statement = (
+        f"strong SFT keeps more surface overlap (BLEU) than semantic RL, while RL carries meaning as well "
+        f"(oracle adequacy not lower by more than {NON_INFERIORITY_MARGIN})"
+    )
     if rl_arm is None:
         return claim("C3", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
     bleu = paired(ev["segments"].get(f"{sft_arm}:bleu"), ev["segments"].get(f"{rl_arm}:bleu"))
     adequacy = paired(_items(ev["oracle"], rl_arm), _items(ev["oracle"], sft_arm))
-    evidence = {"bleu_sft_minus_rl": bleu, "oracle_adequacy_rl_minus_sft": adequacy,
-                "similarity_rl_minus_sft": paired(ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{sft_arm}:sim")),
-                "margin": NON_INFERIORITY_MARGIN}
+    evidence = {
+        "bleu_sft_minus_rl": bleu,
+        "oracle_adequacy_rl_minus_sft": adequacy,
+        "similarity_rl_minus_sft": paired(
+            ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{sft_arm}:sim")
+        ),
+        "margin": NON_INFERIORITY_MARGIN,
+    }
     if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C3", statement, "not testable", reason, evidence)
     if bleu["ci95"] is None or adequacy["ci95"] is None:
@@ -152,46 +215,74 @@ def claim_c4(ev: dict[str, Any]) -> dict[str, Any]:
     statement = "without the language reward (BLEU + embedding) outputs drift into mixed languages"
     with_lang, without = "bleu_sem_lang", "bleu_sem"
     purity = paired(_items(ev["oracle"], with_lang, "purity"), _items(ev["oracle"], without, "purity"))
-    evidence = {"purity_with_minus_without_language_reward": purity, "arms": [with_lang, without],
-                "purity": {a: ((ev["oracle"].get(a) or {}).get("purity") or {}).get("value") for a in (with_lang, without)},
-                "encoder_prefers_mixed": ev.get("mix")}
+    evidence = {
+        "purity_with_minus_without_language_reward": purity,
+        "arms": [with_lang, without],
+        "purity": {
+            a: ((ev["oracle"].get(a) or {}).get("purity") or {}).get("value") for a in (with_lang, without)
+        },
+        "encoder_prefers_mixed": ev.get("mix"),
+    }
     for arm in (without, with_lang):
         if (reason := _did_not_learn(ev["trends"], arm)) is not None:
             return claim("C4", statement, "not testable", reason, evidence)
     if purity["ci95"] is None:
         return claim("C4", statement, "not testable", "no oracle purity for both arms", evidence)
     ok = purity["ci95"][0] > 0
-    return claim("C4", statement, "reproduced" if ok else "not reproduced",
-                 f"L purity with - without the language reward {_fmt(purity)}"
-                 + ("" if ok else ": no significant drift into mixed text"), evidence)
+    return claim(
+        "C4",
+        statement,
+        "reproduced" if ok else "not reproduced",
+        f"L purity with - without the language reward {_fmt(purity)}"
+        + ("" if ok else ": no significant drift into mixed text"),
+        evidence,
+    )
 
 
 def claim_c5(ev: dict[str, Any], rl_arm: str | None = RL_ARM, start: str = "rl") -> dict[str, Any]:
     """`start`: the name of the RL start in the transfer's results (one per reward variant)."""
-    statement = (f"few-shot headline transfer from the RL model is at least as good (oracle adequacy, margin "
-                 f"{NON_INFERIORITY_MARGIN}) as from the SFT model")
+    statement = (
+        f"few-shot headline transfer from the RL model is at least as good (oracle adequacy, margin "
+        f"{NON_INFERIORITY_MARGIN}) as from the SFT model"
+    )
     if rl_arm is None:
         return claim("C5", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
     transfer = ev.get("transfer_oracle") or {}
     chance = transfer.get("chance")
     adequacy = paired(_items(transfer, start), _items(transfer, "sft"))
-    evidence = {"oracle_adequacy_rl_minus_sft": adequacy, "chance": chance,
-                "adequacy": {k: ((transfer.get(k) or {}).get("adequacy") or {}).get("value") for k in (start, "sft")},
-                "similarity_rl_minus_sft": paired(_items(transfer, start, "similarity"), _items(transfer, "sft", "similarity"))
-                if _items(transfer, start, "similarity") else ev.get("transfer_similarity"),
-                "margin": NON_INFERIORITY_MARGIN}
+    evidence = {
+        "oracle_adequacy_rl_minus_sft": adequacy,
+        "chance": chance,
+        "adequacy": {k: ((transfer.get(k) or {}).get("adequacy") or {}).get("value") for k in (start, "sft")},
+        "similarity_rl_minus_sft": paired(
+            _items(transfer, start, "similarity"), _items(transfer, "sft", "similarity")
+        )
+        if _items(transfer, start, "similarity")
+        else ev.get("transfer_similarity"),
+        "margin": NON_INFERIORITY_MARGIN,
+    }
     if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
         return claim("C5", statement, "not testable", reason, evidence)
     if adequacy["ci95"] is None:
         return claim("C5", statement, "not testable", "no headline outputs from both starts", evidence)
     lows = [((transfer.get(k) or {}).get("adequacy") or {}).get("ci95", [0, 0])[0] for k in (start, "sft")]
     if chance is not None and max(lows) <= chance:
-        return claim("C5", statement, "not testable",
-                     f"neither transferred model beats chance adequacy {chance:.3f}: both failed the task", evidence)
+        return claim(
+            "C5",
+            statement,
+            "not testable",
+            f"neither transferred model beats chance adequacy {chance:.3f}: both failed the task",
+            evidence,
+        )
     ok = adequacy["ci95"][0] > -NON_INFERIORITY_MARGIN
-    return claim("C5", statement, "reproduced" if ok else "not reproduced",
-                 f"headline adequacy RL start - SFT start {_fmt(adequacy)}"
-                 + ("" if ok else f": RL's may be more than {NON_INFERIORITY_MARGIN} lower"), evidence)
+    return claim(
+        "C5",
+        statement,
+        "reproduced" if ok else "not reproduced",
+        f"headline adequacy RL start - SFT start {_fmt(adequacy)}"
+        + ("" if ok else f": RL's may be more than {NON_INFERIORITY_MARGIN} lower"),
+        evidence,
+    )
 
 
 def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -219,20 +310,33 @@ def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
             _with_variant(claim_c3(per, rl_arm, sft_arm), variant, arms),
             _with_variant(claim_c5(per, rl_arm, variant), variant, arms),
         ]
-        old = {"C1": claim_c1(per, old_rl) if old_rl else None,
-               "C3": claim_c3(per, old_rl, SFT_ARM) if old_rl else None}
+        old = {
+            "C1": claim_c1(per, old_rl) if old_rl else None,
+            "C3": claim_c3(per, old_rl, SFT_ARM) if old_rl else None,
+        }
         for row in found:
             previous = old.get(row["id"])
             if previous is not None:
-                row["evidence"]["old_rule"] = {"arms": {"rl": old_rl, "sft": SFT_ARM}, "status": previous["status"],
-                                               "reason": previous["reason"]}
+                row["evidence"]["old_rule"] = {
+                    "arms": {"rl": old_rl, "sft": SFT_ARM},
+                    "status": previous["status"],
+                    "reason": previous["reason"],
+                }
             elif row["id"] == "C2" and row["evidence"].get("mean_pooled"):
                 pooled = row["evidence"]["mean_pooled"]
                 diff = pooled.get("mean_difference") or {}
-                status = ("not testable" if not pooled.get("testable") or diff.get("ci95") is None
-                          else "reproduced" if diff["ci95"][1] < 0 else "not reproduced")
-                row["evidence"]["old_rule"] = {"rule": "mean over learning rates", "status": status,
-                                               "mean_difference": diff}
+                status = (
+                    "not testable"
+                    if not pooled.get("testable") or diff.get("ci95") is None
+                    else "reproduced"
+                    if diff["ci95"][1] < 0
+                    else "not reproduced"
+                )
+                row["evidence"]["old_rule"] = {
+                    "rule": "mean over learning rates",
+                    "status": status,
+                    "mean_difference": diff,
+                }
         rows.extend(found)
     order = {"C1": 0, "C2": 1, "C3": 2, "C5": 4}
     rows.sort(key=lambda r: (order[r["id"]], list(VARIANTS).index(r["variant"])))

@@ -33,8 +33,14 @@ def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[
     import random
 
     lexicon, rng = load_world(world).lexicon, random.Random(0)
-    rows = [{"reference": r["reference"], "source": r["source"],
-             "paraphrase": realise_l(Meaning(*r["meaning"]), lexicon, rng)} for r in read_rows(world / "mt_test.jsonl")]
+    rows = [
+        {
+            "reference": r["reference"],
+            "source": r["source"],
+            "paraphrase": realise_l(Meaning(*r["meaning"]), lexicon, rng),
+        }
+        for r in read_rows(world / "mt_test.jsonl")
+    ]
     train = read_rows(world / "mt_train.jsonl")
     semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder)}
     language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
@@ -44,8 +50,12 @@ def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[
         reward.prepare(train, 0)  # the bank is drawn from training references, as in a GRPO stage
         result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")
         total = result["scores"]["total"]
-        out[variant] = {"paraphrase_above": total.get("paraphrase_above"), "copy_above": total["copy_above"],
-                        "mean": total["mean"], "constant": result.get("constant")}
+        out[variant] = {
+            "paraphrase_above": total.get("paraphrase_above"),
+            "copy_above": total["copy_above"],
+            "mean": total["mean"],
+            "constant": result.get("constant"),
+        }
     return out
 
 
@@ -56,21 +66,35 @@ def oracle_preference(run_dir: Path, world: Path, pairs: list[tuple[str, str]]) 
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
         ja, jb = judge(a, meanings[row["id"]], lexicon, "l"), judge(b, meanings[row["id"]], lexicon, "l")
-        return ((ja.adequacy - jb.adequacy) * 100 + (ja.grammatical - jb.grammatical) * 10
-                + (ja.purity - jb.purity))
+        return (
+            (ja.adequacy - jb.adequacy) * 100
+            + (ja.grammatical - jb.grammatical) * 10
+            + (ja.purity - jb.purity)
+        )
 
     results = {}
     for a, b in pairs:
         path_a, path_b = run_dir / "eval" / f"{a}.outputs.jsonl", run_dir / "eval" / f"{b}.outputs.jsonl"
         if path_a.exists() and path_b.exists():
             rows_a, rows_b = read_rows(path_a), read_rows(path_b)
-            results[f"{a} vs {b}"] = {"a": a, "b": b, "judge": "oracle", **compare(
-                [r["source"] for r in rows_a], [r["hypothesis"] for r in rows_a], [r["hypothesis"] for r in rows_b],
-                rows_a, verdict)}
+            results[f"{a} vs {b}"] = {
+                "a": a,
+                "b": b,
+                "judge": "oracle",
+                **compare(
+                    [r["source"] for r in rows_a],
+                    [r["hypothesis"] for r in rows_a],
+                    [r["hypothesis"] for r in rows_b],
+                    rows_a,
+                    verdict,
+                ),
+            }
     return results
 
 
-def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def learning_evidence(
+    mt_dir: Path, results: dict[str, Any], base: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
     arm the weight movement of its last stage from the model it started from."""
     trends, movement = {}, {}
@@ -81,11 +105,16 @@ def learning_evidence(mt_dir: Path, results: dict[str, Any], base: Path) -> tupl
         history = mt_dir / arm / "grpo" / "log_history.json"
         if history.exists():
             trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
-            movement[arm] = {"grpo_from_cold_start": weight_movement(mt_dir / arm / "sft" / "final",
-                                                                     mt_dir / arm / "grpo" / "final")}
+            movement[arm] = {
+                "grpo_from_cold_start": weight_movement(
+                    mt_dir / arm / "sft" / "final", mt_dir / arm / "grpo" / "final"
+                )
+            }
         stages = [key.split("/", 1)[1] for key in manifest["stages"] if key.startswith(f"{arm}/")]
         if stages:
-            movement.setdefault(arm, {})["from_base"] = weight_movement(base, mt_dir / arm / stages[-1] / "final")
+            movement.setdefault(arm, {})["from_base"] = weight_movement(
+                base, mt_dir / arm / stages[-1] / "final"
+            )
     return trends, movement
 
 
@@ -99,10 +128,17 @@ def headline_oracle(world: Path, transfer: dict[str, Any]) -> dict[str, Any]:
         path = Path(start["run_dir"]) / "eval" / f"{transfer['arm']}.outputs.jsonl"
         if path.exists():
             rows = read_rows(path)
-            items = [judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy for r in rows]
+            items = [
+                judge(r["hypothesis"], meanings[r["id"]], world_obj.lexicon, "l", slots).adequacy
+                for r in rows
+            ]
             similarity = [r["seg_sim"] for r in rows if "seg_sim" in r]
-            out[name] = {"adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
-                         "similarity": {"value": sum(similarity) / len(similarity) if similarity else None,
-                                        "items": similarity if len(similarity) == len(rows) else None},
-                         "distinct": len({r["hypothesis"] for r in rows})}
+            out[name] = {
+                "adequacy": {"value": sum(items) / len(items), "ci95": bootstrap_mean(items), "items": items},
+                "similarity": {
+                    "value": sum(similarity) / len(similarity) if similarity else None,
+                    "items": similarity if len(similarity) == len(rows) else None,
+                },
+                "distinct": len({r["hypothesis"] for r in rows}),
+            }
     return out

@@ -75,29 +75,46 @@ def stamp(out: Path, inputs: dict[str, Any]) -> None:
     atomic_write_json(out / INPUTS, {"hash": spec_hash(inputs), "inputs": inputs})
 
 
-def headline_setup(config, world: Path, encoder: Path, mt_dir: Path,
-                   starts: dict[str, Path] | None = None) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
+def headline_setup(
+    config, world: Path, encoder: Path, mt_dir: Path, starts: dict[str, Path] | None = None
+) -> tuple[dict[str, Any], dict[str, Path], dict[str, Any]]:
     """(experiment dict, starts, inputs) of the headline transfer; `inputs` is everything its result
     depends on (hashed into the cache key). `starts`: name -> model folder (default: the x1 RL and SFT)."""
     exp = {
-        "name": "sandbox-headline", "seed": config.seed, "model": {"path": "placeholder"},
-        "task": {"type": "headline", "source_lang": "bo", "target_lang": "bo", "target_name": "L",
-                 "chat_template": "never"},
+        "name": "sandbox-headline",
+        "seed": config.seed,
+        "model": {"path": "placeholder"},
+        "task": {
+            "type": "headline",
+            "source_lang": "bo",
+            "target_lang": "bo",
+            "target_name": "L",
+            "chat_template": "never",
+        },
         "data": {"train": str(world / "headline_train.jsonl"), "test": str(world / "headline_test.jsonl")},
         "sft": {"epochs": 4, "learning_rate": 1e-3, "batch_size": 8, **config.sft, "save_steps": 1000},
         "eval": {"encoder": str(encoder), "metrics": ["rougeL", "sim", "lang"], "resamples": 500},
         "decoding": {"max_new_tokens": 24},
         "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
     }
-    starts = starts or {"rl": mt_dir / "semantic_rl" / "grpo" / "final", "sft": mt_dir / "strong_sft" / "sft" / "final"}
-    inputs = {"version": HEADLINE_VERSION, "experiment": exp, "k": config.transfer_k,
-              "files": {name: fingerprint(world / f"{name}.jsonl") for name in ("headline_train", "headline_test")},
-              "encoder": fingerprint(encoder), "starts": {name: fingerprint(path) for name, path in starts.items()}}
+    starts = starts or {
+        "rl": mt_dir / "semantic_rl" / "grpo" / "final",
+        "sft": mt_dir / "strong_sft" / "sft" / "final",
+    }
+    inputs = {
+        "version": HEADLINE_VERSION,
+        "experiment": exp,
+        "k": config.transfer_k,
+        "files": {name: fingerprint(world / f"{name}.jsonl") for name in ("headline_train", "headline_test")},
+        "encoder": fingerprint(encoder),
+        "starts": {name: fingerprint(path) for name, path in starts.items()},
+    }
     return exp, starts, inputs
 
 
-def headline_transfer(config, world: Path, encoder: Path, mt_dir: Path, out: Path,
-                      starts: dict[str, Path] | None = None) -> dict[str, Any]:
+def headline_transfer(
+    config, world: Path, encoder: Path, mt_dir: Path, out: Path, starts: dict[str, Path] | None = None
+) -> dict[str, Any]:
     exp, starts, inputs = headline_setup(config, world, encoder, mt_dir, starts)
     reused = cached(out, "transfer.json", inputs)
     if reused is not None:
@@ -129,7 +146,7 @@ def machine_translator(world_json: Path, error_rate: float, seed: int):
         if kb is not None:
             kind, question, agent, value = kb
             if question:
-                return kb_question(kind, agent, world.lexicon, "l") + text[len(text.rstrip()):]
+                return kb_question(kind, agent, world.lexicon, "l") + text[len(text.rstrip()) :]
             if rng.random() < error_rate:
                 if rng.random() < 0.5:
                     agent = wrong("agent", agent)
@@ -160,11 +177,25 @@ def rm_training_sets(world: Path, error_rate: float, seed: int) -> dict[str, lis
     n = min(len(h_train), len(machine), len(l_train))
 
     def clean(pairs: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-        return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"], "language": language,
-                 "category": p["category"], **({"source_line": p[LINE]} if LINE in p else {})} for p in pairs]
+        return [
+            {
+                "prompt": p["prompt"],
+                "chosen": p["chosen"],
+                "rejected": p["rejected"],
+                "language": language,
+                "category": p["category"],
+                **({"source_line": p[LINE]} if LINE in p else {}),
+            }
+            for p in pairs
+        ]
 
-    return {"h_train": clean(h_train[:n], "h"), "h_eval": clean(h_eval, "h"), "l_machine": clean(machine[:n], "l"),
-            "l_native_train": clean(l_train[:n], "l-native"), "l_eval": clean(l_eval, "l")}
+    return {
+        "h_train": clean(h_train[:n], "h"),
+        "h_eval": clean(h_eval, "h"),
+        "l_machine": clean(machine[:n], "l"),
+        "l_native_train": clean(l_train[:n], "l-native"),
+        "l_eval": clean(l_eval, "l"),
+    }
 
 
 def per_pair_hits(scores_path: Path) -> dict[str, dict[str, list[float]]]:
@@ -172,16 +203,25 @@ def per_pair_hits(scores_path: Path) -> dict[str, dict[str, list[float]]]:
     hits: dict[str, dict[str, list[float]]] = {}
     for row in read_jsonl(scores_path, numbered=False, allow_empty=True):
         hits.setdefault(row["rm"], {}).setdefault(row["language"], []).append(
-            1.0 if row["chosen_score"] > row["rejected_score"] else 0.0)
+            1.0 if row["chosen_score"] > row["rejected_score"] else 0.0
+        )
     return hits
 
 
 def rm_inputs(config, world: Path, base: Path) -> dict[str, Any]:
     """Everything the RM experiment's result depends on (hashed into the cache key)."""
-    return {"version": RM_VERSION, "seed": config.seed,
-            "rm": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.rm, "save_steps": 10_000},
-            "mt_error": config.rm_mt_error, "test_size": RM_TEST_SIZE, "resamples": 500, "base": fingerprint(base),
-            "files": {name: fingerprint(world / name) for name in ("prefs_h.jsonl", "prefs_l.jsonl", "world.json")}}
+    return {
+        "version": RM_VERSION,
+        "seed": config.seed,
+        "rm": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16, **config.rm, "save_steps": 10_000},
+        "mt_error": config.rm_mt_error,
+        "test_size": RM_TEST_SIZE,
+        "resamples": 500,
+        "base": fingerprint(base),
+        "files": {
+            name: fingerprint(world / name) for name in ("prefs_h.jsonl", "prefs_l.jsonl", "world.json")
+        },
+    }
 
 
 def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[str, Any]:
@@ -196,32 +236,66 @@ def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[st
         sets = rm_training_sets(world, config.rm_mt_error, config.seed)
         for name, pairs in sets.items():
             atomic_write_jsonl(out / "pairs" / f"{name}.jsonl", pairs)
-        split = {"h_train": "train", "h_eval": "eval", "l_machine": "train", "l_native_train": "train",
-                 "l_eval": "eval"}
-        setup = {
-            "name": "sandbox-rm", "seed": config.seed, "model": {"path": str(base)},
-            "data": {"files": [{"path": str(out / "pairs" / f"{name}.jsonl"), "split": part}
-                               for name, part in split.items()]},
-            "train_languages": list(RM_LANGUAGES), "eval_languages": ["h", "l"],
-            "reference_language": "h", "rm": rm, "representation": {"max_inputs": 64}, "resamples": resamples,
+        split = {
+            "h_train": "train",
+            "h_eval": "eval",
+            "l_machine": "train",
+            "l_native_train": "train",
+            "l_eval": "eval",
         }
-        atomic_write_text(out / "rm_transfer.yaml", yaml.safe_dump(setup, sort_keys=False, allow_unicode=True))
+        setup = {
+            "name": "sandbox-rm",
+            "seed": config.seed,
+            "model": {"path": str(base)},
+            "data": {
+                "files": [
+                    {"path": str(out / "pairs" / f"{name}.jsonl"), "split": part}
+                    for name, part in split.items()
+                ]
+            },
+            "train_languages": list(RM_LANGUAGES),
+            "eval_languages": ["h", "l"],
+            "reference_language": "h",
+            "rm": rm,
+            "representation": {"max_inputs": 64},
+            "resamples": resamples,
+        }
+        atomic_write_text(
+            out / "rm_transfer.yaml", yaml.safe_dump(setup, sort_keys=False, allow_unicode=True)
+        )
         run_rm_transfer(out / "rm_transfer.yaml", out)
         stamp(out, inputs)
     result = json.loads((out / "rm_transfer.json").read_text(encoding="utf-8"))
     matrix, hits = result["matrix"], per_pair_hits(out / "scores.jsonl")
 
     def row(lang: str) -> dict[str, Any]:
-        return {"accuracy_on_l": matrix[lang]["l"]["accuracy"], "ci95_on_l": matrix[lang]["l"]["ci95"],
-                "accuracy_on_h": matrix[lang]["h"]["accuracy"], "ci95_on_h": matrix[lang]["h"]["ci95"],
-                "trained_on": RM_LANGUAGES[lang], "train_pairs": result["pairs"][lang]["train"]}
+        return {
+            "accuracy_on_l": matrix[lang]["l"]["accuracy"],
+            "ci95_on_l": matrix[lang]["l"]["ci95"],
+            "accuracy_on_h": matrix[lang]["h"]["accuracy"],
+            "ci95_on_h": matrix[lang]["h"]["ci95"],
+            "trained_on": RM_LANGUAGES[lang],
+            "train_pairs": result["pairs"][lang]["train"],
+        }
 
-    return {"rm_h": row("h"), "rm_l": row("l"), "rm_l_native": row("l-native"),
-            "ceiling": matrix["l-native"]["l"]["accuracy"],
-            "per_pair": {"rm_h_on_h": hits["h"]["h"], "rm_h_on_l": hits["h"]["l"], "rm_l_on_l": hits["l"]["l"],
-                         "ceiling_on_l": hits["l-native"]["l"]},
-            "resamples": resamples, "seed": config.seed,
-            "test_pairs_l": result["pairs"]["l"]["eval"], "test_pairs_h": result["pairs"]["h"]["eval"],
-            "train_pairs": result["pairs"]["h"]["train"],
-            "matrix": matrix, "reference_vs_native": result["reference_vs_native"],
-            "representation_shift": result.get("representation", {}).get("shift"), "report": str(out / "report.html")}
+    return {
+        "rm_h": row("h"),
+        "rm_l": row("l"),
+        "rm_l_native": row("l-native"),
+        "ceiling": matrix["l-native"]["l"]["accuracy"],
+        "per_pair": {
+            "rm_h_on_h": hits["h"]["h"],
+            "rm_h_on_l": hits["h"]["l"],
+            "rm_l_on_l": hits["l"]["l"],
+            "ceiling_on_l": hits["l-native"]["l"],
+        },
+        "resamples": resamples,
+        "seed": config.seed,
+        "test_pairs_l": result["pairs"]["l"]["eval"],
+        "test_pairs_h": result["pairs"]["h"]["eval"],
+        "train_pairs": result["pairs"]["h"]["train"],
+        "matrix": matrix,
+        "reference_vs_native": result["reference_vs_native"],
+        "representation_shift": result.get("representation", {}).get("shift"),
+        "report": str(out / "report.html"),
+    }

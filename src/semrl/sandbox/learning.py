@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from semrl.evaluate.trends import MIN_ENTRIES, MIN_WINDOW, reward_trend
 
@@ -82,5 +83,9 @@ def weight_movement(init_dir: Path | str, final_dir: Path | str) -> dict[str, An
     if not tensors:
         return {"l2": None, "relative": None, "max_abs": None, "tensors": 0}
     l2 = math.sqrt(squared)
-    return {"l2": l2, "relative": l2 / math.sqrt(init_squared) if init_squared > 0 else None,
-            "max_abs": max_abs, "tensors": tensors}
+    return {
+        "l2": l2,
+        "relative": l2 / math.sqrt(init_squared) if init_squared > 0 else None,
+        "max_abs": max_abs,
+        "tensors": tensors,
+    }

@@ -13,14 +13,48 @@ from dataclasses import dataclass, field
 SLOTS = ("agent", "action", "object", "place", "time")
 
 H_WORDS: dict[str, list[tuple[str, str]]] = {
-    "agent": [("farmer", "grower"), ("teacher", "tutor"), ("doctor", "healer"), ("child", "kid"),
-              ("trader", "merchant"), ("monk", "priest"), ("herder", "shepherd"), ("driver", "coachman")],
-    "action": [("carried", "hauled"), ("sold", "traded"), ("painted", "colored"), ("found", "discovered"),
-               ("cleaned", "washed"), ("bought", "purchased"), ("mended", "repaired"), ("hid", "concealed")],
-    "object": [("basket", "hamper"), ("boat", "vessel"), ("bell", "chime"), ("cart", "wagon"), ("lamp", "lantern"),
-               ("rope", "cord"), ("tent", "shelter"), ("jar", "pot"), ("blanket", "quilt"), ("drum", "tabor")],
-    "place": [("river", "stream"), ("market", "bazaar"), ("hill", "slope"), ("temple", "shrine"), ("valley", "dale"),
-              ("lake", "pond"), ("bridge", "crossing"), ("forest", "woods")],
+    "agent": [
+        ("farmer", "grower"),
+        ("teacher", "tutor"),
+        ("doctor", "healer"),
+        ("child", "kid"),
+        ("trader", "merchant"),
+        ("monk", "priest"),
+        ("herder", "shepherd"),
+        ("driver", "coachman"),
+    ],
+    "action": [
+        ("carried", "hauled"),
+        ("sold", "traded"),
+        ("painted", "colored"),
+        ("found", "discovered"),
+        ("cleaned", "washed"),
+        ("bought", "purchased"),
+        ("mended", "repaired"),
+        ("hid", "concealed"),
+    ],
+    "object": [
+        ("basket", "hamper"),
+        ("boat", "vessel"),
+        ("bell", "chime"),
+        ("cart", "wagon"),
+        ("lamp", "lantern"),
+        ("rope", "cord"),
+        ("tent", "shelter"),
+        ("jar", "pot"),
+        ("blanket", "quilt"),
+        ("drum", "tabor"),
+    ],
+    "place": [
+        ("river", "stream"),
+        ("market", "bazaar"),
+        ("hill", "slope"),
+        ("temple", "shrine"),
+        ("valley", "dale"),
+        ("lake", "pond"),
+        ("bridge", "crossing"),
+        ("forest", "woods"),
+    ],
     "time": [("morning", "dawn"), ("noon", "midday"), ("evening", "dusk"), ("night", "midnight")],
 }
 
@@ -31,18 +65,18 @@ TSHEG = "\u0f0b"
 
 @dataclass
 class Lexicon:
-    h: dict[str, list[tuple[str, ...]]]  # slot -> concept index -> H synonyms
-    l: dict[str, list[tuple[str, ...]]]  # slot -> concept index -> L synonyms (syllables joined by tsheg)
+    h_words: dict[str, list[tuple[str, ...]]]  # slot -> concept index -> H synonyms
+    l_words: dict[str, list[tuple[str, ...]]]  # slot -> concept index -> L synonyms (joined by tsheg)
     h_index: dict[str, tuple[str, int]] = field(default_factory=dict)  # H word -> (slot, concept)
     l_index: dict[str, tuple[str, int]] = field(default_factory=dict)
     l_first: dict[str, tuple[str, ...]] = field(default_factory=dict)  # first syllable -> word's syllables
 
     def __post_init__(self):
-        for slot, concepts in self.h.items():
+        for slot, concepts in self.h_words.items():
             for concept, words in enumerate(concepts):
                 for word in words:
                     self.h_index[word] = (slot, concept)
-        for slot, concepts in self.l.items():
+        for slot, concepts in self.l_words.items():
             for concept, words in enumerate(concepts):
                 for word in words:
                     self.l_index[word] = (slot, concept)
@@ -50,7 +84,7 @@ class Lexicon:
                     self.l_first[parts[0]] = parts
 
     def sizes(self) -> dict[str, int]:
-        return {slot: len(concepts) for slot, concepts in self.h.items()}
+        return {slot: len(concepts) for slot, concepts in self.h_words.items()}
 
 
 def build_lexicon(seed: int, sizes: dict[str, int] | None = None) -> Lexicon:
@@ -60,21 +94,21 @@ def build_lexicon(seed: int, sizes: dict[str, int] | None = None) -> Lexicon:
     rng = random.Random(seed)
     pool = [c + v for c in _CONSONANTS for v in _VOWELS]
     rng.shuffle(pool)
-    h: dict[str, list[tuple[str, ...]]] = {}
-    l: dict[str, list[tuple[str, ...]]] = {}
+    h_words: dict[str, list[tuple[str, ...]]] = {}
+    l_words: dict[str, list[tuple[str, ...]]] = {}
     counts = {slot: (sizes or {}).get(slot, len(H_WORDS[slot])) for slot in SLOTS}
     for slot, n in counts.items():
         if not 1 <= n <= len(H_WORDS[slot]):
             raise ValueError(f"world.sizes.{slot}: between 1 and {len(H_WORDS[slot])}")
     words_needed = 2 * sum(counts.values())
     for slot in SLOTS:
-        h[slot] = [tuple(words) for words in H_WORDS[slot][: counts[slot]]]
-        l[slot] = []
+        h_words[slot] = [tuple(words) for words in H_WORDS[slot][: counts[slot]]]
+        l_words[slot] = []
         for _ in range(counts[slot]):
             synonyms = []
             for _ in range(2):
                 words_needed -= 1
                 length = 2 if len(pool) - 2 >= words_needed and rng.random() < 0.5 else 1
                 synonyms.append(TSHEG.join(pool.pop() for _ in range(length)))
-            l[slot].append(tuple(synonyms))
-    return Lexicon(h, l)
+            l_words[slot].append(tuple(synonyms))
+    return Lexicon(h_words, l_words)

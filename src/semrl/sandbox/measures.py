@@ -26,7 +26,9 @@ from semrl.sandbox.world import World, WorldSpec, aligned_line
 
 
 def load_world(world_dir: Path) -> World:
-    spec = WorldSpec.model_validate(json.loads((world_dir / "world.json").read_text(encoding="utf-8"))["spec"])
+    spec = WorldSpec.model_validate(
+        json.loads((world_dir / "world.json").read_text(encoding="utf-8"))["spec"]
+    )
     return World(spec)
 
 
@@ -42,16 +44,20 @@ def chance_adequacy(world: World, slots: tuple[str, ...] = SLOTS) -> float:
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
-    return {"value": sum(values) / len(values) if values else None,
-            "ci95": bootstrap_mean(values) if values else None, "n": len(values), "items": values}
+    return {
+        "value": sum(values) / len(values) if values else None,
+        "ci95": bootstrap_mean(values) if values else None,
+        "n": len(values),
+        "items": values,
+    }
 
 
 def judge_outputs(hypotheses: list[str], meanings: list[Meaning], world: World) -> dict[str, Any]:
     """Adequacy (overall, on covered and uncovered concepts), grammaticality, purity, distinct outputs."""
     cover = covered(world)
-    verdicts = [judge(h, m, world.lexicon, "l") for h, m in zip(hypotheses, meanings)]
+    verdicts = [judge(h, m, world.lexicon, "l") for h, m in zip(hypotheses, meanings, strict=True)]
     slot_hits: dict[str, list[float]] = {"covered": [], "uncovered": []}
-    for verdict, meaning in zip(verdicts, meanings):
+    for verdict, meaning in zip(verdicts, meanings, strict=True):
         for slot in SLOTS:
             concept = getattr(meaning, slot)
             side = "covered" if concept in cover[slot] else "uncovered"
@@ -77,7 +83,8 @@ def oracle_scores(eval_dir: Path, world_dir: Path) -> dict[str, Any]:
     for path in sorted(eval_dir.glob("*.outputs.jsonl")):
         rows = read_jsonl(path)
         out[path.name[: -len(".outputs.jsonl")]] = judge_outputs(
-            [r["hypothesis"] for r in rows], [meanings[r["id"]] for r in rows], world)
+            [r["hypothesis"] for r in rows], [meanings[r["id"]] for r in rows], world
+        )
     return out
 
 
@@ -119,17 +126,25 @@ def mix_property(encoder: Path, world_dir: Path, seed: int = 0) -> dict[str, Any
         wrong2.append(realise_l(world.corrupt(once, rng), world.lexicon, rng))
 
     def cosines(texts: list[str]) -> list[float]:
-        a = encoder_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        b = encoder_model.encode(refs, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        a = encoder_model.encode(
+            texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        b = encoder_model.encode(
+            refs, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return [float(x) for x in (a * b).sum(axis=1)]
 
     sim_mixed, sim_wrong1, sim_wrong2 = cosines(mixed), cosines(wrong1), cosines(wrong2)
     n = len(rows)
     return {
-        "similarity": {"mixed_all_right": sum(sim_mixed) / n, "pure_one_wrong": sum(sim_wrong1) / n,
-                       "pure_two_wrong": sum(sim_wrong2) / n},
-        "mixed_above_pure_one_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong1)) / n,
-        "mixed_above_pure_two_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong2)) / n,
+        "similarity": {
+            "mixed_all_right": sum(sim_mixed) / n,
+            "pure_one_wrong": sum(sim_wrong1) / n,
+            "pure_two_wrong": sum(sim_wrong2) / n,
+        },
+        "mixed_above_pure_one_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong1, strict=True)) / n,
+        "mixed_above_pure_two_wrong": sum(m > w for m, w in zip(sim_mixed, sim_wrong2, strict=True)) / n,
         "n": n,
-        "note": "code-mixed = the meaning in L with two slots written as H words; pure = L with 1 or 2 wrong slots",
+        "note": "code-mixed = the meaning in L with two slots written as H words; "
+        "pure = L with 1 or 2 wrong slots",
     }

@@ -50,7 +50,9 @@ def parse_l(text: str, lexicon: Lexicon) -> dict[str, set[int]]:
     return found
 
 
-def judge(text: str, reference: Meaning, lexicon: Lexicon, language: str, slots: tuple[str, ...] = SLOTS) -> Judgement:
+def judge(
+    text: str, reference: Meaning, lexicon: Lexicon, language: str, slots: tuple[str, ...] = SLOTS
+) -> Judgement:
     """Adequacy, grammaticality and purity of `text` (language 'h' or 'l') against a meaning."""
     found = parse_h(text, lexicon) if language == "h" else parse_l(text, lexicon)
     right = {slot: found[slot] == {getattr(reference, slot)} for slot in slots}

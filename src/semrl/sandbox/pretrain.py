@@ -41,19 +41,49 @@ def pretrain_base(texts: list[str], spec: BaseModelSpec, out_dir: Path, seed: in
     from trl import SFTConfig, SFTTrainer
 
     init = out_dir / "init"
-    build_tiny_lm(init, texts, TinySpec(vocab_size=spec.vocab_size, hidden_size=spec.hidden_size,
-                                        intermediate_size=spec.intermediate_size, num_layers=spec.num_layers,
-                                        num_heads=spec.num_heads, max_positions=spec.max_positions, seed=seed))
-    args = SFTConfig(output_dir=str(out_dir / "trainer"), max_steps=spec.steps, learning_rate=spec.learning_rate,
-                     lr_scheduler_type="cosine", warmup_steps=0.05, per_device_train_batch_size=spec.batch_size,
-                     max_length=spec.max_length, seed=seed, data_seed=seed, use_cpu=True, bf16=False,
-                     activation_checkpointing=False, report_to=[], save_strategy="no", logging_steps=50,
-                     disable_tqdm=True, dataset_text_field="text", packing=False)
+    build_tiny_lm(
+        init,
+        texts,
+        TinySpec(
+            vocab_size=spec.vocab_size,
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            max_positions=spec.max_positions,
+            seed=seed,
+        ),
+    )
+    args = SFTConfig(
+        output_dir=str(out_dir / "trainer"),
+        max_steps=spec.steps,
+        learning_rate=spec.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        per_device_train_batch_size=spec.batch_size,
+        max_length=spec.max_length,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=50,
+        disable_tqdm=True,
+        dataset_text_field="text",
+        packing=False,
+    )
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(init)
-    trainer = SFTTrainer(model=str(init), args=args, train_dataset=Dataset.from_dict({"text": texts}),
-                         processing_class=tokenizer, callbacks=[progress_callback("pretrain base")])
+    trainer = SFTTrainer(
+        model=str(init),
+        args=args,
+        train_dataset=Dataset.from_dict({"text": texts}),
+        processing_class=tokenizer,
+        callbacks=[progress_callback("pretrain base")],
+    )
     quiet(trainer).train()
     final, tmp = out_dir / "final", out_dir / "final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

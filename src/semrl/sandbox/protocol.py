@@ -27,34 +27,59 @@ def arm_name(method: str, factor: float) -> str:
     return method if factor == 1.0 else f"{method}_x{factor:g}"
 
 
-def select_arms(mt_dir: Path, world_dir: Path, factors: list[float], rl_methods: dict[str, str],
-                learned: set[str]) -> dict[str, Any]:
+def select_arms(
+    mt_dir: Path, world_dir: Path, factors: list[float], rl_methods: dict[str, str], learned: set[str]
+) -> dict[str, Any]:
     """Dev verdicts and the chosen arm of SFT and of each reward variant."""
     sft_arms = [arm_name("strong_sft", f) for f in factors]
     rl_arms = {variant: [arm_name(prefix, f) for f in factors] for variant, prefix in rl_methods.items()}
     dev = dev_oracle(mt_dir, world_dir, sft_arms + [a for arms in rl_arms.values() for a in arms])
     chosen = {**choose(dev, {"sft": sft_arms}), **choose(dev, rl_arms, eligible=learned)}
-    return {"dev": dev_summary(dev), "chosen": chosen, "arms": {m: c["arm"] for m, c in chosen.items()},
-            "reasons": {m: c["reason"] for m, c in chosen.items()}, "sft_arms": sft_arms, "rl_arms": rl_arms}
+    return {
+        "dev": dev_summary(dev),
+        "chosen": chosen,
+        "arms": {m: c["arm"] for m, c in chosen.items()},
+        "reasons": {m: c["reason"] for m, c in chosen.items()},
+        "sft_arms": sft_arms,
+        "rl_arms": rl_arms,
+    }
 
 
-def tradeoffs(eval_dir: Path, results: dict[str, Any], selection: dict[str, Any], learned: set[str],
-              world: World, meanings: list[Meaning], seed: int, curves: bool) -> dict[str, Any]:
+def tradeoffs(
+    eval_dir: Path,
+    results: dict[str, Any],
+    selection: dict[str, Any],
+    learned: set[str],
+    world: World,
+    meanings: list[Meaning],
+    seed: int,
+    curves: bool,
+) -> dict[str, Any]:
     """C2's analysis per variant: frontiers (the rule), with the old mean-pooled analysis beside."""
     out: dict[str, Any] = {}
     for variant, arms in selection["rl_arms"].items():
         methods = {"sft": selection["sft_arms"], "rl": [a for a in arms if a in learned]}
         excluded = {arm: "did not learn" for arm in arms if arm not in learned}
         if not curves:
-            out[variant] = {"testable": False, "methods": methods, "reason": "no checkpoint curves (--quick)",
-                            "excluded": excluded}
+            out[variant] = {
+                "testable": False,
+                "methods": methods,
+                "reason": "no checkpoint curves (--quick)",
+                "excluded": excluded,
+            }
             continue
         if not methods["rl"]:
-            out[variant] = {"testable": False, "methods": methods, "reason": "no RL arm of this reward learned",
-                            "excluded": excluded}
+            out[variant] = {
+                "testable": False,
+                "methods": methods,
+                "reason": "no RL arm of this reward learned",
+                "excluded": excluded,
+            }
             continue
         frontier = compare_methods(eval_dir, results, methods, world, meanings, seed=seed, pool="frontier")
-        frontier["mean_pooled"] = compare_methods(eval_dir, results, methods, world, meanings, seed=seed, pool="mean")
+        frontier["mean_pooled"] = compare_methods(
+            eval_dir, results, methods, world, meanings, seed=seed, pool="mean"
+        )
         out[variant] = {**frontier, "excluded": excluded}
     return out
 
@@ -68,15 +93,25 @@ def oracle_hacked(arm: str, oracle: dict[str, Any], trends: dict[str, Any]) -> d
     cold = ((oracle.get(COLD_ARM) or {}).get("adequacy") or {}).get("items")
     gain = paired(items, cold)
     if gain["ci95"] is None:
-        return {"hacked": None, "reason": "no oracle scores for the arm and the cold start", "adequacy_gain": gain}
+        return {
+            "hacked": None,
+            "reason": "no oracle scores for the arm and the cold start",
+            "adequacy_gain": gain,
+        }
     hacked = learned and gain["ci95"][0] <= 0
-    reason = ("reward rose, adequacy did not" if hacked else
-              "reward did not rise" if not learned else "reward and adequacy both rose")
+    reason = (
+        "reward rose, adequacy did not"
+        if hacked
+        else "reward did not rise"
+        if not learned
+        else "reward and adequacy both rose"
+    )
     return {"hacked": hacked, "reason": reason, "adequacy_gain": gain}
 
 
-def monitors_against_oracle(mt_dir: Path, rl_arms: list[str], oracle: dict[str, Any],
-                            trends: dict[str, Any]) -> dict[str, Any]:
+def monitors_against_oracle(
+    mt_dir: Path, rl_arms: list[str], oracle: dict[str, Any], trends: dict[str, Any]
+) -> dict[str, Any]:
     """Per RL arm: the monitors' warning (from its GRPO log history, no oracle) beside the oracle's verdict;
     and the counts a user needs: hacked arms flagged, hacked arms missed, honest arms flagged."""
     arms: dict[str, Any] = {}
@@ -88,14 +123,22 @@ def monitors_against_oracle(mt_dir: Path, rl_arms: list[str], oracle: dict[str, 
         metrics = history.parent / "metrics.json"  # the stage ran the same check on the same log
         saved = json.loads(metrics.read_text(encoding="utf-8")).get("hacking") if metrics.exists() else None
         check = saved or hacking_check(log)
-        check.setdefault("trends", {})["monitor/hub"] = reward_trend(log, key="monitor/hub", seed=0)  # shown, not in the rule
-        arms[arm] = {"monitors": check, "warning": bool(check.get("warning")), "oracle": oracle_hacked(arm, oracle, trends)}
+        check.setdefault("trends", {})["monitor/hub"] = reward_trend(
+            log, key="monitor/hub", seed=0
+        )  # shown, not in the rule
+        arms[arm] = {
+            "monitors": check,
+            "warning": bool(check.get("warning")),
+            "oracle": oracle_hacked(arm, oracle, trends),
+        }
     judged = [a for a in arms.values() if a["oracle"]["hacked"] is not None]
-    counts = {"hacked": sum(a["oracle"]["hacked"] for a in judged),
-              "hacked_flagged": sum(a["oracle"]["hacked"] and a["warning"] for a in judged),
-              "hacked_missed": sum(a["oracle"]["hacked"] and not a["warning"] for a in judged),
-              "honest": sum(not a["oracle"]["hacked"] for a in judged),
-              "honest_flagged": sum((not a["oracle"]["hacked"]) and a["warning"] for a in judged)}
+    counts = {
+        "hacked": sum(a["oracle"]["hacked"] for a in judged),
+        "hacked_flagged": sum(a["oracle"]["hacked"] and a["warning"] for a in judged),
+        "hacked_missed": sum(a["oracle"]["hacked"] and not a["warning"] for a in judged),
+        "honest": sum(not a["oracle"]["hacked"] for a in judged),
+        "honest_flagged": sum((not a["oracle"]["hacked"]) and a["warning"] for a in judged),
+    }
     return {"arms": arms, "counts": counts}
 
 

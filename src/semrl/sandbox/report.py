@@ -33,12 +33,27 @@ def claims_table(claims: list[dict[str, Any]]) -> Table:
     for c in claims:
         old = (c.get("evidence") or {}).get("old_rule")
         arms = (c.get("evidence") or {}).get("arms") or {}
-        read = (", ".join(f"{k} {v}" for k, v in arms.items() if v) if isinstance(arms, dict)
-                else ", ".join(map(str, arms))) or "–"
-        rows.append([claim_key(c), c["statement"], c["status"], (old or {}).get("status", "–"), read, c["reason"][:220]])
-    return ("Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's learning "
-            "rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
-            ["id", "claim", "status", "old rule", "arms read", "why"], rows)
+        read = (
+            ", ".join(f"{k} {v}" for k, v in arms.items() if v)
+            if isinstance(arms, dict)
+            else ", ".join(map(str, arms))
+        ) or "–"
+        rows.append(
+            [
+                claim_key(c),
+                c["statement"],
+                c["status"],
+                (old or {}).get("status", "–"),
+                read,
+                c["reason"][:220],
+            ]
+        )
+    return (
+        "Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's "
+        "learning rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
+        ["id", "claim", "status", "old rule", "arms read", "why"],
+        rows,
+    )
 
 
 def audit_table(sandbox: dict[str, Any]) -> Table | None:
@@ -52,16 +67,32 @@ def audit_table(sandbox: dict[str, Any]) -> Table | None:
         above = result.get("paraphrase_above") or {}
         worst = min(above.items(), key=lambda kv: kv[1]) if above else None
         constant = result.get("constant") or {}
-        rows.append([variant, ", ".join(f"{k} {v:.0%}" for k, v in above.items()) or "–",
-                     f"{worst[0]} {worst[1]:.0%}" if worst else "–",
-                     _num(constant.get("share"), 2), _num((constant.get("components") or {}).get("semantic"), 2),
-                     {True: "hackable", False: "no"}.get(constant.get("hackable"), "–")])
-    return ("Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how often a "
-            "true L paraphrase outranks each corruption, and the constant-output attack (one sentence, the reference "
-            "most similar to all others, for every row) as a share of the paraphrase's reward: total, and the "
-            "semantic term alone (the language term pays every L output alike and cancels in GRPO's advantage)",
-            ["reward", "paraphrase above", "weakest", "constant / paraphrase (total)", "(semantic term)", "constant"],
-            rows)
+        rows.append(
+            [
+                variant,
+                ", ".join(f"{k} {v:.0%}" for k, v in above.items()) or "–",
+                f"{worst[0]} {worst[1]:.0%}" if worst else "–",
+                _num(constant.get("share"), 2),
+                _num((constant.get("components") or {}).get("semantic"), 2),
+                {True: "hackable", False: "no"}.get(constant.get("hackable"), "–"),
+            ]
+        )
+    return (
+        "Reward audit on the sandbox encoder, before any RL (1.5 x semantic + 1.0 x language, tau 0): how "
+        "often a true L paraphrase outranks each corruption, and the constant-output attack (one sentence, "
+        "the reference most similar to all others, for every row) as a share of the paraphrase's reward: "
+        "total, and the semantic term alone (the language term pays every L output alike and cancels in "
+        "GRPO's advantage)",
+        [
+            "reward",
+            "paraphrase above",
+            "weakest",
+            "constant / paraphrase (total)",
+            "(semantic term)",
+            "constant",
+        ],
+        rows,
+    )
 
 
 def selection_table(sandbox: dict[str, Any]) -> Table | None:
@@ -69,10 +100,21 @@ def selection_table(sandbox: dict[str, Any]) -> Table | None:
     chosen = selection.get("chosen") or {}
     if not chosen:
         return None
-    rows = [[method, ", ".join(f"{arm} {_num(v)}" for arm, v in entry.get("dev_adequacy", {}).items()),
-             entry.get("arm") or "none", entry.get("reason", "")] for method, entry in chosen.items()]
-    return ("Learning rate chosen on the dev split (oracle adequacy of each arm's final model; RL arms that did "
-            "not learn are not eligible)", ["method", "dev adequacy per arm", "chosen", "why"], rows)
+    rows = [
+        [
+            method,
+            ", ".join(f"{arm} {_num(v)}" for arm, v in entry.get("dev_adequacy", {}).items()),
+            entry.get("arm") or "none",
+            entry.get("reason", ""),
+        ]
+        for method, entry in chosen.items()
+    ]
+    return (
+        "Learning rate chosen on the dev split (oracle adequacy of each arm's final model; RL arms that did "
+        "not learn are not eligible)",
+        ["method", "dev adequacy per arm", "chosen", "why"],
+        rows,
+    )
 
 
 def monitors_table(sandbox: dict[str, Any]) -> Table | None:
@@ -84,16 +126,30 @@ def monitors_table(sandbox: dict[str, Any]) -> Table | None:
     for arm, entry in arms.items():
         check, oracle = entry.get("monitors") or {}, entry.get("oracle") or {}
         trends = check.get("trends") or {}
-        rows.append([arm, _ci(trends.get("reward"), 3, True), _ci(trends.get("monitor/retrieval"), 3, True),
-                     _ci(trends.get("monitor/distinct"), 3, True), _ci(trends.get("monitor/hub"), 3, True),
-                     "WARNING" if entry.get("warning") else "–",
-                     {True: "hacked", False: "honest", None: "–"}[oracle.get("hacked")] + f" ({oracle.get('reason', '')})"])
+        rows.append(
+            [
+                arm,
+                _ci(trends.get("reward"), 3, True),
+                _ci(trends.get("monitor/retrieval"), 3, True),
+                _ci(trends.get("monitor/distinct"), 3, True),
+                _ci(trends.get("monitor/hub"), 3, True),
+                "WARNING" if entry.get("warning") else "–",
+                {True: "hacked", False: "honest", None: "–"}[oracle.get("hacked")]
+                + f" ({oracle.get('reason', '')})",
+            ]
+        )
     counts = monitors.get("counts") or {}
-    title = (f"Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the oracle "
-             f"(hacked = reward rose while adequacy did not rise over the cold start). Flagged "
-             f"{counts.get('hacked_flagged', 0)} of {counts.get('hacked', 0)} hacked arms; flagged "
-             f"{counts.get('honest_flagged', 0)} of {counts.get('honest', 0)} honest arms")
-    return (title, ["arm", "reward trend", "retrieval trend", "distinct trend", "hub trend", "monitors", "oracle"], rows)
+    title = (
+        "Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the "
+        "oracle (hacked = reward rose while adequacy did not rise over the cold start). Flagged "
+        f"{counts.get('hacked_flagged', 0)} of {counts.get('hacked', 0)} hacked arms; flagged "
+        f"{counts.get('honest_flagged', 0)} of {counts.get('honest', 0)} honest arms"
+    )
+    return (
+        title,
+        ["arm", "reward trend", "retrieval trend", "distinct trend", "hub trend", "monitors", "oracle"],
+        rows,
+    )
 
 
 def before_tuning_table(sandbox: dict[str, Any]) -> Table:
@@ -102,24 +158,47 @@ def before_tuning_table(sandbox: dict[str, Any]) -> Table:
     competence = sandbox.get("competence") or {}
     rows = [
         ["chance adequacy (source ignored, one random concept per slot)", _num(sandbox.get("chance"))],
-        ["base: own H->L translation, adequacy ('H: <source>' / 'L:', its pretraining format)", _ci(t.get("adequacy"))],
-        ["base: adequacy on concepts the narrow data covers / never shows",
-         f"{_ci((t.get('coverage') or {}).get('covered'))} / {_ci((t.get('coverage') or {}).get('uncovered'))}"],
+        [
+            "base: own H->L translation, adequacy ('H: <source>' / 'L:', its pretraining format)",
+            _ci(t.get("adequacy")),
+        ],
+        [
+            "base: adequacy on concepts the narrow data covers / never shows",
+            f"{_ci((t.get('coverage') or {}).get('covered'))} / "
+            f"{_ci((t.get('coverage') or {}).get('uncovered'))}",
+        ],
         ["base: distinct outputs over the test set", f"{t.get('distinct', '–')} of {t.get('n', '–')}"],
-        ["base competence (held-out general suite)", "; ".join(
-            f"{bench} " + ", ".join(f"{m} {v:.1f}" for m, v in scores.items()) for bench, scores in competence.items())],
-        ["encoder retrieval accuracy before -> after training", f"{_num((sandbox.get('encoder') or {}).get('retrieval_accuracy_before'))}"
-                                                              f" -> {_num((sandbox.get('encoder') or {}).get('retrieval_accuracy'))}"],
-        ["encoder: code-mixed (all concepts right) vs pure L, similarity to the reference", ", ".join(
-            f"{k} {v:.3f}" for k, v in (mix.get("similarity") or {}).items())],
-        ["encoder: code-mixed outscores pure L with one / two wrong concepts",
-         f"{_num(mix.get('mixed_above_pure_one_wrong'), 2)} / {_num(mix.get('mixed_above_pure_two_wrong'), 2)} of items"],
+        [
+            "base competence (held-out general suite)",
+            "; ".join(
+                f"{bench} " + ", ".join(f"{m} {v:.1f}" for m, v in scores.items())
+                for bench, scores in competence.items()
+            ),
+        ],
+        [
+            "encoder retrieval accuracy before -> after training",
+            f"{_num((sandbox.get('encoder') or {}).get('retrieval_accuracy_before'))}"
+            f" -> {_num((sandbox.get('encoder') or {}).get('retrieval_accuracy'))}",
+        ],
+        [
+            "encoder: code-mixed (all concepts right) vs pure L, similarity to the reference",
+            ", ".join(f"{k} {v:.3f}" for k, v in (mix.get("similarity") or {}).items()),
+        ],
+        [
+            "encoder: code-mixed outscores pure L with one / two wrong concepts",
+            f"{_num(mix.get('mixed_above_pure_one_wrong'), 2)} / "
+            f"{_num(mix.get('mixed_above_pure_two_wrong'), 2)} of items",
+        ],
     ]
     return ("Before any tuning: the world, the base model and the reward encoder", ["what", "value"], rows)
 
 
 def arms_table(sandbox: dict[str, Any]) -> Table:
-    oracle, trends, movement = sandbox.get("oracle") or {}, sandbox.get("trend") or {}, sandbox.get("weight_movement") or {}
+    oracle, trends, movement = (
+        sandbox.get("oracle") or {},
+        sandbox.get("trend") or {},
+        sandbox.get("weight_movement") or {},
+    )
     rows = []
     for arm, scores in oracle.items():
         if not scores:
@@ -129,24 +208,48 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
         trend_text = "–"
         if trend and trend.get("value") is not None:
             trend_text = _ci(trend, 3, signed=True) + ("" if trend.get("learned") else " (did not learn)")
-        move = (movement.get(arm) or {})
+        move = movement.get(arm) or {}
         moved = (move.get("grpo_from_cold_start") or move.get("from_base") or {}).get("relative")
-        rows.append([arm, _ci(scores.get("adequacy")), _ci(coverage.get("covered")), _ci(coverage.get("uncovered")),
-                     _num((scores.get("grammatical") or {}).get("value"), 2),
-                     _num((scores.get("purity") or {}).get("value"), 2),
-                     f"{scores.get('distinct', '–')}/{scores.get('n', '–')}", trend_text, _num(moved, 4)])
-    return (f"Oracle verdict per arm on the test set (chance adequacy {_num(sandbox.get('chance'))}); reward trend = mean "
-            "reward of the last 20% of GRPO steps minus the first 20%; weights moved = ||Δθ||/||θ|| of the last stage "
-            "(GRPO: from the cold start)",
-            ["arm", "adequacy", "covered concepts", "uncovered concepts", "grammatical", "L purity", "distinct outputs",
-             "reward trend", "weights moved"], rows)
+        rows.append(
+            [
+                arm,
+                _ci(scores.get("adequacy")),
+                _ci(coverage.get("covered")),
+                _ci(coverage.get("uncovered")),
+                _num((scores.get("grammatical") or {}).get("value"), 2),
+                _num((scores.get("purity") or {}).get("value"), 2),
+                f"{scores.get('distinct', '–')}/{scores.get('n', '–')}",
+                trend_text,
+                _num(moved, 4),
+            ]
+        )
+    return (
+        f"Oracle verdict per arm on the test set (chance adequacy {_num(sandbox.get('chance'))}); reward "
+        "trend = mean reward of the last 20% of GRPO steps minus the first 20%; weights moved = "
+        "||Δθ||/||θ|| of the last stage (GRPO: from the cold start)",
+        [
+            "arm",
+            "adequacy",
+            "covered concepts",
+            "uncovered concepts",
+            "grammatical",
+            "L purity",
+            "distinct outputs",
+            "reward trend",
+            "weights moved",
+        ],
+        rows,
+    )
 
 
 def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
     analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
     tables = []
     for variant, analysis in analyses.items():
-        for label, entry in (("frontiers", analysis), ("old rule: mean over learning rates", analysis.get("mean_pooled"))):
+        for label, entry in (
+            ("frontiers", analysis),
+            ("old rule: mean over learning rates", analysis.get("mean_pooled")),
+        ):
             table = tradeoff_table(entry or {}, f"{variant} reward, {label}")
             if table is not None:
                 tables.append(table)
@@ -154,21 +257,31 @@ def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
 
 
 def tradeoff_table(analysis: dict[str, Any], label: str = "") -> Table | None:
-    rows = [[_num(level["adequacy"]), _num(level["tax_rl"], 2), _num(level["tax_sft"], 2),
-             _num(level["difference"], 2, signed=True) + (f" [{level['ci95'][0]:+.2f}, {level['ci95'][1]:+.2f}]"
-                                                          if level.get("ci95") else "")]
-            for level in analysis.get("levels") or []]
+    rows = [
+        [
+            _num(level["adequacy"]),
+            _num(level["tax_rl"], 2),
+            _num(level["tax_sft"], 2),
+            _num(level["difference"], 2, signed=True)
+            + (f" [{level['ci95'][0]:+.2f}, {level['ci95'][1]:+.2f}]" if level.get("ci95") else ""),
+        ]
+        for level in analysis.get("levels") or []
+    ]
     if not rows:
         return None
     mean = analysis.get("mean_difference") or {}
     rows.append(["mean over the overlap", "", "", _ci(mean, 2, signed=True)])
     excluded = ", ".join(f"{a} ({why})" for a, why in (analysis.get("excluded") or {}).items())
-    return (f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: {', '.join(analysis['methods']['rl'])}; "
-            f"SFT arms pooled: {', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
-            f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
-            "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. "
-            "Joint bootstrap over test and general items.",
-            ["oracle adequacy", "tax RL", "tax SFT", "RL - SFT"], rows)
+    return (
+        f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: "
+        f"{', '.join(analysis['methods']['rl'])}; SFT arms pooled: "
+        f"{', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
+        f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
+        "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. Joint "
+        "bootstrap over test and general items.",
+        ["oracle adequacy", "tax RL", "tax SFT", "RL - SFT"],
+        rows,
+    )
 
 
 def reward_model_table(sandbox: dict[str, Any]) -> Table | None:
@@ -176,25 +289,42 @@ def reward_model_table(sandbox: dict[str, Any]) -> Table | None:
     if not rm:
         return None
     rows = []
-    for key, label in (("rm_h", "trained on native H"), ("rm_l", "trained on machine-translated L"),
-                       ("rm_l_native", "trained on native L (the ceiling)")):
+    for key, label in (
+        ("rm_h", "trained on native H"),
+        ("rm_l", "trained on machine-translated L"),
+        ("rm_l_native", "trained on native L (the ceiling)"),
+    ):
         entry = rm.get(key)
         if isinstance(entry, dict):
             rows.append([label, _num(entry.get("accuracy_on_h"), 3), _num(entry.get("accuracy_on_l"), 3)])
-    return ("Reward models: pair accuracy on held-out native pairs", ["reward model", "on H", "on L"], rows) if rows else None
+    return (
+        ("Reward models: pair accuracy on held-out native pairs", ["reward model", "on H", "on L"], rows)
+        if rows
+        else None
+    )
 
 
 def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> list[Table]:
-    tables = [claims_table(claims), before_tuning_table(sandbox), audit_table(sandbox), arms_table(sandbox),
-              selection_table(sandbox), monitors_table(sandbox), *tradeoff_tables(sandbox), reward_model_table(sandbox)]
+    tables = [
+        claims_table(claims),
+        before_tuning_table(sandbox),
+        audit_table(sandbox),
+        arms_table(sandbox),
+        selection_table(sandbox),
+        monitors_table(sandbox),
+        *tradeoff_tables(sandbox),
+        reward_model_table(sandbox),
+    ]
     return [t for t in tables if t is not None]
 
 
 def sandbox_figures(sandbox: dict[str, Any], figures_dir: Path) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
     analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
-    paths = [tradeoff_figure(analysis or {}, figures_dir / f"tradeoff_oracle_{variant}.png", variant)
-             for variant, analysis in analyses.items()]
+    paths = [
+        tradeoff_figure(analysis or {}, figures_dir / f"tradeoff_oracle_{variant}.png", variant)
+        for variant, analysis in analyses.items()
+    ]
     return [p for p in paths if p]
 
 
@@ -211,6 +341,9 @@ def build_demo_report(run_dir: Path) -> dict[str, Path]:
     """The demo's report with its own tables and figure, from the claims.json and sandbox.json it
     wrote; `semrl report` on a demo folder rebuilds the same report the demo wrote."""
     claims, sandbox = read_json(run_dir / "claims.json"), read_json(run_dir / "sandbox.json")
-    return build_report(run_dir, extra_tables=sandbox_tables(claims, sandbox),
-                        extra_figures=sandbox_figures(sandbox, run_dir / "figures"),
-                        extra_results={"claims": claims, "sandbox": sandbox})
+    return build_report(
+        run_dir,
+        extra_tables=sandbox_tables(claims, sandbox),
+        extra_figures=sandbox_figures(sandbox, run_dir / "figures"),
+        extra_results={"claims": claims, "sandbox": sandbox},
+    )

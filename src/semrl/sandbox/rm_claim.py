@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
 from semrl.sandbox.grammar import ERGATIVE, LOCATIVE, SHAD
@@ -40,29 +41,32 @@ def _word(table: dict[str, list[tuple[str, ...]]], slot: str, concept: int, rng:
     return rng.choice(words) if rng else words[0]
 
 
-def kb_question(kind: str, agent: int, lexicon: Lexicon, language: str, rng: random.Random | None = None) -> str:
+def kb_question(
+    kind: str, agent: int, lexicon: Lexicon, language: str, rng: random.Random | None = None
+) -> str:
     """The KB question about `agent` (kind 'home' or 'like'); canonical words without `rng`."""
     if language == "h":
-        name = _word(lexicon.h, "agent", agent, rng)
+        name = _word(lexicon.h_words, "agent", agent, rng)
         return f"Where does the {name} live?" if kind == "home" else f"What does the {name} like?"
-    name = _word(lexicon.l, "agent", agent, rng)
+    name = _word(lexicon.l_words, "agent", agent, rng)
     if kind == "home":
         return TSHEG.join([name, L_WHERE, L_LIVE, L_QUESTION]) + SHAD
     return TSHEG.join([name, ERGATIVE, L_WHAT, L_LIKE, L_QUESTION]) + SHAD
 
 
-def kb_answer(kind: str, agent: int, value: int, lexicon: Lexicon, language: str,
-              rng: random.Random | None = None) -> str:
+def kb_answer(
+    kind: str, agent: int, value: int, lexicon: Lexicon, language: str, rng: random.Random | None = None
+) -> str:
     """'agent lives near place' (home) or 'agent likes object' (like); without `rng` the canonical
     sentence (first synonyms, one word order), with it a random synonym and form."""
     slot = KINDS[kind]
     if language == "h":
-        name, thing = _word(lexicon.h, "agent", agent, rng), _word(lexicon.h, slot, value, rng)
+        name, thing = _word(lexicon.h_words, "agent", agent, rng), _word(lexicon.h_words, slot, value, rng)
         if kind == "home":
             prep = rng.choice(("near", "by")) if rng else "near"
             return f"The {name} lives {prep} the {thing}."
         return f"The {name} likes the {thing}."
-    name, thing = _word(lexicon.l, "agent", agent, rng), _word(lexicon.l, slot, value, rng)
+    name, thing = _word(lexicon.l_words, "agent", agent, rng), _word(lexicon.l_words, slot, value, rng)
     fronted = bool(rng and rng.random() < 0.5)  # the place/object phrase before the agent
     if kind == "home":
         parts = [thing, LOCATIVE, name] if fronted else [name, thing, LOCATIVE]
@@ -113,35 +117,61 @@ def c6_claim(rm: dict[str, Any]) -> dict[str, Any]:
     MARGIN (paired bootstrap over the same L pairs)."""
     pairs = (rm or {}).get("per_pair") or {}
     resamples, seed = int(rm.get("resamples", 1000)) if rm else 1000, int(rm.get("seed", 0)) if rm else 0
-    h_on_h, h_on_l, l_on_l = pairs.get("rm_h_on_h") or [], pairs.get("rm_h_on_l") or [], pairs.get("rm_l_on_l") or []
+    h_on_h, h_on_l, l_on_l = (
+        pairs.get("rm_h_on_h") or [],
+        pairs.get("rm_h_on_l") or [],
+        pairs.get("rm_l_on_l") or [],
+    )
     ceiling = pairs.get("ceiling_on_l") or []
-    rule = (f"testable when the H-trained RM learned H (lower end of its 95% interval on held-out H pairs "
-            f"> {LEARNED}); reproduced when the paired 95% interval of acc(RM_H on L) - acc(RM_mtL on L) "
-            f"has its lower end above -{MARGIN} (not worse by more than {MARGIN * 100:.0f} points)")
+    rule = (
+        f"testable when the H-trained RM learned H (lower end of its 95% interval on held-out H pairs "
+        f"> {LEARNED}); reproduced when the paired 95% interval of acc(RM_H on L) - acc(RM_mtL on L) "
+        f"has its lower end above -{MARGIN} (not worse by more than {MARGIN * 100:.0f} points)"
+    )
     evidence: dict[str, Any] = {"rule": rule, "margin": MARGIN, "learned_threshold": LEARNED}
 
     def verdict(status: str, reason: str) -> dict[str, Any]:
-        return {"id": "C6", "statement": STATEMENT, "status": status, "reproduced": status == "reproduced",
-                "reason": reason, "evidence": evidence}
+        return {
+            "id": "C6",
+            "statement": STATEMENT,
+            "status": status,
+            "reproduced": status == "reproduced",
+            "reason": reason,
+            "evidence": evidence,
+        }
 
     vectors = {"rm_h_on_h": h_on_h, "rm_h_on_l": h_on_l, "rm_l_on_l": l_on_l, "ceiling_on_l": ceiling}
     for name, values in vectors.items():
         if values:
-            evidence[name] = {"accuracy": _mean(values), "ci95": bootstrap_mean(values, resamples, seed),
-                              "n": len(values)}
+            evidence[name] = {
+                "accuracy": _mean(values),
+                "ci95": bootstrap_mean(values, resamples, seed),
+                "n": len(values),
+            }
     if not h_on_h:
         return verdict("not testable", "no held-out H pairs scored by the H-trained RM")
     learned_ci = evidence["rm_h_on_h"]["ci95"]
     if not learned_ci[0] > LEARNED:
-        return verdict("not testable", f"the H-trained RM did not learn H: accuracy {_mean(h_on_h):.2f} on held-out "
-                                       f"H pairs, 95% interval from {learned_ci[0]:.2f} (needs > {LEARNED})")
+        return verdict(
+            "not testable",
+            f"the H-trained RM did not learn H: accuracy {_mean(h_on_h):.2f} on held-out "
+            f"H pairs, 95% interval from {learned_ci[0]:.2f} (needs > {LEARNED})",
+        )
     if not h_on_l or len(h_on_l) != len(l_on_l):
-        return verdict("not testable", "no native L pairs scored by both the H-trained and the machine-translated-L RM")
+        return verdict(
+            "not testable", "no native L pairs scored by both the H-trained and the machine-translated-L RM"
+        )
     diff_ci = bootstrap_paired_difference(h_on_l, l_on_l, resamples, seed)
     difference = _mean(h_on_l) - _mean(l_on_l)
     evidence["h_minus_mt_l_on_l"] = {"difference": difference, "ci95": diff_ci, "n": len(h_on_l)}
     if diff_ci[0] > -MARGIN:
-        return verdict("reproduced", f"RM_H - RM_mtL on native L = {difference:+.2f}, 95% interval "
-                                     f"[{diff_ci[0]:+.2f}, {diff_ci[1]:+.2f}] lies above -{MARGIN}")
-    return verdict("not reproduced", f"RM_H - RM_mtL on native L = {difference:+.2f}, 95% interval "
-                                     f"[{diff_ci[0]:+.2f}, {diff_ci[1]:+.2f}] reaches below -{MARGIN}")
+        return verdict(
+            "reproduced",
+            f"RM_H - RM_mtL on native L = {difference:+.2f}, 95% interval "
+            f"[{diff_ci[0]:+.2f}, {diff_ci[1]:+.2f}] lies above -{MARGIN}",
+        )
+    return verdict(
+        "not reproduced",
+        f"RM_H - RM_mtL on native L = {difference:+.2f}, 95% interval "
+        f"[{diff_ci[0]:+.2f}, {diff_ci[1]:+.2f}] reaches below -{MARGIN}",
+    )

@@ -29,7 +29,13 @@ from semrl.pipeline.experiment import run_experiment
 from semrl.report.build import gather_results
 from semrl.sandbox.claims import judge_claims, output_segments
 from semrl.sandbox.config import DemoConfig, spec_hash
-from semrl.sandbox.evidence import audit_encoder, headline_oracle, learning_evidence, oracle_preference, read_rows
+from semrl.sandbox.evidence import (
+    audit_encoder,
+    headline_oracle,
+    learning_evidence,
+    oracle_preference,
+    read_rows,
+)
 from semrl.sandbox.extras import headline_transfer, reward_model_transfer
 from semrl.sandbox.measures import (
     base_translation,
@@ -42,10 +48,10 @@ from semrl.sandbox.measures import (
 )
 from semrl.sandbox.pretrain import competence, pretrain_base
 from semrl.sandbox.protocol import arm_name, monitors_against_oracle, select_arms, tau_values, tradeoffs
-from semrl.sandbox.selection import final_model
 from semrl.sandbox.report import build_demo_report
 from semrl.sandbox.rm_claim import c6_claim
 from semrl.sandbox.seeds import aggregate_seeds, seed_configs
+from semrl.sandbox.selection import final_model
 from semrl.sandbox.world import write_world
 from semrl.train.encoder import run_encoder
 from semrl.train.settings import StageSettings
@@ -72,7 +78,9 @@ def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]
     w = config.world  # the base depends on the pretraining text only (world.py draws it from its own stream)
     target = cache_root() / f"base-{spec_hash(w.seed, w.sizes, w.pretrain, config.base, config.seed)}"
     if not (target / "final" / "config.json").exists():
-        console.print(f"[bold]pretraining the base model[/bold] ({config.base.steps} steps; cached afterwards)")
+        console.print(
+            f"[bold]pretraining the base model[/bold] ({config.base.steps} steps; cached afterwards)"
+        )
         texts = json.loads((world / "pretrain.txt").read_text(encoding="utf-8"))
         pretrain_base(texts, config.base, target, config.seed)
     scores_path = target / "competence.json"
@@ -84,7 +92,9 @@ def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]
 def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]:
     target = cache_root() / f"encoder-{spec_hash(config.world, config.encoder, config.seed)}"
     if not (target / "final" / "modules.json").exists():
-        console.print("[bold]training the reward encoder[/bold] (H paraphrases + L<->H pairs; cached afterwards)")
+        console.print(
+            "[bold]training the reward encoder[/bold] (H paraphrases + L<->H pairs; cached afterwards)"
+        )
         pairs = read_rows(world / "encoder_pairs.jsonl")
         train, test = split_rows(pairs, 0.1, config.seed)
         spec = EncoderSpec(**{**config.encoder, "save_steps": 10_000})
@@ -100,7 +110,13 @@ RL_METHODS = {"paper": "semantic_rl", "corrected": "corrected_rl"}  # variant ->
 def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, Any]]]:
     """The two rewards (decided before the run, issue 20): the paper's plain cosine and semrl's
     hubness-corrected one, each 1.5 x semantic + 1.0 x language, both with the demo's tau rule."""
-    semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder), "against": "reference", "tau": config.tau}
+    semantic = {
+        "type": "semantic",
+        "weight": 1.5,
+        "encoder": str(encoder),
+        "against": "reference",
+        "tau": config.tau,
+    }
     language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
     return {"paper": [semantic, language], "corrected": [{**semantic, "contrast": config.contrast}, language]}
 
@@ -114,31 +130,55 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
     bleu = {"type": "bleu", "weight": 1.0, "lang": "bo"}
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
     for factor in config.learning_rates:
-        arms.append({"name": arm_name("strong_sft", factor), "recipe": "strong_sft",
-                     "sft": {"learning_rate": config.stage("sft")["learning_rate"] * factor}})
+        arms.append(
+            {
+                "name": arm_name("strong_sft", factor),
+                "recipe": "strong_sft",
+                "sft": {"learning_rate": config.stage("sft")["learning_rate"] * factor},
+            }
+        )
         for variant, prefix in RL_METHODS.items():
-            arm = {"name": arm_name(prefix, factor), "recipe": "two_stage",
-                   "grpo": {"learning_rate": config.stage("grpo")["learning_rate"] * factor}}
+            arm = {
+                "name": arm_name(prefix, factor),
+                "recipe": "two_stage",
+                "grpo": {"learning_rate": config.stage("grpo")["learning_rate"] * factor},
+            }
             arms.append(arm if variant == "paper" else {**arm, "rewards": {"rewards": rewards[variant]}})
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
     arms.append({"name": "bleu_sem_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, *semantic]}})
     curve_prefixes = ("strong_sft", *RL_METHODS.values())
     return {
-        "name": "sandbox-mt", "seed": config.seed, "parallel": "auto",
+        "name": "sandbox-mt",
+        "seed": config.seed,
+        "parallel": "auto",
         "model": {"path": str(base)},
-        "task": {"type": "translate", "source_lang": "en", "target_lang": "bo", "source_name": "H",
-                 "target_name": "L", "chat_template": "never"},
+        "task": {
+            "type": "translate",
+            "source_lang": "en",
+            "target_lang": "bo",
+            "source_name": "H",
+            "target_name": "L",
+            "chat_template": "never",
+        },
         "data": {"train": str(world / "mt_train.jsonl"), "test": str(world / "mt_test.jsonl")},
         "rewards": {"rewards": semantic},
-        "sft": {**config.stage("sft"), "examples": config.cold_start,
-                "save_steps": config.curve_every or 50, "logging_steps": 5},
-        "grpo": {**config.stage("grpo"), "save_steps": config.curve_every or 50,
-                 "logging_steps": 2},
+        "sft": {
+            **config.stage("sft"),
+            "examples": config.cold_start,
+            "save_steps": config.curve_every or 50,
+            "logging_steps": 5,
+        },
+        "grpo": {**config.stage("grpo"), "save_steps": config.curve_every or 50, "logging_steps": 2},
         "decoding": {"max_new_tokens": 32},
-        "eval": {"suite": str(world / "general" / "suite.yaml"), "encoder": str(encoder),
-                 "metrics": ["bleu", "chrf", "sim", "lang"], "curve_every": config.curve_every, "resamples": 500,
-                 "curve_arms": [arm_name(m, f) for m in curve_prefixes for f in config.learning_rates]},
+        "eval": {
+            "suite": str(world / "general" / "suite.yaml"),
+            "encoder": str(encoder),
+            "metrics": ["bleu", "chrf", "sim", "lang"],
+            "curve_every": config.curve_every,
+            "resamples": 500,
+            "curve_arms": [arm_name(m, f) for m in curve_prefixes for f in config.learning_rates],
+        },
         "arms": arms,
     }
 
@@ -146,11 +186,15 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
 def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
     """What the world allows: SFT to convergence on unbiased parallel data of the same size."""
     exp = experiment_dict(config, world, base, encoder)
-    return {**exp, "name": "sandbox-mt-ceiling", "parallel": 1,
-            "data": {"train": str(world / "mt_train_unbiased.jsonl"), "test": str(world / "mt_test.jsonl")},
-            "sft": {**exp["sft"], "examples": None, "epochs": config.ceiling_epochs, "save_steps": 10_000},
-            "eval": {**exp["eval"], "suite": None, "curve_every": None, "curve_arms": None},
-            "arms": [{"name": "ceiling", "recipe": "strong_sft"}]}
+    return {
+        **exp,
+        "name": "sandbox-mt-ceiling",
+        "parallel": 1,
+        "data": {"train": str(world / "mt_train_unbiased.jsonl"), "test": str(world / "mt_test.jsonl")},
+        "sft": {**exp["sft"], "examples": None, "epochs": config.ceiling_epochs, "save_steps": 10_000},
+        "eval": {**exp["eval"], "suite": None, "curve_every": None, "curve_arms": None},
+        "arms": [{"name": "ceiling", "recipe": "strong_sft"}],
+    }
 
 
 def _cached_json(path: Path, compute) -> Any:
@@ -177,18 +221,30 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     translation = _cached_json(base.parent / "translation.json", lambda: base_translation(base, world))
     t = lap("base_model", t)
     encoder, encoder_metrics = prepare_encoder(config, world)
-    encoder_audit = _cached_json(encoder.parent / f"audit-v2-{spec_hash(config.contrast)}.json",
-                                 lambda: audit_encoder(world, encoder, config.contrast))
+    encoder_audit = _cached_json(
+        encoder.parent / f"audit-v2-{spec_hash(config.contrast)}.json",
+        lambda: audit_encoder(world, encoder, config.contrast),
+    )
     mix = _cached_json(encoder.parent / "mix.json", lambda: mix_property(encoder, world, config.seed))
     t = lap("encoder", t)
     out.mkdir(parents=True, exist_ok=True)
     mt_dir, ceiling_dir = out / "mt", out / "ceiling"
-    for path, exp in ((out / "experiment.yaml", experiment_dict(config, world, base, encoder)),
-                      (out / "ceiling.yaml", ceiling_dict(config, world, base, encoder))):
+    for path, exp in (
+        (out / "experiment.yaml", experiment_dict(config, world, base, encoder)),
+        (out / "ceiling.yaml", ceiling_dict(config, world, base, encoder)),
+    ):
         atomic_write_text(path, yaml.safe_dump(exp, sort_keys=False))
-    run_experiment(out / "experiment.yaml", [], mt_dir, resume=(mt_dir / "manifest.json").exists(), dry_run=False,
-                   report=False)  # build_demo_report below writes the one report, with the claims
-    run_experiment(out / "ceiling.yaml", [], ceiling_dir, resume=(ceiling_dir / "manifest.json").exists(), dry_run=False)
+    run_experiment(
+        out / "experiment.yaml",
+        [],
+        mt_dir,
+        resume=(mt_dir / "manifest.json").exists(),
+        dry_run=False,
+        report=False,
+    )  # build_demo_report below writes the one report, with the claims
+    run_experiment(
+        out / "ceiling.yaml", [], ceiling_dir, resume=(ceiling_dir / "manifest.json").exists(), dry_run=False
+    )
     t = lap("arms", t)
     results = gather_results(mt_dir)
     oracle = oracle_scores(mt_dir / "eval", world)
@@ -200,37 +256,77 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     selection = select_arms(mt_dir, world, config.learning_rates, RL_METHODS, learned)
     chosen = selection["arms"]
     test_order = [meanings[row["id"]] for row in read_rows(mt_dir / "eval" / "base.outputs.jsonl")]
-    tradeoff = tradeoffs(mt_dir / "eval", results, selection, learned, world_obj, test_order, config.seed,
-                         bool(config.curve_every))
-    monitors = monitors_against_oracle(mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"], oracle, trends)  # every RL arm
-    pairs = [(chosen[v], other) for v in RL_METHODS for other in (chosen["sft"], "cold_sft") if chosen[v] and other]
+    tradeoff = tradeoffs(
+        mt_dir / "eval",
+        results,
+        selection,
+        learned,
+        world_obj,
+        test_order,
+        config.seed,
+        bool(config.curve_every),
+    )
+    monitors = monitors_against_oracle(
+        mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"], oracle, trends
+    )  # every RL arm
+    pairs = [
+        (chosen[v], other) for v in RL_METHODS for other in (chosen["sft"], "cold_sft") if chosen[v] and other
+    ]
     preference = oracle_preference(mt_dir, world, pairs)
     atomic_write_json(mt_dir / "eval" / "preference.json", preference)
     t = lap("evaluation", t)
     # each variant's chosen arm; a variant with none (no arm learned) starts from its x1 arm, so the
     # transfer still runs, while C5 for it is not testable (no claim is read from an arm that did not learn)
     fallback = {**RL_METHODS, "sft": "strong_sft"}
-    starts = {name: final for name in (*RL_METHODS, "sft")
-              if (final := final_model(mt_dir, chosen.get(name) or fallback[name])) is not None}
+    starts = {
+        name: final
+        for name in (*RL_METHODS, "sft")
+        if (final := final_model(mt_dir, chosen.get(name) or fallback[name])) is not None
+    }
     transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer", starts)
     transfer_oracle = headline_oracle(world, transfer)
     t = lap("transfer", t)
     rm = reward_model_transfer(config, world, base, out / "rm")
     t = lap("reward_models", t)
-    evidence = {"oracle": oracle, "segments": output_segments(mt_dir, list(results["arms"])), "trends": trends,
-                "tradeoff": tradeoff["paper"], "tradeoffs": tradeoff, "transfer_oracle": transfer_oracle, "mix": mix,
-                "selection": chosen, "selection_reasons": selection["reasons"],
-                "x1_arms": dict(RL_METHODS), "c6": c6_claim(rm)}
+    evidence = {
+        "oracle": oracle,
+        "segments": output_segments(mt_dir, list(results["arms"])),
+        "trends": trends,
+        "tradeoff": tradeoff["paper"],
+        "tradeoffs": tradeoff,
+        "transfer_oracle": transfer_oracle,
+        "mix": mix,
+        "selection": chosen,
+        "selection_reasons": selection["reasons"],
+        "x1_arms": dict(RL_METHODS),
+        "c6": c6_claim(rm),
+    }
     claims = judge_claims(evidence)
-    sandbox = {"quick": quick, "world_seed": config.world.seed, "seed": config.seed,
-               "competence": competence, "base_translation": translation, "chance": chance_adequacy(world_obj),
-               "encoder": encoder_metrics, "encoder_audit": encoder_audit, "mix": mix,
-               "oracle": strip_items(oracle), "coverage": {arm: v["coverage"] for arm, v in strip_items(oracle).items() if v},
-               "trend": trends, "weight_movement": movement, "tradeoff": tradeoff["paper"], "tradeoffs": tradeoff,
-               "selection": selection, "monitors": monitors, "tau_cold_start": tau_values(mt_dir, rl_arms),
-               "transfer": transfer, "transfer_oracle": strip_items(transfer_oracle),
-               "reward_models": rm, "ceiling": (rm or {}).get("ceiling"),
-               "timings": {**timings, "total": round(time.time() - start, 1)}}
+    sandbox = {
+        "quick": quick,
+        "world_seed": config.world.seed,
+        "seed": config.seed,
+        "competence": competence,
+        "base_translation": translation,
+        "chance": chance_adequacy(world_obj),
+        "encoder": encoder_metrics,
+        "encoder_audit": encoder_audit,
+        "mix": mix,
+        "oracle": strip_items(oracle),
+        "coverage": {arm: v["coverage"] for arm, v in strip_items(oracle).items() if v},
+        "trend": trends,
+        "weight_movement": movement,
+        "tradeoff": tradeoff["paper"],
+        "tradeoffs": tradeoff,
+        "selection": selection,
+        "monitors": monitors,
+        "tau_cold_start": tau_values(mt_dir, rl_arms),
+        "transfer": transfer,
+        "transfer_oracle": strip_items(transfer_oracle),
+        "reward_models": rm,
+        "ceiling": (rm or {}).get("ceiling"),
+        "timings": {**timings, "total": round(time.time() - start, 1)},
+    }
     atomic_write_json(mt_dir / "claims.json", claims)
     atomic_write_json(mt_dir / "sandbox.json", sandbox)
     build_demo_report(mt_dir)
@@ -248,9 +344,25 @@ def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | No
         atomic_write_text(seed_config, yaml.safe_dump(seed_dict, sort_keys=False))
         result = run_demo(out / f"seed-{offset}", quick, seed_config)
         sandbox = result["sandbox"]
-        runs.append({"seed": sandbox["seed"], "world_seed": sandbox["world_seed"], "claims": result["claims"],
-                     "evidence": {k: sandbox[k] for k in ("oracle", "trend", "base_translation", "mix", "chance",
-                                                          "competence", "transfer_oracle")}})
+        runs.append(
+            {
+                "seed": sandbox["seed"],
+                "world_seed": sandbox["world_seed"],
+                "claims": result["claims"],
+                "evidence": {
+                    k: sandbox[k]
+                    for k in (
+                        "oracle",
+                        "trend",
+                        "base_translation",
+                        "mix",
+                        "chance",
+                        "competence",
+                        "transfer_oracle",
+                    )
+                },
+            }
+        )
     result = {"seeds": seeds, **aggregate_seeds(runs)}
     atomic_write_json(out / "seeds.json", result)
     return result

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from semrl.sandbox.claims import claim_key
 
@@ -24,9 +25,38 @@ SHORT_LIST = 4
 SKIPPED_KEYS = {"ci95"}
 
 # t_{0.975, df} for df = 1..30, used only when scipy is not importable
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
+_T975 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def t_quantile(df: int) -> float:
@@ -91,8 +121,13 @@ def _summaries(trees: list[Any]) -> dict[str, dict[str, Any]]:
     for path, values in collected.items():
         if len(values) >= 2:
             mean, sd = _mean_sd(values)
-            out[path] = {"mean": mean, "sd": sd, "n": len(values), "ci95": t_interval(values),
-                         "values": values}
+            out[path] = {
+                "mean": mean,
+                "sd": sd,
+                "n": len(values),
+                "ci95": t_interval(values),
+                "values": values,
+            }
     return out
 
 
@@ -114,17 +149,36 @@ def aggregate_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     evidence_by_claim: dict[str, list[Any]] = {}
     for run in runs:
         for claim in run.get("claims", []):
-            entry = claims.setdefault(claim_key(claim), {"statement": claim.get("statement", ""),
-                                                    "counts": dict.fromkeys(STATUSES, 0), "per_seed": []})
+            entry = claims.setdefault(
+                claim_key(claim),
+                {
+                    "statement": claim.get("statement", ""),
+                    "counts": dict.fromkeys(STATUSES, 0),
+                    "per_seed": [],
+                },
+            )
             status = _status(claim)
             entry["counts"][status] += 1
-            entry["per_seed"].append({"seed": run.get("seed"), "world_seed": run.get("world_seed"),
-                                      "status": status, "reason": claim.get("reason", "")})
+            entry["per_seed"].append(
+                {
+                    "seed": run.get("seed"),
+                    "world_seed": run.get("world_seed"),
+                    "status": status,
+                    "reason": claim.get("reason", ""),
+                }
+            )
             evidence_by_claim.setdefault(claim_key(claim), []).append(claim.get("evidence", {}))
-    claim_evidence = {f"{cid}.{path}": summary for cid, trees in evidence_by_claim.items()
-                      for path, summary in _summaries(trees).items()}
-    return {"seeds": len(runs), "claims": claims, "claim_evidence": claim_evidence,
-            "evidence": _summaries([run.get("evidence", {}) for run in runs])}
+    claim_evidence = {
+        f"{cid}.{path}": summary
+        for cid, trees in evidence_by_claim.items()
+        for path, summary in _summaries(trees).items()
+    }
+    return {
+        "seeds": len(runs),
+        "claims": claims,
+        "claim_evidence": claim_evidence,
+        "evidence": _summaries([run.get("evidence", {}) for run in runs]),
+    }
 
 
 def seed_configs(base: dict[str, Any], n: int) -> list[dict[str, Any]]:

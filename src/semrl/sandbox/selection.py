@@ -40,8 +40,13 @@ def dev_oracle(mt_dir: Path, world_dir: Path, arms: list[str]) -> dict[str, Any]
     if not rows:
         return {}
     exp = load_experiment(mt_dir / "config.yaml")
-    exp = exp.model_copy(update={"eval": exp.eval.model_copy(update={
-        "suite": None, "metrics": ["lang"], "curve_every": None, "compare": []})})
+    exp = exp.model_copy(
+        update={
+            "eval": exp.eval.model_copy(
+                update={"suite": None, "metrics": ["lang"], "curve_every": None, "compare": []}
+            )
+        }
+    )
     out_dir = mt_dir / DEV_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     world = load_world(world_dir)
@@ -54,7 +59,11 @@ def dev_oracle(mt_dir: Path, world_dir: Path, arms: list[str]) -> dict[str, Any]
             continue
         stamp, outputs = out_dir / f"{arm}.model.json", out_dir / f"{arm}.outputs.jsonl"
         key = fingerprint(final)
-        fresh = stamp.exists() and outputs.exists() and json.loads(stamp.read_text(encoding="utf-8")).get("hash") == key
+        fresh = (
+            stamp.exists()
+            and outputs.exists()
+            and json.loads(stamp.read_text(encoding="utf-8")).get("hash") == key
+        )
         if not fresh:
             evaluator = evaluator or Evaluator(exp, rows, str(final), out_dir, "cpu")
             evaluator.evaluate(arm, str(final))
@@ -64,16 +73,23 @@ def dev_oracle(mt_dir: Path, world_dir: Path, arms: list[str]) -> dict[str, Any]
     return verdicts
 
 
-def choose(dev: dict[str, Any], methods: dict[str, list[str]], eligible: set[str] | None = None) -> dict[str, Any]:
+def choose(
+    dev: dict[str, Any], methods: dict[str, list[str]], eligible: set[str] | None = None
+) -> dict[str, Any]:
     """{method: {"arm", "dev_adequacy": {arm: value}, "reason"}}: the arm of each method with the highest
     dev adequacy among those `eligible` (all when None); arm None when no arm of the method qualifies."""
     out: dict[str, Any] = {}
     for method, arms in methods.items():
         scores = {arm: ((dev.get(arm) or {}).get("adequacy") or {}).get("value") for arm in arms}
-        candidates = [arm for arm in arms if scores[arm] is not None and (eligible is None or arm in eligible)]
+        candidates = [
+            arm for arm in arms if scores[arm] is not None and (eligible is None or arm in eligible)
+        ]
         best = max(candidates, key=lambda arm: (scores[arm], -arms.index(arm)), default=None)
-        reason = (f"{best}: highest dev adequacy {scores[best]:.3f} of {len(candidates)} eligible arm(s)" if best else
-                  f"no arm of {method} is eligible (did not learn, or has no dev outputs)")
+        reason = (
+            f"{best}: highest dev adequacy {scores[best]:.3f} of {len(candidates)} eligible arm(s)"
+            if best
+            else f"no arm of {method} is eligible (did not learn, or has no dev outputs)"
+        )
         out[method] = {"arm": best, "dev_adequacy": scores, "eligible": candidates, "reason": reason}
     return out
 

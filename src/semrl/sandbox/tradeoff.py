@@ -19,6 +19,7 @@ from noise; the resampled minimum carries that noise into the interval.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,32 @@ LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)  # positions inside the overlap, fixed in adv
 MIN_OVERLAP = 0.05  # adequacy range both methods must share for a comparison to mean anything
 
 
-def _point_arrays(detail: dict[str, Any], meanings: list[Meaning], world: World,
-                  base_items: dict[str, dict[str, list[float]]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _point_arrays(
+    detail: dict[str, Any],
+    meanings: list[Meaning],
+    world: World,
+    base_items: dict[str, dict[str, list[float]]],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per test item adequacy, and per benchmark the per item loss (base - point) on its primary score."""
-    adequacy = np.array([judge(h, m, world.lexicon, "l").adequacy for h, m in zip(detail["hypotheses"], meanings)])
+    adequacy = np.array(
+        [
+            judge(h, m, world.lexicon, "l").adequacy
+            for h, m in zip(detail["hypotheses"], meanings, strict=True)
+        ]
+    )
     losses = {}
     for bench, items in detail["general_items"].items():
         metric = next((m for m in PRIMARY if m in items), None)
         if metric and metric in base_items.get(bench, {}):
-            losses[bench] = np.asarray(base_items[bench][metric], dtype=float) - np.asarray(items[metric], dtype=float)
+            losses[bench] = np.asarray(base_items[bench][metric], dtype=float) - np.asarray(
+                items[metric], dtype=float
+            )
     return adequacy, losses
 
 
 def _tax_at(curve: list[tuple[float, float]], q: float) -> float | None:
     """Tax where the curve (in step order) first reaches adequacy q, linearly interpolated."""
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
         if min(x0, x1) <= q <= max(x0, x1):
             return y0 if x1 == x0 else y0 + (y1 - y0) * (q - x0) / (x1 - x0)
     return None
@@ -63,9 +75,16 @@ def _method_tax(curves: list[list[tuple[float, float]]], q: float, pool: str = "
     return float(np.mean(taxes)) if taxes else None
 
 
-def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, list[str]], world: World,
-                    meanings: list[Meaning], resamples: int = 1000, seed: int = 0,
-                    pool: str = "frontier") -> dict[str, Any]:
+def compare_methods(
+    eval_dir: Path,
+    results: dict[str, Any],
+    methods: dict[str, list[str]],
+    world: World,
+    meanings: list[Meaning],
+    resamples: int = 1000,
+    seed: int = 0,
+    pool: str = "frontier",
+) -> dict[str, Any]:
     """Tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, with a joint bootstrap;
     `pool`: frontier (lowest tax over every point of a method) or mean (over its arms)."""
     import json
@@ -73,7 +92,7 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
     base_detail = json.loads((eval_dir / "curves" / "base.json").read_text(encoding="utf-8"))
     base_items = base_detail["general_items"]
     arrays: dict[str, list[tuple[int, np.ndarray, dict[str, np.ndarray]]]] = {}
-    for method, arms in methods.items():
+    for arms in methods.values():
         for arm in arms:
             points = (results["arms"].get(arm) or {}).get("curve") or []
             series = []
@@ -92,32 +111,63 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
             curve = []
             for _, adequacy, losses in arrays[arm]:
                 a = adequacy if item_idx is None else adequacy[item_idx]
-                taxes = [(losses[b] if bench_idx is None else losses[b][bench_idx[b]]).mean() for b in benches if b in losses]
+                taxes = [
+                    (losses[b] if bench_idx is None else losses[b][bench_idx[b]]).mean()
+                    for b in benches
+                    if b in losses
+                ]
                 curve.append((float(a.mean()), float(np.mean(taxes)) if taxes else 0.0))
             out.append(curve)
         return out
 
     point_curves = {m: curves_for(m, None, None) for m in methods}
-    ranges = {m: (min((x for c in cs for x, _ in c), default=None), max((x for c in cs for x, _ in c), default=None))
-              for m, cs in point_curves.items()}
-    detail = {"methods": methods, "curves": {arm: [{"step": s, "adequacy": float(a.mean()),
-                                                   "tax": float(np.mean([l.mean() for l in losses.values()])) if losses else 0.0}
-                                                  for s, a, losses in series] for arm, series in arrays.items()},
-              "ranges": ranges, "levels": [], "pool": pool, "quality_axis": "oracle adequacy", "tax_axis": (
-                  "overall tax: mean over " + ", ".join(benches) + " of base - tuned on each one's primary score "
-                  "(QA F1, MC accuracy), in points")}
+    ranges = {
+        m: (
+            min((x for c in cs for x, _ in c), default=None),
+            max((x for c in cs for x, _ in c), default=None),
+        )
+        for m, cs in point_curves.items()
+    }
+    detail = {
+        "methods": methods,
+        "curves": {
+            arm: [
+                {
+                    "step": s,
+                    "adequacy": float(a.mean()),
+                    "tax": float(np.mean([loss.mean() for loss in losses.values()])) if losses else 0.0,
+                }
+                for s, a, losses in series
+            ]
+            for arm, series in arrays.items()
+        },
+        "ranges": ranges,
+        "levels": [],
+        "pool": pool,
+        "quality_axis": "oracle adequacy",
+        "tax_axis": (
+            "overall tax: mean over " + ", ".join(benches) + " of base - tuned on each one's primary score "
+            "(QA F1, MC accuracy), in points"
+        ),
+    }
     if any(lo is None for lo, _ in ranges.values()):
         return {**detail, "testable": False, "reason": "a method has no checkpoint curve"}
     low = max(lo for lo, _ in ranges.values())
     high = min(hi for _, hi in ranges.values())
     detail["overlap"] = [low, high]
     if high - low < MIN_OVERLAP:
-        return {**detail, "testable": False,
-                "reason": f"the methods' adequacy ranges overlap by {max(high - low, 0):.3f} < {MIN_OVERLAP}"}
+        return {
+            **detail,
+            "testable": False,
+            "reason": f"the methods' adequacy ranges overlap by {max(high - low, 0):.3f} < {MIN_OVERLAP}",
+        }
     levels = [low + f * (high - low) for f in LEVELS]
     rng = np.random.default_rng(seed)
     n_items = len(meanings)
-    sizes = {b: len(next(losses[b] for series in arrays.values() for _, _, losses in series if b in losses)) for b in benches}
+    sizes = {
+        b: len(next(losses[b] for series in arrays.values() for _, _, losses in series if b in losses))
+        for b in benches
+    }
     samples = np.full((resamples, len(levels)), np.nan)
     for r in range(resamples):
         item_idx = rng.integers(0, n_items, n_items)
@@ -131,16 +181,28 @@ def compare_methods(eval_dir: Path, results: dict[str, Any], methods: dict[str, 
     for j, q in enumerate(levels):
         rl, sft = _method_tax(point_curves["rl"], q, pool), _method_tax(point_curves["sft"], q, pool)
         column = samples[:, j][~np.isnan(samples[:, j])]
-        rows.append({"adequacy": q, "tax_rl": rl, "tax_sft": sft,
-                     "difference": None if rl is None or sft is None else rl - sft,
-                     "ci95": percentile_interval(column) if len(column) > resamples // 2 else None})
+        rows.append(
+            {
+                "adequacy": q,
+                "tax_rl": rl,
+                "tax_sft": sft,
+                "difference": None if rl is None or sft is None else rl - sft,
+                "ci95": percentile_interval(column) if len(column) > resamples // 2 else None,
+            }
+        )
     means = np.nanmean(samples, axis=1)
     means = means[~np.isnan(means)]
     diffs = [row["difference"] for row in rows if row["difference"] is not None]
     detail["levels"] = rows
-    detail["mean_difference"] = {"value": float(np.mean(diffs)) if diffs else None,
-                                 "ci95": percentile_interval(means) if len(means) > resamples // 2 else None}
-    return {**detail, "testable": bool(diffs), "reason": "" if diffs else "no level where both methods have a tax"}
+    detail["mean_difference"] = {
+        "value": float(np.mean(diffs)) if diffs else None,
+        "ci95": percentile_interval(means) if len(means) > resamples // 2 else None,
+    }
+    return {
+        **detail,
+        "testable": bool(diffs),
+        "reason": "" if diffs else "no level where both methods have a tax",
+    }
 
 
 def tradeoff_figure(analysis: dict[str, Any], path: Path, label: str = "") -> Path | None:
@@ -158,15 +220,26 @@ def tradeoff_figure(analysis: dict[str, Any], path: Path, label: str = "") -> Pa
         for arm in arms:
             curve = analysis["curves"].get(arm)
             if curve:
-                ax.plot([p["adequacy"] for p in curve], [p["tax"] for p in curve], marker="o", ms=3,
-                        color=colours.get(method, "gray"), alpha=0.8, label=arm)
+                ax.plot(
+                    [p["adequacy"] for p in curve],
+                    [p["tax"] for p in curve],
+                    marker="o",
+                    ms=3,
+                    color=colours.get(method, "gray"),
+                    alpha=0.8,
+                    label=arm,
+                )
     if analysis.get("overlap") and analysis["overlap"][1] > analysis["overlap"][0]:
         ax.axvspan(*analysis["overlap"], color="gray", alpha=0.12, label="overlap")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xlabel("oracle adequacy (test set)")
     ax.set_ylabel("overall alignment tax (points)")
-    ax.set_title(f"Alignment tax along training, per learning rate (blue: RL{', ' + label + ' reward' if label else ''}; "
-                 "red: SFT)", fontsize=9)
+    ax.set_title(
+        "Alignment tax along training, per learning rate (blue: "
+        f"RL{', ' + label + ' reward' if label else ''}; "
+        "red: SFT)",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     atomic_savefig(fig, path)

@@ -41,10 +41,16 @@ from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question
 class ParallelSpec(StrictModel):
     train: int = Field(400, ge=8)
     test: int = Field(60, ge=4)
-    dev: int = Field(40, ge=0, description="unbiased like test, meanings disjoint from train and test: each method's "
-                                            "learning rate is chosen on it, so claims read on test are not chosen on test")
-    bias: dict[str, int] = Field(default_factory=lambda: {"agent": 4, "action": 4, "place": 4},
-                                 description="parallel data covers only the first N concepts of these slots")
+    dev: int = Field(
+        40,
+        ge=0,
+        description="unbiased like test, meanings disjoint from train and test: each method's "
+        "learning rate is chosen on it, so claims read on test are not chosen on test",
+    )
+    bias: dict[str, int] = Field(
+        default_factory=lambda: {"agent": 4, "action": 4, "place": 4},
+        description="parallel data covers only the first N concepts of these slots",
+    )
 
 
 class PretrainSpec(StrictModel):
@@ -53,8 +59,12 @@ class PretrainSpec(StrictModel):
     qa: int = 1500
     fact_repeats: int = 30
     copying: int = 600
-    dictionary_repeats: int = Field(3, ge=0, description="'H word = L word' lines, every synonym pair, this many times")
-    aligned: int = Field(400, ge=0, description="aligned 'H: ...' / 'L: ...' sentence pairs over every concept")
+    dictionary_repeats: int = Field(
+        3, ge=0, description="'H word = L word' lines, every synonym pair, this many times"
+    )
+    aligned: int = Field(
+        400, ge=0, description="aligned 'H: ...' / 'L: ...' sentence pairs over every concept"
+    )
     code_switched: int = Field(300, ge=0, description="L sentences with one or two H words")
 
 
@@ -67,20 +77,24 @@ class GeneralTestSpec(StrictModel):
 
 class WorldSpec(StrictModel):
     seed: int = 0
-    sizes: dict[str, int] = Field(default_factory=lambda: {"agent": 8, "action": 8, "object": 10, "place": 8, "time": 4},
-                                  description="concepts per slot (at most the lexicon's lists)")
+    sizes: dict[str, int] = Field(
+        default_factory=lambda: {"agent": 8, "action": 8, "object": 10, "place": 8, "time": 4},
+        description="concepts per slot (at most the lexicon's lists)",
+    )
     parallel: ParallelSpec = Field(default_factory=ParallelSpec)
     headline_train: int = 200
     headline_test: int = 40
     pretrain: PretrainSpec = Field(default_factory=PretrainSpec)
     general_test: GeneralTestSpec = Field(default_factory=GeneralTestSpec)
     preference_pairs: int = 300
-    encoder_pairs: int = Field(6000, description="random-meaning pairs: H<->L, H<->H, L<->L and code-mixed<->L")
+    encoder_pairs: int = Field(
+        6000, description="random-meaning pairs: H<->L, H<->H, L<->L and code-mixed<->L"
+    )
 
 
-def aligned_line(h: str, l: str) -> str:
+def aligned_line(h_text: str, l_text: str) -> str:
     """How aligned text appears in the base's pretraining (and how its own translation is probed)."""
-    return f"H: {h}\nL: {l}"
+    return f"H: {h_text}\nL: {l_text}"
 
 
 QA_TEMPLATES = {
@@ -88,10 +102,24 @@ QA_TEMPLATES = {
     "object": ("What did the {agent} {action_base}?", "object"),
     "place": ("Where did the {agent} {action_base} the {object}?", "place"),
 }
-ACTION_BASE = {"carried": "carry", "hauled": "haul", "sold": "sell", "traded": "trade", "painted": "paint",
-               "colored": "color", "found": "find", "discovered": "discover", "cleaned": "clean", "washed": "wash",
-               "bought": "buy", "purchased": "purchase", "mended": "mend", "repaired": "repair", "hid": "hide",
-               "concealed": "conceal"}
+ACTION_BASE = {
+    "carried": "carry",
+    "hauled": "haul",
+    "sold": "sell",
+    "traded": "trade",
+    "painted": "paint",
+    "colored": "color",
+    "found": "find",
+    "discovered": "discover",
+    "cleaned": "clean",
+    "washed": "wash",
+    "bought": "buy",
+    "purchased": "purchase",
+    "mended": "mend",
+    "repaired": "repair",
+    "hid": "hide",
+    "concealed": "conceal",
+}
 
 
 class World:
@@ -107,7 +135,7 @@ class World:
 
     # -- sentences ---------------------------------------------------------------------------
     def h_word(self, slot: str, concept: int) -> str:
-        return self.lexicon.h[slot][concept][0]
+        return self.lexicon.h_words[slot][concept][0]
 
     def fact_sentences(self) -> list[str]:
         out = []
@@ -121,11 +149,18 @@ class World:
         meaning = random_meaning(rng, self.sizes)
         context = realise_h(meaning, self.lexicon, rng)
         words = {w.strip(",.").lower() for w in context.split()}
-        used = {slot: next(w for w in self.lexicon.h[slot][getattr(meaning, slot)] if w in words) for slot in SLOTS}
+        used = {
+            slot: next(w for w in self.lexicon.h_words[slot][getattr(meaning, slot)] if w in words)
+            for slot in SLOTS
+        }
         slot = rng.choice(list(QA_TEMPLATES))
         template, answer_slot = QA_TEMPLATES[slot]
-        question = template.format(agent=used["agent"], action=used["action"], object=used["object"],
-                                   action_base=ACTION_BASE[used["action"]])
+        question = template.format(
+            agent=used["agent"],
+            action=used["action"],
+            object=used["object"],
+            action_base=ACTION_BASE[used["action"]],
+        )
         return {"context": context, "question": question, "answers": [used[answer_slot]]}
 
     def fact_item(self, agent: int, kind: str, rng: random.Random) -> dict[str, Any]:
@@ -137,22 +172,37 @@ class World:
         others = [c for c in range(self.sizes[slot]) if c != correct]
         choices = [correct] + rng.sample(others, min(3, len(others)))
         rng.shuffle(choices)
-        return {"question": question, "choices": [self.h_word(slot, c) for c in choices],
-                "answer": choices.index(correct)}
+        return {
+            "question": question,
+            "choices": [self.h_word(slot, c) for c in choices],
+            "answer": choices.index(correct),
+        }
 
     def copy_item(self, rng: random.Random) -> dict[str, Any]:
-        pool = [w for slot in ("agent", "object", "place") for concept in self.lexicon.h[slot] for w in concept]
+        pool = [
+            w for slot in ("agent", "object", "place") for words in self.lexicon.h_words[slot] for w in words
+        ]
         words = " ".join(rng.sample(pool, rng.randint(2, 5)))
         return {"context": words, "question": "Repeat the words.", "answers": [words]}
 
     # -- datasets -----------------------------------------------------------------------------
     def parallel(self, n: int, rng: random.Random, biased: bool) -> list[dict[str, Any]]:
-        allowed = {slot: list(range(min(k, self.sizes[slot]))) for slot, k in self.spec.parallel.bias.items()} if biased else None
+        allowed = (
+            {slot: list(range(min(k, self.sizes[slot]))) for slot, k in self.spec.parallel.bias.items()}
+            if biased
+            else None
+        )
         rows = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes, allowed)
-            rows.append({"id": len(rows), "source": realise_h(meaning, self.lexicon, rng),
-                         "reference": realise_l(meaning, self.lexicon, rng), "meaning": list(meaning)})
+            rows.append(
+                {
+                    "id": len(rows),
+                    "source": realise_h(meaning, self.lexicon, rng),
+                    "reference": realise_l(meaning, self.lexicon, rng),
+                    "meaning": list(meaning),
+                }
+            )
         return rows
 
     def dev_split(self, n: int, rng: random.Random, taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,8 +217,14 @@ class World:
             if tuple(meaning) in seen:
                 continue
             seen.add(tuple(meaning))
-            rows.append({"id": len(rows), "source": realise_h(meaning, self.lexicon, rng),
-                         "reference": realise_l(meaning, self.lexicon, rng), "meaning": list(meaning)})
+            rows.append(
+                {
+                    "id": len(rows),
+                    "source": realise_h(meaning, self.lexicon, rng),
+                    "reference": realise_l(meaning, self.lexicon, rng),
+                    "meaning": list(meaning),
+                }
+            )
         return rows
 
     def headlines(self, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -177,8 +233,14 @@ class World:
             meaning = random_meaning(rng, self.sizes)
             other = random_meaning(rng, self.sizes)._replace(agent=meaning.agent)
             article = realise_l(meaning, self.lexicon, rng) + " " + realise_l(other, self.lexicon, rng)
-            rows.append({"id": len(rows), "source": article, "reference": realise_l_headline(meaning, self.lexicon),
-                         "meaning": list(meaning)})
+            rows.append(
+                {
+                    "id": len(rows),
+                    "source": article,
+                    "reference": realise_l_headline(meaning, self.lexicon),
+                    "meaning": list(meaning),
+                }
+            )
         return rows
 
     def corrupt(self, meaning: Meaning, rng: random.Random) -> Meaning:
@@ -202,8 +264,15 @@ class World:
             form = rng.randrange(2**31)  # one form (synonyms, word order) for both answers
             chosen = kb_answer(kind, agent, truth, self.lexicon, language, random.Random(form))
             rejected = kb_answer(kind, agent, wrong, self.lexicon, language, random.Random(form))
-            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "language": language,
-                         "category": "Chat"})
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "language": language,
+                    "category": "Chat",
+                }
+            )
         return rows
 
     def pretraining_text(self, rng: random.Random) -> list[str]:
@@ -212,10 +281,14 @@ class World:
         texts += self.fact_sentences() * p.fact_repeats
         for _ in range(p.qa):
             item = self.qa_item(rng)
-            texts.append(f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}")
+            texts.append(
+                f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}"
+            )
         for _ in range(p.copying):
             item = self.copy_item(rng)
-            texts.append(f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}")
+            texts.append(
+                f"Context: {item['context']}\nQuestion: {item['question']}\nAnswer: {item['answers'][0]}"
+            )
         for agent in range(self.sizes["agent"]):
             for kind in ("home", "like"):
                 for _ in range(p.fact_repeats // 3):
@@ -232,14 +305,20 @@ class World:
         texts = [realise_l(random_meaning(rng, self.sizes), self.lexicon, rng) for _ in range(p.l_sentences)]
         for _ in range(p.dictionary_repeats):
             for slot in SLOTS:
-                for h_words, l_words in zip(self.lexicon.h[slot], self.lexicon.l[slot]):
-                    texts += [f"{h} = {l}" for h in h_words for l in l_words]
+                for h_words, l_words in zip(
+                    self.lexicon.h_words[slot], self.lexicon.l_words[slot], strict=True
+                ):
+                    texts += [f"{h} = {lw}" for h in h_words for lw in l_words]
         for _ in range(p.aligned):
             meaning = random_meaning(rng, self.sizes)
-            texts.append(aligned_line(realise_h(meaning, self.lexicon, rng), realise_l(meaning, self.lexicon, rng)))
+            texts.append(
+                aligned_line(realise_h(meaning, self.lexicon, rng), realise_l(meaning, self.lexicon, rng))
+            )
         for _ in range(p.code_switched):
             meaning = random_meaning(rng, self.sizes)
-            texts.append(realise_mixed(meaning, self.lexicon, rng, tuple(rng.sample(SLOTS, rng.randint(1, 2)))))
+            texts.append(
+                realise_mixed(meaning, self.lexicon, rng, tuple(rng.sample(SLOTS, rng.randint(1, 2))))
+            )
         return texts
 
     def encoder_pairs(self, rng: random.Random) -> list[dict[str, str]]:
@@ -286,7 +365,9 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     jsonl("mt_train", mt_train)
     jsonl("mt_test", mt_test)
     jsonl("mt_dev", world.dev_split(spec.parallel.dev, rng("mt_dev"), mt_train + mt_test))
-    jsonl("mt_train_unbiased", world.parallel(spec.parallel.train, rng("mt_train_unbiased"), biased=False))  # ceiling
+    jsonl(
+        "mt_train_unbiased", world.parallel(spec.parallel.train, rng("mt_train_unbiased"), biased=False)
+    )  # ceiling
     jsonl("headline_train", world.headlines(spec.headline_train, rng("headline_train")))
     jsonl("headline_test", world.headlines(spec.headline_test, rng("headline_test")))
     jsonl("prefs_h", world.preference(spec.preference_pairs, rng("prefs_h"), "h"))
@@ -295,7 +376,9 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     jsonl("general/qa", [world.qa_item(r) for r in [rng("general/qa")] for _ in range(g.qa)])
     jsonl("general/copy", [world.copy_item(r) for r in [rng("general/copy")] for _ in range(g.copying)])
     facts_rng = rng("general/facts")
-    facts = [world.fact_item(a, kind, facts_rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")]
+    facts = [
+        world.fact_item(a, kind, facts_rng) for a in range(world.sizes["agent"]) for kind in ("home", "like")
+    ]
     jsonl("general/facts", facts[: max(g.facts, 1)])
     text_rng = rng("general/text")
     text = [realise_h(random_meaning(text_rng, world.sizes), world.lexicon, text_rng) for _ in range(g.text)]
@@ -303,15 +386,22 @@ def write_world(spec: WorldSpec, out: Path) -> dict[str, Path]:
     atomic_write_text(files["general/text"], "\n".join(text) + "\n")
     files["pretrain"] = out / "pretrain.txt"
     atomic_write_text(files["pretrain"], to_json(world.pretraining_text(rng("pretrain"))))
-    suite = ("benchmarks:\n"
-             "  - {name: qa, type: qa, file: qa.jsonl, lang: en, max_new_tokens: 8}\n"
-             "  - {name: copy, type: qa, file: copy.jsonl, lang: en, max_new_tokens: 16}\n"
-             "  - {name: facts, type: mc, file: facts.jsonl}\n"
-             "  - {name: text, type: nll, file: text.txt}\n"
-             "  - {name: drift, type: kl, file: text.txt}\n")
+    suite = (
+        "benchmarks:\n"
+        "  - {name: qa, type: qa, file: qa.jsonl, lang: en, max_new_tokens: 8}\n"
+        "  - {name: copy, type: qa, file: copy.jsonl, lang: en, max_new_tokens: 16}\n"
+        "  - {name: facts, type: mc, file: facts.jsonl}\n"
+        "  - {name: text, type: nll, file: text.txt}\n"
+        "  - {name: drift, type: kl, file: text.txt}\n"
+    )
     files["suite"] = out / "general" / "suite.yaml"
     atomic_write_text(files["suite"], suite)
-    lexicon = {"h": world.lexicon.h, "l": world.lexicon.l, "home": world.home, "favourite": world.favourite}
+    lexicon = {
+        "h": world.lexicon.h_words,
+        "l": world.lexicon.l_words,
+        "home": world.home,
+        "favourite": world.favourite,
+    }
     files["world"] = out / "world.json"
     atomic_write_json(files["world"], {"spec": spec.model_dump(), "lexicon": lexicon})
     return files

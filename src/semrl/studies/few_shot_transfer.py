@@ -37,8 +37,14 @@ def parse_starts(starts: list[str]) -> dict[str, str]:
     return parsed
 
 
-def run_transfer(config: Path, starts: list[str], k: int | None, out: Path, overrides: list[str] | None = None,
-                 resume: bool = False) -> dict[str, Any]:
+def run_transfer(
+    config: Path,
+    starts: list[str],
+    k: int | None,
+    out: Path,
+    overrides: list[str] | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
     named = parse_starts(starts)
     for path in named.values():
         check_model_reference(path)
@@ -56,8 +62,12 @@ def run_transfer(config: Path, starts: list[str], k: int | None, out: Path, over
         run_dir = out / name
         run_experiment(config, base_overrides + [f"model.path={path}"], run_dir, resume, dry_run=False)
         result = json.loads((run_dir / "eval" / f"{arm}.json").read_text(encoding="utf-8"))
-        per_start[name] = {"model": path, "run_dir": str(run_dir), "task": result["task"],
-                           "alignment_tax": result.get("alignment_tax", {})}
+        per_start[name] = {
+            "model": path,
+            "run_dir": str(run_dir),
+            "task": result["task"],
+            "alignment_tax": result.get("alignment_tax", {}),
+        }
         rows = read_jsonl(run_dir / "eval" / f"{arm}.outputs.jsonl", numbered=False, allow_empty=True)
         segments[name] = [row[f"seg_{metric}"] for row in rows]
     names = list(named)
@@ -69,7 +79,13 @@ def run_transfer(config: Path, starts: list[str], k: int | None, out: Path, over
             "difference": sum(a) / len(a) - sum(b) / len(b),
             "ci95": bootstrap_paired_difference(a, b, seed=exp.seed),
         }
-    summary = {"config": str(config), "k": k, "arm": arm,
-               "metric": metric, "starts": per_start, "differences": differences}
+    summary = {
+        "config": str(config),
+        "k": k,
+        "arm": arm,
+        "metric": metric,
+        "starts": per_start,
+        "differences": differences,
+    }
     atomic_write_json(out / "transfer.json", summary)
     return summary

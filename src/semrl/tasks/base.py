@@ -20,5 +20,6 @@ class Task:
 
     @property
     def input_role(self) -> str:
-        """The field the prompt is made from (source or prompt): what the encoder stage pairs with the reference."""
+        """The field the prompt is made from (source or prompt): what the encoder stage pairs with the
+        reference."""
         return self.roles[0]

@@ -1,8 +1,9 @@
 """Tibetan: syllable segmentation (the unit of BLEU/ROUGE for Tibetan) and normalisation.
 
 Tibetan writes no spaces between words; the tsheg (་) ends every syllable and the shad (།)
-ends a clause. semrl's metrics therefore count syllables. The rule (README: Metrics): split on tsheg U+0F0B/U+0F0C, the shad family U+0F0D–U+0F12, U+0F14 and whitespace, and drop
-those marks. Nothing else is split, so a Han character glued to a syllable stays in it.
+ends a clause. semrl's metrics therefore count syllables. The rule (README: Metrics): split on
+tsheg U+0F0B/U+0F0C, the shad family U+0F0D–U+0F12, U+0F14 and whitespace, and drop those marks.
+Nothing else is split, so a Han character glued to a syllable stays in it.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ signatures, so a number can always be traced back to how it was tokenized.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from semrl.text.chinese import characters, jieba_words
 from semrl.text.scripts import NON_LETTER, char_class, script_profile
@@ -77,8 +77,11 @@ def botok_words(dialect_pack: str | Path) -> Callable[[str], list[str]]:
     return tokenize
 
 
-def metric_tokenizer(lang: str | None, words_mode: str | None = None, dialect_pack: str | None = None) -> MetricTokenizer:
-    """The tokenizer for `lang`. `words_mode`: None (default unit), 'jieba' (zh), 'botok' (bo, needs a pack)."""
+def metric_tokenizer(
+    lang: str | None, words_mode: str | None = None, dialect_pack: str | None = None
+) -> MetricTokenizer:
+    """The tokenizer for `lang`. `words_mode`: None (default unit), 'jieba' (zh), 'botok' (bo, needs a
+    pack)."""
     code = base_code(lang)
     if words_mode == "jieba":
         return MetricTokenizer("jieba-words", code, jieba_words)

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from semrl.distributed import is_main_process
+from semrl.errors import UserError
 from semrl.evaluate.generation import decode_completion, stop_token_ids
 from semrl.files import atomic_write_jsonl, read_jsonl
 from semrl.rewards.base import completion_text
@@ -37,8 +39,11 @@ FILE = "tau_cold_start.jsonl"
 
 def cold_start_rules(reward) -> list[tuple[Any, Any]]:
     """(semantic component, its ColdStartTau rule) for each component whose tau is `cold_start`."""
-    components = reward.semantic_components() if hasattr(reward, "semantic_components") else \
-        [c for c, _ in reward.components if getattr(c, "type", None) == "semantic"]
+    components = (
+        reward.semantic_components()
+        if hasattr(reward, "semantic_components")
+        else [c for c, _ in reward.components if getattr(c, "type", None) == "semantic"]
+    )
     return [(c, rule) for c in components if (rule := getattr(c.spec, "cold_start", None)) is not None]
 
 
@@ -67,8 +72,13 @@ def own_rng() -> Iterator[None]:
 def _prompt_ids(tokenizer, prompts: list[Any], args) -> list[list[int]]:
     """Token ids of each prompt, as TRL's GRPOTrainer tokenizes them (`_tokenize_prompts`)."""
     if isinstance(prompts[0], list):  # chat messages
-        encoded = tokenizer.apply_chat_template(conversation=prompts, add_generation_prompt=True, tokenize=True,
-                                                return_dict=True, **(args.chat_template_kwargs or {}))
+        encoded = tokenizer.apply_chat_template(
+            conversation=prompts,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            **(args.chat_template_kwargs or {}),
+        )
         return [list(ids) for ids in encoded["input_ids"]]
     return [list(ids) for ids in tokenizer(text=prompts)["input_ids"]]
 
@@ -82,17 +92,27 @@ def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, de
 
     stops = stop_token_ids(model, tokenizer)
     config = GenerationConfig(
-        max_new_tokens=args.max_completion_length, do_sample=True, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=stops, temperature=args.temperature, top_p=args.top_p,
-        top_k=args.top_k, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
-        **(args.generation_kwargs or {}))
+        max_new_tokens=args.max_completion_length,
+        do_sample=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=stops,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        **(args.generation_kwargs or {}),
+    )
     batch_size = max(1, args.per_device_train_batch_size)
     torch.manual_seed(seed)
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        ids = _prompt_ids(tokenizer, prompts[start:start + batch_size], args)
+        ids = _prompt_ids(tokenizer, prompts[start : start + batch_size], args)
         width = max(len(row) for row in ids)
-        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(row)) + row for row in ids], device=device)
+        input_ids = torch.tensor(
+            [[tokenizer.pad_token_id] * (width - len(row)) + row for row in ids], device=device
+        )
         mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
@@ -102,8 +122,9 @@ def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, de
     return texts
 
 
-def score_sample(rules, model, tokenizer, records: list[dict[str, Any]], args, seed: int,
-                 device: str) -> list[dict[str, Any]]:
+def score_sample(
+    rules, model, tokenizer, records: list[dict[str, Any]], args, seed: int, device: str
+) -> list[dict[str, Any]]:
     """The saved rows: prompt, completion and each cold-start component's adequacy."""
     size = max(min(rule.sample, len(records)) for _, rule in rules)
     picked = sample_order(len(records), seed)[:size]
@@ -113,15 +134,25 @@ def score_sample(rules, model, tokenizer, records: list[dict[str, Any]], args, s
     model.to(target).eval()
     try:
         with own_rng():
-            completions = [completion_text(text) for text in
-                           sample_completions(model, tokenizer, [r["prompt"] for r in rows], args, seed, target)]
+            completions = [
+                completion_text(text)
+                for text in sample_completions(
+                    model, tokenizer, [r["prompt"] for r in rows], args, seed, target
+                )
+            ]
             columns = {key: [r[key] for r in rows] for key in rows[0] if key != "prompt"}
             scores = {c.name: c.adequacy(completions, c.gather_roles(len(rows), columns)) for c, _ in rules}
     finally:
         model.to(before).train(was_training)
-    return [{"row": index, "prompt": row["prompt"], "completion": completion,
-             "scores": {name: float(values[i]) for name, values in scores.items()}}
-            for i, (index, row, completion) in enumerate(zip(picked, rows, completions))]
+    return [
+        {
+            "row": index,
+            "prompt": row["prompt"],
+            "completion": completion,
+            "scores": {name: float(values[i]) for name, values in scores.items()},
+        }
+        for i, (index, row, completion) in enumerate(zip(picked, rows, completions, strict=True))
+    ]
 
 
 def summarize(rules, rows: list[dict[str, Any]], n_records: int) -> dict[str, Any] | None:
@@ -133,15 +164,20 @@ def summarize(rules, rows: list[dict[str, Any]], n_records: int) -> dict[str, An
         scores = [row.get("scores", {}).get(component.name) for row in rows[:n]]
         if len(scores) < n or any(not isinstance(s, (int, float)) for s in scores):
             return None
-        out[component.name] = {"value": float(np.quantile(np.asarray(scores, dtype=float), rule.quantile)),
-                               "quantile": rule.quantile, "n": n, "sample": rule.sample, "sample_file": FILE}
+        out[component.name] = {
+            "value": float(np.quantile(np.asarray(scores, dtype=float), rule.quantile)),
+            "quantile": rule.quantile,
+            "n": n,
+            "sample": rule.sample,
+            "sample_file": FILE,
+        }
     return out
 
 
 def _saved(path: Path) -> list[dict[str, Any]]:
     try:
         return read_jsonl(path, numbered=False)
-    except Exception:  # a file from another version or a torn one: draw the sample again
+    except (UserError, OSError):  # a file from another version or a torn one: draw the sample again
         return []
 
 
@@ -156,8 +192,17 @@ def _broadcast(value: Any, device: str) -> Any:
     return broadcast_object_list([value])[0]
 
 
-def resolve_cold_start_tau(reward, model, tokenizer, records: list[dict[str, Any]], args, seed: int, out_dir: Path,
-                           device: str, resume: bool) -> dict[str, Any] | None:
+def resolve_cold_start_tau(
+    reward,
+    model,
+    tokenizer,
+    records: list[dict[str, Any]],
+    args,
+    seed: int,
+    out_dir: Path,
+    device: str,
+    resume: bool,
+) -> dict[str, Any] | None:
     """Set every cold-start tau of `reward` and return what metrics.json records (None: no rule)."""
     rules = cold_start_rules(reward)
     if not rules:

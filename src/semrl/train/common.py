@@ -49,8 +49,13 @@ def lora_config(spec):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                      target_modules=spec.target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def _complete(checkpoint: Path) -> bool:
@@ -66,8 +71,11 @@ def _complete(checkpoint: Path) -> bool:
 
 
 def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
-    return sorted((int(p.name.split("-")[-1]), p) for p in Path(out_dir).glob("checkpoint-*")
-                  if p.is_dir() and p.name.split("-")[-1].isdigit())
+    return sorted(
+        (int(p.name.split("-")[-1]), p)
+        for p in Path(out_dir).glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit()
+    )
 
 
 def latest_checkpoint(out_dir: Path) -> str | None:
@@ -143,8 +151,14 @@ def progress_callback(label: str):
 
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
-                self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                         TimeRemainingColumn(), TextColumn("{task.fields[info]}"), transient=False)
+                self.progress = Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.fields[info]}"),
+                    transient=False,
+                )
                 self.progress.start()
                 self.task = self.progress.add_task(label, total=state.max_steps, info="")
 

@@ -30,8 +30,14 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float], step: int,
-                    limit: int | None = None, monitors: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def completion_rows(
+    logs: dict[str, Any],
+    names: list[str],
+    weights: list[float],
+    step: int,
+    limit: int | None = None,
+    monitors: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Rows of TRL's completions sample. `rewards` holds each term: the composed reward's components
     (logged through `log_extra`) or, with separate reward functions, each function's value;
     `monitors` the step's logged monitor values (the same on every row of the step)."""
@@ -42,16 +48,25 @@ def completion_rows(logs: dict[str, Any], names: list[str], weights: list[float]
     terms = extras or per_function
     advantages = list(logs["advantages"])
     rows = []
-    for i, (prompt, completion) in enumerate(zip(prompts, completions)):
-        total = [weight * values[i] for name, weight in zip(names, weights)
-                 if i < len(values := per_function[name])]
-        rows.append({
-            "step": step, "prompt": prompt, "completion": as_text(completion),
-            "reward": _number(sum(total)) if total else None,
-            "rewards": {name: _number(values[i]) if i < len(values) else None for name, values in terms.items()},
-            "advantage": _number(advantages[i]) if i < len(advantages) else None,
-            "monitors": dict(shown),
-        })
+    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
+        total = [
+            weight * values[i]
+            for name, weight in zip(names, weights, strict=True)
+            if i < len(values := per_function[name])
+        ]
+        rows.append(
+            {
+                "step": step,
+                "prompt": prompt,
+                "completion": as_text(completion),
+                "reward": _number(sum(total)) if total else None,
+                "rewards": {
+                    name: _number(values[i]) if i < len(values) else None for name, values in terms.items()
+                },
+                "advantage": _number(advantages[i]) if i < len(advantages) else None,
+                "monitors": dict(shown),
+            }
+        )
     return rows[:limit] if limit else rows
 
 
@@ -68,13 +83,22 @@ class CompletionsLog:
         if step == self.last_step or not trainer.accelerator.is_main_process or not trainer._logs["prompt"]:
             return  # the end-of-training log repeats the last step's sample
         weights = [float(w) for w in trainer.reward_weights.tolist()]
-        rows = completion_rows(trainer._logs, list(trainer.reward_func_names), weights, step, self.limit,
-                               step_monitors(trainer.state.log_history, step))
+        rows = completion_rows(
+            trainer._logs,
+            list(trainer.reward_func_names),
+            weights,
+            step,
+            self.limit,
+            step_monitors(trainer.state.log_history, step),
+        )
         lines = [to_json(row, where=str(self.path)) for row in rows]
         if self.last_step is None:  # first write of this process: drop what a resumed stage redoes
             written = read_completions(self.path) if self.path.exists() else []
-            kept = [to_json(row) for row in written
-                    if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] < step]
+            kept = [
+                to_json(row)
+                for row in written
+                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] < step
+            ]
             atomic_write_text(self.path, "".join(f"{line}\n" for line in kept + lines))
         else:
             with self.path.open("a", encoding="utf-8") as handle:
@@ -85,7 +109,11 @@ class CompletionsLog:
 def step_monitors(log_history: list[dict[str, Any]], step: int) -> dict[str, Any]:
     """The monitor/* values TRL just logged for `step` (the last log entry, written before this)."""
     last = log_history[-1] if log_history else {}
-    return {key: value for key, value in last.items() if key.startswith("monitor/")} if last.get("step") == step else {}
+    return (
+        {key: value for key, value in last.items() if key.startswith("monitor/")}
+        if last.get("step") == step
+        else {}
+    )
 
 
 def read_completions(path: Path) -> list[dict[str, Any]]:

@@ -13,9 +13,9 @@ from semrl.distributed import is_main_process, main_process_first
 from semrl.encoders.loading import resolve_encoder
 from semrl.models.tiny import build_tiny_encoder
 from semrl.train.common import progress_callback, save_log_history, summarize_logs
-from semrl.train.sharded import full_parameters
 from semrl.train.guard import train_guarded
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import full_parameters
 
 
 def retrieval_accuracy(model, anchors: list[str], positives: list[str]) -> float | None:
@@ -50,8 +50,15 @@ def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
     return SentenceTransformer(str(path), device=device)
 
 
-def run_encoder(settings: StageSettings, spec, train: list[dict[str, str]], test: list[dict[str, str]], out_dir: Path, device: str,
-                resume: bool = False) -> dict[str, Any]:
+def run_encoder(
+    settings: StageSettings,
+    spec,
+    train: list[dict[str, str]],
+    test: list[dict[str, str]],
+    out_dir: Path,
+    device: str,
+    resume: bool = False,
+) -> dict[str, Any]:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     from sentence_transformers.training_args import BatchSamplers
@@ -62,17 +69,32 @@ def run_encoder(settings: StageSettings, spec, train: list[dict[str, str]], test
     anchors, positives = [p["anchor"] for p in test], [p["positive"] for p in test]
     before = retrieval_accuracy(model, anchors, positives)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out_dir), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
-        per_device_train_batch_size=spec.batch_size, learning_rate=spec.learning_rate, seed=settings.seed,
-        data_seed=settings.seed, save_strategy="steps", save_steps=spec.save_steps, save_total_limit=2,
-        logging_steps=spec.logging_steps, use_cpu=device == "cpu", disable_tqdm=True,
+        output_dir=str(out_dir),
+        num_train_epochs=spec.epochs,
+        max_steps=spec.max_steps,
+        per_device_train_batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        save_strategy="steps",
+        save_steps=spec.save_steps,
+        save_total_limit=2,
+        logging_steps=spec.logging_steps,
+        use_cpu=device == "cpu",
+        disable_tqdm=True,
         report_to=[] if settings.report_to == "none" else [settings.report_to],
         batch_sampler=BatchSamplers.NO_DUPLICATES,
     )
-    dataset = Dataset.from_dict({"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]})
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
-                                         loss=losses.MultipleNegativesRankingLoss(model),
-                                         callbacks=[progress_callback("encoder")])
+    dataset = Dataset.from_dict(
+        {"anchor": [p["anchor"] for p in train], "positive": [p["positive"] for p in train]}
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=losses.MultipleNegativesRankingLoss(model),
+        callbacks=[progress_callback("encoder")],
+    )
     train_guarded(trainer, out_dir, resume, "encoder")
     save_log_history(trainer, out_dir)
     final, tmp = out_dir / "final", out_dir / "final.tmp"
@@ -84,6 +106,11 @@ def run_encoder(settings: StageSettings, spec, train: list[dict[str, str]], test
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
     trainer.accelerator.wait_for_everyone()
-    return {"final_model": str(final), "pairs": len(train), "test_pairs": len(test),
-            "retrieval_accuracy_before": before, "retrieval_accuracy": after,
-            **summarize_logs(trainer.state.log_history, ("loss",))}
+    return {
+        "final_model": str(final),
+        "pairs": len(train),
+        "test_pairs": len(test),
+        "retrieval_accuracy_before": before,
+        "retrieval_accuracy": after,
+        **summarize_logs(trainer.state.log_history, ("loss",)),
+    }

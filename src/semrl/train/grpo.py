@@ -16,16 +16,24 @@ from semrl.distributed import is_main_process
 from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
 from semrl.rewards import build_reward
-from semrl.train.common import lora_config, progress_callback, save_log_history, summarize_logs, training_kwargs
 from semrl.train.cold_start import resolve_cold_start_tau
+from semrl.train.common import (
+    lora_config,
+    progress_callback,
+    save_log_history,
+    summarize_logs,
+    training_kwargs,
+)
 from semrl.train.completions import CompletionsLog
 from semrl.train.guard import train_guarded
-from semrl.train.sharded import save_final
 from semrl.train.hacking import hacking_check
 from semrl.train.settings import StageSettings
+from semrl.train.sharded import save_final
 
 
-def grpo_config(settings: StageSettings, spec, out_dir: Path, device: str, reward_weights: list[float] | None = None):
+def grpo_config(
+    settings: StageSettings, spec, out_dir: Path, device: str, reward_weights: list[float] | None = None
+):
     from trl import GRPOConfig
 
     return GRPOConfig(
@@ -93,20 +101,34 @@ def resumable_grpo_trainer():
     return ResumableGRPOTrainer
 
 
-def run_grpo(settings: StageSettings, spec, reward_config, model_path: str, records: list[dict[str, Any]], out_dir: Path, device: str,
-             resume: bool = False, label: str = "grpo") -> dict[str, Any]:
+def run_grpo(
+    settings: StageSettings,
+    spec,
+    reward_config,
+    model_path: str,
+    records: list[dict[str, Any]],
+    out_dir: Path,
+    device: str,
+    resume: bool = False,
+    label: str = "grpo",
+) -> dict[str, Any]:
     from datasets import Dataset
 
     tokenizer = load_tokenizer(model_path, settings.trust_remote_code)
-    model = load_causal_lm(model_path, settings.dtype, device, settings.trust_remote_code,
-                           settings.attn_implementation)
+    model = load_causal_lm(
+        model_path, settings.dtype, device, settings.trust_remote_code, settings.attn_implementation
+    )
     reward = build_reward(reward_config)
     reward.prepare(records, settings.seed)  # contrast banks, drawn from this stage's rows
     reward_funcs, weights = [reward], None
-    if spec.multi_objective_aggregation == "normalize_then_sum":  # TRL normalises each term: one function each
+    if (
+        spec.multi_objective_aggregation == "normalize_then_sum"
+    ):  # TRL normalises each term: one function each
         reward_funcs, weights = reward.separate_functions()
     args = grpo_config(settings, spec, out_dir, device, weights)
-    tau = resolve_cold_start_tau(reward, model, tokenizer, records, args, settings.seed, out_dir, device, resume)
+    tau = resolve_cold_start_tau(
+        reward, model, tokenizer, records, args, settings.seed, out_dir, device, resume
+    )
     trainer = resumable_grpo_trainer()(
         model=model,
         reward_funcs=reward_funcs,
@@ -127,6 +149,10 @@ def run_grpo(settings: StageSettings, spec, reward_config, model_path: str, reco
         warn(f"{label}: {hacking['message']}")
     names = [f"reward/{component.name}" for component, _ in reward.components]
     monitors = sorted({key for entry in history for key in entry if key.startswith("monitor/")})
-    return {"final_model": str(final), "prompts": len(records),
-            **summarize_logs(history, ("loss", "reward", "kl", "completions/mean_length", *names, *monitors)),
-            **({"tau_cold_start": tau} if tau is not None else {}), "hacking": hacking}
+    return {
+        "final_model": str(final),
+        "prompts": len(records),
+        **summarize_logs(history, ("loss", "reward", "kl", "completions/mean_length", *names, *monitors)),
+        **({"tau_cold_start": tau} if tau is not None else {}),
+        "hacking": hacking,
+    }

@@ -55,7 +55,9 @@ def _on_stop_signal(signum, frame) -> None:
     _INTERRUPTED.set()
     if os.environ.get("RANK", "0") == "0":
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        sys.stderr.write(f"\nsemrl: {name}: stopping after this step and saving a checkpoint (again to stop at once)\n")
+        sys.stderr.write(
+            f"\nsemrl: {name}: stopping after this step and saving a checkpoint (again to stop at once)\n"
+        )
 
 
 def stop_agreed(args, asked: bool) -> bool:
@@ -75,11 +77,17 @@ def stop_agreed(args, asked: bool) -> bool:
 
 def null_nonfinite_entry(entry: dict) -> dict:
     """A log-history entry with NaN/inf values replaced by None, named under "nonfinite"."""
-    bad = {key: str(value) for key, value in entry.items() if isinstance(value, float) and not math.isfinite(value)}
+    bad = {
+        key: str(value)
+        for key, value in entry.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    }
     if not bad:
         return entry
-    return {**{key: None if key in bad else value for key, value in entry.items()},
-            "nonfinite": {**entry.get("nonfinite", {}), **bad}}
+    return {
+        **{key: None if key in bad else value for key, value in entry.items()},
+        "nonfinite": {**entry.get("nonfinite", {}), **bad},
+    }
 
 
 def guard_callback():
@@ -125,7 +133,7 @@ def stage_run_name(out_dir: Path, label: str) -> str:
     unique within a project where transformers would leave it unnamed (wandb picks random words)."""
     parts = Path(out_dir).parts
     depth = label.count("/") + 1
-    return "/".join(parts[-depth - 1:]) if "/".join(parts[-depth:]) == label else label
+    return "/".join(parts[-depth - 1 :]) if "/".join(parts[-depth:]) == label else label
 
 
 def finish_wandb(failed: bool) -> None:
@@ -158,20 +166,29 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     except RuntimeError as exc:
         if not _is_nonfinite_sampling(exc):
             raise
-        raise NonFinite(f"{label}: non-finite logits while generating at step {trainer.state.global_step} "
-                        f"({str(exc).splitlines()[0]}); last checkpoint: {latest_checkpoint(out_dir) or 'none'}") from None
+        raise NonFinite(
+            f"{label}: non-finite logits while generating at step {trainer.state.global_step} "
+            f"({str(exc).splitlines()[0]}); last checkpoint: {latest_checkpoint(out_dir) or 'none'}"
+        ) from None
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        finish_wandb(failed=sys.exc_info()[0] is not None or guard.problem is not None
-                     or guard.interrupted_at is not None)
+        finish_wandb(
+            failed=sys.exc_info()[0] is not None
+            or guard.problem is not None
+            or guard.interrupted_at is not None
+        )
     checkpoint = latest_checkpoint(out_dir)
     if guard.problem:
-        raise NonFinite(f"{label}: {guard.problem}; stopped instead of training on; checkpoint: {checkpoint}. "
-                        "Lower the learning rate or check the reward, then resume from an earlier checkpoint")
+        raise NonFinite(
+            f"{label}: {guard.problem}; stopped instead of training on; checkpoint: {checkpoint}. "
+            "Lower the learning rate or check the reward, then resume from an earlier checkpoint"
+        )
     if guard.interrupted_at is not None:
         _INTERRUPTED.clear()
-        raise Interrupted(f"{label}: interrupted at step {guard.interrupted_at}; checkpoint saved in {checkpoint}")
+        raise Interrupted(
+            f"{label}: interrupted at step {guard.interrupted_at}; checkpoint saved in {checkpoint}"
+        )
 
 
 def interrupted_message(argv: list[str]) -> str:

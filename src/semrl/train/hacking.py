@@ -41,7 +41,9 @@ def hacking_check(log_history: list[dict[str, Any]]) -> dict[str, Any]:
     message = None
     if warning:
         (a, b), (c, d) = windows
-        parts = ", ".join(_describe(name, trends[key]) for name, key in
-                          (("reward", REWARD), ("retrieval", RETRIEVAL), ("distinct", DISTINCT)))
+        parts = ", ".join(
+            _describe(name, trends[key])
+            for name, key in (("reward", REWARD), ("retrieval", RETRIEVAL), ("distinct", DISTINCT))
+        )
         message = f"{HEADLINE} ({parts} between steps {a}-{b} and {c}-{d})"
     return {"warning": warning, "message": message, "steps": steps, "trends": trends}

@@ -69,8 +69,14 @@ COLD_SFT = Stage("sft", "sft", "base", "cold_start")
 RECIPES: dict[str, Recipe] = {  # the order is the schema's (error messages list them so)
     "two_stage": Recipe((COLD_SFT, Stage("grpo", "grpo", "sft", "rest")), "needed"),
     "strong_sft": Recipe((Stage("sft", "sft", "base", "all"),), "unused"),
-    "train_reinforce_recover": Recipe((COLD_SFT, Stage("grpo", "grpo", "sft", "rest", with_reference=False),
-                                       Stage("recover", "sft", "grpo", "cold_start")), "needed"),
+    "train_reinforce_recover": Recipe(
+        (
+            COLD_SFT,
+            Stage("grpo", "grpo", "sft", "rest", with_reference=False),
+            Stage("recover", "sft", "grpo", "cold_start"),
+        ),
+        "needed",
+    ),
     "sft_continue": Recipe((COLD_SFT, Stage("continue", "sft", "sft", "rest")), "needed"),
     "sft": Recipe((COLD_SFT,), "optional"),
     "grpo": Recipe((Stage("grpo", "grpo", "base", "all"),), "unused"),
@@ -82,9 +88,17 @@ def plan_arm(exp, arm) -> list[StagePlan]:
     n = exp.stage_settings(arm, "sft").examples
     if recipe.examples == "needed" and n is None:
         raise UserError(f"arms.{name}: {arm.recipe} needs sft.examples (the cold-start size N)")
-    return [StagePlan(name, stage.stage, stage.trainer, stage.init,
-                      "all" if stage.rows == "cold_start" and n is None else stage.rows, stage.with_reference)
-            for stage in recipe.stages]
+    return [
+        StagePlan(
+            name,
+            stage.stage,
+            stage.trainer,
+            stage.init,
+            "all" if stage.rows == "cold_start" and n is None else stage.rows,
+            stage.with_reference,
+        )
+        for stage in recipe.stages
+    ]
 
 
 def plan_experiment(exp) -> list[StagePlan]:
@@ -96,6 +110,8 @@ def plan_experiment(exp) -> list[StagePlan]:
             arm = exp.arm(plan.arm)
             needs = build_reward(exp.reward_for(arm)).needs
             if "reference" in needs:
-                raise UserError(f"arms.{arm.name}: train_reinforce_recover's GRPO is reference-free; its rewards "
-                                "must not need the reference (use semantic with against: source)")
+                raise UserError(
+                    f"arms.{arm.name}: train_reinforce_recover's GRPO is reference-free; its rewards "
+                    "must not need the reference (use semantic with against: source)"
+                )
     return plans

@@ -22,7 +22,14 @@ class StageSettings:
 
     @classmethod
     def from_experiment(cls, exp: ExperimentConfig) -> StageSettings:
-        return cls(seed=exp.seed, report_to=exp.report_to, dtype=exp.model.dtype,
-                   trust_remote_code=exp.model.trust_remote_code, attn_implementation=exp.model.attn_implementation,
-                   lora=exp.model.lora, save_every=exp.eval.curve_every, temperature=exp.decoding.temperature,
-                   top_p=exp.decoding.top_p)
+        return cls(
+            seed=exp.seed,
+            report_to=exp.report_to,
+            dtype=exp.model.dtype,
+            trust_remote_code=exp.model.trust_remote_code,
+            attn_implementation=exp.model.attn_implementation,
+            lora=exp.model.lora,
+            save_every=exp.eval.curve_every,
+            temperature=exp.decoding.temperature,
+            top_p=exp.decoding.top_p,
+        )

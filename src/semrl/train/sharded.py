@@ -26,11 +26,15 @@ def prepare_fsdp(trainer) -> None:
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     state = trainer.accelerator.state
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and \
-            state.distributed_type == DistributedType.MULTI_CPU:
+    if (
+        os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        and state.distributed_type == DistributedType.MULTI_CPU
+    ):
         state.fsdp_plugin = FullyShardedDataParallelPlugin()  # reads the launcher's FSDP_* settings
         if state.fsdp_plugin.fsdp_version != 1:
-            raise UserError("FSDP on CPU works with fsdp_version: 1 only (torch's FSDP2 needs an accelerator)")
+            raise UserError(
+                "FSDP on CPU works with fsdp_version: 1 only (torch's FSDP2 needs an accelerator)"
+            )
         state.distributed_type = DistributedType.FSDP
         state.device = torch.device("cpu")  # FSDP1 rejects "cpu:0" as not the current device "cpu"
         trainer.is_fsdp_enabled = True
@@ -63,7 +67,7 @@ def _prime_optimizer_state(optimizer) -> None:
     optimizer.step()
     for param in params:
         param.grad = None
-    for group, rate in zip(optimizer.param_groups, rates):
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
         group["lr"] = rate
 
 
@@ -74,8 +78,11 @@ def _full_state_dict(trainer):
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
     deepspeed = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
-    sharded = isinstance(trainer.model_wrapped, FSDP) or getattr(trainer, "is_fsdp_enabled", False) \
+    sharded = (
+        isinstance(trainer.model_wrapped, FSDP)
+        or getattr(trainer, "is_fsdp_enabled", False)
         or (deepspeed is not None and deepspeed.zero_stage == 3)
+    )
     if not sharded:
         return None
     lora = hasattr(trainer.accelerator.unwrap_model(trainer.model), "merge_and_unload")
@@ -84,8 +91,10 @@ def _full_state_dict(trainer):
     if lora and isinstance(trainer.model_wrapped, FSDP):
         return _merged_lora_state_dict(trainer, offload=on_gpu)
     if lora:  # every rank stops here
-        raise UserError("LoRA under DeepSpeed ZeRO-3: saving a merged final model is not supported; "
-                        "train LoRA under FSDP or ZeRO-2")
+        raise UserError(
+            "LoRA under DeepSpeed ZeRO-3: saving a merged final model is not supported; "
+            "train LoRA under FSDP or ZeRO-2"
+        )
     if isinstance(trainer.model_wrapped, FSDP):  # FSDP1 (also on CPU, where accelerate no longer says FSDP)
         config = FullStateDictConfig(offload_to_cpu=on_gpu, rank0_only=True)
         with FSDP.state_dict_type(trainer.model_wrapped, StateDictType.FULL_STATE_DICT, config):
@@ -109,7 +118,9 @@ def _merged_lora_state_dict(trainer, offload: bool):
         return name.removeprefix("base_model.model.")
 
     state_dict = {}
-    with FSDP.summon_full_params(trainer.model_wrapped, writeback=False, rank0_only=True, offload_to_cpu=offload):
+    with FSDP.summon_full_params(
+        trainer.model_wrapped, writeback=False, rank0_only=True, offload_to_cpu=offload
+    ):
         if not trainer.accelerator.is_main_process:
             return state_dict
         for name, param in peft_model.named_parameters():

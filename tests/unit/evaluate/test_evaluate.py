@@ -30,7 +30,9 @@ def lm(tiny_lm):
 
 def test_exact_match_and_f1_by_hand():
     assert exact_match("The blue shed.", ["blue shed"], "en") == 1.0  # article, case, punctuation dropped
-    assert f1_score("in the blue shed", ["the blue shed behind the house"], "en") == pytest.approx(2 * (2 / 3) * (2 / 4) / (2 / 3 + 2 / 4))
+    assert f1_score("in the blue shed", ["the blue shed behind the house"], "en") == pytest.approx(
+        2 * (2 / 3) * (2 / 4) / (2 / 3 + 2 / 4)
+    )
     assert f1_score("nothing", ["blue shed"], "en") == 0.0
     # Chinese by characters, punctuation ignored: "骑车" vs "骑自行车" shares 骑, 车
     assert f1_score("骑车。", ["骑自行车"], "zh") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
@@ -50,10 +52,16 @@ def _logprob_by_hand(model, tokenizer, context, continuation):
 
 def test_multiple_choice_matches_a_hand_computation(lm):
     model, tokenizer = lm
-    item = {"question": "Which of these is a fruit?", "choices": ["apple", "hammer", "a very long river bank"], "answer": 0}
+    item = {
+        "question": "Which of these is a fruit?",
+        "choices": ["apple", "hammer", "a very long river bank"],
+        "answer": 0,
+    }
     context = "Question: Which of these is a fruit?\nAnswer:"
     by_hand = [_logprob_by_hand(model, tokenizer, context, " " + c) for c in item["choices"]]
-    batched = continuation_logprobs(model, tokenizer, [(context, " " + c) for c in item["choices"]], batch_size=2)
+    batched = continuation_logprobs(
+        model, tokenizer, [(context, " " + c) for c in item["choices"]], batch_size=2
+    )
     assert [s for s, _ in batched] == pytest.approx(by_hand, abs=1e-4)  # padding does not change the numbers
     expected = float(int(np.argmax(by_hand)) == 0)
     assert multiple_choice(model, tokenizer, [item]) == [expected]
@@ -65,11 +73,15 @@ def test_shared_context_scoring_equals_one_sequence_at_a_time(lm):
     from semrl.evaluate.likelihood import shared_context_logprobs
 
     model, tokenizer = lm
-    contexts = ["Q: short?\nA:", "Question: a much longer context with many more words in it?\nAnswer:", "ཀ་ཁ"]
+    contexts = [
+        "Q: short?\nA:",
+        "Question: a much longer context with many more words in it?\nAnswer:",
+        "ཀ་ཁ",
+    ]
     choices = [["yes", "no"], ["a river", "the old bridge over the water", "x"], ["中文", "ག"]]
     shared = shared_context_logprobs(model, tokenizer, contexts, choices, batch_size=2)
-    for context, item_choices, scores in zip(contexts, choices, shared):
-        for choice, (score, _) in zip(item_choices, scores):
+    for context, item_choices, scores in zip(contexts, choices, shared, strict=True):
+        for choice, (score, _) in zip(item_choices, scores, strict=True):
             assert score == pytest.approx(_logprob_by_hand(model, tokenizer, context, " " + choice), abs=1e-4)
 
 
@@ -121,7 +133,9 @@ def test_preference_counts_both_orders():
     assert biased["ties"] == 4  # position bias cancels out
     assert biased["position_agreement"] == 0.0 and biased["first_shown_preferred"] == 1.0
     # the fair judge: the two decisive items agree in both orders, and it picks the first shown half the time
-    assert result["position_agreement"] == pytest.approx(0.5) and result["first_shown_preferred"] == pytest.approx(0.5)
+    assert result["position_agreement"] == pytest.approx(0.5) and result[
+        "first_shown_preferred"
+    ] == pytest.approx(0.5)
     assert result["unreadable"] == 0
 
 
@@ -134,8 +148,17 @@ def test_an_unreadable_judge_answer_is_a_counted_tie():
     assert result["first_shown_preferred"] == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("answer, choice", [("A", "A"), ("**B**.", "B"), ("Response B is better.", "B"),
-                                            ("A and B are both fine", None), ("", None), ("Apples", None)])
+@pytest.mark.parametrize(
+    "answer, choice",
+    [
+        ("A", "A"),
+        ("**B**.", "B"),
+        ("Response B is better.", "B"),
+        ("A and B are both fine", None),
+        ("", None),
+        ("Apples", None),
+    ],
+)
 def test_the_judge_reads_one_letter_or_nothing(answer, choice):
     from semrl.evaluate.preference import read_choice
 
@@ -143,16 +166,39 @@ def test_the_judge_reads_one_letter_or_nothing(answer, choice):
 
 
 BAD_SUITES = {
-    "unknown_key": ("benchmarks:\n  - {name: q, type: qa, file: qa.jsonl, langg: zh}\n", None, ["suite.yaml", "langg"]),
-    "unknown_type": ("benchmarks:\n  - {name: q, type: trivia, file: qa.jsonl}\n", None, ["suite.yaml", "type"]),
-    "missing_file": ("benchmarks:\n  - {name: q, type: qa, file: nope.jsonl}\n", None, ["nope.jsonl", "not found"]),
-    "qa_missing_question": ("benchmarks:\n  - {name: q, type: qa, file: qa.jsonl}\n",
-                            [{"context": "c", "answers": ["a"]}], ["qa.jsonl", "line 1", "'question'"]),
-    "qa_bad_answers": ("benchmarks:\n  - {name: q, type: qa, file: qa.jsonl}\n",
-                       [{"context": "c", "question": "q", "answers": []}], ["qa.jsonl", "line 1", "'answers'"]),
-    "mc_answer_out_of_range": ("benchmarks:\n  - {name: m, type: mc, file: qa.jsonl}\n",
-                               [{"question": "q", "choices": ["a", "b"], "answer": 0},
-                                {"question": "q", "choices": ["a", "b"], "answer": 5}], ["qa.jsonl", "line 2", "'answer'"]),
+    "unknown_key": (
+        "benchmarks:\n  - {name: q, type: qa, file: qa.jsonl, langg: zh}\n",
+        None,
+        ["suite.yaml", "langg"],
+    ),
+    "unknown_type": (
+        "benchmarks:\n  - {name: q, type: trivia, file: qa.jsonl}\n",
+        None,
+        ["suite.yaml", "type"],
+    ),
+    "missing_file": (
+        "benchmarks:\n  - {name: q, type: qa, file: nope.jsonl}\n",
+        None,
+        ["nope.jsonl", "not found"],
+    ),
+    "qa_missing_question": (
+        "benchmarks:\n  - {name: q, type: qa, file: qa.jsonl}\n",
+        [{"context": "c", "answers": ["a"]}],
+        ["qa.jsonl", "line 1", "'question'"],
+    ),
+    "qa_bad_answers": (
+        "benchmarks:\n  - {name: q, type: qa, file: qa.jsonl}\n",
+        [{"context": "c", "question": "q", "answers": []}],
+        ["qa.jsonl", "line 1", "'answers'"],
+    ),
+    "mc_answer_out_of_range": (
+        "benchmarks:\n  - {name: m, type: mc, file: qa.jsonl}\n",
+        [
+            {"question": "q", "choices": ["a", "b"], "answer": 0},
+            {"question": "q", "choices": ["a", "b"], "answer": 5},
+        ],
+        ["qa.jsonl", "line 2", "'answer'"],
+    ),
 }
 
 
@@ -165,9 +211,20 @@ def test_bad_suite_exits_2(tmp_path, tiny_lm, case):
     config = tmp_path / "exp.yaml"
     config.write_text(
         f"name: e\nmodel: {{path: {tiny_lm}}}\ntask: {{type: translate, source_lang: bo, target_lang: zh}}\n"
-        f"data: {{train: {ROOT / 'configs/examples/data/tiny-bo-zh.jsonl'}, test_size: 4}}\n", encoding="utf-8")
-    result = run_cli("eval", "--model", str(tiny_lm), "--config", str(config), "--suite", str(tmp_path / "suite.yaml"),
-                     "--out", str(tmp_path / "eval"))
+        f"data: {{train: {ROOT / 'configs/examples/data/tiny-bo-zh.jsonl'}, test_size: 4}}\n",
+        encoding="utf-8",
+    )
+    result = run_cli(
+        "eval",
+        "--model",
+        str(tiny_lm),
+        "--config",
+        str(config),
+        "--suite",
+        str(tmp_path / "suite.yaml"),
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert result.returncode == 2, result.stderr
     line = [x for x in result.stderr.splitlines() if x.strip()]
     assert len(line) == 1 and "Traceback" not in result.stderr
@@ -181,9 +238,22 @@ def test_eval_a_model_path_from_the_cli(tmp_path, tiny_lm):
     config.write_text(
         f"name: e\nmodel: {{path: {tiny_lm}}}\ntask: {{type: translate, source_lang: bo, target_lang: zh}}\n"
         f"data: {{train: {ROOT / 'configs/examples/data/tiny-bo-zh.jsonl'}, test_size: 6}}\n"
-        "eval: {resamples: 50}\n", encoding="utf-8")
-    result = run_cli("eval", "--model", str(tiny_lm), "--config", str(config), "--name", "tiny",
-                     "--suite", str(ROOT / "configs/examples/general/suite.yaml"), "--out", str(tmp_path / "eval"))
+        "eval: {resamples: 50}\n",
+        encoding="utf-8",
+    )
+    result = run_cli(
+        "eval",
+        "--model",
+        str(tiny_lm),
+        "--config",
+        str(config),
+        "--name",
+        "tiny",
+        "--suite",
+        str(ROOT / "configs/examples/general/suite.yaml"),
+        "--out",
+        str(tmp_path / "eval"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads((tmp_path / "eval" / "tiny.json").read_text(encoding="utf-8"))
     assert out["n_test"] == 6 and set(out["task"]) == {"bleu", "chrf", "sim", "lang"}

@@ -46,9 +46,11 @@ def test_tibetan_bleu_and_chrf_are_sacrebleu_on_spaced_syllables():
 
 def test_sentence_level_matches_sacrebleu():
     hyp, ref = "ཁྱི་ནག་པོ་ཆུ་འཐུང་གི་འདུག", "ཁྱི་ནག་པོས་ཆུ་འཐུང་གི་འདུག"
-    expected = BLEU(tokenize="none", effective_order=True).sentence_score(
-        " ".join(syllables(hyp)), [" ".join(syllables(ref))]
-    ).score
+    expected = (
+        BLEU(tokenize="none", effective_order=True)
+        .sentence_score(" ".join(syllables(hyp)), [" ".join(syllables(ref))])
+        .score
+    )
     assert sentence_bleu(hyp, ref, "bo") == pytest.approx(expected)
     assert sentence_bleu(ref, ref, "bo") == pytest.approx(100.0)
     assert sentence_bleu("", ref, "bo") == 0.0
@@ -63,7 +65,7 @@ def _lcs(a: list[str], b: list[str]) -> int:
     return table[-1][-1]
 
 
-@pytest.mark.parametrize(("hyp", "ref"), list(zip(BO_HYP, BO_REF)))
+@pytest.mark.parametrize(("hyp", "ref"), list(zip(BO_HYP, BO_REF, strict=True)))
 def test_tibetan_rouge_l_is_lcs_f1_over_syllables(hyp, ref):
     h, r = syllables(hyp), syllables(ref)
     lcs = _lcs(h, r)
@@ -94,6 +96,6 @@ def test_semantic_similarity_separates_meanings():
     same = pairwise_similarity(paraphrases, refs, "default")
     other = pairwise_similarity(shifted, refs, "default")
     assert all(-1.0 <= s <= 1.0 for s in same + other)
-    assert sum(s > o for s, o in zip(same, other)) == len(refs)
+    assert sum(s > o for s, o in zip(same, other, strict=True)) == len(refs)
     assert semantic_similarity(refs, refs, "default").score == pytest.approx(1.0, abs=1e-4)
     assert pairwise_similarity(["", "x"], ["a b", "a b"], "default")[0] == 0.0

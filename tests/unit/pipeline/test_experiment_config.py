@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from conftest import run_cli, write_jsonl
-from semrl.experiment_config import load_experiment
 from semrl.data.loading import load_table, require_columns
 from semrl.data.splits import split_rows
 from semrl.errors import UserError
+from semrl.experiment_config import load_experiment
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
@@ -46,8 +46,9 @@ def assert_exit_2(result, *fragments):
         assert fragment in line[0], line[0]
 
 
-EXPERIMENTS = sorted(p for p in (ROOT / "configs" / "paper").glob("*.yaml")
-                     if not p.name.endswith("suite.yaml")) + sorted((ROOT / "configs" / "examples").glob("*.yaml"))
+EXPERIMENTS = sorted(
+    p for p in (ROOT / "configs" / "paper").glob("*.yaml") if not p.name.endswith("suite.yaml")
+) + sorted((ROOT / "configs" / "examples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
@@ -74,10 +75,20 @@ def test_paper_presets_carry_the_published_settings():
     exp = load_experiment(ROOT / "configs" / "paper" / "bo-zh-mt.yaml")
     assert exp.model.path == "Qwen/Qwen3-4B"
     assert (exp.model.lora.r, exp.model.lora.alpha, exp.model.lora.dropout) == (64, 128, 0.05)
-    assert (exp.sft.learning_rate, exp.sft.epochs, exp.sft.examples, exp.sft.scheduler) == (2e-5, 2, 5000, "cosine")
+    assert (exp.sft.learning_rate, exp.sft.epochs, exp.sft.examples, exp.sft.scheduler) == (
+        2e-5,
+        2,
+        5000,
+        "cosine",
+    )
     assert exp.sft.batch_size * exp.sft.grad_accum == 32
-    assert (exp.grpo.learning_rate, exp.grpo.num_generations, exp.grpo.temperature, exp.grpo.top_p, exp.grpo.epochs) \
-        == (5e-7, 8, 0.8, 0.9, 1)
+    assert (
+        exp.grpo.learning_rate,
+        exp.grpo.num_generations,
+        exp.grpo.temperature,
+        exp.grpo.top_p,
+        exp.grpo.epochs,
+    ) == (5e-7, 8, 0.8, 0.9, 1)
     weights = {spec.type: spec.weight for spec in exp.rewards.rewards}
     assert weights == {"semantic": 1.5, "language": 1.0}
 
@@ -103,19 +114,32 @@ BAD_CONFIGS = {
     "unknown_key": ({"sft__epochz": 3}, ["exp.yaml", "sft.epochz", "unknown key"]),
     "wrong_type": ({"grpo__num_generations": "eight"}, ["exp.yaml", "grpo.num_generations"]),
     "bad_recipe": ({"arms": [{"name": "x", "recipe": "rlhf"}]}, ["exp.yaml", "arms.0.recipe"]),
-    "bad_arm_override": ({"arms": [{"name": "x", "recipe": "two_stage", "sft": {"epochz": 1}}]},
-                         ["exp.yaml", "arms.x.sft", "epochz"]),
+    "bad_arm_override": (
+        {"arms": [{"name": "x", "recipe": "two_stage", "sft": {"epochz": 1}}]},
+        ["exp.yaml", "arms.x.sft", "epochz"],
+    ),
     "no_rewards_for_grpo": ({"rewards": None}, ["exp.yaml", "give `rewards:`"]),
     "two_stage_without_n": ({"sft__examples": None}, ["sft.examples"]),
     "missing_data_file": ({"data__train": "/no/such/train.jsonl"}, ["/no/such/train.jsonl", "not found"]),
     "missing_model_path": ({"model": {"path": "/no/such/model"}}, ["/no/such/model", "does not exist"]),
     "model_path_and_tiny": ({"model": {"path": "/x", "tiny": {}}}, ["exp.yaml", "exactly one"]),
     "unknown_data_role": ({"data__columns": {"target": "reference"}}, ["data.columns", "target"]),
-    "bad_reward_in_arm": ({"arms": [{"name": "x", "recipe": "two_stage",
-                                     "rewards": {"rewards": [{"type": "bleu", "weight": 1, "lang": "zh", "n": 4}]}}]},
-                          ["exp.yaml", "arms.0.rewards"]),
-    "reference_free_needs_source_reward": ({"arms": [{"name": "trr", "recipe": "train_reinforce_recover"}]},
-                                           ["arms.trr", "reference-free"]),
+    "bad_reward_in_arm": (
+        {
+            "arms": [
+                {
+                    "name": "x",
+                    "recipe": "two_stage",
+                    "rewards": {"rewards": [{"type": "bleu", "weight": 1, "lang": "zh", "n": 4}]},
+                }
+            ]
+        },
+        ["exp.yaml", "arms.0.rewards"],
+    ),
+    "reference_free_needs_source_reward": (
+        {"arms": [{"name": "trr", "recipe": "train_reinforce_recover"}]},
+        ["arms.trr", "reference-free"],
+    ),
 }
 
 
@@ -136,7 +160,9 @@ def test_bad_data_rows_are_listed_with_lines(tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", rows)
     out = tmp_path / "run"
     result = run_cli("run", str(config_with(tmp_path, data__train=str(bad))), "--out", str(out))
-    assert_exit_2(result, "bad.jsonl", "line 4", "empty", "line 8", "missing column 'source'", "line 10", "text")
+    assert_exit_2(
+        result, "bad.jsonl", "line 4", "empty", "line 8", "missing column 'source'", "line 10", "text"
+    )
     assert not out.exists()
 
 
@@ -179,8 +205,9 @@ def test_splits_are_deterministic():
 def test_few_shot_and_column_mapping(tmp_path):
     from semrl.data.task_rows import load_task_rows
 
-    exp = load_experiment(config_with(tmp_path, data__few_shot=5, data__columns={"source": "reference",
-                                                                                "reference": "source"}))
+    exp = load_experiment(
+        config_with(tmp_path, data__few_shot=5, data__columns={"source": "reference", "reference": "source"})
+    )
     train, test = load_task_rows(exp)
     assert len(train) == 5 and len(test) == 12
     assert "\u0f00" <= train[0]["reference"][0] <= "\u0fff"  # roles swapped: the target is Tibetan
@@ -194,8 +221,18 @@ def test_model_tiny_command_builds_loadable_models(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(BO_ZH.read_text(encoding="utf-8"), encoding="utf-8")
     for kind in ("lm", "classifier", "encoder"):
-        result = run_cli("model", "tiny", "--out", str(tmp_path / kind), "--corpus", str(corpus), "--kind", kind,
-                         "--size", "tiny")
+        result = run_cli(
+            "model",
+            "tiny",
+            "--out",
+            str(tmp_path / kind),
+            "--corpus",
+            str(corpus),
+            "--kind",
+            kind,
+            "--size",
+            "tiny",
+        )
         assert result.returncode == 0, result.stderr
         files = [p.name for p in (tmp_path / kind).rglob("*") if p.is_file()]
         assert any(name.endswith(".safetensors") for name in files)  # safe format only, never pickle
@@ -205,7 +242,9 @@ def test_model_tiny_command_builds_loadable_models(tmp_path):
     text = "ཨ་མས་ཇ་འཐུང་གི་འདུག 妈妈在喝茶。"
     assert tokenizer.decode(tokenizer(text)["input_ids"]) == text  # byte-level BPE round-trips any script
     messages = [{"role": "user", "content": "ཀ"}]
-    assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True).endswith("<|assistant|>")
+    assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True).endswith(
+        "<|assistant|>"
+    )
     lm = AutoModelForCausalLM.from_pretrained(tmp_path / "lm")
     assert lm.config.model_type == "llama" and lm.config.pad_token_id == tokenizer.pad_token_id
     assert (tmp_path / "lm" / "model.safetensors").exists()
@@ -218,7 +257,9 @@ def test_model_tiny_command_builds_loadable_models(tmp_path):
 
 
 def test_report_to_must_be_installed(tmp_path):
-    result = run_cli("run", str(config_with(tmp_path, report_to="wandb")), "--out", str(tmp_path / "run"), "--dry-run")
+    result = run_cli(
+        "run", str(config_with(tmp_path, report_to="wandb")), "--out", str(tmp_path / "run"), "--dry-run"
+    )
     import importlib.util
 
     if importlib.util.find_spec("wandb") is None:

@@ -23,10 +23,14 @@ POSITIONS = 64  # context of the small tiny models below
 def config(folder: Path, arms: list[dict[str, Any]] | None = None, **sections: Any) -> Path:
     """An experiment on the 84 Tibetan-Chinese rows (1 held out), tiny model; `sections` replace the
     top-level sections, except `data`, whose keys are merged in."""
-    exp: dict[str, Any] = {"name": "sizes", "model": {"tiny": {}},
-                           "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
-                           "data": {"train": str(BO_ZH), "test_size": 1}, "rewards": CHRF,
-                           "arms": arms or [{"name": "s", "recipe": "strong_sft"}]}
+    exp: dict[str, Any] = {
+        "name": "sizes",
+        "model": {"tiny": {}},
+        "task": {"type": "translate", "source_lang": "bo", "target_lang": "zh"},
+        "data": {"train": str(BO_ZH), "test_size": 1},
+        "rewards": CHRF,
+        "arms": arms or [{"name": "s", "recipe": "strong_sft"}],
+    }
     exp.update(sections)
     exp["data"] = {"train": str(BO_ZH), "test_size": 1, **sections.get("data", {})}
     path = folder / "exp.yaml"
@@ -53,12 +57,21 @@ def refused(tmp_path: Path, args: list[str], *fragments: str) -> str:
 
 # ---- one test per relation ---------------------------------------------------------------------
 
+
 def test_test_size_that_leaves_no_training_row(tmp_path):
-    refused(tmp_path, dry(config(tmp_path, data={"test_size": 84})), "data.test_size: 84 holds out 84 of the 84 rows")
+    refused(
+        tmp_path,
+        dry(config(tmp_path, data={"test_size": 84})),
+        "data.test_size: 84 holds out 84 of the 84 rows",
+    )
 
 
 def test_test_fraction_that_holds_out_nothing_while_evaluating(tmp_path):
-    refused(tmp_path, dry(config(tmp_path, data={"test_size": 0.004})), "data.test_size: 0.004 x 84 rows rounds to 0")
+    refused(
+        tmp_path,
+        dry(config(tmp_path, data={"test_size": 0.004})),
+        "data.test_size: 0.004 x 84 rows rounds to 0",
+    )
 
 
 def test_no_test_rows_are_fine_without_evaluation(tmp_path):
@@ -77,7 +90,9 @@ def test_cold_start_larger_than_the_data(tmp_path):
 
 @pytest.mark.parametrize("recipe, later", [("two_stage", "grpo"), ("sft_continue", "continue")])
 def test_arm_cold_start_that_leaves_no_rest(tmp_path, recipe, later):
-    path = config(tmp_path, sft={"examples": 10}, arms=[{"name": "rl", "recipe": recipe, "sft": {"examples": 83}}])
+    path = config(
+        tmp_path, sft={"examples": 10}, arms=[{"name": "rl", "recipe": recipe, "sft": {"examples": 83}}]
+    )
     refused(tmp_path, dry(path), "arms.rl.sft.examples: 83", f"its {later} stage has rows after them")
 
 
@@ -87,30 +102,51 @@ def test_few_shot_larger_than_the_training_rows(tmp_path):
 
 
 def test_grpo_step_needs_more_prompts_than_the_stage_has(tmp_path):
-    path = config(tmp_path, sft={"examples": 78}, grpo={"prompts_per_step": 6},
-                  arms=[{"name": "rl", "recipe": "two_stage"}])
-    refused(tmp_path, dry(path), "grpo.prompts_per_step: 6 prompts x 1 process = 6 prompts per step", "has only 5")
+    path = config(
+        tmp_path,
+        sft={"examples": 78},
+        grpo={"prompts_per_step": 6},
+        arms=[{"name": "rl", "recipe": "two_stage"}],
+    )
+    refused(
+        tmp_path, dry(path), "grpo.prompts_per_step: 6 prompts x 1 process = 6 prompts per step", "has only 5"
+    )
 
 
 def test_grpo_prompts_count_every_process(tmp_path, monkeypatch):
-    path = config(tmp_path, sft={"examples": 78}, grpo={"prompts_per_step": 2, "grad_accum": 2},
-                  arms=[{"name": "rl", "recipe": "two_stage"}])
-    assert cli_in_process("run", str(path), "--dry-run", "--out", str(tmp_path / "run")).returncode == 0  # 4 <= 5
+    path = config(
+        tmp_path,
+        sft={"examples": 78},
+        grpo={"prompts_per_step": 2, "grad_accum": 2},
+        arms=[{"name": "rl", "recipe": "two_stage"}],
+    )
+    assert (
+        cli_in_process("run", str(path), "--dry-run", "--out", str(tmp_path / "run")).returncode == 0
+    )  # 4 <= 5
     monkeypatch.setenv("WORLD_SIZE", "2")
     refused(tmp_path, dry(path), "2 prompts x 2 processes x 2 (grpo.grad_accum) = 8 prompts per step")
 
 
 def test_completion_longer_than_the_tiny_context(tmp_path):
-    path = config(tmp_path, model={"tiny": {"max_positions": POSITIONS}},
-                  arms=[{"name": "rl", "recipe": "grpo", "grpo": {"max_completion_length": 64}}])
-    refused(tmp_path, dry(path), "arms.rl.grpo.max_completion_length: 64 tokens",
-            "64 positions (model.tiny.max_positions)")
+    path = config(
+        tmp_path,
+        model={"tiny": {"max_positions": POSITIONS}},
+        arms=[{"name": "rl", "recipe": "grpo", "grpo": {"max_completion_length": 64}}],
+    )
+    refused(
+        tmp_path,
+        dry(path),
+        "arms.rl.grpo.max_completion_length: 64 tokens",
+        "64 positions (model.tiny.max_positions)",
+    )
 
 
 def test_eval_generation_longer_than_a_local_models_context(tmp_path, tiny_lm):
     positions = json.loads((tiny_lm / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
     path = config(tmp_path, model={"path": str(tiny_lm)}, decoding={"max_new_tokens": positions})
-    refused(tmp_path, dry(path), f"decoding.max_new_tokens: {positions} tokens", "max_position_embeddings in ")
+    refused(
+        tmp_path, dry(path), f"decoding.max_new_tokens: {positions} tokens", "max_position_embeddings in "
+    )
 
 
 def test_curve_every_beyond_every_stage(tmp_path):
@@ -120,11 +156,23 @@ def test_curve_every_beyond_every_stage(tmp_path):
 
 def test_run_encoder_split_that_leaves_no_training_pair(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("".join(json.dumps({"anchor": a, "positive": b}, ensure_ascii=False) + "\n"
-                             for a, b in [("ཀ", "一"), ("ཁ", "二"), ("ག", "三")]), encoding="utf-8")
-    semantic = {"rewards": [{"type": "semantic", "weight": 1.0, "encoder": "run:encoder", "against": "reference"}]}
-    path = config(tmp_path, rewards=semantic, encoder={"train": str(pairs), "test_size": 0.9}, sft={"examples": 40},
-                  arms=[{"name": "rl", "recipe": "two_stage"}])
+    pairs.write_text(
+        "".join(
+            json.dumps({"anchor": a, "positive": b}, ensure_ascii=False) + "\n"
+            for a, b in [("ཀ", "一"), ("ཁ", "二"), ("ག", "三")]
+        ),
+        encoding="utf-8",
+    )
+    semantic = {
+        "rewards": [{"type": "semantic", "weight": 1.0, "encoder": "run:encoder", "against": "reference"}]
+    }
+    path = config(
+        tmp_path,
+        rewards=semantic,
+        encoder={"train": str(pairs), "test_size": 0.9},
+        sft={"examples": 40},
+        arms=[{"name": "rl", "recipe": "two_stage"}],
+    )
     refused(tmp_path, dry(path), "encoder.test_size: 0.9 holds out 3 of the 3 rows of encoder.train")
 
 
@@ -142,22 +190,24 @@ RECIPES = ["strong_sft", "sft", "two_stage", "sft_continue", "grpo"]
 def sizes(**narrower: st.SearchStrategy) -> st.SearchStrategy[dict[str, Any]]:
     """Rows, split, cold start, few-shot, GRPO batch, lengths vs a 64-position model, steps, curve;
     values cluster at the boundaries where a relation starts to fail."""
-    return st.fixed_dictionaries({
-        "rows": st.integers(2, 12),
-        "test_size": st.sampled_from([1, 1, 2, 0.3, 0.05, 0, 12, 2.5]),
-        "recipe": st.sampled_from(RECIPES),
-        "examples": st.sampled_from([None, 2, 4, 8, 12]),
-        "few_shot": st.sampled_from([None, None, None, 3, 12]),
-        "prompts_per_step": st.integers(1, 4),
-        "num_generations": st.integers(2, 3),
-        "grad_accum": st.sampled_from([1, 1, 2]),
-        "max_completion_length": st.sampled_from([8, 8, 63, 64]),
-        "max_new_tokens": st.sampled_from([8, 8, 63, 64]),
-        "max_steps": st.integers(1, 2),
-        "curve_every": st.sampled_from([None, None, 1, 2, 3]),
-        "eval": st.booleans(),
-        **narrower,
-    })
+    return st.fixed_dictionaries(
+        {
+            "rows": st.integers(2, 12),
+            "test_size": st.sampled_from([1, 1, 2, 0.3, 0.05, 0, 12, 2.5]),
+            "recipe": st.sampled_from(RECIPES),
+            "examples": st.sampled_from([None, 2, 4, 8, 12]),
+            "few_shot": st.sampled_from([None, None, None, 3, 12]),
+            "prompts_per_step": st.integers(1, 4),
+            "num_generations": st.integers(2, 3),
+            "grad_accum": st.sampled_from([1, 1, 2]),
+            "max_completion_length": st.sampled_from([8, 8, 63, 64]),
+            "max_new_tokens": st.sampled_from([8, 8, 63, 64]),
+            "max_steps": st.integers(1, 2),
+            "curve_every": st.sampled_from([None, None, 1, 2, 3]),
+            "eval": st.booleans(),
+            **narrower,
+        }
+    )
 
 
 def cannot_work(s: dict[str, Any]) -> str | None:
@@ -195,15 +245,22 @@ def sized_config(folder: Path, s: dict[str, Any]) -> Path:
     data = folder / "data.jsonl"
     data.write_text("\n".join(BO_ZH_ROWS[: s["rows"]]) + "\n", encoding="utf-8")
     few_shot = {"few_shot": s["few_shot"]} if s["few_shot"] else {}
-    return config(folder, model={"tiny": {"max_positions": POSITIONS}},
-                  data={"train": str(data), "test_size": s["test_size"], **few_shot},
-                  sft={"examples": s["examples"], "max_steps": s["max_steps"], "batch_size": 4},
-                  grpo={"max_steps": s["max_steps"], "prompts_per_step": s["prompts_per_step"],
-                        "num_generations": s["num_generations"], "grad_accum": s["grad_accum"],
-                        "max_completion_length": s["max_completion_length"]},
-                  decoding={"max_new_tokens": s["max_new_tokens"]},
-                  eval={"enabled": s["eval"], "curve_every": s["curve_every"]},
-                  arms=[{"name": "a", "recipe": s["recipe"]}])
+    return config(
+        folder,
+        model={"tiny": {"max_positions": POSITIONS}},
+        data={"train": str(data), "test_size": s["test_size"], **few_shot},
+        sft={"examples": s["examples"], "max_steps": s["max_steps"], "batch_size": 4},
+        grpo={
+            "max_steps": s["max_steps"],
+            "prompts_per_step": s["prompts_per_step"],
+            "num_generations": s["num_generations"],
+            "grad_accum": s["grad_accum"],
+            "max_completion_length": s["max_completion_length"],
+        },
+        decoding={"max_new_tokens": s["max_new_tokens"]},
+        eval={"enabled": s["eval"], "curve_every": s["curve_every"]},
+        arms=[{"name": "a", "recipe": s["recipe"]}],
+    )
 
 
 def dry_run(folder: Path, path: Path):
@@ -226,17 +283,46 @@ def outcome(result) -> str:
 
 # Every relation just inside and just past its boundary, then 25 drawn combinations. BASE: 9
 # training rows, a cold start of 4, GRPO on the other 5 at 2 prompts a step.
-BASE = {"rows": 10, "test_size": 1, "recipe": "two_stage", "examples": 4, "few_shot": None, "prompts_per_step": 2,
-        "num_generations": 2, "grad_accum": 1, "max_completion_length": 8, "max_new_tokens": 8, "max_steps": 2,
-        "curve_every": None, "eval": True}
-BOUNDARIES = [{}, {"test_size": 10}, {"test_size": 9, "recipe": "strong_sft"}, {"test_size": 0.05},
-              {"test_size": 0.06}, {"test_size": 0, "eval": False}, {"few_shot": 9}, {"few_shot": 10},
-              {"examples": 8, "prompts_per_step": 1}, {"examples": 9}, {"recipe": "sft", "examples": 9},
-              {"recipe": "sft", "examples": 10}, {"recipe": "strong_sft", "examples": 12},
-              {"recipe": "sft_continue", "examples": 9}, {"prompts_per_step": 5}, {"prompts_per_step": 6},
-              {"prompts_per_step": 3, "grad_accum": 2}, {"recipe": "grpo", "max_completion_length": 63},
-              {"recipe": "grpo", "max_completion_length": 64}, {"max_new_tokens": 64},
-              {"max_new_tokens": 64, "eval": False}, {"curve_every": 2}, {"curve_every": 3}]
+BASE = {
+    "rows": 10,
+    "test_size": 1,
+    "recipe": "two_stage",
+    "examples": 4,
+    "few_shot": None,
+    "prompts_per_step": 2,
+    "num_generations": 2,
+    "grad_accum": 1,
+    "max_completion_length": 8,
+    "max_new_tokens": 8,
+    "max_steps": 2,
+    "curve_every": None,
+    "eval": True,
+}
+BOUNDARIES = [
+    {},
+    {"test_size": 10},
+    {"test_size": 9, "recipe": "strong_sft"},
+    {"test_size": 0.05},
+    {"test_size": 0.06},
+    {"test_size": 0, "eval": False},
+    {"few_shot": 9},
+    {"few_shot": 10},
+    {"examples": 8, "prompts_per_step": 1},
+    {"examples": 9},
+    {"recipe": "sft", "examples": 9},
+    {"recipe": "sft", "examples": 10},
+    {"recipe": "strong_sft", "examples": 12},
+    {"recipe": "sft_continue", "examples": 9},
+    {"prompts_per_step": 5},
+    {"prompts_per_step": 6},
+    {"prompts_per_step": 3, "grad_accum": 2},
+    {"recipe": "grpo", "max_completion_length": 63},
+    {"recipe": "grpo", "max_completion_length": 64},
+    {"max_new_tokens": 64},
+    {"max_new_tokens": 64, "eval": False},
+    {"curve_every": 2},
+    {"curve_every": 3},
+]
 
 
 def at_boundaries(test):
@@ -249,8 +335,8 @@ def at_boundaries(test):
 @given(sizes())
 @at_boundaries
 def test_drawn_sizes_are_refused_exactly_when_they_cannot_work(tmp_path_factory, sizes):
-    from semrl.experiment_config import load_experiment
     from semrl.data.task_rows import load_task_rows
+    from semrl.experiment_config import load_experiment
     from semrl.pipeline.experiment import stage_rows
     from semrl.train.recipes import plan_experiment
 
@@ -275,9 +361,20 @@ def test_drawn_sizes_are_refused_exactly_when_they_cannot_work(tmp_path_factory,
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sizes(rows=st.integers(8, 12), test_size=st.sampled_from([1, 2]), examples=st.integers(2, 4),
-             few_shot=st.none(), prompts_per_step=st.integers(1, 3), num_generations=st.just(2),
-             grad_accum=st.just(1), max_completion_length=st.just(8), max_steps=st.just(1), curve_every=st.none()))
+@given(
+    sizes(
+        rows=st.integers(8, 12),
+        test_size=st.sampled_from([1, 2]),
+        examples=st.integers(2, 4),
+        few_shot=st.none(),
+        prompts_per_step=st.integers(1, 3),
+        num_generations=st.just(2),
+        grad_accum=st.just(1),
+        max_completion_length=st.just(8),
+        max_steps=st.just(1),
+        curve_every=st.none(),
+    )
+)
 def test_accepted_sizes_really_train(tmp_path_factory, sizes):
     """The real run of an accepted config (one step a stage, no evaluation) finishes, and every
     stage took at least one optimizer step: TRL's silent 0-step GRPO would fail here."""

@@ -8,12 +8,17 @@ import importlib.util
 import pytest
 import torch
 
+from conftest import cli_in_process, experiment, stderr_lines
 from semrl.experiment_config import load_experiment
 from semrl.pipeline.memory_estimate import count_parameters, estimate_memory, sharding_from_env
-from conftest import cli_in_process, experiment, stderr_lines
 
 NO_VLLM = importlib.util.find_spec("vllm") is None
-REWARDS = {"rewards": [{"type": "language", "lang": "zh"}, {"type": "semantic", "encoder": "default", "device": "cpu"}]}
+REWARDS = {
+    "rewards": [
+        {"type": "language", "lang": "zh"},
+        {"type": "semantic", "encoder": "default", "device": "cpu"},
+    ]
+}
 
 
 @pytest.fixture
@@ -24,7 +29,9 @@ def no_cuda(monkeypatch):
 
 def test_use_vllm_on_the_command_line_is_refused_in_one_line(tmp_path, no_cuda):
     out = tmp_path / "run"
-    result = cli_in_process("run", str(experiment(tmp_path)), "--out", str(out), "--dry-run", "grpo.use_vllm=true")
+    result = cli_in_process(
+        "run", str(experiment(tmp_path)), "--out", str(out), "--dry-run", "grpo.use_vllm=true"
+    )
     assert result.returncode == 2
     lines = stderr_lines(result)
     assert len(lines) == 1 and lines[0].startswith("semrl: error: grpo.use_vllm: ")
@@ -34,7 +41,10 @@ def test_use_vllm_on_the_command_line_is_refused_in_one_line(tmp_path, no_cuda):
 
 
 def test_use_vllm_in_an_arm_names_the_arm(tmp_path, no_cuda):
-    arms = [{"name": "s", "recipe": "strong_sft"}, {"name": "g", "recipe": "grpo", "grpo": {"use_vllm": True}}]
+    arms = [
+        {"name": "s", "recipe": "strong_sft"},
+        {"name": "g", "recipe": "grpo", "grpo": {"use_vllm": True}},
+    ]
     result = cli_in_process("run", str(experiment(tmp_path, arms=arms, rewards=REWARDS)), "--dry-run")
     assert result.returncode == 2
     lines = stderr_lines(result)
@@ -50,13 +60,24 @@ def test_vllm_fields_reach_grpo_config(tmp_path):
     from semrl.train.grpo import grpo_config
     from semrl.train.settings import StageSettings
 
-    exp = load_experiment(experiment(tmp_path), [
-        "grpo.vllm_mode=server", "grpo.vllm_server_base_url=http://gpu0:8001", "grpo.vllm_server_timeout=30",
-        "grpo.vllm_gpu_memory_utilization=0.5", "grpo.vllm_tensor_parallel_size=2", "grpo.vllm_enable_sleep_mode=true",
-    ])
+    exp = load_experiment(
+        experiment(tmp_path),
+        [
+            "grpo.vllm_mode=server",
+            "grpo.vllm_server_base_url=http://gpu0:8001",
+            "grpo.vllm_server_timeout=30",
+            "grpo.vllm_gpu_memory_utilization=0.5",
+            "grpo.vllm_tensor_parallel_size=2",
+            "grpo.vllm_enable_sleep_mode=true",
+        ],
+    )
     config = grpo_config(StageSettings.from_experiment(exp), exp.grpo, tmp_path / "out", "cpu")
     assert config.use_vllm is False  # not set: TRL's default
-    assert (config.vllm_mode, config.vllm_server_base_url, config.vllm_server_timeout) == ("server", "http://gpu0:8001", 30.0)
+    assert (config.vllm_mode, config.vllm_server_base_url, config.vllm_server_timeout) == (
+        "server",
+        "http://gpu0:8001",
+        30.0,
+    )
     assert (config.vllm_gpu_memory_utilization, config.vllm_tensor_parallel_size) == (0.5, 2)
     assert config.vllm_enable_sleep_mode is True
 
@@ -91,7 +112,13 @@ def test_full_fine_tuning_bf16_with_reference():
     # 1000 params, bf16: weights 2000 B, bf16 gradients 2000 B, AdamW 2 x 4 B + fp32 master 4 B = 12000 B,
     # reference (beta > 0) 2000 B, encoder 500 B: 18500 B
     estimate = estimate_memory(1000, 1000, weight_bytes=2, lora=False, beta=0.1, extras={"encoder": 500})
-    assert dict(estimate.parts) == {"weights": 2000, "gradients": 2000, "AdamW": 12000, "reference": 2000, "encoder": 500}
+    assert dict(estimate.parts) == {
+        "weights": 2000,
+        "gradients": 2000,
+        "AdamW": 12000,
+        "reference": 2000,
+        "encoder": 500,
+    }
     assert estimate.total == 18500
 
 
@@ -106,22 +133,27 @@ def test_lora_trains_fp32_adapters_and_needs_no_reference_copy():
     assert dict(estimate.parts) == {"weights": 2400, "gradients": 400, "AdamW": 800, "reference": 0}
 
 
-@pytest.mark.parametrize("stage, expected", [
-    (3, {"weights": 500, "gradients": 500, "AdamW": 3000, "reference": 500, "RM": 700}),
-    (2, {"weights": 2000, "gradients": 500, "AdamW": 3000, "reference": 2000, "RM": 700}),
-    (1, {"weights": 2000, "gradients": 2000, "AdamW": 3000, "reference": 2000, "RM": 700}),
-])
+@pytest.mark.parametrize(
+    "stage, expected",
+    [
+        (3, {"weights": 500, "gradients": 500, "AdamW": 3000, "reference": 500, "RM": 700}),
+        (2, {"weights": 2000, "gradients": 500, "AdamW": 3000, "reference": 2000, "RM": 700}),
+        (1, {"weights": 2000, "gradients": 2000, "AdamW": 3000, "reference": 2000, "RM": 700}),
+    ],
+)
 def test_sharding_divides_by_processes(stage, expected):
-    estimate = estimate_memory(1000, 1000, weight_bytes=2, lora=False, beta=0.1, extras={"RM": 700},
-                               processes=4, zero_stage=stage)
+    estimate = estimate_memory(
+        1000, 1000, weight_bytes=2, lora=False, beta=0.1, extras={"RM": 700}, processes=4, zero_stage=stage
+    )
     assert dict(estimate.parts) == expected
 
 
 def test_sharding_read_from_accelerate_env():
     assert sharding_from_env({}) == (1, 0)
     assert sharding_from_env({"WORLD_SIZE": "4", "ACCELERATE_USE_FSDP": "true"}) == (4, 3)
-    assert sharding_from_env({"WORLD_SIZE": "2", "ACCELERATE_USE_DEEPSPEED": "true",
-                              "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}) == (2, 2)
+    assert sharding_from_env(
+        {"WORLD_SIZE": "2", "ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}
+    ) == (2, 2)
 
 
 def test_parameters_counted_on_meta_device():
@@ -129,8 +161,15 @@ def test_parameters_counted_on_meta_device():
 
     from semrl.experiment_config import LoraSpec
 
-    config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        tie_word_embeddings=True,
+    )
     # embedding 512*64 = 32768 (tied with lm_head); per layer q,k,v,o 4*64*64 = 16384, MLP 3*64*128 = 24576,
     # 2 norms 128 -> 41088; 2 layers 82176; final norm 64: 115008
     assert count_parameters(config) == (115008, 115008)
@@ -139,10 +178,23 @@ def test_parameters_counted_on_meta_device():
 
 
 def test_dry_run_prints_the_estimate(tmp_path):
-    result = cli_in_process("run", str(experiment(tmp_path, grpo={"beta": 0.04}, sft={"examples": 4}, rewards=REWARDS,
-                                                  arms=[{"name": "t", "recipe": "two_stage"}])), "--dry-run")
+    result = cli_in_process(
+        "run",
+        str(
+            experiment(
+                tmp_path,
+                grpo={"beta": 0.04},
+                sft={"examples": 4},
+                rewards=REWARDS,
+                arms=[{"name": "t", "recipe": "two_stage"}],
+            )
+        ),
+        "--dry-run",
+    )
     assert result.returncode == 0, result.stderr
-    line = next(line for line in result.stdout.splitlines() if line.startswith("memory per process (CPU) (est.)"))
+    line = next(
+        line for line in result.stdout.splitlines() if line.startswith("memory per process (CPU) (est.)")
+    )
     # the default tiny model (115008 params above) as this CPU loads it, fp32: weights, gradients and the
     # reference 0.4 MiB each, AdamW 8 B/param (no master copy); the logits of the GRPO batch (4 prompts x 8
     # generations x 65 tokens x the tokenizer's vocabulary x fp32 x 3 copies); this process's own memory
@@ -156,14 +208,17 @@ def test_a_run_folder_from_before_the_vllm_settings_still_resumes(tmp_path):
     from semrl.pipeline.run_dir import _same_settings
 
     current = load_experiment(experiment(tmp_path)).model_dump(mode="json")
-    saved = {**current, "grpo": {k: v for k, v in current["grpo"].items() if not k.startswith(("use_vllm", "vllm_"))}}
+    saved = {
+        **current,
+        "grpo": {k: v for k, v in current["grpo"].items() if not k.startswith(("use_vllm", "vllm_"))},
+    }
     assert len(saved["grpo"]) == len(current["grpo"]) - 10
     assert _same_settings(saved, current)
 
 
 def test_colocated_vllm_share_is_named(tmp_path):
-    from semrl.train.recipes import plan_experiment
     from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.train.recipes import plan_experiment
 
     config = experiment(tmp_path, rewards=REWARDS, arms=[{"name": "g", "recipe": "grpo"}])
     exp = load_experiment(config, ["grpo.use_vllm=true"])  # not preflighted: no vLLM here
@@ -181,22 +236,29 @@ def test_a_policy_that_cannot_be_sized_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(memory_estimate, "_policy_config", unreadable)
     exp = load_experiment(experiment(tmp_path))
     line = memory_estimate.largest_estimate(exp, plan_experiment(exp)).line()
-    assert line == "memory per GPU (est.): not estimated: the policy could not be sized (OSError: no config.json)"
+    assert (
+        line
+        == "memory per GPU (est.): not estimated: the policy could not be sized (OSError: no config.json)"
+    )
 
 
 def test_model_folders_sized_from_config_json(tiny_lm, tiny_classifier, tmp_path):
     """A policy folder and an RM folder on the policy's GPU, counted as the loaders would load them."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from semrl.train.recipes import plan_experiment
     from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.train.recipes import plan_experiment
 
     policy = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_lm).parameters())
     rm = AutoModelForSequenceClassification.from_pretrained(tiny_classifier)
     rm_bytes = sum(p.numel() * p.element_size() for p in rm.parameters())
     rewards = {"rewards": [{"type": "reward_model", "model": str(tiny_classifier), "name": "rm"}]}
-    config = experiment(tmp_path, model={"path": str(tiny_lm), "dtype": "float32"}, rewards=rewards,
-                        arms=[{"name": "g", "recipe": "grpo"}])
+    config = experiment(
+        tmp_path,
+        model={"path": str(tiny_lm), "dtype": "float32"},
+        rewards=rewards,
+        arms=[{"name": "g", "recipe": "grpo"}],
+    )
     exp = load_experiment(config)
     estimate = largest_estimate(exp, plan_experiment(exp))
     parts = dict(estimate.parts)

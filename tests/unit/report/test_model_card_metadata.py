@@ -12,15 +12,23 @@ from semrl.report.model_card import card_data, hub_id_of
 from semrl.train.recipes import plan_arm
 
 
-def experiment(model_path: str | None, train: str = "data/train.jsonl", lora: bool = False) -> ExperimentConfig:
+def experiment(
+    model_path: str | None, train: str = "data/train.jsonl", lora: bool = False
+) -> ExperimentConfig:
     model = {"path": model_path} if model_path else {"tiny": {}}
     if lora:
         model["lora"] = {"r": 8, "alpha": 16}
-    return ExperimentConfig.model_validate({
-        "name": "x", "model": model, "task": {"type": "headline", "source_lang": "bo"},
-        "data": {"train": train}, "sft": {"examples": 4},
-        "rewards": {"rewards": [{"type": "language", "lang": "bo"}]},
-        "arms": [{"name": "rl", "recipe": "two_stage"}]})
+    return ExperimentConfig.model_validate(
+        {
+            "name": "x",
+            "model": model,
+            "task": {"type": "headline", "source_lang": "bo"},
+            "data": {"train": train},
+            "sft": {"examples": 4},
+            "rewards": {"rewards": [{"type": "language", "lang": "bo"}]},
+            "arms": [{"name": "rl", "recipe": "two_stage"}],
+        }
+    )
 
 
 def metadata(exp: ExperimentConfig, result: dict | None = None) -> dict:
@@ -32,7 +40,10 @@ def metadata(exp: ExperimentConfig, result: dict | None = None) -> dict:
 
 
 def test_hub_id_base_is_named_and_a_local_folder_is_not(tmp_path):
-    assert metadata(experiment("HuggingFaceTB/SmolLM2-135M-Instruct"))["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert (
+        metadata(experiment("HuggingFaceTB/SmolLM2-135M-Instruct"))["base_model"]
+        == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
     local = tmp_path / "my-model"
     local.mkdir()
     assert "base_model" not in metadata(experiment(str(local)))
@@ -52,12 +63,15 @@ def test_a_local_folder_that_names_a_hub_model_gives_that_id(tmp_path):
 
 def test_datasets_tags_and_results():
     exp = experiment(None, train="org/tibetan-headlines", lora=True)
-    result = {"task": {"rougeL": {"value": 0.25, "ci95": [0.2, 0.3], "signature": "rougeL|resolved:/home/u/x|a"}}}
+    result = {
+        "task": {"rougeL": {"value": 0.25, "ci95": [0.2, 0.3], "signature": "rougeL|resolved:/home/u/x|a"}}
+    }
     meta = metadata(exp, result)
     assert meta["datasets"] == ["org/tibetan-headlines"] and meta["library_name"] == "transformers"
     assert meta["tags"] == ["semrl", "sft", "grpo", "trl", "lora", "bo"] and meta["language"] == ["bo"]
     [entry] = meta["model-index"][0]["results"]
     assert entry["task"]["type"] == "summarization" and entry["dataset"]["type"] == "org/tibetan-headlines"
-    assert entry["metrics"] == [{"type": "rougeL", "value": 0.25, "name": "rougeL", "config": "rougeL|a",
-                                 "verified": False}]
+    assert entry["metrics"] == [
+        {"type": "rougeL", "value": 0.25, "name": "rougeL", "config": "rougeL|a", "verified": False}
+    ]
     assert "datasets" not in metadata(experiment(None))  # a local file is not a hub dataset

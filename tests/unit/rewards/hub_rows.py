@@ -11,22 +11,46 @@ from __future__ import annotations
 import functools
 
 PAIRS = [
-    ("Heavy rain will fall in the north tomorrow morning.", "Tomorrow morning the north will get heavy rain."),
+    (
+        "Heavy rain will fall in the north tomorrow morning.",
+        "Tomorrow morning the north will get heavy rain.",
+    ),
     ("Snow is expected in the mountains tonight.", "Tonight snow is likely to fall in the mountains."),
     ("The south will be sunny and warm on Monday.", "On Monday it will be warm and sunny in the south."),
-    ("Strong winds will blow along the coast this afternoon.", "This afternoon the coast will see strong winds."),
+    (
+        "Strong winds will blow along the coast this afternoon.",
+        "This afternoon the coast will see strong winds.",
+    ),
     ("Fog will cover the valleys early in the day.", "Early in the day the valleys will be foggy."),
-    ("Thunderstorms are likely in the east on Friday.", "On Friday storms with thunder are likely in the east."),
+    (
+        "Thunderstorms are likely in the east on Friday.",
+        "On Friday storms with thunder are likely in the east.",
+    ),
     ("Temperatures will drop below freezing overnight.", "Overnight it will get colder than zero degrees."),
-    ("Light showers will reach the capital by evening.", "By evening a few light showers will arrive in the capital."),
+    (
+        "Light showers will reach the capital by evening.",
+        "By evening a few light showers will arrive in the capital.",
+    ),
     ("The west will stay dry and cloudy all week.", "All week the west will remain cloudy but dry."),
     ("A cold wind will come from the north on Sunday.", "On Sunday a cold northerly wind will arrive."),
     ("Hail may fall in the central plains this evening.", "This evening the central plains could see hail."),
-    ("The weekend will bring clear skies to the islands.", "Over the weekend the islands will have clear skies."),
-    ("Rain will spread to the western hills after midnight.", "After midnight the rain moves into the western hills."),
+    (
+        "The weekend will bring clear skies to the islands.",
+        "Over the weekend the islands will have clear skies.",
+    ),
+    (
+        "Rain will spread to the western hills after midnight.",
+        "After midnight the rain moves into the western hills.",
+    ),
     ("It will be hot and humid in the city on Tuesday.", "On Tuesday the city will be humid and hot."),
-    ("Clouds will build over the lakes during the afternoon.", "During the afternoon clouds will gather over the lakes."),
-    ("Frost is expected in the northern farms at dawn.", "At dawn there will probably be frost on the northern farms."),
+    (
+        "Clouds will build over the lakes during the afternoon.",
+        "During the afternoon clouds will gather over the lakes.",
+    ),
+    (
+        "Frost is expected in the northern farms at dawn.",
+        "At dawn there will probably be frost on the northern farms.",
+    ),
 ]
 SOURCES = [  # French sources: the audit's source copy, code-mixing and source + filler candidates
     "De fortes pluies tomberont dans le nord demain matin.",
@@ -59,7 +83,7 @@ PENALTIES = [  # the sibling paper's guards: length > 2.5x the batch median, rep
 
 
 def audit_rows() -> list[dict[str, str]]:
-    return [{"reference": r, "paraphrase": p, "source": s} for (r, p), s in zip(PAIRS, SOURCES)]
+    return [{"reference": r, "paraphrase": p, "source": s} for (r, p), s in zip(PAIRS, SOURCES, strict=True)]
 
 
 @functools.cache

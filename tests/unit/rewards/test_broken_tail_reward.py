@@ -18,11 +18,17 @@ def cut_inside(text: str, chars: int) -> tuple[str, str]:
 
 
 def reward_for(lang: str):
-    return build_reward(RewardConfig.model_validate({"rewards": [
-        {"type": "semantic", "weight": 1.5, "tau": 0.0},
-        {"type": "language", "lang": lang, "mode": "continuous"},
-        {"type": "chrf", "lang": lang},
-    ]}))
+    return build_reward(
+        RewardConfig.model_validate(
+            {
+                "rewards": [
+                    {"type": "semantic", "weight": 1.5, "tau": 0.0},
+                    {"type": "language", "lang": lang, "mode": "continuous"},
+                    {"type": "chrf", "lang": lang},
+                ]
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize(("lang", "reference", "chars"), [("zh", ZH, 7), ("bo", BO, 20)])
@@ -44,6 +50,7 @@ def test_a_broken_tail_scores_as_the_complete_prefix(lang, reference, chars):
             assert raw < stripped
         else:
             assert raw == pytest.approx(stripped, abs=1e-6), component.name
+
 
 def test_separate_functions_and_message_completions_strip_it_too():
     """TRL's normalize_then_sum calls each term itself, and a conversational dataset sends messages."""

@@ -8,14 +8,15 @@ import random
 
 import pytest
 import torch
+from hub_rows import GENERIC, PARAPHRASES, REFERENCES, audited
 
 from conftest import cli_in_process, stderr_lines, write_jsonl
-from hub_rows import GENERIC, PARAPHRASES, REFERENCES, audited
 from semrl.config_files import validate
 from semrl.errors import UserError
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.audit import CONSTANT_HACKABLE_SHARE, CORRUPTIONS, SAFE_RATE
 from semrl.rewards.semantic import shape
+
 
 def semantic(contrast: dict | None = None, **spec):
     """A reward of one `semantic` term (with `contrast` when given)."""
@@ -40,7 +41,9 @@ def test_a_generic_sentence_is_a_hub_under_plain_cosine_and_not_under_contrast()
     n = len(REFERENCES)
     _, plain = prepared()
     paraphrase = mean(plain.adequacy(PARAPHRASES, {"reference": REFERENCES}))
-    generic = mean(plain.adequacy([g for g in GENERIC for _ in range(n)], {"reference": REFERENCES * len(GENERIC)}))
+    generic = mean(
+        plain.adequacy([g for g in GENERIC for _ in range(n)], {"reference": REFERENCES * len(GENERIC)})
+    )
     print("plain", round(paraphrase, 3), round(generic, 3))
     assert paraphrase > 0.9
     assert generic > CONSTANT_HACKABLE_SHARE * paraphrase  # close to a true translation, for saying nothing
@@ -73,7 +76,8 @@ def test_true_paraphrases_still_beat_the_audit_corruptions(mode):
         assert total["paraphrase_above"][kind] >= (1.0 if mode == "csls" else 0.85), kind
     assert result["constant"]["hackable"] is False
     assert {item["candidate"] for item in result["hackable"]} == {"shuffle"} | (
-        {"truncate"} if mode == "margin" else set())
+        {"truncate"} if mode == "margin" else set()
+    )
 
 
 def test_the_corrections_blind_spot_is_padding_and_the_length_penalty_covers_it():
@@ -108,10 +112,13 @@ def test_the_formula_by_hand(mode):
 
     def knn(text: str, *excluded: str) -> float:
         v = reward.encoder.embed([text])[0]
-        sims = sorted((float(v @ b) for t, b in zip(bank.texts, vectors) if t not in excluded), reverse=True)
+        sims = sorted(
+            (float(v @ b) for t, b in zip(bank.texts, vectors, strict=True) if t not in excluded),
+            reverse=True,
+        )
         return sum(sims[:k]) / min(k, len(sims))
 
-    for completion, reference, value in zip(completions, references, got):
+    for completion, reference, value in zip(completions, references, got, strict=True):
         cos = float(reward.encoder.embed([completion])[0] @ reward.encoder.embed([reference])[0])
         knn_y = knn(completion, reference, completion)
         correction = knn_y if mode == "margin" else (knn_y + knn(reference, reference)) / 2
@@ -121,7 +128,7 @@ def test_the_formula_by_hand(mode):
     _, wide = prepared({"mode": "margin", "k": 50}, rows)
     value = wide.adequacy([PARAPHRASES[0]], {"reference": [REFERENCES[0]]})[0]
     v = wide.encoder.embed([PARAPHRASES[0]])[0]
-    others = [float(v @ b) for t, b in zip(bank.texts, vectors) if t != REFERENCES[0]]
+    others = [float(v @ b) for t, b in zip(bank.texts, vectors, strict=True) if t != REFERENCES[0]]
     cos = float(v @ wide.encoder.embed([REFERENCES[0]])[0])
     assert value == pytest.approx(cos - sum(others) / len(others), abs=1e-5)
 
@@ -136,12 +143,17 @@ def test_a_value_does_not_depend_on_the_rest_of_the_call(mode):
     first = reward([""] * len(completions), completions, reference=references)
     order = list(range(len(completions)))
     random.Random(1).shuffle(order)
-    shuffled = reward([""] * len(order), [completions[i] for i in order], reference=[references[i] for i in order])
+    shuffled = reward(
+        [""] * len(order), [completions[i] for i in order], reference=[references[i] for i in order]
+    )
     assert [shuffled[order.index(i)] for i in range(len(order))] == pytest.approx(first, abs=1e-6)
-    crowded = reward([""] * (len(completions) + 10), completions + PARAPHRASES[6:16],
-                     reference=references + REFERENCES[6:16])
+    crowded = reward(
+        [""] * (len(completions) + 10),
+        completions + PARAPHRASES[6:16],
+        reference=references + REFERENCES[6:16],
+    )
     assert crowded[: len(completions)] == pytest.approx(first, abs=1e-6)
-    alone = [reward([""], [c], reference=[r])[0] for c, r in zip(completions, references)]
+    alone = [reward([""], [c], reference=[r])[0] for c, r in zip(completions, references, strict=True)]
     assert alone == pytest.approx(first, abs=1e-6)
     assert first[-1] == 0.0  # an empty completion: the minimum
 
@@ -163,7 +175,7 @@ def test_the_bank_is_a_function_of_rows_and_seed():
 
 def test_contrast_against_source_and_both():
     """Each role has its own bank from its own column; `both` averages the two s'."""
-    rows = [{"reference": r, "source": p} for r, p in zip(REFERENCES, PARAPHRASES)]
+    rows = [{"reference": r, "source": p} for r, p in zip(REFERENCES, PARAPHRASES, strict=True)]
     completions = PARAPHRASES[:4] + GENERIC
     refs = {"reference": REFERENCES[:6], "source": PARAPHRASES[2:8]}
     values = {}
@@ -171,9 +183,12 @@ def test_contrast_against_source_and_both():
         _, reward = prepared({"mode": "csls"}, rows, against=against)
         values[against] = reward.adequacy(completions, refs)
     _, both = prepared({"mode": "csls"}, rows, against="both")
-    assert set(both.banks["source"].texts) <= set(PARAPHRASES) and set(both.banks["reference"].texts) <= set(REFERENCES)
-    assert values["both"] == pytest.approx([(a + b) / 2 for a, b in zip(values["reference"], values["source"])],
-                                           abs=1e-6)
+    assert set(both.banks["source"].texts) <= set(PARAPHRASES) and set(both.banks["reference"].texts) <= set(
+        REFERENCES
+    )
+    assert values["both"] == pytest.approx(
+        [(a + b) / 2 for a, b in zip(values["reference"], values["source"], strict=True)], abs=1e-6
+    )
 
 
 def test_scoring_needs_the_bank_and_a_numeric_tau():
@@ -187,7 +202,9 @@ def test_scoring_needs_the_bank_and_a_numeric_tau():
         reward([""], [PARAPHRASES[0]], reference=[REFERENCES[0]])
     s = term.adequacy(PARAPHRASES[:3], {"reference": REFERENCES[:3]})  # what the cold start measures
     term.set_tau(0.2)
-    assert reward([""] * 3, PARAPHRASES[:3], reference=REFERENCES[:3]) == pytest.approx([shape(v, 0.2) for v in s])
+    assert reward([""] * 3, PARAPHRASES[:3], reference=REFERENCES[:3]) == pytest.approx(
+        [shape(v, 0.2) for v in s]
+    )
     with pytest.raises(ValueError, match="below 1"):
         term.set_tau(1.0)
     rule = semantic(tau={"from": "cold_start", "quantile": 0.25, "sample": 16}).semantic_components()[0].spec
@@ -195,17 +212,29 @@ def test_scoring_needs_the_bank_and_a_numeric_tau():
     assert semantic(tau=0.3).semantic_components()[0].spec.tau_rule is None
 
 
-@pytest.mark.parametrize(("term", "message"), [
-    ({"contrast": {"bank": 64, "neighbours": 5}}, "rewards.0.semantic.contrast.neighbours: unknown key"),
-    ({"contrast": {"mode": "cosine"}}, "rewards.0.semantic.contrast.mode: Input should be 'csls' or 'margin'"),
-    ({"contrast": {"bank": 0}}, "rewards.0.semantic.contrast.bank: Input should be greater than or equal to 1"),
-    ({"contrast": {"k": 0}}, "rewards.0.semantic.contrast.k: Input should be greater than or equal to 1"),
-    ({"tau": "coldstart"}, "rewards.0.semantic.tau.name: Input should be 'cold_start'"),
-    ({"tau": {"from": "cold_start", "q": 0.5}}, "rewards.0.semantic.tau.rule.q: unknown key"),
-    ({"tau": {"from": "cold_start", "quantile": 1.0}}, "rewards.0.semantic.tau.rule.quantile: Input should be less than 1"),
-    ({"tau": {"quantile": 0.5}}, "rewards.0.semantic.tau.rule.from: Field required"),
-    ({"tau": 1.0}, "rewards.0.semantic.tau.number: Input should be less than 1"),
-])
+@pytest.mark.parametrize(
+    ("term", "message"),
+    [
+        ({"contrast": {"bank": 64, "neighbours": 5}}, "rewards.0.semantic.contrast.neighbours: unknown key"),
+        (
+            {"contrast": {"mode": "cosine"}},
+            "rewards.0.semantic.contrast.mode: Input should be 'csls' or 'margin'",
+        ),
+        (
+            {"contrast": {"bank": 0}},
+            "rewards.0.semantic.contrast.bank: Input should be greater than or equal to 1",
+        ),
+        ({"contrast": {"k": 0}}, "rewards.0.semantic.contrast.k: Input should be greater than or equal to 1"),
+        ({"tau": "coldstart"}, "rewards.0.semantic.tau.name: Input should be 'cold_start'"),
+        ({"tau": {"from": "cold_start", "q": 0.5}}, "rewards.0.semantic.tau.rule.q: unknown key"),
+        (
+            {"tau": {"from": "cold_start", "quantile": 1.0}},
+            "rewards.0.semantic.tau.rule.quantile: Input should be less than 1",
+        ),
+        ({"tau": {"quantile": 0.5}}, "rewards.0.semantic.tau.rule.from: Field required"),
+        ({"tau": 1.0}, "rewards.0.semantic.tau.number: Input should be less than 1"),
+    ],
+)
 def test_contrast_and_tau_config_errors(term, message):
     with pytest.raises(UserError) as caught:
         validate(RewardConfig, {"rewards": [{"type": "semantic", **term}]}, "reward.yaml")
@@ -217,12 +246,16 @@ def test_semrl_reward_draws_the_bank_from_its_file_and_refuses_a_cold_start_tau(
 
     import yaml
 
-    pairs = zip(PARAPHRASES + GENERIC, REFERENCES + REFERENCES[:2])
+    pairs = zip(PARAPHRASES + GENERIC, REFERENCES + REFERENCES[:2], strict=True)
     rows = [{"prompt": "", "completion": c, "reference": r} for c, r in pairs]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     config = tmp_path / "reward.yaml"
-    config.write_text(yaml.safe_dump({"rewards": [{"type": "semantic", "contrast": {"k": 5}}]}), encoding="utf-8")
-    result = cli_in_process("reward", "--config", str(config), "--input", str(data), "--output", str(tmp_path / "out.jsonl"))
+    config.write_text(
+        yaml.safe_dump({"rewards": [{"type": "semantic", "contrast": {"k": 5}}]}), encoding="utf-8"
+    )
+    result = cli_in_process(
+        "reward", "--config", str(config), "--input", str(data), "--output", str(tmp_path / "out.jsonl")
+    )
     assert result.returncode == 0, result.stderr
     scored = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     _, term = prepared({"k": 5}, rows)
@@ -230,8 +263,12 @@ def test_semrl_reward_draws_the_bank_from_its_file_and_refuses_a_cold_start_tau(
     expected = [shape(v, 0.0) for v in s]
     assert [row["reward"] for row in scored] == pytest.approx(expected, abs=1e-6)
 
-    config.write_text(yaml.safe_dump({"rewards": [{"type": "semantic", "tau": "cold_start"}]}), encoding="utf-8")
-    result = cli_in_process("reward", "--config", str(config), "--input", str(data), "--output", str(tmp_path / "x.jsonl"))
+    config.write_text(
+        yaml.safe_dump({"rewards": [{"type": "semantic", "tau": "cold_start"}]}), encoding="utf-8"
+    )
+    result = cli_in_process(
+        "reward", "--config", str(config), "--input", str(data), "--output", str(tmp_path / "x.jsonl")
+    )
     assert result.returncode == 2
     assert len(stderr_lines(result)) == 1
     assert "tau: cold_start needs a GRPO stage" in result.stderr and "give a number here" in result.stderr

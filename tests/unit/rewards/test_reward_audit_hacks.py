@@ -43,7 +43,9 @@ def crosslingual_encoder(tmp_path_factory) -> Path:
     from semrl.models.tiny import TinySpec, build_tiny_encoder
 
     out = tmp_path_factory.mktemp("xling")
-    model = SentenceTransformer(str(build_tiny_encoder(out / "init", EN + BO + BO_HYP, TinySpec())), device="cpu")
+    model = SentenceTransformer(
+        str(build_tiny_encoder(out / "init", EN + BO + BO_HYP, TinySpec())), device="cpu"
+    )
     loss = losses.MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
@@ -68,8 +70,11 @@ def _audit(tmp_path: Path, encoder: Path, rewards: list[dict], gate: dict | None
     # a fair paraphrase differs from the reference and passes the language reward (line 7 of
     # bo.hyp.txt is deliberately code-mixed, so any gated reward zeroes it)
     tibetan = resolve_scripts("bo")
-    rows = [{"source": e, "reference": b, "paraphrase": h} for e, b, h in zip(EN, BO, BO_HYP)
-            if h != b and target_share(h, tibetan) >= 0.95]
+    rows = [
+        {"source": e, "reference": b, "paraphrase": h}
+        for e, b, h in zip(EN, BO, BO_HYP, strict=True)
+        if h != b and target_share(h, tibetan) >= 0.95
+    ]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     result = run_cli("reward", "audit", "--config", str(config), "--input", str(data), "--json")
     assert result.returncode == 0, result.stderr
@@ -78,7 +83,9 @@ def _audit(tmp_path: Path, encoder: Path, rewards: list[dict], gate: dict | None
 
 def test_penalties_make_source_copy_plus_filler_lose(tmp_path, crosslingual_encoder):
     bare = _audit(tmp_path, crosslingual_encoder, BARE, None, "bare")
-    guarded = _audit(tmp_path, crosslingual_encoder, BARE + PENALTIES, {"type": "language", "lang": "bo"}, "guarded")
+    guarded = _audit(
+        tmp_path, crosslingual_encoder, BARE + PENALTIES, {"type": "language", "lang": "bo"}, "guarded"
+    )
     for result in (bare, guarded):
         assert {"source_filler", "filler"} <= set(result["scores"]["total"]["mean"])
         language = result["scores"]["language"]["mean"]
@@ -97,7 +104,9 @@ def test_penalties_make_source_copy_plus_filler_lose(tmp_path, crosslingual_enco
     print("guarded", {k: round(v, 3) for k, v in total["mean"].items()}, total["paraphrase_above"])
     assert guarded["scores"]["length"]["mean"]["source_filler"] == 1.0  # far past 5x the batch median
     assert guarded["scores"]["repetition"]["mean"]["source_filler"] > 0.9
-    assert guarded["scores"]["length"]["mean"]["copy"] == 0.0 == guarded["scores"]["repetition"]["mean"]["copy"]
+    assert (
+        guarded["scores"]["length"]["mean"]["copy"] == 0.0 == guarded["scores"]["repetition"]["mean"]["copy"]
+    )
     assert total["copy_above"]["source_filler"] == 1.0
     assert total["paraphrase_above"]["source_filler"] == 1.0
     assert "source_filler" not in {item["candidate"] for item in guarded["hackable"]}
@@ -105,15 +114,25 @@ def test_penalties_make_source_copy_plus_filler_lose(tmp_path, crosslingual_enco
 
 def test_filler_is_a_common_target_word_and_just_tips_the_language_reward():
     rng = random.Random(0)
-    assert candidates_for({"reference": "Le chien noir boit de l'eau, le chien dort."}, "fr", rng)["filler"] == (
-        " ".join(["le"] * 10))  # French: the most frequent word (first on ties), as long as the reference (10 words)
-    assert filler_word(metric_tokenizer("zh")("山上有一匹白马。"), resolve_scripts("zh")) == "山"  # first on ties
+    assert candidates_for({"reference": "Le chien noir boit de l'eau, le chien dort."}, "fr", rng)[
+        "filler"
+    ] == (
+        " ".join(["le"] * 10)
+    )  # French: the most frequent word (first on ties), as long as the reference (10 words)
+    assert (
+        filler_word(metric_tokenizer("zh")("山上有一匹白马。"), resolve_scripts("zh")) == "山"
+    )  # first on ties
     tibetan = resolve_scripts("bo")
     word = filler_word(metric_tokenizer("bo")(BO[1]), tibetan)
     repeats = filler_repeats(EN[1], word, tibetan, 0.95)
     text = EN[1] + " " + "\u0f0b".join([word] * repeats)
-    assert target_share(text, tibetan) >= 0.95 > target_share(EN[1] + " " + "\u0f0b".join([word] * (repeats - 1)), tibetan)
-    # English source, French target: one script, so the source alone already passes; the floor keeps the filler
+    assert (
+        target_share(text, tibetan)
+        >= 0.95
+        > target_share(EN[1] + " " + "\u0f0b".join([word] * (repeats - 1)), tibetan)
+    )
+    # English source, French target: one script, so the source alone already passes; the floor keeps the
+    # filler
     assert filler_repeats(EN[1], "le", resolve_scripts("fr"), 0.95) == FILLER_MIN
 
 
@@ -128,7 +147,7 @@ def test_repetition_ratio_is_trls_and_where_ours_differs():
     rng = random.Random(0)
     for _ in range(500):
         tokens = [rng.choice("ab") for _ in range(rng.randint(0, 12))]
-        grams = [tuple(tokens[i:i + 4]) for i in range(len(tokens) - 3)]
+        grams = [tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
         assert repeated_ngram_ratio(tokens) == (1.0 - len(set(grams)) / len(grams) if grams else 0.0)
 
     # threshold form: natural repetition (ratio <= 0.15) costs nothing here, TRL charges it

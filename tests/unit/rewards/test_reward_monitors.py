@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from hub_rows import GENERIC, PARAPHRASES, REFERENCES
+
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.monitors import monitor_values
 
@@ -42,7 +42,9 @@ def test_monitor_values_by_hand():
     assert wide["monitor/hub"] == pytest.approx(expected, abs=1e-6)
 
     # item 0 answered with y2: its nearest reference is b/c, not a; an empty completion is a miss
-    swapped = monitor_values(torch.tensor([y2, y1, y2, y2]), reference_vecs, ref_texts, ["two", "one", "two", ""], k=1)
+    swapped = monitor_values(
+        torch.tensor([y2, y1, y2, y2]), reference_vecs, ref_texts, ["two", "one", "two", ""], k=1
+    )
     assert swapped["monitor/retrieval"] == 2 / 4 and swapped["monitor/distinct"] == 3 / 4
     # the empty one is left out of hub: items 0, 1, 2 only
     assert swapped["monitor/hub"] == pytest.approx((max(y2[1], y2[2]) + y1_best_other + y2_b) / 3, abs=1e-6)
@@ -50,8 +52,9 @@ def test_monitor_values_by_hand():
     # an output shared by two different inputs lowers distinct; a repeated output within one input does not
     shared = monitor_values(completion_vecs, reference_vecs, ref_texts, ["one", "one", "one", "three"], k=1)
     assert shared["monitor/distinct"] == 2 / 3  # inputs a: {one}, b: {one}, c: {three}
-    by_prompt = monitor_values(completion_vecs, reference_vecs, ref_texts, ["x", "x", "x", "x"], k=1,
-                               groups=["p", "p", "q", "q"])
+    by_prompt = monitor_values(
+        completion_vecs, reference_vecs, ref_texts, ["x", "x", "x", "x"], k=1, groups=["p", "p", "q", "q"]
+    )
     assert by_prompt["monitor/distinct"] == 1 / 2
     # one reference in the call: only distinct says anything
     alone = monitor_values(completion_vecs[:2], reference_vecs[:2], ["a", "a"], ["one", "two"], k=1)
@@ -61,7 +64,12 @@ def test_monitor_values_by_hand():
 
 def logged_calls(reward, completions: list[str], references: list[str]) -> list[tuple[str, float]]:
     calls: list[tuple[str, float]] = []
-    reward([""] * len(completions), completions, reference=references, log_metric=lambda k, v: calls.append((k, v)))
+    reward(
+        [""] * len(completions),
+        completions,
+        reference=references,
+        log_metric=lambda k, v: calls.append((k, v)),
+    )
     return calls
 
 
@@ -76,7 +84,9 @@ def test_copies_are_retrieved_and_one_constant_is_not(contrast):
     references = [r for r in REFERENCES[:8] for _ in range(2)]
     copies = dict(logged_calls(reward, references, references))
     assert set(copies) >= MONITORS
-    assert copies["monitor/retrieval"] == 1.0 and copies["monitor/distinct"] == 1.0  # a group agreeing is fine
+    assert (
+        copies["monitor/retrieval"] == 1.0 and copies["monitor/distinct"] == 1.0
+    )  # a group agreeing is fine
     constant = dict(logged_calls(reward, [GENERIC[0]] * 16, references))
     assert constant["monitor/distinct"] == 1 / 8  # one output shared by all 8 inputs
     assert constant["monitor/retrieval"] == 2 / 16  # the constant's one nearest reference, both its items
@@ -98,17 +108,23 @@ def test_monitors_are_the_same_for_plain_and_contrast():
     for term in ({"type": "semantic"}, {"type": "semantic", "contrast": {"mode": "margin", "k": 10}}):
         reward = build_reward(RewardConfig.model_validate({"rewards": [term]}))
         reward.prepare([{"reference": r} for r in REFERENCES], 0)
-        values.append({k: v for k, v in logged_calls(reward, completions, references) if k.startswith("monitor/")})
+        values.append(
+            {k: v for k, v in logged_calls(reward, completions, references) if k.startswith("monitor/")}
+        )
     assert values[0].keys() == values[1].keys() == MONITORS
     assert values[1] == pytest.approx(values[0], abs=1e-6)
 
 
 def test_the_first_semantic_term_logs_the_monitors_once_per_call_in_both_paths():
-    config = RewardConfig.model_validate({"rewards": [
-        {"type": "semantic", "weight": 1.5},
-        {"type": "semantic", "name": "to_source", "against": "source"},
-        {"type": "language", "lang": "en"},
-    ]})
+    config = RewardConfig.model_validate(
+        {
+            "rewards": [
+                {"type": "semantic", "weight": 1.5},
+                {"type": "semantic", "name": "to_source", "against": "source"},
+                {"type": "language", "lang": "en"},
+            ]
+        }
+    )
     completions = PARAPHRASES[:4]
     kwargs = {"reference": REFERENCES[:4], "source": REFERENCES[4:8]}
 
@@ -117,7 +133,11 @@ def test_the_first_semantic_term_logs_the_monitors_once_per_call_in_both_paths()
     composed([""] * 4, completions, **kwargs, log_metric=lambda k, v: calls.append((k, v)))
     names = [name for name, _ in calls]
     assert sorted(n for n in names if n.startswith("monitor/")) == sorted(MONITORS)  # once each
-    assert {n for n in names if n.startswith("reward/")} == {"reward/semantic", "reward/to_source", "reward/language"}
+    assert {n for n in names if n.startswith("reward/")} == {
+        "reward/semantic",
+        "reward/to_source",
+        "reward/language",
+    }
     assert dict(calls)["monitor/retrieval"] == 1.0  # the paraphrases find their own references
 
     functions, weights = build_reward(config).separate_functions()  # normalize_then_sum: TRL calls each
@@ -125,7 +145,9 @@ def test_the_first_semantic_term_logs_the_monitors_once_per_call_in_both_paths()
     for function in functions:
         function([""] * 4, completions, **kwargs, log_metric=lambda k, v: separate.append((k, v)))
     assert sorted(n for n, _ in separate if n.startswith("monitor/")) == sorted(MONITORS)
-    assert {k: v for k, v in separate if k.startswith("monitor/")} == {k: v for k, v in calls if k.startswith("monitor/")}
+    assert {k: v for k, v in separate if k.startswith("monitor/")} == {
+        k: v for k, v in calls if k.startswith("monitor/")
+    }
     assert weights == [1.5, 1.0, 1.0]
 
     plain = build_reward(RewardConfig.model_validate({"rewards": [{"type": "chrf", "lang": "en"}]}))

@@ -22,7 +22,10 @@ def reward_from(spec: dict):
     return build_reward(RewardConfig.model_validate(spec))
 
 
-@pytest.mark.parametrize(("s", "tau", "expected"), [(0.2, 0.3, 0.0), (0.3, 0.3, 0.0), (0.65, 0.3, 0.5), (1.0, 0.3, 1.0), (-0.5, 0.0, 0.0), (0.4, 0.0, 0.4)])
+@pytest.mark.parametrize(
+    ("s", "tau", "expected"),
+    [(0.2, 0.3, 0.0), (0.3, 0.3, 0.0), (0.65, 0.3, 0.5), (1.0, 0.3, 1.0), (-0.5, 0.0, 0.0), (0.4, 0.0, 0.4)],
+)
 def test_shaping_matches_the_paper(s, tau, expected):
     assert shape(s, tau) == pytest.approx(expected)
 
@@ -48,7 +51,7 @@ def test_semantic_against_source_and_both():
     src_only = reward_from({"rewards": [{"type": "semantic", "against": "source"}]})
     kwargs = {"reference": EN[:3], "source": PARA[:3]}
     r, s, b = (f([""] * 3, EN[:3], **kwargs) for f in (ref_only, src_only, both))
-    assert b == pytest.approx([(x + y) / 2 for x, y in zip(r, s)], abs=1e-5)
+    assert b == pytest.approx([(x + y) / 2 for x, y in zip(r, s, strict=True)], abs=1e-5)
 
 
 def test_distinct_text_encoder_encodes_each_distinct_text_once_per_call():
@@ -71,7 +74,7 @@ def test_a_call_does_not_depend_on_earlier_calls():
     fresh, warm = DistinctTextEncoder(model), DistinctTextEncoder(model)
     pool = EN + PARA + ["a", "a b", "。", "short one"]
     warm.cosine(pool, list(reversed(pool)))  # these texts now met in one padded batch
-    for left, right in zip(EN, PARA):  # alone, each vector differs from the batched one by ~1e-7
+    for left, right in zip(EN, PARA, strict=True):  # alone, each vector differs from the batched one by ~1e-7
         assert warm.cosine([left], [right]) == fresh.cosine([left], [right])
 
 
@@ -113,7 +116,9 @@ def test_length_penalty_definition():
 
 
 def test_length_relative_to_reference():
-    reward = reward_from({"rewards": [{"type": "length", "weight": -1.0, "relative_to": "reference", "lang": "bo"}]})
+    reward = reward_from(
+        {"rewards": [{"type": "length", "weight": -1.0, "relative_to": "reference", "lang": "bo"}]}
+    )
     long = "་".join(["ཀ"] * 20)
     assert reward([""] * 2, ["ཀ་ཁ", long], reference=["ཀ་ཁ་ག་ང", "ཀ་ཁ"]) == [0.0, -1.0]
 
@@ -128,38 +133,44 @@ def test_repetition_penalty_definition():
 
 
 def test_weighted_sum_is_the_papers_reward():
-    reward = reward_from({
-        "rewards": [
-            {"type": "semantic", "weight": 1.5, "tau": 0.2},
-            {"type": "language", "weight": 1.0, "lang": "en"},
-        ]
-    })
+    reward = reward_from(
+        {
+            "rewards": [
+                {"type": "semantic", "weight": 1.5, "tau": 0.2},
+                {"type": "language", "weight": 1.0, "lang": "en"},
+            ]
+        }
+    )
     scored = reward.score_batch([""] * 3, [PARA[0], BO[0], ""], reference=[EN[0]] * 3)
     sem, lang = scored.components["semantic"], scored.components["language"]
-    assert scored.rewards == pytest.approx([1.5 * s + 1.0 * l for s, l in zip(sem, lang)])
+    assert scored.rewards == pytest.approx([1.5 * s + 1.0 * g for s, g in zip(sem, lang, strict=True)])
     assert lang == [1.0, 0.0, 0.0]
     assert scored.rewards[2] == 0.0  # empty completion: each component's minimum
 
 
 def test_gate_multiplies_the_clipped_sum():
-    reward = reward_from({
-        "rewards": [{"type": "chrf", "lang": "en"}, {"type": "length", "weight": -5.0, "lang": "en"}],
-        "gate": {"type": "language", "lang": "en"},
-    })
+    reward = reward_from(
+        {
+            "rewards": [{"type": "chrf", "lang": "en"}, {"type": "length", "weight": -5.0, "lang": "en"}],
+            "gate": {"type": "language", "lang": "en"},
+        }
+    )
     completions = [EN[0], "ཉི་མ་ཤར་སོང་།", " ".join([EN[0]] * 8), EN[0], EN[0]]
     scored = reward.score_batch([""] * 5, completions, reference=[EN[0]] * 5)
     gate = scored.components["gate/language"]
-    raw = [c - 5.0 * p for c, p in zip(scored.components["chrf"], scored.components["length"])]
+    raw = [c - 5.0 * p for c, p in zip(scored.components["chrf"], scored.components["length"], strict=True)]
     assert gate == [1.0, 0.0, 1.0, 1.0, 1.0]
-    assert scored.rewards == pytest.approx([g * max(r, 0.0) for g, r in zip(gate, raw)])
+    assert scored.rewards == pytest.approx([g * max(r, 0.0) for g, r in zip(gate, raw, strict=True)])
     assert scored.rewards[1] == 0.0 and scored.rewards[2] == 0.0  # gated out; clipped at 0
 
 
 def test_trl_contract_messages_columns_and_logging():
-    reward = reward_from({
-        "rewards": [{"type": "semantic", "weight": 1.5}, {"type": "language", "lang": "en"}],
-        "columns": {"reference": "target_text"},
-    })
+    reward = reward_from(
+        {
+            "rewards": [{"type": "semantic", "weight": 1.5}, {"type": "language", "lang": "en"}],
+            "columns": {"reference": "target_text"},
+        }
+    )
     logged: dict[str, float] = {}
     completions = [[{"role": "assistant", "content": PARA[0]}], [{"role": "assistant", "content": ""}]]
     values = reward(
@@ -182,10 +193,14 @@ def test_reward_model_component(tiny_classifier):
     reward = reward_from({"rewards": [{"type": "reward_model", "model": str(tiny_classifier)}]})
     values = reward(prompts=["Q: ", "Q: ", "Q: "], completions=[EN[0], EN[1], ""])
     assert all(0.0 < v < 1.0 for v in values[:2]) and values[2] == 0.0
-    raw = reward_from({"rewards": [{"type": "reward_model", "model": str(tiny_classifier), "transform": "raw"}]})
+    raw = reward_from(
+        {"rewards": [{"type": "reward_model", "model": str(tiny_classifier), "transform": "raw"}]}
+    )
     raw_values = raw(prompts=["Q: "] * 2, completions=[EN[0], EN[1]])
     assert values[:2] == pytest.approx([1 / (1 + math.exp(-x)) for x in raw_values], abs=1e-5)
-    z = reward_from({"rewards": [{"type": "reward_model", "model": str(tiny_classifier), "transform": "batch_z"}]})
+    z = reward_from(
+        {"rewards": [{"type": "reward_model", "model": str(tiny_classifier), "transform": "batch_z"}]}
+    )
     z_values = z(prompts=["Q: "] * 3, completions=EN[:3])
     assert sum(z_values) == pytest.approx(0.0, abs=1e-5)
 
@@ -198,7 +213,9 @@ def test_config_errors():
     with pytest.raises(Exception, match="no script known"):
         RewardConfig.model_validate({"rewards": [{"type": "language", "lang": "xx"}]})
     with pytest.raises(Exception, match="named"):
-        RewardConfig.model_validate({"rewards": [{"type": "semantic"}, {"type": "semantic", "against": "source"}]})
+        RewardConfig.model_validate(
+            {"rewards": [{"type": "semantic"}, {"type": "semantic", "against": "source"}]}
+        )
     with pytest.raises(UserError, match="does not exist"):
         reward_from({"rewards": [{"type": "semantic", "encoder": "./no/such/encoder"}]})
 
@@ -217,7 +234,7 @@ def test_audit_ranks_a_true_paraphrase_against_the_corruptions():
 
     reward = reward_from({"rewards": [{"type": "semantic", "encoder": "default"}]})
     columns = {"reference": "reference", "source": "source"}
-    rows = [{"reference": e, "source": b, "paraphrase": p} for e, b, p in zip(EN, BO, PARA)]
+    rows = [{"reference": e, "source": b, "paraphrase": p} for e, b, p in zip(EN, BO, PARA, strict=True)]
     result = audit(rows, reward, columns, "en")
     total = result["scores"]["total"]
     assert all(rate == 1.0 for rate in total["copy_above"].values())  # uninformative by construction
@@ -230,6 +247,8 @@ def test_audit_ranks_a_true_paraphrase_against_the_corruptions():
     assert flagged == {kind for kind, rate in above.items() if rate < 0.9} and flagged
     assert all(item["against"] == "paraphrase" and item["copy_above"] == 1.0 for item in result["hackable"])
 
-    plain = audit([{k: v for k, v in row.items() if k != "paraphrase"} for row in rows], reward, columns, "en")
+    plain = audit(
+        [{k: v for k, v in row.items() if k != "paraphrase"} for row in rows], reward, columns, "en"
+    )
     assert "paraphrase_above" not in plain["scores"]["total"]
     assert plain["summary"]["against"] == "copy" and plain["hackable"] == []

@@ -14,8 +14,11 @@ def hits(correct: int, n: int) -> list[float]:
 
 
 def rm_result(h_on_h: list[float], h_on_l: list[float], l_on_l: list[float], ceiling: list[float]) -> dict:
-    return {"per_pair": {"rm_h_on_h": h_on_h, "rm_h_on_l": h_on_l, "rm_l_on_l": l_on_l, "ceiling_on_l": ceiling},
-            "resamples": 500, "seed": 0}
+    return {
+        "per_pair": {"rm_h_on_h": h_on_h, "rm_h_on_l": h_on_l, "rm_l_on_l": l_on_l, "ceiling_on_l": ceiling},
+        "resamples": 500,
+        "seed": 0,
+    }
 
 
 def check_shape(claim: dict) -> None:

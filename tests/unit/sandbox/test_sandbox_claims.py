@@ -19,19 +19,34 @@ FLAT = {"value": 0.01, "ci95": [-0.05, 0.07], "learned": False}
 
 
 def _oracle(adequacy: list[float], purity: list[float] | None = None) -> dict:
-    return {"adequacy": {"items": adequacy, "value": sum(adequacy) / len(adequacy)},
-            "purity": {"items": purity or [1.0] * len(adequacy)}}
+    return {
+        "adequacy": {"items": adequacy, "value": sum(adequacy) / len(adequacy)},
+        "purity": {"items": purity or [1.0] * len(adequacy)},
+    }
 
 
 def _evidence(rl: list[float], cold: list[float], sft: list[float], trend=LEARNED, **extra) -> dict:
     n = len(rl)
     ev = {
-        "oracle": {"semantic_rl": _oracle(rl), "cold_sft": _oracle(cold), "strong_sft": _oracle(sft),
-                   "bleu_sem": _oracle(rl, [0.7] * n), "bleu_sem_lang": _oracle(rl, [1.0] * n)},
-        "segments": {"strong_sft:bleu": [40.0 + (i % 3) for i in range(n)], "semantic_rl:bleu": [20.0 + (i % 5) for i in range(n)]},
+        "oracle": {
+            "semantic_rl": _oracle(rl),
+            "cold_sft": _oracle(cold),
+            "strong_sft": _oracle(sft),
+            "bleu_sem": _oracle(rl, [0.7] * n),
+            "bleu_sem_lang": _oracle(rl, [1.0] * n),
+        },
+        "segments": {
+            "strong_sft:bleu": [40.0 + (i % 3) for i in range(n)],
+            "semantic_rl:bleu": [20.0 + (i % 5) for i in range(n)],
+        },
         "trends": {"semantic_rl": trend, "bleu_sem": trend, "bleu_sem_lang": trend},
-        "tradeoff": {"testable": False, "methods": {"rl": ["semantic_rl"], "sft": ["strong_sft"]}, "reason": "no curves"},
-        "transfer_oracle": {}, "c6": None,
+        "tradeoff": {
+            "testable": False,
+            "methods": {"rl": ["semantic_rl"], "sft": ["strong_sft"]},
+            "reason": "no curves",
+        },
+        "transfer_oracle": {},
+        "c6": None,
     }
     ev.update(extra)
     return ev
@@ -87,8 +102,12 @@ def test_c5_is_not_testable_when_both_transferred_models_are_at_chance():
 
 def test_c2_status_follows_the_joint_interval():
     def tradeoff(ci):
-        return {"testable": True, "methods": {"rl": ["semantic_rl"], "sft": ["strong_sft"]},
-                "mean_difference": {"value": sum(ci) / 2, "ci95": ci}, "levels": []}
+        return {
+            "testable": True,
+            "methods": {"rl": ["semantic_rl"], "sft": ["strong_sft"]},
+            "mean_difference": {"value": sum(ci) / 2, "ci95": ci},
+            "levels": [],
+        }
 
     ev = _evidence([1.0] * 40, [0.2] * 40, [0.5] * 40)
     assert _by_id(judge_claims({**ev, "tradeoff": tradeoff([-9.0, -2.0])}))["C2"]["status"] == "reproduced"
@@ -124,10 +143,15 @@ def test_tradeoff_compares_pooled_methods_only_where_the_curves_overlap(tmp_path
     eval_dir = tmp_path / "eval"
     (eval_dir / "curves").mkdir(parents=True)
     base_items = {"qa": {"f1": [100.0] * 30}}
-    (eval_dir / "curves" / "base.json").write_text(json.dumps({"hypotheses": [""] * 40, "general_items": base_items}))
+    (eval_dir / "curves" / "base.json").write_text(
+        json.dumps({"hypotheses": [""] * 40, "general_items": base_items})
+    )
 
     def point(arm, step, share_right, f1):
-        hyps = [realise_l(m if i < share_right * 40 else w, world.lexicon) for i, (m, w) in enumerate(zip(meanings, wrong))]
+        hyps = [
+            realise_l(m if i < share_right * 40 else w, world.lexicon)
+            for i, (m, w) in enumerate(zip(meanings, wrong, strict=True))
+        ]
         path = f"curves/{arm}/step-{step}.json"
         (eval_dir / path).parent.mkdir(parents=True, exist_ok=True)
         (eval_dir / path).write_text(json.dumps({"hypotheses": hyps, "general_items": {"qa": {"f1": f1}}}))
@@ -136,11 +160,27 @@ def test_tradeoff_compares_pooled_methods_only_where_the_curves_overlap(tmp_path
     def f1(lost_share):
         return [0.0 if i < lost_share * 30 else 100.0 for i in range(30)]
 
-    results = {"arms": {
-        "sft": {"curve": [point("sft", 1, 0.0, f1(0.0)), point("sft", 2, 0.5, f1(0.4)), point("sft", 3, 1.0, f1(0.8))]},
-        "rl": {"curve": [point("rl", 1, 0.0, f1(0.0)), point("rl", 2, 0.5, f1(0.05)), point("rl", 3, 1.0, f1(0.1))]},
-    }}
-    analysis = compare_methods(eval_dir, results, {"sft": ["sft"], "rl": ["rl"]}, world, meanings, resamples=200)
+    results = {
+        "arms": {
+            "sft": {
+                "curve": [
+                    point("sft", 1, 0.0, f1(0.0)),
+                    point("sft", 2, 0.5, f1(0.4)),
+                    point("sft", 3, 1.0, f1(0.8)),
+                ]
+            },
+            "rl": {
+                "curve": [
+                    point("rl", 1, 0.0, f1(0.0)),
+                    point("rl", 2, 0.5, f1(0.05)),
+                    point("rl", 3, 1.0, f1(0.1)),
+                ]
+            },
+        }
+    }
+    analysis = compare_methods(
+        eval_dir, results, {"sft": ["sft"], "rl": ["rl"]}, world, meanings, resamples=200
+    )
     assert analysis["testable"] and analysis["mean_difference"]["ci95"][1] < 0
     assert len(analysis["levels"]) == 5 and all(row["difference"] < 0 for row in analysis["levels"])
     results["arms"]["rl"]["curve"] = [point("rl", 1, 0.0, f1(0.0)), point("rl", 2, 0.0, f1(0.0))]

@@ -16,11 +16,15 @@ def _point(target: float, tax: float) -> dict:
 def test_matched_quality_with_tied_checkpoints():
     from semrl.evaluate.tradeoff import matched_quality
 
-    results = {"arms": {
-        # two checkpoints of each arm reach exactly the same target value
-        "semantic_rl": {"curve": [_point(0.2, 0.1), _point(0.5, 0.3), _point(0.5, 0.2), _point(0.8, 0.4)]},
-        "strong_sft": {"curve": [_point(0.1, 0.5), _point(0.6, 0.6), _point(0.6, 0.7), _point(0.9, 0.9)]},
-    }}
+    results = {
+        "arms": {
+            # two checkpoints of each arm reach exactly the same target value
+            "semantic_rl": {
+                "curve": [_point(0.2, 0.1), _point(0.5, 0.3), _point(0.5, 0.2), _point(0.8, 0.4)]
+            },
+            "strong_sft": {"curve": [_point(0.1, 0.5), _point(0.6, 0.6), _point(0.6, 0.7), _point(0.9, 0.9)]},
+        }
+    }
     out = matched_quality(results, levels=3)
     rows = out["semantic_rl vs strong_sft"]
     assert [round(r["target"], 6) for r in rows] == [0.2, 0.5, 0.8]
@@ -32,6 +36,7 @@ def test_matched_quality_with_tied_checkpoints():
 
 # -- side-experiment caches -----------------------------------------------------------------------
 
+
 def test_cached_result_is_reused_only_for_the_same_inputs(tmp_path):
     from semrl.sandbox.extras import INPUTS, cached, stamp
 
@@ -41,7 +46,9 @@ def test_cached_result_is_reused_only_for_the_same_inputs(tmp_path):
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     (out / "rm-h").mkdir()
-    assert cached(out, "result.json", inputs) is None and not out.exists()  # unstamped (old or unfinished): removed
+    assert (
+        cached(out, "result.json", inputs) is None and not out.exists()
+    )  # unstamped (old or unfinished): removed
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     stamp(out, inputs)
@@ -65,12 +72,25 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     from semrl.sandbox.config import DemoConfig, spec_hash
     from semrl.sandbox.extras import headline_setup, rm_inputs
 
-    world = _fake_tree(tmp_path / "world", {n: n for n in ("headline_train.jsonl", "headline_test.jsonl",
-                                                           "prefs_h.jsonl", "prefs_l.jsonl", "world.json")})
+    world = _fake_tree(
+        tmp_path / "world",
+        {
+            n: n
+            for n in (
+                "headline_train.jsonl",
+                "headline_test.jsonl",
+                "prefs_h.jsonl",
+                "prefs_l.jsonl",
+                "world.json",
+            )
+        },
+    )
     base = _fake_tree(tmp_path / "base", {"model.safetensors": "w0", "config.json": "{}"})
     encoder = _fake_tree(tmp_path / "encoder", {"model.safetensors": "e0"})
-    mt = _fake_tree(tmp_path / "mt", {"semantic_rl/grpo/final/model.safetensors": "rl",
-                                      "strong_sft/sft/final/model.safetensors": "sft"})
+    mt = _fake_tree(
+        tmp_path / "mt",
+        {"semantic_rl/grpo/final/model.safetensors": "rl", "strong_sft/sft/final/model.safetensors": "sft"},
+    )
     config = DemoConfig()
 
     def keys(cfg):
@@ -83,7 +103,8 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     assert keys(config.model_copy(update={"rm": {**config.rm, "epochs": 5}}))[1] != rm
     assert keys(config.model_copy(update={"rm_mt_error": 0.3}))[1] != rm
     assert keys(config.model_copy(update={"seed": 1})) != (head, rm) and all(
-        a != b for a, b in zip(keys(config.model_copy(update={"seed": 1})), (head, rm)))
+        a != b for a, b in zip(keys(config.model_copy(update={"seed": 1})), (head, rm), strict=True)
+    )
     (mt / "semantic_rl/grpo/final/model.safetensors").write_text("rl, retrained", encoding="utf-8")
     assert keys(config)[0] != head
     (base / "model.safetensors").write_text("w1", encoding="utf-8")
@@ -94,6 +115,7 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
 
 
 # -- knowledge-base preference pairs --------------------------------------------------------------
+
 
 def _world(**sizes):
     from semrl.sandbox.world import World, WorldSpec
@@ -135,9 +157,19 @@ def test_l_preference_text_is_built_from_the_lexicon():
     from semrl.text.tibetan import syllables
 
     world = _world()
-    function_words = {ERGATIVE, LOCATIVE, rm_claim.L_WHERE, rm_claim.L_WHAT, rm_claim.L_LIVE, rm_claim.L_LIKE,
-                      rm_claim.L_QUESTION, rm_claim.L_STATEMENT}
-    lexicon_syllables = {s for slot in world.lexicon.l.values() for words in slot for w in words for s in syllables(w)}
+    function_words = {
+        ERGATIVE,
+        LOCATIVE,
+        rm_claim.L_WHERE,
+        rm_claim.L_WHAT,
+        rm_claim.L_LIVE,
+        rm_claim.L_LIKE,
+        rm_claim.L_QUESTION,
+        rm_claim.L_STATEMENT,
+    }
+    lexicon_syllables = {
+        s for slot in world.lexicon.l_words.values() for words in slot for w in words for s in syllables(w)
+    }
     assert not function_words & lexicon_syllables
     for row in world.preference(40, random.Random(0), "l"):
         for field in ("prompt", "chosen", "rejected"):
@@ -163,7 +195,9 @@ def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
     exact = machine_translator(tmp_path / "world.json", 0.0, 0)
     texts = [row[f] for row in rows for f in ("prompt", "chosen", "rejected")]
     out = exact(texts)
-    for row, (prompt, chosen, rejected) in zip(rows, zip(out[0::3], out[1::3], out[2::3])):
+    for row, (prompt, chosen, rejected) in zip(
+        rows, zip(out[0::3], out[1::3], out[2::3], strict=True), strict=True
+    ):
         agent = world.lexicon.h_index[row["prompt"].split()[3]][1]
         kind = "home" if "live" in row["prompt"] else "like"
         truth = world.home[agent] if kind == "home" else world.favourite[agent]
@@ -172,10 +206,11 @@ def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
         assert rejected != chosen
     noisy = machine_translator(tmp_path / "world.json", 1.0, 0)(texts)
     assert noisy[0::3] == out[0::3]  # questions are translated faithfully; every statement has one error
-    assert all(a != b for a, b in zip(noisy[1::3], out[1::3]))
+    assert all(a != b for a, b in zip(noisy[1::3], out[1::3], strict=True))
 
 
 # -- reward-model transfer, end to end on a tiny model ----------------------------------------------
+
 
 def test_reward_model_transfer_splits_before_translating_and_caches_on_its_inputs(tmp_path, tiny_lm):
     from semrl.files import read_jsonl
@@ -190,8 +225,9 @@ def test_reward_model_transfer_splits_before_translating_and_caches_on_its_input
     (dest / "world.json").write_text(json.dumps({"spec": spec.model_dump()}), encoding="utf-8")
     for language in ("h", "l"):
         rows = world.preference(20, rng, language)
-        (dest / f"prefs_{language}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                                       encoding="utf-8")
+        (dest / f"prefs_{language}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
     config = DemoConfig(rm={"epochs": 1, "max_steps": 1, "batch_size": 8, "max_length": 64}, rm_mt_error=0.0)
     out = tmp_path / "rm"
     rm = reward_model_transfer(config, dest, tiny_lm, out)
@@ -201,8 +237,12 @@ def test_reward_model_transfer_splits_before_translating_and_caches_on_its_input
     assert rm["test_pairs_h"] == rm["test_pairs_l"] == 6
     assert rm["ceiling"] == rm["rm_l_native"]["accuracy_on_l"]
     vectors = rm["per_pair"]
-    assert {k: len(v) for k, v in vectors.items()} == {"rm_h_on_h": 6, "rm_h_on_l": 6, "rm_l_on_l": 6,
-                                                       "ceiling_on_l": 6}
+    assert {k: len(v) for k, v in vectors.items()} == {
+        "rm_h_on_h": 6,
+        "rm_h_on_l": 6,
+        "rm_l_on_l": 6,
+        "ceiling_on_l": 6,
+    }
     assert sum(vectors["rm_h_on_l"]) / 6 == pytest.approx(rm["rm_h"]["accuracy_on_l"])
     assert c6_claim(rm)["status"] in ("reproduced", "not reproduced", "not testable")
     # no contamination: the machine-translated training pairs come from the H training split only
@@ -214,7 +254,9 @@ def test_reward_model_transfer_splits_before_translating_and_caches_on_its_input
     marker = out / "rm-h" / "marker"
     marker.write_text("from the first run", encoding="utf-8")
     assert reward_model_transfer(config, dest, tiny_lm, out) == rm and marker.exists()  # same inputs: reused
-    assert json.loads((out / INPUTS).read_text(encoding="utf-8"))["inputs"] == rm_inputs(config, dest, tiny_lm)
+    assert json.loads((out / INPUTS).read_text(encoding="utf-8"))["inputs"] == rm_inputs(
+        config, dest, tiny_lm
+    )
     # a changed MT error rate no longer finds the old result: the folder is cleared for a fresh run
     # (the rerun itself is the first call above; cached() is the gate reward_model_transfer uses)
     changed = config.model_copy(update={"rm_mt_error": 0.5})

@@ -13,8 +13,10 @@ from semrl.sandbox.learning import learning_status, reward_trend, weight_movemen
 
 def _log(rewards: list[float]) -> list[dict]:
     """A GRPO-like log_history: one entry per logged step, then the Trainer's summary entry."""
-    entries = [{"step": 2 * (i + 1), "reward": r, "reward/oracle": r / 2, "kl": 0.01, "loss": 0.1}
-               for i, r in enumerate(rewards)]
+    entries = [
+        {"step": 2 * (i + 1), "reward": r, "reward/oracle": r / 2, "kl": 0.01, "loss": 0.1}
+        for i, r in enumerate(rewards)
+    ]
     return entries + [{"step": 2 * len(rewards), "train_runtime": 12.0, "train_loss": 0.1}]
 
 
@@ -82,8 +84,11 @@ def test_weight_movement_identical_is_zero(tmp_path):
 
 def test_weight_movement_known_perturbation(tmp_path):
     init = {"a": torch.ones(2, 2), "b": torch.zeros(3), "only_init": torch.ones(1)}
-    final = {"a": torch.ones(2, 2) + torch.tensor([[3.0, 0.0], [0.0, 0.0]]),
-             "b": torch.tensor([0.0, -4.0, 0.0]), "only_final": torch.ones(1)}
+    final = {
+        "a": torch.ones(2, 2) + torch.tensor([[3.0, 0.0], [0.0, 0.0]]),
+        "b": torch.tensor([0.0, -4.0, 0.0]),
+        "only_final": torch.ones(1),
+    }
     _save(tmp_path / "init", init)
     _save(tmp_path / "stage" / "final", final)
     moved = weight_movement(tmp_path / "init", tmp_path / "stage" / "final")
@@ -100,10 +105,24 @@ def test_weight_movement_sharded_and_bf16(tmp_path):
     init.mkdir()
     save_file({"a": torch.zeros(2, dtype=torch.bfloat16)}, str(init / "model-00001-of-00002.safetensors"))
     save_file({"b": torch.zeros(2, dtype=torch.bfloat16)}, str(init / "model-00002-of-00002.safetensors"))
-    (init / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {
-        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
-    _save(tmp_path / "final", {"a": torch.tensor([1.0, 0.0], dtype=torch.bfloat16),
-                               "b": torch.tensor([0.0, 1.0], dtype=torch.bfloat16)})
+    (init / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "metadata": {},
+                "weight_map": {
+                    "a": "model-00001-of-00002.safetensors",
+                    "b": "model-00002-of-00002.safetensors",
+                },
+            }
+        )
+    )
+    _save(
+        tmp_path / "final",
+        {
+            "a": torch.tensor([1.0, 0.0], dtype=torch.bfloat16),
+            "b": torch.tensor([0.0, 1.0], dtype=torch.bfloat16),
+        },
+    )
     moved = weight_movement(init, tmp_path / "final")
     assert moved["tensors"] == 2 and moved["l2"] == pytest.approx(math.sqrt(2))
     assert moved["relative"] is None  # init norm is zero

@@ -11,12 +11,14 @@ from semrl.sandbox.grammar import Meaning, h_variants, l_variants, random_meanin
 from semrl.sandbox.lexicon import SLOTS, build_lexicon
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World, WorldSpec, write_world
-from semrl.text import target_share, resolve_scripts
+from semrl.text import resolve_scripts, target_share
 
 
 def test_l_words_share_no_syllable_and_use_tibetan_script():
     lexicon = build_lexicon(3)
-    syllables = [s for slot in SLOTS for concept in lexicon.l[slot] for word in concept for s in word.split("\u0f0b")]
+    syllables = [
+        s for slot in SLOTS for words in lexicon.l_words[slot] for word in words for s in word.split("\u0f0b")
+    ]
     assert len(syllables) == len(set(syllables))
     assert all(target_share(s, resolve_scripts("bo")) == 1.0 for s in syllables)
 
@@ -26,9 +28,9 @@ def test_every_paraphrase_is_judged_adequate_and_grammatical():
     rng = random.Random(1)
     for _ in range(200):
         meaning = random_meaning(rng, lexicon.sizes())
-        h, l = realise_h(meaning, lexicon, rng), realise_l(meaning, lexicon, rng)
-        assert h in h_variants(meaning, lexicon) and l in l_variants(meaning, lexicon)
-        for text, language in ((h, "h"), (l, "l")):
+        h_text, l_text = realise_h(meaning, lexicon, rng), realise_l(meaning, lexicon, rng)
+        assert h_text in h_variants(meaning, lexicon) and l_text in l_variants(meaning, lexicon)
+        for text, language in ((h_text, "h"), (l_text, "l")):
             verdict = judge(text, meaning, lexicon, language)
             assert verdict.adequacy == 1.0 and verdict.grammatical and verdict.purity == 1.0
 
@@ -64,7 +66,9 @@ def test_world_files_are_deterministic_and_readable(tmp_path):
         assert judge(row["source"], meaning, lexicon, "h").adequacy == 1.0
         assert judge(row["reference"], meaning, lexicon, "l").adequacy == 1.0
     assert {r["meaning"][0] for r in rows} <= set(range(spec.parallel.bias["agent"]))  # narrow parallel data
-    test_agents = {json.loads(line)["meaning"][0] for line in a["mt_test"].read_text(encoding="utf-8").splitlines()}
+    test_agents = {
+        json.loads(line)["meaning"][0] for line in a["mt_test"].read_text(encoding="utf-8").splitlines()
+    }
     assert len(test_agents) > spec.parallel.bias["agent"]  # the test set is not narrow
     from semrl.evaluate.suite import load_suite
 
@@ -90,14 +94,24 @@ def test_pretraining_has_a_bilingual_component_over_every_concept():
     texts = world.bilingual_text(random.Random(0))
     lexicon = world.lexicon
     for slot in SLOTS:
-        for h_words, l_words in zip(lexicon.h[slot], lexicon.l[slot]):
+        for h_words, l_words in zip(lexicon.h_words[slot], lexicon.l_words[slot], strict=True):
             assert f"{h_words[0]} = {l_words[0]}" in texts
     aligned = [t for t in texts if t.startswith("H: ")]
     assert len(aligned) == WorldSpec().pretrain.aligned
-    agents = {judge(t.split("\nL: ")[1], random_meaning(random.Random(0), lexicon.sizes()), lexicon, "l").slots["agent"]
-              for t in aligned}
-    assert len(agents) == lexicon.sizes()["agent"]  # aligned text covers every agent, beyond the narrow data's 4
-    mixed = [t for t in texts if 0.0 < target_share(t, resolve_scripts("bo")) < 1.0 and not t.startswith("H: ") and "=" not in t]
+    agents = {
+        judge(t.split("\nL: ")[1], random_meaning(random.Random(0), lexicon.sizes()), lexicon, "l").slots[
+            "agent"
+        ]
+        for t in aligned
+    }
+    assert (
+        len(agents) == lexicon.sizes()["agent"]
+    )  # aligned text covers every agent, beyond the narrow data's 4
+    mixed = [
+        t
+        for t in texts
+        if 0.0 < target_share(t, resolve_scripts("bo")) < 1.0 and not t.startswith("H: ") and "=" not in t
+    ]
     assert len(mixed) == WorldSpec().pretrain.code_switched
 
 

@@ -29,7 +29,8 @@ def test_each_task_prompts_from_its_input_role_and_scores_its_default_metrics(na
     prompt = TaskExamples(TaskSpec(type=name, source_lang="en"), use_chat=False).prompt(row)
     assert "the words of the row" in prompt
     surface = [metric for metric in task.metrics if metric != "sim"]  # sim loads an encoder: tested elsewhere
-    results, segments = evaluate_task(name, ["a reference", "other"], ["a reference", "a reference"], "en",
-                                      resamples=10, metrics=surface)
+    results, segments = evaluate_task(
+        name, ["a reference", "other"], ["a reference", "a reference"], "en", resamples=10, metrics=surface
+    )
     assert set(results) == set(segments) == set(surface)
     assert all(len(values) == 2 for values in segments.values())

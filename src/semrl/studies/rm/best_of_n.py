@@ -27,8 +27,14 @@ def group_candidates(rows: list[dict[str, Any]], source: str) -> list[dict[str, 
             raise UserError(f"{source}: line {line}: field 'prompt' must be text or a message list")
         if "candidates" in row:
             candidates = row["candidates"]
-            if not isinstance(candidates, list) or not candidates or not all(isinstance(c, str) for c in candidates):
-                raise UserError(f"{source}: line {line}: field 'candidates' must be a non-empty list of texts")
+            if (
+                not isinstance(candidates, list)
+                or not candidates
+                or not all(isinstance(c, str) for c in candidates)
+            ):
+                raise UserError(
+                    f"{source}: line {line}: field 'candidates' must be a non-empty list of texts"
+                )
             key = row.get("id", f"line {line}")
             if key in groups:
                 raise UserError(f"{source}: line {line}: duplicate id {key!r}")
@@ -46,11 +52,27 @@ def group_candidates(rows: list[dict[str, Any]], source: str) -> list[dict[str, 
     return list(groups.values())
 
 
-def best_of_n(model: str, candidates_file: Path, out: Path | None, batch_size: int = 16, max_length: int = 1024,
-              device: str | None = None, trust_remote_code: bool = False) -> dict[str, Any]:
+def best_of_n(
+    model: str,
+    candidates_file: Path,
+    out: Path | None,
+    batch_size: int = 16,
+    max_length: int = 1024,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+) -> dict[str, Any]:
     groups = group_candidates(load_table(str(candidates_file)), str(candidates_file))
-    reward = RewardModelReward(RewardModelSpec(type="reward_model", model=model, transform="raw", batch_size=batch_size,
-                                               max_length=max_length, device=device, trust_remote_code=trust_remote_code))
+    reward = RewardModelReward(
+        RewardModelSpec(
+            type="reward_model",
+            model=model,
+            transform="raw",
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+            trust_remote_code=trust_remote_code,
+        )
+    )
     prompts = [g["prompt"] for g in groups for _ in g["candidates"]]
     texts = [c for g in groups for c in g["candidates"]]
     scores = reward.raw_scores(prompts, texts)
@@ -59,11 +81,26 @@ def best_of_n(model: str, candidates_file: Path, out: Path | None, batch_size: i
         mine = scores[cursor : cursor + len(group["candidates"])]
         cursor += len(group["candidates"])
         best = max(range(len(mine)), key=lambda i: (mine[i], -i))  # ties: the earlier candidate
-        rows.append({"id": group["id"], "prompt": group["prompt"], "best": group["candidates"][best],
-                     "best_index": best, "best_score": mine[best], "scores": mine, "candidates": group["candidates"]})
+        rows.append(
+            {
+                "id": group["id"],
+                "prompt": group["prompt"],
+                "best": group["candidates"][best],
+                "best_index": best,
+                "best_score": mine[best],
+                "scores": mine,
+                "candidates": group["candidates"],
+            }
+        )
     if out is not None:
         atomic_write_jsonl(out, rows)
     n = len(rows)
-    return {"prompts": n, "candidates": len(texts), "mean_best_score": sum(r["best_score"] for r in rows) / n,
-            "mean_score": sum(scores) / len(scores), "first_is_best": sum(r["best_index"] == 0 for r in rows) / n,
-            "output": str(out) if out else None, "rows": rows}
+    return {
+        "prompts": n,
+        "candidates": len(texts),
+        "mean_best_score": sum(r["best_score"] for r in rows) / n,
+        "mean_score": sum(scores) / len(scores),
+        "first_is_best": sum(r["best_index"] == 0 for r in rows) / n,
+        "output": str(out) if out else None,
+        "rows": rows,
+    }

@@ -17,7 +17,9 @@ class PairSource(StrictModel):
 
     path: str
     language: str | None = None
-    split: Literal["train", "eval", "both"] = Field("both", description="both: held-out part (test_size) for eval")
+    split: Literal["train", "eval", "both"] = Field(
+        "both", description="both: held-out part (test_size) for eval"
+    )
 
 
 class TranslationSpec(StrictModel):
@@ -26,7 +28,9 @@ class TranslationSpec(StrictModel):
     source: str = Field(description="language whose training pairs are translated")
     target: str
     model: str = Field(description="local causal LM used as translator")
-    template: str = Field("Translate into {target}:\n{text}\n", description="prompt; {text} and {target} are filled")
+    template: str = Field(
+        "Translate into {target}:\n{text}\n", description="prompt; {text} and {target} are filled"
+    )
     max_new_tokens: int = Field(128, ge=1)
 
 
@@ -34,8 +38,12 @@ class DataSection(StrictModel):
     files: list[PairSource] = Field(min_length=1)
     format: Literal["auto", "jsonl", "csv", "tsv", "parquet", "hf"] = "auto"
     hf_split: str = "train"
-    columns: dict[str, str] = Field(default_factory=dict, description="role -> column: prompt, chosen, rejected, language, category")
-    test_size: float = Field(0.3, gt=0.0, description="fraction (<1) or count (>=1) of each language held out for eval")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="role -> column: prompt, chosen, rejected, language, category"
+    )
+    test_size: float = Field(
+        0.3, gt=0.0, description="fraction (<1) or count (>=1) of each language held out for eval"
+    )
     translate: list[TranslationSpec] = Field(default_factory=list)
 
 
@@ -52,8 +60,12 @@ class RMTransferConfig(StrictModel):
     data: DataSection
     train_languages: list[str] | None = Field(None, description="default: every language with training pairs")
     eval_languages: list[str] | None = Field(None, description="default: every language with eval pairs")
-    reference_language: str | None = Field(None, description="the row compared with each diagonal (default: en if trained, else the first)")
-    reward_models: dict[str, str] = Field(default_factory=dict, description="language -> trained RM folder (skip training)")
+    reference_language: str | None = Field(
+        None, description="the row compared with each diagonal (default: en if trained, else the first)"
+    )
+    reward_models: dict[str, str] = Field(
+        default_factory=dict, description="language -> trained RM folder (skip training)"
+    )
     rm: RMSpec = Field(default_factory=RMSpec)
     representation: RepresentationSpec = Field(default_factory=RepresentationSpec)
     resamples: int = Field(1000, ge=10)

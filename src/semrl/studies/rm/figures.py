@@ -31,7 +31,9 @@ def heatmap_figure(matrix: dict[str, dict[str, Any]], path: Path) -> Path:
     """Rows: the RM's training language; columns: evaluation language; cells: accuracy [95% CI]."""
     rows = list(matrix)
     cols = list(dict.fromkeys(lang for row in matrix.values() for lang in row))
-    values = np.array([[_or_nan(matrix[r].get(c, {}).get("accuracy")) for c in cols] for r in rows], dtype=float)
+    values = np.array(
+        [[_or_nan(matrix[r].get(c, {}).get("accuracy")) for c in cols] for r in rows], dtype=float
+    )
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 1.2 + 0.9 * len(rows)))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis")
     for i, r in enumerate(rows):
@@ -40,8 +42,15 @@ def heatmap_figure(matrix: dict[str, dict[str, Any]], path: Path) -> Path:
             if not cell or cell.get("accuracy") is None or not cell.get("ci95"):  # no pairs: an empty cell
                 continue
             lo, hi = cell["ci95"]
-            ax.text(j, i, f"{cell['accuracy']:.2f}\n[{lo:.2f}, {hi:.2f}]", ha="center", va="center", fontsize=8,
-                    color="white" if cell["accuracy"] < 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{cell['accuracy']:.2f}\n[{lo:.2f}, {hi:.2f}]",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cell["accuracy"] < 0.6 else "black",
+            )
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), [f"RM({r})" for r in rows])
     ax.set_xlabel("evaluation language")

@@ -11,7 +11,6 @@ from semrl.report.build import html_page
 from semrl.report.tables import Table, markdown
 
 
-
 def _acc(cell: dict[str, Any] | None) -> str:
     if not cell or cell.get("accuracy") is None or not cell.get("ci95"):  # no pairs: accuracy is null
         return "–" if not cell else f"– (n={cell.get('n', 0)})"
@@ -21,7 +20,10 @@ def _acc(cell: dict[str, Any] | None) -> str:
 
 def matrix_table(result: dict[str, Any]) -> Table:
     langs = result["languages"]["eval"]
-    rows = [[f"RM({train})"] + [_acc(result["matrix"][train].get(lang)) for lang in langs] for train in result["matrix"]]
+    rows = [
+        [f"RM({train})"] + [_acc(result["matrix"][train].get(lang)) for lang in langs]
+        for train in result["matrix"]
+    ]
     return ("Pair accuracy: trained on (row) × evaluated on (column)", ["RM"] + langs, rows)
 
 
@@ -39,12 +41,22 @@ def comparison_table(result: dict[str, Any]) -> Table | None:
     ref = comparison["reference"]
     if not comparison["languages"]:
         return None
-    rows = [[lang, f"{v['reference_rm']:.3f}", f"{v['native_rm']:.3f}",
-             f"{v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]", str(v["n"])]
-            for lang, v in comparison["languages"].items()]
+    rows = [
+        [
+            lang,
+            f"{v['reference_rm']:.3f}",
+            f"{v['native_rm']:.3f}",
+            f"{v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]",
+            str(v["n"]),
+        ]
+        for lang, v in comparison["languages"].items()
+    ]
     rows.append(["mean", "", "", f"{comparison['mean_difference']:+.3f}", ""])
-    return (f"RM({ref}) vs. each language's own RM, on that language",
-            ["language", f"RM({ref})", "own-language RM", "difference (paired 95% CI)", "pairs"], rows)
+    return (
+        f"RM({ref}) vs. each language's own RM, on that language",
+        ["language", f"RM({ref})", "own-language RM", "difference (paired 95% CI)", "pairs"],
+        rows,
+    )
 
 
 def representation_table(result: dict[str, Any]) -> Table | None:
@@ -55,25 +67,46 @@ def representation_table(result: dict[str, Any]) -> Table | None:
     for model, per_language in rep["models"].items():
         for lang, entry in per_language.items():
             shift = rep["shift"].get(model, {}).get(lang)
-            rows.append([model, lang, f"{entry['f']:.4f}", f"{shift['delta_f']:+.4f}" if shift else "–",
-                         f"{entry['norm']['mean']:.2f} ± {entry['norm']['std']:.2f}",
-                         f"{shift['norm_ratio']:.3f}" if shift and shift["norm_ratio"] is not None else "–"])
-    return (f"Representation shift (layer {rep['layer']}, last token): f = σ₁/Σσᵢ",
-            ["model", "language", "f", "f − f(base)", "norm mean ± sd", "norm / base"], rows)
+            rows.append(
+                [
+                    model,
+                    lang,
+                    f"{entry['f']:.4f}",
+                    f"{shift['delta_f']:+.4f}" if shift else "–",
+                    f"{entry['norm']['mean']:.2f} ± {entry['norm']['std']:.2f}",
+                    f"{shift['norm_ratio']:.3f}" if shift and shift["norm_ratio"] is not None else "–",
+                ]
+            )
+    return (
+        f"Representation shift (layer {rep['layer']}, last token): f = σ₁/Σσᵢ",
+        ["model", "language", "f", "f − f(base)", "norm mean ± sd", "norm / base"],
+        rows,
+    )
 
 
 def all_tables(result: dict[str, Any]) -> list[Table]:
-    tables = [matrix_table(result), comparison_table(result), category_table(result), representation_table(result)]
+    tables = [
+        matrix_table(result),
+        comparison_table(result),
+        category_table(result),
+        representation_table(result),
+    ]
     return [t for t in tables if t is not None]
 
 
 def write_report(out: Path, result: dict[str, Any], figures: list[Path]) -> None:
     tables = all_tables(result)
-    summary = [f"# semrl rm transfer: {result['name']}", "",
-               "Accuracy = share of pairs whose chosen response the RM scores strictly above the rejected one; "
-               "intervals are 95% bootstrap percentiles over pairs.", ""]
+    summary = [
+        f"# semrl rm transfer: {result['name']}",
+        "",
+        "Accuracy = share of pairs whose chosen response the RM scores strictly above the rejected one; "
+        "intervals are 95% bootstrap percentiles over pairs.",
+        "",
+    ]
     summary += [markdown(table) for table in tables]
     summary += ["## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
     atomic_write_text(out / "summary.md", "\n".join(summary) + "\n")
     subtitle = f"output <code>{html.escape(str(out))}</code> · seed {result['seed']}"
-    atomic_write_text(out / "report.html", html_page(f"semrl rm transfer: {result['name']}", subtitle, tables, figures))
+    atomic_write_text(
+        out / "report.html", html_page(f"semrl rm transfer: {result['name']}", subtitle, tables, figures)
+    )

@@ -9,7 +9,8 @@ of the vectors' L2 norms. Compared between each RM and the base it was trained f
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,9 @@ def top_singular_share(matrix: np.ndarray) -> float:
     return float(values[0] / total)
 
 
-def last_token_states(model, tokenizer, texts: Sequence[str], layer: int = -1, batch_size: int = 16,
-                      max_length: int = 512) -> np.ndarray:
+def last_token_states(
+    model, tokenizer, texts: Sequence[str], layer: int = -1, batch_size: int = 16, max_length: int = 512
+) -> np.ndarray:
     """n x d hidden states at `layer` of each text's last non-padding token (right padding)."""
     import torch
 
@@ -37,13 +39,17 @@ def last_token_states(model, tokenizer, texts: Sequence[str], layer: int = -1, b
     try:
         for start in range(0, len(texts), batch_size):
             chunk = [encodable(text) for text in texts[start : start + batch_size]]
-            batch = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+            batch = tokenizer(
+                chunk, return_tensors="pt", padding=True, truncation=True, max_length=max_length
+            )
             batch = batch.to(model.device)
             with torch.inference_mode():
                 hidden = model(**batch, output_hidden_states=True).hidden_states
             if not -len(hidden) <= layer < len(hidden):
-                raise ValueError(f"representation.layer {layer}: the model has {len(hidden)} hidden-state layers "
-                                 f"(embeddings + {len(hidden) - 1} blocks)")
+                raise ValueError(
+                    f"representation.layer {layer}: the model has {len(hidden)} hidden-state layers "
+                    f"(embeddings + {len(hidden) - 1} blocks)"
+                )
             last = batch["attention_mask"].sum(dim=1) - 1
             states = hidden[layer][torch.arange(len(chunk), device=model.device), last]
             rows.append(states.float().cpu().numpy())
@@ -56,13 +62,26 @@ def describe(states: np.ndarray) -> dict[str, Any]:
     """f and the norm distribution of one model's states on one language's inputs."""
     norms = np.linalg.norm(states, axis=1)
     q05, q25, q50, q75, q95 = (float(x) for x in np.quantile(norms, [0.05, 0.25, 0.5, 0.75, 0.95]))
-    return {"f": top_singular_share(states), "n": int(states.shape[0]), "dim": int(states.shape[1]),
-            "norm": {"mean": float(norms.mean()), "std": float(norms.std()), "q05": q05, "q25": q25,
-                     "median": q50, "q75": q75, "q95": q95},
-            "norms": [round(float(x), 5) for x in norms]}
+    return {
+        "f": top_singular_share(states),
+        "n": int(states.shape[0]),
+        "dim": int(states.shape[1]),
+        "norm": {
+            "mean": float(norms.mean()),
+            "std": float(norms.std()),
+            "q05": q05,
+            "q25": q25,
+            "median": q50,
+            "q75": q75,
+            "q95": q95,
+        },
+        "norms": [round(float(x), 5) for x in norms],
+    }
 
 
-def shift_table(described: dict[str, dict[str, dict[str, Any]]], base: str = "base") -> dict[str, dict[str, Any]]:
+def shift_table(
+    described: dict[str, dict[str, dict[str, Any]]], base: str = "base"
+) -> dict[str, dict[str, Any]]:
     """f(RM) - f(base) and the ratio of mean norms, per RM and language."""
     table: dict[str, dict[str, Any]] = {}
     for model, per_language in described.items():
@@ -71,7 +90,9 @@ def shift_table(described: dict[str, dict[str, dict[str, Any]]], base: str = "ba
         for lang, entry in per_language.items():
             ref = described[base][lang]
             table.setdefault(model, {})[lang] = {
-                "f": entry["f"], "f_base": ref["f"], "delta_f": entry["f"] - ref["f"],
+                "f": entry["f"],
+                "f_base": ref["f"],
+                "delta_f": entry["f"] - ref["f"],
                 "norm_ratio": entry["norm"]["mean"] / ref["norm"]["mean"] if ref["norm"]["mean"] else None,
             }
     return table

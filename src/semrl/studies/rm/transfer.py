@@ -38,7 +38,9 @@ def gather_pairs(cfg: RMTransferConfig) -> tuple[dict[str, list[dict]], dict[str
     train: dict[str, list[dict]] = {}
     evaluate: dict[str, list[dict]] = {}
     for source in cfg.data.files:
-        pairs = load_preferences(source.path, cfg.data.columns, source.language, cfg.data.format, cfg.data.hf_split)
+        pairs = load_preferences(
+            source.path, cfg.data.columns, source.language, cfg.data.format, cfg.data.hf_split
+        )
         for lang, group in by_language(pairs).items():
             if source.split == "train":
                 part_train, part_eval = group, []
@@ -51,29 +53,42 @@ def gather_pairs(cfg: RMTransferConfig) -> tuple[dict[str, list[dict]], dict[str
     return {k: v for k, v in train.items() if v}, {k: v for k, v in evaluate.items() if v}
 
 
-def plan_languages(cfg: RMTransferConfig, train: dict[str, list], evaluate: dict[str, list]) -> tuple[list[str], list[str], str]:
+def plan_languages(
+    cfg: RMTransferConfig, train: dict[str, list], evaluate: dict[str, list]
+) -> tuple[list[str], list[str], str]:
     targets = [t.target for t in cfg.data.translate]
     for spec in cfg.data.translate:
         if spec.source not in train:
-            raise UserError(f"data.translate: no training pairs in {spec.source!r} to translate "
-                            f"(languages with training pairs: {', '.join(train) or 'none'})")
+            raise UserError(
+                f"data.translate: no training pairs in {spec.source!r} to translate "
+                f"(languages with training pairs: {', '.join(train) or 'none'})"
+            )
         if spec.target in train:
-            raise UserError(f"data.translate: {spec.target!r} already has training pairs; name the translated "
-                            f"copy differently (e.g. {spec.target}-mt)")
+            raise UserError(
+                f"data.translate: {spec.target!r} already has training pairs; name the translated "
+                f"copy differently (e.g. {spec.target}-mt)"
+            )
     available = list(dict.fromkeys([*train, *targets, *cfg.reward_models]))
     train_langs = cfg.train_languages or available
     missing = [lang for lang in train_langs if lang not in available]
     if missing:
-        raise UserError(f"train_languages: no training pairs or reward_models entry for {', '.join(missing)} "
-                        f"(have: {', '.join(available) or 'none'})")
+        raise UserError(
+            f"train_languages: no training pairs or reward_models entry for {', '.join(missing)} "
+            f"(have: {', '.join(available) or 'none'})"
+        )
     eval_langs = cfg.eval_languages or list(evaluate)
     missing = [lang for lang in eval_langs if lang not in evaluate]
     if missing or not eval_langs:
-        raise UserError(f"eval_languages: no evaluation pairs for {', '.join(missing) or 'any language'} "
-                        f"(have: {', '.join(evaluate) or 'none'}; check data.files[].split and data.test_size)")
+        raise UserError(
+            f"eval_languages: no evaluation pairs for {', '.join(missing) or 'any language'} "
+            f"(have: {', '.join(evaluate) or 'none'}; check data.files[].split and data.test_size)"
+        )
     reference = cfg.reference_language or ("en" if "en" in train_langs else train_langs[0])
     if reference not in train_langs:
-        raise UserError(f"reference_language: {reference!r} is not one of the training languages ({', '.join(train_langs)})")
+        raise UserError(
+            f"reference_language: {reference!r} is not one of the training languages "
+            f"({', '.join(train_langs)})"
+        )
     return train_langs, eval_langs, reference
 
 
@@ -96,12 +111,24 @@ def base_model(cfg: RMTransferConfig, out: Path, texts: list[str]) -> str:
 
 def stage_settings(cfg: RMTransferConfig) -> StageSettings:
     """What run_rm needs besides its spec (seed, dtype, logging), from this config."""
-    return StageSettings(seed=cfg.seed, report_to=cfg.report_to, dtype=cfg.model.dtype,
-                         trust_remote_code=cfg.model.trust_remote_code)
+    return StageSettings(
+        seed=cfg.seed,
+        report_to=cfg.report_to,
+        dtype=cfg.model.dtype,
+        trust_remote_code=cfg.model.trust_remote_code,
+    )
 
 
-def train_reward_models(cfg: RMTransferConfig, out: Path, base: str, train: dict[str, list], evaluate: dict[str, list],
-                        langs: list[str], device: str, resume: bool) -> dict[str, dict[str, Any]]:
+def train_reward_models(
+    cfg: RMTransferConfig,
+    out: Path,
+    base: str,
+    train: dict[str, list],
+    evaluate: dict[str, list],
+    langs: list[str],
+    device: str,
+    resume: bool,
+) -> dict[str, dict[str, Any]]:
     settings = stage_settings(cfg)
     models: dict[str, dict[str, Any]] = {}
     for lang in langs:
@@ -115,9 +142,16 @@ def train_reward_models(cfg: RMTransferConfig, out: Path, base: str, train: dict
             continue
         pairs = [{k: p[k] for k in KEEP} for p in train[lang]]
         held_out = [{k: p[k] for k in KEEP} for p in evaluate.get(lang, [])]
-        metrics = run_rm(settings, cfg.rm, base, pairs, held_out, stage, device, resume=resume, label=f"rm ({lang})")
-        models[lang] = {"path": metrics.pop("final_model"), "trained": True, "train_pairs": len(pairs),
-                        "translated": any("translated_from" in p for p in train[lang]), **metrics}
+        metrics = run_rm(
+            settings, cfg.rm, base, pairs, held_out, stage, device, resume=resume, label=f"rm ({lang})"
+        )
+        models[lang] = {
+            "path": metrics.pop("final_model"),
+            "trained": True,
+            "train_pairs": len(pairs),
+            "translated": any("translated_from" in p for p in train[lang]),
+            **metrics,
+        }
         atomic_write_json(done, models[lang])
     return models
 
@@ -127,14 +161,21 @@ def load_rm(path: str, cfg: RMTransferConfig, device: str):
     return load_scorer(path, device, cfg.model.dtype, cfg.model.trust_remote_code)
 
 
-def score_pairs(model, tokenizer, pairs: list[dict], cfg: RMTransferConfig) -> tuple[list[float], list[float]]:
-    chosen = score_texts(model, tokenizer, [p["prompt"] + p["chosen"] for p in pairs], max_length=cfg.rm.max_length)
-    rejected = score_texts(model, tokenizer, [p["prompt"] + p["rejected"] for p in pairs], max_length=cfg.rm.max_length)
+def score_pairs(
+    model, tokenizer, pairs: list[dict], cfg: RMTransferConfig
+) -> tuple[list[float], list[float]]:
+    chosen = score_texts(
+        model, tokenizer, [p["prompt"] + p["chosen"] for p in pairs], max_length=cfg.rm.max_length
+    )
+    rejected = score_texts(
+        model, tokenizer, [p["prompt"] + p["rejected"] for p in pairs], max_length=cfg.rm.max_length
+    )
     return chosen, rejected
 
 
-def represent(cfg: RMTransferConfig, models: dict[str, str], evaluate: dict[str, list], langs: list[str],
-              device: str) -> dict[str, Any]:
+def represent(
+    cfg: RMTransferConfig, models: dict[str, str], evaluate: dict[str, list], langs: list[str], device: str
+) -> dict[str, Any]:
     spec = cfg.representation
     described: dict[str, dict[str, Any]] = {}
     for name, path in models.items():
@@ -146,11 +187,17 @@ def represent(cfg: RMTransferConfig, models: dict[str, str], evaluate: dict[str,
             except ValueError as exc:
                 raise UserError(str(exc)) from None
             described.setdefault(name, {})[lang] = describe(states)
-    return {"layer": spec.layer, "inputs": "prompt + chosen of eval pairs, last token", "models": described,
-            "shift": shift_table(described)}
+    return {
+        "layer": spec.layer,
+        "inputs": "prompt + chosen of eval pairs, last token",
+        "models": described,
+        "shift": shift_table(described),
+    }
 
 
-def run_rm_transfer(config: Path, out: Path, overrides: list[str] | None = None, resume: bool = False) -> dict[str, Any]:
+def run_rm_transfer(
+    config: Path, out: Path, overrides: list[str] | None = None, resume: bool = False
+) -> dict[str, Any]:
     start = time.time()
     cfg = load_transfer_config(config, overrides)
     train, evaluate = gather_pairs(cfg)
@@ -164,7 +211,9 @@ def run_rm_transfer(config: Path, out: Path, overrides: list[str] | None = None,
         finished = (out / f"rm-{spec.target}" / "metrics.json").exists()
         if spec.target in train_langs and spec.target not in cfg.reward_models and not finished:
             template = spec.template.replace("{target}", spec.target)
-            translator = model_translator(spec.model, template, spec.max_new_tokens, device, cfg.model.trust_remote_code)
+            translator = model_translator(
+                spec.model, template, spec.max_new_tokens, device, cfg.model.trust_remote_code
+            )
             train[spec.target] = translate_pairs(train[spec.source], translator, spec.target)
             atomic_write_jsonl(out / f"translated-{spec.target}.jsonl", train[spec.target])
     trained = train_reward_models(cfg, out, base, train, evaluate, train_langs, device, resume)
@@ -177,14 +226,27 @@ def run_rm_transfer(config: Path, out: Path, overrides: list[str] | None = None,
             pairs = evaluate[lang]
             chosen, rejected = score_pairs(model, tokenizer, pairs, cfg)
             hits.setdefault(train_lang, {})[lang] = correct(chosen, rejected)
-            score_rows += [{"rm": train_lang, "language": lang, "category": p["category"], "line": p["__line__"],
-                            "chosen_score": c, "rejected_score": r} for p, c, r in zip(pairs, chosen, rejected)]
+            score_rows += [
+                {
+                    "rm": train_lang,
+                    "language": lang,
+                    "category": p["category"],
+                    "line": p["__line__"],
+                    "chosen_score": c,
+                    "rejected_score": r,
+                }
+                for p, c, r in zip(pairs, chosen, rejected, strict=True)
+            ]
     cats = {lang: [p["category"] for p in evaluate[lang]] for lang in eval_langs}
     result: dict[str, Any] = {
-        "name": cfg.name, "seed": cfg.seed, "base_model": base,
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "base_model": base,
         "languages": {"train": train_langs, "eval": eval_langs, "reference": reference},
-        "pairs": {lang: {"train": len(train.get(lang, [])), "eval": len(evaluate.get(lang, []))}
-                  for lang in dict.fromkeys([*train_langs, *eval_langs])},
+        "pairs": {
+            lang: {"train": len(train.get(lang, [])), "eval": len(evaluate.get(lang, []))}
+            for lang in dict.fromkeys([*train_langs, *eval_langs])
+        },
         "reward_models": trained,
         "matrix": transfer_matrix(hits, cats, cfg.resamples, cfg.seed),
         "reference_vs_native": reference_vs_native(hits, reference, cfg.resamples, cfg.seed),
@@ -193,7 +255,11 @@ def run_rm_transfer(config: Path, out: Path, overrides: list[str] | None = None,
     if cfg.representation.enabled:
         models = {"base": base, **{f"rm-{lang}": trained[lang]["path"] for lang in train_langs}}
         result["representation"] = represent(cfg, models, evaluate, eval_langs, device)
-        figures.append(representation_figure(result["representation"]["models"], out / "figures" / "representation_shift.png"))
+        figures.append(
+            representation_figure(
+                result["representation"]["models"], out / "figures" / "representation_shift.png"
+            )
+        )
     result["figures"] = [str(f.relative_to(out)) for f in figures]
     result["seconds"] = round(time.time() - start, 1)
     atomic_write_jsonl(out / "scores.jsonl", score_rows)

@@ -10,8 +10,9 @@ from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.models.loading import load_causal_lm, load_tokenizer
 
 
-def model_translator(path: str, template: str, max_new_tokens: int = 128, device: str = "auto",
-                     trust_remote_code: bool = False) -> Translator:
+def model_translator(
+    path: str, template: str, max_new_tokens: int = 128, device: str = "auto", trust_remote_code: bool = False
+) -> Translator:
     """A translator from a local causal LM: each text is put into `template` ({text}) and decoded
     greedily. Empty texts stay empty (nothing to translate)."""
     if "{text}" not in template:
@@ -25,7 +26,7 @@ def model_translator(path: str, template: str, max_new_tokens: int = 128, device
         keep = [i for i, text in enumerate(texts) if text.strip()]
         outputs = generate(model, tokenizer, [template.replace("{text}", texts[i]) for i in keep], settings)
         result = [""] * len(texts)
-        for i, output in zip(keep, outputs):
+        for i, output in zip(keep, outputs, strict=True):
             result[i] = output
         return result
 
