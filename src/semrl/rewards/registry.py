@@ -20,11 +20,12 @@ from semrl.rewards.overlap import OverlapReward, OverlapSpec
 from semrl.rewards.penalties import LengthPenalty, LengthSpec, RepetitionPenalty, RepetitionSpec
 from semrl.rewards.reward_model import RewardModelReward, RewardModelSpec
 from semrl.rewards.semantic import SemanticReward, SemanticSpec
+from semrl.rewards.spec import ComponentBase
 
 
 @dataclass(frozen=True)
 class RewardType:
-    spec: type  # a ComponentBase subclass
+    spec: type[ComponentBase]
     component: type[RewardComponent]  # built as component(spec, columns)
     gate: int | None = None  # its place among the gate choices (the schema lists them so); None: never a gate
 
@@ -53,9 +54,6 @@ def reward_type(name: str) -> RewardType:
 
 def spec_union(gates: bool = False) -> Any:
     """The pydantic union of the registered specs (discriminated by `type`), or of those that may gate."""
-    entries = (
-        sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate)
-        if gates
-        else REWARD_TYPES
-    )
+    gated = sorted((e.gate, index) for index, e in enumerate(REWARD_TYPES) if e.gate is not None)
+    entries = [REWARD_TYPES[index] for _, index in gated] if gates else REWARD_TYPES
     return Annotated[tuple(entry.spec for entry in entries), Field(discriminator="type")]
