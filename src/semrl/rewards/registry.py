@@ -10,7 +10,7 @@ preflight's model checks and the memory estimate all read this table (docs/exten
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Union, get_args
 
 from pydantic import Field
 
@@ -56,4 +56,5 @@ def spec_union(gates: bool = False) -> Any:
     """The pydantic union of the registered specs (discriminated by `type`), or of those that may gate."""
     gated = sorted((e.gate, index) for index, e in enumerate(REWARD_TYPES) if e.gate is not None)
     entries = [REWARD_TYPES[index] for _, index in gated] if gates else REWARD_TYPES
-    return Annotated[tuple(entry.spec for entry in entries), Field(discriminator="type")]
+    # Union[...] of a runtime tuple: `|` cannot spell a union whose members are computed
+    return Annotated[Union[tuple(entry.spec for entry in entries)], Field(discriminator="type")]  # noqa: UP007
