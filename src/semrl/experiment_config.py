@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
@@ -504,7 +504,7 @@ class ExperimentConfig(StrictModel):
         try:
             return type(base).model_validate({**base.model_dump(), **overrides})
         except Exception as exc:  # pydantic ValidationError: name the arm and stage
-            detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+            detail = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
             raise ValueError(f"arms.{arm.name}.{stage}: {detail}") from None
 
     def arm(self, name: str) -> ArmSpec | None:

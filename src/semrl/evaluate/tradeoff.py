@@ -39,7 +39,7 @@ def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
                     xs = [p[0] for p in points]
                     return float(np.interp(q, xs, [key(p[1]) for p in points]))
 
-                entry = {"target": float(q)}
+                entry: dict[str, Any] = {"target": float(q)}
                 for name in (a, b):
                     entry[name] = {
                         "tax": at(curves[name], lambda t: t["tax"]),
