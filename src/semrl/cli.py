@@ -72,12 +72,12 @@ def reward(
     """Score JSONL rows: each output row is the input plus `reward` and `components`."""
     if ctx.invoked_subcommand is not None:
         return
-    missing = [
-        flag
-        for flag, value in (("--config", config), ("--input", input), ("--output", output))
-        if value is None
-    ]
-    if missing:
+    if config is None or input is None or output is None:
+        missing = [
+            flag
+            for flag, value in (("--config", config), ("--input", input), ("--output", output))
+            if value is None
+        ]
         raise UserError(f"semrl reward: missing option {missing[0]} (see semrl reward --help)")
     from semrl.rewards.rows import score_file
 

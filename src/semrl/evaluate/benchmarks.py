@@ -48,7 +48,7 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """{"metrics": {...}, "items": {metric: per-item values}} for one benchmark on one model."""
     if spec.type == "qa":
-        prompts = [qa_prompt(item["context"], item["question"]) for item in items]
+        prompts: list[Any] = [qa_prompt(item["context"], item["question"]) for item in items]
         if spec.chat_template and getattr(tokenizer, "chat_template", None):
             prompts = [[{"role": "user", "content": p}] for p in prompts]
         outputs = generate(

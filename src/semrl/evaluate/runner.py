@@ -17,7 +17,7 @@ from rich.console import Console
 from semrl.data.tasks import build_task_examples
 from semrl.evaluate.benchmarks import OVERALL, alignment_tax, run_suite
 from semrl.evaluate.generation import GenerationSettings, generate
-from semrl.evaluate.suite import load_suite
+from semrl.evaluate.suite import SuiteConfig, load_suite
 from semrl.evaluate.task import evaluate_task, primary_metric
 from semrl.experiment_config import ExperimentConfig
 from semrl.files import atomic_write_json, atomic_write_jsonl
@@ -58,6 +58,7 @@ class Evaluator:
             device,
         )
         self.encoder = encoder or exp.eval.encoder
+        self.suite: SuiteConfig | None
         self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
         self._base = None
         self.base_general: dict[str, Any] | None = None

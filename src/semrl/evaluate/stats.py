@@ -19,7 +19,7 @@ def _indices(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def percentile_interval(samples: Sequence[float], level: float = 0.95) -> list[float]:
+def percentile_interval(samples: Sequence[float] | np.ndarray, level: float = 0.95) -> list[float]:
     alpha = (1.0 - level) / 2.0
     return [float(np.quantile(samples, alpha)), float(np.quantile(samples, 1.0 - alpha))]
 

@@ -97,6 +97,8 @@ def _answers(value: Any) -> list[str] | None:
 def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
     """Validated items of one benchmark (QA/MC rows or texts); errors name file, line and field."""
     path = spec.file
+    if path is None:  # only lm_eval benchmarks have no file, and they have no items to load
+        raise ValueError(f"benchmark {spec.name!r} ({spec.type}) has no file of items")
     if spec.type in ("nll", "kl"):
         if path.endswith(".txt"):
             texts = [line for line in read_lines(path) if line.strip()]

@@ -36,7 +36,7 @@ def _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed) -> dict[
     }
 
 
-def primary_metric(metrics: list[str]) -> str:
+def primary_metric(metrics: Sequence[str]) -> str:
     """The task metric the trade-off uses as "target quality": similarity when measured, else the first."""
     return "sim" if "sim" in metrics else metrics[0]
 

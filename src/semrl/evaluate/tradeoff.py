@@ -40,7 +40,7 @@ def matched_quality(results: dict[str, Any], levels: int = 5) -> dict[str, Any]:
                 continue
             rows = []
             for q in np.linspace(low, high, levels):
-                entry = {"target": float(q)}
+                entry: dict[str, Any] = {"target": float(q)}
                 for name in (a, b):
                     entry[name] = {
                         "tax": _at(q, curves[name], lambda t: t["tax"]),

@@ -24,7 +24,7 @@ def language_consistency(
     lang: str | None = None,
     script: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
-):
+) -> CorpusScore:
     """Fraction of outputs in the target language, in [0, 1], and its signature."""
     scripts = resolve_scripts(lang, script)
     passed = sum(passes_language(h, scripts, threshold) for h in hyps)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 from semrl.metrics.surface import CorpusScore
 from semrl.text.tokenize import metric_tokenizer
 
+if TYPE_CHECKING:
+    from rouge_score.rouge_scorer import RougeScorer
+
 
 @cache
-def _scorer(lang: str | None, words_mode: str | None):
+def _scorer(lang: str | None, words_mode: str | None) -> RougeScorer:
     from rouge_score.rouge_scorer import RougeScorer
 
     return RougeScorer(["rougeL"], tokenizer=metric_tokenizer(lang, words_mode))
@@ -25,7 +29,9 @@ def sentence_rouge_l(hyp: str, ref: str, lang: str | None, words_mode: str | Non
     return float(_scorer(lang, words_mode).score(ref, hyp)["rougeL"].fmeasure)
 
 
-def corpus_rouge_l(hyps: Sequence[str], refs: Sequence[str], lang: str | None, words_mode: str | None = None):
+def corpus_rouge_l(
+    hyps: Sequence[str], refs: Sequence[str], lang: str | None, words_mode: str | None = None
+) -> CorpusScore:
     """Mean sentence ROUGE-L F1 on 0-100, and its signature."""
     scores = [sentence_rouge_l(h, r, lang, words_mode) for h, r in zip(hyps, refs, strict=True)]
     value = 100.0 * sum(scores) / len(scores) if scores else 0.0

@@ -14,7 +14,7 @@ from semrl.metrics.surface import CorpusScore
 
 def pairwise_similarity(
     hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
-):
+) -> list[float]:
     texts = DistinctTextEncoder(load_encoder(encoder, device))
     keep = [i for i, h in enumerate(hyps) if h.strip()]
     scores = [0.0] * len(hyps)
@@ -25,7 +25,7 @@ def pairwise_similarity(
 
 def semantic_similarity(
     hyps: Sequence[str], refs: Sequence[str], encoder: str | None, device: str | None = None
-):
+) -> CorpusScore:
     """Mean cosine in [-1, 1] and its signature."""
     scores = pairwise_similarity(hyps, refs, encoder, device)
     value = sum(scores) / len(scores) if scores else 0.0

@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from semrl.text.tokenize import CHARACTER_CODES, TIBETAN_CODES, base_code, tibetan_tokens
+
+if TYPE_CHECKING:
+    from sacrebleu.metrics import BLEU, CHRF
 
 _CHAR_LEVEL_CODES = frozenset({"ja", "th", "lo", "km", "my"})
 
@@ -47,14 +51,14 @@ def surface_spec(lang: str | None) -> SurfaceSpec:
 
 
 @cache
-def bleu_metric(tokenize: str, sentence: bool):
+def bleu_metric(tokenize: str, sentence: bool) -> BLEU:
     from sacrebleu.metrics import BLEU
 
     return BLEU(tokenize=tokenize, effective_order=sentence)
 
 
 @cache
-def chrf_metric():
+def chrf_metric() -> CHRF:
     from sacrebleu.metrics import CHRF
 
     return CHRF(word_order=2)

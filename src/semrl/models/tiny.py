@@ -8,7 +8,7 @@ with save_pretrained (safetensors), so the real `from_pretrained` path loads it 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +155,7 @@ _FALLBACK_CORPUS = ["semrl builds tiny models from your own text.", "A small cor
 
 
 def build_tiny(
-    out_dir: str | Path, corpus: list[str | Path], kind: str = "lm", size: str = "small", seed: int = 0
+    out_dir: str | Path, corpus: Sequence[str | Path], kind: str = "lm", size: str = "small", seed: int = 0
 ) -> Path:
     """`semrl model tiny`: read the corpus files, build the requested kind of model."""
     if size not in SIZES:

@@ -171,6 +171,8 @@ def run_plan(
         )
 
     reward_config = exp.reward_for(arm)
+    if reward_config is None:  # the schema (arms) and `semrl train grpo` refuse a GRPO stage without one
+        raise UserError(f"{plan.key}: a GRPO stage needs `rewards:`")
     if uses_run_encoder(exp):
         reward_config = bind_run_encoder(reward_config, run_encoder_folder(run.root))
     records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
@@ -188,8 +190,9 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     table = Table(title=f"{exp.name}: {train_n} training rows, {test_n} test rows, seed {exp.seed}")
     for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
         table.add_column(column)
+    arms = {arm.name: arm for arm in exp.arms}  # the plans are the arms'
     for plan in plans:
-        arm = exp.arm(plan.arm)
+        arm = arms[plan.arm]
         spec = exp.stage_settings(arm, plan.stage)
         n = exp.stage_settings(arm, "sft").examples
         rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]

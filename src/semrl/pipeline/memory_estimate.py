@@ -288,7 +288,14 @@ def _vllm_share(spec: Any) -> float:
 
     from trl import GRPOConfig
 
-    return next(f.default for f in dataclasses.fields(GRPOConfig) if f.name == "vllm_gpu_memory_utilization")
+    default = next(
+        f.default for f in dataclasses.fields(GRPOConfig) if f.name == "vllm_gpu_memory_utilization"
+    )
+    if not isinstance(default, (int, float)):
+        raise RuntimeError(
+            f"TRL's GRPOConfig.vllm_gpu_memory_utilization has no number as default: {default!r}"
+        )
+    return default
 
 
 def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:

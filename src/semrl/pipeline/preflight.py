@@ -9,6 +9,7 @@ UserError listing all problems found, each naming its file and line or config fi
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from semrl.data.task_rows import load_task_rows
@@ -94,11 +95,12 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks: list[Callable[[], Any]] = []
     if not exp.eval.enabled:
         return checks
-    if exp.eval.suite:
+    suite_path = exp.eval.suite
+    if suite_path:
 
         def suite() -> None:
             try:
-                load_suite(exp.eval.suite)
+                load_suite(suite_path)
             except UserError as exc:
                 raise UserError(f"eval.suite: {exc}") from None
 
@@ -106,7 +108,7 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
-        checks.append(lambda: check_model_reference(judge.model, exp.model.trust_remote_code))
+        checks.append(partial(check_model_reference, judge.model, exp.model.trust_remote_code))
     return checks
 
 
@@ -120,9 +122,7 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
         for spec in config.specs():
             loaded = reward_type(spec.type).component.loads(spec)
             if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
-                checks.append(
-                    lambda e=loaded.name, w=where, t=spec.type: check_encoder(e, f"{w}: {t} reward", True)
-                )
+                checks.append(partial(check_encoder, loaded.name, f"{where}: {spec.type} reward", True))
 
         def build(config=config, where=where) -> None:
             if uses_run_encoder(exp):

@@ -34,9 +34,11 @@ def check_readable(path: str | None, field: str, folder_ok: bool = False) -> Non
             return
         target.stat()  # follows symlinks: ELOOP for a loop, ENOENT for a dangling link
     except OSError as exc:
-        why = {errno.ELOOP: "is a symlink loop", errno.ENOENT: "is a symlink to nothing"}.get(
-            exc.errno, f"cannot be read ({exc.strerror})"
-        )
+        reasons: dict[int | None, str] = {
+            errno.ELOOP: "is a symlink loop",
+            errno.ENOENT: "is a symlink to nothing",
+        }
+        why = reasons.get(exc.errno, f"cannot be read ({exc.strerror})")
         raise UserError(f"{field}: {path} {why}") from None
     if target.is_dir():
         if not folder_ok:
@@ -164,7 +166,7 @@ def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     """Independent checks (preflight reports every failure at once)."""
     checks: list[Callable[[], Any]] = []
     for field, value, folder_ok in path_fields(exp):
-        checks.append(lambda f=field, v=value, d=folder_ok: check_readable(v, f, d))
+        checks.append(partial(check_readable, value, field, folder_ok))
     checks.append(lambda: check_files_named(exp))
     for field, spec in reward_components(exp):
         checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
@@ -176,5 +178,5 @@ def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
         if judge is not None and judge.type == "lm":
             checks.append(lambda: check_template(judge.template, "eval.judge.template", ("prompt", "a", "b")))
         if judge is not None and judge.type == "callable" and judge.callable:
-            checks.append(lambda: check_judge_callable(judge.callable))
+            checks.append(partial(check_judge_callable, judge.callable))
     return checks

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
-from semrl.experiment_config import ExperimentConfig, LoraSpec
+from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
 from semrl.notices import warn
 
 
@@ -185,13 +185,12 @@ def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) 
     return {name: type(module).__name__ for name, module in model.named_modules() if name}
 
 
-def _tiny_config(exp: ExperimentConfig):
+def _tiny_config(tiny: TinyModelSpec) -> Any:
     """The config a `model.tiny` base will have (sizes do not change module names)."""
     import transformers
 
     from semrl.models.families import FAMILIES
 
-    tiny = exp.model.tiny
     if tiny.family == "llama":
         return transformers.LlamaConfig(
             vocab_size=300,
@@ -267,11 +266,13 @@ def check_lora(exp: ExperimentConfig) -> None:
     if lora is None or lora.target_modules == "all-linear":
         return
     if exp.model.tiny is not None:
-        config: Any = _tiny_config(exp)
-    else:
+        config: Any = _tiny_config(exp.model.tiny)
+    elif exp.model.path is not None:
         config = model_config(exp.model.path)
         if config is None or not _causal_ok(config):
             return  # missing or of the wrong kind: reported by the other checks
+    else:
+        return  # no model named: the schema reports it
     try:
         names = module_names(config, exp.model.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
@@ -311,14 +312,14 @@ def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
 
     checks: list[Callable[[], None]] = []
     if exp.model.path is not None:
-        checks.append(lambda: check_policy(exp.model.path, "model.path"))
+        checks.append(partial(check_policy, exp.model.path, "model.path"))
     checks.append(lambda: check_lora(exp))
     judge = exp.eval.judge
     if exp.eval.enabled and judge is not None and judge.model:
         if judge.type == "reward_model":
-            checks.append(lambda: check_scorer(judge.model, "eval.judge.model"))
+            checks.append(partial(check_scorer, judge.model, "eval.judge.model"))
         else:
-            checks.append(lambda: check_policy(judge.model, "eval.judge.model"))
+            checks.append(partial(check_policy, judge.model, "eval.judge.model"))
     encoders = [("encoder.base", exp.encoder.base)]
     if exp.eval.enabled:
         encoders.append(("eval.encoder", exp.eval.encoder))
@@ -331,5 +332,5 @@ def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
             encoders.append((f"{field}.encoder", spec.encoder))
     for field, name in encoders:
         if name and name not in (DEFAULT_ENCODER, RUN_ENCODER):
-            checks.append(lambda n=name, f=field: check_encoder_kind(n, f))
+            checks.append(partial(check_encoder_kind, name, field))
     return checks

@@ -181,9 +181,11 @@ def optimizer_unusable(name: str) -> str | None:
         else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         for f in dataclasses.fields(TrainingArguments)
     }
-    args = SimpleNamespace(**{**defaults, "optim": OptimizerNames(name)})
+    # stand-ins for TrainingArguments and the model: the optimizer lookup reads only their fields
+    args: Any = SimpleNamespace(**{**defaults, "optim": OptimizerNames(name)})
+    model: Any = torch.nn.Linear(1, 1)
     try:
-        Trainer.get_optimizer_cls_and_kwargs(args, torch.nn.Linear(1, 1))
+        Trainer.get_optimizer_cls_and_kwargs(args, model)
     except (ImportError, ValueError) as exc:
         return _first_line(exc)
     except Exception:  # noqa: BLE001 - our stand-in arguments, not the optimizer: leave it to the Trainer

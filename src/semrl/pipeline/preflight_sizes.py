@@ -18,7 +18,7 @@ from typing import Any
 
 from semrl.data.task_rows import load_pairs
 from semrl.errors import UserError
-from semrl.experiment_config import ArmSpec, ExperimentConfig
+from semrl.experiment_config import ArmSpec, EncoderSpec, ExperimentConfig, RMSpec
 from semrl.rewards.run_encoder import uses_run_encoder
 from semrl.train.recipes import RECIPES, plan_experiment
 
@@ -124,7 +124,7 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
     (tasks not loaded) the stage reads its file before writing, and an unreadable file is its to report."""
 
     problems = []
-    stages = [
+    stages: list[tuple[str, EncoderSpec | RMSpec, tuple[str, ...], bool]] = [
         ("encoder", exp.encoder, ("anchor", "positive"), uses_run_encoder(exp)),
         ("rm", exp.rm, ("prompt", "chosen", "rejected"), False),
     ]
@@ -260,7 +260,8 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
     """grpo.generation_batch_size / steps_per_generation as TRL's GRPOConfig checks them when the
     stage starts: one or the other, and a whole number of global batches."""
     problems = []
-    for arm in exp.arms or [None]:
+    arms: list[ArmSpec | None] = [*exp.arms] or [None]
+    for arm in arms:
         spec = exp.stage_settings(arm, "grpo") if arm is not None else exp.grpo
         size, steps = spec.generation_batch_size, spec.steps_per_generation
         if size is not None and steps is not None:
@@ -295,8 +296,9 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
         str, tuple[int, str]
     ] = {}  # field -> (how bad, message): arms sharing a field give one message
     steps: dict[str, int] = {}
+    arms = {arm.name: arm for arm in exp.arms}  # every plan here is an arm's
     for plan in plans:
-        arm = exp.arm(plan.arm)
+        arm = arms[plan.arm]
         available = stage_row_count(plan.rows, exp.stage_settings(arm, "sft").examples, train_n)
         found = [cold_start_problem(exp, arm, train_n)]
         if available and plan.trainer == "grpo":

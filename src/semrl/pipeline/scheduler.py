@@ -26,7 +26,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -35,6 +35,9 @@ from semrl.pipeline.run_dir import Run
 from semrl.train.guard import Interrupted, StageStopped
 from semrl.train.recipes import StagePlan
 from semrl.workers import init_worker, pool_workers, signal_pool, threads_per_worker
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 console = Console(stderr=True)
 
@@ -281,7 +284,7 @@ class ParallelStages:
         self.errors: list[tuple[str, BaseException]] = []
         self.stopping = False
         self.user_stops = 0
-        self.pool = None
+        self.pool: ProcessPoolExecutor | None = None  # started by run()
 
     def _signal_workers(self) -> None:
         signal_pool(self.pool, signal.SIGINT)
@@ -309,6 +312,8 @@ class ParallelStages:
         if block:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
+            if self.pool is None:
+                raise RuntimeError("the scheduler submits stages only while run() holds its pool")
             return self.pool.submit(
                 _train_in_worker,
                 self.run_plan,

@@ -157,7 +157,6 @@ def render_card(
     data = card_data(exp, plans, plan, result, base)
     body = card_body(run_root, exp, manifest, arm, plans, plan, result, base, hub_id_of(base))
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
-    card.validate = None  # the hub's validation needs the network; ModelCard parsed the metadata already
     return str(card)
 
 

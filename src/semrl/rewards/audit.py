@@ -347,6 +347,6 @@ def _target_lang(reward: ComposedReward) -> str | None:
     """The first language a component names (the language reward's target, usually)."""
     for component, _ in reward.components:
         lang = getattr(getattr(component, "spec", None), "lang", None)
-        if lang:
+        if isinstance(lang, str) and lang:
             return lang
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from semrl.config_files import load_config
 from semrl.rewards.base import RewardComponent
@@ -11,7 +12,7 @@ from semrl.rewards.config import RewardConfig
 from semrl.rewards.registry import reward_type
 
 
-def build_component(spec, columns: dict[str, str]) -> RewardComponent:
+def build_component(spec: Any, columns: dict[str, str]) -> RewardComponent:
     """One component from its spec (rewards/registry.py); heavy models load lazily, on the first call."""
     return reward_type(spec.type).component(spec, columns)
 

@@ -102,7 +102,7 @@ class ComposedReward:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         scored = self.score_batch(prompts, completions, **kwargs)
-        log_extra: Callable[[str, list], None] | None = kwargs.get("log_extra")
+        log_extra: Callable[[str, list[float]], None] | None = kwargs.get("log_extra")
         if log_extra is not None:  # every process logs the same columns: TRL gathers them in order
             for name, values in scored.components.items():
                 log_extra(name, values)

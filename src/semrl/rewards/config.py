@@ -15,7 +15,7 @@ Penalties (`length`, `repetition`) return a value in [0, 1] and must carry a neg
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,6 +27,7 @@ from semrl.rewards.penalties import LengthSpec, RepetitionSpec
 from semrl.rewards.registry import reward_type, spec_union
 from semrl.rewards.reward_model import RewardModelSpec
 from semrl.rewards.semantic import ColdStartTau, SemanticSpec
+from semrl.rewards.spec import ComponentBase
 
 # the specs by name, for code that builds one directly (studies/rm/best_of_n.py)
 __all__ = [
@@ -43,18 +44,20 @@ __all__ = [
     "SemanticSpec",
 ]
 
-ComponentSpec = spec_union()  # every registered reward type (rewards/registry.py)
-GateSpec = spec_union(gates=True)
+if TYPE_CHECKING:  # the unions are built from the registry at run time; mypy sees what they share
+    ComponentSpec: TypeAlias = ComponentBase
+    GateSpec: TypeAlias = ComponentBase
+else:
+    ComponentSpec = spec_union()  # every registered reward type (rewards/registry.py)
+    GateSpec = spec_union(gates=True)
 ROLES = ("reference", "source")
 
 
 class RewardConfig(StrictModel):
-    rewards: list[ComponentSpec] = Field(  # type: ignore[valid-type]  # built from the registry
+    rewards: list[ComponentSpec] = Field(
         min_length=1, description="the weighted components; the reward is sum(weight x value)"
     )
-    gate: GateSpec | None = Field(  # type: ignore[valid-type]
-        None, description="a component that multiplies the sum: gate x max(sum, 0)"
-    )
+    gate: GateSpec | None = Field(None, description="a component that multiplies the sum: gate x max(sum, 0)")
     columns: dict[str, str] = Field(
         default_factory=lambda: {"reference": "reference", "source": "source"},
         description="role -> dataset column: reference, source",
@@ -73,7 +76,7 @@ class RewardConfig(StrictModel):
         return [*self.rewards, *([self.gate] if self.gate is not None else [])]
 
     @model_validator(mode="after")
-    def _penalties_subtract(self):
+    def _penalties_subtract(self) -> Self:
         for index, spec in enumerate(self.rewards):
             if reward_type(spec.type).component.penalty and spec.weight > 0:
                 raise ValueError(

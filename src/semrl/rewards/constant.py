@@ -22,7 +22,7 @@ from semrl.text.tokenize import guess_lang, metric_tokenizer
 CONSTANT_POOL = 512  # references compared (a seeded sample beyond): the choice costs O(pool^2)
 
 
-def _unigram_f1(a: Counter, b: Counter) -> float:
+def _unigram_f1(a: Counter[str], b: Counter[str]) -> float:
     common = sum((a & b).values())
     total = sum(a.values()) + sum(b.values())
     return 2.0 * common / total if total else 0.0

@@ -3,7 +3,7 @@ else 0 (the paper's binary R_lang); `mode: continuous` returns the share itself.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -24,7 +24,7 @@ class LanguageSpec(ComponentBase):
     mode: Literal["binary", "continuous"] = Field("binary", description="continuous: the share itself")
 
     @model_validator(mode="after")
-    def _target_known(self):
+    def _target_known(self) -> Self:
         if self.lang is None and self.script is None:
             raise ValueError("give lang (e.g. bo) or script (e.g. Tibetan)")
         resolve_scripts(self.lang, self.script)
@@ -39,7 +39,7 @@ class LanguageReward(RewardComponent):
         self.spec = spec
         self.scripts = resolve_scripts(spec.lang, spec.script)
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         shares = [target_share(text, self.scripts) for text in completions]
         if self.spec.mode == "continuous":
             return shares

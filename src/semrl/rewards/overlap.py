@@ -3,7 +3,8 @@ the reference, language-aware, scaled to [0, 1]."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,7 +21,7 @@ class OverlapSpec(ComponentBase):
     lang: str | None = Field(None, description="language of the references; picks the tokenization")
 
 
-_SENTENCE = {
+_SENTENCE: dict[str, Callable[[str, str, str | None], float]] = {
     "bleu": lambda hyp, ref, lang: sentence_bleu(hyp, ref, lang) / 100.0,
     "chrf": lambda hyp, ref, lang: sentence_chrf(hyp, ref, lang) / 100.0,
     "rougeL": sentence_rouge_l,
@@ -36,7 +37,7 @@ class OverlapReward(RewardComponent):
         self.type = spec.type
         self._fn = _SENTENCE[spec.type]
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         return [
             min(max(self._fn(text, ref, self.spec.lang), 0.0), 1.0) if text.strip() else 0.0
             for text, ref in zip(completions, refs["reference"], strict=True)

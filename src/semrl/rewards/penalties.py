@@ -31,7 +31,7 @@ where the paper's recipe differs:
 from __future__ import annotations
 
 import statistics
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -51,7 +51,7 @@ class LengthSpec(ComponentBase):
     lang: str | None = Field(None, description="language of the outputs; picks how length is counted")
 
     @model_validator(mode="after")
-    def _ordered(self):
+    def _ordered(self) -> Self:
         if self.end <= self.start:
             raise ValueError("end must be greater than start")
         return self
@@ -88,7 +88,7 @@ def repeated_ngram_ratio(tokens: list[str], n: int = 4) -> float:
 
     ids: dict[str, int] = {}
     token_ids = [ids.setdefault(token, len(ids)) for token in tokens]
-    return 0.0 - get_repetition_penalty_reward(ngram_size=n, max_penalty=-1.0)([token_ids])[0]
+    return 0.0 - float(get_repetition_penalty_reward(ngram_size=n, max_penalty=-1.0)([token_ids])[0])
 
 
 def repetition_penalty(tokens: list[str], n: int = 4, threshold: float = 0.15) -> float:
@@ -105,7 +105,7 @@ class LengthPenalty(RewardComponent):
         self.spec = spec
         self.needs = ("reference",) if spec.relative_to == "reference" else ()
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         lengths = [len(_tokens(text, self.spec.lang)) for text in completions]
         if self.spec.relative_to == "reference":
             medians = [float(len(_tokens(ref, self.spec.lang))) for ref in refs["reference"]]
@@ -125,7 +125,7 @@ class RepetitionPenalty(RewardComponent):
         super().__init__(spec.name or spec.type, columns)
         self.spec = spec
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         return [
             repetition_penalty(_tokens(text, self.spec.lang), self.spec.n, self.spec.threshold)
             for text in completions

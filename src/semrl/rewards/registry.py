@@ -22,11 +22,12 @@ from semrl.rewards.overlap import OverlapReward, OverlapSpec
 from semrl.rewards.penalties import LengthPenalty, LengthSpec, RepetitionPenalty, RepetitionSpec
 from semrl.rewards.reward_model import RewardModelReward, RewardModelSpec
 from semrl.rewards.semantic import SemanticReward, SemanticSpec
+from semrl.rewards.spec import ComponentBase
 
 
 @dataclass(frozen=True)
 class RewardType:
-    spec: type  # a ComponentBase subclass
+    spec: type[ComponentBase]
     component: type[RewardComponent]  # built as component(spec, columns)
     gate: int | None = None  # its place among the gate choices (the schema lists them so); None: never a gate
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -48,7 +48,7 @@ class RewardModelSpec(ComponentBase):
     )
 
     @model_validator(mode="after")
-    def _reference_needed(self):
+    def _reference_needed(self) -> Self:
         if (self.transform == "reference_z") != (self.reference is not None):
             raise ValueError(
                 "transform reference_z needs `reference:` (a file of texts), and only it uses one"
@@ -68,7 +68,8 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
             raise UserError(
                 f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')"
             )
-        prompt = row.get("prompt") if isinstance(row.get("prompt"), str) else ""
+        given = row.get("prompt")
+        prompt = given if isinstance(given, str) else ""
         for field in fields:
             prompts.append(prompt)
             texts.append(row[field])
@@ -93,7 +94,7 @@ class RewardModelReward(RewardComponent):
         self._reference_stats: tuple[float, float] | None = None
 
     @property
-    def loaded(self):
+    def loaded(self) -> tuple[Any, Any]:
         if self._loaded is None:
             self._loaded = load_scorer(
                 self.spec.model, self.spec.device, trust_remote_code=self.spec.trust_remote_code
@@ -131,6 +132,8 @@ class RewardModelReward(RewardComponent):
     def reference_stats(self) -> tuple[float, float]:
         """Mean and standard deviation of the RM's scores on the reference texts (computed once)."""
         if self._reference_stats is None:
+            if self.spec.reference is None:  # RewardModelSpec pairs reference_z with a reference file
+                raise ValueError(f"reward {self.name!r}: reference statistics need `reference:` (a file)")
             prompts, texts = reference_texts(self.spec.reference)
             scores = self.raw_scores(prompts, texts)
             mean = sum(scores) / len(scores)
@@ -150,7 +153,7 @@ class RewardModelReward(RewardComponent):
             return [(x - mean) / std for x in raw]
         return raw
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         """Empty completions get the floor: 0 under sigmoid, else the lowest score in the batch."""
         keep = [i for i, text in enumerate(completions) if text.strip()]
         raw = self.raw_scores([prompts[i] for i in keep], [completions[i] for i in keep]) if keep else []

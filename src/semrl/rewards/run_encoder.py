@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from semrl.experiment_config import ExperimentConfig
+from semrl.rewards.config import RewardConfig
+from semrl.rewards.spec import ComponentBase
 
 RUN_ENCODER = "run:encoder"
 
@@ -22,10 +24,10 @@ def uses_run_encoder(exp: ExperimentConfig) -> bool:
     )
 
 
-def bind_run_encoder(reward_config, encoder_path: Path):
+def bind_run_encoder(reward_config: RewardConfig, encoder_path: Path) -> RewardConfig:
     """The reward config with `run:encoder` replaced by the folder of the encoder this run trained."""
 
-    def bind(spec):
+    def bind(spec: ComponentBase | None) -> ComponentBase | None:
         if spec is not None and getattr(spec, "encoder", None) == RUN_ENCODER:
             return spec.model_copy(update={"encoder": str(encoder_path)})
         return spec

@@ -116,7 +116,8 @@ class SemanticReward(RewardComponent):
         self.needs = ("reference", "source") if spec.against == "both" else (spec.against,)
         resolve_encoder(spec.encoder)  # a missing local path fails now, not at step 1
         self._encoder: DistinctTextEncoder | None = None
-        self.tau: float | None = None if spec.cold_start is not None else float(spec.tau)
+        # a number, or None until the GRPO stage resolves the cold-start rule (`spec.cold_start`)
+        self.tau: float | None = None if isinstance(spec.tau, (str, ColdStartTau)) else float(spec.tau)
         self.banks: dict[str, Bank] | None = None  # role -> bank, built by prepare() under contrast
         self.monitor = False  # set by build_reward on a reward's first semantic term
         self.monitors: dict[str, float] = {}  # the last call's monitor/* values
@@ -157,7 +158,9 @@ class SemanticReward(RewardComponent):
             )
         self.tau = float(value)
 
-    def _vectors(self, completions: list[str], refs: dict[str, list[str]]):
+    def _vectors(
+        self, completions: list[str], refs: dict[str, list[str]]
+    ) -> tuple[list[int], torch.Tensor, dict[str, torch.Tensor]]:
         """Unit vectors of the call: the non-empty completions' (in `keep` order) and every item's
         target per role, from one cache pass (each distinct text encoded once)."""
         if self.spec.contrast is not None and self.banks is None:
@@ -171,8 +174,11 @@ class SemanticReward(RewardComponent):
         )
         return keep, groups[0], dict(zip(self.needs, groups[1:], strict=True))
 
-    def _similarities(self, completions: list[str], refs: dict[str, list[str]]):
-        keep, outputs, targets = self._vectors(completions, refs)
+    def _similarities(
+        self, completions: list[str], refs: dict[str, list[str]]
+    ) -> tuple[list[float], list[int], torch.Tensor, dict[str, torch.Tensor]]:
+        keep, outputs, targets = self._vectors(completions, refs)  # refuses contrast without banks
+        banks = self.banks or {}
         totals = [0.0] * len(completions)
         if keep:
             rows = torch.tensor(keep, dtype=torch.long)
@@ -187,7 +193,7 @@ class SemanticReward(RewardComponent):
                         [completions[i] for i in keep],
                         matched,
                         texts,
-                        self.banks[role],
+                        banks[role],
                         self.spec.contrast,
                     )
                 for i, value in zip(keep, values.tolist(), strict=True):
@@ -199,7 +205,7 @@ class SemanticReward(RewardComponent):
         over the targets; 0.0 for an empty completion, the level of a text with no meaning)."""
         return self._similarities(completions, refs)[0]
 
-    def score(self, prompts, completions, refs):
+    def score(self, prompts: list[Any], completions: list[str], refs: dict[str, list[str]]) -> list[float]:
         if self.tau is None:
             raise UserError(
                 f"reward {self.name!r}: tau: cold_start is set when a GRPO stage starts (the "
@@ -219,7 +225,14 @@ class SemanticReward(RewardComponent):
             shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions, strict=True)
         ]
 
-    def _monitors(self, completions, refs, keep, outputs, targets) -> dict[str, float]:
+    def _monitors(
+        self,
+        completions: list[str],
+        refs: dict[str, list[str]],
+        keep: list[int],
+        outputs: torch.Tensor,
+        targets: dict[str, torch.Tensor],
+    ) -> dict[str, float]:
         role = self.needs[0]  # the reference when the reward has one
         vectors = torch.zeros(len(completions), targets[role].shape[1] if targets[role].numel() else 1)
         if keep:

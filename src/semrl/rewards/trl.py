@@ -25,15 +25,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
 from semrl.config_files import load_config
 from semrl.errors import UserError
-from semrl.rewards.build import build_component, build_reward
+from semrl.rewards.build import build_reward
 from semrl.rewards.compose import ComposedReward
 from semrl.rewards.config import LanguageSpec, RewardConfig
 from semrl.rewards.language import LanguageReward
+from semrl.rewards.semantic import SemanticSpec
 from semrl.text.scripts import resolve_scripts
 
 CONFIG_VARIABLE = "SEMRL_REWARD_CONFIG"
@@ -46,7 +49,7 @@ def _stage_only(config: RewardConfig, path: Path) -> None:
     """Refuse what only a semrl GRPO stage can resolve: TRL's CLI has no cold start, no stage rows
     for a contrast bank, and no run whose encoder `run:encoder` could name."""
     for index, spec in enumerate([*config.rewards, config.gate]):
-        if spec is None or spec.type != "semantic":
+        if not isinstance(spec, SemanticSpec):  # only the semantic type has these settings
             continue
         where = f"{path}: rewards.{index}" if index < len(config.rewards) else f"{path}: gate"
         if spec.cold_start is not None:
@@ -97,7 +100,7 @@ def language_reward(lang: str) -> LanguageReward:
     except ValueError as exc:
         raise UserError(f"semrl.rewards.trl.language_{lang}: {exc}") from None
     spec = LanguageSpec(type="language", lang=lang, name=f"language_{lang}")
-    return build_component(spec, {"reference": "reference", "source": "source"})
+    return LanguageReward(spec, {"reference": "reference", "source": "source"})
 
 
 def _fail(error: UserError) -> NoReturn:
@@ -110,12 +113,11 @@ def __getattr__(name: str) -> Any:
     """`reward` and `language_<code>`, built on the first lookup (TRL's getattr) and kept."""
     if name in _BUILT:
         return _BUILT[name]
+    factory: Callable[[], ComposedReward | LanguageReward]
     if name == "reward":
         factory = configured_reward
     elif name.startswith(LANGUAGE_PREFIX) and len(name) > len(LANGUAGE_PREFIX):
-
-        def factory():
-            return language_reward(name[len(LANGUAGE_PREFIX) :])
+        factory = partial(language_reward, name[len(LANGUAGE_PREFIX) :])
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:

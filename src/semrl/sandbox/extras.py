@@ -145,7 +145,7 @@ def machine_translator(world_json: Path, error_rate: float, seed: int):
         kb = parse_kb_h(text, world.lexicon)
         if kb is not None:
             kind, question, agent, value = kb
-            if question:
+            if question or value is None:  # a question: it has no value
                 return kb_question(kind, agent, world.lexicon, "l") + text[len(text.rstrip()) :]
             if rng.random() < error_rate:
                 if rng.random() < 0.5:

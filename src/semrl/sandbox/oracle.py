@@ -59,8 +59,9 @@ def judge(
     adequacy = sum(right.values()) / len(slots)
     single = {slot: next(iter(found[slot])) if len(found[slot]) == 1 else None for slot in SLOTS}
     grammatical = False
-    if all(single[s] is not None for s in SLOTS) and slots == SLOTS:
-        said = Meaning(*(single[s] for s in SLOTS))
+    concepts = [concept for concept in (single[s] for s in SLOTS) if concept is not None]
+    if len(concepts) == len(SLOTS) and slots == SLOTS:
+        said = Meaning(*concepts)
         variants = h_variants(said, lexicon) if language == "h" else l_variants(said, lexicon)
         grammatical = text.strip() in variants
     purity = target_share(text, resolve_scripts("en" if language == "h" else "bo"))

@@ -56,6 +56,9 @@ def claims_table(claims: list[dict[str, Any]]) -> Table:
     )
 
 
+_HACKABLE: dict[Any, str] = {True: "hackable", False: "no"}  # the audit's verdict, absent: "–"
+
+
 def audit_table(sandbox: dict[str, Any]) -> Table | None:
     """The demo's two rewards audited before any RL: paraphrase vs corruptions, and the constant output."""
     audit = sandbox.get("encoder_audit") or {}
@@ -74,7 +77,7 @@ def audit_table(sandbox: dict[str, Any]) -> Table | None:
                 f"{worst[0]} {worst[1]:.0%}" if worst else "–",
                 _num(constant.get("share"), 2),
                 _num((constant.get("components") or {}).get("semantic"), 2),
-                {True: "hackable", False: "no"}.get(constant.get("hackable"), "–"),
+                _HACKABLE.get(constant.get("hackable"), "–"),
             ]
         )
     return (

@@ -107,8 +107,9 @@ LEARNED = 0.6  # the H-trained RM must learn H: lower end of its 95% interval on
 STATEMENT = "an RM trained on H judges L pairs about as well as one trained on machine-translated L"
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+def _mean(values: Sequence[float]) -> float:
+    """Mean of a non-empty list (every caller has checked that it has values)."""
+    return sum(values) / len(values)
 
 
 def c6_claim(rm: dict[str, Any]) -> dict[str, Any]:
@@ -157,11 +158,12 @@ def c6_claim(rm: dict[str, Any]) -> dict[str, Any]:
             f"the H-trained RM did not learn H: accuracy {_mean(h_on_h):.2f} on held-out "
             f"H pairs, 95% interval from {learned_ci[0]:.2f} (needs > {LEARNED})",
         )
-    if not h_on_l or len(h_on_l) != len(l_on_l):
+    paired = bool(h_on_l) and len(h_on_l) == len(l_on_l)
+    diff_ci = bootstrap_paired_difference(h_on_l, l_on_l, resamples, seed) if paired else None
+    if diff_ci is None:
         return verdict(
             "not testable", "no native L pairs scored by both the H-trained and the machine-translated-L RM"
         )
-    diff_ci = bootstrap_paired_difference(h_on_l, l_on_l, resamples, seed)
     difference = _mean(h_on_l) - _mean(l_on_l)
     evidence["h_minus_mt_l_on_l"] = {"difference": difference, "ci95": diff_ci, "n": len(h_on_l)}
     if diff_ci[0] > -MARGIN:

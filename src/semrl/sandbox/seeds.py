@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from semrl.sandbox.claims import claim_key
 
 STATUSES = ("reproduced", "not reproduced", "not testable")
@@ -181,10 +183,10 @@ def aggregate_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def seed_configs(base: dict[str, Any], n: int) -> list[dict[str, Any]]:
+def seed_configs(base: dict[str, Any] | BaseModel, n: int) -> list[dict[str, Any]]:
     """n demo configs (model_dump() dicts) with the run seed and the world seed both offset by
     0..n-1, so each seed also gets a freshly generated world, not just new initialisations."""
-    if hasattr(base, "model_dump"):
+    if isinstance(base, BaseModel):
         base = base.model_dump()
     if n < 1:
         raise ValueError(f"need at least one seed, got {n}")

@@ -150,10 +150,11 @@ def compare_methods(
             "(QA F1, MC accuracy), in points"
         ),
     }
-    if any(lo is None for lo, _ in ranges.values()):
+    bounds = [(lo, hi) for lo, hi in ranges.values() if lo is not None and hi is not None]
+    if len(bounds) < len(ranges):
         return {**detail, "testable": False, "reason": "a method has no checkpoint curve"}
-    low = max(lo for lo, _ in ranges.values())
-    high = min(hi for _, hi in ranges.values())
+    low = max(lo for lo, _ in bounds)
+    high = min(hi for _, hi in bounds)
     detail["overlap"] = [low, high]
     if high - low < MIN_OVERLAP:
         return {

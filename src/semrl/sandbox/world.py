@@ -192,7 +192,7 @@ class World:
             if biased
             else None
         )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes, allowed)
             rows.append(
@@ -228,7 +228,7 @@ class World:
         return rows
 
     def headlines(self, n: int, rng: random.Random) -> list[dict[str, Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for _ in range(n):
             meaning = random_meaning(rng, self.sizes)
             other = random_meaning(rng, self.sizes)._replace(agent=meaning.agent)

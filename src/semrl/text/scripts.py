@@ -212,8 +212,8 @@ def char_class(char: str) -> str:
 class ScriptProfile:
     """Letter counts per script; non-letters are counted apart and never change the shares."""
 
-    letters: Counter
-    non_letters: Counter
+    letters: Counter[str]
+    non_letters: Counter[str]
 
     @property
     def n_letters(self) -> int:
@@ -235,8 +235,8 @@ class ScriptProfile:
 
 
 def script_profile(text: str) -> ScriptProfile:
-    letters: Counter = Counter()
-    non_letters: Counter = Counter()
+    letters: Counter[str] = Counter()
+    non_letters: Counter[str] = Counter()
     for char in text:
         klass = char_class(char)
         (non_letters if klass in NON_LETTER else letters)[klass] += 1

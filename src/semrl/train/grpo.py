@@ -6,6 +6,7 @@ the logged reward and monitors are read for signs of reward hacking (train/hacki
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from semrl.distributed import is_main_process
 from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
 from semrl.rewards import build_reward
+from semrl.rewards.base import RewardComponent
+from semrl.rewards.compose import ComposedReward
 from semrl.train.cold_start import resolve_cold_start_tau
 from semrl.train.common import (
     lora_config,
@@ -120,7 +123,8 @@ def run_grpo(
     )
     reward = build_reward(reward_config)
     reward.prepare(records, settings.seed)  # contrast banks, drawn from this stage's rows
-    reward_funcs, weights = [reward], None
+    reward_funcs: Sequence[ComposedReward | RewardComponent] = [reward]
+    weights: list[float] | None = None
     if (
         spec.multi_objective_aggregation == "normalize_then_sum"
     ):  # TRL normalises each term: one function each

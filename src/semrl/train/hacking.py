@@ -39,7 +39,7 @@ def hacking_check(log_history: list[dict[str, Any]]) -> dict[str, Any]:
     steps = {"first": windows[0], "last": windows[1]} if windows else None
     warning = _rose(trends[REWARD]) and (_fell(trends[RETRIEVAL]) or _fell(trends[DISTINCT]))
     message = None
-    if warning:
+    if warning and windows is not None:
         (a, b), (c, d) = windows
         parts = ", ".join(
             _describe(name, trends[key])

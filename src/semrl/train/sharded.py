@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from semrl.errors import UserError
 
@@ -117,7 +118,7 @@ def _merged_lora_state_dict(trainer, offload: bool):
         name = name.replace("_fsdp_wrapped_module.", "").replace("base_layer.", "")
         return name.removeprefix("base_model.model.")
 
-    state_dict = {}
+    state_dict: dict[str, Any] = {}
     with FSDP.summon_full_params(
         trainer.model_wrapped, writeback=False, rank0_only=True, offload_to_cpu=offload
     ):
