@@ -56,10 +56,7 @@ def reward_type(name: str) -> RewardType:
 
 def spec_union(gates: bool = False) -> Any:
     """The pydantic union of the registered specs (discriminated by `type`), or of those that may gate."""
-    entries = (
-        sorted((e for e in REWARD_TYPES if e.gate is not None), key=lambda e: e.gate)
-        if gates
-        else REWARD_TYPES
-    )
+    gated = sorted((e.gate, index) for index, e in enumerate(REWARD_TYPES) if e.gate is not None)
+    entries = [REWARD_TYPES[index] for _, index in gated] if gates else REWARD_TYPES
     union = functools.reduce(operator.or_, (entry.spec for entry in entries))  # Union[...] of a dynamic tuple
     return Annotated[union, Field(discriminator="type")]
