@@ -158,7 +158,8 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     assert again.returncode == 0, again.stderr[-3000:]
     said = [line for line in again.stderr.splitlines() if "named neither A nor B" in line]
     assert len(said) == 1 and "8 of 8 answers" in said[0], again.stderr[-2000:]
-    verdict = json.loads((out / "results.json").read_text(encoding="utf-8"))["preference"][
+    # `semrl eval` writes eval/; results.json is rebuilt by `semrl report` (or `semrl run`)
+    verdict = json.loads((out / "eval" / "preference.json").read_text(encoding="utf-8"))[
         "semantic_rl vs strong_sft"
     ]
     assert verdict["unreadable"] == 8 and verdict["ties"] == 4 and verdict["position_agreement"] == 0.0
