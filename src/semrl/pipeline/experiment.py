@@ -368,7 +368,7 @@ def train_stage(
     exp = load_experiment(config_path, overrides)
     run = Run(out or Path(exp.output_dir) / exp.name)
     device = pick_device(exp.device)
-    train, test = preflight(exp, load_rows=stage in ("sft", "grpo"))
+    train, test = preflight(exp, load_rows=stage in ("sft", "grpo"), evaluates=False)
     if init is not None:
         check_model_reference(init, exp.model.trust_remote_code)
     runner = STAGE_RUNNERS.get(stage)

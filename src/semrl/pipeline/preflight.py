@@ -139,9 +139,11 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
 
 
 def preflight(
-    exp: ExperimentConfig, load_rows: bool = True
+    exp: ExperimentConfig, load_rows: bool = True, evaluates: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train, test) task rows after every check passed; else one UserError naming all problems."""
+    """(train, test) task rows after every check passed; else one UserError naming all problems.
+    `evaluates`: the command evaluates (run, eval); `semrl train STAGE` does not, so the settings only
+    evaluation reads (metrics, judge) are not its to refuse."""
     import importlib.util
 
     problems = Problems()
@@ -159,7 +161,8 @@ def preflight(
             problems.check(check_tokenizer, exp)
     if exp.rm.model is not None:
         problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
-    for check in check_rewards(exp) + check_eval(exp) + model_kind_checks(exp) + lookup_checks(exp):
+    checks = check_rewards(exp) + check_eval(exp) + model_kind_checks(exp) + lookup_checks(exp, evaluates)
+    for check in checks:
         problems.check(check)
     if rows is not None:  # the sizes need the rows; a data error was reported instead
         problems.check(check_sizes, exp, *rows)

@@ -162,7 +162,7 @@ def check_judge_callable(spec: str) -> None:
         raise UserError(f"eval.judge.callable: {spec} is not callable")
 
 
-def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
+def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callable[[], Any]]:
     """Independent checks (preflight reports every failure at once)."""
     checks: list[Callable[[], Any]] = []
     for field, value, folder_ok in path_fields(exp):
@@ -172,7 +172,7 @@ def lookup_checks(exp: ExperimentConfig) -> list[Callable[[], Any]]:
         checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
     task_fields = ("source", "prompt", "source_name", "target_name")
     checks.append(partial(check_template, exp.task.template, "task.template", task_fields))
-    if exp.eval.enabled:
+    if evaluates and exp.eval.enabled:
         checks.append(lambda: check_metrics(exp))
         judge = exp.eval.judge
         if judge is not None and judge.type == "lm":
