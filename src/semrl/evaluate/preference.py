@@ -94,12 +94,21 @@ def lm_judge(
     return verdict
 
 
-def callable_judge(spec: str) -> Verdict:
+def import_judge(spec: str) -> Callable[..., Any]:
+    """The one place semrl imports a module the user names (eval.judge.callable: module:function);
+    preflight calls it too, so a typo fails before training rather than after."""
     module_name, function_name = spec.split(":")
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
         raise UserError(f"eval.judge.callable: cannot import {spec} ({exc})") from None
+    if not callable(function):
+        raise UserError(f"eval.judge.callable: {spec} is not callable")
+    return function
+
+
+def callable_judge(spec: str) -> Verdict:
+    function = import_judge(spec)
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
         answer = function(prompt=prompt, a=a, b=b, reference=row.get("reference"), source=row.get("source"))

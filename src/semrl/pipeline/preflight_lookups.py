@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
+from semrl.evaluate.preference import import_judge
 from semrl.experiment_config import ExperimentConfig
 from semrl.pipeline.preflight_models import reward_components
 
@@ -150,18 +151,6 @@ def check_device(value: str | None, field: str) -> None:
         )
 
 
-def check_judge_callable(spec: str) -> None:
-    import importlib
-
-    module_name, function_name = spec.split(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"eval.judge.callable: cannot import {spec} ({exc})") from None
-    if not callable(function):
-        raise UserError(f"eval.judge.callable: {spec} is not callable")
-
-
 def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callable[[], Any]]:
     """Independent checks (preflight reports every failure at once)."""
     checks: list[Callable[[], Any]] = []
@@ -178,5 +167,5 @@ def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callabl
         if judge is not None and judge.type == "lm":
             checks.append(lambda: check_template(judge.template, "eval.judge.template", ("prompt", "a", "b")))
         if judge is not None and judge.type == "callable" and judge.callable:
-            checks.append(partial(check_judge_callable, judge.callable))
+            checks.append(partial(import_judge, judge.callable))
     return checks
