@@ -18,10 +18,12 @@ when a stage starts, so it is a function of the stage's rows and seed alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from semrl.text.surrogates import encodable
+
+if TYPE_CHECKING:  # torch loads with the encoder, so parsing a config stays fast
+    import torch
 
 
 class DistinctTextEncoder:
@@ -35,6 +37,8 @@ class DistinctTextEncoder:
         self.encoded = 0  # texts actually sent to the encoder (for benchmarks and tests)
 
     def _embed(self, texts: Sequence[str]) -> torch.Tensor:
+        import torch
+
         missing = list(dict.fromkeys(t for t in texts if t not in self._store))
         if missing:
             vectors = self.model.encode(

@@ -27,12 +27,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field
 
 from semrl.config_files import StrictModel
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ContrastSpec(StrictModel):
@@ -81,6 +83,8 @@ def neighbour_means(
 ) -> torch.Tensor:
     """knn of each row: the mean of its top-k cosines to the bank entries whose text is neither
     own[i] nor (when given) itself[i]."""
+    import torch
+
     if vectors.shape[0] == 0:
         return torch.zeros(0)
     sims = (vectors @ bank.vectors.T).clamp(-1.0, 1.0)
@@ -115,6 +119,8 @@ def corrected(
     spec: ContrastSpec,
 ) -> torch.Tensor:
     """s' per item from cos(y_i, r_i), the outputs' and (csls) the targets' vectors."""
+    import torch
+
     knn_y = neighbour_means(outputs, target_texts, bank, spec.k, output_texts)
     if spec.mode == "margin":
         return cosine - knn_y

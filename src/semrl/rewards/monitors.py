@@ -12,8 +12,10 @@ hacking warning reads them back from the log history.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def distinct_share(completions: Sequence[str], groups: Sequence[str]) -> float:
@@ -50,6 +52,8 @@ def monitor_values(
     With one distinct reference in the call (one prompt per reward call) hub and retrieval say
     nothing, so they are left out rather than logged as a reassuring constant.
     """
+    import torch
+
     n = len(completions)
     if n == 0:
         return {}

@@ -15,9 +15,8 @@ call's vectors; the caller logs them through TRL's `log_metric`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import torch
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from semrl.config_files import StrictModel
@@ -28,6 +27,9 @@ from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
 from semrl.rewards.spec import ComponentBase
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ColdStartTau(StrictModel):
@@ -177,6 +179,8 @@ class SemanticReward(RewardComponent):
     def _similarities(
         self, completions: list[str], refs: dict[str, list[str]]
     ) -> tuple[list[float], list[int], torch.Tensor, dict[str, torch.Tensor]]:
+        import torch
+
         keep, outputs, targets = self._vectors(completions, refs)  # refuses contrast without banks
         banks = self.banks or {}
         totals = [0.0] * len(completions)
@@ -233,6 +237,8 @@ class SemanticReward(RewardComponent):
         outputs: torch.Tensor,
         targets: dict[str, torch.Tensor],
     ) -> dict[str, float]:
+        import torch
+
         role = self.needs[0]  # the reference when the reward has one
         vectors = torch.zeros(len(completions), targets[role].shape[1] if targets[role].numel() else 1)
         if keep:
