@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from conftest import run_cli
+from conftest import run_cli, run_semrl
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
 
@@ -101,13 +99,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     # all the same: thread counts do not change these results)
     for name, extra, threads in (("serial", [], "1"), ("parallel", ["parallel=2"], None)):
         env = {**ENV, "OMP_NUM_THREADS": threads} if threads else ENV
-        result = subprocess.run(
-            [sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp / name), *extra],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-        )
+        result = run_semrl(["run", str(config), "--out", str(tmp / name), *extra], env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         out[name] = tmp / name
         (tmp / f"{name}.stderr").write_text(result.stderr, encoding="utf-8")

@@ -12,12 +12,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import run_semrl
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -27,9 +28,7 @@ CURVE_ARMS = ["rl_a", "cold_sft"]  # rl_b: no curve
 
 
 def semrl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "semrl", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
+    return run_semrl(list(args), env=ENV)
 
 
 def experiment(encoder: Path, **extra) -> dict:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+
+from conftest import run_semrl
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 # one row per reward variant for C1, C2, C3 and C5 (issue 20); C4 and C6 one row each
@@ -30,13 +30,8 @@ STATES = {"reproduced", "not reproduced", "not testable"}
 def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
-    result = subprocess.run(
-        [sys.executable, "-m", "semrl", "demo", "--quick", "--seeds", "2", "--out", "demo"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-        cwd=tmp_path,
+    result = run_semrl(
+        ["demo", "--quick", "--seeds", "2", "--out", "demo"], env=env, cwd=tmp_path, timeout=1200
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "demo"
@@ -116,13 +111,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
 
     # `semrl report` on a demo folder rebuilds the demo's report, its own tables included
     (run / "summary.md").unlink()
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "semrl", "report", str(out / "seed-0")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    rebuilt = run_semrl(["report", str(out / "seed-0")], env=env, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     rebuilt_summary = (run / "summary.md").read_text(encoding="utf-8")
     assert (
@@ -135,13 +124,7 @@ def test_a_rerun_reuses_the_cached_world_base_model_and_encoder(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     timings = []
     for out in ("first", "again"):
-        result = subprocess.run(
-            [sys.executable, "-m", "semrl", "demo", "--quick", "--out", str(tmp_path / out)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-        )
+        result = run_semrl(["demo", "--quick", "--out", str(tmp_path / out)], env=env, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
         sandbox = json.loads((tmp_path / out / "mt" / "sandbox.json").read_text(encoding="utf-8"))
         timings.append(sandbox["timings"])

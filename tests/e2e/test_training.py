@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import free_port, run_cli, write_jsonl
+from conftest import free_port, run_cli, run_semrl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
@@ -265,22 +265,7 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
             encoding="utf-8"
         )
     )
-    single = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "semrl",
-            "train",
-            "grpo",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "single"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    single = run_semrl(["train", "grpo", "--config", str(config), "--out", str(tmp_path / "single")], env=env)
     assert single.returncode == 0
     single_state = json.loads(
         sorted((tmp_path / "single" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[

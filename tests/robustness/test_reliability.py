@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,16 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from conftest import BO_ZH, cli_in_process, experiment, run_cli, stderr_lines, write_jsonl
+from conftest import (
+    BO_ZH,
+    cli_in_process,
+    experiment,
+    run_cli,
+    run_semrl,
+    start_semrl,
+    stderr_lines,
+    write_jsonl,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad"
@@ -178,8 +185,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
         sft={"epochs": 8, "batch_size": 8, "save_steps": 2, "logging_steps": 1},
         eval={"enabled": False},
     )
-    args = [sys.executable, "-m", "semrl", "run", str(config), "--out", str(tmp_path / "run")]
-    victim = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["run", str(config), "--out", str(tmp_path / "run")]
+    victim = start_semrl(args, env=ENV)
     stage = tmp_path / "run" / "s" / "sft"
     deadline = time.time() + 300
     while not (stage / "checkpoint-2" / "trainer_state.json").exists() and time.time() < deadline:
@@ -193,7 +200,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert (stage / f"checkpoint-{step}" / "trainer_state.json").exists()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["s/sft"]["status"] == "stopped"
-    resumed = subprocess.run(args + ["--resume"], env=ENV, capture_output=True, text=True, timeout=600)
+    resumed = run_semrl(args + ["--resume"], env=ENV)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["s/sft"]["status"] == "done"
@@ -334,11 +341,11 @@ def kill_at_every_checkpoint(config: Path, run: Path, later_points) -> list[str]
     appears, then at each later point (evaluation, report); returns where the kills landed."""
     killed, points = [], list(later_points)
     while True:
-        args = [sys.executable, "-m", "semrl", "run", str(config), "--out", str(run)]
+        args = ["run", str(config), "--out", str(run)]
         if (run / "manifest.json").exists():
             args.append("--resume")
         seen = _complete_checkpoints(run)
-        victim = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        victim = start_semrl(args, env=ENV)
         landed = None
         while victim.poll() is None and landed is None:
             new = _complete_checkpoints(run) - seen
