@@ -128,6 +128,9 @@ def run(
 ) -> None:
     """Run every arm of an experiment (extra `key=value` arguments override the YAML)."""
     from semrl.distributed import is_main_process
+    from semrl.experiment_config import load_experiment
+
+    load_experiment(config, list(ctx.args))  # a bad config fails before the training libraries load
     from semrl.pipeline.experiment import run_experiment
 
     root = run_experiment(config, list(ctx.args), out, resume, dry_run)
@@ -146,6 +149,9 @@ def train(
 ) -> None:
     """Train one stage on its own (extra `key=value` arguments override the YAML)."""
     from semrl.distributed import is_main_process
+    from semrl.experiment_config import load_experiment
+
+    load_experiment(config, list(ctx.args))  # a bad config fails before the training libraries load
     from semrl.pipeline.experiment import train_stage
 
     stage_dir = train_stage(stage, config, list(ctx.args), out, init, resume)

@@ -4,11 +4,13 @@ no output file left behind."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, run_cli, write_jsonl, write_lines
+from conftest import ROOT, SAMPLES, run_cli, write_jsonl, write_lines
 
 GOOD_REWARD = (
     "rewards:\n  - {type: language, weight: 1.0, lang: en}\n  - {type: chrf, weight: 1.0, lang: en}\n"
@@ -250,3 +252,21 @@ def test_audit_bad_row(tmp_path):
         "reward", "audit", "--config", str(SAMPLES / "reward-bo-surface.yaml"), "--input", str(pairs)
     )
     assert_user_error(result, "pairs.jsonl", "line 2", "'reference'")
+
+
+@pytest.mark.parametrize("command", [["run"], ["train", "sft", "--config"]])
+def test_a_bad_config_is_refused_before_torch_loads(command):
+    """Config errors are the commonest mistake: the answer should take a second, not the 10 s it
+    takes to import torch and transformers (a fresh interpreter: the fork server has them loaded)."""
+    bad = str(ROOT / "tests" / "data" / "bad" / "arm_name_dot.yaml")
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['semrl', *{command!r}, {bad!r}]\n"
+        "try:\n"
+        "    runpy.run_module('semrl', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["2", "[]"], (result.stdout, result.stderr)
+    assert "arms.0.name" in result.stderr
