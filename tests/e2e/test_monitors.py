@@ -12,13 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import free_port, run_cli, sample_lines, start_until_checkpoint
+from conftest import complete_checkpoints, free_port, run_cli, run_semrl, sample_lines, start_semrl
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -163,17 +164,20 @@ def test_a_resumed_stage_reads_its_cold_start_tau_back(tiny_encoder, tmp_path):
     config = write_config(tmp_path, tiny_encoder, semantic=COLD, grpo={"max_steps": 40, "save_steps": 2})
     out = tmp_path / "run"
     stage = out / "train" / "grpo"
-    args = [sys.executable, "-m", "semrl", "train", "grpo", "--config", str(config), "--out", str(out)]
+    args = ["train", "grpo", "--config", str(config), "--out", str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    victim = start_until_checkpoint(args, stage, env, stdout=subprocess.DEVNULL)
-    os.killpg(victim.pid, signal.SIGKILL)
+    victim = start_semrl(args, env=env)
+    while not complete_checkpoints(stage) and victim.poll() is None:
+        time.sleep(0.02)
+    assert victim.poll() is None, victim.communicate()[1][-3000:]
+    victim.send_signal(signal.SIGKILL)
     victim.communicate()
     saved = read_rows(stage / "tau_cold_start.jsonl")
     tampered = [{**row, "scores": {"semantic": round(0.01 * i - 0.05, 4)}} for i, row in enumerate(saved)]
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in tampered)
     (stage / "tau_cold_start.jsonl").write_text(text, encoding="utf-8")
 
-    resumed = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    resumed = run_semrl(args + ["--resume"], env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (stage / "tau_cold_start.jsonl").read_text(encoding="utf-8") == text  # not sampled again
     metrics = json.loads((stage / "metrics.json").read_text(encoding="utf-8"))
