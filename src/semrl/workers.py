@@ -8,6 +8,29 @@ import signal
 
 from semrl.train import guard
 
+# The process that imported this module. A spawned worker imports it itself; a worker forked from the
+# forkserver (pool_context) inherits the module from the server, so this is its parent's pid.
+_IMPORTED_IN = os.getpid()
+
+# Imported once by the forkserver that starts the workers (pipeline/worker_stack.py).
+WORKER_STACK = "semrl.pipeline.worker_stack"
+
+
+def pool_context():
+    """How worker processes start. From a forkserver where the platform has one: a server process
+    imports the training stack once (WORKER_STACK) and each worker is a fork of it, so N workers, and
+    every pool of a run, cost one import of torch, transformers, TRL and sentence-transformers instead
+    of one per worker (10-15 s each on a small CPU). The server only imports, so forking it is safe
+    (no threads, no CUDA). Never plain fork of the run's process, which has threads (progress
+    display, tokenizers). Elsewhere (Windows) spawn, as before."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([WORKER_STACK])
+    return context
+
 
 def usable_cores() -> int:
     try:
@@ -55,8 +78,9 @@ def _worker_sigint(signum, frame) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this worker when the run's process dies (kill -9 included), so an
-    orphan never writes into a run dir that a `--resume` is using."""
+    """Linux: the kernel kills this worker when its parent dies (kill -9 included), so an orphan never
+    writes into a run dir that a `--resume` is using. The parent is the run's process (spawn) or the
+    forkserver, which exits as soon as the run's process is gone (its pipe from the run closes)."""
     try:
         import ctypes
 
@@ -64,7 +88,7 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:
+    if os.getppid() not in (parent, _IMPORTED_IN):  # the parent died before the line above
         os._exit(1)
 
 

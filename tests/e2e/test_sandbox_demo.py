@@ -25,14 +25,18 @@ CLAIM_KEYS = [
     "C6",
 ]
 STATES = {"reproduced", "not reproduced", "not testable"}
+# `--quick` smaller still, for the two-seed test: it checks the pipeline's outputs and their shape, not
+# the claims' outcomes, so a base pretrained for fewer steps on less text serves (the built-in --quick:
+# 150 steps). GRPO keeps its 8 steps (a reward trend needs them); test and dev keep the quick sizes.
+SMALLER_QUICK = "quick: {base_steps: 40, parallel_train: 80, cold_start: 24, pretrain_scale: 0.1}\n"
 
 
 def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
+    (tmp_path / "smaller.yaml").write_text(SMALLER_QUICK, encoding="utf-8")
     # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
-    result = run_semrl(
-        ["demo", "--quick", "--seeds", "2", "--out", "demo"], env=env, cwd=tmp_path, timeout=1200
-    )
+    command = ["demo", "--quick", "--config", "smaller.yaml", "--seeds", "2", "--out", "demo"]
+    result = run_semrl(command, env=env, cwd=tmp_path, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "demo"
     seeds = json.loads((out / "seeds.json").read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ from semrl.pipeline.run_dir import Run
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.train.recipes import plan_arm
-from semrl.workers import init_worker, pool_workers, signal_pool, threads_per_worker
+from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker
 
 console = Console(stderr=True)
 
@@ -151,7 +151,7 @@ def _eval_jobs(
     return jobs
 
 
-# ---- parallel evaluation: the arms and checkpoints in spawned worker processes -------------------
+# ---- parallel evaluation: the arms and checkpoints in worker processes -------------------
 
 _WORKER: dict[str, Any] = {}  # in a worker: the parent's context, then its Evaluator
 
@@ -206,7 +206,7 @@ def _eval_job(
 
 
 class EvalPool:
-    """`workers` spawned processes (cores // workers torch threads each) for the jobs of one run.
+    """`workers` processes (workers.pool_context; cores // workers torch threads each) for one run's jobs.
     Started before the base is evaluated; `evaluate` runs the jobs once it is. Each arm's
     eval/<arm>.json (with its curve, assembled here by `Evaluator.curve` from the workers'
     checkpoint points, which also writes the curve files) is written as soon as its jobs are done.
@@ -225,7 +225,6 @@ class EvalPool:
         jobs: list[tuple[str, str, str]],
         workers: int,
     ):
-        import multiprocessing
         import os
         from concurrent.futures import ProcessPoolExecutor
 
@@ -246,7 +245,7 @@ class EvalPool:
         )
         self.pool = ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=pool_context(),
             initializer=_init_eval_worker,
             initargs=(threads, os.getpid(), context),
         )

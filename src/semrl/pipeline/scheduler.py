@@ -9,11 +9,12 @@ made only after the lead is done, and the manifest marks it done with `shared_wi
 A resumed run re-makes any link a kill interrupted, and a link is never a reason to call a stage done.
 
 Parallel stages. With `parallel: N` (or auto), distinct stages whose starting point is trained run
-at once in up to N spawned worker processes with cores // N torch threads each; a GRPO stage waits
-for its cold-start SFT. A worker's stop (Ctrl-C, NaN) or failure stops the run: the other running
-stages are asked to stop after their current step (with a checkpoint), no new stage starts, and the
-first stop or error is raised as in a serial run (same exit codes). Ctrl-C at the terminal reaches
-only the parent, which passes it on once to each worker; a worker dies with its parent (kill -9).
+at once in up to N worker processes (workers.pool_context) with cores // N torch threads each; a
+GRPO stage waits for its cold-start SFT. A worker's stop (Ctrl-C, NaN) or failure stops the run: the
+other running stages are asked to stop after their current step (with a checkpoint), no new stage
+starts, and the first stop or error is raised as in a serial run (same exit codes). Ctrl-C at the
+terminal reaches only the parent, which passes it on once to each worker; a worker dies with its
+parent (kill -9).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from semrl import workers
 from semrl.pipeline.run_dir import Run
 from semrl.train.guard import Interrupted, StageStopped
 from semrl.train.recipes import StagePlan
-from semrl.workers import init_worker, pool_workers, signal_pool, threads_per_worker
+from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -333,12 +334,11 @@ class ParallelStages:
         return [i for i in self.waiting if self.units[i].dep is None or self.units[i].dep in self.done]
 
     def run(self) -> None:
-        import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         self.pool = ProcessPoolExecutor(
             self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=pool_context(),
             initializer=init_worker,
             initargs=(self.threads, os.getpid()),
         )
