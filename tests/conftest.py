@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+# where this pytest process's fork server takes the ranks of launched commands (semrl_rank)
+os.environ["SEMRL_TEST_RANK_SOCKET"] = str(Path(tempfile.gettempdir()) / f"semrl-ranks-{os.getpid()}.sock")
 SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
 # The longest files first: `make test` gives its two workers whole files in collection order
 # (--no-loadscope-reorder; xdist's default puts files with many tests first, so the one-test demo
@@ -74,12 +77,12 @@ class ForkServer:
     """The client of tests/forkserver.py: one server per pytest process, started on first use."""
 
     def __init__(self) -> None:
-        import tempfile
-
         self.folder = Path(tempfile.mkdtemp(prefix="semrl-forkserver-"))
         self.log = (self.folder / "server.log").open("wb")
+        self.rank_socket = Path(os.environ["SEMRL_TEST_RANK_SOCKET"])
+        self.rank_socket.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "forkserver.py")],
+            [sys.executable, str(ROOT / "tests" / "forkserver.py"), str(self.rank_socket)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -129,6 +132,7 @@ class ForkServer:
             self.process.stdin.close()
         self.process.wait(timeout=60)
         self.log.close()
+        self.rank_socket.unlink(missing_ok=True)
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -183,6 +187,17 @@ def start_semrl(args: list[str], env: dict[str, str] | None = None, cwd: Path | 
         )
     server = _fork_server()
     return ForkedProcess(server, server.command("start", args, env, Path(cwd or os.getcwd()), None))
+
+
+def semrl_rank(*args: str) -> list[str]:
+    """What `accelerate launch` (torchrun) starts for each rank, in place of `-m semrl ARGS`:
+    tests/rank_proxy.py ARGS, which has the fork server fork the rank (its environment names the
+    server's socket: SEMRL_TEST_RANK_SOCKET, set above), or `-m semrl ARGS` itself with
+    SEMRL_TEST_FRESH_PROCESS=1."""
+    if os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1":
+        return ["-m", "semrl", *args]
+    _fork_server()
+    return [str(ROOT / "tests" / "rank_proxy.py"), *args]
 
 
 _SERVER: list[ForkServer] = []

@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import free_port, run_cli, run_semrl, write_jsonl
+from conftest import free_port, run_cli, run_semrl, semrl_rank, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
@@ -241,14 +241,7 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
             "no",
             "--dynamo_backend",
             "no",
-            "-m",
-            "semrl",
-            "train",
-            "grpo",
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "run"),
+            *semrl_rank("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")),
         ],
         env=env,
         capture_output=True,

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 import semrl
-from conftest import complete_checkpoints, free_port, poisoned_copy, start_until_checkpoint
+from conftest import complete_checkpoints, free_port, poisoned_copy, semrl_rank, start_until_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -59,9 +59,7 @@ def accelerate(*args: str) -> list[str]:
         "no",
         "--main_process_port",
         str(free_port()),
-        "-m",
-        "semrl",
-        *args,
+        *semrl_rank(*args),
     ]
 
 
