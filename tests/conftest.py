@@ -52,6 +52,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     return run_semrl(list(args), env=env, cwd=cwd, timeout=timeout)
 
 
+def fresh_processes() -> bool:
+    """SEMRL_TEST_FRESH_PROCESS=1: every command in a new interpreter, not forked (see run_semrl)."""
+    return os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1"
+
+
+def python_m_semrl(args: list[str]) -> list[str]:
+    """The command a user types, `python -m semrl ARGS`, with this interpreter."""
+    return [sys.executable, "-m", "semrl", *args]
+
+
 def run_semrl(
     args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
@@ -61,9 +71,9 @@ def run_semrl(
     interpreter for every command instead. Commands that must be signalled while running use
     subprocess.Popen themselves."""
     env = dict(os.environ if env is None else env)
-    if os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1":
+    if fresh_processes():
         return subprocess.run(
-            [sys.executable, "-m", "semrl", *args],
+            python_m_semrl(args),
             capture_output=True,
             text=True,
             cwd=cwd,
@@ -122,7 +132,7 @@ class ForkServer:
     def run(self, args: list[str], env: dict[str, str], cwd: Path, timeout: float):
         reply = self.command("run", args, env, cwd, timeout)
         stdout, stderr = read_and_remove(reply["stdout"]), read_and_remove(reply["stderr"])
-        command = [sys.executable, "-m", "semrl", *reply["args"]]
+        command = python_m_semrl(reply["args"])
         if reply.get("timed_out"):
             raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
         return subprocess.CompletedProcess(command, reply["returncode"], stdout, stderr)
@@ -176,9 +186,9 @@ def start_semrl(args: list[str], env: dict[str, str] | None = None, cwd: Path | 
     """`python -m semrl ARGS` started, not waited for: a ForkedProcess (or, with
     SEMRL_TEST_FRESH_PROCESS=1, a subprocess.Popen with text pipes), for tests that signal it."""
     env = dict(os.environ if env is None else env)
-    if os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1":
+    if fresh_processes():
         return subprocess.Popen(
-            [sys.executable, "-m", "semrl", *args],
+            python_m_semrl(args),
             env=env,
             cwd=cwd,
             stdout=subprocess.PIPE,
@@ -194,7 +204,7 @@ def semrl_rank(*args: str) -> list[str]:
     tests/rank_proxy.py ARGS, which has the fork server fork the rank (its environment names the
     server's socket: SEMRL_TEST_RANK_SOCKET, set above), or `-m semrl ARGS` itself with
     SEMRL_TEST_FRESH_PROCESS=1."""
-    if os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1":
+    if fresh_processes():
         return ["-m", "semrl", *args]
     _fork_server()
     return [str(ROOT / "tests" / "rank_proxy.py"), *args]
