@@ -170,14 +170,14 @@ class Ranks:
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds += list(array.array("i", payload[: len(payload) - len(payload) % 4]))
-        data += chunk
-        if not chunk or b"\n" not in data:
-            if chunk:
-                self.pending[conn] = (data, fds)
-                return
+        if not chunk:  # the proxy left before sending its request
+            del self.pending[conn]
             self.selector.unregister(conn)
             conn.close()
-            del self.pending[conn]
+            return
+        data += chunk
+        if b"\n" not in data:
+            self.pending[conn] = (data, fds)
             return
         del self.pending[conn]
         request = json.loads(data.split(b"\n", 1)[0])
@@ -204,9 +204,9 @@ class Ranks:
                     )
                 except OSError:
                     pass
-                self.forget(pid, reaped=True)
+                self.forget(pid)
 
-    def forget(self, pid: int, reaped: bool = False) -> None:
+    def forget(self, pid: int) -> None:
         conn = self.running.pop(pid)
         self.selector.unregister(conn)
         conn.close()
