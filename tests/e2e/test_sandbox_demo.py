@@ -11,17 +11,17 @@ import pytest
 from conftest import run_semrl
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
-# one row per reward variant for C1, C2, C3 and C5 (issue 20); C4 and C6 one row each
+# one row per reward variant of the demo for C1, C2, C3 and C5; C4 and C6 one row each
 CLAIM_KEYS = [
     "C1 (paper)",
-    "C1 (corrected)",
+    "C1 (retrieval)",
     "C2 (paper)",
-    "C2 (corrected)",
+    "C2 (retrieval)",
     "C3 (paper)",
-    "C3 (corrected)",
+    "C3 (retrieval)",
     "C4",
     "C5 (paper)",
-    "C5 (corrected)",
+    "C5 (retrieval)",
     "C6",
 ]
 STATES = {"reproduced", "not reproduced", "not testable"}
@@ -59,29 +59,33 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         "base",
         "cold_sft",
         "semantic_rl",
-        "corrected_rl",
+        "retrieval_rl",
         "strong_sft",
         "sft_continue",
         "bleu_sem",
         "bleu_sem_lang",
     } <= set(results["arms"])
     sandbox = results["sandbox"]
-    # the protocol: arms chosen on dev, both rewards audited before RL, monitors against the oracle,
+    # the protocol: points chosen on dev, the rewards audited before RL, monitors against the oracle,
     # cold-start tau
     selection = sandbox["selection"]
-    assert (
-        set(selection["chosen"]) == {"sft", "paper", "corrected"} and selection["arms"]["sft"] == "strong_sft"
-    )
-    assert set(selection["dev"]) >= {"strong_sft", "semantic_rl", "corrected_rl"}
-    assert selection["dev"]["strong_sft"]["n"] == 16  # the quick dev split
-    for variant in ("paper", "corrected"):
+    assert set(selection["chosen"]) == {"sft", "paper", "retrieval"}
+    assert selection["points"]["sft"].startswith("strong_sft@")  # --quick: one learning rate, its final model
+    assert set(selection["dev"]) >= {"cold_sft", "strong_sft", "semantic_rl", "retrieval_rl"}
+    assert all(step["n"] == 16 for step in selection["dev"]["strong_sft"].values())  # the quick dev split
+    for variant in ("paper", "retrieval"):
+        point = selection["points"][variant]
+        assert point.startswith(("semantic_rl@", "retrieval_rl@")) and point in sandbox["oracle"]
+        assert selection["beats_cold"][variant]["beats"] in (True, False)
         constant = sandbox["encoder_audit"][variant]["constant"]
         assert constant["hackable"] in (True, False) and constant["share"] is not None
         assert sandbox["tradeoffs"][variant]["testable"] is False  # no curves under --quick
-    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "corrected_rl", "bleu_sem", "bleu_sem_lang"}
-    for arm in ("semantic_rl", "corrected_rl"):
+    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "retrieval_rl", "bleu_sem", "bleu_sem_lang"}
+    confusion = sandbox["monitors"]["confusion"]
+    assert sum(sum(row.values()) for row in confusion.values()) == 4
+    for arm in ("semantic_rl", "retrieval_rl"):
         entry = sandbox["monitors"]["arms"][arm]
-        assert entry["warning"] in (True, False) and entry["oracle"]["hacked"] in (True, False)
+        assert entry["warning"] in (True, False) and entry["oracle"]["class"] in ("hacked", "learned", "flat")
         tau = sandbox["tau_cold_start"][arm]["semantic"]
         assert tau["quantile"] == 0.5 and tau["n"] >= 1 and -1.0 <= tau["value"] < 1.0
     verdict = sandbox["oracle"]["semantic_rl"]
@@ -108,7 +112,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         and "Oracle verdict per arm" in summary
     )
     assert "Reward audit on the sandbox encoder" in summary and "chosen on the dev split" in summary
-    assert "Hacking monitors" in summary
+    assert "Hacking monitors" in summary and "confusion table" in summary
     assert (run / "report.html").exists()
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout

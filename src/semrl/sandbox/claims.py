@@ -3,32 +3,33 @@ and the numbers behind it.
 
 The oracle is the ground truth: C1, C3 and C5 are judged on oracle adequacy (similarity and BLEU
 are reported beside it), C2 on oracle adequacy along checkpoint curves (tradeoff.py), C4 on the
-oracle's script purity. Differences are paired over the same test items (bootstrap 95%
-intervals). A claim read from an RL arm whose reward did not rise is "not testable": an arm that
-did not learn says nothing about the method.
+oracle's script purity. Differences are paired over the same test items (bootstrap 95% intervals).
 
-C1, C2, C3 and C5 are judged twice, once per reward (`variant`: `paper`, the plain cosine the
-paper trains on; `corrected`, semrl's hubness-corrected cosine), under the same rules. The RL and
-SFT arms they read are each method's learning rate chosen on the dev split (selection.py), so no
-claim is read from an arm chosen on test; the old rule (the x1 arms) is reported beside.
+C1, C2, C3 and C5 are judged once per reward variant (sandbox/variants.py) under the same rules. The
+RL and SFT points they read are each method's best (arm, checkpoint) on the dev split
+(selection.py), so no claim is read from a point chosen on test, and none depends on the training
+reward's trend: a variant whose best point does not beat the cold start on dev has C1 "not
+reproduced". "Not testable" is kept for an instrument that cannot answer (no overlap of curves,
+both transferred models at chance, missing scores).
 
 Margins of the "at least as good" claims are fixed here, before any run, with their reason.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from semrl.evaluate.stats import bootstrap_paired_difference
 from semrl.files import read_jsonl
+from semrl.sandbox.variants import VARIANTS
 
 # C3/C5 say RL is "as good or better" in meaning. On 40-60 test items one wrong slot in one item
 # moves adequacy by ~0.004, and the paper's own gaps between arms are several points of similarity;
 # a loss of up to 0.05 adequacy (a quarter of a slot per four items) is read as "as good".
 NON_INFERIORITY_MARGIN = 0.05
-RL_ARM, SFT_ARM, COLD_ARM = "semantic_rl", "strong_sft", "cold_sft"  # the x1 arms: the old rule's reading
+RL_ARM, SFT_ARM, COLD_ARM = "semantic_rl", "strong_sft", "cold_sft"  # the x1 arms, read without a selection
 STATES = ("reproduced", "not reproduced", "not testable")
-VARIANTS = {"paper": "the paper's reward (plain cosine)", "corrected": "semrl's corrected reward (CSLS)"}
 
 
 def claim(
@@ -57,7 +58,7 @@ def _with_variant(result: dict[str, Any], variant: str | None, arms: dict[str, s
     return {
         **result,
         "variant": variant,
-        "statement": f"{result['statement']}, with {VARIANTS[variant]}",
+        "statement": f"{result['statement']}, with {VARIANTS[variant].description}",
         "evidence": {**result["evidence"], "arms": arms},
     }
 
@@ -83,27 +84,13 @@ def _items(oracle: dict[str, Any], arm: str, key: str = "adequacy") -> list[floa
     return ((oracle.get(arm) or {}).get(key) or {}).get("items")
 
 
-def _did_not_learn(trends: dict[str, Any], arm: str) -> str | None:
-    """A reason when `arm` is an RL arm whose reward trend does not exclude zero (or is missing)."""
-    trend = trends.get(arm)
-    if trend is None:
-        return f"{arm} has no reward trend (did it run?)"
-    if not trend.get("learned"):
-        ci = trend.get("ci95")
-        shown = (
-            f"{trend['value']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
-            if ci and trend.get("value") is not None
-            else "n/a"
-        )
-        return f"{arm} did not learn: reward trend {shown} does not exclude 0"
-    return None
-
-
 def _no_arm(reason: str | None, role: str) -> str:
     return reason or f"no {role} arm was chosen on dev"
 
 
 def claim_c1(ev: dict[str, Any], rl_arm: str | None = RL_ARM) -> dict[str, Any]:
+    """`ev["beats_cold"]` (when given): whether the RL point beat the cold start on dev; when it did
+    not, the claim is not reproduced without reading test."""
     statement = "semantic RL raises semantic quality (oracle adequacy) over cold-start SFT"
     if rl_arm is None:
         return claim("C1", statement, "not testable", _no_arm(ev.get("no_rl_reason"), "RL"), {})
@@ -114,8 +101,22 @@ def claim_c1(ev: dict[str, Any], rl_arm: str | None = RL_ARM) -> dict[str, Any]:
             ev["segments"].get(f"{rl_arm}:sim"), ev["segments"].get(f"{COLD_ARM}:sim")
         ),
     }
-    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
-        return claim("C1", statement, "not testable", reason, evidence)
+    dev = ev.get("beats_cold")
+    if dev is not None:
+        evidence["dev"] = dev
+        if not dev.get("beats"):
+            shown = (
+                f"{dev['point_dev_adequacy']:.3f} vs {dev['cold_dev_adequacy']:.3f}"
+                if dev.get("point_dev_adequacy") is not None and dev.get("cold_dev_adequacy") is not None
+                else "n/a"
+            )
+            return claim(
+                "C1",
+                statement,
+                "not reproduced",
+                f"no RL point beats the cold start on dev ({shown})",
+                evidence,
+            )
     if adequacy["ci95"] is None:
         return claim("C1", statement, "not testable", "no oracle scores for both arms", evidence)
     ok = adequacy["ci95"][0] > 0
@@ -132,7 +133,7 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
     statement = (
         "at matched target quality (oracle adequacy) semantic RL pays a smaller alignment tax than SFT"
     )
-    analysis = ev["tradeoff"] if analysis is None else analysis
+    analysis = (ev.get("tradeoff") or {}) if analysis is None else analysis
     evidence = {
         k: analysis.get(k)
         for k in (
@@ -141,21 +142,12 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
             "overlap",
             "ranges",
             "methods",
-            "pool",
             "quality_axis",
             "tax_axis",
-            "excluded",
         )
     }
-    if (
-        analysis.get("mean_pooled") is not None
-    ):  # the old rule, beside: each method's arms averaged at a level
-        old = analysis["mean_pooled"]
-        evidence["mean_pooled"] = {
-            k: old.get(k) for k in ("mean_difference", "levels", "overlap", "testable", "reason")
-        }
     if not analysis.get("methods", {}).get("rl"):
-        return claim("C2", statement, "not testable", analysis.get("reason") or "no RL arm learned", evidence)
+        return claim("C2", statement, "not testable", analysis.get("reason") or "no RL arm", evidence)
     if not analysis.get("testable"):
         return claim("C2", statement, "not testable", analysis.get("reason", "no overlap"), evidence)
     diff = analysis["mean_difference"]
@@ -169,12 +161,11 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
         )
     ok = diff["ci95"][1] < 0
     shown = f"{diff['value']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] points"
-    what = "frontiers (lowest tax at each level)" if analysis.get("pool") == "frontier" else "pooled arms"
     return claim(
         "C2",
         statement,
         "reproduced" if ok else "not reproduced",
-        f"tax RL - SFT of the {what}, averaged over the overlap {shown}"
+        f"tax RL - SFT of the frontiers (lowest tax at each level), averaged over the overlap {shown}"
         + ("" if ok else ": interval does not lie below 0"),
         evidence,
     )
@@ -197,8 +188,6 @@ def claim_c3(ev: dict[str, Any], rl_arm: str | None = RL_ARM, sft_arm: str = SFT
         ),
         "margin": NON_INFERIORITY_MARGIN,
     }
-    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
-        return claim("C3", statement, "not testable", reason, evidence)
     if bleu["ci95"] is None or adequacy["ci95"] is None:
         return claim("C3", statement, "not testable", "missing per-item BLEU or oracle scores", evidence)
     surface = bleu["ci95"][0] > 0
@@ -223,9 +212,6 @@ def claim_c4(ev: dict[str, Any]) -> dict[str, Any]:
         },
         "encoder_prefers_mixed": ev.get("mix"),
     }
-    for arm in (without, with_lang):
-        if (reason := _did_not_learn(ev["trends"], arm)) is not None:
-            return claim("C4", statement, "not testable", reason, evidence)
     if purity["ci95"] is None:
         return claim("C4", statement, "not testable", "no oracle purity for both arms", evidence)
     ok = purity["ci95"][0] > 0
@@ -261,8 +247,6 @@ def claim_c5(ev: dict[str, Any], rl_arm: str | None = RL_ARM, start: str = "rl")
         else ev.get("transfer_similarity"),
         "margin": NON_INFERIORITY_MARGIN,
     }
-    if (reason := _did_not_learn(ev["trends"], rl_arm)) is not None:
-        return claim("C5", statement, "not testable", reason, evidence)
     if adequacy["ci95"] is None:
         return claim("C5", statement, "not testable", "no headline outputs from both starts", evidence)
     lows = [((transfer.get(k) or {}).get("adequacy") or {}).get("ci95", [0, 0])[0] for k in (start, "sft")]
@@ -286,73 +270,56 @@ def claim_c5(ev: dict[str, Any], rl_arm: str | None = RL_ARM, start: str = "rl")
 
 
 def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every claim from the run's evidence: oracle verdicts with items, per-item segments
-    ('arm:metric'), reward trends per RL arm, the trade-off analysis, the headline transfer's oracle
-    verdicts, and the C6 claim built from the reward-model experiment.
+    """Every claim from the run's evidence: oracle verdicts with items (arms and chosen points),
+    per-item segments ('name:metric'), the trade-off analyses, the headline transfer's oracle verdicts,
+    and the C6 claim built from the reward-model experiment.
 
-    With `ev["selection"]` ({"sft": arm, "paper": arm | None, "corrected": arm | None}, the arms chosen
-    on dev) and `ev["tradeoffs"]` ({variant: analysis}), C1, C2, C3 and C5 get one row per variant, each
-    with the old rule's status (the x1 arms) in its evidence; without them, one row each, as before."""
+    With `ev["selection"]` ({"sft": point, variant: point | None}, the points chosen on dev),
+    `ev["beats_cold"]` ({variant: dev comparison with the cold start}) and `ev["tradeoffs"]`
+    ({variant: analysis}), C1, C2, C3 and C5 get one row per variant; without them, one row each,
+    read from the x1 arms."""
     selection = ev.get("selection")
     if not selection:
         claims = [claim_c1(ev), claim_c2(ev), claim_c3(ev), claim_c4(ev), claim_c5(ev)]
         return claims + ([ev["c6"]] if ev.get("c6") is not None else [])
     sft_arm = selection["sft"] or SFT_ARM
+    variants = [v for v in selection if v != "sft"]
     rows: list[dict[str, Any]] = []
-    for variant in VARIANTS:
+    for variant in variants:
         rl_arm = selection.get(variant)
-        old_rl = ev.get("x1_arms", {}).get(variant)
-        per = {**ev, "no_rl_reason": (ev.get("selection_reasons") or {}).get(variant)}
+        per = {
+            **ev,
+            "no_rl_reason": (ev.get("selection_reasons") or {}).get(variant),
+            "beats_cold": (ev.get("beats_cold") or {}).get(variant),
+        }
         arms = {"rl": rl_arm, "sft": sft_arm}
-        found = [
+        rows += [
             _with_variant(claim_c1(per, rl_arm), variant, arms),
             _with_variant(claim_c2(per, (ev.get("tradeoffs") or {}).get(variant) or {}), variant, arms),
             _with_variant(claim_c3(per, rl_arm, sft_arm), variant, arms),
             _with_variant(claim_c5(per, rl_arm, variant), variant, arms),
         ]
-        old = {
-            "C1": claim_c1(per, old_rl) if old_rl else None,
-            "C3": claim_c3(per, old_rl, SFT_ARM) if old_rl else None,
-        }
-        for row in found:
-            previous = old.get(row["id"])
-            if previous is not None:
-                row["evidence"]["old_rule"] = {
-                    "arms": {"rl": old_rl, "sft": SFT_ARM},
-                    "status": previous["status"],
-                    "reason": previous["reason"],
-                }
-            elif row["id"] == "C2" and row["evidence"].get("mean_pooled"):
-                pooled = row["evidence"]["mean_pooled"]
-                diff = pooled.get("mean_difference") or {}
-                status = (
-                    "not testable"
-                    if not pooled.get("testable") or diff.get("ci95") is None
-                    else "reproduced"
-                    if diff["ci95"][1] < 0
-                    else "not reproduced"
-                )
-                row["evidence"]["old_rule"] = {
-                    "rule": "mean over learning rates",
-                    "status": status,
-                    "mean_difference": diff,
-                }
-        rows.extend(found)
     order = {"C1": 0, "C2": 1, "C3": 2, "C5": 4}
-    rows.sort(key=lambda r: (order[r["id"]], list(VARIANTS).index(r["variant"])))
+    rows.sort(key=lambda r: (order[r["id"]], variants.index(r["variant"])))
     rows.insert(next(i for i, r in enumerate(rows) if r["id"] == "C5"), claim_c4(ev))
     return rows + ([ev["c6"]] if ev.get("c6") is not None else [])
 
 
-def output_segments(run_dir, arms: list[str]) -> dict[str, list[float]]:
-    """Per-item task scores of each arm from eval/<arm>.outputs.jsonl, keyed 'arm:metric'."""
+def output_segments(folder: Path, names: list[str] | None = None) -> dict[str, list[float]]:
+    """Per-item task scores from `<folder>/<name>.outputs.jsonl` (every such file when `names` is
+    None), keyed 'name:metric'."""
     out: dict[str, list[float]] = {}
-    for arm in arms:
-        path = run_dir / "eval" / f"{arm}.outputs.jsonl"
+    paths = (
+        sorted(folder.glob("*.outputs.jsonl"))
+        if names is None
+        else [folder / f"{name}.outputs.jsonl" for name in names]
+    )
+    for path in paths:
         if not path.exists():
             continue
-        rows = read_jsonl(path)
+        name = path.name[: -len(".outputs.jsonl")]
+        rows = read_jsonl(path, numbered=False)
         for key in rows[0] if rows else []:
             if key.startswith("seg_"):
-                out[f"{arm}:{key[4:]}"] = [row[key] for row in rows]
+                out[f"{name}:{key[4:]}"] = [row[key] for row in rows]
     return out

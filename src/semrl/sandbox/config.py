@@ -11,6 +11,7 @@ from pydantic import Field
 
 from semrl.config_files import StrictModel
 from semrl.sandbox.pretrain import BaseModelSpec
+from semrl.sandbox.variants import VariantName
 from semrl.sandbox.world import WorldSpec
 
 
@@ -43,6 +44,10 @@ STAGE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# the paper's reward and the discriminative one: what fits the full demo's time budget
+DEMO_VARIANTS: tuple[VariantName, ...] = ("paper", "retrieval")
+
+
 class DemoConfig(StrictModel):
     seed: int = 0
     world: WorldSpec = Field(default_factory=WorldSpec)
@@ -59,9 +64,15 @@ class DemoConfig(StrictModel):
         description="multiples of the SFT and GRPO learning rates, fixed in advance "
         "(C2 compares the methods over 1.5 decades)",
     )
-    # The two rewards of the demo (decided in issue 20, before the run that reads them): the paper's plain
-    # cosine and semrl's hubness-corrected one, both with the paper's floor, tau = the cold start's median
-    # similarity ("the minimal adequacy level of the cold start"; tau 0 let any generic output earn reward).
+    variants: list[VariantName] = Field(
+        default_factory=lambda: list(DEMO_VARIANTS),
+        min_length=1,
+        description="the GRPO reward variants trained at every learning rate (sandbox/variants.py): "
+        "paper, paper_kl (beta 0.04), retrieval (cosine + discriminative term), csls; the demo runs the "
+        "paper's and the discriminative one within its time budget, configs/studies/mechanisms.yaml all four",
+    )
+    # tau of every variant: the paper's floor, the cold start's median similarity ("the minimal adequacy
+    # level of the cold start"; tau 0 let any generic output earn reward)
     tau: Any = Field(
         "cold_start",
         description="tau of every semantic reward in the demo: a number, cold_start, "
@@ -69,7 +80,7 @@ class DemoConfig(StrictModel):
     )
     contrast: dict[str, Any] = Field(
         default_factory=lambda: {"bank": 512, "k": 10, "mode": "csls"},
-        description="the corrected reward's hubness correction (CSLS over a bank of training references)",
+        description="the csls variant's hubness correction (CSLS over a bank of training references)",
     )
     ceiling_epochs: float = Field(
         12, gt=0, description="the ceiling arm: SFT to convergence on unbiased data"

@@ -25,11 +25,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path, numbered=False, allow_empty=True)
 
 
-def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[str, Any]:
-    """Can the demo's rewards be gamed, before any RL? Per reward (the paper's plain cosine, the corrected
-    one): how often a true paraphrase (another L realisation of the meaning) outranks each corruption (the
-    copy of the reference always scores 1 under a cosine), and the constant-output attack (one sentence
-    for every row). Semantic + language as in training, at tau 0 (the cold-start tau needs a policy)."""
+def audit_encoder(world: Path, encoder: Path, contrasts: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """Can the demo's rewards be gamed, before any RL? Per reward (variant -> its semantic term's
+    contrast option, None for the plain cosine): how often a true paraphrase (another L realisation of
+    the meaning) outranks each corruption (the copy of the reference always scores 1 under a cosine),
+    and the constant-output attack (one sentence for every row). Semantic + language as in training,
+    at tau 0 (the cold-start tau needs a policy)."""
     import random
 
     lexicon, rng = load_world(world).lexicon, random.Random(0)
@@ -45,7 +46,8 @@ def audit_encoder(world: Path, encoder: Path, contrast: dict[str, Any]) -> dict[
     semantic = {"type": "semantic", "weight": 1.5, "encoder": str(encoder)}
     language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
     out = {}
-    for variant, spec in (("paper", semantic), ("corrected", {**semantic, "contrast": contrast})):
+    for variant, contrast in contrasts.items():
+        spec = {**semantic, **({"contrast": contrast} if contrast else {})}
         reward = build_reward(RewardConfig.model_validate({"rewards": [spec, language]}))
         reward.prepare(train, 0)  # the bank is drawn from training references, as in a GRPO stage
         result = audit(rows, reward, {"reference": "reference", "source": "source"}, "bo")

@@ -32,8 +32,8 @@ from semrl.studies.rm.transfer import run_rm_transfer
 
 INPUTS = "inputs.json"
 # bump when headline_transfer's procedure changes (invalidates cached results);
-# 2: the starts are the arms chosen on dev, one RL start per reward variant
-HEADLINE_VERSION = 2
+# 3: the starts are the points (arm, checkpoint) chosen on dev, one RL start per reward variant
+HEADLINE_VERSION = 3
 RM_VERSION = 2  # 2: KB pairs, eval split before translation, equal training sizes, native-L ceiling RM
 RM_TEST_SIZE = 0.3  # share of each language's pairs held out for evaluation
 RM_LANGUAGES = {"h": "native H pairs", "l": "machine-translated H pairs", "l-native": "native L pairs"}

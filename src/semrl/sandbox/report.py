@@ -31,7 +31,6 @@ def _ci(entry: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> 
 def claims_table(claims: list[dict[str, Any]]) -> Table:
     rows = []
     for c in claims:
-        old = (c.get("evidence") or {}).get("old_rule")
         arms = (c.get("evidence") or {}).get("arms") or {}
         read = (
             ", ".join(f"{k} {v}" for k, v in arms.items() if v)
@@ -43,15 +42,14 @@ def claims_table(claims: list[dict[str, Any]]) -> Table:
                 claim_key(c),
                 c["statement"],
                 c["status"],
-                (old or {}).get("status", "–"),
                 read,
                 c["reason"][:220],
             ]
         )
     return (
-        "Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's "
-        "learning rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
-        ["id", "claim", "status", "old rule", "arms read", "why"],
+        "Claims of the paper in this run (oracle adequacy is the ground truth). Points read: each method's "
+        "best (arm@step) on dev over its learning rates and checkpoints; C2: frontiers over every point",
+        ["id", "claim", "status", "points read", "why"],
         rows,
     )
 
@@ -103,19 +101,37 @@ def selection_table(sandbox: dict[str, Any]) -> Table | None:
     chosen = selection.get("chosen") or {}
     if not chosen:
         return None
-    rows = [
-        [
-            method,
-            ", ".join(f"{arm} {_num(v)}" for arm, v in entry.get("dev_adequacy", {}).items()),
-            entry.get("arm") or "none",
-            entry.get("reason", ""),
-        ]
-        for method, entry in chosen.items()
-    ]
+    beats = selection.get("beats_cold") or {}
+    rows = []
+    for method, entry in chosen.items():
+        scores = entry.get("dev_adequacy") or {}
+        best = sorted(scores.items(), key=lambda item: -item[1])[:3]
+        coverage = entry.get("dev_coverage") or {}
+        versus = beats.get(method)
+        rows.append(
+            [
+                method,
+                entry.get("key") or "none",
+                _num(scores.get(entry.get("key") or "")),
+                f"{_ci(coverage.get('covered'))} / {_ci(coverage.get('uncovered'))}",
+                "–"
+                if versus is None
+                else ("yes" if versus.get("beats") else "no")
+                + f" (cold {_num(versus.get('cold_dev_adequacy'))})",
+                f"{len(scores)} points; best: " + ", ".join(f"{k} {_num(v)}" for k, v in best),
+            ]
+        )
     return (
-        "Learning rate chosen on the dev split (oracle adequacy of each arm's final model; RL arms that did "
-        "not learn are not eligible)",
-        ["method", "dev adequacy per arm", "chosen", "why"],
+        "Each method's point chosen on the dev split: the (arm, checkpoint) with the highest oracle adequacy "
+        "on dev over every learning rate and kept checkpoint; claims are read on test from these points",
+        [
+            "method",
+            "point",
+            "dev adequacy",
+            "dev covered / uncovered",
+            "beats cold start on dev",
+            "candidates",
+        ],
         rows,
     )
 
@@ -137,20 +153,30 @@ def monitors_table(sandbox: dict[str, Any]) -> Table | None:
                 _ci(trends.get("monitor/distinct"), 3, True),
                 _ci(trends.get("monitor/hub"), 3, True),
                 "WARNING" if entry.get("warning") else "–",
-                {True: "hacked", False: "honest", None: "–"}[oracle.get("hacked")]
-                + f" ({oracle.get('reason', '')})",
+                f"{oracle.get('class') or '–'} ({oracle.get('reason', '')})",
             ]
         )
-    counts = monitors.get("counts") or {}
-    title = (
-        "Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the "
-        "oracle (hacked = reward rose while adequacy did not rise over the cold start). Flagged "
-        f"{counts.get('hacked_flagged', 0)} of {counts.get('hacked', 0)} hacked arms; flagged "
-        f"{counts.get('honest_flagged', 0)} of {counts.get('honest', 0)} honest arms"
-    )
     return (
-        title,
+        "Hacking monitors (no oracle: logged during GRPO, last fifth of steps minus first) against the "
+        "oracle (learned = test adequacy rose over the cold start; hacked = reward rose while adequacy "
+        "did not; flat = neither)",
         ["arm", "reward trend", "retrieval trend", "distinct trend", "hub trend", "monitors", "oracle"],
+        rows,
+    )
+
+
+def confusion_table(sandbox: dict[str, Any]) -> Table | None:
+    confusion = (sandbox.get("monitors") or {}).get("confusion")
+    if not confusion:
+        return None
+    kinds = ("hacked", "learned", "flat")
+    rows = [
+        [label, *(str(confusion[flag][kind]) for kind in kinds)]
+        for flag, label in (("flagged", "monitors warned"), ("not_flagged", "no warning"))
+    ]
+    return (
+        "The monitors' confusion table over every RL arm: the warning (no oracle) against the oracle's class",
+        ["", *kinds],
         rows,
     )
 
@@ -210,7 +236,7 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
         trend = trends.get(arm)
         trend_text = "–"
         if trend and trend.get("value") is not None:
-            trend_text = _ci(trend, 3, signed=True) + ("" if trend.get("learned") else " (did not learn)")
+            trend_text = _ci(trend, 3, signed=True) + ("" if trend.get("learned") else " (interval spans 0)")
         move = movement.get(arm) or {}
         moved = (move.get("grpo_from_cold_start") or move.get("from_base") or {}).get("relative")
         rows.append(
@@ -246,16 +272,12 @@ def arms_table(sandbox: dict[str, Any]) -> Table:
 
 
 def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
-    analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
+    analyses = sandbox.get("tradeoffs") or {}
     tables = []
     for variant, analysis in analyses.items():
-        for label, entry in (
-            ("frontiers", analysis),
-            ("old rule: mean over learning rates", analysis.get("mean_pooled")),
-        ):
-            table = tradeoff_table(entry or {}, f"{variant} reward, {label}")
-            if table is not None:
-                tables.append(table)
+        table = tradeoff_table(analysis or {}, f"{variant} reward, frontiers")
+        if table is not None:
+            tables.append(table)
     return tables
 
 
@@ -274,11 +296,10 @@ def tradeoff_table(analysis: dict[str, Any], label: str = "") -> Table | None:
         return None
     mean = analysis.get("mean_difference") or {}
     rows.append(["mean over the overlap", "", "", _ci(mean, 2, signed=True)])
-    excluded = ", ".join(f"{a} ({why})" for a, why in (analysis.get("excluded") or {}).items())
     return (
         f"C2 ({label}): alignment tax at matched oracle adequacy (RL arms pooled: "
         f"{', '.join(analysis['methods']['rl'])}; SFT arms pooled: "
-        f"{', '.join(analysis['methods']['sft'])}{'; excluded: ' + excluded if excluded else ''}). "
+        f"{', '.join(analysis['methods']['sft'])}). "
         f"{analysis.get('tax_axis', '')}: the sandbox's stand-ins for the paper's reading-comprehension tax; "
         "NLL and KL measure drift, not ability, and are reported beside it, not averaged in. Joint "
         "bootstrap over test and general items.",
@@ -315,6 +336,7 @@ def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> lis
         arms_table(sandbox),
         selection_table(sandbox),
         monitors_table(sandbox),
+        confusion_table(sandbox),
         *tradeoff_tables(sandbox),
         reward_model_table(sandbox),
     ]
@@ -323,7 +345,7 @@ def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> lis
 
 def sandbox_figures(sandbox: dict[str, Any], figures_dir: Path) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
-    analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
+    analyses = sandbox.get("tradeoffs") or {}
     paths = [
         tradeoff_figure(analysis or {}, figures_dir / f"tradeoff_oracle_{variant}.png", variant)
         for variant, analysis in analyses.items()

@@ -2,11 +2,12 @@
 
 world (cached) -> base model pretrained on H plus a little bilingual text (cached), and its own
 translation ability -> a language-agnostic reward encoder (cached), its audit and code-mixing
-property -> the arms on H -> L translation (cold start, strong SFT and semantic GRPO at learning
-rates fixed in advance, an SFT-continue control, the reward ablations), each evaluated with the
-general suite and checkpoint curves, then judged by the oracle; a ceiling arm on unbiased data ->
-few-shot headline transfer from the RL and the SFT model -> reward-model transfer -> claims, each
-reproduced / not reproduced / not testable, read only from arms that learned.
+property -> the arms on H -> L translation (cold start, strong SFT and GRPO on each reward variant at
+learning rates fixed in advance, an SFT-continue control, the reward ablations), each evaluated with
+the general suite and checkpoint curves, then judged by the oracle; each method's point chosen on dev
+over its arms and checkpoints; a ceiling arm on unbiased data -> few-shot headline transfer from the
+chosen RL and SFT points -> reward-model transfer -> claims, each reproduced / not reproduced / not
+testable, read on test from the chosen points.
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ from semrl.sandbox.measures import (
     test_meanings,
 )
 from semrl.sandbox.pretrain import competence, pretrain_base
-from semrl.sandbox.protocol import arm_name, monitors_against_oracle, select_arms, tau_values, tradeoffs
+from semrl.sandbox.protocol import (
+    arm_name,
+    monitors_against_oracle,
+    points_on_test,
+    select_points,
+    tau_values,
+    tradeoffs,
+)
 from semrl.sandbox.report import build_demo_report
 from semrl.sandbox.rm_claim import c6_claim
 from semrl.sandbox.seeds import aggregate_seeds, seed_configs
-from semrl.sandbox.selection import final_model
+from semrl.sandbox.variants import VARIANTS, rl_prefixes, variant_contrast
 from semrl.sandbox.world import write_world
 from semrl.train.encoder import run_encoder
 from semrl.train.settings import StageSettings
@@ -104,12 +112,9 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
     return target / "final", json.loads((target / "metrics.json").read_text(encoding="utf-8"))
 
 
-RL_METHODS = {"paper": "semantic_rl", "corrected": "corrected_rl"}  # variant -> arm prefix
-
-
 def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, Any]]]:
-    """The two rewards (decided before the run, issue 20): the paper's plain cosine and semrl's
-    hubness-corrected one, each 1.5 x semantic + 1.0 x language, both with the demo's tau rule."""
+    """Each variant's reward (sandbox/variants.py): 1.5 x semantic + 1.0 x language, the demo's tau
+    rule, and the variant's contrast option (none for paper and paper_kl)."""
     semantic = {
         "type": "semantic",
         "weight": 1.5,
@@ -118,16 +123,21 @@ def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, 
         "tau": config.tau,
     }
     language = {"type": "language", "weight": 1.0, "lang": "bo", "threshold": 0.95}
-    return {"paper": [semantic, language], "corrected": [{**semantic, "contrast": config.contrast}, language]}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in config.variants:
+        contrast = variant_contrast(name, config.contrast)
+        out[name] = [{**semantic, **({"contrast": contrast} if contrast else {})}, language]
+    return out
 
 
 def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
     """The MT experiment (H -> L, the low-resource language generated, as the paper's task): cold
-    start, strong SFT and GRPO on each reward at learning-rate multiples fixed in advance, an
+    start, strong SFT and GRPO on each reward variant at learning-rate multiples fixed in advance, an
     SFT-continue control (cold start, then SFT on the rows RL sees) and the reward ablations."""
     rewards = demo_rewards(config, encoder)
-    semantic = rewards["paper"]
+    semantic = demo_rewards(config.model_copy(update={"variants": ["paper"]}), encoder)["paper"]
     bleu = {"type": "bleu", "weight": 1.0, "lang": "bo"}
+    prefixes = rl_prefixes(config.variants)
     arms: list[dict[str, Any]] = [{"name": "cold_sft", "recipe": "sft"}]
     for factor in config.learning_rates:
         arms.append(
@@ -137,17 +147,20 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
                 "sft": {"learning_rate": config.stage("sft")["learning_rate"] * factor},
             }
         )
-        for variant, prefix in RL_METHODS.items():
-            arm = {
-                "name": arm_name(prefix, factor),
-                "recipe": "two_stage",
-                "grpo": {"learning_rate": config.stage("grpo")["learning_rate"] * factor},
-            }
-            arms.append(arm if variant == "paper" else {**arm, "rewards": {"rewards": rewards[variant]}})
+        for variant, prefix in prefixes.items():
+            grpo = {**VARIANTS[variant].grpo, "learning_rate": config.stage("grpo")["learning_rate"] * factor}
+            arms.append(
+                {
+                    "name": arm_name(prefix, factor),
+                    "recipe": "two_stage",
+                    "grpo": grpo,
+                    "rewards": {"rewards": rewards[variant]},
+                }
+            )
     arms.append({"name": "sft_continue", "recipe": "sft_continue"})
     arms.append({"name": "bleu_sem", "recipe": "two_stage", "rewards": {"rewards": [bleu, semantic[0]]}})
     arms.append({"name": "bleu_sem_lang", "recipe": "two_stage", "rewards": {"rewards": [bleu, *semantic]}})
-    curve_prefixes = ("strong_sft", *RL_METHODS.values())
+    curve_prefixes = ("strong_sft", *prefixes.values())
     return {
         "name": "sandbox-mt",
         "seed": config.seed,
@@ -221,9 +234,13 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     translation = _cached_json(base.parent / "translation.json", lambda: base_translation(base, world))
     t = lap("base_model", t)
     encoder, encoder_metrics = prepare_encoder(config, world)
+    # one audit per distinct reward (paper_kl trains on the paper's reward)
+    contrasts: dict[str, dict[str, Any] | None] = {
+        v: variant_contrast(v, config.contrast) for v in config.variants if v != "paper_kl"
+    }
     encoder_audit = _cached_json(
-        encoder.parent / f"audit-v2-{spec_hash(config.contrast)}.json",
-        lambda: audit_encoder(world, encoder, config.contrast),
+        encoder.parent / f"audit-v3-{spec_hash(contrasts)}.json",
+        lambda: audit_encoder(world, encoder, contrasts),
     )
     mix = _cached_json(encoder.parent / "mix.json", lambda: mix_property(encoder, world, config.seed))
     t = lap("encoder", t)
@@ -250,38 +267,31 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     oracle = oracle_scores(mt_dir / "eval", world)
     oracle["ceiling"] = oracle_scores(ceiling_dir / "eval", world).get("ceiling")
     trends, movement = learning_evidence(mt_dir, results, base)
-    rl_arms = [arm_name(prefix, f) for prefix in RL_METHODS.values() for f in config.learning_rates]
-    learned = {arm for arm in rl_arms if (trends.get(arm) or {}).get("learned")}
+    prefixes = rl_prefixes(config.variants)
+    rl_arms = [arm_name(prefix, f) for prefix in prefixes.values() for f in config.learning_rates]
     world_obj, meanings = load_world(world), test_meanings(world)
-    selection = select_arms(mt_dir, world, config.learning_rates, RL_METHODS, learned)
-    chosen = selection["arms"]
+    selection = select_points(mt_dir, world, config.learning_rates, prefixes)
+    chosen = selection["points"]
+    on_test = points_on_test(mt_dir, world, selection["chosen"])
+    oracle.update(on_test["oracle"])
+    segments = {**output_segments(mt_dir / "eval", list(results["arms"])), **on_test["segments"]}
     test_order = [meanings[row["id"]] for row in read_rows(mt_dir / "eval" / "base.outputs.jsonl")]
     tradeoff = tradeoffs(
-        mt_dir / "eval",
-        results,
-        selection,
-        learned,
-        world_obj,
-        test_order,
-        config.seed,
-        bool(config.curve_every),
+        mt_dir / "eval", results, selection, world_obj, test_order, config.seed, bool(config.curve_every)
     )
     monitors = monitors_against_oracle(
         mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"], oracle, trends
     )  # every RL arm
     pairs = [
-        (chosen[v], other) for v in RL_METHODS for other in (chosen["sft"], "cold_sft") if chosen[v] and other
+        (chosen[v], other) for v in prefixes for other in (chosen["sft"], "cold_sft") if chosen[v] and other
     ]
     preference = oracle_preference(mt_dir, world, pairs)
     atomic_write_json(mt_dir / "eval" / "preference.json", preference)
     t = lap("evaluation", t)
-    # each variant's chosen arm; a variant with none (no arm learned) starts from its x1 arm, so the
-    # transfer still runs, while C5 for it is not testable (no claim is read from an arm that did not learn)
-    fallback = {**RL_METHODS, "sft": "strong_sft"}
     starts = {
-        name: final
-        for name in (*RL_METHODS, "sft")
-        if (final := final_model(mt_dir, chosen.get(name) or fallback[name])) is not None
+        name: Path(entry["model"])
+        for name, entry in selection["chosen"].items()
+        if entry["model"] is not None
     }
     transfer = headline_transfer(config, world, encoder, mt_dir, out / "transfer", starts)
     transfer_oracle = headline_oracle(world, transfer)
@@ -290,15 +300,14 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     t = lap("reward_models", t)
     evidence = {
         "oracle": oracle,
-        "segments": output_segments(mt_dir, list(results["arms"])),
+        "segments": segments,
         "trends": trends,
-        "tradeoff": tradeoff["paper"],
         "tradeoffs": tradeoff,
         "transfer_oracle": transfer_oracle,
         "mix": mix,
         "selection": chosen,
         "selection_reasons": selection["reasons"],
-        "x1_arms": dict(RL_METHODS),
+        "beats_cold": selection["beats_cold"],
         "c6": c6_claim(rm),
     }
     claims = judge_claims(evidence)
@@ -316,7 +325,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
         "coverage": {arm: v["coverage"] for arm, v in strip_items(oracle).items() if v},
         "trend": trends,
         "weight_movement": movement,
-        "tradeoff": tradeoff["paper"],
+        "variants": {v: VARIANTS[v].description for v in config.variants},
         "tradeoffs": tradeoff,
         "selection": selection,
         "monitors": monitors,

@@ -1,7 +1,7 @@
-"""The demo's protocol (issue 20) on constructed inputs: the dev split is disjoint from train and test,
-each method's learning rate is chosen on dev among arms that learned, C2 compares frontiers (a
-destructive learning rate does not count against a method that also has a gentle one), the claims
-come in two variants with the old rule beside, and the oracle's hacked verdict follows its rule."""
+"""The demo's protocol on constructed inputs: the dev split is disjoint from train and test, each
+method's point (arm, checkpoint) is chosen on dev over every arm, C1 is "not reproduced" when no RL
+point beats the cold start on dev, the claims come once per variant, and the oracle's class of an
+RL arm (hacked, learned, flat) follows its rule."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import json
 import random
 
 from semrl.sandbox.claims import judge_claims
-from semrl.sandbox.protocol import oracle_hacked
+from semrl.sandbox.protocol import oracle_verdict
 from semrl.sandbox.selection import choose
-from semrl.sandbox.tradeoff import _method_tax
 from semrl.sandbox.world import WorldSpec, write_world
 
 LEARNED = {"value": 0.3, "ci95": [0.1, 0.5], "learned": True}
@@ -34,24 +33,21 @@ def test_the_dev_split_is_unbiased_and_disjoint_from_train_and_test(tmp_path):
     assert max(agents) >= spec.parallel.bias["agent"]  # not restricted to the narrow data's concepts
 
 
-def test_choose_takes_the_best_eligible_arm_on_dev_and_ties_go_to_the_earlier_multiple():
-    dev = {
-        a: {"adequacy": {"value": v}}
-        for a, v in {"rl_x0.3": 0.30, "rl": 0.30, "rl_x3": 0.50, "sft_x0.3": 0.2, "sft": 0.4}.items()
+def _dev(values: dict[str, dict[int, float]]) -> dict[str, dict[int, dict]]:
+    return {
+        arm: {step: {"adequacy": {"value": v}, "model": f"{arm}/{step}"} for step, v in steps.items()}
+        for arm, steps in values.items()
     }
-    chosen = choose(dev, {"rl": ["rl_x0.3", "rl", "rl_x3"]}, eligible={"rl_x0.3", "rl"})
-    assert chosen["rl"]["arm"] == "rl_x0.3"  # rl_x3 is best but did not learn; tie -> the earlier multiple
-    assert choose(dev, {"sft": ["sft_x0.3", "sft"]})["sft"]["arm"] == "sft"
-    assert choose(dev, {"rl": ["rl_x3"]}, eligible=set())["rl"]["arm"] is None
 
 
-def test_the_frontier_keeps_a_methods_gentle_learning_rate_where_the_mean_averages_in_the_destructive_one():
-    gentle = [(0.2, 0.0), (0.3, 1.0), (0.4, 2.0)]
-    destructive = [(0.2, 0.0), (0.35, 60.0), (0.45, 90.0)]
-    assert _method_tax([gentle, destructive], 0.3, "frontier") == 1.0
-    assert abs(_method_tax([gentle, destructive], 0.3, "mean") - (1.0 + 40.0) / 2) < 1e-9
-    assert _method_tax([gentle, destructive], 0.42, "frontier") == 90.0  # only the destructive arm gets there
-    assert _method_tax([gentle], 0.5, "frontier") is None
+def test_choose_takes_the_best_point_over_arms_and_checkpoints_ties_to_the_earlier_multiple_then_step():
+    dev = _dev({"rl_x0.3": {20: 0.30, 40: 0.35}, "rl": {20: 0.35, 40: 0.2}, "rl_x3": {20: 0.1, 40: 0.3}})
+    chosen = choose(dev, {"rl": ["rl_x0.3", "rl", "rl_x3"]})["rl"]
+    assert (chosen["arm"], chosen["step"], chosen["key"]) == ("rl_x0.3", 40, "rl_x0.3@40")
+    assert chosen["model"] == "rl_x0.3/40" and len(chosen["dev_adequacy"]) == 6
+    tied = choose(_dev({"a": {10: 0.5, 20: 0.5}, "b": {5: 0.5}}), {"m": ["a", "b"]})["m"]
+    assert tied["key"] == "a@10"  # the earlier multiple, then the earlier step
+    assert choose(dev, {"none": ["missing"]})["none"]["arm"] is None
 
 
 def _oracle(values):
@@ -61,58 +57,69 @@ def _oracle(values):
     }
 
 
-def test_claims_come_in_two_variants_read_from_the_chosen_arms_with_the_old_rule_beside():
+def _ev(oracle, selection, beats):
+    return {
+        "oracle": oracle,
+        "segments": {},
+        "transfer_oracle": {},
+        "c6": None,
+        "tradeoffs": {v: {} for v in selection if v != "sft"},
+        "selection": selection,
+        "selection_reasons": {},
+        "beats_cold": beats,
+    }
+
+
+def test_claims_come_once_per_variant_read_from_the_chosen_points():
     rng = random.Random(0)
     n = 40
     good = [rng.choice([0.8, 1.0]) for _ in range(n)]
     oracle = {
         "cold_sft": _oracle([0.4] * n),
-        "strong_sft_x0.3": _oracle([0.6] * n),
-        "strong_sft": _oracle([0.5] * n),
-        "semantic_rl": _oracle([0.4] * n),
-        "corrected_rl_x0.3": _oracle(good),
-        "corrected_rl": _oracle([0.4] * n),
+        "strong_sft_x0.3@20": _oracle([0.6] * n),
+        "semantic_rl@40": _oracle([0.4] * n),
+        "retrieval_rl_x0.3@60": _oracle(good),
         "bleu_sem": _oracle(good),
         "bleu_sem_lang": _oracle(good),
     }
-    ev = {
-        "oracle": oracle,
-        "segments": {},
-        "transfer_oracle": {},
-        "c6": None,
-        "trends": {a: LEARNED for a in oracle},
-        "tradeoff": {},
-        "tradeoffs": {"paper": {}, "corrected": {}},
-        "selection": {"sft": "strong_sft_x0.3", "paper": None, "corrected": "corrected_rl_x0.3"},
-        "selection_reasons": {"paper": "no arm of paper is eligible"},
-        "x1_arms": {"paper": "semantic_rl", "corrected": "corrected_rl"},
+    selection = {"sft": "strong_sft_x0.3@20", "paper": "semantic_rl@40", "retrieval": "retrieval_rl_x0.3@60"}
+    beats = {
+        "paper": {"beats": False, "point_dev_adequacy": 0.2, "cold_dev_adequacy": 0.25},
+        "retrieval": {"beats": True, "point_dev_adequacy": 0.3, "cold_dev_adequacy": 0.25},
     }
-    claims = judge_claims(ev)
+    claims = judge_claims(_ev(oracle, selection, beats))
     keys = [c["id"] + (f" ({c['variant']})" if c.get("variant") else "") for c in claims]
     assert keys == [
         "C1 (paper)",
-        "C1 (corrected)",
+        "C1 (retrieval)",
         "C2 (paper)",
-        "C2 (corrected)",
+        "C2 (retrieval)",
         "C3 (paper)",
-        "C3 (corrected)",
+        "C3 (retrieval)",
         "C4",
         "C5 (paper)",
-        "C5 (corrected)",
+        "C5 (retrieval)",
     ]
     by = {k: c for k, c in zip(keys, claims, strict=True)}
-    assert by["C1 (paper)"]["status"] == "not testable" and "no arm of paper" in by["C1 (paper)"]["reason"]
-    assert by["C1 (corrected)"]["status"] == "reproduced"  # the chosen x0.3 arm beats the cold start
-    old = by["C1 (corrected)"]["evidence"]["old_rule"]
-    assert old["arms"]["rl"] == "corrected_rl" and old["status"] == "not reproduced"  # the x1 arm does not
-    assert by["C1 (corrected)"]["evidence"]["arms"] == {"rl": "corrected_rl_x0.3", "sft": "strong_sft_x0.3"}
+    # no RL point beat the cold start on dev: not reproduced (not "not testable"), without reading test
+    assert by["C1 (paper)"]["status"] == "not reproduced" and "on dev" in by["C1 (paper)"]["reason"]
+    assert by["C1 (retrieval)"]["status"] == "reproduced"  # the chosen point beats the cold start on test
+    assert by["C1 (retrieval)"]["evidence"]["arms"] == {
+        "rl": "retrieval_rl_x0.3@60",
+        "sft": "strong_sft_x0.3@20",
+    }
+    # a point that beat the cold start on dev but not on test is read on test: not reproduced
+    beats["paper"] = {"beats": True, "point_dev_adequacy": 0.3, "cold_dev_adequacy": 0.25}
+    again = {c["id"] + f" ({c.get('variant')})": c for c in judge_claims(_ev(oracle, selection, beats))}
+    assert again["C1 (paper)"]["status"] == "not reproduced"
+    assert "interval does not exclude 0" in again["C1 (paper)"]["reason"]
 
 
-def test_the_oracle_calls_an_arm_hacked_when_its_reward_rose_and_its_adequacy_did_not():
+def test_the_oracle_classes_an_arm_learned_hacked_or_flat():
     n = 30
     oracle = {"cold_sft": _oracle([0.5] * n), "flat": _oracle([0.5] * n), "up": _oracle([0.9] * n)}
-    assert oracle_hacked("flat", oracle, {"flat": LEARNED})["hacked"] is True
-    assert oracle_hacked("up", oracle, {"up": LEARNED})["hacked"] is False
-    assert (
-        oracle_hacked("flat", oracle, {"flat": FLAT})["hacked"] is False
-    )  # reward did not rise: not hacking
+    assert oracle_verdict("flat", oracle, {"flat": LEARNED})["class"] == "hacked"
+    assert oracle_verdict("up", oracle, {"up": LEARNED})["class"] == "learned"
+    assert oracle_verdict("up", oracle, {"up": FLAT})["class"] == "learned"  # meaning rose without the reward
+    assert oracle_verdict("flat", oracle, {"flat": FLAT})["class"] == "flat"
+    assert oracle_verdict("missing", oracle, {})["class"] is None
