@@ -342,6 +342,21 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
     return {"claims": claims, "sandbox": sandbox, "report": mt_dir / "report.html"}
 
 
+def chosen_points(sandbox: dict[str, Any]) -> dict[str, Any]:
+    """Per method: its point chosen on dev, with its dev and test adequacy (comparable across seeds,
+    where the point's name is not)."""
+    out = {}
+    for method, entry in sandbox["selection"]["chosen"].items():
+        key = entry.get("key")
+        test = ((sandbox["oracle"].get(key) or {}).get("adequacy") or {}).get("value") if key else None
+        out[method] = {
+            "point": key,
+            "dev_adequacy": (entry.get("dev_adequacy") or {}).get(key) if key else None,
+            "test_adequacy": test,
+        }
+    return out
+
+
 def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     """The demo over several seeds; each seed regenerates the world too (world, base model, encoder
     and arms all re-seeded), and every piece of evidence is aggregated with t-intervals over seeds."""
@@ -359,16 +374,20 @@ def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | No
                 "world_seed": sandbox["world_seed"],
                 "claims": result["claims"],
                 "evidence": {
-                    k: sandbox[k]
-                    for k in (
-                        "oracle",
-                        "trend",
-                        "base_translation",
-                        "mix",
-                        "chance",
-                        "competence",
-                        "transfer_oracle",
-                    )
+                    **{
+                        k: sandbox[k]
+                        for k in (
+                            "oracle",
+                            "trend",
+                            "base_translation",
+                            "mix",
+                            "chance",
+                            "competence",
+                            "transfer_oracle",
+                        )
+                    },
+                    "points": chosen_points(sandbox),
+                    "monitor_confusion": sandbox["monitors"].get("confusion"),
                 },
             }
         )

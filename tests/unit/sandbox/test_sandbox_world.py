@@ -87,6 +87,19 @@ def test_configs_demo_yaml_equals_the_built_in_defaults():
     assert load_config(DemoConfig, path) == DemoConfig()
 
 
+def test_the_mechanisms_study_is_the_demo_with_all_four_reward_variants():
+    from pathlib import Path
+
+    from semrl.config_files import load_config
+    from semrl.sandbox.config import DemoConfig
+    from semrl.sandbox.variants import VARIANTS
+
+    path = Path(__file__).resolve().parents[3] / "configs" / "studies" / "mechanisms.yaml"
+    study = load_config(DemoConfig, path)
+    assert study.variants == list(VARIANTS)
+    assert study.model_copy(update={"variants": DemoConfig().variants}) == DemoConfig()
+
+
 def test_pretraining_has_a_bilingual_component_over_every_concept():
     """The base sees a little L, dictionary lines, aligned and code-switched text for all concepts,
     not only those of the narrow task data."""
