@@ -141,19 +141,11 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
             "overlap",
             "ranges",
             "methods",
-            "pool",
             "quality_axis",
             "tax_axis",
             "excluded",
         )
     }
-    if (
-        analysis.get("mean_pooled") is not None
-    ):  # the old rule, beside: each method's arms averaged at a level
-        old = analysis["mean_pooled"]
-        evidence["mean_pooled"] = {
-            k: old.get(k) for k in ("mean_difference", "levels", "overlap", "testable", "reason")
-        }
     if not analysis.get("methods", {}).get("rl"):
         return claim("C2", statement, "not testable", analysis.get("reason") or "no RL arm learned", evidence)
     if not analysis.get("testable"):
@@ -169,12 +161,11 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
         )
     ok = diff["ci95"][1] < 0
     shown = f"{diff['value']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] points"
-    what = "frontiers (lowest tax at each level)" if analysis.get("pool") == "frontier" else "pooled arms"
     return claim(
         "C2",
         statement,
         "reproduced" if ok else "not reproduced",
-        f"tax RL - SFT of the {what}, averaged over the overlap {shown}"
+        f"tax RL - SFT of the frontiers (lowest tax at each level), averaged over the overlap {shown}"
         + ("" if ok else ": interval does not lie below 0"),
         evidence,
     )
@@ -321,21 +312,6 @@ def judge_claims(ev: dict[str, Any]) -> list[dict[str, Any]]:
                     "arms": {"rl": old_rl, "sft": SFT_ARM},
                     "status": previous["status"],
                     "reason": previous["reason"],
-                }
-            elif row["id"] == "C2" and row["evidence"].get("mean_pooled"):
-                pooled = row["evidence"]["mean_pooled"]
-                diff = pooled.get("mean_difference") or {}
-                status = (
-                    "not testable"
-                    if not pooled.get("testable") or diff.get("ci95") is None
-                    else "reproduced"
-                    if diff["ci95"][1] < 0
-                    else "not reproduced"
-                )
-                row["evidence"]["old_rule"] = {
-                    "rule": "mean over learning rates",
-                    "status": status,
-                    "mean_difference": diff,
                 }
         rows.extend(found)
     order = {"C1": 0, "C2": 1, "C3": 2, "C5": 4}

@@ -3,7 +3,7 @@
 - Each method's learning rate is chosen on the dev split (selection.py); C1, C3 and C5 are read on
   test from the chosen arms, once per reward variant (the paper's plain cosine, semrl's corrected one).
 - C2 compares frontiers: the lowest tax each method reaches at each adequacy level over its learning
-  rates and checkpoints (tradeoff.py); the old mean over learning rates is kept beside it.
+  rates and checkpoints (tradeoff.py).
 - The monitors that need no oracle (monitor/*, logged during GRPO) are set against what the oracle
   says each RL arm did, so a user learns how far to trust them on real data.
 """
@@ -55,7 +55,7 @@ def tradeoffs(
     seed: int,
     curves: bool,
 ) -> dict[str, Any]:
-    """C2's analysis per variant: frontiers (the rule), with the old mean-pooled analysis beside."""
+    """C2's analysis per variant: each method's frontier over its learning rates and checkpoints."""
     out: dict[str, Any] = {}
     for variant, arms in selection["rl_arms"].items():
         methods = {"sft": selection["sft_arms"], "rl": [a for a in arms if a in learned]}
@@ -76,10 +76,7 @@ def tradeoffs(
                 "excluded": excluded,
             }
             continue
-        frontier = compare_methods(eval_dir, results, methods, world, meanings, seed=seed, pool="frontier")
-        frontier["mean_pooled"] = compare_methods(
-            eval_dir, results, methods, world, meanings, seed=seed, pool="mean"
-        )
+        frontier = compare_methods(eval_dir, results, methods, world, meanings, seed=seed)
         out[variant] = {**frontier, "excluded": excluded}
     return out
 

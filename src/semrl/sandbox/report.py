@@ -50,7 +50,7 @@ def claims_table(claims: list[dict[str, Any]]) -> Table:
         )
     return (
         "Claims of the paper in this run (oracle adequacy is the ground truth). Arms read: each method's "
-        "learning rate chosen on dev; old rule: the x1 arms (C1, C3) and the mean over learning rates (C2)",
+        "learning rate chosen on dev; old rule: the x1 arms (C1, C3)",
         ["id", "claim", "status", "old rule", "arms read", "why"],
         rows,
     )
@@ -249,13 +249,9 @@ def tradeoff_tables(sandbox: dict[str, Any]) -> list[Table]:
     analyses = sandbox.get("tradeoffs") or {"paper": sandbox.get("tradeoff") or {}}
     tables = []
     for variant, analysis in analyses.items():
-        for label, entry in (
-            ("frontiers", analysis),
-            ("old rule: mean over learning rates", analysis.get("mean_pooled")),
-        ):
-            table = tradeoff_table(entry or {}, f"{variant} reward, {label}")
-            if table is not None:
-                tables.append(table)
+        table = tradeoff_table(analysis, f"{variant} reward, frontiers")
+        if table is not None:
+            tables.append(table)
     return tables
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import random
 
+from semrl.evaluate.tradeoff import frontier_tax
 from semrl.sandbox.claims import judge_claims
 from semrl.sandbox.protocol import oracle_hacked
 from semrl.sandbox.selection import choose
-from semrl.sandbox.tradeoff import _method_tax
 from semrl.sandbox.world import WorldSpec, write_world
 
 LEARNED = {"value": 0.3, "ci95": [0.1, 0.5], "learned": True}
@@ -45,13 +45,12 @@ def test_choose_takes_the_best_eligible_arm_on_dev_and_ties_go_to_the_earlier_mu
     assert choose(dev, {"rl": ["rl_x3"]}, eligible=set())["rl"]["arm"] is None
 
 
-def test_the_frontier_keeps_a_methods_gentle_learning_rate_where_the_mean_averages_in_the_destructive_one():
+def test_the_frontier_keeps_a_methods_gentle_learning_rate_over_its_destructive_one():
     gentle = [(0.2, 0.0), (0.3, 1.0), (0.4, 2.0)]
     destructive = [(0.2, 0.0), (0.35, 60.0), (0.45, 90.0)]
-    assert _method_tax([gentle, destructive], 0.3, "frontier") == 1.0
-    assert abs(_method_tax([gentle, destructive], 0.3, "mean") - (1.0 + 40.0) / 2) < 1e-9
-    assert _method_tax([gentle, destructive], 0.42, "frontier") == 90.0  # only the destructive arm gets there
-    assert _method_tax([gentle], 0.5, "frontier") is None
+    assert frontier_tax(gentle + destructive, 0.3) == 1.0
+    assert frontier_tax(gentle + destructive, 0.42) == 90.0  # only the destructive arm gets there
+    assert frontier_tax(gentle, 0.5) is None
 
 
 def _oracle(values):
