@@ -1,25 +1,19 @@
 """C2 as a fair test: the alignment tax of each method at the same oracle adequacy.
 
 Every arm's checkpoint curve (step 0 = the base, then each kept checkpoint) is re-scored with the
-oracle. Two ways to pool a method's learning-rate arms:
+oracle. A method's tax at adequacy q is its frontier over every point of every learning-rate arm
+(semrl.evaluate.tradeoff, the definition the run report uses too), compared at fixed fractions of
+the adequacy range both methods reach.
 
-- `frontier` (the rule since issue 20): a user picks a method's best learning rate and checkpoint,
-  so the trade-off a method offers is its frontier, the lowest tax any of its points (every
-  learning rate, every checkpoint) pays while reaching at least adequacy q. A learning rate that
-  destroys the base does not count against a method that also has a gentle one.
-- `mean` (the old rule, reported beside): at q, the mean over the arms whose curve reaches q of
-  that arm's tax interpolated at the first crossing of q.
-
-Levels are spread over the adequacy range both methods reach. The interval is a joint bootstrap:
-each resample draws the test items and every general benchmark's items once and applies the draw
-to every point of both methods (the frontier is recomputed in each resample), so the pairing across
-points is kept. A frontier is a minimum over points, so a method with more points gains a little
-from noise; the resampled minimum carries that noise into the interval.
+The interval is a joint bootstrap: each resample draws the test items and every general
+benchmark's items once and applies the draw to every point of both methods (the frontier is
+recomputed in each resample), so the pairing across points is kept. A frontier is a minimum over
+points, so a method with more points gains a little from noise; the resampled minimum carries that
+noise into the interval.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +21,11 @@ import numpy as np
 
 from semrl.evaluate.benchmarks import PRIMARY
 from semrl.evaluate.stats import percentile_interval
+from semrl.evaluate.tradeoff import Point, compare_frontiers, matched_levels
 from semrl.files import atomic_savefig
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World
-
-LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)  # positions inside the overlap, fixed in advance
-MIN_OVERLAP = 0.05  # adequacy range both methods must share for a comparison to mean anything
 
 
 def _point_arrays(
@@ -59,22 +51,6 @@ def _point_arrays(
     return adequacy, losses
 
 
-def _tax_at(curve: list[tuple[float, float]], q: float) -> float | None:
-    """Tax where the curve (in step order) first reaches adequacy q, linearly interpolated."""
-    for (x0, y0), (x1, y1) in itertools.pairwise(curve):
-        if min(x0, x1) <= q <= max(x0, x1):
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (q - x0) / (x1 - x0)
-    return None
-
-
-def _method_tax(curves: list[list[tuple[float, float]]], q: float, pool: str = "mean") -> float | None:
-    if pool == "frontier":  # the lowest tax of any point that reaches at least q
-        reached = [t for curve in curves for a, t in curve if a >= q]
-        return float(min(reached)) if reached else None
-    taxes = [t for t in (_tax_at(c, q) for c in curves) if t is not None]
-    return float(np.mean(taxes)) if taxes else None
-
-
 def compare_methods(
     eval_dir: Path,
     results: dict[str, Any],
@@ -83,10 +59,9 @@ def compare_methods(
     meanings: list[Meaning],
     resamples: int = 1000,
     seed: int = 0,
-    pool: str = "frontier",
 ) -> dict[str, Any]:
-    """Tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, with a joint bootstrap;
-    `pool`: frontier (lowest tax over every point of a method) or mean (over its arms)."""
+    """Frontier tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, each method's
+    points pooled over its arms, with a joint bootstrap over test and general items."""
     import json
 
     base_detail = json.loads((eval_dir / "curves" / "base.json").read_text(encoding="utf-8"))
@@ -103,30 +78,26 @@ def compare_methods(
                 arrays[arm] = series
     benches = sorted({b for series in arrays.values() for _, _, losses in series for b in losses})
 
-    def curves_for(method: str, item_idx: np.ndarray | None, bench_idx: dict[str, np.ndarray] | None):
+    def points_for(
+        method: str, item_idx: np.ndarray | None, bench_idx: dict[str, np.ndarray] | None
+    ) -> list[Point]:
+        """(adequacy, tax) of every point of every arm of `method`, on the items drawn."""
         out = []
         for arm in methods[method]:
-            if arm not in arrays:
-                continue
-            curve = []
-            for _, adequacy, losses in arrays[arm]:
+            for _, adequacy, losses in arrays.get(arm, []):
                 a = adequacy if item_idx is None else adequacy[item_idx]
                 taxes = [
                     (losses[b] if bench_idx is None else losses[b][bench_idx[b]]).mean()
                     for b in benches
                     if b in losses
                 ]
-                curve.append((float(a.mean()), float(np.mean(taxes)) if taxes else 0.0))
-            out.append(curve)
+                out.append((float(a.mean()), float(np.mean(taxes)) if taxes else 0.0))
         return out
 
-    point_curves = {m: curves_for(m, None, None) for m in methods}
+    estimate = {m: points_for(m, None, None) for m in methods}
     ranges = {
-        m: (
-            min((x for c in cs for x, _ in c), default=None),
-            max((x for c in cs for x, _ in c), default=None),
-        )
-        for m, cs in point_curves.items()
+        m: (min((x for x, _ in ps), default=None), max((x for x, _ in ps), default=None))
+        for m, ps in estimate.items()
     }
     detail = {
         "methods": methods,
@@ -143,26 +114,18 @@ def compare_methods(
         },
         "ranges": ranges,
         "levels": [],
-        "pool": pool,
         "quality_axis": "oracle adequacy",
         "tax_axis": (
             "overall tax: mean over " + ", ".join(benches) + " of base - tuned on each one's primary score "
             "(QA F1, MC accuracy), in points"
         ),
     }
-    bounds = [(lo, hi) for lo, hi in ranges.values() if lo is not None and hi is not None]
-    if len(bounds) < len(ranges):
+    if not all(estimate.values()):
         return {**detail, "testable": False, "reason": "a method has no checkpoint curve"}
-    low = max(lo for lo, _ in bounds)
-    high = min(hi for _, hi in bounds)
-    detail["overlap"] = [low, high]
-    if high - low < MIN_OVERLAP:
-        return {
-            **detail,
-            "testable": False,
-            "reason": f"the methods' adequacy ranges overlap by {max(high - low, 0):.3f} < {MIN_OVERLAP}",
-        }
-    levels = [low + f * (high - low) for f in LEVELS]
+    overlap, levels, reason = matched_levels(estimate["rl"], estimate["sft"])
+    detail["overlap"] = list(overlap) if overlap else None
+    if reason:
+        return {**detail, "testable": False, "reason": reason}
     rng = np.random.default_rng(seed)
     n_items = len(meanings)
     sizes = {
@@ -173,21 +136,19 @@ def compare_methods(
     for r in range(resamples):
         item_idx = rng.integers(0, n_items, n_items)
         bench_idx = {b: rng.integers(0, n, n) for b, n in sizes.items()}
-        curves = {m: curves_for(m, item_idx, bench_idx) for m in methods}
-        for j, q in enumerate(levels):
-            rl, sft = _method_tax(curves["rl"], q, pool), _method_tax(curves["sft"], q, pool)
-            if rl is not None and sft is not None:
-                samples[r, j] = rl - sft
+        drawn = {m: points_for(m, item_idx, bench_idx) for m in methods}
+        for j, level in enumerate(compare_frontiers(drawn["rl"], drawn["sft"], levels)):
+            if level.difference is not None:
+                samples[r, j] = level.difference
     rows = []
-    for j, q in enumerate(levels):
-        rl, sft = _method_tax(point_curves["rl"], q, pool), _method_tax(point_curves["sft"], q, pool)
+    for j, level in enumerate(compare_frontiers(estimate["rl"], estimate["sft"], levels)):
         column = samples[:, j][~np.isnan(samples[:, j])]
         rows.append(
             {
-                "adequacy": q,
-                "tax_rl": rl,
-                "tax_sft": sft,
-                "difference": None if rl is None or sft is None else rl - sft,
+                "adequacy": level.quality,
+                "tax_rl": level.tax_a,
+                "tax_sft": level.tax_b,
+                "difference": level.difference,
                 "ci95": percentile_interval(column) if len(column) > resamples // 2 else None,
             }
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 
+from semrl.evaluate.tradeoff import frontier_tax
 from semrl.sandbox.claims import judge_claims
 from semrl.sandbox.protocol import oracle_verdict
 from semrl.sandbox.selection import choose
@@ -48,6 +49,14 @@ def test_choose_takes_the_best_point_over_arms_and_checkpoints_ties_to_the_earli
     tied = choose(_dev({"a": {10: 0.5, 20: 0.5}, "b": {5: 0.5}}), {"m": ["a", "b"]})["m"]
     assert tied["key"] == "a@10"  # the earlier multiple, then the earlier step
     assert choose(dev, {"none": ["missing"]})["none"]["arm"] is None
+
+
+def test_the_frontier_keeps_a_methods_gentle_learning_rate_over_its_destructive_one():
+    gentle = [(0.2, 0.0), (0.3, 1.0), (0.4, 2.0)]
+    destructive = [(0.2, 0.0), (0.35, 60.0), (0.45, 90.0)]
+    assert frontier_tax(gentle + destructive, 0.3) == 1.0
+    assert frontier_tax(gentle + destructive, 0.42) == 90.0  # only the destructive arm gets there
+    assert frontier_tax(gentle, 0.5) is None
 
 
 def _oracle(values):

@@ -16,22 +16,22 @@ def _point(target: float, tax: float) -> dict:
 def test_matched_quality_with_tied_checkpoints():
     from semrl.evaluate.tradeoff import matched_quality
 
-    results = {
-        "arms": {
-            # two checkpoints of each arm reach exactly the same target value
-            "semantic_rl": {
-                "curve": [_point(0.2, 0.1), _point(0.5, 0.3), _point(0.5, 0.2), _point(0.8, 0.4)]
-            },
-            "strong_sft": {"curve": [_point(0.1, 0.5), _point(0.6, 0.6), _point(0.6, 0.7), _point(0.9, 0.9)]},
-        }
-    }
-    out = matched_quality(results, levels=3)
-    rows = out["semantic_rl vs strong_sft"]
+    def results(tie_rl: list[float], tie_sft: list[float]) -> dict:
+        # two checkpoints of each arm reach exactly the same target value
+        rl = [_point(0.2, 0.1), *(_point(0.5, t) for t in tie_rl), _point(0.8, 0.4)]
+        sft = [_point(0.1, 0.5), *(_point(0.6, t) for t in tie_sft), _point(0.9, 0.9)]
+        return {"arms": {"semantic_rl": {"curve": rl}, "strong_sft": {"curve": sft}}}
+
+    rows = matched_quality(results([0.3, 0.2], [0.6, 0.7]), fractions=(0.0, 0.5, 1.0))[
+        "semantic_rl vs strong_sft"
+    ]
     assert [round(r["target"], 6) for r in rows] == [0.2, 0.5, 0.8]
-    # at the low end the interpolation is exact: 0.1 for RL; SFT between (0.1, 0.5) and (0.6, 0.6)
-    assert rows[0]["semantic_rl"]["tax"] == pytest.approx(0.1)
-    assert rows[0]["strong_sft"]["tax"] == pytest.approx(0.52)
-    assert rows[0]["difference"] == pytest.approx(0.1 - 0.52)
+    # the cheaper of the tied checkpoints, whichever comes first
+    assert [r["semantic_rl"]["tax"] for r in rows] == [0.1, 0.2, 0.4]
+    assert [r["strong_sft"]["tax"] for r in rows] == [0.6, 0.6, 0.9]
+    assert rows[0]["difference"] == pytest.approx(0.1 - 0.6)
+    swapped = matched_quality(results([0.2, 0.3], [0.7, 0.6]), fractions=(0.0, 0.5, 1.0))
+    assert [r["difference"] for r in swapped["semantic_rl vs strong_sft"]] == [r["difference"] for r in rows]
 
 
 # -- side-experiment caches -----------------------------------------------------------------------
