@@ -314,3 +314,17 @@ def test_preflight_estimate_counts_a_reference_copy_for_full_fine_tuning_only(tm
     assert "weights 0.2 MiB + gradients 0.2 MiB + AdamW 1.3 MiB + reference 0.2 MiB + logits " in full
     lora_line = dry_run_memory(tmp_path, {"r": 4, "alpha": 8}, "bfloat16")
     assert "reference" not in lora_line and "(LoRA)" in lora_line
+
+
+def test_cpu_fsdp_estimate_keeps_the_whole_reference_per_process(tmp_path, monkeypatch):
+    """Under FSDP on CPU, TRL prepares the reference before semrl turns FSDP on (train/sharded.py),
+    so each process holds all of it while the policy's weights are sharded."""
+    from semrl.experiment_config import load_experiment
+    from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.train.recipes import plan_experiment
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    exp = load_experiment(kl_config(tmp_path, None))
+    parts = dict(largest_estimate(exp, plan_experiment(exp)).parts)
+    assert parts["reference"] == 115008 * 4 == 2 * parts["weights"]  # fp32 on CPU, weights halved
