@@ -202,7 +202,13 @@ class GRPOSpec(StrictModel):
         4, ge=1, description="per process; batch = prompts x generations completions"
     )
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
-    beta: float = Field(0.0, ge=0.0, description="KL coefficient (unpublished); 0 loads no reference model")
+    beta: float = Field(
+        0.0,
+        ge=0.0,
+        description="KL coefficient (unpublished; DeepSeekMath's GRPO used 0.04) against the stage's "
+        "starting model: under LoRA that model with the adapter off, else a frozen copy in memory; "
+        "0 loads no reference model",
+    )
     loss_type: str = Field("dapo", description="TRL loss: grpo, dr_grpo, dapo, bnpo, ...")
     epsilon: float = Field(0.2, gt=0.0, description="clip range (unpublished)")
     scale_rewards: str = Field("group", description="group, batch or none")

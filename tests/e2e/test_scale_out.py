@@ -154,11 +154,17 @@ def test_fsdp_grpo_finishes_with_a_plain_final_model(tmp_path):
                 "max_completion_length": 8,
                 "logging_steps": 1,
                 "save_steps": 1,
+                "beta": 0.04,  # each CPU rank holds TRL's whole reference beside its policy shard
             },
         },
     )
     run_ok(launch("fsdp.yaml", "train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")))
     assert_trained_and_whole(tmp_path / "run", "grpo")
+    history = json.loads(
+        (tmp_path / "run" / "train" / "grpo" / "log_history.json").read_text(encoding="utf-8")
+    )
+    kl = [entry["kl"] for entry in history if "kl" in entry]
+    assert len(kl) == 2 and kl[0] == pytest.approx(0.0, abs=1e-6)  # the reference is the starting model
 
 
 def test_fsdp_reward_model_finishes_with_a_plain_final_model(tmp_path):

@@ -70,13 +70,16 @@ def estimate_memory(
     extras: Mapping[str, float] | None = None,
     processes: int = 1,
     zero_stage: int = 0,
+    shard_reference: bool = True,
 ) -> MemoryEstimate:
     """Bytes per process. Full fine-tuning: gradients in the weights' dtype, AdamW's two fp32
     states, and an fp32 master copy when the weights are 16-bit (mixed precision, as ZeRO and FSDP
     keep it). LoRA: the base is frozen; adapters, their gradients and states are fp32 (peft upcasts
-    them), and beta > 0 needs no reference copy (TRL turns the adapters off instead).
+    them), and beta > 0 needs no reference copy (TRL turns the adapters off instead); full
+    fine-tuning with beta > 0 holds one more copy of the weights, in their dtype, as the reference.
     `zero_stage` 1 shards optimizer states over `processes`, 2 also gradients, 3 (or FSDP) also
-    weights and the reference; the reward models in `extras` are never sharded."""
+    weights and, unless `shard_reference` is false, the reference; the reward models in `extras`
+    are never sharded."""
     shard = max(processes, 1)
     split = {
         part: (shard if zero_stage >= stage else 1)
@@ -88,7 +91,12 @@ def estimate_memory(
         ("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
         ("gradients", trainable * trainable_bytes / split["gradients"]),
         ("AdamW", trainable * (8 + master) / split["optimizer"]),
-        ("reference", params * weight_bytes / split["weights"] if beta > 0 and not lora else 0.0),
+        (
+            "reference",
+            params * weight_bytes / (split["weights"] if shard_reference else 1)
+            if beta > 0 and not lora
+            else 0.0,
+        ),
         *(extras or {}).items(),
     ]
     notes = [
@@ -240,6 +248,9 @@ def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab:
         },
         processes=processes,
         zero_stage=stage,
+        # TRL shards the reference when FSDP is on at its init; on CPU semrl turns FSDP on later
+        # (train/sharded.py), so each CPU process holds a whole reference
+        shard_reference=device != "cpu",
     )
     notes = [f"arm {arm.name} ({'grpo' if grpo else 'sft'})", *estimate.notes]
     parts = estimate.parts

@@ -139,7 +139,27 @@ def _reward_section(
         _table(["term", "type", "weight", "settings"], rows),
         "",
     ]
-    return lines
+    return lines + [kl_sentence(exp, arm, p, stages) for p in grpo] + [""]
+
+
+def kl_sentence(exp: ExperimentConfig, arm, plan: StagePlan, stages: dict[str, Any]) -> str:
+    """What a GRPO stage's policy was anchored to: beta and the reference TRL scored it against
+    (its starting model; under LoRA that model is the adapter switched off, not a second copy)."""
+    beta = exp.stage_settings(arm, plan.stage).beta
+    if beta == 0:
+        return f"KL penalty of stage `{plan.stage}`: none (beta 0, no reference model)."
+    start = "the base model" if plan.init == "base" else f"the final model of stage `{plan.init}`"
+    how = (
+        "the same weights with the LoRA adapter switched off"
+        if exp.model.lora is not None
+        else "a frozen copy of it"
+    )
+    kl = stages.get(plan.key, {}).get("metrics", {}).get("kl", {})
+    logged = f"; logged KL {_fmt(kl['first'])} → {_fmt(kl['last'])}" if kl else ""
+    return (
+        f"KL penalty of stage `{plan.stage}`: beta {_fmt(beta)} against its starting model, "
+        f"{start} ({how}){logged}."
+    )
 
 
 def _count_lines(path: Path) -> int | None:

@@ -158,11 +158,15 @@ def preference_table(results: dict[str, Any]) -> Table | None:
 
 
 def training_table(results: dict[str, Any]) -> Table | None:
+    """Each stage's loss and reward, and the KL to the reference where a GRPO stage had beta > 0."""
     rows = []
-    for key, stage in results.get("training", {}).items():
+    stages = results.get("training", {})
+    with_kl = any("kl" in stage.get("metrics", {}) for stage in stages.values())
+    for key, stage in stages.items():
         metrics = stage.get("metrics", {})
         reward = metrics.get("reward", {})
         loss = metrics.get("loss", {})
+        kl = metrics.get("kl", {})
         rows.append(
             [
                 key,
@@ -170,13 +174,18 @@ def training_table(results: dict[str, Any]) -> Table | None:
                 f"{stage.get('seconds', 0):.1f}",
                 f"{_num(loss.get('first'), '.3f')} → {_num(loss.get('last'), '.3f')}" if loss else "–",
                 f"{_num(reward.get('first'), '.3f')} → {_num(reward.get('last'), '.3f')}" if reward else "–",
+                *(
+                    [f"{_num(kl.get('first'), '.3g')} → {_num(kl.get('last'), '.3g')}" if kl else "–"]
+                    * with_kl
+                ),
             ]
         )
     if not rows:
         return None
     return (
         "Training stages",
-        ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"],
+        ["stage", "steps", "seconds", "loss (first → last)", "reward (first → last)"]
+        + ["KL to reference (first → last)"] * with_kl,
         rows,
     )
 

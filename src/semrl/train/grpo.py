@@ -48,6 +48,7 @@ def grpo_config(
         temperature=spec.temperature if spec.temperature is not None else settings.temperature,
         top_p=spec.top_p if spec.top_p is not None else settings.top_p,
         beta=spec.beta,
+        trust_remote_code=settings.trust_remote_code,  # TRL loads the beta > 0 reference with it
         loss_type=spec.loss_type,
         epsilon=spec.epsilon,
         scale_rewards=spec.scale_rewards,
@@ -92,6 +93,13 @@ def resumable_grpo_trainer():
 
     class ResumableGRPOTrainer(GRPOTrainer):
         completions_log: CompletionsLog | None = None  # set for grpo.log_completions
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if self.ref_model is not None:  # beta > 0 without LoRA: TRL's copy of the starting model
+                # TRL scores with it under no_grad but leaves its weights trainable; frozen, it stays
+                # out of any optimizer and autograd graph by construction
+                self.ref_model.requires_grad_(False)
 
         def _get_train_sampler(self, *args, **kwargs):
             return EpochSeededSampler(super()._get_train_sampler(*args, **kwargs))
