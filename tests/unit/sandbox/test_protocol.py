@@ -132,3 +132,23 @@ def test_the_oracle_classes_an_arm_learned_hacked_or_flat():
     assert oracle_verdict("up", oracle, {"up": FLAT})["class"] == "learned"  # meaning rose without the reward
     assert oracle_verdict("flat", oracle, {"flat": FLAT})["class"] == "flat"
     assert oracle_verdict("missing", oracle, {})["class"] is None
+
+
+def test_candidate_points_are_the_last_stages_checkpoints_and_its_final_model(tmp_path):
+    from semrl.sandbox.selection import candidate_points
+
+    grpo = tmp_path / "rl" / "grpo"
+    for folder in ("checkpoint-20", "checkpoint-40", "final", "checkpoint-60-broken"):
+        (grpo / folder).mkdir(parents=True)
+    for folder in ("checkpoint-20", "checkpoint-40", "final"):
+        (grpo / folder / "config.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "rl" / "sft" / "final").mkdir(parents=True)  # the cold start is not a candidate
+    (grpo / "metrics.json").write_text(json.dumps({"steps": 50}), encoding="utf-8")
+    assert candidate_points(tmp_path, "rl") == [
+        (20, grpo / "checkpoint-20"),
+        (40, grpo / "checkpoint-40"),
+        (50, grpo / "final"),
+    ]
+    (grpo / "metrics.json").write_text(json.dumps({"steps": 40}), encoding="utf-8")
+    assert candidate_points(tmp_path, "rl")[-1] == (40, grpo / "checkpoint-40")  # final = last checkpoint
+    assert candidate_points(tmp_path, "missing") == []
