@@ -27,7 +27,9 @@ GROUP = 4
 SUMMARY = ("first", "last", "mean", "n")
 
 
-def grpo_stage(tiny_lm: Path, root: Path, rewards: dict) -> tuple[list[dict], dict, list[dict], dict]:
+def grpo_stage(
+    tiny_lm: Path, root: Path, rewards: dict, **grpo: object
+) -> tuple[list[dict], dict, list[dict], dict]:
     """Three logged steps of two prompts x four completions, as arm `rl`'s grpo stage of a run in
     `root`; (log history, metrics.json, completions.jsonl, the manifest's stages)."""
     records = [
@@ -43,6 +45,7 @@ def grpo_stage(tiny_lm: Path, root: Path, rewards: dict) -> tuple[list[dict], di
         temperature=1.0,
         logging_steps=1,
         save_steps=100,
+        **grpo,
     )
     config = RewardConfig.model_validate(rewards)
     run, out = Run(root), root / "rl" / "grpo"
@@ -153,3 +156,29 @@ def test_a_reward_that_pays_every_completion_alike_gives_zero_advantage(tiny_lm,
         assert 0.0 <= entry["stall/floored/semantic"] <= 1.0
     assert metrics["stall/std/semantic"]["mean"] > 0.0  # the term had spread; the gate took it away
     assert metrics["stall/advantage_abs"] == {"first": 0.0, "last": 0.0, "mean": 0.0, "n": 3}
+
+
+def test_with_one_reward_function_per_term_each_term_still_has_its_spread(tiny_lm, tmp_path):
+    """normalize_then_sum hands TRL each term as its own function: the spreads come from TRL's
+    per-function columns, and match completions.jsonl as under the composed reward."""
+    rewards = {
+        "rewards": [
+            {"type": "semantic", "weight": 1.0, "tau": 0.0},
+            {"type": "language", "weight": 0.5, "lang": "bo", "mode": "continuous"},
+        ]
+    }
+    steps, _, rows, _ = grpo_stage(
+        tiny_lm, tmp_path / "run", rewards, multi_objective_aggregation="normalize_then_sum"
+    )
+    for entry in steps:
+        batch = groups(rows, entry["step"])
+        for term in ("semantic", "language"):
+            spread = statistics.mean(statistics.stdev(r["rewards"][term] for r in g) for g in batch)
+            assert entry[f"stall/std/{term}"] == pytest.approx(spread, abs=1e-6)
+        total = statistics.mean(
+            statistics.stdev(r["rewards"]["semantic"] + 0.5 * r["rewards"]["language"] for r in g)
+            for g in batch
+        )
+        assert entry["stall/std_total"] == pytest.approx(total, abs=1e-5)
+        advantage = statistics.mean(abs(r["advantage"]) for g in batch for r in g)
+        assert entry["stall/advantage_abs"] == pytest.approx(advantage, abs=1e-6)
