@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from semrl.report.monitors import monitors_table, tau_table
+from semrl.report.stall import run_stall_table
 
 Table = tuple[str, list[str], list[list[str]]]
 
@@ -267,6 +268,7 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
         training_table(results),
         tau_table(results),
         monitors_table(results),
+        run_stall_table(results),
         completions_table(results),
     ]
     return [t for t in tables if t is not None]

@@ -9,7 +9,9 @@ text in a call is encoded once (encoders/distinct.py), and the contrast bank onc
 `tau: cold_start` is resolved by the GRPO stage (the q-quantile of the cold-start model's
 `adequacy`, then `set_tau`); scoring before that is an error, never a silent tau. The first
 semantic term of a reward also computes the oracle-free monitors (rewards/monitors.py) from the
-call's vectors; the caller logs them through TRL's `log_metric`.
+call's vectors; the caller logs them through TRL's `log_metric`. Every semantic term also logs the
+share of its scores at or below tau and, with `contrast:`, how s' reorders each prompt's
+completions against plain cosine (`stall/*`, rewards/stall.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from semrl.rewards.base import LoadedModel, RewardComponent, as_text
 from semrl.rewards.contrast import Bank, ContrastSpec, build_bank, corrected, draw_bank
 from semrl.rewards.monitors import monitor_values
 from semrl.rewards.spec import ComponentBase
+from semrl.rewards.stall import PREFIX, contrast_stall, floored_share, mean_cosine
 
 if TYPE_CHECKING:
     import torch
@@ -123,6 +126,7 @@ class SemanticReward(RewardComponent):
         self.banks: dict[str, Bank] | None = None  # role -> bank, built by prepare() under contrast
         self.monitor = False  # set by build_reward on a reward's first semantic term
         self.monitors: dict[str, float] = {}  # the last call's monitor/* values
+        self.stall: dict[str, float] = {}  # the last call's stall/* values
         self._groups: list[str] | None = None  # the last call's prompts, as text
 
     @property
@@ -225,6 +229,7 @@ class SemanticReward(RewardComponent):
             else None
         )
         self.monitors = self._monitors(completions, refs, keep, outputs, targets) if self.monitor else {}
+        self.stall = self._stall(totals, keep, outputs, targets)
         return [
             shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions, strict=True)
         ]
@@ -246,5 +251,22 @@ class SemanticReward(RewardComponent):
         k = self.spec.contrast.k if self.spec.contrast is not None else MONITOR_K
         return monitor_values(vectors, targets[role], refs[role], completions, k, self._groups)
 
+    def _stall(
+        self, totals: list[float], keep: list[int], outputs: torch.Tensor, targets: dict[str, torch.Tensor]
+    ) -> dict[str, float]:
+        """The share of non-empty completions at or below tau and, under contrast, whether s'
+        reorders each prompt's completions against plain cosine (rewards/stall.py); without
+        contrast the two are the same score, so there is no reordering to log."""
+        import torch
+
+        scores = [totals[i] for i in keep]
+        floored = floored_share(scores, self.tau) if self.tau is not None else None
+        values = {f"{PREFIX}floored/{self.name}": floored} if floored is not None else {}
+        if self.spec.contrast is None or self._groups is None or not keep:
+            return values
+        rows = torch.tensor(keep, dtype=torch.long)
+        plain = mean_cosine(outputs, [targets[role][rows] for role in self.needs])
+        return {**values, **contrast_stall(self.name, plain, scores, [self._groups[i] for i in keep])}
+
     def extra_metrics(self) -> dict[str, float]:
-        return self.monitors if self.monitor else {}
+        return {**(self.monitors if self.monitor else {}), **self.stall}

@@ -4,6 +4,7 @@ Gathering sharded (FSDP, ZeRO-3) weights and saving the final model: train/shard
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,15 @@ def stage_train_loss(log_history: list[dict[str, Any]]) -> float | None:
 
 
 def summarize_logs(log_history: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
-    """First and last logged value of each key, the whole stage's mean loss and its last runtime."""
+    """First, last and mean logged value of each key (the mean over the finite numbers; None when
+    there are none), the whole stage's mean loss and its last runtime."""
     out: dict[str, Any] = {}
     for key in keys:
         values = [entry[key] for entry in log_history if key in entry]
         if values:
-            out[key] = {"first": values[0], "last": values[-1], "n": len(values)}
+            numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+            mean = sum(numbers) / len(numbers) if numbers else None
+            out[key] = {"first": values[0], "last": values[-1], "mean": mean, "n": len(values)}
     final = [entry for entry in log_history if "train_runtime" in entry]
     if final:
         out["train_runtime_s"] = final[-1]["train_runtime"]

@@ -32,6 +32,7 @@ from semrl.train.guard import train_guarded
 from semrl.train.hacking import hacking_check
 from semrl.train.settings import StageSettings
 from semrl.train.sharded import save_final
+from semrl.train.stall import record_stall, stall_keys
 
 
 def grpo_config(
@@ -104,6 +105,11 @@ def resumable_grpo_trainer():
         def _get_train_sampler(self, *args, **kwargs):
             return EpochSeededSampler(super()._get_train_sampler(*args, **kwargs))
 
+        def _generate_and_score_completions(self, inputs):
+            output = super()._generate_and_score_completions(inputs)
+            record_stall(self, len(inputs))  # stall/*: within-group spread and |advantage|
+            return output
+
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             super().log(logs, start_time)
             if self.completions_log is not None:
@@ -164,7 +170,10 @@ def run_grpo(
     return {
         "final_model": str(final),
         "prompts": len(records),
-        **summarize_logs(history, ("loss", "reward", "kl", "completions/mean_length", *names, *monitors)),
+        **summarize_logs(
+            history,
+            ("loss", "reward", "kl", "completions/mean_length", *names, *monitors, *stall_keys(history)),
+        ),
         **({"tau_cold_start": tau} if tau is not None else {}),
         "hacking": hacking,
     }

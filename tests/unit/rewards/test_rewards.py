@@ -182,7 +182,7 @@ def test_trl_contract_messages_columns_and_logging():
     )
     assert len(values) == 2 and all(math.isfinite(v) for v in values)
     # one reference in the call: the monitors can only count distinct outputs (test_monitors.py)
-    assert set(logged) == {"reward/semantic", "reward/language", "monitor/distinct"}
+    assert set(logged) == {"reward/semantic", "reward/language", "monitor/distinct", "stall/floored/semantic"}
     assert not isinstance(reward, torch.nn.Module)
     assert reward.__name__ == "semrl_reward"
     with pytest.raises(KeyError, match="target_text"):

@@ -45,20 +45,29 @@ def test_stage_train_loss_ignores_entries_without_a_numeric_loss_or_a_step():
     assert stage_train_loss([]) is None
 
 
-def test_summarize_logs_gives_first_last_and_count_of_each_key_and_the_stage_totals():
+def test_summarize_logs_gives_first_last_mean_and_count_of_each_key_and_the_stage_totals():
     history = [
         {"loss": 2.0, "reward": 0.1, "step": 5},
         {"loss": 1.0, "reward": 0.3, "kl": 0.01, "step": 10},
         {"train_runtime": 12.5, "train_loss": 1.5, "step": 10},
     ]
     summary = summarize_logs(history, ("loss", "reward", "kl", "grad_norm"))
-    assert summary["loss"] == {"first": 2.0, "last": 1.0, "n": 2}
-    assert summary["reward"] == {"first": 0.1, "last": 0.3, "n": 2}
-    assert summary["kl"] == {"first": 0.01, "last": 0.01, "n": 1}
+    assert summary["loss"] == {"first": 2.0, "last": 1.0, "mean": 1.5, "n": 2}
+    assert summary["reward"] == pytest.approx({"first": 0.1, "last": 0.3, "mean": 0.2, "n": 2})
+    assert summary["kl"] == {"first": 0.01, "last": 0.01, "mean": 0.01, "n": 1}
     assert "grad_norm" not in summary  # never logged
     assert summary["train_runtime_s"] == 12.5
     assert summary["train_loss"] == pytest.approx(1.5)
     assert summary["steps"] == 10
+
+
+def test_summarize_logs_means_only_the_numbers_a_step_logged():
+    # TRL logs None for a metric with no valid value in the step; the guard nulls non-finite values
+    history = [{"kl": None, "step": 1}, {"kl": 0.2, "step": 2}, {"kl": 0.4, "step": 3}]
+    assert summarize_logs(history, ("kl",))["kl"] == pytest.approx(
+        {"first": None, "last": 0.4, "mean": 0.3, "n": 3}
+    )
+    assert summarize_logs([{"kl": None, "step": 1}], ("kl",))["kl"]["mean"] is None
 
 
 def test_summarize_logs_falls_back_to_the_trainers_loss_when_no_step_was_logged():
