@@ -112,7 +112,8 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         and "Oracle verdict per arm" in summary
     )
     assert "Reward audit on the sandbox encoder" in summary and "chosen on the dev split" in summary
-    assert "Hacking monitors" in summary and "confusion table" in summary
+    assert "Hacking monitors" in summary and "confusion table" in summary and "Stall diagnosis" in summary
+    assert sandbox["stall"]["retrieval_rl"]["stall/advantage_abs"]["mean"] >= 0.0
     assert (run / "report.html").exists()
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout

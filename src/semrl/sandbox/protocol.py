@@ -175,6 +175,21 @@ def monitors_against_oracle(
     return {"arms": arms, "confusion": confusion, "counts": counts}
 
 
+def stall_metrics(mt_dir: Path, rl_arms: list[str]) -> dict[str, dict[str, Any]]:
+    """Per RL arm, its GRPO stage's summarised stall diagnosis (report/stall.py reads these keys)."""
+    out = {}
+    for arm in rl_arms:
+        metrics = mt_dir / arm / "grpo" / "metrics.json"
+        if metrics.exists():
+            out[arm] = {
+                key: value
+                for key, value in read_json(metrics).items()
+                if key.startswith(("stall/", "reward/"))
+                or key in ("frac_reward_zero_std", "reward_std", "kl")
+            }
+    return out
+
+
 def tau_values(mt_dir: Path, rl_arms: list[str]) -> dict[str, Any]:
     """The cold-start tau each GRPO stage computed (metrics.json's tau_cold_start), per arm."""
     out = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from semrl.files import read_json
 from semrl.report import build_report
+from semrl.report.stall import stall_table
 from semrl.report.tables import Table
 from semrl.sandbox.claims import claim_key
 from semrl.sandbox.tradeoff import tradeoff_figure
@@ -335,6 +336,7 @@ def sandbox_tables(claims: list[dict[str, Any]], sandbox: dict[str, Any]) -> lis
         audit_table(sandbox),
         arms_table(sandbox),
         selection_table(sandbox),
+        stall_table(sandbox.get("stall") or {}, "arm"),
         monitors_table(sandbox),
         confusion_table(sandbox),
         *tradeoff_tables(sandbox),

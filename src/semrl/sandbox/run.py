@@ -53,6 +53,7 @@ from semrl.sandbox.protocol import (
     monitors_against_oracle,
     points_on_test,
     select_points,
+    stall_metrics,
     tau_values,
     tradeoffs,
 )
@@ -330,6 +331,7 @@ def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) ->
         "selection": selection,
         "monitors": monitors,
         "tau_cold_start": tau_values(mt_dir, rl_arms),
+        "stall": stall_metrics(mt_dir, [*rl_arms, "bleu_sem", "bleu_sem_lang"]),
         "transfer": transfer,
         "transfer_oracle": strip_items(transfer_oracle),
         "reward_models": rm,
