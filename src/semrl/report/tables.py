@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from semrl.report.monitors import monitors_table, tau_table
+from semrl.train.select import describe as describe_selection
 
 Table = tuple[str, list[str], list[list[str]]]
 
@@ -181,6 +182,19 @@ def training_table(results: dict[str, Any]) -> Table | None:
     )
 
 
+def selection_table(results: dict[str, Any]) -> Table | None:
+    """GRPO stages with grpo.select: the checkpoint that became final/, its dev score, and why."""
+    rows = []
+    for key, stage in results.get("training", {}).items():
+        selection = stage.get("metrics", {}).get("selection")
+        if selection:
+            scores = ", ".join(f"{c['step']}: {_num(c.get('score'), '.4g')}" for c in selection["candidates"])
+            rows.append([key, str(selection["chosen_step"]), scores, describe_selection(selection)])
+    if not rows:
+        return None
+    return ("Checkpoint selection (dev split)", ["stage", "chosen step", "dev score by step", "why"], rows)
+
+
 def matched_table(results: dict[str, Any]) -> Table | None:
     rows = []
     for pair, entries in (results.get("matched_quality") or {}).items():
@@ -249,6 +263,7 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
         matched_table(results),
         preference_table(results),
         training_table(results),
+        selection_table(results),
         tau_table(results),
         monitors_table(results),
         completions_table(results),
