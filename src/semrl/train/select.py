@@ -337,6 +337,11 @@ def _select(
     device: str,
     resumed: bool,
 ) -> None:
+    gc.collect()  # the trainer's model, now unreferenced, before a candidate's is loaded
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
     encoder = bind_eval_encoder(selection_encoder(exp, select), run_root) or DEFAULT_ENCODER
     key = _fingerprint(exp, select, encoder, dev)
     path = out_dir / FILE
@@ -376,10 +381,10 @@ def _select(
         record["candidates"].append(entry)
         atomic_write_json(path, record)  # the cache: a kill loses one candidate's scoring at most
     chosen, reason = choose(record["candidates"], select.metric)
-    folder = "final" if chosen["step"] == final_step else f"checkpoint-{chosen['step']}"
-    if resumed or folder != "final":  # final/ holds the last step's weights only when just trained
+    name = "final" if chosen["step"] == final_step else f"checkpoint-{chosen['step']}"
+    if resumed or name != "final":  # final/ holds the last step's weights only when just trained
         materialize(out_dir / f"checkpoint-{chosen['step']}", out_dir / "final", exp, init, device)
-    record.update(chosen_step=chosen["step"], chosen=folder, score=chosen["score"], reason=reason)
+    record.update(chosen_step=chosen["step"], chosen=name, score=chosen["score"], reason=reason)
     atomic_write_json(path, record)
 
 
