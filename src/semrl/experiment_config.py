@@ -193,6 +193,48 @@ class SFTSpec(StrictModel):
     logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
+# `semrl score`'s metrics (metrics/scoring.py METRICS); every one is higher-is-better
+SELECT_METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
+
+
+class SelectSpec(StrictModel):
+    """Checkpoint selection of a GRPO stage on held-out rows (train/select.py), with a metric that is
+    not the training reward: the checkpoint chosen becomes the stage's final/."""
+
+    dev: PathText | Annotated[int, Field(ge=1)] = Field(
+        description="dev rows: a JSONL/CSV/TSV/Parquet file with the task's columns, or a number of the "
+        "stage's own rows held out (seeded) that GRPO then does not train on"
+    )
+    metric: Literal[SELECT_METRICS] = Field(  # type: ignore[valid-type]
+        "chrf", description="what ranks the checkpoints (as `semrl score --metrics`); higher is better"
+    )
+    encoder: PathText | None = Field(
+        None,
+        description="metric sim: its sentence encoder (folder, hub id, 'default' or 'run:encoder', as "
+        "`semrl score --encoder`); default: eval.encoder",
+    )
+    allow_reward_metric: bool = Field(
+        False,
+        description="allow metric sim with the encoder of a semantic reward term of the stage (refused "
+        "by default: choosing on the training reward picks the checkpoint that games it best)",
+    )
+
+    @field_validator("dev", mode="before")
+    @classmethod
+    def _dev(cls, value: Any) -> Any:
+        if isinstance(value, (bool, float)) or (isinstance(value, int) and value < 1):
+            raise ValueError(
+                f"{value!r}: give a file of dev rows or a number (1 or more) of rows to hold out"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _encoder_for_sim(self):
+        if self.encoder is not None and self.metric != "sim":
+            raise ValueError(f"encoder is read by metric sim only; metric is {self.metric}")
+        return self
+
+
 class GRPOSpec(StrictModel):
     epochs: Epochs = Field(1.0, description="passes over the stage's prompts")
     max_steps: MaxSteps = -1
@@ -281,6 +323,11 @@ class GRPOSpec(StrictModel):
     )
     num_completions_to_print: int | None = Field(
         None, ge=1, description="log_completions: rows per logging step (default: the whole generation batch)"
+    )
+    select: SelectSpec | None = Field(
+        None,
+        description="choose the checkpoint on dev rows with a metric that is not the reward; the chosen "
+        "one becomes final/ (see Guides: your data)",
     )
 
     TRL_PASS_THROUGH: ClassVar[tuple[str, ...]] = (
@@ -578,6 +625,9 @@ def resolve_path(value: Any, base: Path) -> Any:
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Data and model paths in a config are relative to the config file, like imports in a module."""
 
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []  # anything else is reported by validation
+
     def fix(section: dict[str, Any] | None, keys: tuple[str, ...]) -> None:
         if not isinstance(section, dict):
             return
@@ -590,11 +640,13 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("rm"), ("train", "test", "model"))
     fix(data.get("encoder"), ("train", "test", "base"))
     fix(data.get("eval"), ("suite", "encoder"))
+    for grpo in [data.get("grpo")] + [
+        arm.get("grpo") for arm in listed(data.get("arms")) if isinstance(arm, dict)
+    ]:
+        if isinstance(grpo, dict):
+            fix(grpo.get("select"), ("dev", "encoder"))
     if isinstance(data.get("eval"), dict):
         fix(data["eval"].get("judge"), ("model",))
-
-    def listed(value: Any) -> list[Any]:
-        return value if isinstance(value, list) else []  # anything else is reported by validation
 
     for rewards in [data.get("rewards")] + [
         arm.get("rewards") for arm in listed(data.get("arms")) if isinstance(arm, dict)

@@ -17,28 +17,33 @@ from semrl.tasks import TASKS
 DATA_ROLES = (*dict.fromkeys(role for task in TASKS.values() for role in task.roles), "id")
 
 
-def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(train, test) rows renamed to roles, validated, split deterministically by the seed."""
+def load_role_rows(
+    exp: ExperimentConfig, source: str, field: str, fmt: str | None = None
+) -> list[dict[str, Any]]:
+    """One file of the task's rows renamed to roles and validated (the training and test files,
+    a GRPO stage's dev file); problems name the file and line, `field` names the config field.
+    `fmt`: the file's format (default data.format)."""
     unknown = [role for role in exp.data.columns if role not in DATA_ROLES]
     if unknown:
         raise UserError(f"data.columns: unknown role {unknown[0]!r}; roles are {', '.join(DATA_ROLES)}")
     roles = TASKS[exp.task.type].roles
     needed = {role: exp.data.columns.get(role, role) for role in roles}
+    rows = load_table(source, fmt or exp.data.format, exp.data.hf_split, field)
+    require_columns(rows, source, needed)
+    rows = role_rows(rows, exp.task.type, exp.data.columns)
+    fields = list(roles)
+    repair_text_fields(rows, source, fields)
+    problems = text_problems(rows, fields, exp.data.max_chars) + duplicate_id_problems(rows)
+    if problems:
+        raise problems_error(source, problems)
+    return rows
 
-    def load(source: str, field: str) -> list[dict[str, Any]]:
-        rows = load_table(source, exp.data.format, exp.data.hf_split, field)
-        require_columns(rows, source, needed)
-        rows = role_rows(rows, exp.task.type, exp.data.columns)
-        fields = list(roles)
-        repair_text_fields(rows, source, fields)
-        problems = text_problems(rows, fields, exp.data.max_chars) + duplicate_id_problems(rows)
-        if problems:
-            raise problems_error(source, problems)
-        return rows
 
-    train = load(exp.data.train, "data.train")
+def load_task_rows(exp: ExperimentConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, test) rows renamed to roles, validated, split deterministically by the seed."""
+    train = load_role_rows(exp, exp.data.train, "data.train")
     if exp.data.test:
-        train, test = shuffled(train, exp.seed), load(exp.data.test, "data.test")
+        train, test = shuffled(train, exp.seed), load_role_rows(exp, exp.data.test, "data.test")
     else:
         train, test = split_rows(train, exp.data.test_size, exp.seed)
     if exp.data.few_shot:

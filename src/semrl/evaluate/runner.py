@@ -32,6 +32,15 @@ def target_lang(exp: ExperimentConfig) -> str | None:
     return exp.task.target_lang or exp.task.source_lang
 
 
+def generation_settings(exp: ExperimentConfig) -> GenerationSettings:
+    """The evaluation's decoding (greedy), shared with checkpoint selection (train/select.py)."""
+    return GenerationSettings(
+        max_new_tokens=exp.eval.max_new_tokens or exp.decoding.max_new_tokens,
+        batch_size=exp.eval.batch_size,
+        seed=exp.seed,
+    )
+
+
 def load_model(path: str, exp: ExperimentConfig, device: str):
     return load_for_generation(
         path, exp.model.dtype, device, exp.model.trust_remote_code, exp.model.attn_implementation
@@ -73,12 +82,9 @@ class Evaluator:
 
     def task_outputs(self, model, tokenizer) -> list[str]:
         examples = build_task_examples(self.exp.task, tokenizer)
-        settings = GenerationSettings(
-            max_new_tokens=self.exp.eval.max_new_tokens or self.exp.decoding.max_new_tokens,
-            batch_size=self.exp.eval.batch_size,
-            seed=self.exp.seed,
+        return generate(
+            model, tokenizer, [examples.prompt(row) for row in self.rows], generation_settings(self.exp)
         )
-        return generate(model, tokenizer, [examples.prompt(row) for row in self.rows], settings)
 
     def score(self, model, tokenizer, resamples: int | None = None) -> tuple[dict[str, Any], list[str], dict]:
         hyps = self.task_outputs(model, tokenizer)

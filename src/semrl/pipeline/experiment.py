@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from semrl.train.grpo import run_grpo
 from semrl.train.guard import StageStopped
 from semrl.train.recipes import StagePlan, plan_experiment
 from semrl.train.rm import run_rm
+from semrl.train.select import finished_training, select_checkpoint, split_dev
 from semrl.train.settings import StageSettings
 from semrl.train.sft import run_sft
 
@@ -175,14 +176,24 @@ def run_plan(
         raise UserError(f"{plan.key}: a GRPO stage needs `rewards:`")
     if uses_run_encoder(exp):
         reward_config = bind_run_encoder(reward_config, run_encoder_folder(run.root))
+    dev: list[dict[str, Any]] = []
+    if spec.select is not None:  # every checkpoint is a candidate: keep them all
+        rows, dev = split_dev(exp, spec.select, rows)
+        settings = replace(settings, save_every=settings.save_every or spec.save_steps)
     records = [examples.grpo_record(r, reward_config.columns, plan.with_reference) for r in rows]
-    return record_stage(
-        run,
-        plan.key,
-        out_dir,
-        lambda: run_grpo(settings, spec, reward_config, init, records, out_dir, device, resume, plan.key),
-        init=init,
-    )
+
+    def train_and_select() -> dict[str, Any]:
+        trained = finished_training(out_dir) if resume and spec.select is not None else None
+        metrics = trained or run_grpo(
+            settings, spec, reward_config, init, records, out_dir, device, resume, plan.key
+        )
+        if spec.select is None:
+            return metrics
+        return select_checkpoint(
+            exp, spec.select, dev, out_dir, metrics, init, run.root, device, resumed=trained is not None
+        )
+
+    return record_stage(run, plan.key, out_dir, train_and_select, init=init)
 
 
 def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:

@@ -27,6 +27,7 @@ from semrl.pipeline.preflight_sizes import check_sizes
 from semrl.rewards import build_reward
 from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
+from semrl.train.select import select_checks
 
 
 class Problems:
@@ -162,6 +163,7 @@ def preflight(
     if exp.rm.model is not None:
         problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
     checks = check_rewards(exp) + check_eval(exp) + model_kind_checks(exp) + lookup_checks(exp, evaluates)
+    checks += select_checks(exp, len(rows[0]) if rows and load_rows else None)
     for check in checks:
         problems.check(check)
     if rows is not None:  # the sizes need the rows; a data error was reported instead

@@ -83,6 +83,11 @@ def stage_signatures(exp, plans: list[StagePlan]) -> dict[str, str]:
             payload["reward"] = exp.reward_for(arm).model_dump(mode="json")
             payload["with_reference"] = plan.with_reference
             payload["decoding"] = exp.decoding.model_dump(mode="json")
+            if exp.stage_settings(arm, plan.stage).select is not None:  # selection decodes and scores as eval
+                payload["select_eval"] = exp.eval.model_dump(
+                    mode="json",
+                    include={"encoder", "max_new_tokens", "batch_size", "lang_threshold", "resamples"},
+                )
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
         signatures[plan.key] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return signatures[plan.key]

@@ -8,6 +8,7 @@ from typing import Any
 
 from semrl.experiment_config import ExperimentConfig
 from semrl.train.recipes import StagePlan
+from semrl.train.select import describe as describe_selection
 
 PAPER = (
     "@misc{su2026semanticrl,\n  author = {Su and others},\n  year = {2026},\n"
@@ -206,6 +207,13 @@ def _data_section(
     return lines + ["", "Rows are not reproduced here; the counts are the run's.", ""]
 
 
+def _selection_section(selection: dict[str, Any] | None) -> list[str]:
+    """Which checkpoint these weights are (grpo.select) and why."""
+    if not selection:
+        return []
+    return ["## Checkpoint selection", "", f"These weights are {describe_selection(selection)}.", ""]
+
+
 def _settings_section(exp: ExperimentConfig, arm, plan: StagePlan) -> list[str]:
     spec = exp.stage_settings(arm, plan.stage)
     keys = GRPO_KEYS if plan.trainer == "grpo" else SFT_KEYS
@@ -402,6 +410,7 @@ def card_body(
     ]
     lines += _reward_section(exp, arm, plans, plan, stages)
     lines += _data_section(run_root, exp, arm, plan, stages)
+    lines += _selection_section(stages.get(plan.key, {}).get("metrics", {}).get("selection"))
     lines += _settings_section(exp, arm, plan)
     lines += _evaluation_section(arm, plans, plan, result)
     lines += _reproduce(manifest, exp.seed)

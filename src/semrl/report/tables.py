@@ -7,6 +7,7 @@ from typing import Any
 
 from semrl.report.monitors import monitors_table, tau_table
 from semrl.report.stall import run_stall_table
+from semrl.train.select import describe as describe_selection
 
 Table = tuple[str, list[str], list[list[str]]]
 
@@ -197,6 +198,19 @@ def _frontier_cell(side: dict[str, Any]) -> str:
     return text if side.get("step") is None else f"{text} (step {side['step']})"
 
 
+def selection_table(results: dict[str, Any]) -> Table | None:
+    """GRPO stages with grpo.select: the checkpoint that became final/, its dev score, and why."""
+    rows = []
+    for key, stage in results.get("training", {}).items():
+        selection = stage.get("metrics", {}).get("selection")
+        if selection:
+            scores = ", ".join(f"{c['step']}: {_num(c.get('score'), '.4g')}" for c in selection["candidates"])
+            rows.append([key, str(selection["chosen_step"]), scores, describe_selection(selection)])
+    if not rows:
+        return None
+    return ("Checkpoint selection (dev split)", ["stage", "chosen step", "dev score by step", "why"], rows)
+
+
 def matched_table(results: dict[str, Any]) -> Table | None:
     rows = []
     for pair, entries in (results.get("matched_quality") or {}).items():
@@ -266,6 +280,7 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
         matched_table(results),
         preference_table(results),
         training_table(results),
+        selection_table(results),
         tau_table(results),
         monitors_table(results),
         run_stall_table(results),

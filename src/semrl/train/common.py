@@ -79,10 +79,15 @@ def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
     )
 
 
+def complete_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every complete checkpoint, oldest first."""
+    return [(step, path) for step, path in _checkpoints(out_dir) if _complete(path)]
+
+
 def latest_checkpoint(out_dir: Path) -> str | None:
     """The newest complete checkpoint."""
-    complete = [path for _, path in _checkpoints(out_dir) if _complete(path)]
-    return str(complete[-1]) if complete else None
+    complete = complete_checkpoints(out_dir)
+    return str(complete[-1][1]) if complete else None
 
 
 def discard_incomplete_checkpoints(out_dir: Path) -> list[str]:
