@@ -358,3 +358,16 @@ def test_trl_cli_refuses_a_retrieval_contrast(tmp_path):
     )
     with pytest.raises(UserError, match=r"rewards\.0\.contrast draws its bank from a semrl stage's rows"):
         load_trl_reward(config)
+
+
+def test_the_model_card_names_the_retrieval_settings():
+    from semrl.report.model_card_body import _component
+
+    for contrast, setting in (
+        (RETRIEVAL, "retrieval (bank 512, temperature 0.05, weight 1)"),
+        ({"k": 4}, "csls (bank 512, k 4)"),
+    ):
+        spec = RewardConfig.model_validate({"rewards": [{"type": "semantic", "contrast": contrast}]}).rewards[
+            0
+        ]
+        assert f"hubness correction {setting}" in _component(spec, {})[-1]
