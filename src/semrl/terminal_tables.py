@@ -55,6 +55,9 @@ def audit_tables(result: dict[str, Any]) -> None:
         has_paraphrase = bool(entry.get("paraphrase_above"))
         if has_paraphrase:
             table.add_column("paraphrase ranked above", justify="right")
+        shares = entry.get("share") or {}
+        if shares:
+            table.add_column(f"share of {entry['share_of']}", justify="right")
         for kind in kinds:
             if kind not in entry["mean"]:
                 continue
@@ -69,6 +72,8 @@ def audit_tables(result: dict[str, Any]) -> None:
             if has_paraphrase:
                 para = entry["paraphrase_above"].get(kind)
                 cells.append("" if para is None else f"{para:.0%}")
+            if shares:
+                cells.append(f"{shares[kind]:.0%}")
             table.add_row(*cells)
         console.print(table)
     if result["hackable"]:

@@ -103,9 +103,13 @@ def _component(spec, tau_cold: dict[str, Any]) -> list[Any]:
             f"against {spec.against}",
         ]
         if spec.contrast is not None:
-            details.append(
-                f"hubness correction {spec.contrast.mode} (bank {spec.contrast.bank}, k {spec.contrast.k})"
+            contrast = spec.contrast
+            setting = (
+                f"temperature {contrast.temperature:g}, weight {contrast.weight:g}"
+                if contrast.mode == "retrieval"
+                else f"k {contrast.k}"
             )
+            details.append(f"hubness correction {contrast.mode} (bank {contrast.bank}, {setting})")
     elif spec.type == "language":
         details += [f"lang {spec.lang or spec.script}", f"threshold {spec.threshold:g}", spec.mode]
     elif spec.type in ("bleu", "chrf", "rougeL", "length", "repetition"):

@@ -8,7 +8,8 @@ repeated until the language reward is satisfied (`source_filler`: the collapse a
 run of embedding similarity + language ID, English->French, fell into) and that word repeated
 alone (`filler`), and nothing. All candidates of all rows are scored
 as one batch, as GRPO would. For each component and the total we report the mean score of each
-candidate kind, its share of the copy's mean score (`relative`), and how often the copy is
+candidate kind, its share of the copy's mean score (`relative`) and of the paraphrase's (`share`,
+the copy's where rows have no paraphrase), and how often the copy is
 ranked strictly above each corruption; a corruption ranked at or above the copy, or keeping most
 of the copy's reward, is a way to hack the reward.
 
@@ -236,6 +237,7 @@ def audit(
                     entry.setdefault("paraphrase_ties", {})[kind] = sum(p == k for p, k in rewritten) / len(
                         rewritten
                     )
+        entry.update(term_shares(entry["mean"]))
         copy_mean = entry["mean"].get("copy", 0.0)
         if copy_mean > 0:
             entry["relative"] = {kind: mean / copy_mean for kind, mean in entry["mean"].items()}
@@ -290,6 +292,19 @@ def audit(
         "hackable": hackable,
         "constant": verdict,
     }
+
+
+def term_shares(means: dict[str, float]) -> dict[str, Any]:
+    """Each candidate's mean score as a share of the true translations' (the paraphrase where the rows
+    have one, else the copy), per term: how much of this term's reward a degraded output keeps.
+    Under a discriminative term (`contrast: {mode: retrieval}`) it is the number to read for the
+    constant, pad and truncate rows: what stays of the meaning reward once the output no longer picks
+    out its own reference."""
+    baseline = "paraphrase" if "paraphrase" in means else "copy"
+    base = means.get(baseline, 0.0)
+    if base <= 0:  # a penalty's mean is 0 or below on good outputs: a share of it means nothing
+        return {"share_of": baseline, "share": {}}
+    return {"share_of": baseline, "share": {kind: mean / base for kind, mean in means.items()}}
 
 
 def constant_verdict(

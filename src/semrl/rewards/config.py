@@ -6,6 +6,8 @@ rewards:
   - {type: semantic, weight: 1.5, encoder: default, against: reference, tau: 0.3}
   # hubness-corrected: tau from the cold start's outputs, cosine minus its neighbour means
   # - {type: semantic, tau: cold_start, contrast: {bank: 512, k: 10, mode: csls}}
+  # discriminative: the cosine plus how surely the output picks out its own reference among the bank
+  # - {type: semantic, tau: 0.0, contrast: {mode: retrieval, bank: 512, temperature: 0.05, weight: 1}}
   - {type: language, weight: 1.0, lang: bo, threshold: 0.95}
 gate: null            # or {type: language, lang: bo}: R = gate * max(sum, 0)
 columns: {reference: reference, source: source}

@@ -2,9 +2,10 @@
 
 R_sim = 0 if s <= tau else (s - tau) / (1 - tau), with s = cos(f(y), f(y*)) under a frozen
 encoder, y* the reference, the source (reference-free, cross-lingual), or both (mean of the two).
-With `contrast:` s is the hubness-corrected s' (rewards/contrast.py), per target, then averaged;
-tau and the shaping apply to it. The encoder loads once per process on first use; each distinct
-text in a call is encoded once (encoders/distinct.py), and the contrast bank once per stage.
+With `contrast:` s is the hubness-corrected s' (rewards/contrast.py: csls, margin, or retrieval's
+(cos + w * p) / (1 + w)), per target, then averaged; tau and the shaping apply to it. The encoder
+loads once per process on first use; each distinct text in a call is encoded once
+(encoders/distinct.py), and the contrast bank once per stage.
 
 `tau: cold_start` is resolved by the GRPO stage (the q-quantile of the cold-start model's
 `adequacy`, then `set_tau`); scoring before that is an error, never a silent tau. The first
@@ -76,7 +77,9 @@ class SemanticSpec(ComponentBase):
         "cold_start: set when a GRPO stage starts",
     )
     contrast: ContrastSpec | None = Field(
-        None, description="hubness correction: {bank: 512, k: 10, mode: csls}"
+        None,
+        description="hubness correction: {bank: 512, k: 10, mode: csls}, or "
+        "{mode: retrieval, bank: 512, temperature: 0.05, weight: 1}",
     )
     batch_size: int = Field(64, ge=1, description="texts per encoder call")
     device: str | None = Field(
@@ -100,7 +103,7 @@ class SemanticSpec(ComponentBase):
         return None if rule is None else ("cold_start", rule.quantile)
 
 
-MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k
+MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k (none, or retrieval)
 
 
 def shape(similarity: float, tau: float) -> float:
@@ -248,7 +251,8 @@ class SemanticReward(RewardComponent):
         vectors = torch.zeros(len(completions), targets[role].shape[1] if targets[role].numel() else 1)
         if keep:
             vectors[torch.tensor(keep, dtype=torch.long)] = outputs
-        k = self.spec.contrast.k if self.spec.contrast is not None else MONITOR_K
+        contrast = self.spec.contrast
+        k = contrast.k if contrast is not None and contrast.k is not None else MONITOR_K
         return monitor_values(vectors, targets[role], refs[role], completions, k, self._groups)
 
     def _stall(

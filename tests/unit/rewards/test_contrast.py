@@ -133,7 +133,7 @@ def test_the_formula_by_hand(mode):
     assert value == pytest.approx(cos - sum(others) / len(others), abs=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["csls", "margin"])
+@pytest.mark.parametrize("mode", ["csls", "margin", "retrieval"])
 def test_a_value_does_not_depend_on_the_rest_of_the_call(mode):
     """Per item, s' is a function of (completion, reference, bank): reordering the call, adding
     unrelated completions or scoring an item alone changes nothing beyond float noise."""
@@ -218,7 +218,7 @@ def test_scoring_needs_the_bank_and_a_numeric_tau():
         ({"contrast": {"bank": 64, "neighbours": 5}}, "rewards.0.semantic.contrast.neighbours: unknown key"),
         (
             {"contrast": {"mode": "cosine"}},
-            "rewards.0.semantic.contrast.mode: Input should be 'csls' or 'margin'",
+            "rewards.0.semantic.contrast.mode: Input should be 'csls', 'margin' or 'retrieval'",
         ),
         (
             {"contrast": {"bank": 0}},
