@@ -314,3 +314,45 @@ def test_lora_grpo_with_a_reference_under_fsdp_matches_ddp(tmp_path):
     sharded = lora_final_under("fsdp.yaml", config, "grpo", tmp_path / "fsdp")
     plain = lora_final_under("ddp.yaml", config, "grpo", tmp_path / "ddp")
     assert all(torch.equal(sharded[key], plain[key]) for key in plain)
+
+
+@pytest.mark.slow  # ~60 s: one two-process GRPO launch with checkpoint selection
+def test_checkpoint_selection_under_two_processes_chooses_once_and_every_rank_agrees(tmp_path):
+    """grpo.select under DDP: the main process scores the checkpoints while the other waits, one
+    selection.json is written, and final/ holds the chosen checkpoint's weights."""
+    config = write_config(
+        tmp_path / "grpo.yaml",
+        {
+            "name": "scale-select",
+            "model": {"tiny": {}},
+            "task": {"type": "translate", "source_lang": "zh", "target_lang": "bo"},
+            "data": {
+                "train": str(BO_ZH),
+                "columns": {"source": "reference", "reference": "source"},
+                "test_size": 4,
+            },
+            "rewards": {"rewards": [{"type": "chrf", "weight": 1.0, "lang": "bo"}]},
+            "grpo": {
+                "max_steps": 2,
+                "learning_rate": 3.0e-3,
+                "num_generations": 2,
+                "prompts_per_step": 2,
+                "max_completion_length": 8,
+                "logging_steps": 1,
+                "save_steps": 1,
+                "select": {"dev": 4, "metric": "chrf"},
+            },
+        },
+    )
+    run_ok(launch("ddp.yaml", "train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")))
+    stage = tmp_path / "run" / "train" / "grpo"
+    selection = json.loads((stage / "selection.json").read_text(encoding="utf-8"))
+    assert [c["step"] for c in selection["candidates"]] == [1, 2]
+    chosen = stage / f"checkpoint-{selection['chosen_step']}"
+    final = load_file(str(stage / "final" / "model.safetensors"))
+    picked = load_file(str(chosen / "model.safetensors"))
+    assert sorted(final) == sorted(picked) and all(torch.equal(final[k], picked[k]) for k in final)
+    assert (
+        json.loads((stage / "metrics.json").read_text(encoding="utf-8"))["selection"]["chosen_step"]
+        == (selection["chosen_step"])
+    )
