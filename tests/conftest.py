@@ -35,6 +35,8 @@ LONGEST_FIRST = (  # by their measured time in a fresh clone's make test (2026-1
     "test_reliability.py",
     "test_parallel_arms.py",
     "test_parallel_eval.py",
+    "test_grpo_kl.py",
+    "test_checkpoint_selection.py",
     "test_monitors.py",
     "test_real_model.py",
     "test_safety.py",
