@@ -257,7 +257,12 @@ def test_two_stage_lora_run_logs_kl_into_metrics_summary_and_card(tmp_path):
     kl = [entry["kl"] for entry in history if "kl" in entry]
     assert len(kl) == STEPS and kl[0] == pytest.approx(0.0, abs=1e-7) and kl[-1] > 0
     metrics = json.loads((stage / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["kl"] == {"first": kl[0], "last": kl[-1], "n": STEPS}
+    assert metrics["kl"] == {
+        "first": kl[0],
+        "last": kl[-1],
+        "mean": pytest.approx(sum(kl) / STEPS),
+        "n": STEPS,
+    }
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["rl/grpo"]["metrics"]["kl"] == metrics["kl"]
     assert "kl" not in manifest["stages"]["rl/sft"]["metrics"]
