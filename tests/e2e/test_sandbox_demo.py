@@ -14,14 +14,14 @@ CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 # one row per reward variant of the demo for C1, C2, C3 and C5; C4 and C6 one row each
 CLAIM_KEYS = [
     "C1 (paper)",
-    "C1 (retrieval)",
+    "C1 (paper_kl)",
     "C2 (paper)",
-    "C2 (retrieval)",
+    "C2 (paper_kl)",
     "C3 (paper)",
-    "C3 (retrieval)",
+    "C3 (paper_kl)",
     "C4",
     "C5 (paper)",
-    "C5 (retrieval)",
+    "C5 (paper_kl)",
     "C6",
 ]
 STATES = {"reproduced", "not reproduced", "not testable"}
@@ -59,7 +59,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         "base",
         "cold_sft",
         "semantic_rl",
-        "retrieval_rl",
+        "semantic_kl_rl",
         "strong_sft",
         "sft_continue",
         "bleu_sem",
@@ -69,21 +69,21 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     # the protocol: points chosen on dev, the rewards audited before RL, monitors against the oracle,
     # cold-start tau
     selection = sandbox["selection"]
-    assert set(selection["chosen"]) == {"sft", "paper", "retrieval"}
+    assert set(selection["chosen"]) == {"sft", "paper", "paper_kl"}
     assert selection["points"]["sft"].startswith("strong_sft@")  # --quick: one learning rate, its final model
-    assert set(selection["dev"]) >= {"cold_sft", "strong_sft", "semantic_rl", "retrieval_rl"}
+    assert set(selection["dev"]) >= {"cold_sft", "strong_sft", "semantic_rl", "semantic_kl_rl"}
     assert all(step["n"] == 16 for step in selection["dev"]["strong_sft"].values())  # the quick dev split
-    for variant in ("paper", "retrieval"):
+    for variant in ("paper", "paper_kl"):
         point = selection["points"][variant]
-        assert point.startswith(("semantic_rl@", "retrieval_rl@")) and point in sandbox["oracle"]
+        assert point.startswith(("semantic_rl@", "semantic_kl_rl@")) and point in sandbox["oracle"]
         assert selection["beats_cold"][variant]["beats"] in (True, False)
         constant = sandbox["encoder_audit"][variant]["constant"]
         assert constant["hackable"] in (True, False) and constant["share"] is not None
         assert sandbox["tradeoffs"][variant]["testable"] is False  # no curves under --quick
-    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "retrieval_rl", "bleu_sem", "bleu_sem_lang"}
+    assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "semantic_kl_rl", "bleu_sem", "bleu_sem_lang"}
     confusion = sandbox["monitors"]["confusion"]
     assert sum(sum(row.values()) for row in confusion.values()) == 4
-    for arm in ("semantic_rl", "retrieval_rl"):
+    for arm in ("semantic_rl", "semantic_kl_rl"):
         entry = sandbox["monitors"]["arms"][arm]
         assert entry["warning"] in (True, False) and entry["oracle"]["class"] in ("hacked", "learned", "flat")
         tau = sandbox["tau_cold_start"][arm]["semantic"]
@@ -113,7 +113,7 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
     )
     assert "Reward audit on the sandbox encoder" in summary and "chosen on the dev split" in summary
     assert "Hacking monitors" in summary and "confusion table" in summary and "Stall diagnosis" in summary
-    assert sandbox["stall"]["retrieval_rl"]["stall/advantage_abs"]["mean"] >= 0.0
+    assert sandbox["stall"]["semantic_kl_rl"]["stall/advantage_abs"]["mean"] >= 0.0
     assert (run / "report.html").exists()
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout

@@ -63,6 +63,22 @@ def test_shipped_configs_validate(path):
     assert exp.arms and exp.name
 
 
+RECOMMENDED = sorted((ROOT / "configs" / "paper").glob("*-recommended.yaml"))
+
+
+@pytest.mark.parametrize("path", RECOMMENDED, ids=lambda p: p.name)
+def test_recommended_recipe_is_the_paper_recipe_with_kl_and_dev_selection(path):
+    """docs/concepts/rewards.md recommends the paper's recipe plus two mechanisms, and nothing else."""
+    exp = load_experiment(path)
+    paper = load_experiment(path.with_name(path.name.replace("-recommended", "")))
+    assert exp.grpo.beta == 0.04 and paper.grpo.beta == 0.0
+    assert exp.grpo.select is not None and exp.grpo.select.metric != "sim"  # not the training reward
+    assert exp.grpo.model_copy(update={"beta": 0.0, "select": None}) == paper.grpo
+    for section in ("model", "task", "data", "encoder", "rewards", "sft", "decoding"):
+        assert getattr(exp, section) == getattr(paper, section), section
+    assert [a.name for a in exp.arms] == ["semantic_rl", "strong_sft"]
+
+
 def test_shipped_suite_loads():
     from semrl.evaluate.suite import load_suite
 
