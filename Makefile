@@ -43,7 +43,7 @@ demo: install
 	$(BIN)/semrl demo --out runs/demo
 
 test: install-test
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-all: install-test
 	$(BIN)/python -m pytest -q
