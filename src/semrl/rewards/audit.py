@@ -38,6 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from semrl.data.quality import filled
 from semrl.errors import UserError
 from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
@@ -349,7 +350,7 @@ def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: in
         where = f"{input_path}: line {row['__line__']}"
         for role in ("reference", *reward.needs):
             field = columns[role]
-            if not isinstance(row.get(field), str) or not row[field].strip():
+            if not filled(row.get(field)):
                 raise UserError(f"{where}: field {field!r} must be a non-empty string")
         # the audit's own roles read the configured columns
         row["reference"] = row[columns["reference"]]

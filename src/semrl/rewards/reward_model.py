@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from semrl.data.loading import LINE, load_table
+from semrl.data.quality import filled
 from semrl.errors import UserError
 from semrl.models.loading import load_scorer, score_texts
 from semrl.names import PathText
@@ -61,9 +62,7 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
     prompts: list[str] = []
     texts: list[str] = []
     for row in load_table(path):
-        fields = [
-            f for f in ("completion", "chosen", "rejected") if isinstance(row.get(f), str) and row[f].strip()
-        ]
+        fields = [f for f in ("completion", "chosen", "rejected") if filled(row.get(f))]
         if not fields:
             raise UserError(
                 f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')"

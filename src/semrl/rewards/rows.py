@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.data.quality import empty_problem
 from semrl.errors import UserError
 from semrl.files import atomic_write_jsonl, read_jsonl, strip_line_numbers
 from semrl.rewards.build import load_reward
@@ -47,8 +48,9 @@ def validate_rows(
                 raise UserError(f"{where}: missing field {field!r} (needed by the reward; see `columns:`)")
             if not isinstance(row[field], str):
                 raise UserError(f"{where}: field {field!r} must be a string, got {type(row[field]).__name__}")
-            if not row[field].strip():
-                raise UserError(f"{where}: field {field!r} is empty")
+            empty = empty_problem(field, row[field], "field")
+            if empty:
+                raise UserError(f"{where}: {empty}")
 
 
 def score_rows(
