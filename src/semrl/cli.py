@@ -103,8 +103,11 @@ def reward_audit(
     """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, source
     copy + target-language filler, filler alone, empty) and report how often the reward ranks the
     true reference (or a paraphrase) above each."""
+    from semrl.files import check_output_file
     from semrl.rewards.audit import audit_file
 
+    if output is not None:
+        check_output_file(output, "--output")
     result = audit_file(config, input, lang, seed)
     if output is not None:
         from semrl.files import atomic_write_json

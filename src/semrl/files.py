@@ -156,6 +156,48 @@ def strip_line_numbers(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "__line__"}
 
 
+def check_output_file(path: str | Path, flag: str) -> None:
+    """UserError unless a file can be written at `path`; run before any work, so a typo in an
+    output path costs a second, not the scoring before it. Writes nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; give a file name (such as {path / 'out.jsonl'})")
+    _check_place(path, flag, "file")
+
+
+def check_output_folder(path: str | Path, flag: str, empty: bool = False) -> None:
+    """UserError unless `path` can be a folder semrl writes into; `empty`: it must also be new or
+    empty (a model folder: config.json and the weights would overwrite a user's own). Writes nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: is a file, not a folder; give a folder")
+    _check_place(path, flag, "folder")
+    try:
+        occupied = empty and path.is_dir() and any(path.iterdir())
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot be read ({exc.strerror or exc})") from None
+    if occupied:
+        raise UserError(
+            f"{flag} {path}: already exists and is not empty; give a new or empty folder, so that "
+            "none of the files in it is overwritten"
+        )
+
+
+def _check_place(path: Path, flag: str, kind: str) -> None:
+    """The nearest existing folder at or above `path` is a writable folder (not a file, not a
+    broken link)."""
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{flag} {path}: a broken or looping symlink")
+    existing = next((p for p in [path, *path.parents] if p.exists() or p.is_symlink()), None)
+    if existing is None:
+        return
+    if existing != path and not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, so the {kind} cannot be made under it")
+    folder = existing if existing.is_dir() else existing.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {folder} is not writable")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside the target, fsync, then rename: readers never see half a file."""
     path = Path(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 from semrl.data.quality import empty_problem
 from semrl.errors import UserError
-from semrl.files import atomic_write_jsonl, read_jsonl, strip_line_numbers
+from semrl.files import atomic_write_jsonl, check_output_file, read_jsonl, strip_line_numbers
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
 
@@ -73,6 +73,7 @@ def score_rows(
 
 def score_file(config: Path, input_path: Path, output: Path, batch_size: int | None = None) -> dict[str, Any]:
     """Validate, score, write; returns the mean reward and the mean of every component."""
+    check_output_file(output, "--output")
     if batch_size is not None and batch_size < 1:
         raise UserError("--batch-size: must be at least 1")
     reward_config, reward = load_reward(config)
