@@ -14,30 +14,9 @@ import unicodedata
 from typing import Any
 
 from semrl.notices import warn
+from semrl.text.visible import INVISIBLE, blank
 
-INVISIBLE = {"\u200b": "U+200B", "\u2060": "U+2060", "\ufeff": "U+FEFF"}
 MAX_CHARS = 100_000
-
-
-def repaired(value: str) -> str:
-    """The text training and scoring see: invisible characters dropped, then NFC."""
-    for char in INVISIBLE:
-        value = value.replace(char, "")
-    return unicodedata.normalize("NFC", value)
-
-
-def blank(value: str) -> bool:
-    """Nothing visible once repaired (only whitespace and format characters such as ZWJ): such a
-    field is empty, whatever its raw bytes, so emptiness is judged after the repair."""
-    stripped = value.strip()
-    if stripped and unicodedata.category(stripped[0]) != "Cf":
-        return False  # the common case, decided by the first character
-    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in repaired(value))
-
-
-def filled(value: Any) -> bool:
-    """Text with something visible in it once repaired."""
-    return isinstance(value, str) and not blank(value)
 
 
 def empty_problem(column: str, value: str, noun: str = "column") -> str | None:

@@ -22,10 +22,10 @@ from pydantic import Field, model_validator
 
 from semrl.config_files import StrictModel, load_config
 from semrl.data.loading import load_table
-from semrl.data.quality import filled
 from semrl.errors import UserError
 from semrl.evaluate.lm_eval_tasks import check_task
 from semrl.files import read_lines
+from semrl.text.visible import filled
 
 
 class BenchmarkSpec(StrictModel):

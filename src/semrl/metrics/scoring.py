@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from semrl import metrics as m
-from semrl.data.quality import blank
 from semrl.errors import UserError
 from semrl.files import read_lines
 from semrl.metrics.semantic import semantic_similarity
 from semrl.text.scripts import resolve_scripts
+from semrl.text.visible import blank
 
 METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
 

@@ -38,7 +38,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from semrl.data.quality import filled
 from semrl.errors import UserError
 from semrl.files import read_jsonl
 from semrl.rewards.build import load_reward
@@ -47,6 +46,7 @@ from semrl.rewards.constant import choose_constant
 from semrl.rewards.language import LanguageReward
 from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
+from semrl.text.visible import filled
 
 CANDIDATES = (
     "copy",

@@ -18,12 +18,12 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from semrl.data.loading import LINE, load_table
-from semrl.data.quality import filled
 from semrl.errors import UserError
 from semrl.models.loading import load_scorer, score_texts
 from semrl.names import PathText
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text, finite_or
 from semrl.rewards.spec import ComponentBase
+from semrl.text.visible import filled
 
 
 class RewardModelSpec(ComponentBase):
