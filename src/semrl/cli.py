@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from semrl.cli_numbers import finite
 from semrl.errors import UserError
 
 app = typer.Typer(
@@ -42,7 +43,9 @@ def score(
         "default", "--encoder", help="sentence encoder for sim: folder, hub id or 'default'"
     ),
     device: str | None = typer.Option(None, "--device", help="device for the encoder (cpu, cuda, auto)"),
-    threshold: float = typer.Option(0.95, "--threshold", help="letter share needed to pass the lang check"),
+    threshold: float = typer.Option(
+        0.95, "--threshold", callback=finite, help="letter share needed to pass the lang check"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
     """Corpus metrics of a hypothesis file (BLEU, chrF++, ROUGE-L, similarity, language consistency)."""
@@ -103,8 +106,11 @@ def reward_audit(
     """Score perturbed candidates (shuffle, truncation, source copy, code-mixing, padding, source
     copy + target-language filler, filler alone, empty) and report how often the reward ranks the
     true reference (or a paraphrase) above each."""
+    from semrl.files import check_output_file
     from semrl.rewards.audit import audit_file
 
+    if output is not None:
+        check_output_file(output, "--output")
     result = audit_file(config, input, lang, seed)
     if output is not None:
         from semrl.files import atomic_write_json

@@ -73,9 +73,12 @@ def read_jsonl(
         if not line.strip():
             continue
         try:
-            row = json.loads(line, parse_constant=_refuse_constant)
+            row = json.loads(line, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
         except _NonStandardConstant as exc:
             problems.append(f"line {number}: {exc} is not valid JSON (write null, or a number)")
+            continue
+        except _DuplicateKey as exc:
+            problems.append(f"line {number}: duplicate key {exc} (JSON keeps only the last value)")
             continue
         except json.JSONDecodeError as exc:
             problems.append(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})")
@@ -85,6 +88,13 @@ def read_jsonl(
             continue
         if not isinstance(row, dict):
             problems.append(f"line {number}: expected a JSON object, got {type(row).__name__}")
+            continue
+        surrogate = _lone_surrogate(row)
+        if surrogate is not None:
+            problems.append(
+                f"line {number}: field {surrogate[0]!r} holds a lone surrogate ({surrogate[1]}), which is "
+                "not Unicode text and cannot be written or tokenised"
+            )
             continue
         if numbered:
             row["__line__"] = number
@@ -104,8 +114,88 @@ def _refuse_constant(name: str) -> Any:
     raise _NonStandardConstant(name)
 
 
+class _DuplicateKey(ValueError):
+    """A key twice in one JSON object: json.loads would keep the last value without a word."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:
+            raise _DuplicateKey(repr(key))
+        row[key] = value
+    return row
+
+
+def _lone_surrogate(obj: Any, where: str = "") -> tuple[str, str] | None:
+    """(field path, escape) of the first string (key or value) holding a lone surrogate: JSON's
+    `\\ud800` escape decodes to one, and no UTF-8 writer or tokenizer accepts it."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return where or "(top level)", f"\\u{ord(obj[exc.start]):04x}"
+        return None
+    if isinstance(obj, dict):
+        items: Iterable[tuple[str, Any]] = (
+            (f"{where}.{key}" if where else str(key), value) for key, value in obj.items()
+        )
+        for path, value in items:
+            found = _lone_surrogate(path, path) or _lone_surrogate(value, path)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            found = _lone_surrogate(value, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def strip_line_numbers(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if key != "__line__"}
+
+
+def check_output_file(path: str | Path, flag: str) -> None:
+    """UserError unless a file can be written at `path`; run before any work, so a typo in an
+    output path costs a second, not the scoring before it. Writes nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; give a file name (such as {path / 'out.jsonl'})")
+    _check_place(path, flag, "file")
+
+
+def check_output_folder(path: str | Path, flag: str, empty: bool = False) -> None:
+    """UserError unless `path` can be a folder semrl writes into; `empty`: it must also be new or
+    empty (a model folder: config.json and the weights would overwrite a user's own). Writes nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: is a file, not a folder; give a folder")
+    _check_place(path, flag, "folder")
+    try:
+        occupied = empty and path.is_dir() and any(path.iterdir())
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot be read ({exc.strerror or exc})") from None
+    if occupied:
+        raise UserError(
+            f"{flag} {path}: already exists and is not empty; give a new or empty folder, so that "
+            "none of the files in it is overwritten"
+        )
+
+
+def _check_place(path: Path, flag: str, kind: str) -> None:
+    """The nearest existing folder at or above `path` is a writable folder (not a file, not a
+    broken link)."""
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{flag} {path}: a broken or looping symlink")
+    existing = next((p for p in [path, *path.parents] if p.exists() or p.is_symlink()), None)
+    if existing is None:
+        return
+    if existing != path and not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, so the {kind} cannot be made under it")
+    folder = existing if existing.is_dir() else existing.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {folder} is not writable")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from semrl.files import atomic_write_json, atomic_write_jsonl, read_jsonl
+from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder, read_jsonl
 from semrl.metrics.scoring import score_files
 from semrl.rewards.audit import audit_file
 from semrl.rewards.rows import score_file
@@ -82,6 +82,7 @@ def build_policy_rows(data: Path, seed: int = 0) -> list[dict]:
 
 
 def run_tour(out: Path) -> dict:
+    check_output_folder(out, "--out")
     data = out / "data"
     copy_samples(data)
     console.rule("[bold]semrl tour: metrics and rewards, offline")

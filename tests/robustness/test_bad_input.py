@@ -54,6 +54,14 @@ def test_score_empty_reference_line(tmp_path):
     )
 
 
+def test_score_reference_line_of_invisible_characters(tmp_path):
+    hyp = write_lines(tmp_path / "hyp.txt", ["我们每天去学校。", "这水很凉。"])
+    ref = write_lines(tmp_path / "ref.txt", ["我们每天去学校。", "\u200b\ufeff"])
+    assert_user_error(
+        run_cli("score", "--hyp", str(hyp), "--ref", str(ref), "--lang", "zh"), "ref.txt", "line 2", "empty"
+    )
+
+
 def test_score_missing_file_and_unknown_metric_and_language(tmp_path):
     ref = write_lines(tmp_path / "ref.txt", ["a"])
     assert_user_error(
@@ -208,6 +216,21 @@ BAD_REWARD_CASES = {
         "rewards:\n  - {type: language, lang: xx}\n",
         GOOD_ROW + "\n",
         ["reward.yaml", "xx"],
+    ),
+    "invisible_only_reference": (
+        GOOD_REWARD,
+        GOOD_ROW + "\n" + json.dumps({"prompt": "p", "completion": "c", "reference": "\u200b\u2060"}) + "\n",
+        ["rows.jsonl", "line 2", "'reference' is empty (it holds only invisible characters)"],
+    ),
+    "lone_surrogate": (
+        GOOD_REWARD,
+        GOOD_ROW + '\n{"prompt": "p", "completion": "\\ud800", "reference": "the cat"}\n',
+        ["rows.jsonl", "line 2", "field 'completion' holds a lone surrogate (\\ud800)"],
+    ),
+    "duplicate_key": (
+        GOOD_REWARD,
+        '{"prompt": "p", "completion": "a dog", "reference": "the cat", "completion": "the cat"}\n',
+        ["rows.jsonl", "line 1", "duplicate key 'completion'"],
     ),
 }
 

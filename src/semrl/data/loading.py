@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from semrl.data.quality import empty_problem
 from semrl.errors import UserError, problems_error
 from semrl.files import read_jsonl, read_text
 
@@ -108,8 +109,8 @@ def require_columns(
                 problem = f"missing column {column!r} ({role})"
             elif not isinstance(value, str):
                 problem = f"column {column!r} must be text, got {type(value).__name__}"
-            elif not value.strip():
-                problem = f"column {column!r} is empty"
+            else:
+                problem = empty_problem(column, value)
             if problem:
                 count += 1
                 if len(problems) < max_report:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from semrl.data.loading import LINE, load_table
-from semrl.data.quality import repair_text_fields, text_problems
+from semrl.data.quality import empty_problem, repair_text_fields, text_problems
 from semrl.errors import UserError, problems_error
 from semrl.notices import warn
 
@@ -27,9 +27,7 @@ def _problem(row: dict[str, Any], role: str, column: str, required: bool) -> str
     value = row[column]
     if not isinstance(value, str):
         return f"field {column!r} must be text, got {type(value).__name__}"
-    if required and not value.strip():
-        return f"field {column!r} is empty"
-    return None
+    return empty_problem(column, value, "field") if required else None
 
 
 def validate_pairs(

@@ -14,9 +14,17 @@ import unicodedata
 from typing import Any
 
 from semrl.notices import warn
+from semrl.text.visible import INVISIBLE, blank
 
-INVISIBLE = {"\u200b": "U+200B", "\u2060": "U+2060", "\ufeff": "U+FEFF"}
 MAX_CHARS = 100_000
+
+
+def empty_problem(column: str, value: str, noun: str = "column") -> str | None:
+    """`column 'x' is empty` (saying when only invisible characters made it look filled), or None."""
+    if not blank(value):
+        return None
+    invisible = " (it holds only invisible characters)" if value.strip() else ""
+    return f"{noun} {column!r} is empty{invisible}"
 
 
 def repair_text_fields(rows: list[dict[str, Any]], source: str, fields: list[str]) -> None:

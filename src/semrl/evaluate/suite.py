@@ -25,6 +25,7 @@ from semrl.data.loading import load_table
 from semrl.errors import UserError
 from semrl.evaluate.lm_eval_tasks import check_task
 from semrl.files import read_lines
+from semrl.text.visible import filled
 
 
 class BenchmarkSpec(StrictModel):
@@ -87,9 +88,9 @@ class SuiteConfig(StrictModel):
 
 
 def _answers(value: Any) -> list[str] | None:
-    if isinstance(value, str) and value.strip():
+    if filled(value):
         return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+    if isinstance(value, list) and value and all(filled(v) for v in value):
         return value
     return None
 
@@ -101,11 +102,11 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
         raise ValueError(f"benchmark {spec.name!r} ({spec.type}) has no file of items")
     if spec.type in ("nll", "kl"):
         if path.endswith(".txt"):
-            texts = [line for line in read_lines(path) if line.strip()]
+            texts = [line for line in read_lines(path) if filled(line)]
         else:
             rows = load_table(path)
             for row in rows:
-                if not isinstance(row.get("text"), str) or not row["text"].strip():
+                if not filled(row.get("text")):
                     raise UserError(f"{path}: line {row['__line__']}: field 'text' must be non-empty text")
             texts = [row["text"] for row in rows]
         if not texts:
@@ -117,14 +118,14 @@ def load_items(spec: BenchmarkSpec) -> list[dict[str, Any]]:
         where = f"{path}: line {row['__line__']}"
         if spec.type == "qa":
             for field in ("context", "question"):
-                if not isinstance(row.get(field), str) or not row[field].strip():
+                if not filled(row.get(field)):
                     raise UserError(f"{where}: field {field!r} must be non-empty text")
             answers = _answers(row.get("answers", row.get("answer")))
             if answers is None:
                 raise UserError(f"{where}: field 'answers' must be a non-empty string or list of strings")
             items.append({"context": row["context"], "question": row["question"], "answers": answers})
         else:
-            if not isinstance(row.get("question"), str) or not row["question"].strip():
+            if not filled(row.get("question")):
                 raise UserError(f"{where}: field 'question' must be non-empty text")
             choices = row.get("choices")
             if (

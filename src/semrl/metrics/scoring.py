@@ -10,6 +10,7 @@ from semrl.errors import UserError
 from semrl.files import read_lines
 from semrl.metrics.semantic import semantic_similarity
 from semrl.text.scripts import resolve_scripts
+from semrl.text.visible import blank
 
 METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
 
@@ -30,7 +31,7 @@ def _read_segments(path: Path, role: str, allow_empty: bool) -> list[str]:
     lines = read_lines(path)
     if not allow_empty:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
+            if blank(line):
                 raise UserError(f"{path}: line {number}: empty {role} segment")
     return lines
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semrl.errors import UserError
-from semrl.files import read_lines
+from semrl.files import check_output_folder, read_lines
 
 SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>"]
 CHAT_TEMPLATE = (
@@ -163,5 +163,6 @@ def build_tiny(
     builders = {"lm": build_tiny_lm, "classifier": build_tiny_classifier, "encoder": build_tiny_encoder}
     if kind not in builders:
         raise UserError(f"--kind: unknown kind {kind!r}; choose {', '.join(builders)}")
+    check_output_folder(out_dir, "--out", empty=True)
     texts = [line for path in corpus for line in read_lines(path) if line.strip()] or _FALLBACK_CORPUS
     return builders[kind](out_dir, texts, TinySpec(**SIZES[size], seed=seed))

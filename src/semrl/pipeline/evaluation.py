@@ -15,7 +15,7 @@ from semrl.errors import UserError
 from semrl.evaluate.preference import judge_pairs
 from semrl.evaluate.runner import Evaluator, primary_task_metric
 from semrl.experiment_config import ExperimentConfig, load_experiment
-from semrl.files import atomic_write_json, read_jsonl
+from semrl.files import atomic_write_json, check_output_file, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import inside
 from semrl.pipeline.preflight import preflight
@@ -343,6 +343,8 @@ def evaluate_model_path(
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
+    check_output_folder(out_dir, "--out")
+    check_output_file(out_dir / f"{name}.json", "--out")
     exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
     check_model_reference(model_path, exp.model.trust_remote_code)
     if exp.eval.suite and exp.model.path is None:

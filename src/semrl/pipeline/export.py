@@ -15,7 +15,7 @@ from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, read_json
+from semrl.files import atomic_write_json, check_output_folder, read_json
 from semrl.report.model_card import public_signature, render_card
 from semrl.train.recipes import plan_arm
 
@@ -70,8 +70,7 @@ def export_arm(run_root: str | Path, arm_name: str, out: str | Path) -> Path:
     """Write the export folder for one arm; returns it."""
     run_root, out = Path(run_root), Path(out)
     exp, arm, plans, final = _arm_final(run_root, arm_name)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"{out}: already exists and is not empty; choose a new --out folder")
+    check_output_folder(out, "--out", empty=True)
     manifest = read_json(run_root / "manifest.json")
     result_path = run_root / "eval" / f"{arm.name}.json"
     result = read_json(result_path) if result_path.is_file() else None

@@ -139,6 +139,26 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     return checks
 
 
+def same_file(first: str, second: str) -> bool:
+    """Two config entries name one file (through any path spelling or link), or one datasets id."""
+    import os
+
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return first == second
+
+
+def check_separate_test_files(exp: ExperimentConfig) -> None:
+    """A test file that is the training file scores the model on what it trained on: refused."""
+    for section in ("data", "rm", "encoder"):
+        spec = getattr(exp, section)
+        if spec.train is not None and spec.test is not None and same_file(spec.train, spec.test):
+            raise UserError(
+                f"{section}.test: {spec.test} is the same file as {section}.train; give a separate "
+                f"test file, or drop {section}.test to hold out {section}.test_size of the training rows"
+            )
+
+
 def preflight(
     exp: ExperimentConfig, load_rows: bool = True, evaluates: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -154,6 +174,7 @@ def preflight(
             f"report_to: {exp.report_to} is not installed (pip install {exp.report_to}) "
             "or set report_to: none"
         )
+    problems.check(check_separate_test_files, exp)
     problems.check(check_settings, exp)
     problems.check(check_vllm, exp)
     problems.check(check_aggregation, exp)

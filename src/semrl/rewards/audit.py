@@ -46,6 +46,7 @@ from semrl.rewards.constant import choose_constant
 from semrl.rewards.language import LanguageReward
 from semrl.text.scripts import resolve_scripts, script_profile, target_share
 from semrl.text.tokenize import MetricTokenizer, guess_lang, metric_tokenizer
+from semrl.text.visible import filled
 
 CANDIDATES = (
     "copy",
@@ -349,7 +350,7 @@ def audit_file(config: Path, input_path: Path, lang: str | None = None, seed: in
         where = f"{input_path}: line {row['__line__']}"
         for role in ("reference", *reward.needs):
             field = columns[role]
-            if not isinstance(row.get(field), str) or not row[field].strip():
+            if not filled(row.get(field)):
                 raise UserError(f"{where}: field {field!r} must be a non-empty string")
         # the audit's own roles read the configured columns
         row["reference"] = row[columns["reference"]]

@@ -23,6 +23,7 @@ from semrl.models.loading import load_scorer, score_texts
 from semrl.names import PathText
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text, finite_or
 from semrl.rewards.spec import ComponentBase
+from semrl.text.visible import filled
 
 
 class RewardModelSpec(ComponentBase):
@@ -61,9 +62,7 @@ def reference_texts(path: str) -> tuple[list[str], list[str]]:
     prompts: list[str] = []
     texts: list[str] = []
     for row in load_table(path):
-        fields = [
-            f for f in ("completion", "chosen", "rejected") if isinstance(row.get(f), str) and row[f].strip()
-        ]
+        fields = [f for f in ("completion", "chosen", "rejected") if filled(row.get(f))]
         if not fields:
             raise UserError(
                 f"{path}: line {row.get(LINE, '?')}: needs a non-empty 'completion' (or 'chosen'/'rejected')"

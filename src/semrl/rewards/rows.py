@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.data.quality import empty_problem
 from semrl.errors import UserError
-from semrl.files import atomic_write_jsonl, read_jsonl, strip_line_numbers
+from semrl.files import atomic_write_jsonl, check_output_file, read_jsonl, strip_line_numbers
 from semrl.rewards.build import load_reward
 from semrl.rewards.compose import ComposedReward
 
@@ -47,8 +48,9 @@ def validate_rows(
                 raise UserError(f"{where}: missing field {field!r} (needed by the reward; see `columns:`)")
             if not isinstance(row[field], str):
                 raise UserError(f"{where}: field {field!r} must be a string, got {type(row[field]).__name__}")
-            if not row[field].strip():
-                raise UserError(f"{where}: field {field!r} is empty")
+            empty = empty_problem(field, row[field], "field")
+            if empty:
+                raise UserError(f"{where}: {empty}")
 
 
 def score_rows(
@@ -71,6 +73,7 @@ def score_rows(
 
 def score_file(config: Path, input_path: Path, output: Path, batch_size: int | None = None) -> dict[str, Any]:
     """Validate, score, write; returns the mean reward and the mean of every component."""
+    check_output_file(output, "--output")
     if batch_size is not None and batch_size < 1:
         raise UserError("--batch-size: must be at least 1")
     reward_config, reward = load_reward(config)

@@ -25,7 +25,7 @@ from rich.console import Console
 from semrl.config_files import load_config
 from semrl.data.splits import split_rows
 from semrl.experiment_config import EncoderSpec
-from semrl.files import atomic_write_json, atomic_write_text
+from semrl.files import atomic_write_json, atomic_write_text, check_output_folder
 from semrl.pipeline.experiment import run_experiment
 from semrl.report.build import gather_results
 from semrl.sandbox.claims import judge_claims, output_segments
@@ -219,6 +219,7 @@ def _cached_json(path: Path, compute) -> Any:
 
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     start = time.time()
+    check_output_folder(out, "--out")
     config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
     if quick:
         config = config.quickened()
@@ -362,6 +363,7 @@ def chosen_points(sandbox: dict[str, Any]) -> dict[str, Any]:
 def run_seeds(out: Path, seeds: int, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     """The demo over several seeds; each seed regenerates the world too (world, base model, encoder
     and arms all re-seeded), and every piece of evidence is aggregated with t-intervals over seeds."""
+    check_output_folder(out, "--out")
     base_config = load_config(DemoConfig, config_path) if config_path else DemoConfig()
     runs = []
     for offset, seed_dict in enumerate(seed_configs(base_config, seeds)):

@@ -16,7 +16,7 @@ from semrl.errors import UserError
 from semrl.evaluate.runner import primary_task_metric
 from semrl.evaluate.stats import bootstrap_paired_difference
 from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, read_jsonl
+from semrl.files import atomic_write_json, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
@@ -45,6 +45,7 @@ def run_transfer(
     overrides: list[str] | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
+    check_output_folder(out, "--out")
     named = parse_starts(starts)
     for path in named.values():
         check_model_reference(path)

@@ -12,7 +12,7 @@ from typing import Any
 
 from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
-from semrl.files import atomic_write_jsonl
+from semrl.files import atomic_write_jsonl, check_output_file
 from semrl.rewards.config import RewardModelSpec
 from semrl.rewards.reward_model import RewardModelReward
 
@@ -61,6 +61,8 @@ def best_of_n(
     device: str | None = None,
     trust_remote_code: bool = False,
 ) -> dict[str, Any]:
+    if out is not None:
+        check_output_file(out, "--out")
     groups = group_candidates(load_table(str(candidates_file)), str(candidates_file))
     reward = RewardModelReward(
         RewardModelSpec(

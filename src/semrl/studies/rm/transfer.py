@@ -18,7 +18,7 @@ from semrl.data.preferences import by_language, load_preferences, translate_pair
 from semrl.data.splits import split_rows
 from semrl.devices import pick_device
 from semrl.errors import UserError
-from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_scorer, score_texts
 from semrl.studies.rm.config import RMTransferConfig, load_transfer_config
@@ -199,6 +199,7 @@ def run_rm_transfer(
     config: Path, out: Path, overrides: list[str] | None = None, resume: bool = False
 ) -> dict[str, Any]:
     start = time.time()
+    check_output_folder(out, "--out")
     cfg = load_transfer_config(config, overrides)
     train, evaluate = gather_pairs(cfg)
     train_langs, eval_langs, reference = plan_languages(cfg, train, evaluate)
