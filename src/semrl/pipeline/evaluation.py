@@ -344,7 +344,7 @@ def evaluate_model_path(
 ) -> dict[str, Any]:
     """`semrl eval --model PATH --config X.yaml`: one model on the config's test split (and suite)."""
     exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
-    check_model_reference(model_path, exp.model.trust_remote_code)
+    check_model_reference(model_path, exp.model.trust_remote_code, "--model")
     if exp.eval.suite and exp.model.path is None:
         raise UserError(f"{config_path}: the alignment tax needs a base model: set model.path")
     _, test_rows = preflight(exp)

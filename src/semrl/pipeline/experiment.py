@@ -53,7 +53,7 @@ console = Console(stderr=True)
 def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
     """The base model path; a `tiny` model is built once into the run dir (atomically)."""
     if exp.model.path is not None:
-        check_model_reference(exp.model.path, exp.model.trust_remote_code)
+        check_model_reference(exp.model.path, exp.model.trust_remote_code, "model.path")
         return exp.model.path
     return build_tiny_base(run.root / "base_model", exp.model.tiny, exp.seed, texts)
 
@@ -381,7 +381,7 @@ def train_stage(
     device = pick_device(exp.device)
     train, test = preflight(exp, load_rows=stage in ("sft", "grpo"), evaluates=False)
     if init is not None:
-        check_model_reference(init, exp.model.trust_remote_code)
+        check_model_reference(init, exp.model.trust_remote_code, "--init")
     runner = STAGE_RUNNERS.get(stage)
     if runner is None:
         raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")
