@@ -69,7 +69,8 @@ class DemoConfig(StrictModel):
         min_length=1,
         description="the GRPO reward variants trained at every learning rate (sandbox/variants.py): "
         "paper, paper_kl (beta 0.04), retrieval (cosine + discriminative term), csls; the demo runs the "
-        "paper's and the recommended one (paper_kl) within its time budget, configs/studies/mechanisms.yaml all four",
+        "paper's and the recommended one (paper_kl) within its time budget, "
+        "configs/studies/mechanisms.yaml all four",
     )
     # tau of every variant: the paper's floor, the cold start's median similarity ("the minimal adequacy
     # level of the cold start"; tau 0 let any generic output earn reward)
