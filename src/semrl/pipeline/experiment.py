@@ -29,7 +29,7 @@ from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
-from semrl.pipeline.memory_estimate import largest_estimate
+from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
 from semrl.pipeline.run_folder import check_run_folder
@@ -237,7 +237,7 @@ def run_experiment(
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
 
-        Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
+        Console().print(largest_estimate(exp, plans, text_lengths(exp, train)).line(), soft_wrap=True)
         Console().print(
             f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
             "trained"
