@@ -24,7 +24,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 MAX_HEADER = 100_000_000  # the safetensors library refuses larger headers
-TRANSFORMER_MODULE = "sentence_transformers.models.Transformer"
 
 
 def check_weights(folder: str | Path, field: str) -> None:
@@ -39,7 +38,7 @@ def check_weights(folder: str | Path, field: str) -> None:
         return
     for path, kind in modules:
         module = root / path
-        if kind == TRANSFORMER_MODULE:
+        if kind.rsplit(".", 1)[-1] == "Transformer":  # its module path moved between versions
             _check_model_folder(module, field)
         for file in sorted(module.glob("*.safetensors")) if module.is_dir() else []:
             _raise_if(safetensors_problem(file), file, field)

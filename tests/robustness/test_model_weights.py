@@ -136,27 +136,31 @@ def encoder_folder(tmp_path_factory) -> Path:
     )
 
 
-def test_encoders_with_torn_weights_are_refused_by_every_command(encoder_folder, tmp_path):
-    encoder, named = damaged(encoder_folder, tmp_path / "encoder", "truncated")
+def score_sim(hyp: Path, encoder: Path):
+    return cli_in_process(
+        "score",
+        "--hyp",
+        str(hyp),
+        "--ref",
+        str(hyp),
+        "--lang",
+        "en",
+        "--metrics",
+        "sim",
+        "--encoder",
+        str(encoder),
+    )
+
+
+def test_encoders_with_missing_or_torn_weights_are_refused_by_every_command(encoder_folder, tmp_path):
+    """A sentence-transformers folder: the Transformer module's weights (whichever module path the
+    installed library writes in modules.json) and every module's safetensors file."""
     hyp = tmp_path / "hyp.txt"
     hyp.write_text("a b c\n", encoding="utf-8")
-    refused(
-        cli_in_process(
-            "score",
-            "--hyp",
-            str(hyp),
-            "--ref",
-            str(hyp),
-            "--lang",
-            "en",
-            "--metrics",
-            "sim",
-            "--encoder",
-            str(encoder),
-        ),
-        "--encoder",
-        str(named),
-    )
+    empty, _ = damaged(encoder_folder, tmp_path / "empty", "missing")
+    refused(score_sim(hyp, empty), "--encoder", f"{empty} has no weights")
+    encoder, named = damaged(encoder_folder, tmp_path / "encoder", "truncated")
+    refused(score_sim(hyp, encoder), "--encoder", str(named))
     semantic = {"type": "semantic", "encoder": str(encoder), "against": "reference"}
     config = experiment(tmp_path, rewards={"rewards": [semantic]}, arms=[{"name": "rl", "recipe": "grpo"}])
     refused(cli_in_process("run", str(config), "--out", str(tmp_path / "run")), str(named))
