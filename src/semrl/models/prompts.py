@@ -20,6 +20,8 @@ def encode_prompts(
 ) -> list[list[int]]:
     """Token ids of each prompt (a string, or a list of chat messages), exactly as TRL's trainers
     tokenize them."""
+    if prompts and all(isinstance(prompt, str) for prompt in prompts):  # one call: the fast path
+        return [list(row) for row in tokenizer(text=list(prompts))["input_ids"]]
     ids: list[list[int]] = []
     for prompt in prompts:
         if isinstance(prompt, list):
