@@ -151,8 +151,8 @@ class DecodingSpec(StrictModel):
     top_k: int | None = Field(
         None,
         ge=0,
-        description="accepted but read by no stage yet: GRPO samples with TRL's top_k; 0: off "
-        "(transformers refuses a negative top_k)",
+        description="top-k filter of GRPO's completions (and the cold-start sample) and of sampled "
+        "evaluation; unset or 0: off (transformers refuses a negative top_k)",
     )
     max_new_tokens: int = Field(
         64, ge=1, description="longest output in evaluation (greedy); GRPO uses grpo.max_completion_length"

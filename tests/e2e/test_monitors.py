@@ -229,8 +229,9 @@ def test_cold_start_samples_as_trl_generates(tiny_lm, tmp_path, chat):
 
     from semrl.experiment_config import GRPOSpec
     from semrl.models.loading import load_causal_lm, load_tokenizer
+    from semrl.models.prompts import encode_prompts
     from semrl.text.decoding import strip_broken_tail
-    from semrl.train.cold_start import _prompt_ids, sample_completions
+    from semrl.train.cold_start import sample_completions
     from semrl.train.grpo import grpo_config, resumable_grpo_trainer
     from semrl.train.settings import StageSettings
 
@@ -251,7 +252,7 @@ def test_cold_start_samples_as_trl_generates(tiny_lm, tmp_path, chat):
         processing_class=tokenizer,
     )
     ids = trainer._tokenize_prompts(prompts)[0]
-    assert [list(row) for row in ids] == _prompt_ids(tokenizer, prompts, args)
+    assert [list(row) for row in ids] == encode_prompts(tokenizer, prompts, args.chat_template_kwargs)
     trainer.model.eval()
     torch.manual_seed(3)
     theirs = tokenizer.batch_decode(

@@ -262,8 +262,10 @@ def peak_rss_of(args: list[str]) -> tuple[int, str]:
 @pytest.mark.slow
 def test_real_model_memory_estimate_against_the_measured_peak(tmp_path, smollm2, capsys):
     """`--dry-run`'s estimate for the GRPO stage against the peak resident memory of that stage on
-    this CPU (float32). The estimate counts weights, LoRA states, the logits of the batch, the reward
-    encoder and the runtime; it must be a lower bound within a small factor of the truth."""
+    this CPU (float32). The estimate counts weights, LoRA states, the logits and activations of the
+    batch, the reward encoder and the runtime with the training libraries; it must be within 30% of
+    the truth (measured: 3.20 GiB estimated, 3.28 GiB peak; before the activations and the libraries
+    were counted, 1.18 GiB)."""
     import re
 
     config = example_config(tmp_path, smollm2, arms=[{"name": "rl", "recipe": "grpo"}])
@@ -275,10 +277,11 @@ def test_real_model_memory_estimate_against_the_measured_peak(tmp_path, smollm2,
     value, unit = re.search(r"\(est\.\): ([\d.]+) (GiB|MiB)", line).groups()
     estimate = float(value) * (1024**3 if unit == "GiB" else 1024**2)
     assert "arm rl (grpo)" in line and "32-bit weights" in line and "encoder default" in line
+    assert "+ activations " in line
     peak, _ = peak_rss_of(["train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")])
     with capsys.disabled():
         print(
             f"\nGRPO stage on SmolLM2, CPU fp32: estimate {estimate / 1024**3:.2f} GiB, "
             f"measured peak RSS {peak / 1024**3:.2f} GiB, measured/estimate {peak / estimate:.2f}"
         )
-    assert estimate <= peak <= 4 * estimate
+    assert 0.7 <= peak / estimate <= 1.3, (estimate, peak)

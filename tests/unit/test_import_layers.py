@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "semrl.distributed",
             "semrl.config_files",
             "semrl.text",
+            "semrl.weights",
         ],
     ),
     ("measures", ["semrl.metrics", "semrl.encoders"]),

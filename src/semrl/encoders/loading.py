@@ -16,6 +16,7 @@ from typing import Any
 from semrl.devices import pick_device
 from semrl.errors import UserError
 from semrl.hub import hub_offline_requested, require_available
+from semrl.weights import check_cached_weights, check_weights
 
 DEFAULT_ENCODER = "default"
 _LOCK = threading.Lock()
@@ -34,17 +35,24 @@ def _is_hub_id(name: str) -> bool:
 
 
 def resolve_encoder(name: str | None) -> str:
-    """A loadable path or hub id; raises UserError for a local path that does not exist."""
+    """A loadable path or hub id; raises UserError for a local path that does not exist, or whose
+    weights are missing or torn (a cached hub id's too)."""
     if name is None or name == DEFAULT_ENCODER:
-        return default_encoder_path()
+        target = default_encoder_path()
+        check_weights(target, "encoder default")
+        return target
     expanded = os.path.expanduser(name)
     if Path(expanded).exists():
         if not Path(expanded).is_dir():
             raise UserError(f"encoder {name}: expected a model folder, got a file")
+        check_weights(expanded, "encoder")
         return expanded
     if Path(expanded).is_symlink():
         raise UserError(f"encoder {name}: a symlink loop or a link to nothing")
-    if _is_hub_id(name) or ("/" not in name and "\\" not in name):
+    if _is_hub_id(name):
+        check_cached_weights(name, "encoder")
+        return name
+    if "/" not in name and "\\" not in name:
         return name
     raise UserError(f"encoder {name}: path does not exist")
 

@@ -1,7 +1,8 @@
 """Batched, left-padded generation for evaluation: greedy by default, sampling on request.
 
-Prompts are sorted by length so each batch pads little, then results are put back in input
-order. Chat-message prompts go through the tokenizer's chat template, as in training.
+Prompts are encoded as training encodes them (models/prompts.py: special tokens on plain text,
+the chat template on messages), sorted by length so each batch pads little, then results are put
+back in input order.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from semrl.models.prompts import encode_prompts, left_padded
 from semrl.rewards.base import strip_reasoning
 from semrl.text.decoding import strip_broken_tail
 
@@ -20,18 +22,15 @@ class GenerationSettings:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int | None = None  # None or 0: no top-k filter
     batch_size: int = 16
     seed: int = 0
 
-
-def render_prompts(tokenizer, prompts: Sequence[Any]) -> list[str]:
-    rendered = []
-    for prompt in prompts:
-        if isinstance(prompt, list):
-            rendered.append(tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True))
-        else:
-            rendered.append(prompt)
-    return rendered
+    def sampling_kwargs(self) -> dict[str, Any]:
+        """What `model.generate` samples with; greedy decoding reads none of it."""
+        if not self.do_sample:
+            return {}
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k or 0}
 
 
 def stop_token_ids(model, tokenizer) -> list[int]:
@@ -55,35 +54,25 @@ def generate(
     """Completions (special tokens stripped) for each prompt, in input order."""
     import torch
 
-    texts = render_prompts(tokenizer, prompts)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    outputs: list[str] = [""] * len(texts)
-    previous_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    encoded = encode_prompts(tokenizer, prompts)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    outputs: list[str] = [""] * len(encoded)
     model.eval()
     if settings.do_sample:
         torch.manual_seed(settings.seed)
-    try:
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            batch = tokenizer(
-                [texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False
-            )
-            batch = batch.to(model.device)
-            kwargs: dict[str, Any] = {
-                "max_new_tokens": settings.max_new_tokens,
-                "do_sample": settings.do_sample,
-                "pad_token_id": tokenizer.pad_token_id,
-                "eos_token_id": stop_token_ids(model, tokenizer),
-            }
-            if settings.do_sample:
-                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-            with torch.inference_mode():
-                generated = model.generate(**batch, **kwargs)
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            for i, row in zip(index, new_tokens, strict=True):
-                # the answer, without a Qwen3-style <think> block (scored the same way in training)
-                outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
-    finally:
-        tokenizer.padding_side = previous_side
+    for start in range(0, len(order), settings.batch_size):
+        index = order[start : start + settings.batch_size]
+        input_ids, mask = left_padded([encoded[i] for i in index], tokenizer.pad_token_id, model.device)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": settings.max_new_tokens,
+            "do_sample": settings.do_sample,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": stop_token_ids(model, tokenizer),
+            **settings.sampling_kwargs(),
+        }
+        with torch.inference_mode():
+            generated = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+        for i, row in zip(index, generated[:, input_ids.shape[1] :], strict=True):
+            # the answer, without a Qwen3-style <think> block (scored the same way in training)
+            outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
     return outputs

@@ -77,13 +77,16 @@ def lm_judge(
     unreadable: list[str] = []
 
     def verdict(prompt: str, a: str, b: str, row: dict[str, Any]) -> float:
-        context, (say_a, say_b) = _as_user_turn(tokenizer, template.format(prompt=prompt, a=a, b=b))
+        question = template.format(prompt=prompt, a=a, b=b)
+        context, (say_a, say_b) = _as_user_turn(tokenizer, question)
         if mode == "logprob":
             (score_a, _), (score_b, _) = continuation_logprobs(
                 model, tokenizer, [(context, say_a), (context, say_b)]
             )
             return score_a - score_b
-        [answer] = generate(model, tokenizer, [context], GenerationSettings(max_new_tokens=max_new_tokens))
+        chat = bool(getattr(tokenizer, "chat_template", None))  # encoded as training encodes a prompt
+        asked = [{"role": "user", "content": question}] if chat else question
+        [answer] = generate(model, tokenizer, [asked], GenerationSettings(max_new_tokens=max_new_tokens))
         choice = read_choice(answer)
         if choice is None:
             unreadable.append(answer)

@@ -33,9 +33,11 @@ def target_lang(exp: ExperimentConfig) -> str | None:
 
 
 def generation_settings(exp: ExperimentConfig) -> GenerationSettings:
-    """The evaluation's decoding (greedy), shared with checkpoint selection (train/select.py)."""
+    """The evaluation's decoding (greedy), shared with checkpoint selection (train/select.py);
+    decoding.top_k filters whenever a caller samples."""
     return GenerationSettings(
         max_new_tokens=exp.eval.max_new_tokens or exp.decoding.max_new_tokens,
+        top_k=exp.decoding.top_k,
         batch_size=exp.eval.batch_size,
         seed=exp.seed,
     )

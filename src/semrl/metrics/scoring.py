@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl import metrics as m
+from semrl.encoders.loading import resolve_encoder
 from semrl.errors import UserError
 from semrl.files import read_lines
 from semrl.metrics.semantic import semantic_similarity
@@ -53,6 +54,11 @@ def score_files(
     except ValueError as exc:
         if "lang" in metrics:
             raise UserError(f"--lang: {exc}") from None
+    if "sim" in metrics:
+        try:
+            resolve_encoder(encoder)  # a missing folder or torn weights, before any file is read
+        except UserError as exc:
+            raise UserError(f"--encoder: {exc}") from None
     hyps = _read_segments(hyp, "hypothesis", allow_empty=True)
     refs = _read_segments(ref, "reference", allow_empty=False)
     if len(hyps) != len(refs):

@@ -11,13 +11,16 @@ from semrl.errors import UserError
 from semrl.hub import require_available
 from semrl.notices import warn
 from semrl.text.surrogates import encodable
+from semrl.weights import check_cached_weights, check_weights
 
 
-def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
-    """Fail before training when a model folder is missing or a hub id is not available offline."""
+def check_model_reference(path: str, trust_remote_code: bool = False, field: str = "model") -> None:
+    """Fail before training when a model folder is missing, its weights are missing or torn, or a
+    hub id is not available offline. `field` names the setting or option in the message."""
     if Path(path).exists():
         if not (Path(path) / "config.json").exists():
             raise UserError(f"model {path}: folder has no config.json (not a transformers model)")
+        check_weights(path, field)
         return
     if Path(path).is_symlink():
         raise UserError(f"model {path}: a symlink loop or a link to nothing")
@@ -32,6 +35,7 @@ def check_model_reference(path: str, trust_remote_code: bool = False) -> None:
         raise UserError(
             f"model {path}: not a local folder and not loadable ({str(exc).splitlines()[0]})"
         ) from None
+    check_cached_weights(path, field)
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
@@ -101,6 +105,7 @@ def load_scorer(
     classifier pools by (it reads its score at the last non-pad token)."""
     if not Path(path).is_dir():
         raise UserError(f"reward model {path}: not a local model folder")
+    check_weights(path, "reward model")
     device = pick_device(device)
     try:
         tokenizer = load_tokenizer(path, trust_remote_code)

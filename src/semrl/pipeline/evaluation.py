@@ -346,7 +346,7 @@ def evaluate_model_path(
     check_output_folder(out_dir, "--out")
     check_output_file(out_dir / f"{name}.json", "--out")
     exp = load_experiment(config_path, (overrides or []) + ([f"eval.suite={suite}"] if suite else []))
-    check_model_reference(model_path, exp.model.trust_remote_code)
+    check_model_reference(model_path, exp.model.trust_remote_code, "--model")
     if exp.eval.suite and exp.model.path is None:
         raise UserError(f"{config_path}: the alignment tax needs a base model: set model.path")
     _, test_rows = preflight(exp)

@@ -29,7 +29,7 @@ from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
-from semrl.pipeline.memory_estimate import largest_estimate
+from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import Run
 from semrl.pipeline.run_folder import check_run_folder
@@ -53,7 +53,7 @@ console = Console(stderr=True)
 def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
     """The base model path; a `tiny` model is built once into the run dir (atomically)."""
     if exp.model.path is not None:
-        check_model_reference(exp.model.path, exp.model.trust_remote_code)
+        check_model_reference(exp.model.path, exp.model.trust_remote_code, "model.path")
         return exp.model.path
     return build_tiny_base(run.root / "base_model", exp.model.tiny, exp.seed, texts)
 
@@ -237,7 +237,7 @@ def run_experiment(
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
 
-        Console().print(largest_estimate(exp, plans).line(), soft_wrap=True)
+        Console().print(largest_estimate(exp, plans, text_lengths(exp, train)).line(), soft_wrap=True)
         Console().print(
             f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
             "trained"
@@ -381,7 +381,7 @@ def train_stage(
     device = pick_device(exp.device)
     train, test = preflight(exp, load_rows=stage in ("sft", "grpo"), evaluates=False)
     if init is not None:
-        check_model_reference(init, exp.model.trust_remote_code)
+        check_model_reference(init, exp.model.trust_remote_code, "--init")
     runner = STAGE_RUNNERS.get(stage)
     if runner is None:
         raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")

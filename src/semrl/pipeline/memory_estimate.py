@@ -2,12 +2,19 @@
 
 An out-of-memory error comes after the model has loaded and the first batch has been generated,
 minutes into a run; the parts that scale with the model (weights, gradients, optimizer states,
-reference model, reward models, the logits of the largest batch) are known from the config alone.
-`estimate_memory` is the pure arithmetic; `estimate_for` counts parameters on the meta device (no
-weights are read or allocated). The weights are counted in the dtype the run will load them in on
-this machine's device (model.dtype auto: bf16 on a GPU that has it, fp32 on CPU). On CPU the
-number is resident memory, so the Python runtime (torch, transformers), measured in this process,
-is added. Other activations, the generation KV cache and the CUDA context are not included.
+reference model, reward models, the logits and activations of the largest batch) are known from
+the config and the rows' lengths. `estimate_memory` is the pure arithmetic; `estimate_for` counts
+parameters on the meta device (no weights are read or allocated). The weights are counted in the
+dtype the run will load them in on this machine's device (model.dtype auto: bf16 on a GPU that has
+it, fp32 on CPU). On CPU the number is resident memory, so the Python runtime with the libraries a
+stage imports, measured in this process, is added. The CUDA context is not included.
+
+Activations were the part left out before: on SmolLM2-135M (CPU, fp32, LoRA, 8 sequences of ~80
+tokens) the estimate without them read 1.18 GiB against a measured peak of 3.28 GiB; the loss's
+forward and backward over the batch took ~1.9 GiB of it. They are counted from the tensors a
+decoder layer saves for backward, doubled (ACTIVATION_OVERHEAD) for the gradients of those tensors
+alive during backward and what the allocator keeps; the generation's KV cache holds less than the
+saved keys and values and is freed before the loss runs, so it is inside that figure.
 """
 
 from __future__ import annotations
@@ -17,16 +24,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from semrl.data.tasks import TaskExamples, build_task_examples
 from semrl.devices import pick_device, torch_dtype
 from semrl.encoders.loading import resolve_encoder
 from semrl.errors import UserError
 from semrl.hub import hub_reachable
+from semrl.models.loading import load_tokenizer
+from semrl.models.prompts import encode_prompts
 from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER
 from semrl.train.common import lora_config
 
 GIB = 1024**3
 LOGIT_COPIES = 3  # fp32 logits, their log-softmax and the gradient of the logits, alive together in the loss
+# saved activations x this: their gradients during backward and the allocator's retention (measured
+# 1.9x on SmolLM2-135M, CPU fp32 LoRA, tests/e2e/test_real_model.py)
+ACTIVATION_OVERHEAD = 2.0
+
+
+@dataclass(frozen=True)
+class TextLengths:
+    """Token counts of the stage's longest prompt and longest reference (an upper bound per batch)."""
+
+    prompt: int
+    reference: int
 
 
 @dataclass(frozen=True)
@@ -109,7 +130,6 @@ def estimate_memory(
         notes.append(
             "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
         )
-    notes.append("other activations and the KV cache not included")
     return MemoryEstimate(tuple(parts), tuple(notes))
 
 
@@ -228,9 +248,18 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
     return sizes
 
 
-def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab: int = 0) -> MemoryEstimate:
+def estimate_for(
+    exp: Any,
+    arm: Any,
+    grpo: bool,
+    counts: tuple[int, int],
+    vocab: int = 0,
+    config: Any = None,
+    lengths: TextLengths | None = None,
+) -> MemoryEstimate:
     """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
-    `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits)."""
+    `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits),
+    `config` its transformers config and `lengths` the rows' (for the activations)."""
     spec = exp.stage_settings(arm, "grpo" if grpo else "sft")
     params, trainable = counts
     device = _device(exp)
@@ -244,6 +273,11 @@ def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab:
         beta=spec.beta if grpo else 0.0,
         extras={
             "logits": float(_logit_bytes(spec, grpo, vocab)),
+            "activations": (
+                activation_bytes(config, *_batch_shape(spec, grpo, lengths), weight_bytes)
+                if config is not None
+                else 0.0
+            ),
             **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {}),
         },
         processes=processes,
@@ -253,12 +287,14 @@ def estimate_for(exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], vocab:
         shard_reference=device != "cpu",
     )
     notes = [f"arm {arm.name} ({'grpo' if grpo else 'sft'})", *estimate.notes]
+    if lengths is None:
+        notes.append("activations without the prompts (their lengths unknown here)")
     parts = estimate.parts
     if exp.model.dtype == "auto":
         notes.append(f"model.dtype auto loads {weight_bytes * 8}-bit weights on {device}")
     if device == "cpu":
-        parts = (*parts, ("runtime (this process)", float(_resident_bytes())))
-        notes.append("CPU: resident memory, runtime measured here")
+        parts = (*parts, ("runtime (this process)", float(_runtime_bytes())))
+        notes.append("CPU: resident memory, runtime (the training libraries) measured here")
     if grpo and spec.use_vllm and spec.vllm_mode != "server":
         notes.append(f"plus vLLM's {_vllm_share(spec):g} of the GPU (colocate)")
     return MemoryEstimate(parts, tuple(notes), "process (CPU)" if device == "cpu" else "GPU")
@@ -284,10 +320,52 @@ def _logit_bytes(spec: Any, grpo: bool, vocab: int) -> int:
     return tokens * vocab * 4 * LOGIT_COPIES
 
 
-def _resident_bytes() -> int:
-    """Peak resident memory of this process so far: Python with torch and transformers imported."""
+def _batch_shape(spec: Any, grpo: bool, lengths: TextLengths | None) -> tuple[int, int]:
+    """(sequences, tokens each) of the largest training batch, padded to its longest row: GRPO,
+    prompts x generations of (longest prompt + max_completion_length); SFT, batch_size of (longest
+    prompt + reference + EOS, at most max_length)."""
+    prompt = lengths.prompt if lengths is not None else 0
+    if grpo:
+        return spec.prompts_per_step * spec.num_generations, prompt + spec.max_completion_length
+    longest = prompt + lengths.reference + 1 if lengths is not None else spec.max_length
+    return spec.batch_size, min(longest, spec.max_length)
+
+
+def activation_bytes(config: Any, sequences: int, length: int, dtype_bytes: int) -> float:
+    """What the loss's forward and backward hold for a batch of `sequences` x `length` tokens: per
+    layer and token, the tensors a Llama-style decoder layer saves for backward (two RMSNorms, 3h
+    each; queries, keys and values after repeat_kv, 3h; the attention output, h; the MLP's gate, its
+    activation, up and their product, 4I; the attention weights and their softmax, 2 x heads x
+    length), in the weights' dtype, times ACTIVATION_OVERHEAD."""
+    hidden = int(getattr(config, "hidden_size", 0) or 0)
+    inner = int(getattr(config, "intermediate_size", 0) or 4 * hidden)
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    per_token = 10 * hidden + 4 * inner + 2 * heads * length
+    return float(sequences * length * per_token * layers * dtype_bytes * ACTIVATION_OVERHEAD)
+
+
+RUNTIME_LIBRARIES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "datasets",
+    "accelerate",
+    "sentence_transformers",
+)
+
+
+def _runtime_bytes() -> int:
+    """Peak resident memory of this process once it holds what a training stage imports."""
+    import importlib
     import resource
 
+    for name in RUNTIME_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional library: the stage that needs it says so
+            continue
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
@@ -309,7 +387,7 @@ def _vllm_share(spec: Any) -> float:
     return default
 
 
-def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:
+def largest_estimate(exp: Any, plans: list[Any], lengths: TextLengths | None = None) -> MemoryEstimate:
     """The arm that needs the most memory, from the stage plan (`plan.trainer` per arm)."""
     try:
         config = _policy_config(exp)
@@ -324,7 +402,36 @@ def largest_estimate(exp: Any, plans: list[Any]) -> MemoryEstimate:
         )
     vocab = int(getattr(config, "vocab_size", 0) or 0)
     estimates = [
-        estimate_for(exp, arm, any(p.arm == arm.name and p.trainer == "grpo" for p in plans), counts, vocab)
+        estimate_for(
+            exp,
+            arm,
+            any(p.arm == arm.name and p.trainer == "grpo" for p in plans),
+            counts,
+            vocab,
+            config,
+            lengths,
+        )
         for arm in exp.arms
     ]
     return max(estimates, key=lambda e: e.total)
+
+
+def text_lengths(exp: Any, rows: list[dict[str, Any]]) -> TextLengths | None:
+    """The longest prompt and reference of `rows` in the policy's tokens, prompts encoded as training
+    encodes them; a model built on first use has no tokenizer yet, so its UTF-8 bytes stand in (a
+    byte-level BPE token is at least one byte). None when the tokenizer cannot be read."""
+    if not rows:
+        return None
+    if exp.model.path is None:
+        plain = TaskExamples(exp.task, use_chat=False)
+        prompt_bytes = [len(str(plain.prompt(row)).encode("utf-8")) for row in rows]
+        reference_bytes = [len(str(row.get("reference", "")).encode("utf-8")) for row in rows]
+        return TextLengths(max(prompt_bytes), max(reference_bytes))
+    try:
+        tokenizer = load_tokenizer(exp.model.path, exp.model.trust_remote_code)
+    except (OSError, ValueError, UserError):
+        return None
+    examples = build_task_examples(exp.task, tokenizer)
+    prompts = encode_prompts(tokenizer, [examples.prompt(row) for row in rows])
+    references = tokenizer([str(row.get("reference", "")) for row in rows], add_special_tokens=False)
+    return TextLengths(max(map(len, prompts)), max(map(len, references["input_ids"])))

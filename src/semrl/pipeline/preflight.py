@@ -40,7 +40,8 @@ class Problems:
         try:
             return function(*args, **kwargs)
         except UserError as exc:
-            self.messages.append(str(exc))
+            if str(exc) not in self.messages:  # two checks of one model can find the same fault
+                self.messages.append(str(exc))
             return None
 
     def passes(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
@@ -109,7 +110,9 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
-        checks.append(partial(check_model_reference, judge.model, exp.model.trust_remote_code))
+        checks.append(
+            partial(check_model_reference, judge.model, exp.model.trust_remote_code, "eval.judge.model")
+        )
     return checks
 
 
@@ -179,10 +182,10 @@ def preflight(
     problems.check(check_vllm, exp)
     problems.check(check_aggregation, exp)
     if exp.model.path is not None:
-        if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code):
+        if problems.passes(check_model_reference, exp.model.path, exp.model.trust_remote_code, "model.path"):
             problems.check(check_tokenizer, exp)
     if exp.rm.model is not None:
-        problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code)
+        problems.check(check_model_reference, exp.rm.model, exp.model.trust_remote_code, "rm.model")
     checks = check_rewards(exp) + check_eval(exp) + model_kind_checks(exp) + lookup_checks(exp, evaluates)
     checks += select_checks(exp, len(rows[0]) if rows and load_rows else None)
     for check in checks:

@@ -20,6 +20,7 @@ from typing import Any
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
 from semrl.notices import warn
+from semrl.weights import check_weights
 
 
 def model_config(path: str) -> dict[str, Any] | None:
@@ -333,4 +334,6 @@ def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
     for field, name in encoders:
         if name and name not in (DEFAULT_ENCODER, RUN_ENCODER):
             checks.append(partial(check_encoder_kind, name, field))
+    if exp.encoder.base:  # the others' weights are checked where they are resolved or built
+        checks.append(partial(check_weights, exp.encoder.base, "encoder.base"))
     return checks

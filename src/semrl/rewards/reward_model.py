@@ -24,6 +24,7 @@ from semrl.names import PathText
 from semrl.rewards.base import LoadedModel, RewardComponent, as_text, finite_or
 from semrl.rewards.spec import ComponentBase
 from semrl.text.visible import filled
+from semrl.weights import check_weights
 
 
 class RewardModelSpec(ComponentBase):
@@ -87,6 +88,7 @@ class RewardModelReward(RewardComponent):
         self.spec = spec
         if not Path(spec.model).is_dir():
             raise UserError(f"reward model {spec.model}: not a local model folder")
+        check_weights(spec.model, "reward model")
         if spec.reference is not None and not Path(spec.reference).is_file():
             raise UserError(f"reward model reference {spec.reference}: file not found")
         self._loaded: tuple[Any, Any] | None = None

@@ -20,6 +20,9 @@ from semrl.files import atomic_write_json, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
+from semrl.pipeline.preflight import preflight
+from semrl.pipeline.run_folder import check_run_folder
+from semrl.train.recipes import plan_experiment
 
 
 def parse_starts(starts: list[str]) -> dict[str, str]:
@@ -37,6 +40,21 @@ def parse_starts(starts: list[str]) -> dict[str, str]:
     return parsed
 
 
+def check_start(
+    config: Path, overrides: list[str], name: str, path: str, run_dir: Path, resume: bool
+) -> None:
+    """One start's whole preflight (its model, the config with it as the base, its run folder),
+    run for every start before the first trains: a broken second start is named before any work."""
+    try:
+        check_model_reference(path, field="model")
+        exp = load_experiment(config, overrides + [f"model.path={path}"])
+        plan_experiment(exp)
+        preflight(exp)
+        check_run_folder(run_dir, resume)
+    except UserError as exc:
+        raise UserError(f"--from {name}={path}: {exc}") from None
+
+
 def run_transfer(
     config: Path,
     starts: list[str],
@@ -47,8 +65,6 @@ def run_transfer(
 ) -> dict[str, Any]:
     check_output_folder(out, "--out")
     named = parse_starts(starts)
-    for path in named.values():
-        check_model_reference(path)
     base_overrides = list(overrides or []) + ["model.tiny=null", "eval.enabled=true"]
     if k is not None:
         base_overrides.append(f"data.few_shot={k}")
@@ -56,6 +72,8 @@ def run_transfer(
     if len(exp.arms) != 1:
         raise UserError(f"{config}: a transfer config has exactly one arm (the second task's recipe)")
     arm = exp.arms[0].name
+    for name, path in named.items():
+        check_start(config, base_overrides, name, path, out / name, resume)
     metric = primary_task_metric(exp)
     per_start: dict[str, Any] = {}
     segments: dict[str, list[float]] = {}

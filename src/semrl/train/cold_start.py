@@ -3,13 +3,14 @@ start", so tau must come from what the stage's own starting model writes, not fr
 
 Before GRPO, the starting model (before LoRA) samples one completion for each prompt of a fixed,
 seeded sample of the stage's GRPO rows, with the stage's own sampling settings (taken from the
-same GRPOConfig TRL generates with, prompts tokenized as TRL tokenizes them). tau is the q-quantile
-(numpy's linear rule) of the component's adequacy (s', before shaping) of those completions against
-their rows' references/sources. The sample is saved as `<stage>/tau_cold_start.jsonl` (one line
-per prompt: `row`, its index in the stage's rows, the prompt, the completion and each cold-start
-component's score); the value is derived from that file, so a resumed stage reads the same value
-back from it without generating again. With `use_vllm` the cold start still samples with
-transformers' `generate` (same settings; vLLM's sampler is not bit-identical to it).
+same GRPOConfig TRL generates with; prompts tokenized as TRL tokenizes them, by models/prompts.py).
+tau is the q-quantile (numpy's linear rule) of the component's adequacy (s', before shaping) of
+those completions against their rows' references/sources. The sample is saved as
+`<stage>/tau_cold_start.jsonl` (one line per prompt: `row`, its index in the stage's rows, the
+prompt, the completion and each cold-start component's score); the value is derived from that
+file, so a resumed stage reads the same value back from it without generating again. With
+`use_vllm` the cold start still samples with transformers' `generate` (same settings; vLLM's
+sampler is not bit-identical to it).
 
 The generation runs inside its own copy of every RNG, so training (LoRA init, sampling) sees the
 same random state whether the cold start was computed now, read back, or absent: a stage killed
@@ -32,6 +33,7 @@ from semrl.distributed import is_main_process
 from semrl.errors import UserError
 from semrl.evaluate.generation import decode_completion, stop_token_ids
 from semrl.files import atomic_write_jsonl, read_jsonl
+from semrl.models.prompts import encode_prompts, left_padded
 from semrl.rewards.base import completion_text
 
 FILE = "tau_cold_start.jsonl"
@@ -69,20 +71,6 @@ def own_rng() -> Iterator[None]:
             np.random.set_state(numpy_state)
 
 
-def _prompt_ids(tokenizer, prompts: list[Any], args) -> list[list[int]]:
-    """Token ids of each prompt, as TRL's GRPOTrainer tokenizes them (`_tokenize_prompts`)."""
-    if isinstance(prompts[0], list):  # chat messages
-        encoded = tokenizer.apply_chat_template(
-            conversation=prompts,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            **(args.chat_template_kwargs or {}),
-        )
-        return [list(ids) for ids in encoded["input_ids"]]
-    return [list(ids) for ids in tokenizer(text=prompts)["input_ids"]]
-
-
 def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, device: str) -> list[str]:
     """One sampled completion per prompt under the GRPOConfig's generation settings (TRL's
     non-vLLM path: left padding, cut at the first stop token, special tokens skipped), without the
@@ -108,12 +96,9 @@ def sample_completions(model, tokenizer, prompts: list[Any], args, seed: int, de
     torch.manual_seed(seed)
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
-        ids = _prompt_ids(tokenizer, prompts[start : start + batch_size], args)
-        width = max(len(row) for row in ids)
-        input_ids = torch.tensor(
-            [[tokenizer.pad_token_id] * (width - len(row)) + row for row in ids], device=device
-        )
-        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=device)
+        ids = encode_prompts(tokenizer, prompts[start : start + batch_size], args.chat_template_kwargs)
+        input_ids, mask = left_padded(ids, tokenizer.pad_token_id, device)
+        width = input_ids.shape[1]
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
         for row in out[:, width:].tolist():

@@ -48,6 +48,7 @@ def grpo_config(
         max_completion_length=spec.max_completion_length,
         temperature=spec.temperature if spec.temperature is not None else settings.temperature,
         top_p=spec.top_p if spec.top_p is not None else settings.top_p,
+        **({"top_k": settings.top_k} if settings.top_k is not None else {}),
         beta=spec.beta,
         trust_remote_code=settings.trust_remote_code,  # TRL loads the beta > 0 reference with it
         loss_type=spec.loss_type,

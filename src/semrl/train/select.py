@@ -194,7 +194,8 @@ def _fingerprint(exp: ExperimentConfig, select: SelectSpec, encoder: str, dev: l
     payload = {
         "metric": select.metric,
         "encoder": encoder if select.metric == "sim" else None,
-        "decoding": generation_settings(exp).__dict__,
+        # settings left unset (top_k) are left out, so a cache made before they existed still matches
+        "decoding": {k: v for k, v in vars(generation_settings(exp)).items() if v is not None},
         "lang": target_lang(exp),
         "threshold": exp.eval.lang_threshold,
         "task": exp.task.model_dump(mode="json"),

@@ -19,6 +19,7 @@ class StageSettings:
     save_every: int | None = None  # checkpoint every N steps and keep them all (trade-off curves)
     temperature: float = 0.8  # GRPO sampling when its spec leaves them unset (the experiment's decoding)
     top_p: float = 0.9
+    top_k: int | None = None  # None: TRL's default (no top-k filter)
 
     @classmethod
     def from_experiment(cls, exp: ExperimentConfig) -> StageSettings:
@@ -32,4 +33,5 @@ class StageSettings:
             save_every=exp.eval.curve_every,
             temperature=exp.decoding.temperature,
             top_p=exp.decoding.top_p,
+            top_k=exp.decoding.top_k,
         )

@@ -13,6 +13,7 @@ from typing import Any
 from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
 from semrl.files import atomic_write_jsonl, check_output_file
+from semrl.pipeline.preflight_models import check_scorer
 from semrl.rewards.config import RewardModelSpec
 from semrl.rewards.reward_model import RewardModelReward
 
@@ -61,6 +62,9 @@ def best_of_n(
     device: str | None = None,
     trust_remote_code: bool = False,
 ) -> dict[str, Any]:
+    """Every prompt's best candidate under `model`; the model is checked (a one-label sequence
+    classifier with whole weights), the output path and the candidates read before anything is scored."""
+    check_scorer(model, "--model")
     if out is not None:
         check_output_file(out, "--out")
     groups = group_candidates(load_table(str(candidates_file)), str(candidates_file))

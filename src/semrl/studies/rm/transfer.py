@@ -21,6 +21,7 @@ from semrl.errors import UserError
 from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_scorer, score_texts
+from semrl.pipeline.preflight_models import check_policy, check_scorer, model_config
 from semrl.studies.rm.config import RMTransferConfig, load_transfer_config
 from semrl.studies.rm.figures import heatmap_figure, representation_figure
 from semrl.studies.rm.matrix import correct, reference_vs_native, transfer_matrix
@@ -29,14 +30,21 @@ from semrl.studies.rm.representation import describe, last_token_states, shift_t
 from semrl.studies.rm.translator import model_translator
 from semrl.train.rm import run_rm
 from semrl.train.settings import StageSettings
+from semrl.weights import check_weights
 
 KEEP = ("prompt", "chosen", "rejected")
+MIN_TRAIN_PAIRS = 2  # pairs a reward model is trained on, at least
 
 
-def gather_pairs(cfg: RMTransferConfig) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
-    """(train, eval) pairs per language from every file, before any translation."""
+def gather_pairs(
+    cfg: RMTransferConfig,
+) -> tuple[dict[str, list[dict]], dict[str, list[dict]], dict[str, list[str]]]:
+    """(train, eval) pairs per language from every file, before any translation, and the files each
+    language's training pairs come from. A language of a `split: both` file must keep a pair to
+    judge with: one with none would drop out of the matrix."""
     train: dict[str, list[dict]] = {}
     evaluate: dict[str, list[dict]] = {}
+    files: dict[str, list[str]] = {}
     for source in cfg.data.files:
         pairs = load_preferences(
             source.path, cfg.data.columns, source.language, cfg.data.format, cfg.data.hf_split
@@ -48,9 +56,45 @@ def gather_pairs(cfg: RMTransferConfig) -> tuple[dict[str, list[dict]], dict[str
                 part_train, part_eval = [], group
             else:
                 part_train, part_eval = split_rows(group, cfg.data.test_size, cfg.seed)
+                if not part_eval:
+                    raise UserError(
+                        f"{source.path}: language {lang!r} has {len(group)} pair(s) and none is held out "
+                        f"to judge with (data.test_size {cfg.data.test_size:g}); "
+                        f"{_both_minimum(cfg.data.test_size)}, or mark the file split: train"
+                    )
             train.setdefault(lang, []).extend(part_train)
             evaluate.setdefault(lang, []).extend(part_eval)
-    return {k: v for k, v in train.items() if v}, {k: v for k, v in evaluate.items() if v}
+            if part_train:
+                files.setdefault(lang, []).append(str(source.path))
+    return {k: v for k, v in train.items() if v}, {k: v for k, v in evaluate.items() if v}, files
+
+
+def _both_minimum(test_size: float) -> str:
+    """The fewest pairs a `split: both` language needs under `test_size` (as split_rows splits)."""
+    for n in range(1, 10_000):
+        held = int(round(test_size * n)) if test_size < 1 else int(test_size)
+        held = min(held, n - 1)
+        if held >= 1 and n - held >= MIN_TRAIN_PAIRS:
+            return f"give it at least {n} pairs ({n - held} to train a reward model, {held} held out)"
+    return "raise data.test_size so that a pair is held out"
+
+
+def check_training_pairs(
+    cfg: RMTransferConfig, train: dict[str, list[dict]], files: dict[str, list[str]], langs: list[str]
+) -> None:
+    """Every reward model trained here gets at least MIN_TRAIN_PAIRS pairs: one pair teaches a score
+    head nothing about the language, yet its row would sit in the matrix like the others."""
+    translated = {spec.target for spec in cfg.data.translate}
+    for lang in langs:
+        if lang in cfg.reward_models or lang in translated:
+            continue
+        n = len(train.get(lang, []))
+        if n < MIN_TRAIN_PAIRS:
+            where = ", ".join(files.get(lang, [])) or "data.files"
+            raise UserError(
+                f"{where}: language {lang!r} has {n} training pair(s); a reward model needs at least "
+                f"{MIN_TRAIN_PAIRS} (add pairs, or leave {lang!r} out of train_languages)"
+            )
 
 
 def plan_languages(
@@ -93,13 +137,38 @@ def plan_languages(
 
 
 def check_paths(cfg: RMTransferConfig) -> None:
+    """Every model the study loads, whole and of the right kind, before the first RM trains."""
     if cfg.model.path:
-        check_model_reference(cfg.model.path, cfg.model.trust_remote_code)
+        check_model_reference(cfg.model.path, cfg.model.trust_remote_code, "model.path")
     for lang, path in cfg.reward_models.items():
         if not (Path(path) / "config.json").exists():
             raise UserError(f"reward_models.{lang}: {path} is not a model folder (no config.json)")
-    for spec in cfg.data.translate:
-        check_model_reference(spec.model, cfg.model.trust_remote_code)
+        check_weights(path, f"reward_models.{lang}")
+        check_scorer(path, f"reward_models.{lang}")
+    for i, spec in enumerate(cfg.data.translate):
+        check_model_reference(spec.model, cfg.model.trust_remote_code, f"data.translate.{i}.model")
+        check_policy(spec.model, f"data.translate.{i}.model")
+    if cfg.representation.enabled:
+        check_layer(cfg)
+
+
+def check_layer(cfg: RMTransferConfig) -> None:
+    """representation.layer indexes the hidden states (layers + 1) of the base and of every RM."""
+    layer = cfg.representation.layer
+    models = {"model.tiny": cfg.model.tiny.num_layers} if cfg.model.tiny is not None else {}
+    for field, path in [
+        ("model.path", cfg.model.path),
+        *((f"reward_models.{lang}", path) for lang, path in cfg.reward_models.items()),
+    ]:
+        config = model_config(path) if path else None
+        if config is not None and isinstance(config.get("num_hidden_layers"), int):
+            models[field] = config["num_hidden_layers"]
+    for field, layers in models.items():
+        if not -(layers + 1) <= layer < layers + 1:
+            raise UserError(
+                f"representation.layer: {layer} is out of range for {field} ({layers} layers: "
+                f"{layers + 1} hidden states, -{layers + 1} to {layers})"
+            )
 
 
 def base_model(cfg: RMTransferConfig, out: Path, texts: list[str]) -> str:
@@ -201,8 +270,9 @@ def run_rm_transfer(
     start = time.time()
     check_output_folder(out, "--out")
     cfg = load_transfer_config(config, overrides)
-    train, evaluate = gather_pairs(cfg)
+    train, evaluate, files = gather_pairs(cfg)
     train_langs, eval_langs, reference = plan_languages(cfg, train, evaluate)
+    check_training_pairs(cfg, train, files, train_langs)
     check_paths(cfg)
     device = pick_device(cfg.device)
     out.mkdir(parents=True, exist_ok=True)
