@@ -167,20 +167,22 @@ class Run:
         text = read_text(config_path)
         recorded = manifest.get("config_sha256")
         changed = recorded is not None and sha256_text(text) != recorded
-        why = "damaged or edited since the run started (manifest.json recorded another hash)"
+        damaged = f"{config_path}: damaged" + (" (manifest.json recorded another hash)" if changed else "")
         try:
             saved = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise UserError(
-                f"{config_path}: {why if changed else 'damaged'}: not valid YAML; {DAMAGED_RUN}"
-            ) from None
+            raise UserError(f"{damaged}: not valid YAML; {DAMAGED_RUN}") from None
         if not isinstance(saved, dict):
-            raise UserError(f"{config_path}: {why if changed else 'damaged'}: not a mapping; {DAMAGED_RUN}")
+            raise UserError(f"{damaged}: not a mapping; {DAMAGED_RUN}")
         if not _same_settings(_identity(saved), _identity(config_dump)):
-            if changed:
-                raise UserError(f"{config_path}: {why}; restore it, or start a new run (--out)")
+            also = (
+                " (and the file was damaged or edited since the run started: manifest.json recorded "
+                "another hash; restore it)"
+                if changed
+                else ""
+            )
             raise UserError(
-                f"{config_path}: the config differs from the run being resumed; start a new run (--out)"
+                f"{config_path}: the config differs from the run being resumed{also}; start a new run (--out)"
             )
 
     def _check_data(self, manifest: dict[str, Any], data: dict[str, DataFile]) -> dict[str, str]:
