@@ -224,16 +224,18 @@ def test_a_live_run_locks_its_folder_and_its_death_releases_it(tmp_path):
     assert not (out / "eval").exists()
 
 
-def test_sigterm_before_the_first_stage_stops_with_a_message(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_before_the_first_stage_stops_with_a_message(tmp_path, signum):
     config, out = long_config(tmp_path), tmp_path / "run"
     args = ["run", str(config), "--out", str(out)]
     victim = start_semrl(args, env=ENV)
     wait_for(lambda: (out / ".run.lock").exists(), victim)  # preflight done; the base model is built next
-    victim.send_signal(signal.SIGTERM)
+    victim.send_signal(signum)
     _, err = victim.communicate(timeout=120)
     assert victim.returncode == 130, err[-3000:]
     assert "Traceback" not in err
-    assert "semrl: stopped by SIGTERM; files written so far are complete. resume with: semrl run" in err
+    name = signal.Signals(signum).name
+    assert f"semrl: stopped by {name}; files written so far are complete. resume with: semrl run" in err
     assert not (out / "s" / "sft" / "final").exists()
 
 
