@@ -85,7 +85,7 @@ def file_size_limit() -> int | None:
 
 def write_failure(exc: BaseException) -> str | None:
     """Why a write failed for lack of room, or None when `exc` is something else."""
-    chain = []
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
     while seen is not None and len(chain) < 10:
         chain.append(seen)
