@@ -178,10 +178,11 @@ def eval_command(
 ) -> None:
     """Task metrics with intervals, general suite, alignment tax and drift; writes eval/<arm>.json."""
     if run_dir is not None:
-        from semrl.pipeline.evaluation import evaluate_run
+        from semrl.pipeline.evaluation import evaluate_run, run_eval_overrides
 
-        evaluate_run(run_dir, arm)
-        typer.echo(f"evaluation written: {run_dir / 'eval'}")
+        evaluate_run(run_dir, arm, run_eval_overrides(list(ctx.args), suite))
+        paths = _report(run_dir)  # results.json and summary.md must not lag behind eval/
+        typer.echo(f"evaluation written: {run_dir / 'eval'}; report rebuilt: {paths['summary']}")
         return
     if model is None or config is None:
         raise UserError("semrl eval: give a run directory, or --model and --config")
@@ -213,12 +214,16 @@ def transfer(
 def report(run_dir: Path = typer.Argument(..., help="a run directory with an evaluation")) -> None:
     """results.json, summary.md, report.html and figures/*.png for a run (a `semrl demo` folder
     gets the demo's own tables too: claims, oracle verdicts, the trade-off)."""
+    paths = _report(run_dir)
+    typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
+
+
+def _report(run_dir: Path) -> dict[str, Path]:
     from semrl.report import build_report
     from semrl.sandbox.report import build_demo_report, demo_run_dir
 
     demo = demo_run_dir(run_dir)
-    paths = build_demo_report(demo) if demo else build_report(run_dir)
-    typer.echo(f"report written: {paths['summary']}, {paths['html']}, {paths['results']}")
+    return build_demo_report(demo) if demo else build_report(run_dir)
 
 
 @app.command()
@@ -366,6 +371,12 @@ def _root(
     """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
 
 
+def _failed_path(exc: BaseException) -> Path:
+    """The file a failed write named, or (a library that names none) the folder the command writes."""
+    filename = getattr(exc, "filename", None)
+    return Path(filename) if filename else Path.cwd()
+
+
 def main() -> None:
     # Library chatter (weight-loading bars, load reports) hides what semrl prints; users can set these back.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -373,13 +384,27 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices inside the libraries
-    from semrl.train.guard import StageStopped, interrupted_message
+    from semrl.disk import DiskFull, write_failure
+    from semrl.train.guard import (
+        Signalled,
+        StageStopped,
+        interrupted_message,
+        restore_signals,
+        stop_on_signals,
+    )
 
+    previous = stop_on_signals()
     try:
         app()
     except UserError as exc:
         sys.stderr.write(f"semrl: error: {exc}\n")
         sys.exit(2)
+    except Signalled as exc:
+        sys.stderr.write(
+            f"\nsemrl: stopped by {exc.name}; files written so far are complete. "
+            f"{interrupted_message(sys.argv[1:])}\n"
+        )
+        sys.exit(130)
     except StageStopped as exc:
         hint = interrupted_message(sys.argv[1:])
         if exc.exit_code != 130:
@@ -391,3 +416,13 @@ def main() -> None:
             f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n"
         )
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a write that failed for lack of room, wherever it was
+        reason = write_failure(exc)
+        if not isinstance(exc, DiskFull) and reason is None:
+            raise
+        full = exc if isinstance(exc, DiskFull) else DiskFull(_failed_path(exc), str(reason))
+        hint = interrupted_message(sys.argv[1:])
+        sys.stderr.write(f"semrl: error: disk full: {full}; make room, then {hint}\n")
+        sys.exit(full.exit_code)
+    finally:
+        restore_signals(previous)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from semrl.disk import disk_guard
 from semrl.errors import UserError, problems_error
 from semrl.notices import warn
 
@@ -201,17 +202,25 @@ def _check_place(path: Path, flag: str, kind: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temporary file beside the target, fsync, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with disk_guard(path, lambda: len(data)):  # a full disk: one line naming the file and its size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def sha256_text(text: str) -> str:
+    """The hash a manifest keeps of a file semrl wrote, to tell later whether it changed."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -265,17 +274,34 @@ def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
         ) from None
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(path: str | Path, remedy: str = "") -> Any:
     """One of semrl's own JSON files. NaN/Infinity, which semrl wrote before its JSON was strict,
-    read as null, so an older run can still be reported (and its report is then strict)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=lambda name: None)
+    read as null, so an older run can still be reported (and its report is then strict).
+    semrl writes these whole (atomically), so one that is missing or does not parse was removed,
+    cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given."""
+    path = Path(path)
+    after = f"; {remedy}" if remedy else ""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda name: None)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing{after}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path}: damaged, not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+            f"semrl writes it whole, so it was cut or edited since{after}"
+        ) from None
+    except (UnicodeDecodeError, IsADirectoryError, RecursionError) as exc:
+        raise UserError(f"{path}: damaged ({type(exc).__name__}){after}") from None
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, to_json(obj, indent=2, where=str(path)) + "\n")
 
 
+def jsonl_text(rows: Iterable[dict[str, Any]], where: str | Path) -> str:
+    """Rows as the JSONL text semrl writes (one strict JSON object a line)."""
+    return "".join(to_json(row, where=f"{where}: row {i}") + "\n" for i, row in enumerate(rows, 1))
+
+
 def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(
-        path, "".join(to_json(row, where=f"{path}: row {i}") + "\n" for i, row in enumerate(rows, 1))
-    )
+    atomic_write_text(path, jsonl_text(rows, path))

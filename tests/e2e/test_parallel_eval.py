@@ -205,7 +205,20 @@ def test_worker_errors_keep_the_exit_codes(evaluated, tmp_path):
     assert not (run_dir / "eval" / "base.json").exists()
     manifest["stages"]["rl_b/grpo"]["status"] = "done"
     (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (run_dir / "rl_b" / "grpo" / "final" / "model.safetensors").write_bytes(b"not weights")
+    import torch
+    from safetensors.torch import load, save_file
+
+    weights_file = run_dir / "rl_b" / "grpo" / "final" / "model.safetensors"
+    whole = weights_file.read_bytes()
+    weights_file.write_bytes(whole[: len(whole) // 2])  # a cut file: named before any evaluation
+    result = semrl("eval", str(run_dir))
+    assert (
+        result.returncode == 2 and f"{weights_file.parent}: model.safetensors is truncated" in result.stderr
+    )
+    assert not (run_dir / "eval" / "base.json").exists()
+    weights = load(whole)
+    weights[next(iter(weights))] = torch.zeros(1)  # whole, but not this model's: fails in the worker
+    save_file(weights, str(weights_file), metadata={"format": "pt"})
     result = semrl("eval", str(run_dir))  # a bug-like failure inside a worker: exit 1 with its traceback
     assert result.returncode == 1, result.stderr[-2000:]
     assert "safetensors" in result.stderr.lower() or "error" in result.stderr.lower()

@@ -18,11 +18,13 @@ from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, check_output_file, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import inside
-from semrl.pipeline.preflight import preflight
+from semrl.pipeline.preflight import Problems, check_eval, preflight
 from semrl.pipeline.run_dir import Run
+from semrl.pipeline.run_lock import run_lock
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.train.recipes import plan_arm
+from semrl.train.weights import weights_problem
 from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker
 
 console = Console(stderr=True)
@@ -37,29 +39,102 @@ def _write(out_dir: Path, result: dict[str, Any]) -> None:
     atomic_write_json(inside(out_dir, out_dir / f"{result['name']}.json", "evaluation"), public)
 
 
-def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any]:
+def run_eval_overrides(overrides: list[str], suite: str | None) -> list[str]:
+    """`semrl eval RUN_DIR`'s `key=value` overrides and `--suite`, as overrides of the run's config:
+    evaluation settings only (eval.*, device, parallel). The models were trained with the run's
+    config.yaml, so a training setting here would describe a run that never happened: refused."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if not (key.startswith("eval.") or key in ("device", "parallel")):
+            raise UserError(
+                f"{item}: semrl eval RUN_DIR takes only evaluation settings (eval.*, device, parallel); "
+                "the run's models were trained with its config.yaml"
+            )
+    return list(overrides) + ([f"eval.suite={Path(suite).resolve()}"] if suite else [])
+
+
+def evaluate_run(
+    run_root: Path, only: list[str] | None = None, overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Evaluate base + every arm of a finished run; returns {name: result}. With `parallel` > 1 (the
     experiment's setting, as for training) the arms and their distinct checkpoints are evaluated in
-    worker processes once the base is done, with the same results as the sequential path."""
+    worker processes once the base is done, with the same results as the sequential path.
+    `overrides`: evaluation settings (run_eval_overrides). Everything is checked (the arms asked
+    for exist and have finished training, the run's files are whole, the settings' files exist)
+    before the first evaluation writes anything."""
+    run_root = Path(run_root)
     config_path = run_root / "config.yaml"
     if not config_path.exists():
         raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
-    exp = load_experiment(config_path)
-    run = Run(run_root)
-    manifest = run.manifest()
-    test_rows = read_jsonl(run_root / "data" / "test.jsonl", numbered=False, allow_empty=True)
-    if not test_rows:
-        raise UserError(f"{run_root}/data/test.jsonl: no test rows; set data.test or data.test_size")
+    with run_lock(run_root):
+        exp = load_experiment(config_path, overrides or [])
+        run = Run(run_root)
+        manifest = run.manifest()
+        arms = _selected_arms(exp, only, config_path)
+        finals = _finished_finals(run_root, exp, manifest, arms)
+        problems = Problems()
+        for check in check_eval(exp):
+            problems.check(check)
+        problems.raise_all()
+        run.check_kept_data("test.jsonl")
+        test_rows = read_jsonl(run_root / "data" / "test.jsonl", numbered=False, allow_empty=True)
+        if not test_rows:
+            raise UserError(f"{run_root}/data/test.jsonl: no test rows; set data.test or data.test_size")
+        results = _evaluate(run_root, exp, arms, finals, test_rows)
+        run.mark(
+            "_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), overrides=overrides or []
+        )
+        write_model_cards(run_root)  # the cards in final/ now carry the run's numbers
+    return results
+
+
+def _selected_arms(exp: ExperimentConfig, only: list[str] | None, config_path: Path) -> list:
+    """The arms `--arm` names (all without it); a UserError for a name the run does not have."""
+    names = [arm.name for arm in exp.arms]
+    unknown = [name for name in only or [] if name not in names]
+    if unknown:
+        raise UserError(
+            f"--arm {unknown[0]}: {config_path} has no arm of that name; its arms are {', '.join(names)}"
+        )
+    return [arm for arm in exp.arms if not only or arm.name in only]
+
+
+def _finished_finals(
+    run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arms: list
+) -> dict[str, tuple[list[Path], Path]]:
+    """Each arm's stage folders and final model; one UserError naming every arm not ready."""
+    finals, unfinished = {}, []
+    for arm in arms:
+        try:
+            finals[arm.name] = _finished_final(run_root, exp, manifest, arm)
+        except UserError as exc:
+            unfinished.append((arm.name, str(exc)))
+    if unfinished:
+        ready = [arm.name for arm in arms if arm.name in finals]
+        first = unfinished[0][1]
+        more = (
+            f" (and arms {', '.join(name for name, _ in unfinished[1:])} too)" if len(unfinished) > 1 else ""
+        )
+        hint = f"; or evaluate the finished ones: --arm {' --arm '.join(ready)}" if ready else ""
+        raise UserError(first + more + hint)
+    return finals
+
+
+def _evaluate(
+    run_root: Path,
+    exp: ExperimentConfig,
+    arms: list,
+    finals: dict[str, tuple[list[Path], Path]],
+    test_rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The base, then every arm (in workers when `parallel` allows); writes eval/<name>.json each."""
     base_path = exp.model.path or str(run_root / "base_model")
     encoder = bind_eval_encoder(exp.eval.encoder, run_root)
     out_dir = run_root / "eval"
     device = pick_device(exp.device)
     curve_arms = set(curve_arm_names(exp))
-    arms = [arm for arm in exp.arms if not only or arm.name in only]
     pool = None
     if pool_workers(exp.parallel, device, 2) > 1:  # parallel asked for: plan the jobs (a look at folders)
-        for arm in arms:
-            _finished_final(run_root, exp, manifest, arm)  # an unfinished arm fails before any evaluation
         jobs = _eval_jobs(run_root, exp, arms, curve_arms)
         workers = pool_workers(exp.parallel, device, len(jobs))
         if workers > 1:  # started now: the workers import and load while the base is evaluated here
@@ -77,7 +152,7 @@ def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any
             results.update(pool.evaluate(evaluator, arms, curve_arms))
         else:
             for arm in arms:
-                stage_dirs, final = _finished_final(run_root, exp, manifest, arm)
+                stage_dirs, final = finals[arm.name]
                 console.print(f"[bold]evaluating[/bold] {arm.name}")
                 result = evaluator.evaluate(arm.name, str(final))
                 if arm.name in curve_arms:
@@ -96,8 +171,6 @@ def evaluate_run(run_root: Path, only: list[str] | None = None) -> dict[str, Any
     if exp.eval.compare:
         preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
         atomic_write_json(out_dir / "preference.json", preference)
-    run.mark("_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    write_model_cards(run_root)  # the cards in final/ now carry the run's numbers
     return results
 
 
@@ -119,6 +192,9 @@ def _finished_final(
         raise UserError(
             f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first"
         )
+    problem = weights_problem(final)
+    if problem is not None:
+        raise UserError(f"{final}: {problem}; the run folder was damaged: restore it, or train again")
     return stage_dirs, final
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,19 @@ from semrl.data.splits import head, rest
 from semrl.data.task_rows import load_pairs
 from semrl.data.tasks import build_task_examples
 from semrl.devices import pick_device
+from semrl.disk import DiskFull, disk_guard
 from semrl.distributed import is_main_process, main_process_first
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, load_experiment
-from semrl.files import atomic_write_json, atomic_write_jsonl
+from semrl.files import atomic_write_json, jsonl_text
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
 from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
 from semrl.pipeline.preflight import preflight
-from semrl.pipeline.run_dir import Run
+from semrl.pipeline.run_dir import DataFile, Run
 from semrl.pipeline.run_folder import check_run_folder
+from semrl.pipeline.run_lock import run_lock
 from semrl.pipeline.scheduler import plan_units, run_stages
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
@@ -48,6 +51,7 @@ from semrl.train.settings import StageSettings
 from semrl.train.sft import run_sft
 
 console = Console(stderr=True)
+Rows = list[dict[str, Any]]
 
 
 def ensure_base_model(exp: ExperimentConfig, run: Run, texts: list[str]) -> str:
@@ -118,8 +122,9 @@ def record_stage(
     start = time.time()
     try:
         metrics = train()
-    except StageStopped as exc:
-        run.mark(key, status="stopped", reason=str(exc))
+    except (StageStopped, DiskFull) as exc:
+        with suppress(DiskFull):  # the manifest may not fit either; the stage then reads as running
+            run.mark(key, status="stopped", reason=str(exc))
         raise
     if is_main_process():
         atomic_write_json(out_dir / "metrics.json", metrics)
@@ -244,28 +249,35 @@ def run_experiment(
         )
         return run.root
     device = pick_device(exp.device)
-    with main_process_first(device):
-        run.open(exp.model_dump(mode="json"), exp.seed, resume)
-        if is_main_process():
-            atomic_write_jsonl(run.root / "data" / "train.jsonl", train)
-            atomic_write_jsonl(run.root / "data" / "test.jsonl", test)
-        base = ensure_base_model(exp, run, _texts(train) + _texts(test))
-    console.print(plan_table(exp, plans, len(train), len(test)))
-    if uses_run_encoder(exp):
-        run_encoder_stage(exp, run, train, test, device, resume)
+    if is_main_process():  # before the lock makes the folder
+        check_run_folder(run.root, resume)
+    with run_lock(run.root):
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume, run_data(exp, train, test))
+            with disk_guard(run.root / "base_model"):
+                base = ensure_base_model(exp, run, _texts(train) + _texts(test))
+        console.print(plan_table(exp, plans, len(train), len(test)))
+        if uses_run_encoder(exp):
+            run_encoder_stage(exp, run, train, test, device, resume)
 
-    run_stages(exp, run, plans, base, train, device, resume, run_plan)
-    run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    if is_main_process():  # a card in every final/; evaluation rewrites them with the run's numbers
-        write_model_cards(run.root)
-    if exp.eval.enabled and is_main_process():
-        evaluate_run(run.root)
-        if report:  # a caller with its own analysis (the sandbox) builds the one report itself
-            build_report(run.root)
+        run_stages(exp, run, plans, base, train, device, resume, run_plan)
+        run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if is_main_process():  # a card in every final/; evaluation rewrites them with the run's numbers
+            write_model_cards(run.root)
+        if exp.eval.enabled and is_main_process():
+            evaluate_run(run.root)
+            if report:  # a caller with its own analysis (the sandbox) builds the one report itself
+                build_report(run.root)
     return run.root
 
 
-Rows = list[dict[str, Any]]
+def run_data(exp: ExperimentConfig, train: Rows, test: Rows) -> dict[str, DataFile]:
+    """data/train.jsonl and data/test.jsonl as the run keeps them, with the files they came from."""
+    test_source = exp.data.test or exp.data.train
+    return {
+        "train.jsonl": DataFile(jsonl_text(train, "data/train.jsonl"), f"data.train {exp.data.train}"),
+        "test.jsonl": DataFile(jsonl_text(test, "data/test.jsonl"), f"data.test {test_source}"),
+    }
 
 
 @dataclass(frozen=True)
@@ -389,11 +401,14 @@ def train_stage(
     if missing:
         raise UserError(f"{config_path}: {missing}")
     train, test = runner.rows(exp, train, test)
-    with main_process_first(device):
-        run.open(exp.model_dump(mode="json"), exp.seed, resume)
-        base = runner.base(exp, run, init, train, test)
-    if run.status(f"train/{stage}") != "done":
-        runner.train(exp, run, base, train, test, device, resume)
-    if stage in ("sft", "grpo") and is_main_process():
-        write_model_cards(run.root)
+    if is_main_process():  # before the lock makes the folder
+        check_run_folder(run.root, resume)
+    with run_lock(run.root):
+        with main_process_first(device):
+            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            base = runner.base(exp, run, init, train, test)
+        if run.status(f"train/{stage}") != "done":
+            runner.train(exp, run, base, train, test, device, resume)
+        if stage in ("sft", "grpo") and is_main_process():
+            write_model_cards(run.root)
     return run.stage_dir("train", stage)

@@ -4,11 +4,12 @@ and `--resume` can trust what it reads."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 import platform
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ import yaml
 
 from semrl.distributed import is_main_process
 from semrl.errors import UserError
-from semrl.files import atomic_write_json, atomic_write_text
+from semrl.files import atomic_write_json, atomic_write_text, read_json, read_text, sha256_text
 from semrl.names import inside
 from semrl.pipeline.run_folder import check_run_folder
+from semrl.train.weights import weights_problem
 
 PACKAGES = (
     "semrl",
@@ -80,6 +82,17 @@ def _same_settings(saved: Any, current: Any) -> bool:
     return saved == current
 
 
+DAMAGED_RUN = "the run folder was damaged since it was written: restore the file, or start a new run (--out)"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A file of data/ as `semrl run` writes it, and the user's file it came from (for messages)."""
+
+    text: str
+    source: str
+
+
 class Run:
     """One experiment's folder. Only the main process writes (safe under accelerate launch)."""
 
@@ -91,18 +104,27 @@ class Run:
         return self.root / "manifest.json"
 
     def manifest(self) -> dict[str, Any]:
+        """The manifest; a UserError naming it when it was cut or edited into something else."""
         if not self.manifest_path.exists():
             return {"stages": {}}
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        manifest = read_json(self.manifest_path, remedy=DAMAGED_RUN)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("stages"), dict):
+            raise UserError(f"{self.manifest_path}: damaged (no 'stages' mapping); {DAMAGED_RUN}")
+        return manifest
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         if is_main_process():
             atomic_write_json(self.manifest_path, manifest)
 
-    def open(self, config_dump: dict[str, Any], seed: int, resume: bool) -> None:
-        """Create the run, or check that a resumed run has the same config."""
+    def open(
+        self, config_dump: dict[str, Any], seed: int, resume: bool, data: dict[str, DataFile] | None = None
+    ) -> None:
+        """Create the run, or check that a resumed run is whole and has the same config and data.
+        `data`: the files to keep under data/ (`semrl run`), whose hashes the manifest records.
+        Nothing is written before every check of a resumed run has passed."""
         if not is_main_process():
             return  # rank 0 created or checked the run before the others got here
+        data = data or {}
         config_text = yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True)
         config_path = self.root / "config.yaml"
         check_run_folder(self.root, resume)
@@ -111,12 +133,14 @@ class Run:
                 raise UserError(
                     f"{self.root}: a run already exists here; pass --resume to continue it or choose --out"
                 )
-            if config_path.exists() and not _same_settings(
-                _identity(yaml.safe_load(config_path.read_text(encoding="utf-8"))), _identity(config_dump)
-            ):
-                raise UserError(
-                    f"{config_path}: the config differs from the run being resumed; start a new run (--out)"
-                )
+            manifest = self.manifest()
+            self._check_config(manifest, config_path, config_dump)
+            hashes = self._check_data(manifest, data)
+            self._check_done_stages(manifest)
+            if data and hashes != manifest.get("data"):
+                with self._manifest_lock():
+                    self._write_manifest({**self.manifest(), "data": hashes})
+            self._write_data(data)
             return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_path, config_text)
@@ -126,9 +150,85 @@ class Run:
                 "seed": seed,
                 "git_commit": git_commit(),
                 "versions": versions(),
+                "config_sha256": sha256_text(config_text),
+                "data": {name: sha256_text(file.text) for name, file in data.items()},
                 "stages": {},
             }
         )
+        self._write_data(data)
+
+    def _write_data(self, data: dict[str, DataFile]) -> None:
+        for name, file in data.items():
+            atomic_write_text(self.root / "data" / name, file.text)
+
+    def _check_config(self, manifest: dict[str, Any], config_path: Path, config_dump: dict[str, Any]) -> None:
+        """The resumed run's config.yaml parses and matches the config given now (runtime settings
+        aside). A config.yaml that no longer has the hash the manifest recorded was cut or edited."""
+        text = read_text(config_path)
+        recorded = manifest.get("config_sha256")
+        changed = recorded is not None and sha256_text(text) != recorded
+        damaged = f"{config_path}: damaged" + (" (manifest.json recorded another hash)" if changed else "")
+        try:
+            saved = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(f"{damaged}: not valid YAML; {DAMAGED_RUN}") from None
+        if not isinstance(saved, dict):
+            raise UserError(f"{damaged}: not a mapping; {DAMAGED_RUN}")
+        if not _same_settings(_identity(saved), _identity(config_dump)):
+            also = (
+                " (and the file was damaged or edited since the run started: manifest.json recorded "
+                "another hash; restore it)"
+                if changed
+                else ""
+            )
+            raise UserError(
+                f"{config_path}: the config differs from the run being resumed{also}; start a new run (--out)"
+            )
+
+    def _check_data(self, manifest: dict[str, Any], data: dict[str, DataFile]) -> dict[str, str]:
+        """The data/*.jsonl hashes, checked against those the run started with (the manifest's, or
+        for a run from before they were kept, the files in data/): a resume trains on the same rows."""
+        kept_hashes = manifest.get("data")
+        recorded: dict[str, str] = kept_hashes if isinstance(kept_hashes, dict) else {}
+        hashes = dict(recorded)
+        for name, file in data.items():
+            now = sha256_text(file.text)
+            before = recorded.get(name)
+            kept = self.root / "data" / name
+            if before is None and kept.is_file():
+                before = hashlib.sha256(kept.read_bytes()).hexdigest()
+            if before is not None and before != now:
+                raise UserError(
+                    f"{file.source}: changed since the run started (its rows no longer hash to what "
+                    f"{self.root / 'data' / name} held); resume with the same data, or start a new "
+                    "run (--out)"
+                )
+            hashes[name] = now
+        return hashes
+
+    def check_kept_data(self, name: str) -> None:
+        """data/<name> still holds what the run wrote (the manifest's hash), before a command reads it."""
+        recorded = self.manifest().get("data")
+        path = self.root / "data" / name
+        if not isinstance(recorded, dict) or name not in recorded or not path.is_file():
+            return
+        if hashlib.sha256(path.read_bytes()).hexdigest() != recorded[name]:
+            raise UserError(
+                f"{path}: changed since the run wrote it (manifest.json recorded another hash); {DAMAGED_RUN}"
+            )
+
+    def _check_done_stages(self, manifest: dict[str, Any]) -> None:
+        """Every stage marked done still has a whole final model: a later stage starts from it."""
+        for key, entry in manifest["stages"].items():
+            if key.startswith("_") or not isinstance(entry, dict) or entry.get("status") != "done":
+                continue
+            final = inside(self.root, self.root / key / "final", f"final model of {key}")
+            problem = weights_problem(final)
+            if problem is not None:
+                raise UserError(
+                    f"{final}: {problem}, though manifest.json marks {key} done; restore the folder, or "
+                    "start a new run (--out)"
+                )
 
     def stage_dir(self, arm: str, stage: str) -> Path:
         return inside(self.root, self.root / arm / stage, f"stage folder of arm {arm!r}")

@@ -11,8 +11,8 @@ What users expect, and what semrl does:
   `--resume`, and the folder is left exactly as it was. semrl will not mix its outputs with other
   files, or later overwrite one of them (config.yaml, data/, eval/); choose a new folder.
 - `--out` names a file, or a path under a file, or a folder semrl cannot write: refused.
-A folder holding only what a start writes before its manifest (config.yaml; a run killed in its first
-second) counts as empty, so the same command can be run again.
+A folder holding only what a start writes before its manifest (its lock file, config.yaml; a run killed
+in its first second) counts as empty, so the same command can be run again.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from semrl.errors import UserError
 
 MANIFEST = "manifest.json"
+LOCK_FILE = ".run.lock"  # pipeline/run_lock.py: made with the folder, before anything else
 BEFORE_MANIFEST = (
     "config.yaml",
     ".config.yaml.",
@@ -31,7 +32,7 @@ BEFORE_MANIFEST = (
 
 
 def _pre_manifest(name: str) -> bool:
-    return name == "config.yaml" or name.startswith(BEFORE_MANIFEST[1:])
+    return name in ("config.yaml", LOCK_FILE) or name.startswith(BEFORE_MANIFEST[1:])
 
 
 def check_run_folder(root: Path, resume: bool, flag: str = "--out") -> None:

@@ -7,10 +7,13 @@ import html
 from pathlib import Path
 from typing import Any
 
+from semrl.config_files import load_yaml
 from semrl.errors import UserError
 from semrl.evaluate.task import primary_metric
 from semrl.evaluate.tradeoff import matched_quality
 from semrl.files import atomic_write_json, atomic_write_text, read_json
+from semrl.pipeline.run_dir import Run
+from semrl.pipeline.run_lock import run_lock
 from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
 from semrl.report.monitors import monitors_figure
 from semrl.report.tables import all_tables, markdown
@@ -18,22 +21,29 @@ from semrl.rewards.base import as_text
 from semrl.train.completions import read_completions
 
 
-def collect(run_root: Path) -> dict[str, Any]:
-    import yaml
+def _evaluation(path: Path, run_root: Path, name: str) -> dict[str, Any]:
+    """eval/<name>.json; a damaged one is named, with the command that writes it again."""
+    again = f"write it again with: semrl eval {run_root}" + ("" if name == "base" else f" --arm {name}")
+    result = read_json(path, remedy=again)
+    if not isinstance(result, dict):
+        raise UserError(f"{path}: damaged (not a JSON object); {again}")
+    return result
 
+
+def collect(run_root: Path) -> dict[str, Any]:
     eval_dir = run_root / "eval"
     if not (run_root / "config.yaml").exists():
         raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
     if not (eval_dir / "base.json").exists():
         raise UserError(f"{run_root}: no evaluation yet; run `semrl eval {run_root}` first")
-    config = yaml.safe_load((run_root / "config.yaml").read_text(encoding="utf-8"))
-    manifest = read_json(run_root / "manifest.json")
-    order = ["base"] + [arm["name"] for arm in config.get("arms", [])]
+    config = load_yaml(run_root / "config.yaml")
+    manifest = Run(run_root).manifest()
+    order = ["base"] + [arm["name"] for arm in config.get("arms", []) if isinstance(arm, dict)]
     arms = {}
     for name in order:
         path = eval_dir / f"{name}.json"
         if path.exists():
-            arms[name] = read_json(path)
+            arms[name] = _evaluation(path, run_root, name)
     preference_path = eval_dir / "preference.json"
     return {
         "name": config["name"],
@@ -138,6 +148,18 @@ def build_report(
     sandbox: claims, oracle) passes its results, its tables (shown first) and its figures; the
     report only renders them."""
     run_root = Path(run_root)
+    if not (run_root / "config.yaml").exists():
+        raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
+    with run_lock(run_root):
+        return _build_report(run_root, extra_tables, extra_figures, extra_results)
+
+
+def _build_report(
+    run_root: Path,
+    extra_tables: list | None,
+    extra_figures: list[Path] | None,
+    extra_results: dict[str, Any] | None,
+) -> dict[str, Path]:
     results = {**(extra_results or {}), **gather_results(run_root)}
     figures_dir = run_root / "figures"
     figures_dir.mkdir(exist_ok=True)

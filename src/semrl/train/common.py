@@ -13,6 +13,7 @@ from semrl.devices import torch_dtype
 from semrl.distributed import is_main_process
 from semrl.files import atomic_write_json
 from semrl.train.settings import StageSettings
+from semrl.train.weights import weights_problem
 
 
 def training_kwargs(settings: StageSettings, spec, out_dir: Path, device: str) -> dict[str, Any]:
@@ -59,16 +60,18 @@ def lora_config(spec):
     )
 
 
-def _complete(checkpoint: Path) -> bool:
-    """The Trainer writes trainer_state.json last and not atomically: a checkpoint is complete
-    when that file exists and parses."""
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last
+    and not atomically, so one without it whole was interrupted while saving; one whose weights or
+    optimizer state are missing or cut was damaged since (train/weights.py)."""
     import json
 
     try:
         json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return True
+        return "incomplete (interrupted while saving)"
+    problem = weights_problem(checkpoint)
+    return f"damaged: {problem}" if problem else None
 
 
 def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
@@ -80,8 +83,8 @@ def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
 
 
 def complete_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of every complete checkpoint, oldest first."""
-    return [(step, path) for step, path in _checkpoints(out_dir) if _complete(path)]
+    """(step, folder) of every checkpoint a resume can start from, oldest first."""
+    return [(step, path) for step, path in _checkpoints(out_dir) if checkpoint_problem(path) is None]
 
 
 def latest_checkpoint(out_dir: Path) -> str | None:
@@ -90,13 +93,15 @@ def latest_checkpoint(out_dir: Path) -> str | None:
     return str(complete[-1][1]) if complete else None
 
 
-def discard_incomplete_checkpoints(out_dir: Path) -> list[str]:
-    """Remove checkpoints a kill left half-written, so a resumed run dir holds only valid files."""
+def discard_incomplete_checkpoints(out_dir: Path) -> list[tuple[str, str]]:
+    """Remove checkpoints a kill left half-written, or damaged since, so a resume starts from the
+    newest whole one and the run dir holds only valid files; (name, why) of each one removed."""
     removed = []
     for _, path in _checkpoints(out_dir):
-        if not _complete(path):
+        problem = checkpoint_problem(path)
+        if problem is not None:
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
+            removed.append((path.name, problem))
     return removed
 
 

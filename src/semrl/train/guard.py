@@ -24,6 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
+from semrl.disk import disk_guard
 from semrl.distributed import is_main_process
 from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, quiet
 from semrl.train.sharded import prepare_fsdp
@@ -46,6 +47,38 @@ class NonFinite(StageStopped):
 
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM")  # Ctrl-C; a cluster's preemption or torchrun shutting its workers down
+
+
+class Signalled(BaseException):
+    """SIGINT or SIGTERM outside a stage's guard (loading, preflight, evaluation, between stages): the
+    command stops where it is. A BaseException, like KeyboardInterrupt, so no `except Exception`
+    swallows it; not a KeyboardInterrupt, which the CLI library turns into a silent exit."""
+
+    def __init__(self, signum: int):
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+def _raise_signalled(signum, frame) -> None:
+    raise Signalled(signum)
+
+
+def stop_on_signals() -> dict[int, object]:
+    """From now on SIGINT and SIGTERM raise Signalled (a stage's guard replaces this while it trains,
+    then puts it back); returns the handlers it replaced, for `restore_signals`."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name)
+        previous[number] = signal.getsignal(number)
+        signal.signal(number, _raise_signalled)
+    return previous
+
+
+def restore_signals(previous: dict[int, object]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)  # type: ignore[arg-type]
 
 
 def _on_stop_signal(signum, frame) -> None:
@@ -148,8 +181,7 @@ def finish_wandb(failed: bool) -> None:
 def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
     """trainer.train() with the Ctrl-C and NaN guards; raises StageStopped after a guarded stop."""
     if resume and is_main_process():
-        for name in discard_incomplete_checkpoints(out_dir):
-            sys.stderr.write(f"semrl: {label}: removed incomplete {name} (interrupted while saving)\n")
+        _discard_unusable_checkpoints(out_dir, label)
     prepare_fsdp(trainer)
     if trainer.args.run_name is None:  # what wandb shows for the stage's run
         trainer.args.run_name = stage_run_name(out_dir, label)
@@ -162,7 +194,13 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
             previous[number] = signal.getsignal(number)
             signal.signal(number, _on_stop_signal)
     try:
-        quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+        with disk_guard(out_dir, lambda: checkpoint_bytes(trainer, out_dir)):
+            try:
+                quiet(trainer).train(resume_from_checkpoint=latest_checkpoint(out_dir) if resume else None)
+            except Exception:
+                if is_main_process():  # a partial checkpoint (a full disk) gives its room back now
+                    discard_incomplete_checkpoints(out_dir)
+                raise
     except RuntimeError as exc:
         if not _is_nonfinite_sampling(exc):
             raise
@@ -189,6 +227,39 @@ def train_guarded(trainer, out_dir: Path, resume: bool, label: str) -> None:
         raise Interrupted(
             f"{label}: interrupted at step {guard.interrupted_at}; checkpoint saved in {checkpoint}"
         )
+
+
+def _discard_unusable_checkpoints(out_dir: Path, label: str) -> None:
+    """Before a resume: remove checkpoints a kill left half-written or that were damaged since, and
+    say which one the stage resumes from instead."""
+    removed = discard_incomplete_checkpoints(out_dir)
+    for name, why in removed:
+        sys.stderr.write(f"semrl: {label}: removed {name}: {why}\n")
+    if any(why.startswith("damaged") for _, why in removed):
+        latest = latest_checkpoint(out_dir)
+        instead = (
+            f"resuming from {Path(latest).name}" if latest else "no whole checkpoint left: it starts over"
+        )
+        sys.stderr.write(f"semrl: {label}: {instead}\n")
+
+
+def checkpoint_bytes(trainer, out_dir: Path) -> int | None:
+    """About what one more checkpoint of this stage takes: the newest one's size, or (none yet) the
+    saved weights plus Adam's two states for every trained parameter."""
+    latest = latest_checkpoint(out_dir)
+    if latest is not None:
+        return sum(p.stat().st_size for p in Path(latest).rglob("*") if p.is_file())
+    try:
+        params = list(trainer.model.parameters())
+        trained = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
+        saved = (
+            trained
+            if hasattr(trainer.model, "peft_config")
+            else sum(p.numel() * p.element_size() for p in params)
+        )
+    except (AttributeError, TypeError):
+        return None
+    return saved + 2 * trained
 
 
 def interrupted_message(argv: list[str]) -> str:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from semrl.disk import DiskFull, disk_guard
 from semrl.errors import UserError
 
 
@@ -157,15 +158,20 @@ def save_final(trainer, tokenizer, out_dir: Path) -> Path:
         return final
     shutil.rmtree(tmp, ignore_errors=True)
     model = trainer.accelerator.unwrap_model(trainer.model)
-    if state_dict is not None:
-        if hasattr(model, "merge_and_unload"):  # the LoRA update is merged into state_dict already
-            model = model.get_base_model()
-        model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-    else:
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()
-        model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    try:
+        with disk_guard(tmp):
+            if state_dict is not None:
+                if hasattr(model, "merge_and_unload"):  # the LoRA update is merged into state_dict already
+                    model = model.get_base_model()
+                model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            else:
+                if hasattr(model, "merge_and_unload"):
+                    model = model.merge_and_unload()
+                model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+    except DiskFull:
+        shutil.rmtree(tmp, ignore_errors=True)  # its room back; the resume saves it again
+        raise
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     trainer.accelerator.wait_for_everyone()

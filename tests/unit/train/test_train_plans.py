@@ -90,9 +90,14 @@ def test_sample_order_is_a_seeded_permutation():
     assert sample_order(50, seed=3) == order and sample_order(50, seed=4) != order
 
 
-def _checkpoint(stage, step: int, complete: bool) -> None:
+def _checkpoint(stage, step: int, complete: bool, weights: bool = True) -> None:
+    import torch
+    from safetensors.torch import save_file
+
     folder = stage / f"checkpoint-{step}"
     folder.mkdir(parents=True)
+    if weights:
+        save_file({"w": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
     (folder / "trainer_state.json").write_text(
         json.dumps({"global_step": step}) if complete else '{"glob', encoding="utf-8"
     )
@@ -101,9 +106,13 @@ def _checkpoint(stage, step: int, complete: bool) -> None:
 def test_a_resume_starts_from_the_newest_complete_checkpoint_and_drops_torn_ones(tmp_path):
     for step, complete in ((2, True), (10, True), (12, False)):  # 10 sorts after 2 by number, not by name
         _checkpoint(tmp_path, step, complete)
+    _checkpoint(tmp_path, 14, complete=True, weights=False)  # its weights deleted since
     (tmp_path / "checkpoint-notes").mkdir()  # not a checkpoint
     assert latest_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
-    assert discard_incomplete_checkpoints(tmp_path) == ["checkpoint-12"]
+    assert discard_incomplete_checkpoints(tmp_path) == [
+        ("checkpoint-12", "incomplete (interrupted while saving)"),
+        ("checkpoint-14", "damaged: its weights (model.safetensors) are missing"),
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10", "checkpoint-2", "checkpoint-notes"]
     assert latest_checkpoint(tmp_path / "none") is None
 
