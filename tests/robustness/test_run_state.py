@@ -107,7 +107,7 @@ def test_a_truncated_checkpoint_weights_file_is_damaged_too(finished, tmp_path):
     assert "model.safetensors is truncated" in str(checkpoint_problem(weights.parent))
     optimizer = out / "s" / "sft" / "checkpoint-2" / "optimizer.pt"
     optimizer.write_bytes(optimizer.read_bytes()[:100])
-    assert checkpoint_problem(optimizer.parent) == "damaged: optimizer.pt is truncated"
+    assert str(checkpoint_problem(optimizer.parent)).startswith("damaged: optimizer.pt is truncated")
 
 
 @pytest.mark.parametrize("name", ["manifest.json", "config.yaml"])

@@ -10,43 +10,20 @@ torch writes last, is there.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
+
+from semrl.weights import safetensors_problem, torch_file_problem
 
 WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
 INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 TORCH_STATE = (".pt", ".pth", ".bin")
 SHARDED = ("pytorch_model_fsdp", "global_step")  # FSDP's and DeepSpeed's own checkpoint folders
-MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the header
 
 
-def safetensors_problem(path: Path) -> str | None:
-    """Why `path` is not a whole safetensors file, or None."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                return f"{path.name} is truncated ({size} bytes)"
-            length = int.from_bytes(head, "little")
-            if length > min(size - 8, MAX_HEADER):
-                return f"{path.name} is truncated (its header says {length} bytes, the file has {size})"
-            header = json.loads(handle.read(length))
-        end = max(
-            (int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"),
-            default=0,
-        )
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        return f"{path.name} is unreadable ({type(exc).__name__})"
-    if 8 + length + end > size:
-        return f"{path.name} is truncated ({size} of {8 + length + end} bytes)"
-    return None
-
-
-def _torch_state_problem(path: Path) -> str | None:
-    if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
-        return f"{path.name} is truncated"
-    return None
+def _file_problem(path: Path) -> str | None:
+    """The header checks of semrl.weights, phrased for a file of a saved folder."""
+    problem = safetensors_problem(path) if path.suffix == ".safetensors" else torch_file_problem(path)
+    return f"{path.name} {problem}" if problem else None
 
 
 def _indexed_problem(index: Path) -> str | None:
@@ -73,12 +50,6 @@ def weights_problem(folder: Path) -> str | None:
             problem = _indexed_problem(folder / index)
             if problem:
                 return problem
-    for path in sorted(folder.glob("*.safetensors")):
-        problem = safetensors_problem(path)
-        if problem:
-            return problem
-    for path in sorted(p for p in folder.iterdir() if p.suffix in TORCH_STATE and p.is_file()):
-        problem = _torch_state_problem(path)
-        if problem:
-            return problem
-    return None
+    files = sorted(folder.glob("*.safetensors"))
+    files += sorted(p for p in folder.iterdir() if p.suffix in TORCH_STATE and p.is_file())
+    return next((problem for problem in map(_file_problem, files) if problem), None)
