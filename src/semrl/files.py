@@ -274,6 +274,10 @@ def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
         ) from None
 
 
+# the remedy for a file of a run folder that was cut or edited since semrl wrote it
+DAMAGED_RUN = "the run folder was damaged since it was written: restore the file, or start a new run (--out)"
+
+
 def read_json(path: str | Path, remedy: str = "") -> Any:
     """One of semrl's own JSON files. NaN/Infinity, which semrl wrote before its JSON was strict,
     read as null, so an older run can still be reported (and its report is then strict).

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "semrl.config_files",
             "semrl.text",
             "semrl.weights",
+            "semrl.run_lock",
         ],
     ),
     ("measures", ["semrl.metrics", "semrl.encoders"]),

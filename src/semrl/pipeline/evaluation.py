@@ -20,9 +20,9 @@ from semrl.models.loading import check_model_reference
 from semrl.names import inside
 from semrl.pipeline.preflight import Problems, check_eval, preflight
 from semrl.pipeline.run_dir import Run
-from semrl.pipeline.run_lock import run_lock
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
+from semrl.run_lock import run_lock
 from semrl.train.recipes import plan_arm
 from semrl.train.weights import weights_problem
 from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker

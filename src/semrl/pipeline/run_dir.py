@@ -18,7 +18,7 @@ import yaml
 
 from semrl.distributed import is_main_process
 from semrl.errors import UserError
-from semrl.files import atomic_write_json, atomic_write_text, read_json, read_text, sha256_text
+from semrl.files import DAMAGED_RUN, atomic_write_json, atomic_write_text, read_json, read_text, sha256_text
 from semrl.names import inside
 from semrl.pipeline.run_folder import check_run_folder
 from semrl.train.weights import weights_problem
@@ -80,9 +80,6 @@ def _same_settings(saved: Any, current: Any) -> bool:
             _same_settings(a, b) for a, b in zip(saved, current, strict=True)
         )
     return saved == current
-
-
-DAMAGED_RUN = "the run folder was damaged since it was written: restore the file, or start a new run (--out)"
 
 
 @dataclass(frozen=True)

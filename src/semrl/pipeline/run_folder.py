@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 
 from semrl.errors import UserError
+from semrl.run_lock import LOCK_FILE
 
 MANIFEST = "manifest.json"
-LOCK_FILE = ".run.lock"  # pipeline/run_lock.py: made with the folder, before anything else
 BEFORE_MANIFEST = (
     "config.yaml",
     ".config.yaml.",

@@ -11,13 +11,12 @@ from semrl.config_files import load_yaml
 from semrl.errors import UserError
 from semrl.evaluate.task import primary_metric
 from semrl.evaluate.tradeoff import matched_quality
-from semrl.files import atomic_write_json, atomic_write_text, read_json
-from semrl.pipeline.run_dir import Run
-from semrl.pipeline.run_lock import run_lock
+from semrl.files import DAMAGED_RUN, atomic_write_json, atomic_write_text, read_json
 from semrl.report.figures import metrics_figure, tradeoff_figure, training_figure
 from semrl.report.monitors import monitors_figure
 from semrl.report.tables import all_tables, markdown
 from semrl.rewards.base import as_text
+from semrl.run_lock import run_lock
 from semrl.train.completions import read_completions
 
 
@@ -37,7 +36,10 @@ def collect(run_root: Path) -> dict[str, Any]:
     if not (eval_dir / "base.json").exists():
         raise UserError(f"{run_root}: no evaluation yet; run `semrl eval {run_root}` first")
     config = load_yaml(run_root / "config.yaml")
-    manifest = Run(run_root).manifest()
+    path = run_root / "manifest.json"
+    manifest = read_json(path, remedy=DAMAGED_RUN) if path.exists() else {}
+    if not isinstance(manifest, dict):
+        raise UserError(f"{run_root / 'manifest.json'}: damaged (not a JSON object); {DAMAGED_RUN}")
     order = ["base"] + [arm["name"] for arm in config.get("arms", []) if isinstance(arm, dict)]
     arms = {}
     for name in order:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from semrl.distributed import is_main_process
 from semrl.errors import UserError
-from semrl.pipeline.run_folder import LOCK_FILE
 
+LOCK_FILE = ".run.lock"  # made with the run folder, before anything else
 _HELD: dict[Path, int] = {}  # run folders this process holds: how many nested holders
 
 
