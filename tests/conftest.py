@@ -33,6 +33,7 @@ LONGEST_FIRST = (  # by their measured time in a fresh clone's make test (2026-1
     "test_training.py",
     "test_multiprocess_stops.py",
     "test_reliability.py",
+    "test_run_state.py",
     "test_parallel_arms.py",
     "test_parallel_eval.py",
     "test_grpo_kl.py",
@@ -40,6 +41,8 @@ LONGEST_FIRST = (  # by their measured time in a fresh clone's make test (2026-1
     "test_monitors.py",
     "test_real_model.py",
     "test_safety.py",
+    "test_inputs_every_command.py",
+    "test_model_weights.py",
 )
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 

@@ -77,9 +77,11 @@ def test_quick_demo_over_two_seeds_writes_report_claims_and_seeds_aggregate(tmp_
         point = selection["points"][variant]
         assert point.startswith(("semantic_rl@", "semantic_kl_rl@")) and point in sandbox["oracle"]
         assert selection["beats_cold"][variant]["beats"] in (True, False)
-        constant = sandbox["encoder_audit"][variant]["constant"]
+        audited = "paper" if variant == "paper_kl" else variant  # one audit per distinct reward
+        constant = sandbox["encoder_audit"][audited]["constant"]
         assert constant["hackable"] in (True, False) and constant["share"] is not None
         assert sandbox["tradeoffs"][variant]["testable"] is False  # no curves under --quick
+    assert set(sandbox["encoder_audit"]) == {"paper"}  # paper_kl trains on the paper's reward
     assert set(sandbox["monitors"]["arms"]) == {"semantic_rl", "semantic_kl_rl", "bleu_sem", "bleu_sem_lang"}
     confusion = sandbox["monitors"]["confusion"]
     assert sum(sum(row.values()) for row in confusion.values()) == 4

@@ -44,8 +44,9 @@ def stop_token_ids(model, tokenizer) -> list[int]:
 
 def decode_completion(tokenizer, ids: Sequence[int]) -> str:
     """Generated ids as text, special tokens skipped, without the U+FFFD a token limit leaves when
-    it cuts a multi-byte character (byte-level BPE): metrics never see a character not written."""
-    return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True))
+    it cuts a multi-byte character (byte-level BPE): metrics never see a character not written.
+    Trailing whitespace goes first: a byte token may carry a space after the bytes it leaves open."""
+    return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True).rstrip())
 
 
 def generate(

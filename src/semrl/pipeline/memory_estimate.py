@@ -345,27 +345,26 @@ def activation_bytes(config: Any, sequences: int, length: int, dtype_bytes: int)
     return float(sequences * length * per_token * layers * dtype_bytes * ACTIVATION_OVERHEAD)
 
 
-RUNTIME_LIBRARIES = (
-    "torch",
-    "transformers",
-    "trl",
-    "peft",
-    "datasets",
-    "accelerate",
-    "sentence_transformers",
-)
-
-
 def _runtime_bytes() -> int:
-    """Peak resident memory of this process once it holds what a training stage imports."""
-    import importlib
+    """Peak resident memory of this process once it holds what a training stage imports (torch,
+    transformers, TRL, peft, datasets, accelerate, sentence-transformers; an optional one that is
+    missing is left out: the stage that needs it says so)."""
+    import contextlib
     import resource
 
-    for name in RUNTIME_LIBRARIES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional library: the stage that needs it says so
-            continue
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import trl  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import peft  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import datasets  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import accelerate  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import sentence_transformers  # noqa: F401
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
