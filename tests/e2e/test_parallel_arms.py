@@ -249,6 +249,7 @@ def test_worker_count(monkeypatch, tmp_path):
     assert load_experiment(write_config(tmp_path, tmp_path / "encoder"), ["parallel=auto"]).parallel == "auto"
 
 
+@pytest.mark.slow  # ~30 s; the serial NaN stop and the two-rank one (test_multiprocess_stops) stay in CI
 def test_a_nan_in_one_worker_stops_the_run_like_a_serial_one(tiny_classifier, tmp_path):
     """One arm's reward turns NaN: that stage stops (exit 1, its message, a checkpoint), the other
     arm's running stage is asked to stop after its step, nothing new starts, and no traceback."""

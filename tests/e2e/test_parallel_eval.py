@@ -191,6 +191,7 @@ def test_an_unknown_curve_arm_is_a_config_error(evaluated):
         load_experiment(evaluated["config"], ["eval.curve_arms=[rl_a, nope]"])
 
 
+@pytest.mark.slow  # ~40 s; the parallel evaluation itself stays in CI
 def test_worker_errors_keep_the_exit_codes(evaluated, tmp_path):
     run_dir = tmp_path / "broken"
     shutil.copytree(evaluated["trained"], run_dir, symlinks=True)

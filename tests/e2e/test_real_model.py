@@ -87,6 +87,7 @@ def assert_loads_as_tied_llama(final: Path, base: Path) -> None:
     ).read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # ~45 s on SmolLM2; the file's other real-model checks stay in CI
 def test_real_model_sft_with_lora_learns_its_eos_and_saves_a_tied_llama(tmp_path, smollm2):
     """Cold-start SFT with LoRA on the real model: pad = eos must not mask the eos out of the labels,
     the merged final/ must keep its tied embeddings, and the chat template must stay the model's own."""

@@ -110,6 +110,7 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+@pytest.mark.slow  # ~60 s; one-process kill-and-resume (test_reliability) and FSDP stages stay in CI
 def test_fsdp_sft_killed_then_resumed_equals_an_uninterrupted_fsdp_run(tmp_path):
     """The CI check: FSDP (full shard, sharded checkpoints) on 2 CPU processes; a SIGKILL of the
     whole launch after a checkpoint, then `--resume`, ends with the uninterrupted run's weights."""

@@ -44,9 +44,8 @@ def stop_token_ids(model, tokenizer) -> list[int]:
 
 def decode_completion(tokenizer, ids: Sequence[int]) -> str:
     """Generated ids as text, special tokens skipped, without the U+FFFD a token limit leaves when
-    it cuts a multi-byte character (byte-level BPE): metrics never see a character not written.
-    Trailing whitespace goes first: a byte token may carry a space after the bytes it leaves open."""
-    return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True).rstrip())
+    it cuts a multi-byte character (byte-level BPE): metrics never see a character not written."""
+    return strip_broken_tail(tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def generate(
@@ -75,5 +74,7 @@ def generate(
             generated = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         for i, row in zip(index, generated[:, input_ids.shape[1] :], strict=True):
             # the answer, without a Qwen3-style <think> block (scored the same way in training)
-            outputs[i] = strip_reasoning(decode_completion(tokenizer, row).strip())
+            # and without whitespace after bytes left open (evaluation strips; TRL's text keeps it)
+            text = strip_broken_tail(decode_completion(tokenizer, row).strip()).strip()
+            outputs[i] = strip_reasoning(text)
     return outputs
