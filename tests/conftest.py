@@ -255,6 +255,19 @@ def tiny_classifier(tmp_path_factory) -> Path:
     return build_tiny_classifier(tmp_path_factory.mktemp("tiny_rm"), texts)
 
 
+@pytest.fixture(scope="session")
+def encoder_folder(tmp_path_factory) -> Path:
+    """A tiny sentence-transformers encoder folder, for checks of encoder inputs."""
+    from semrl.models import build_tiny_encoder
+    from semrl.models.tiny import TinySpec
+
+    return build_tiny_encoder(
+        tmp_path_factory.mktemp("st") / "encoder",
+        sample_lines("en.txt") * 2,
+        TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2),
+    )
+
+
 def free_port() -> int:
     """A TCP port nobody listens on: `accelerate launch` rendezvous on one, and test workers
     running side by side (pytest -n 2) must not share torchrun's default 29500."""

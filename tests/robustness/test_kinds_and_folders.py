@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BO_ZH, cli_in_process, experiment, sample_lines, stderr_lines
+from conftest import BO_ZH, cli_in_process, experiment, stderr_lines
 
 RL = {"rewards": {"rewards": [{"type": "language", "lang": "zh"}]}}
 
@@ -40,18 +40,6 @@ def dry_run(tmp_path: Path, config: Path, *extra: str):
     if result.returncode == 2:
         assert snapshot(tmp_path) == before, "a refused dry run wrote something"
     return result
-
-
-@pytest.fixture(scope="module")
-def encoder_folder(tmp_path_factory) -> Path:
-    from semrl.models import build_tiny_encoder
-    from semrl.models.tiny import TinySpec
-
-    return build_tiny_encoder(
-        tmp_path_factory.mktemp("st") / "encoder",
-        sample_lines("en.txt") * 2,
-        TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2),
-    )
 
 
 # ---- models of the right kind -----------------------------------------------------------------------

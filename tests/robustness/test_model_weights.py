@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BO_ZH, cli_in_process, experiment, sample_lines, stderr_lines, write_jsonl
+from conftest import BO_ZH, cli_in_process, experiment, stderr_lines, write_jsonl
 
 RL = {"rewards": {"rewards": [{"type": "language", "lang": "zh"}]}}
 
@@ -122,18 +122,6 @@ def test_sharded_checkpoint_needs_every_shard_whole(tiny_lm, tmp_path):
     (sharded / "model.safetensors.index.json").write_text(json.dumps(index), encoding="utf-8")
     with pytest.raises(UserError, match=f"lacks tensor '{moved}'"):
         check_weights(sharded, "model.path")
-
-
-@pytest.fixture(scope="module")
-def encoder_folder(tmp_path_factory) -> Path:
-    from semrl.models import build_tiny_encoder
-    from semrl.models.tiny import TinySpec
-
-    return build_tiny_encoder(
-        tmp_path_factory.mktemp("st") / "encoder",
-        sample_lines("en.txt") * 2,
-        TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2),
-    )
 
 
 def score_sim(hyp: Path, encoder: Path):
