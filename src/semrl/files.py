@@ -166,13 +166,14 @@ def check_output_file(path: str | Path, flag: str) -> None:
     _check_place(path, flag, "file")
 
 
-def check_output_folder(path: str | Path, flag: str, empty: bool = False) -> None:
-    """UserError unless `path` can be a folder semrl writes into; `empty`: it must also be new or
-    empty (a model folder: config.json and the weights would overwrite a user's own). Writes nothing."""
+def check_output_folder(path: str | Path, flag: str, empty: bool = False, kind: str = "folder") -> None:
+    """UserError unless `path` can be a folder semrl writes into (`kind` names it in the message);
+    `empty`: it must also be new or empty (a model folder: config.json and the weights would
+    overwrite a user's own). Writes nothing."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{flag} {path}: is a file, not a folder; give a folder")
-    _check_place(path, flag, "folder")
+        raise UserError(f"{flag} {path}: is a file, not a folder; give a {kind}")
+    _check_place(path, flag, kind)
     try:
         occupied = empty and path.is_dir() and any(path.iterdir())
     except OSError as exc:

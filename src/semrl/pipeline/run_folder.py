@@ -17,10 +17,10 @@ in its first second) counts as empty, so the same command can be run again.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from semrl.errors import UserError
+from semrl.files import check_output_folder
 from semrl.run_lock import LOCK_FILE
 
 MANIFEST = "manifest.json"
@@ -39,15 +39,7 @@ def check_run_folder(root: Path, resume: bool, flag: str = "--out") -> None:
     """UserError unless `root` may hold this run (see the module doc); writes nothing."""
     root = Path(root)
     try:
-        if root.is_symlink() and not root.exists():
-            raise UserError(f"{flag} {root}: a broken or looping symlink")
-        if root.exists() and not root.is_dir():
-            raise UserError(f"{flag} {root}: is a file, not a folder; give a folder for the run")
-        existing = next((p for p in [root, *root.parents] if p.exists() or p.is_symlink()), None)
-        if existing is not None and existing != root and not existing.is_dir():
-            raise UserError(f"{flag} {root}: {existing} is a file, so the run folder cannot be made under it")
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            raise UserError(f"{flag} {root}: {existing} is not writable")
+        check_output_folder(root, flag, kind="run folder")
         if not root.exists():
             return
         if (root / MANIFEST).is_file():
