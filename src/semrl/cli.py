@@ -371,12 +371,6 @@ def _root(
     """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
 
 
-def _failed_path(exc: BaseException) -> Path:
-    """The file a failed write named, or (a library that names none) the folder the command writes."""
-    filename = getattr(exc, "filename", None)
-    return Path(filename) if filename else Path.cwd()
-
-
 def main() -> None:
     # Library chatter (weight-loading bars, load reports) hides what semrl prints; users can set these back.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -384,7 +378,7 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)  # deprecation notices inside the libraries
-    from semrl.disk import DiskFull, write_failure
+    from semrl.disk import as_disk_full
     from semrl.train.guard import (
         Signalled,
         StageStopped,
@@ -417,10 +411,9 @@ def main() -> None:
         )
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - a write that failed for lack of room, wherever it was
-        reason = write_failure(exc)
-        if not isinstance(exc, DiskFull) and reason is None:
+        full = as_disk_full(exc, Path.cwd())  # the folder the command writes, when no file is named
+        if full is None:
             raise
-        full = exc if isinstance(exc, DiskFull) else DiskFull(_failed_path(exc), str(reason))
         hint = interrupted_message(sys.argv[1:])
         sys.stderr.write(f"semrl: error: disk full: {full}; make room, then {hint}\n")
         sys.exit(full.exit_code)

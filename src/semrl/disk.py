@@ -111,8 +111,20 @@ def disk_guard(path: str | Path, needed: Callable[[], int | None] = lambda: None
     except DiskFull:
         raise
     except Exception as exc:  # noqa: BLE001 - only a write failure is converted, anything else re-raised
-        reason = write_failure(exc)
-        if reason is None:
+        full = as_disk_full(exc, path, needed)
+        if full is None:
             raise
-        filename = getattr(exc, "filename", None)
-        raise DiskFull(filename or path, reason, needed()) from None
+        raise full from None
+
+
+def as_disk_full(
+    exc: BaseException, path: str | Path, needed: Callable[[], int | None] = lambda: None
+) -> DiskFull | None:
+    """`exc` as a DiskFull naming the file it failed on (else `path`), or None when it is not a write
+    that failed for lack of room."""
+    if isinstance(exc, DiskFull):
+        return exc
+    reason = write_failure(exc)
+    if reason is None:
+        return None
+    return DiskFull(getattr(exc, "filename", None) or path, reason, needed())
