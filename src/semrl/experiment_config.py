@@ -18,9 +18,9 @@ from semrl.config_files import StrictModel, describe_validation_error, load_yaml
 from semrl.errors import UserError
 from semrl.models.tiny import TinySpec
 from semrl.names import PathName, PathText
+from semrl.recipes import RECIPES
 from semrl.rewards.config import RewardConfig
 from semrl.tasks import TASKS
-from semrl.train.recipes import RECIPES
 
 # Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
 # pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by

@@ -57,13 +57,45 @@ def threads_per_worker(workers: int) -> int:
     return max(1, usable_cores() // max(1, workers))
 
 
-def signal_pool(pool, signum: int) -> None:
-    """Send `signum` to every worker process of a ProcessPoolExecutor (gone ones are skipped)."""
-    for pid in list(getattr(pool, "_processes", None) or {}):
+class WorkerPool:
+    """The process pool every parallel job of semrl runs in (training stages, evaluations): workers
+    from pool_context, set up by `initializer(threads, parent pid, *initargs)` (init_worker or one
+    that calls it), so each dies with its parent and leaves Ctrl-C to the parent."""
+
+    def __init__(self, n_workers: int, threads: int, initializer, *initargs) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.executor = ProcessPoolExecutor(
+            n_workers,
+            mp_context=pool_context(),
+            initializer=initializer,
+            initargs=(threads, os.getpid(), *initargs),
+        )
+
+    def submit(self, fn, *args):
+        """Submit (which may start a worker) with SIGINT blocked: a new worker starts with it blocked
+        until its own handler is in place, so a Ctrl-C never kills one half-started."""
+        import threading
+
+        block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+        if block:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+            return self.executor.submit(fn, *args)
+        finally:
+            if block:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to every live worker process."""
+        for pid in list(getattr(self.executor, "_processes", None) or {}):
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 BUSY = False  # in a worker: training a stage right now

@@ -294,13 +294,13 @@ def test_two_stage_lora_run_logs_kl_into_metrics_summary_and_card(tmp_path):
 )
 def test_card_states_beta_and_the_reference_of_full_fine_tuning(tmp_path, lora_spec, beta, expected):
     from semrl.experiment_config import load_experiment
+    from semrl.recipes.plan import plan_arm
     from semrl.report.model_card import render_card
-    from semrl.train.recipes import plan_arm
 
     exp = load_experiment(kl_config(tmp_path, lora_spec, beta))
     arm = exp.arms[0]
     plans = plan_arm(exp, arm)
-    card = render_card(tmp_path, exp, {"stages": {}}, arm, plans[-1], None)
+    card = render_card(tmp_path, exp, {"stages": {}}, arm, plans, plans[-1], None)
     assert expected in card
 
 
@@ -326,7 +326,7 @@ def test_cpu_fsdp_estimate_keeps_the_whole_reference_per_process(tmp_path, monke
     so each process holds all of it while the policy's weights are sharded."""
     from semrl.experiment_config import load_experiment
     from semrl.pipeline.memory_estimate import largest_estimate
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")

@@ -300,7 +300,7 @@ def nonfinite_or_huge(value: Any, where: str = "") -> str | None:
 
 def escapes(exp: ExperimentConfig, out: Path) -> str | None:
     """A folder or file the run would write that resolves outside its run folder (or onto it)."""
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     root = out.resolve()
     targets = [out / plan.arm / plan.stage for plan in plan_experiment(exp)]

@@ -29,10 +29,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     ("measures", ["semrl.metrics", "semrl.encoders"]),
     ("models", ["semrl.models"]),
-    # train/recipes.py is the recipe table and planner (no trainer): the schema reads its names
+    # recipes/ holds the recipes and the planner (no trainer): the schema reads their names
     (
         "data and rewards",
-        ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks", "semrl.train.recipes"],
+        ["semrl.data", "semrl.rewards", "semrl.experiment_config", "semrl.tasks", "semrl.recipes"],
     ),
     ("train and evaluate", ["semrl.train", "semrl.evaluate", "semrl.workers"]),
     ("report", ["semrl.report"]),

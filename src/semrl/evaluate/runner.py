@@ -144,7 +144,7 @@ class Evaluator:
         result["_general_items"] = {bench: r["items"] for bench, r in general.items()}
         return result
 
-    def curve(self, name: str, stage_dirs: list[Path]) -> list[dict[str, Any]]:
+    def curve(self, name: str, stages: list[tuple[str, Path]]) -> list[dict[str, Any]]:
         """Target quality, alignment tax and KL at step 0 (the base) and at every kept checkpoint of
         the arm's stages. Each point's outputs and per-item general scores are kept in
         eval/curves/<arm>/step-<N>.json, so analyses can re-score them (e.g. with an oracle) and
@@ -162,7 +162,7 @@ class Evaluator:
                     "detail": "curves/base.json",
                 }
             )
-        for stage_dir in stage_dirs:
+        for stage, stage_dir in stages:
             checkpoints = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
             last = 0
             for checkpoint in checkpoints:
@@ -170,9 +170,7 @@ class Evaluator:
                 point, detail = self._checkpoint_point(checkpoint, primary)
                 detail_path = f"curves/{name}/step-{offset + step}.json"
                 atomic_write_json(self.out_dir / detail_path, detail)
-                points.append(
-                    {"stage": stage_dir.name, "step": offset + step, **point, "detail": detail_path}
-                )
+                points.append({"stage": stage, "step": offset + step, **point, "detail": detail_path})
                 last = step
             offset += last
         return points

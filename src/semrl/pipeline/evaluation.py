@@ -20,18 +20,19 @@ from semrl.models.loading import check_model_reference
 from semrl.names import inside
 from semrl.pipeline.preflight import Problems, check_eval, preflight
 from semrl.pipeline.run_dir import Run
+from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.run_lock import run_lock
-from semrl.train.recipes import plan_arm
 from semrl.train.weights import weights_problem
-from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker
+from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_worker
 
 console = Console(stderr=True)
 
 
-def arm_stage_dirs(run_root: Path, exp: ExperimentConfig, arm) -> list[Path]:
-    return [run_root / arm.name / plan.stage for plan in plan_arm(exp, arm)]
+def arm_stages(run_root: Path, exp: ExperimentConfig, arm) -> list[tuple[str, Path]]:
+    """(stage name, folder) of each of the arm's stages, in training order."""
+    return [(plan.stage, run_root / plan.folder) for plan in plan_arm(exp, arm)]
 
 
 def _write(out_dir: Path, result: dict[str, Any]) -> None:
@@ -101,7 +102,7 @@ def _selected_arms(exp: ExperimentConfig, only: list[str] | None, config_path: P
 
 def _finished_finals(
     run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arms: list
-) -> dict[str, tuple[list[Path], Path]]:
+) -> dict[str, tuple[list[tuple[str, Path]], Path]]:
     """Each arm's stage folders and final model; one UserError naming every arm not ready."""
     finals, unfinished = {}, []
     for arm in arms:
@@ -124,7 +125,7 @@ def _evaluate(
     run_root: Path,
     exp: ExperimentConfig,
     arms: list,
-    finals: dict[str, tuple[list[Path], Path]],
+    finals: dict[str, tuple[list[tuple[str, Path]], Path]],
     test_rows: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The base, then every arm (in workers when `parallel` allows); writes eval/<name>.json each."""
@@ -183,11 +184,11 @@ def curve_arm_names(exp: ExperimentConfig) -> list[str]:
 
 def _finished_final(
     run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm
-) -> tuple[list[Path], Path]:
+) -> tuple[list[tuple[str, Path]], Path]:
     """The arm's stage folders and its final model; a UserError when it has not finished training."""
-    stage_dirs = arm_stage_dirs(run_root, exp, arm)
-    final = stage_dirs[-1] / "final"
-    key = f"{arm.name}/{stage_dirs[-1].name}"
+    stages = arm_stages(run_root, exp, arm)
+    final = stages[-1][1] / "final"
+    key = f"{arm.name}/{stages[-1][0]}"
     if manifest["stages"].get(key, {}).get("status") != "done" or not final.exists():
         raise UserError(
             f"{run_root}: arm {arm.name} has not finished training ({key}); run `semrl run --resume` first"
@@ -195,14 +196,14 @@ def _finished_final(
     problem = weights_problem(final)
     if problem is not None:
         raise UserError(f"{final}: {problem}; the run folder was damaged: restore it, or train again")
-    return stage_dirs, final
+    return stages, final
 
 
-def _checkpoints(stage_dirs: list[Path]) -> list[Path]:
+def _checkpoints(stages: list[tuple[str, Path]]) -> list[Path]:
     """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
     return [
         checkpoint
-        for stage_dir in stage_dirs
+        for _, stage_dir in stages
         for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     ]
 
@@ -216,10 +217,10 @@ def _eval_jobs(
     jobs: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for arm in arms:
-        stage_dirs = arm_stage_dirs(run_root, exp, arm)
-        jobs.append(("arm", arm.name, str(stage_dirs[-1] / "final")))
+        stages = arm_stages(run_root, exp, arm)
+        jobs.append(("arm", arm.name, str(stages[-1][1] / "final")))
         if arm.name in curve_arms:
-            for checkpoint in _checkpoints(stage_dirs):
+            for checkpoint in _checkpoints(stages):
                 key = str(checkpoint.resolve())
                 if key not in seen:
                     seen.add(key)
@@ -301,9 +302,6 @@ class EvalPool:
         jobs: list[tuple[str, str, str]],
         workers: int,
     ):
-        import os
-        from concurrent.futures import ProcessPoolExecutor
-
         self.run_root, self.exp, self.jobs, self.workers = run_root, exp, jobs, workers
         threads = threads_per_worker(workers)
         context = {
@@ -319,36 +317,16 @@ class EvalPool:
             f"parallel: {len(jobs)} evaluations ({arms} arms, {len(jobs) - arms} checkpoints) in "
             f"{workers} worker processes, {threads} torch thread{'s' if threads > 1 else ''} each"
         )
-        self.pool = ProcessPoolExecutor(
-            workers,
-            mp_context=pool_context(),
-            initializer=_init_eval_worker,
-            initargs=(threads, os.getpid(), context),
-        )
+        self.pool = WorkerPool(workers, threads, _init_eval_worker, context)
         for _ in range(workers):  # spawns the workers now
-            self._submit(_warm_eval_worker)
-
-    def _submit(self, fn, *args):
-        """Submit (which may spawn a worker) with SIGINT blocked: a new worker starts with it blocked
-        until it has left the terminal's process group, so a Ctrl-C never kills one half-started."""
-        import signal
-        import threading
-
-        block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-        if block:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            return self.pool.submit(fn, *args)
-        finally:
-            if block:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            self.pool.submit(_warm_eval_worker)
 
     def evaluate(self, evaluator: Evaluator, arms: list, curve_arms: set[str]) -> dict[str, Any]:
         import os
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        stage_dirs = {arm.name: arm_stage_dirs(self.run_root, self.exp, arm) for arm in arms}
+        stage_dirs = {arm.name: arm_stages(self.run_root, self.exp, arm) for arm in arms}
         needs = {arm.name: {("arm", arm.name)} for arm in arms}  # the jobs each arm's result waits for
         for arm in arms:
             if arm.name in curve_arms:
@@ -360,7 +338,7 @@ class EvalPool:
         results: dict[str, Any] = {}
         errors: list[tuple[str, BaseException]] = []
         base = (evaluator.base_general, evaluator._base_point)
-        running = {self._submit(_eval_job, job, *base): job for job in self.jobs}
+        running = {self.pool.submit(_eval_job, job, *base): job for job in self.jobs}
         while running:
             done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
             for future in done:
@@ -401,13 +379,13 @@ class EvalPool:
         return {arm.name: results[arm.name] for arm in arms}
 
     def kill(self) -> None:
-        signal_pool(self.pool, signal.SIGTERM)
+        self.pool.signal(signal.SIGTERM)
 
     def close(self) -> None:
         """No job is running by now (`evaluate` waits for its jobs; on an error here they were killed):
         the idle workers are ended at once rather than tearing torch down for seconds each."""
         self.kill()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown()
 
 
 def evaluate_model_path(

@@ -2,9 +2,9 @@
 
 Everything a run needs is validated before the first step (config, every data row, model
 paths); finished stages are recorded in the manifest, and `--resume` skips them and continues
-the interrupted one from its newest checkpoint. Identical stages of different arms (e.g. the
-cold-start SFT) are trained once and linked, and with `parallel` independent stages train in
-worker processes at once (see semrl.pipeline.scheduler).
+the interrupted one from its newest checkpoint. Each arm's recipe (semrl.recipes) is planned into
+stages named by their inputs; a stage several arms share (e.g. the cold-start SFT) is trained once,
+and with `parallel` independent stages train in worker processes at once (semrl.pipeline.stage_cache).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_dir import DataFile, Run
 from semrl.pipeline.run_folder import check_run_folder
-from semrl.pipeline.scheduler import plan_units, run_stages
+from semrl.pipeline.stage_cache import run_stages, train_once
+from semrl.recipes.plan import StagePlan, plan_experiment, plan_single
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
@@ -44,7 +45,6 @@ from semrl.tasks import TASKS
 from semrl.train.encoder import run_encoder
 from semrl.train.grpo import run_grpo
 from semrl.train.guard import StageStopped
-from semrl.train.recipes import StagePlan, plan_experiment
 from semrl.train.rm import run_rm
 from semrl.train.select import finished_training, select_checkpoint, split_dev
 from semrl.train.settings import StageSettings
@@ -156,11 +156,25 @@ def run_plan(
     train: list[dict[str, Any]],
     device: str,
     resume: bool,
+) -> None:
+    """One arm's stage through the stage cache: trained here unless its folder is already done."""
+    train_once(run, plan, lambda: train_stage_folder(exp, run, plan, base, train, device, resume))
+
+
+def train_stage_folder(
+    exp: ExperimentConfig,
+    run: Run,
+    plan: StagePlan,
+    base: str,
+    train: list[dict[str, Any]],
+    device: str,
+    resume: bool,
 ) -> dict[str, Any]:
+    """Train `plan`'s stage into its folder and record it as the arm's."""
     fresh_stage_state(exp.seed)
     arm = exp.arm(plan.arm)
-    init = base if plan.init == "base" else str(run.stage_dir(plan.arm, plan.init) / "final")
-    out_dir = run.stage_dir(plan.arm, plan.stage)
+    init = plan.init_path(run.root, base)
+    out_dir = run.root / plan.folder
     spec = exp.stage_settings(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
     n = exp.stage_settings(arm, "sft").examples if arm is not None else exp.sft.examples
     rows = stage_rows(plan, train, n)
@@ -174,6 +188,7 @@ def run_plan(
             out_dir,
             lambda: run_sft(settings, spec, init, records, out_dir, device, resume, plan.key),
             init=init,
+            folder=plan.folder,
         )
 
     reward_config = exp.reward_for(arm)
@@ -198,13 +213,15 @@ def run_plan(
             exp, spec.select, dev, out_dir, metrics, init, run.root, device, resumed=trained is not None
         )
 
-    return record_stage(run, plan.key, out_dir, train_and_select, init=init)
+    return record_stage(run, plan.key, out_dir, train_and_select, init=init, folder=plan.folder)
 
 
 def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test_n: int) -> Table:
-    shared = {plan.key: unit.lead.key for unit in plan_units(exp, plans) for plan in unit.plans[1:]}
+    first: dict[str, str] = {}
+    for plan in plans:
+        first.setdefault(plan.folder, plan.key)
     table = Table(title=f"{exp.name}: {train_n} training rows, {test_n} test rows, seed {exp.seed}")
-    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "trained"):
+    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "folder"):
         table.add_column(column)
     arms = {arm.name: arm for arm in exp.arms}  # the plans are the arms'
     for plan in plans:
@@ -219,8 +236,8 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
             )
         else:
             settings = f"lr {spec.learning_rate:g}, {spec.epochs:g} ep, batch {spec.batch_size}"
-        trained = f"shared: {shared[plan.key]}" if plan.key in shared else ""
-        table.add_row(plan.arm, plan.stage, plan.trainer, plan.init, rows, settings, trained)
+        folder = plan.folder + ("" if first[plan.folder] == plan.key else f" (= {first[plan.folder]})")
+        table.add_row(plan.arm, plan.stage, plan.trainer, plan.init, rows, settings, folder)
     return table
 
 
@@ -305,10 +322,7 @@ def _task_train(stage: str) -> Callable[..., None]:
     def train(
         exp: ExperimentConfig, run: Run, base: str | None, rows: Rows, test: Rows, device: str, resume: bool
     ) -> None:
-        plan = StagePlan(
-            "train", stage, stage, "base", "cold_start" if stage == "sft" and exp.sft.examples else "all"
-        )
-        run_plan(exp, run, plan, str(base), rows, device, resume)
+        run_plan(exp, run, plan_single(exp, stage), str(base), rows, device, resume)
 
     return train
 

@@ -16,8 +16,8 @@ from typing import Any
 from semrl.errors import UserError
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, check_output_folder, read_json
+from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import public_signature, render_card
-from semrl.train.recipes import plan_arm
 
 NOT_EXPORTED = ("README.md",)  # replaced by the card written here
 PICKLES = (".bin", ".pt", ".pth", ".pkl")  # final/ is safetensors; a pickle never travels in an export
@@ -56,7 +56,7 @@ def _arm_final(run_root: Path, arm_name: str):
             f"{run_root / 'config.yaml'}: arms: no arm named {arm_name!r}; the run's arms are {names}"
         )
     plans = plan_arm(exp, arm)
-    final = run_root / arm.name / plans[-1].stage / "final"
+    final = run_root / plans[-1].folder / "final"
     status = read_json(run_root / "manifest.json").get("stages", {}).get(plans[-1].key, {}).get("status")
     if status != "done" or not (final / "config.json").is_file():
         raise UserError(
@@ -81,7 +81,7 @@ def export_arm(run_root: str | Path, arm_name: str, out: str | Path) -> Path:
         for path in sorted(final.iterdir()):  # weights, config, generation config, tokenizer, chat template
             if path.is_file() and path.name not in NOT_EXPORTED and path.suffix not in PICKLES:
                 shutil.copy2(path, tmp / path.name)
-        card = render_card(run_root, exp, manifest, arm, plans[-1], result)
+        card = render_card(run_root, exp, manifest, arm, plans, plans[-1], result)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         if result is not None:
             atomic_write_json(tmp / "eval_results.json", _public_result(result, arm.name, run_root))

@@ -19,8 +19,9 @@ from typing import Any
 from semrl.data.task_rows import load_pairs
 from semrl.errors import UserError
 from semrl.experiment_config import ArmSpec, EncoderSpec, ExperimentConfig, RMSpec
+from semrl.recipes import RECIPES
+from semrl.recipes.plan import plan_experiment
 from semrl.rewards.run_encoder import uses_run_encoder
-from semrl.train.recipes import RECIPES, plan_experiment
 
 Rows = list[dict[str, Any]]
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")

@@ -219,7 +219,8 @@ class Run:
         for key, entry in manifest["stages"].items():
             if key.startswith("_") or not isinstance(entry, dict) or entry.get("status") != "done":
                 continue
-            final = inside(self.root, self.root / key / "final", f"final model of {key}")
+            folder = entry.get("folder", key)
+            final = inside(self.root, self.root / str(folder) / "final", f"final model of {key}")
             problem = weights_problem(final)
             if problem is not None:
                 raise UserError(
@@ -228,7 +229,37 @@ class Run:
                 )
 
     def stage_dir(self, arm: str, stage: str) -> Path:
+        """The folder of a stage that is not part of a recipe (`semrl train rm|encoder`)."""
         return inside(self.root, self.root / arm / stage, f"stage folder of arm {arm!r}")
+
+    def stage_folders(self) -> dict[str, Path]:
+        """{"arm/stage": folder} of every stage the manifest records, sorted by key: the folder each
+        was trained in, or reads when another arm trained the same stage (`semrl train` stages
+        live in train/<stage>)."""
+        found = {}
+        for key, entry in sorted(self.manifest()["stages"].items()):
+            if "/" not in key or not isinstance(entry, dict):
+                continue
+            folder = entry.get("folder", key)
+            if isinstance(folder, str):
+                found[key] = inside(self.root, self.root / folder, f"stage folder of {key}")
+        return found
+
+    def arm_stages(self, arm: str) -> dict[str, Path]:
+        """{stage: folder} of the arm's stages, in training order."""
+        stages = self.manifest()["stages"]
+        return {
+            key.split("/", 1)[1]: folder
+            for key, folder in sorted(self.stage_folders().items(), key=lambda item: list(stages).index(item[0]))
+            if key.split("/", 1)[0] == arm
+        }
+
+    def arm_stage(self, arm: str, stage: str) -> Path:
+        """The folder of one of the arm's stages: e.g. `run.arm_stage("semantic_rl", "grpo") / "final"`."""
+        folder = self.arm_stages(arm).get(stage)
+        if folder is None:
+            raise UserError(f"{self.manifest_path}: no stage {arm}/{stage} (has the run trained it?)")
+        return folder
 
     def status(self, key: str) -> str:
         return self.manifest()["stages"].get(key, {}).get("status", "pending")

@@ -27,4 +27,4 @@ with warnings.catch_warnings():  # as the workers' own imports were (workers.ini
     import semrl.metrics.semantic  # noqa: F401
     import semrl.pipeline.evaluation  # noqa: F401
     import semrl.pipeline.experiment  # noqa: F401 - the stage runner the scheduler's workers are sent
-    import semrl.pipeline.scheduler  # noqa: F401
+    import semrl.pipeline.stage_cache  # noqa: F401

@@ -76,11 +76,14 @@ def completions_sample(run_root: Path, steps: int = 3, per_step: int = 2) -> dic
     """Per GRPO stage with a completions.jsonl: `per_step` rows at the first, middle and last logged
     step, prompts and completions as plain text for the report."""
     sample = {}
-    for path in sorted(run_root.glob("*/grpo/completions.jsonl")):
+    for key, folder in Run(run_root).stage_folders().items():
+        path = folder / "completions.jsonl"
+        if not key.endswith("/grpo") or not path.is_file():
+            continue
         rows = read_completions(path)
         logged = sorted({row["step"] for row in rows if isinstance(row.get("step"), int)})
         picked = sorted({logged[0], logged[len(logged) // 2], logged[-1]})[:steps] if logged else []
-        sample[str(path.parent.relative_to(run_root))] = [
+        sample[key] = [
             {
                 **{key: row.get(key) for key in ("step", "reward", "rewards", "advantage")},
                 "prompt_text": as_text(row.get("prompt")),

@@ -96,10 +96,11 @@ def metrics_figure(results: dict[str, Any], path: Path) -> Path | None:
 def training_figure(run_root: Path, path: Path) -> Path | None:
     """Reward components, KL and completion length over GRPO steps, one line per stage."""
     histories = {}
-    for log in sorted(run_root.glob("*/*/log_history.json")):
-        entries = read_json(log)
+    for stage, folder in Run(run_root).stage_folders().items():
+        log = folder / "log_history.json"
+        entries = read_json(log) if log.is_file() else []
         if any("reward" in e for e in entries):
-            histories[f"{log.parent.parent.name}/{log.parent.name}"] = [e for e in entries if "reward" in e]
+            histories[stage] = [e for e in entries if "reward" in e]
     if not histories:
         return None
     keys = sorted(

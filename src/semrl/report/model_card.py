@@ -16,8 +16,8 @@ from typing import Any
 from semrl.experiment_config import ArmSpec, ExperimentConfig, load_experiment
 from semrl.files import atomic_write_text, read_json
 from semrl.models.gguf import DONE_MARKER
+from semrl.recipes.plan import StagePlan, plan_arm, plan_single
 from semrl.report.model_card_body import card_body, encoder_card_body
-from semrl.train.recipes import StagePlan, plan_arm
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_CACHE = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/")
@@ -145,14 +145,14 @@ def render_card(
     exp: ExperimentConfig,
     manifest: dict[str, Any],
     arm,
+    plans: list[StagePlan],
     plan: StagePlan,
     result: dict[str, Any] | None,
 ) -> str:
-    """The card text of one stage's final model; `result` is the arm's evaluation when this stage
-    is the arm's last (the model semrl evaluated), else None."""
+    """The card text of one stage's final model (`plans`: the arm's stages); `result` is the arm's
+    evaluation when this stage is the arm's last (the model semrl evaluated), else None."""
     from huggingface_hub import ModelCard
 
-    plans = plan_arm(exp, arm)
     base = base_reference(run_root, exp, manifest, plans)
     data = card_data(exp, plans, plan, result, base)
     body = card_body(run_root, exp, manifest, arm, plans, plan, result, base, hub_id_of(base))
@@ -203,19 +203,22 @@ def write_model_cards(run_root: str | Path) -> list[Path]:
     exp = load_experiment(run_root / "config.yaml")
     manifest = read_json(run_root / "manifest.json")
     stages = manifest.get("stages", {})
-    chosen: dict[Path, tuple[Any, StagePlan, dict[str, Any] | None]] = {}
-    single = [ArmSpec(name="train", recipe=stage) for stage in ("sft", "grpo") if f"train/{stage}" in stages]
-    for arm in [*exp.arms, *single]:  # `semrl train sft|grpo` stages live in train/<stage>
-        plans = plan_arm(exp, arm)
+    chosen: dict[Path, tuple[Any, list[StagePlan], StagePlan, dict[str, Any] | None]] = {}
+    arms = [(arm, plan_arm(exp, arm)) for arm in exp.arms]
+    arms += [  # `semrl train sft|grpo` stages live in train/<stage>
+        (ArmSpec(name="train", recipe=stage), [plan_single(exp, stage)])
+        for stage in ("sft", "grpo")
+        if f"train/{stage}" in stages
+    ]
+    for arm, plans in arms:
         result = _arm_result(run_root, arm.name)
         for plan in plans:
-            folder = run_root / plan.arm / plan.stage
+            folder = run_root / plan.folder
             if stages.get(plan.key, {}).get("status") != "done" or not (folder / "final").is_dir():
                 continue
             evaluated = result if plan == plans[-1] else None
-            key = folder.resolve()
-            if key not in chosen or (evaluated is not None and chosen[key][2] is None):
-                chosen[key] = (arm, plan, evaluated)
+            if folder not in chosen or (evaluated is not None and chosen[folder][3] is None):
+                chosen[folder] = (arm, plans, plan, evaluated)
     written: list[Path] = []
     encoder = run_root / "encoder"
     if stages.get("encoder", {}).get("status") == "done" and (encoder / "final").is_dir():
@@ -223,11 +226,11 @@ def write_model_cards(run_root: str | Path) -> list[Path]:
             remove_foreign_cards(folder)
         atomic_write_text(encoder / "final" / "README.md", render_encoder_card(run_root, exp, manifest))
         written.append(encoder / "final" / "README.md")
-    for folder, (arm, plan, result) in chosen.items():
+    for folder, (arm, plans, plan, result) in chosen.items():
         remove_foreign_cards(folder)
         card = folder / "final" / "README.md"
-        atomic_write_text(card, render_card(run_root, exp, manifest, arm, plan, result))
-        written.append(run_root / plan.arm / plan.stage / "final" / "README.md")
+        atomic_write_text(card, render_card(run_root, exp, manifest, arm, plans, plan, result))
+        written.append(card)
     return written
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.experiment_config import ExperimentConfig
-from semrl.train.recipes import StagePlan
+from semrl.recipes.plan import StagePlan
 from semrl.train.select import describe as describe_selection
 
 PAPER = (

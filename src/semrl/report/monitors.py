@@ -92,11 +92,13 @@ def tau_table(results: dict[str, Any]) -> Table | None:
 def monitors_figure(run_root: Path, path: Path) -> Path | None:
     """One panel per monitor, one line per GRPO stage; a stage whose warning fired is marked."""
     histories, warned = {}, {}
-    for log in sorted(Path(run_root).glob("*/*/log_history.json")):
+    for stage, folder in Run(Path(run_root)).stage_folders().items():
+        log = folder / "log_history.json"
+        if not log.is_file():
+            continue
         entries = [e for e in read_json(log) if any(k.startswith("monitor/") for k in e)]
         if not entries:
             continue
-        stage = f"{log.parent.parent.name}/{log.parent.name}"
         histories[stage] = entries
         metrics = log.parent / "metrics.json"
         hacking = read_json(metrics).get("hacking") or {} if metrics.exists() else {}

@@ -12,6 +12,7 @@ from typing import Any
 from semrl.evaluate.preference import compare
 from semrl.evaluate.stats import bootstrap_mean
 from semrl.files import read_jsonl
+from semrl.pipeline.run_dir import Run
 from semrl.rewards.audit import audit
 from semrl.rewards.build import build_reward
 from semrl.rewards.config import RewardConfig
@@ -100,22 +101,20 @@ def learning_evidence(
     """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
     arm the weight movement of its last stage from the model it started from."""
     trends, movement = {}, {}
-    manifest = json.loads((mt_dir / "manifest.json").read_text(encoding="utf-8"))
+    run = Run(mt_dir)
     for arm in results["arms"]:
         if arm == "base":
             continue
-        history = mt_dir / arm / "grpo" / "log_history.json"
-        if history.exists():
+        stages = run.arm_stages(arm)
+        if "grpo" in stages and (stages["grpo"] / "log_history.json").exists():
+            history = stages["grpo"] / "log_history.json"
             trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
             movement[arm] = {
-                "grpo_from_cold_start": weight_movement(
-                    mt_dir / arm / "sft" / "final", mt_dir / arm / "grpo" / "final"
-                )
+                "grpo_from_cold_start": weight_movement(stages["sft"] / "final", stages["grpo"] / "final")
             }
-        stages = [key.split("/", 1)[1] for key in manifest["stages"] if key.startswith(f"{arm}/")]
         if stages:
             movement.setdefault(arm, {})["from_base"] = weight_movement(
-                base, mt_dir / arm / stages[-1] / "final"
+                base, list(stages.values())[-1] / "final"
             )
     return trends, movement
 

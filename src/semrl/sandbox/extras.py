@@ -21,6 +21,7 @@ from semrl.data.loading import LINE
 from semrl.data.preferences import load_preferences, translate_pairs
 from semrl.data.splits import split_rows
 from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
+from semrl.pipeline.run_dir import Run
 from semrl.sandbox.config import spec_hash
 from semrl.sandbox.grammar import Meaning, realise_l
 from semrl.sandbox.lexicon import SLOTS
@@ -98,8 +99,8 @@ def headline_setup(
         "arms": [{"name": "headline_sft", "recipe": "strong_sft"}],
     }
     starts = starts or {
-        "rl": mt_dir / "semantic_rl" / "grpo" / "final",
-        "sft": mt_dir / "strong_sft" / "sft" / "final",
+        "rl": Run(mt_dir).arm_stage("semantic_rl", "grpo") / "final",
+        "sft": Run(mt_dir).arm_stage("strong_sft", "sft") / "final",
     }
     inputs = {
         "version": HEADLINE_VERSION,

@@ -18,6 +18,7 @@ from semrl.evaluate.runner import Evaluator
 from semrl.evaluate.trends import reward_trend
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
+from semrl.pipeline.run_dir import Run
 from semrl.sandbox.claims import COLD_ARM, output_segments, paired
 from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
@@ -143,8 +144,9 @@ def monitors_against_oracle(
     verdict; and the confusion table a user needs: flagged or not, against hacked, learned or flat."""
     arms: dict[str, Any] = {}
     for arm in rl_arms:
-        history = mt_dir / arm / "grpo" / "log_history.json"
-        if not history.exists():
+        grpo = Run(mt_dir).arm_stages(arm).get("grpo")
+        history = grpo / "log_history.json" if grpo is not None else None
+        if history is None or not history.exists():
             continue
         log = read_json(history)
         metrics = history.parent / "metrics.json"  # the stage ran the same check on the same log
@@ -179,8 +181,9 @@ def stall_metrics(mt_dir: Path, rl_arms: list[str]) -> dict[str, dict[str, Any]]
     """Per RL arm, its GRPO stage's summarised stall diagnosis (report/stall.py reads these keys)."""
     out = {}
     for arm in rl_arms:
-        metrics = mt_dir / arm / "grpo" / "metrics.json"
-        if metrics.exists():
+        grpo = Run(mt_dir).arm_stages(arm).get("grpo")
+        metrics = grpo / "metrics.json" if grpo is not None else None
+        if metrics is not None and metrics.exists():
             out[arm] = {
                 key: value
                 for key, value in read_json(metrics).items()
@@ -194,8 +197,9 @@ def tau_values(mt_dir: Path, rl_arms: list[str]) -> dict[str, Any]:
     """The cold-start tau each GRPO stage computed (metrics.json's tau_cold_start), per arm."""
     out = {}
     for arm in rl_arms:
-        metrics = mt_dir / arm / "grpo" / "metrics.json"
-        if metrics.exists():
+        grpo = Run(mt_dir).arm_stages(arm).get("grpo")
+        metrics = grpo / "metrics.json" if grpo is not None else None
+        if metrics is not None and metrics.exists():
             value = read_json(metrics).get("tau_cold_start")
             if value:
                 out[arm] = value

@@ -18,6 +18,7 @@ from typing import Any
 from semrl.evaluate.runner import Evaluator
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
+from semrl.pipeline.run_dir import Run
 from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import judge_outputs, load_world, strip_items
@@ -27,9 +28,10 @@ DEV_DIR = "dev"
 
 def last_stage(mt_dir: Path, arm: str) -> Path | None:
     """The folder of the arm's last stage (GRPO after a cold start, the SFT continuation, else SFT)."""
+    stages = Run(mt_dir).arm_stages(arm)
     for stage in ("grpo", "continue", "sft"):
-        if (mt_dir / arm / stage / "final" / "config.json").exists():
-            return mt_dir / arm / stage
+        if stage in stages and (stages[stage] / "final" / "config.json").exists():
+            return stages[stage]
     return None
 
 

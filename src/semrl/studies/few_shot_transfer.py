@@ -22,7 +22,7 @@ from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
 from semrl.pipeline.preflight import preflight
 from semrl.pipeline.run_folder import check_run_folder
-from semrl.train.recipes import plan_experiment
+from semrl.recipes.plan import plan_experiment
 
 
 def parse_starts(starts: list[str]) -> dict[str, str]:

@@ -37,12 +37,12 @@ from semrl.files import atomic_write_json, atomic_write_jsonl, read_json
 from semrl.hub import require_available
 from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
+from semrl.recipes.plan import plan_arm
 from semrl.rewards.config import RewardConfig
 from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER, bind_eval_encoder
 from semrl.text.scripts import resolve_scripts
 from semrl.train.common import complete_checkpoints
-from semrl.train.recipes import plan_arm
 
 FILE = "selection.json"
 OUTPUTS = "selection"  # step-N.jsonl: each candidate's dev outputs

@@ -338,7 +338,7 @@ def test_drawn_sizes_are_refused_exactly_when_they_cannot_work(tmp_path_factory,
     from semrl.data.task_rows import load_task_rows
     from semrl.experiment_config import load_experiment
     from semrl.pipeline.experiment import stage_rows
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     folder = tmp_path_factory.mktemp("sizes")
     path = sized_config(folder, sizes)

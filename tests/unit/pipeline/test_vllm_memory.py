@@ -218,7 +218,7 @@ def test_a_run_folder_from_before_the_vllm_settings_still_resumes(tmp_path):
 
 def test_colocated_vllm_share_is_named(tmp_path):
     from semrl.pipeline.memory_estimate import largest_estimate
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     config = experiment(tmp_path, rewards=REWARDS, arms=[{"name": "g", "recipe": "grpo"}])
     exp = load_experiment(config, ["grpo.use_vllm=true"])  # not preflighted: no vLLM here
@@ -228,7 +228,7 @@ def test_colocated_vllm_share_is_named(tmp_path):
 
 def test_a_policy_that_cannot_be_sized_says_so(tmp_path, monkeypatch):
     from semrl.pipeline import memory_estimate
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     def unreadable(exp):
         raise OSError("no config.json\nmore")
@@ -247,7 +247,7 @@ def test_model_folders_sized_from_config_json(tiny_lm, tiny_classifier, tmp_path
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     from semrl.pipeline.memory_estimate import largest_estimate
-    from semrl.train.recipes import plan_experiment
+    from semrl.recipes.plan import plan_experiment
 
     policy = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_lm).parameters())
     rm = AutoModelForSequenceClassification.from_pretrained(tiny_classifier)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from semrl.experiment_config import ExperimentConfig
 from semrl.models.gguf import DONE_MARKER, SMOLLM2_FILE
+from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import card_data, hub_id_of
-from semrl.train.recipes import plan_arm
 
 
 def experiment(

@@ -9,9 +9,9 @@ import pytest
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
+from semrl.recipes.plan import plan_arm, plan_experiment
 from semrl.train.cold_start import sample_order
 from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, training_kwargs
-from semrl.train.recipes import plan_arm, plan_experiment
 from semrl.train.settings import StageSettings
 
 REWARD = {"rewards": [{"type": "semantic", "against": "source"}, {"type": "language", "lang": "bo"}]}
