@@ -253,8 +253,8 @@ def assert_every_file_valid(root: Path, include_checkpoints: bool) -> int:
 
 def _crash_config(tmp_path: Path, config: dict | None = None) -> Path:
     """Cold start over two epochs, then GRPO over two epochs of its 8 rows with the semantic reward:
-    resuming inside the second epoch of either stage is where the prompt order and the reward's
-    embeddings used to drift from an uninterrupted run. The reward draws a contrast bank when the
+    resuming inside the second epoch of either stage must replay the prompt order and the reward's
+    embeddings of an uninterrupted run. The reward draws a contrast bank when the
     GRPO stage starts and takes tau from the cold-start model's samples (`tau: cold_start`), so the
     two things a stage computes before its first step are covered too (the plain reward's resume is
     the same path without them; the slow example case runs it)."""
