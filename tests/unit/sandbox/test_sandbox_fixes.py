@@ -46,9 +46,7 @@ def test_cached_result_is_reused_only_for_the_same_inputs(tmp_path):
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     (out / "rm-h").mkdir()
-    assert (
-        cached(out, "result.json", inputs) is None and not out.exists()
-    )  # unstamped (unfinished): removed
+    assert cached(out, "result.json", inputs) is None and not out.exists()  # unstamped (unfinished): removed
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     stamp(out, inputs)
