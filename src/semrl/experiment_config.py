@@ -269,7 +269,7 @@ class GRPOSpec(StrictModel):
     save_steps: EverySteps = Field(20, description=CHECKPOINT_EVERY)
     logging_steps: EverySteps = Field(5, description="log rewards, loss and completions every N steps")
     # Generation with vLLM (optional extra `semrl[vllm]`, CUDA only), named as TRL's GRPOConfig names them.
-    # None = TRL's default (use_vllm false), so a run folder from before these settings still resumes.
+    # None = not passed to GRPOConfig: TRL's own default applies (use_vllm false).
     use_vllm: bool | None = Field(None, description="generate with vLLM instead of model.generate")
     vllm_mode: Literal["colocate", "server"] | None = Field(
         None,
@@ -295,7 +295,7 @@ class GRPOSpec(StrictModel):
         None, gt=0.0, description="server: seconds to wait for it to come up"
     )
 
-    # More of TRL's GRPOConfig under its own names; None = TRL's default (older run folders resume).
+    # More of TRL's GRPOConfig under its own names; None = not passed: TRL's own default applies.
     epsilon_high: float | None = Field(
         None, gt=0.0, description="upper clip range (DAPO's clip-higher); default: epsilon"
     )

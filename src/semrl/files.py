@@ -280,8 +280,8 @@ DAMAGED_RUN = "the run folder was damaged since it was written: restore the file
 
 
 def read_json(path: str | Path, remedy: str = "") -> Any:
-    """One of semrl's own JSON files. NaN/Infinity, which semrl wrote before its JSON was strict,
-    read as null, so an older run can still be reported (and its report is then strict).
+    """One of semrl's own JSON files. NaN/Infinity (not JSON, though Python's json module writes
+    them) read as null, so such a file can still be reported (and its report is strict).
     semrl writes these whole (atomically), so one that is missing or does not parse was removed,
     cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given."""
     path = Path(path)

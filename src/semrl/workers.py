@@ -22,7 +22,7 @@ def pool_context():
     every pool of a run, cost one import of torch, transformers, TRL and sentence-transformers instead
     of one per worker (10-15 s each on a small CPU). The server only imports, so forking it is safe
     (no threads, no CUDA). Never plain fork of the run's process, which has threads (progress
-    display, tokenizers). Elsewhere (Windows) spawn, as before."""
+    display, tokenizers). Elsewhere (Windows) spawn."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():

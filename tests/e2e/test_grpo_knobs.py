@@ -162,7 +162,7 @@ def test_aggregations_give_the_advantages_trl_documents_and_differ(tmp_path):
 
 @pytest.mark.slow  # the whole example (~20 s); test_logging and test_training check its parts in CI
 def test_example_with_tensorboard_and_normalize_then_sum_logs_terms_and_completions(tmp_path):
-    """The issue's command: event files with each reward term, and the completions log (on by default)
+    """The example: event files with each reward term, and the completions log (on by default)
     with each term per completion, shown in the report."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

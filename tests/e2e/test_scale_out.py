@@ -230,8 +230,8 @@ def test_two_machines_give_the_weights_of_one_machine_with_two_processes(tmp_pat
 
 
 def test_fsdp_encoder_stage_finishes_with_one_writer(tmp_path):
-    """Both ranks used to build the tiny initial encoder and save final/ into the same folders (one
-    rank removed what the other was reading: FileNotFoundError on the example under FSDP)."""
+    """One rank builds the tiny initial encoder and saves final/: two writers of the same folders
+    would remove what the other reads (FileNotFoundError on the example under FSDP)."""
     pairs = write_jsonl(
         tmp_path / "pairs.jsonl", [{"anchor": f"sentence {i}", "positive": f"phrase {i}"} for i in range(24)]
     )
@@ -252,7 +252,7 @@ def test_fsdp_encoder_stage_finishes_with_one_writer(tmp_path):
     assert encoder.encode(["sentence 1"]).shape == (1, 64)
 
 
-@pytest.mark.slow  # ~1 min: the issue's command, every stage of the example under FSDP
+@pytest.mark.slow  # ~1 min: `semrl run` on the example, every stage under FSDP
 def test_the_example_runs_under_fsdp(tmp_path):
     example = yaml.safe_load((ROOT / "configs" / "examples" / "tiny-bo-zh.yaml").read_text(encoding="utf-8"))
     example["data"]["train"] = str(BO_ZH)

@@ -106,7 +106,7 @@ def test_model_tiny_keeps_out_of_a_folder_of_the_users_files(tmp_path):
 
 
 def test_reward_output_folder_is_refused_in_a_fresh_process(tmp_path):
-    """The issue's example as a user types it: an IsADirectoryError traceback before."""
+    """A folder as --output, as a user types it: one line, not an IsADirectoryError traceback."""
     paths = _inputs(tmp_path)
     result = run_cli(
         "reward", "--config", str(paths["config"]), "--input", str(paths["rows"]), "--output", str(tmp_path)
@@ -198,8 +198,8 @@ def test_tsv_text_of_invisible_characters_is_empty(tmp_path):
     assert_refused(result, "rows.tsv: line 2: column 'source' is empty (it holds only invisible characters)")
 
 
-def test_the_issue_examples_refuse_before_the_run_folder_is_made(tmp_path):
-    """A lone surrogate crashed `semrl run` after manifest.json and config.yaml were written."""
+def test_a_lone_surrogate_is_refused_before_the_run_folder_is_made(tmp_path):
+    """A lone surrogate in the data is refused before manifest.json and config.yaml are written."""
     bad = ROOT / "tests" / "data" / "bad" / "lone_surrogate.jsonl"
     out = tmp_path / "run"
     result = run_cli("run", str(experiment(tmp_path, bad)), "--out", str(out))

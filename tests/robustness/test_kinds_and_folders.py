@@ -1,4 +1,4 @@
-"""Issue 23 through the real CLI: models of the wrong kind, names looked up late, symlink loops, and
+"""Through the real CLI: models of the wrong kind, names looked up late, symlink loops, and
 the run folder (`--out` a file, `--resume` or `--out` on someone's own folder) are refused with exit 2,
 one line naming the field or path, no traceback, and nothing written (files byte-for-byte unchanged)."""
 

@@ -169,7 +169,7 @@ def test_reward_model_with_torn_weights_and_best_of_n_with_an_encoder(
     tiny_classifier, encoder_folder, tmp_path
 ):
     """best-of-n scores with a one-label classifier: a torn one is named, and a sentence encoder is
-    refused as not being a reward model (it used to score with a random head and exit 0)."""
+    refused as not being a reward model (its scores would come from a random head)."""
     rm, named = damaged(tiny_classifier, tmp_path / "rm", "truncated")
     candidates = write_jsonl(tmp_path / "c.jsonl", [{"prompt": "p", "candidates": ["a", "b"]}])
     out = tmp_path / "best.jsonl"
@@ -204,7 +204,7 @@ def test_transfer_refuses_a_broken_second_start_before_the_first_trains(
     tiny_lm, encoder_folder, tmp_path, broken_as
 ):
     """Each start's whole preflight runs before the first start trains: torn weights, or a model of
-    the wrong kind (a sentence encoder as a policy), used to surface after start a was trained."""
+    the wrong kind (a sentence encoder as a policy), in start b is named before start a trains."""
     if broken_as == "torn":
         broken, named = damaged(tiny_lm, tmp_path / "broken", "truncated")
         expected = str(named)
@@ -234,7 +234,7 @@ def test_transfer_refuses_a_broken_second_start_before_the_first_trains(
 
 def test_rm_transfer_checks_every_input_before_the_first_reward_model(tiny_classifier, tmp_path):
     """A torn reward_models entry and a representation layer the base lacks are refused before any
-    reward model trains (the layer used to fail after all of them had)."""
+    reward model trains (the layer is read only once they all have)."""
     pairs = write_jsonl(
         tmp_path / "pairs.jsonl",
         [

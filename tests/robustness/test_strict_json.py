@@ -111,11 +111,11 @@ def test_json_input_with_nan_is_refused_with_its_line(tmp_path):
         read_jsonl(path)
 
 
-def test_files_written_before_strict_json_still_read(tmp_path):
-    """`semrl report` on an older run: its NaN read as null, and the rewritten results are strict."""
+def test_nan_in_a_json_file_reads_as_null(tmp_path):
+    """NaN and infinities in one of semrl's JSON files read as null, so a report of it is strict."""
     from semrl.files import read_json
 
-    path = tmp_path / "old.json"
+    path = tmp_path / "nan.json"
     path.write_text('{"relative": NaN, "ci95": [-Infinity, Infinity]}', encoding="utf-8")
     assert read_json(path) == {"relative": None, "ci95": [None, None]}
 
@@ -209,7 +209,7 @@ def test_tables_show_null_with_its_reason():
     row = preference_table(results)[2][0]
     assert row[5] == "–" and row[6:8] == ["n/a", "n/a"]  # no items: no win rate, no agreement
     assert training_table(results)[2][0][3] == "– → 1.000"
-    legacy = {
+    with_nan = {
         "arms": {
             "rl": {
                 "alignment_tax": {
@@ -226,7 +226,7 @@ def test_tables_show_null_with_its_reason():
             }
         }
     }
-    assert tax_table(legacy)[2][0][-1] == "–"  # a run written before JSON was strict
+    assert tax_table(with_nan)[2][0][-1] == "–"  # a NaN, as read from a results file that holds one
 
 
 def test_seed_aggregation_skips_null_values():

@@ -11,7 +11,7 @@ import textwrap
 def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
     """EvalPool.close() ends idle evaluation workers with SIGTERM; anything in them that made a
     multiprocessing lock (tqdm does, for every bar, even a disabled one inside sentence-transformers)
-    was never unlinked, and `semrl demo` ended with Python's "leaked semaphore objects" warning."""
+    would never be unlinked, and Python would warn of "leaked semaphore objects" at exit."""
     script = textwrap.dedent("""
         import multiprocessing, os, signal, time
         from concurrent.futures import ProcessPoolExecutor

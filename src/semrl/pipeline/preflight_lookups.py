@@ -2,8 +2,8 @@
 
 An unknown metric, a judge template with a field nobody fills, a task template that cannot be
 filled, a judge callable that does not import, a language whose script is unknown to the `lang`
-metric, a tokenizer corpus file or a pairs file that is a symlink loop: each used to fail after
-training, with the run folder half written. Each is checked here the way its user will use it.
+metric, a tokenizer corpus file or a pairs file that is a symlink loop: each would otherwise fail
+after training, with the run folder half written. Each is checked here the way its user will use it.
 """
 
 from __future__ import annotations

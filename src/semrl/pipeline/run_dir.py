@@ -68,20 +68,6 @@ def _identity(config_dump: Any) -> Any:
     return {k: v for k, v in config_dump.items() if k not in RUNTIME_SETTINGS}
 
 
-def _same_settings(saved: Any, current: Any) -> bool:
-    """Equal configs, where a setting missing from the saved one matches a current None: a run
-    started before semrl gained an optional setting (None = the library's default) still resumes."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        if set(saved) - set(current):
-            return False
-        return all(_same_settings(saved[k], v) if k in saved else v is None for k, v in current.items())
-    if isinstance(saved, list) and isinstance(current, list):
-        return len(saved) == len(current) and all(
-            _same_settings(a, b) for a, b in zip(saved, current, strict=True)
-        )
-    return saved == current
-
-
 @dataclass(frozen=True)
 class DataFile:
     """A file of data/ as `semrl run` writes it, and the user's file it came from (for messages)."""
@@ -159,8 +145,8 @@ class Run:
             atomic_write_text(self.root / "data" / name, file.text)
 
     def _check_config(self, manifest: dict[str, Any], config_path: Path, config_dump: dict[str, Any]) -> None:
-        """The resumed run's config.yaml parses and matches the config given now (runtime settings
-        aside). A config.yaml that no longer has the hash the manifest recorded was cut or edited."""
+        """The resumed run's config.yaml parses and equals the config given for the resume (runtime
+        settings aside). A config.yaml whose hash differs from the manifest's was cut or edited."""
         text = read_text(config_path)
         recorded = manifest.get("config_sha256")
         changed = recorded is not None and sha256_text(text) != recorded
@@ -171,7 +157,7 @@ class Run:
             raise UserError(f"{damaged}: not valid YAML; {DAMAGED_RUN}") from None
         if not isinstance(saved, dict):
             raise UserError(f"{damaged}: not a mapping; {DAMAGED_RUN}")
-        if not _same_settings(_identity(saved), _identity(config_dump)):
+        if _identity(saved) != _identity(config_dump):
             also = (
                 " (and the file was damaged or edited since the run started: manifest.json recorded "
                 "another hash; restore it)"
@@ -183,17 +169,14 @@ class Run:
             )
 
     def _check_data(self, manifest: dict[str, Any], data: dict[str, DataFile]) -> dict[str, str]:
-        """The data/*.jsonl hashes, checked against those the run started with (the manifest's, or
-        for a run from before they were kept, the files in data/): a resume trains on the same rows."""
+        """The data/*.jsonl hashes, checked against those the manifest recorded when the run started:
+        a resume trains on the same rows."""
         kept_hashes = manifest.get("data")
         recorded: dict[str, str] = kept_hashes if isinstance(kept_hashes, dict) else {}
         hashes = dict(recorded)
         for name, file in data.items():
             now = sha256_text(file.text)
             before = recorded.get(name)
-            kept = self.root / "data" / name
-            if before is None and kept.is_file():
-                before = hashlib.sha256(kept.read_bytes()).hexdigest()
             if before is not None and before != now:
                 raise UserError(
                     f"{file.source}: changed since the run started (its rows no longer hash to what "

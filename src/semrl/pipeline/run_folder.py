@@ -6,7 +6,7 @@ What users expect, and what semrl does:
   never overwritten); `--resume` continues it.
 - `--out` names an empty folder: a new run is made there. `--resume` on it is refused: there is no run
   to continue, and a typo in the path should not silently start hours of training. (`--resume` on a
-  missing folder starts the run, as before: a script may always pass it.)
+  missing folder starts the run: a script may always pass it.)
 - `--out` names a non-empty folder that is not a run (the user's own files): refused, with or without
   `--resume`, and the folder is left exactly as it was. semrl will not mix its outputs with other
   files, or later overwrite one of them (config.yaml, data/, eval/); choose a new folder.

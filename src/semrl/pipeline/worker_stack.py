@@ -1,8 +1,8 @@
 """What semrl's worker processes import, imported once by the forkserver that forks them.
 
-Why: a run trains its independent stages and evaluates its arms in worker processes, and each
-spawned worker used to import torch, transformers, TRL and sentence-transformers itself: 10-15 s per
-worker on a small CPU, for every pool of a run. The forkserver (workers.pool_context) imports this
+Why: a run trains its independent stages and evaluates its arms in worker processes, and a spawned
+worker would import torch, transformers, TRL and sentence-transformers itself: 10-15 s per worker
+on a small CPU, for every pool of a run. The forkserver (workers.pool_context) imports this
 module once; every worker is then a fork of it, with these modules already loaded and untouched.
 Nothing here computes a tensor or touches a GPU, so forking the server stays safe. The library
 settings that `semrl`'s main() puts in the environment are inherited from the run's process."""
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-with warnings.catch_warnings():  # as the workers' own imports were (workers.init_worker)
+with warnings.catch_warnings():  # the filter of the workers' own imports (workers.init_worker)
     warnings.filterwarnings("ignore", category=FutureWarning)
     import sentence_transformers  # noqa: F401
     import torch  # noqa: F401

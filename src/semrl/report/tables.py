@@ -13,7 +13,7 @@ Table = tuple[str, list[str], list[list[str]]]
 
 
 def _number(value: Any) -> bool:
-    """A value to print: null (undefined) and the NaN of runs written before JSON was strict are not."""
+    """A value to print: null (undefined), NaN and infinities are not."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -118,8 +118,8 @@ class ContrastSpec(StrictModel):
 
     @model_serializer(mode="wrap")
     def _own_settings(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Only the mode's own settings: a csls spec dumps as before retrieval existed, and every
-        dump validates again (no setting of the other mode)."""
+        """Only the mode's own settings: a spec dumps without the other mode's unset ones, so every
+        dump validates again."""
         return {key: value for key, value in handler(self).items() if value is not None}
 
     @property

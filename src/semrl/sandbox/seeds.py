@@ -134,7 +134,7 @@ def _summaries(trees: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _status(claim: dict[str, Any]) -> str:
-    """The claim's status; older claim dicts carry only the `reproduced` flag."""
+    """The claim's status; a claim dict without one counts by its `reproduced` flag."""
     if claim.get("status") in STATUSES:
         return claim["status"]
     return "reproduced" if claim.get("reproduced") else "not reproduced"

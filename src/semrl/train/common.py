@@ -19,7 +19,7 @@ from semrl.train.weights import weights_problem
 def training_kwargs(settings: StageSettings, spec, out_dir: Path, device: str) -> dict[str, Any]:
     """TrainingArguments fields common to all stages: bf16 on CUDA when the model is, and no
     activation checkpointing anywhere. TRL's configs turn it on by default (as `gradient_checkpointing`,
-    transformers' old name); on CPU that made GRPO 3.7x slower, and no stage spec offers it, so it is
+    transformers' old name); on CPU that makes GRPO 3.7x slower, and no stage spec offers it, so it is
     off on every device (a spec field for it on large GPU models would also have to reach the memory
     estimate)."""
     import torch

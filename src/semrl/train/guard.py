@@ -132,7 +132,7 @@ def guard_callback():
             self.interrupted_at: int | None = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            # a history resumed from a checkpoint saved before semrl kept it strict
+            # a resumed checkpoint's history: the same nulling as each new entry gets in on_log
             state.log_history[:] = [null_nonfinite_entry(entry) for entry in state.log_history]
 
         def on_log(self, args, state, control, logs=None, **kwargs):

@@ -97,7 +97,7 @@ def _full_state_dict(trainer):
             "LoRA under DeepSpeed ZeRO-3: saving a merged final model is not supported; "
             "train LoRA under FSDP or ZeRO-2"
         )
-    if isinstance(trainer.model_wrapped, FSDP):  # FSDP1 (also on CPU, where accelerate no longer says FSDP)
+    if isinstance(trainer.model_wrapped, FSDP):  # FSDP1 (on CPU too: the model, not accelerate, says)
         config = FullStateDictConfig(offload_to_cpu=on_gpu, rank0_only=True)
         with FSDP.state_dict_type(trainer.model_wrapped, StateDictType.FULL_STATE_DICT, config):
             return trainer.model_wrapped.state_dict()

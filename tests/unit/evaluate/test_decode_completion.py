@@ -83,8 +83,8 @@ def test_smollm2_tokenizer_cuts_chinese_and_tibetan():
 
 
 def test_generate_never_ends_in_a_broken_character(tiny_lm, tiny_tokenizer):
-    """The untrained tiny model samples byte tokens freely: with the old decode, half of these
-    3-token completions ended in U+FFFD (seed 0; checked by decoding without the strip)."""
+    """The untrained tiny model samples byte tokens freely: decoded without the strip, half of these
+    3-token completions end in U+FFFD (seed 0)."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_lm)

@@ -1,4 +1,4 @@
-"""Regression tests for the sandbox fixes: matched-quality with tied checkpoints, the side
+"""The sandbox's matched-quality with tied checkpoints, the side
 experiments' result caches keyed on their inputs, and the knowledge-base preference pairs."""
 
 from __future__ import annotations
@@ -46,9 +46,7 @@ def test_cached_result_is_reused_only_for_the_same_inputs(tmp_path):
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     (out / "rm-h").mkdir()
-    assert (
-        cached(out, "result.json", inputs) is None and not out.exists()
-    )  # unstamped (old or unfinished): removed
+    assert cached(out, "result.json", inputs) is None and not out.exists()  # unstamped (unfinished): removed
     out.mkdir()
     (out / "result.json").write_text(json.dumps({"accuracy": 0.7}), encoding="utf-8")
     stamp(out, inputs)
@@ -68,7 +66,7 @@ def _fake_tree(root, files: dict[str, str]):
 
 def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     """transfer_k, rm, rm_mt_error, the seed and the content of every input file or model folder all
-    change the key (they used to be ignored: a changed setting reused the old result)."""
+    change the key (so a changed setting never reuses a result computed without it)."""
     from semrl.sandbox.config import DemoConfig, spec_hash
     from semrl.sandbox.extras import headline_setup, rm_inputs
 
@@ -257,7 +255,7 @@ def test_reward_model_transfer_splits_before_translating_and_caches_on_its_input
     assert json.loads((out / INPUTS).read_text(encoding="utf-8"))["inputs"] == rm_inputs(
         config, dest, tiny_lm
     )
-    # a changed MT error rate no longer finds the old result: the folder is cleared for a fresh run
+    # a changed MT error rate does not find the first result: the folder is cleared for a fresh run
     # (the rerun itself is the first call above; cached() is the gate reward_model_transfer uses)
     changed = config.model_copy(update={"rm_mt_error": 0.5})
     assert cached(out, "rm_transfer.json", rm_inputs(changed, dest, tiny_lm)) is None
