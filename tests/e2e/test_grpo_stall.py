@@ -16,10 +16,10 @@ import pytest
 from conftest import sample_lines
 from semrl.experiment_config import GRPOSpec
 from semrl.pipeline.experiment import record_stage
-from semrl.pipeline.run_dir import Run
 from semrl.report.stall import stall_table
 from semrl.report.tables import all_tables, markdown
 from semrl.rewards import RewardConfig
+from semrl.run_folder import Run
 from semrl.train.grpo import run_grpo
 from semrl.train.settings import StageSettings
 

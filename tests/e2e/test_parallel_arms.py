@@ -166,8 +166,8 @@ def test_resume_relinks_after_a_kill_and_never_trusts_a_link_to_an_unfinished_st
     import shutil
 
     from semrl.experiment_config import load_experiment
-    from semrl.pipeline.run_dir import Run
     from semrl.pipeline.scheduler import is_linked, plan_units
+    from semrl.run_folder import Run
     from semrl.train.recipes import plan_experiment
 
     run = tmp_path / "run"
@@ -202,14 +202,14 @@ def test_resume_relinks_after_a_kill_and_never_trusts_a_link_to_an_unfinished_st
 
 
 def _mark_many(root: str, worker: int) -> None:
-    from semrl.pipeline.run_dir import Run
+    from semrl.run_folder import Run
 
     for i in range(25):
         Run(Path(root)).mark(f"w{worker}/s{i}", status="done", i=i)
 
 
 def test_concurrent_manifest_writers_lose_no_update(tmp_path):
-    from semrl.pipeline.run_dir import Run
+    from semrl.run_folder import Run
 
     Run(tmp_path).open({"name": "x"}, 0, resume=False)
     ctx = multiprocessing.get_context("fork")

@@ -241,7 +241,7 @@ def test_a_path_that_resolves_outside_the_run_folder_is_never_written(tmp_path):
     (a caller that builds the config itself) or a symlink planted in the run folder is still refused."""
     from semrl.errors import UserError
     from semrl.pipeline.evaluation import _write
-    from semrl.pipeline.run_dir import Run
+    from semrl.run_folder import Run
 
     run = Run(tmp_path / "run")
     run.root.mkdir()

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "semrl.text",
             "semrl.weights",
             "semrl.run_lock",
+            "semrl.run_folder",
         ],
     ),
     ("measures", ["semrl.metrics", "semrl.encoders"]),

@@ -19,12 +19,12 @@ from semrl.files import atomic_write_json, check_output_file, check_output_folde
 from semrl.models.loading import check_model_reference
 from semrl.names import inside
 from semrl.pipeline.preflight import Problems, check_eval, preflight
-from semrl.pipeline.run_dir import Run
 from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
+from semrl.run_folder import Run
 from semrl.run_lock import run_lock
-from semrl.train.weights import weights_problem
+from semrl.weights import weights_problem
 from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_worker
 
 console = Console(stderr=True)

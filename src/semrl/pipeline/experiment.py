@@ -33,13 +33,12 @@ from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
 from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
 from semrl.pipeline.preflight import preflight
-from semrl.pipeline.run_dir import DataFile, Run
-from semrl.pipeline.run_folder import check_run_folder
 from semrl.pipeline.stage_cache import run_stages, train_once
 from semrl.recipes.plan import StagePlan, plan_experiment, plan_single
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
+from semrl.run_folder import DataFile, Run, check_run_folder
 from semrl.run_lock import run_lock
 from semrl.tasks import TASKS
 from semrl.train.encoder import run_encoder

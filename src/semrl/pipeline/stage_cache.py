@@ -31,8 +31,8 @@ from rich.console import Console
 from semrl import workers
 from semrl.distributed import is_main_process
 from semrl.files import read_json
-from semrl.pipeline.run_dir import Run
 from semrl.recipes.plan import StagePlan
+from semrl.run_folder import Run
 from semrl.train import guard
 from semrl.train.guard import Interrupted, StageStopped
 from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_worker
@@ -129,6 +129,10 @@ def run_stages(
     run_plan: RunPlan,
 ) -> None:
     """Every arm's stages, each distinct one trained once: in order, or in `exp.parallel` workers."""
+    recorded = run.manifest()["stages"]
+    for plan in plans:  # the manifest lists every arm's stages in plan order, with their folders
+        if plan.key not in recorded:
+            run.mark(plan.key, status="pending", folder=plan.folder)
     groups = distinct_stages(plans)
     pending = [folder for folder in groups if finished(run, folder) is None]
     n_workers = pool_workers(exp.parallel, device, max_concurrent(groups, pending)) if pending else 1

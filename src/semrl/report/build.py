@@ -16,6 +16,7 @@ from semrl.report.figures import metrics_figure, tradeoff_figure, training_figur
 from semrl.report.monitors import monitors_figure
 from semrl.report.tables import all_tables, markdown
 from semrl.rewards.base import as_text
+from semrl.run_folder import Run
 from semrl.run_lock import run_lock
 from semrl.train.completions import read_completions
 

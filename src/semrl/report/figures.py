@@ -10,6 +10,7 @@ from typing import Any
 import matplotlib
 
 from semrl.files import atomic_savefig, read_json
+from semrl.run_folder import Run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -21,7 +21,7 @@ from semrl.data.loading import LINE
 from semrl.data.preferences import load_preferences, translate_pairs
 from semrl.data.splits import split_rows
 from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
-from semrl.pipeline.run_dir import Run
+from semrl.run_folder import Run
 from semrl.sandbox.config import spec_hash
 from semrl.sandbox.grammar import Meaning, realise_l
 from semrl.sandbox.lexicon import SLOTS

@@ -18,7 +18,7 @@ from semrl.evaluate.runner import Evaluator
 from semrl.evaluate.trends import reward_trend
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
-from semrl.pipeline.run_dir import Run
+from semrl.run_folder import Run
 from semrl.sandbox.claims import COLD_ARM, output_segments, paired
 from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning

@@ -18,7 +18,7 @@ from typing import Any
 from semrl.evaluate.runner import Evaluator
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
-from semrl.pipeline.run_dir import Run
+from semrl.run_folder import Run
 from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import judge_outputs, load_world, strip_items

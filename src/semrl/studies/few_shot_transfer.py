@@ -21,8 +21,8 @@ from semrl.models.loading import check_model_reference
 from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
 from semrl.pipeline.preflight import preflight
-from semrl.pipeline.run_folder import check_run_folder
 from semrl.recipes.plan import plan_experiment
+from semrl.run_folder import check_run_folder
 
 
 def parse_starts(starts: list[str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from semrl.devices import torch_dtype
 from semrl.distributed import is_main_process
 from semrl.files import atomic_write_json
 from semrl.train.settings import StageSettings
-from semrl.train.weights import weights_problem
+from semrl.weights import weights_problem
 
 
 def training_kwargs(settings: StageSettings, spec, out_dir: Path, device: str) -> dict[str, Any]:
