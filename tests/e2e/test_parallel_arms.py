@@ -1,7 +1,8 @@
 """`semrl run` trains each distinct stage once and runs independent stages in parallel workers.
 
 Real runs through the CLI with a tiny model: two two_stage arms differing only in the GRPO
-learning rate plus an `sft` arm on the same N share one cold-start SFT (links + `shared_with`), and
+learning rate plus an `sft` arm on the same N share one cold-start SFT (one folder, named by the
+stage's inputs, that three arms read), also when two processes ask for it at the same moment; and
 with `parallel=2` every arm's weights and metrics are bit-identical to the serial run.
 """
 
@@ -110,95 +111,142 @@ def manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text(encoding="utf-8"))
 
 
-def test_the_cold_start_sft_is_trained_once_and_linked(runs):
+def stage(run: Path, arm: str, name: str) -> Path:
+    from semrl.run_folder import Run
+
+    return Run(run).arm_stage(arm, name)
+
+
+def test_the_cold_start_sft_is_trained_once_and_shared(runs):
     for name in ("serial", "parallel"):
         run = runs[name]
         stages = manifest(run)["stages"]
-        trained = [
-            key for key in ("rl_a/sft", "rl_b/sft", "cold_sft/sft") if not stages[key].get("shared_with")
+        sft_keys = ("rl_a/sft", "rl_b/sft", "cold_sft/sft")
+        assert len({stages[key]["folder"] for key in sft_keys}) == 1  # one folder, three readers
+        assert [key for key in sft_keys if not stages[key].get("reused")] == ["rl_a/sft"], stages
+        for key in ("rl_b/sft", "cold_sft/sft"):
+            assert stages[key]["status"] == "done" and stages[key]["seconds"] == 0.0
+            assert stages[key]["metrics"] == stages["rl_a/sft"]["metrics"]
+        # three trainings in all: the cold start and the two GRPO stages (they differ), no links
+        assert sorted(p.name.split("-")[0] for p in (run / "stages").iterdir() if p.is_dir()) == [
+            "grpo",
+            "grpo",
+            "sft",
         ]
-        assert trained == ["rl_a/sft"], stages  # the first arm trains it
-        assert not (run / "rl_a" / "sft").is_symlink()
-        for arm in ("rl_b", "cold_sft"):
-            entry, folder = stages[f"{arm}/sft"], run / arm / "sft"
-            assert entry["status"] == "done" and entry["shared_with"] == "rl_a/sft"
-            assert entry["metrics"] == stages["rl_a/sft"]["metrics"]
-            assert folder.is_symlink() and os.readlink(folder) == os.path.join(
-                "..", "rl_a", "sft"
-            )  # relative
-            assert folder.resolve() == (run / "rl_a" / "sft").resolve()
-            # what the evaluator and the curves read resolves through the link
-            assert (folder / "final" / "model.safetensors").is_file()
-            assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
-        # both GRPO stages are trained (they differ), each from the one SFT result
+        assert not any(p.is_symlink() for p in run.rglob("*"))
+        sft = stage(run, "rl_a", "sft")
+        assert sorted(p.name for p in sft.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
         for arm in ("rl_a", "rl_b"):
-            assert stages[f"{arm}/grpo"]["status"] == "done" and not stages[f"{arm}/grpo"].get("shared_with")
-            assert stages[f"{arm}/grpo"]["init"] == str(run / arm / "sft" / "final")
-        assert load_file(str(run / "rl_a" / "grpo" / "final" / "model.safetensors")).keys()
+            assert stages[f"{arm}/grpo"]["status"] == "done" and not stages[f"{arm}/grpo"].get("reused")
+            assert stages[f"{arm}/grpo"]["init"] == str(sft / "final")
     log = (runs["parallel"].parent / "parallel.stderr").read_text(encoding="utf-8")
-    assert "2 worker processes" in log and "shared, not retrained" in log
+    assert "2 worker processes" in log
 
 
 def test_parallel_weights_and_metrics_equal_the_serial_run(runs):
     serial, parallel = runs["serial"], runs["parallel"]
     compared = 0
-    for arm, stages in ARMS.items():
-        for stage in stages:
-            a = load_file(str(serial / arm / stage / "final" / "model.safetensors"))
-            b = load_file(str(parallel / arm / stage / "final" / "model.safetensors"))
+    for arm, names in ARMS.items():
+        for name in names:
+            a = load_file(str(stage(serial, arm, name) / "final" / "model.safetensors"))
+            b = load_file(str(stage(parallel, arm, name) / "final" / "model.safetensors"))
             assert a.keys() == b.keys()
-            assert all(torch.equal(a[k], b[k]) for k in a), f"{arm}/{stage}"
+            assert all(torch.equal(a[k], b[k]) for k in a), f"{arm}/{name}"
             compared += len(a)
-            ma = json.loads((serial / arm / stage / "metrics.json").read_text(encoding="utf-8"))
-            mb = json.loads((parallel / arm / stage / "metrics.json").read_text(encoding="utf-8"))
+            ma = json.loads((stage(serial, arm, name) / "metrics.json").read_text(encoding="utf-8"))
+            mb = json.loads((stage(parallel, arm, name) / "metrics.json").read_text(encoding="utf-8"))
             assert {k: v for k, v in ma.items() if k not in TIMINGS} == {
                 k: v for k, v in mb.items() if k not in TIMINGS
             }
             assert ma["steps"] > 0
     assert compared > 20
     # and the GRPO learning rates really made different models
-    a = load_file(str(parallel / "rl_a" / "grpo" / "final" / "model.safetensors"))
-    b = load_file(str(parallel / "rl_b" / "grpo" / "final" / "model.safetensors"))
+    a = load_file(str(stage(parallel, "rl_a", "grpo") / "final" / "model.safetensors"))
+    b = load_file(str(stage(parallel, "rl_b", "grpo") / "final" / "model.safetensors"))
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_relinks_after_a_kill_and_never_trusts_a_link_to_an_unfinished_stage(runs, tmp_path):
+def test_resume_reuses_a_finished_folder_and_never_one_without_its_metrics(runs, tmp_path):
     import shutil
 
-    from semrl.experiment_config import load_experiment
-    from semrl.pipeline.scheduler import is_linked, plan_units
+    from semrl.pipeline.stage_cache import finished
     from semrl.run_folder import Run
-    from semrl.train.recipes import plan_experiment
 
     run = tmp_path / "run"
-    shutil.copytree(runs["serial"], run, symlinks=True)
-    weights = run / "rl_a" / "sft" / "final" / "model.safetensors"
+    shutil.copytree(runs["serial"], run)
+    sft = stage(run, "rl_a", "sft")
+    weights = sft / "final" / "model.safetensors"
     before = weights.stat().st_mtime_ns
-    # a kill after the lead was done but before cold_sft/sft was linked and marked
-    (run / "cold_sft" / "sft").unlink()
+    # a kill after the cold start finished but before cold_sft's entry was marked
     entries = manifest(run)
-    entries["stages"]["cold_sft/sft"] = {"status": "running"}
+    entries["stages"]["cold_sft/sft"] = {
+        "status": "running",
+        "folder": entries["stages"]["rl_a/sft"]["folder"],
+    }
     (run / "manifest.json").write_text(json.dumps(entries), encoding="utf-8")
-
-    exp = load_experiment(runs["config"])
-    units = plan_units(exp, plan_experiment(exp), Run(run))
-    sft = next(u for u in units if u.lead.key == "rl_a/sft")
-    assert [p.key for p in sft.plans] == ["rl_a/sft", "rl_b/sft", "cold_sft/sft"]
-    stages = manifest(run)["stages"]
-    assert is_linked(Run(run), stages, sft.plans[1], sft.lead)
-    assert not is_linked(Run(run), stages, sft.plans[2], sft.lead)
-    # a link whose lead is not done does not count as done
-    not_done = {**stages, "rl_a/sft": {**stages["rl_a/sft"], "status": "running"}}
-    assert not is_linked(Run(run), not_done, sft.plans[1], sft.lead)
+    folder = str(sft.relative_to(run))
+    assert finished(Run(run), folder) is not None
+    copy = tmp_path / "copy"  # metrics.json is written last: a folder without it is not finished
+    shutil.copytree(run, copy)
+    (copy / folder / "metrics.json").unlink()
+    assert finished(Run(copy), folder) is None
 
     result = run_cli("run", str(runs["config"]), "--out", str(run), "--resume", "parallel=2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "cold_sft/sft: the same stage as rl_a/sft; shared, not retrained" in result.stderr
-    assert "rl_a/grpo: done, skipped" in result.stderr and "(worker)" not in result.stderr
-    assert weights.stat().st_mtime_ns == before  # nothing retrained
+    assert "(worker)" not in result.stderr  # nothing left to train
+    assert weights.stat().st_mtime_ns == before
     entry = manifest(run)["stages"]["cold_sft/sft"]
-    assert entry["status"] == "done" and entry["shared_with"] == "rl_a/sft"
-    assert (run / "cold_sft" / "sft").is_symlink()
+    assert entry["status"] == "done" and entry["reused"] and entry["folder"] == folder
+
+
+def _race(config: str, root: str, key: str, base: str, ready: str) -> bool:
+    """One of two processes asking for the same stage at once: both wait at a file barrier first."""
+    import time
+
+    from semrl.experiment_config import load_experiment
+    from semrl.files import read_jsonl
+    from semrl.pipeline.experiment import run_plan
+    from semrl.recipes.plan import plan_experiment
+    from semrl.run_folder import Run
+
+    exp = load_experiment(Path(config))
+    plan = next(p for p in plan_experiment(exp) if p.key == key)
+    train = read_jsonl(Path(root) / "data" / "train.jsonl")
+    Path(ready, key.replace("/", "_")).touch()
+    while len(list(Path(ready).iterdir())) < 2:
+        time.sleep(0.01)
+    run_plan(exp, Run(Path(root)), plan, base, train, "cpu", False)
+    return True
+
+
+def test_two_processes_asking_for_one_stage_at_once_train_it_once(runs, tmp_path):
+    import shutil
+
+    from semrl.experiment_config import load_experiment
+    from semrl.run_folder import Run
+    from semrl.workers import WorkerPool, init_worker
+
+    serial, root, ready = runs["serial"], tmp_path / "run", tmp_path / "ready"
+    exp = load_experiment(runs["config"])
+    Run(root).open(exp.model_dump(mode="json"), exp.seed, resume=False)
+    shutil.copytree(serial / "data", root / "data", dirs_exist_ok=True)
+    ready.mkdir()
+    pool = WorkerPool(2, 1, init_worker)
+    try:
+        jobs = [
+            pool.submit(_race, str(runs["config"]), str(root), key, str(serial / "base_model"), str(ready))
+            for key in ("rl_b/sft", "cold_sft/sft")
+        ]
+        assert all(job.result(timeout=600) for job in jobs)
+    finally:
+        pool.shutdown()
+    stages = manifest(root)["stages"]
+    assert [p.name.split("-")[0] for p in (root / "stages").iterdir() if p.is_dir()] == ["sft"]
+    assert sorted(bool(stages[key].get("reused")) for key in ("rl_b/sft", "cold_sft/sft")) == [False, True]
+    # the one training is the stage the serial run trained, bit for bit
+    a = load_file(str(stage(serial, "rl_a", "sft") / "final" / "model.safetensors"))
+    b = load_file(str(stage(root, "cold_sft", "sft") / "final" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _mark_many(root: str, worker: int) -> None:
@@ -225,26 +273,27 @@ def test_concurrent_manifest_writers_lose_no_update(tmp_path):
 
 def test_worker_count(monkeypatch, tmp_path):
     from semrl.experiment_config import load_experiment
-    from semrl.pipeline.scheduler import plan_units, resolve_workers
-    from semrl.train.recipes import plan_experiment
-    from semrl.workers import threads_per_worker, usable_cores
+    from semrl.pipeline.stage_cache import distinct_stages, max_concurrent
+    from semrl.recipes.plan import plan_experiment
+    from semrl.workers import pool_workers, threads_per_worker, usable_cores
 
     exp = load_experiment(write_config(tmp_path, tmp_path / "encoder"))
-    units = plan_units(exp, plan_experiment(exp))
-    assert [[p.key for p in u.plans] for u in units] == [
+    groups = distinct_stages(plan_experiment(exp))
+    assert [[p.key for p in plans] for plans in groups.values()] == [
         ["rl_a/sft", "rl_b/sft", "cold_sft/sft"],
         ["rl_a/grpo"],
         ["rl_b/grpo"],
     ]
-    everything = list(range(len(units)))
+    everything = list(groups)
+    assert max_concurrent(groups, everything) == 2  # at most two of them can ever run at once
+    assert max_concurrent(groups, everything[:1]) == 1
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert resolve_workers(8, "cpu", units, everything) == 2  # at most two of them can ever run at once
-    assert resolve_workers(8, "cpu", units, [0]) == 1
-    assert resolve_workers("auto", "cpu", units, everything) == min(2, usable_cores())
-    assert resolve_workers("auto", "cuda", units, everything) == 1
+    assert pool_workers(8, "cpu", 2) == 2 and pool_workers(8, "cpu", 1) == 1
+    assert pool_workers("auto", "cpu", 2) == min(2, usable_cores())
+    assert pool_workers("auto", "cuda", 2) == 1
     assert threads_per_worker(2) == max(1, usable_cores() // 2) and threads_per_worker(10**6) == 1
     monkeypatch.setenv("WORLD_SIZE", "2")  # accelerate launch with two processes: one stage at a time
-    assert resolve_workers(8, "cpu", units, everything) == 1
+    assert pool_workers(8, "cpu", 2) == 1
     # changing `parallel` does not make a resumed run's config "differ"
     assert load_experiment(write_config(tmp_path, tmp_path / "encoder"), ["parallel=auto"]).parallel == "auto"
 
