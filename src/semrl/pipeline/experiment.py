@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -296,132 +296,69 @@ def run_data(exp: ExperimentConfig, train: Rows, test: Rows) -> dict[str, DataFi
     }
 
 
-@dataclass(frozen=True)
-class StageRunner:
-    """What differs between the stages `semrl train STAGE` runs on their own; train_stage does the rest
-    (preflight, opening the run dir once, skipping a finished stage)."""
-
-    missing: Callable[[ExperimentConfig], str | None]  # what the config lacks for this stage, or None
-    rows: Callable[[ExperimentConfig, Rows, Rows], tuple[Rows, Rows]]  # the stage's (train, test) rows
-    base: Callable[[ExperimentConfig, Run, str | None, Rows, Rows], str | None]  # the model it starts from
-    train: Callable[[ExperimentConfig, Run, str | None, Rows, Rows, str, bool], None]
-
-
-def _task_rows(exp: ExperimentConfig, train: Rows, test: Rows) -> tuple[Rows, Rows]:
-    return train, test
-
-
-def _task_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, test: Rows) -> str:
-    return init or ensure_base_model(exp, run, _texts(train) + _texts(test))
-
-
-def _task_train(stage: str) -> Callable[..., None]:
-    """sft / grpo on the task rows, through the same run_plan as `semrl run`."""
-
-    def train(
-        exp: ExperimentConfig, run: Run, base: str | None, rows: Rows, test: Rows, device: str, resume: bool
-    ) -> None:
-        run_plan(exp, run, plan_single(exp, stage), str(base), rows, device, resume)
-
-    return train
-
-
-def _pairs(stage: str, roles: tuple[str, ...]) -> Callable[[ExperimentConfig, Rows, Rows], tuple[Rows, Rows]]:
-    """The rm / encoder stage's own pairs file, split like the task rows."""
-
-    def rows(exp: ExperimentConfig, train: Rows, test: Rows) -> tuple[Rows, Rows]:
-        spec = getattr(exp, stage)
-        return load_pairs(spec.train, spec.columns, roles, spec.test, spec.test_size, exp.seed)
-
-    return rows
-
-
-def _rm_base(exp: ExperimentConfig, run: Run, init: str | None, train: Rows, test: Rows) -> str:
-    return init or exp.rm.model or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
-
-
-def _rm_train(
-    exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str, resume: bool
-) -> None:
-    out_dir = run.stage_dir("train", "rm")
-    record_stage(
-        run,
-        "train/rm",
-        out_dir,
-        lambda: run_rm(
-            StageSettings.from_experiment(exp), exp.rm, str(base), train, test, out_dir, device, resume
-        ),
-    )
-
-
-def _encoder_train(
-    exp: ExperimentConfig, run: Run, base: str | None, train: Rows, test: Rows, device: str, resume: bool
-) -> None:
-    out_dir = run.stage_dir("train", "encoder")
-    record_stage(
-        run,
-        "train/encoder",
-        out_dir,
-        lambda: run_encoder(
-            StageSettings.from_experiment(exp), exp.encoder, train, test, out_dir, device, resume
-        ),
-    )
-
-
-STAGE_RUNNERS: dict[str, StageRunner] = {
-    "sft": StageRunner(lambda exp: None, _task_rows, _task_base, _task_train("sft")),
-    "grpo": StageRunner(
-        lambda exp: None if exp.rewards is not None else "rewards: the grpo stage needs a reward",
-        _task_rows,
-        _task_base,
-        _task_train("grpo"),
-    ),
-    "rm": StageRunner(
-        lambda exp: (
-            None
-            if exp.rm.train is not None
-            else "rm.train: give a preference-pairs file (prompt, chosen, rejected)"
-        ),
-        _pairs("rm", ("prompt", "chosen", "rejected")),
-        _rm_base,
-        _rm_train,
-    ),
-    "encoder": StageRunner(
-        lambda exp: (
-            None if exp.encoder.train is not None else "encoder.train: give a pairs file (anchor, positive)"
-        ),
-        _pairs("encoder", ("anchor", "positive")),
-        lambda *_: None,  # from encoder.base or a tiny encoder, never the policy
-        _encoder_train,
-    ),
-}
-
-
 def train_stage(
     stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None, resume: bool
 ) -> Path:
-    """One stage on its own: sft/grpo on the task data, rm on preference pairs, encoder on pairs."""
+    """One stage on its own: sft/grpo on the task data (as `semrl run` trains a stage), rm on
+    preference pairs, encoder on sentence pairs."""
     exp = load_experiment(config_path, overrides)
     run = Run(out or Path(exp.output_dir) / exp.name)
     device = pick_device(exp.device)
     train, test = preflight(exp, load_rows=stage in ("sft", "grpo"), evaluates=False)
     if init is not None:
         check_model_reference(init, exp.model.trust_remote_code, "--init")
-    runner = STAGE_RUNNERS.get(stage)
-    if runner is None:
+    if stage not in ("sft", "grpo", "rm", "encoder"):
         raise UserError(f"unknown stage {stage!r}; choose sft, grpo, rm or encoder")
-    missing = runner.missing(exp)
-    if missing:
-        raise UserError(f"{config_path}: {missing}")
-    train, test = runner.rows(exp, train, test)
+    if stage == "grpo" and exp.rewards is None:
+        raise UserError(f"{config_path}: rewards: the grpo stage needs a reward")
+    if stage == "rm":
+        if exp.rm.train is None:
+            raise UserError(
+                f"{config_path}: rm.train: give a preference-pairs file (prompt, chosen, rejected)"
+            )
+        roles = ("prompt", "chosen", "rejected")
+        train, test = load_pairs(exp.rm.train, exp.rm.columns, roles, exp.rm.test, exp.rm.test_size, exp.seed)
+    if stage == "encoder":
+        spec = exp.encoder
+        if spec.train is None:
+            raise UserError(f"{config_path}: encoder.train: give a pairs file (anchor, positive)")
+        train, test = load_pairs(
+            spec.train, spec.columns, ("anchor", "positive"), spec.test, spec.test_size, exp.seed
+        )
     if is_main_process():  # before the lock makes the folder
         check_run_folder(run.root, resume)
     with run_lock(run.root):
         with main_process_first(device):
             run.open(exp.model_dump(mode="json"), exp.seed, resume)
-            base = runner.base(exp, run, init, train, test)
-        if run.status(f"train/{stage}") != "done":
-            runner.train(exp, run, base, train, test, device, resume)
-        if stage in ("sft", "grpo") and is_main_process():
-            write_model_cards(run.root)
-    return run.stage_dir("train", stage)
+            if stage == "rm":
+                base = (
+                    init
+                    or exp.rm.model
+                    or ensure_base_model(exp, run, _texts(train) + [p["chosen"] for p in train])
+                )
+            elif stage in ("sft", "grpo"):
+                base = init or ensure_base_model(exp, run, _texts(train) + _texts(test))
+        out_dir = run.stage_dir("train", stage)
+        settings = StageSettings.from_experiment(exp)
+        done = run.status(f"train/{stage}") == "done"
+        if stage in ("sft", "grpo"):
+            run_plan(exp, run, plan_single(exp, stage), base, train, device, resume)
+            if is_main_process():
+                write_model_cards(run.root)
+        elif stage == "rm" and not done:
+            rm = exp.rm
+            record_stage(
+                run,
+                "train/rm",
+                out_dir,
+                lambda: run_rm(settings, rm, base, train, test, out_dir, device, resume),
+            )
+        elif stage == "encoder" and not done:  # from encoder.base or a tiny encoder, never the policy
+            spec = exp.encoder
+            record_stage(
+                run,
+                "train/encoder",
+                out_dir,
+                lambda: run_encoder(settings, spec, train, test, out_dir, device, resume),
+            )
+    return out_dir

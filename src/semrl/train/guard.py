@@ -26,6 +26,7 @@ from pathlib import Path
 
 from semrl.disk import disk_guard
 from semrl.distributed import is_main_process
+from semrl.recipes.plan import STAGES_FOLDER
 from semrl.train.common import discard_incomplete_checkpoints, latest_checkpoint, quiet
 from semrl.train.sharded import prepare_fsdp
 
@@ -163,10 +164,12 @@ def _is_nonfinite_sampling(exc: RuntimeError) -> bool:
 
 def stage_run_name(out_dir: Path, label: str) -> str:
     """`<run folder>/<arm>/<stage>` (e.g. tiny-bo-zh/semantic_rl/grpo): a logger's name for the stage,
-    unique within a project where transformers would leave it unnamed (wandb picks random words)."""
+    unique within a project where transformers would leave it unnamed (wandb picks random words).
+    A folder elsewhere than stages/<hash>, train/<stage> or encoder/ of a run is named by its label."""
     parts = Path(out_dir).parts
     depth = label.count("/") + 1
-    return "/".join(parts[-depth - 1 :]) if "/".join(parts[-depth:]) == label else label
+    in_run = "/".join(parts[-depth:]) == label or (len(parts) > 2 and parts[-2] == STAGES_FOLDER)
+    return f"{parts[-depth - 1]}/{label}" if in_run and len(parts) > depth else label
 
 
 def finish_wandb(failed: bool) -> None:

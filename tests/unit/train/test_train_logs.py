@@ -144,6 +144,9 @@ def test_stage_run_name_is_the_run_folder_arm_and_stage(tmp_path):
         stage_run_name(tmp_path / "tiny-bo-zh" / "semantic_rl" / "grpo", "semantic_rl/grpo")
         == "tiny-bo-zh/semantic_rl/grpo"
     )
+    assert (
+        stage_run_name(tmp_path / "run" / "stages" / "sft-0123", "semantic_rl/sft") == "run/semantic_rl/sft"
+    )
     assert stage_run_name(tmp_path / "run" / "encoder", "encoder") == "run/encoder"
     assert stage_run_name(tmp_path / "elsewhere", "semantic_rl/grpo") == "semantic_rl/grpo"
 
