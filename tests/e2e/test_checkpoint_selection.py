@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import BO_ZH, cli_in_process, run_cli, stderr_lines, write_jsonl
+from semrl.run_folder import Run
 
 GRPO = {
     "max_steps": 3,
@@ -84,7 +85,7 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_the_chosen_checkpoint_is_final_and_recorded(run):
-    stage = run / "rl" / "grpo"
+    stage = Run(run).arm_stage("rl", "grpo")
     selection = json.loads((stage / "selection.json").read_text(encoding="utf-8"))
     scores = {c["step"]: c["score"] for c in selection["candidates"]}
     assert sorted(scores) == [1, 2, 3] and selection["final_step"] == 3 and selection["metric"] == "chrf"
@@ -102,7 +103,7 @@ def test_the_chosen_checkpoint_is_final_and_recorded(run):
 
 
 def test_the_tie_rule_keeps_the_earliest_step_and_every_consumer_uses_it(run, tmp_path):
-    stage = run / "tie" / "grpo"
+    stage = Run(run).arm_stage("tie", "grpo")
     selection = json.loads((stage / "selection.json").read_text(encoding="utf-8"))
     assert [c["score"] for c in selection["candidates"]] == [0.0, 0.0, 0.0]
     assert selection["chosen_step"] == 1 and "tied at steps 1, 2, 3" in selection["reason"]
@@ -127,7 +128,7 @@ def test_the_tie_rule_keeps_the_earliest_step_and_every_consumer_uses_it(run, tm
 
 
 def test_dev_rows_are_held_out_of_grpo_training(run):
-    stage = run / "rl" / "grpo"
+    stage = Run(run).arm_stage("rl", "grpo")
     dev = [json.loads(line) for line in (stage / "dev.jsonl").read_text(encoding="utf-8").splitlines()]
     rest = [
         json.loads(line) for line in (run / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
@@ -150,7 +151,7 @@ def test_dev_rows_are_held_out_of_grpo_training(run):
 def test_resume_after_a_kill_during_selection_neither_retrains_nor_rescores(run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run, copy, symlinks=True)
-    stage = copy / "rl" / "grpo"
+    stage = Run(copy).arm_stage("rl", "grpo")
     before = json.loads((stage / "selection.json").read_text(encoding="utf-8"))
     history = (stage / "log_history.json").read_text(encoding="utf-8")
     first = stage / "selection" / "step-1.jsonl"
@@ -176,7 +177,7 @@ def test_resume_after_a_kill_during_selection_neither_retrains_nor_rescores(run,
         assert after[field] == before[field], field
     assert (stage / "log_history.json").read_text(encoding="utf-8") == history
     assert sorted(p.name for p in stage.glob("checkpoint-*")) == checkpoints
-    assert weights(stage, "final") == weights(run / "rl" / "grpo", "final")
+    assert weights(stage, "final") == weights(Run(run).arm_stage("rl", "grpo"), "final")
 
 
 def test_selecting_with_the_rewards_own_encoder_is_refused(tmp_path):

@@ -18,6 +18,7 @@ import yaml
 from conftest import run_cli, sample_lines, write_jsonl, write_lines
 from semrl.experiment_config import load_experiment
 from semrl.rewards.run_encoder import uses_run_encoder
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "configs" / "paper"
@@ -327,7 +328,9 @@ def test_local_encoder_in_a_tiny_run_as_reward_and_metric(tmp_path, xlmr_encoder
         assert math.isfinite(sim["value"]) and -1.0 <= sim["value"] <= 1.0, sim
         assert str(xlmr_encoder) in sim["signature"]
     state = json.loads(
-        sorted((out / "rl" / "grpo").glob("checkpoint-*/trainer_state.json"))[-1].read_text(encoding="utf-8")
+        sorted((Run(out).arm_stage("rl", "grpo")).glob("checkpoint-*/trainer_state.json"))[-1].read_text(
+            encoding="utf-8"
+        )
     )
     logged = [v for entry in state["log_history"] for k, v in entry.items() if "semantic" in k]
     assert logged and all(math.isfinite(v) for v in logged), state["log_history"]

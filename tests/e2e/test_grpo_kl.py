@@ -16,6 +16,7 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import cli_in_process, run_cli, sample_lines
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -252,7 +253,7 @@ def test_two_stage_lora_run_logs_kl_into_metrics_summary_and_card(tmp_path):
     run = tmp_path / "run"
     result = run_cli("run", str(kl_config(tmp_path, {"r": 4, "alpha": 8, "dropout": 0.0})), "--out", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
-    stage = run / "rl" / "grpo"
+    stage = Run(run).arm_stage("rl", "grpo")
     history = json.loads((stage / "log_history.json").read_text(encoding="utf-8"))
     kl = [entry["kl"] for entry in history if "kl" in entry]
     assert len(kl) == STEPS and kl[0] == pytest.approx(0.0, abs=1e-7) and kl[-1] > 0

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -180,13 +181,13 @@ def test_example_with_tensorboard_and_normalize_then_sum_logs_terms_and_completi
         "eval.resamples=20",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    events = sorted((out / "semantic_rl" / "grpo" / "runs").glob("*/events.out.tfevents.*"))
+    events = sorted((Run(out).arm_stage("semantic_rl", "grpo") / "runs").glob("*/events.out.tfevents.*"))
     assert events
     tags = EventAccumulator(str(events[0].parent)).Reload().Tags()["scalars"]
     assert {"train/reward/semantic", "train/reward/language", "train/reward"} <= set(tags)
     rows = [
         json.loads(line)
-        for line in (out / "semantic_rl" / "grpo" / "completions.jsonl")
+        for line in (Run(out).arm_stage("semantic_rl", "grpo") / "completions.jsonl")
         .read_text(encoding="utf-8")
         .splitlines()
     ]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import cli_in_process, run_cli, stderr_lines
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -71,7 +72,7 @@ def card_run(tmp_path_factory) -> dict:
     run = tmp / "run"
     result = run_cli("run", str(card_config(tmp)), "--out", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
-    before = (run / "rl" / "grpo" / "final" / "README.md").read_text(encoding="utf-8")
+    before = (Run(run).arm_stage("rl", "grpo") / "final" / "README.md").read_text(encoding="utf-8")
     result = run_cli("eval", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
     result = cli_in_process("report", str(run))  # results.json, to compare the card with
@@ -103,7 +104,7 @@ def test_every_final_has_a_card_and_no_card_says_none(card_run):
 def test_card_is_rewritten_with_the_runs_numbers(card_run):
     run = card_run["run"]
     assert "Not evaluated yet" in card_run["before"] and "model-index" not in card_run["before"]
-    card = load_card(run / "rl" / "grpo" / "final" / "README.md")
+    card = load_card(Run(run).arm_stage("rl", "grpo") / "final" / "README.md")
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))
     arm = results["arms"]["rl"]
     [index] = card.data.to_dict()["model-index"]
@@ -133,7 +134,7 @@ def test_card_is_rewritten_with_the_runs_numbers(card_run):
     ]
     assert not any(row["source"] in text or row["reference"] in text for row in rows)
     assert f"trl {results['versions']['trl']}" in text and "seed 0" in text and "arXiv:2605.14366" in text
-    sft = load_card(run / "rl" / "sft" / "final" / "README.md")
+    sft = load_card(Run(run).arm_stage("rl", "sft") / "final" / "README.md")
     assert "model-index" not in sft.data.to_dict() and "Not evaluated on its own" in sft.text
 
 
@@ -177,7 +178,7 @@ def test_export_loads_and_generates_as_final(card_run, tmp_path):
         json.loads(line)["source"]
         for line in (run / "data" / "test.jsonl").read_text(encoding="utf-8").splitlines()
     ]
-    final = run / "rl" / "grpo" / "final"
+    final = Run(run).arm_stage("rl", "grpo") / "final"
     exported = greedy(out, prompts)
     assert len(exported) == 4 and all(exported) and exported == greedy(final, prompts)
     evaluation = json.loads((out / "eval_results.json").read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from conftest import complete_checkpoints, free_port, run_cli, run_semrl, sample_lines, start_semrl
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -110,7 +111,7 @@ def test_monitors_and_cold_start_tau_reach_every_log_and_the_report(tiny_encoder
         "report_to=tensorboard",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    stage = out / "rl" / "grpo"
+    stage = Run(out).arm_stage("rl", "grpo")
     logged = [
         e for e in json.loads((stage / "log_history.json").read_text(encoding="utf-8")) if "reward" in e
     ]
@@ -289,11 +290,15 @@ def test_hacking_warning_fires_when_the_reward_pays_one_sentence(tiny_encoder, t
     )
     assert warning[0].endswith("between steps 1-10 and 41-50)"), warning[0]
 
-    hacking = json.loads((out / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))["hacking"]
+    hacking = json.loads((Run(out).arm_stage("rl", "grpo") / "metrics.json").read_text(encoding="utf-8"))[
+        "hacking"
+    ]
     assert hacking["warning"] is True and hacking["steps"] == {"first": [1, 10], "last": [41, 50]}
     assert hacking["trends"]["reward"]["ci95"][0] > 0 and hacking["trends"]["monitor/distinct"]["ci95"][1] < 0
     assert warning[0].endswith(hacking["message"])
-    last = [row for row in read_rows(out / "rl" / "grpo" / "completions.jsonl") if row["step"] == 50]
+    last = [
+        row for row in read_rows(Run(out).arm_stage("rl", "grpo") / "completions.jsonl") if row["step"] == 50
+    ]
     assert len({row["completion"] for row in last}) < len(last)  # the collapse: the same output repeated
     assert all(CONSTANT[:-1] in row["completion"] for row in last)
     assert hacking["message"] in (out / "summary.md").read_text(encoding="utf-8")

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import run_semrl
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -209,7 +210,7 @@ def test_worker_errors_keep_the_exit_codes(evaluated, tmp_path):
     import torch
     from safetensors.torch import load, save_file
 
-    weights_file = run_dir / "rl_b" / "grpo" / "final" / "model.safetensors"
+    weights_file = Run(run_dir).arm_stage("rl_b", "grpo") / "final" / "model.safetensors"
     whole = weights_file.read_bytes()
     weights_file.write_bytes(whole[: len(whole) // 2])  # a cut file: named before any evaluation
     result = semrl("eval", str(run_dir))

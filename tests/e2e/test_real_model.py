@@ -17,6 +17,7 @@ import yaml
 
 from conftest import ROOT, run_cli, write_jsonl
 from semrl.models.gguf import missing_real_model
+from semrl.run_folder import Run
 
 pytestmark = pytest.mark.skipif(missing_real_model() is not None, reason=str(missing_real_model()))
 EXAMPLE = ROOT / "configs" / "examples" / "smollm2-en-headline.yaml"
@@ -123,7 +124,7 @@ def test_real_model_two_stage_arm_through_semrl_run(tmp_path, smollm2):
     result = run_cli("run", str(config), "--out", str(out), timeout=1800)  # ~3 min idle, 10+ min shared
     assert result.returncode == 0, result.stderr[-3000:]
 
-    grpo = out / "semantic_rl" / "grpo"
+    grpo = Run(out).arm_stage("semantic_rl", "grpo")
     log = json.loads((grpo / "log_history.json").read_text(encoding="utf-8"))
     clipped = [entry["completions/clipped_ratio"] for entry in log if "completions/clipped_ratio" in entry]
     assert clipped and sum(clipped) / len(clipped) < 0.5, clipped  # after SFT most completions end with eos

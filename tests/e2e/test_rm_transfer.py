@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, write_jsonl
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-rm-transfer.yaml"
@@ -189,7 +190,9 @@ def test_grpo_stage_with_rm_reward_logs_it(transfer_run, tmp_path):
     )
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
-    history = json.loads((tmp_path / "run" / "rl" / "grpo" / "log_history.json").read_text(encoding="utf-8"))
+    history = json.loads(
+        (Run(tmp_path / "run").arm_stage("rl", "grpo") / "log_history.json").read_text(encoding="utf-8")
+    )
     logged = [entry for entry in history if "reward/reward_model" in entry]
     assert len(logged) == 2 and all(math.isfinite(e["reward/reward_model"]) for e in logged)
 

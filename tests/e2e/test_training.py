@@ -17,6 +17,7 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import free_port, run_cli, run_semrl, semrl_rank, write_jsonl
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples" / "tiny-bo-zh.yaml"
@@ -95,11 +96,11 @@ def test_example_runs_every_stage(example_run):
 def test_two_stage_starts_grpo_from_the_sft_checkpoint(example_run):
     manifest = json.loads((example_run / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["semantic_rl/grpo"]["init"] == str(
-        example_run / "semantic_rl" / "sft" / "final"
+        Run(example_run).arm_stage("semantic_rl", "sft") / "final"
     )
     base = weights(example_run / "base_model")
-    sft = weights(example_run / "semantic_rl" / "sft" / "final")
-    grpo = weights(example_run / "semantic_rl" / "grpo" / "final")
+    sft = weights(Run(example_run).arm_stage("semantic_rl", "sft") / "final")
+    grpo = weights(Run(example_run).arm_stage("semantic_rl", "grpo") / "final")
     assert changed(base, sft) and changed(sft, grpo)
     grpo_metrics = manifest["stages"]["semantic_rl/grpo"]["metrics"]
     assert {"reward/semantic", "reward/language"} <= set(grpo_metrics)  # each component logged
@@ -111,11 +112,15 @@ def test_encoder_stage_raises_retrieval_accuracy(example_run):
 
 
 def test_resume_of_a_finished_run_skips_every_stage(example_run):
-    before = (example_run / "semantic_rl" / "grpo" / "final" / "model.safetensors").stat().st_mtime
+    before = (
+        (Run(example_run).arm_stage("semantic_rl", "grpo") / "final" / "model.safetensors").stat().st_mtime
+    )
     result = run_cli("run", str(EXAMPLE), "--out", str(example_run), "--resume")
     assert result.returncode == 0
     assert "done, skipped" in result.stderr
-    assert (example_run / "semantic_rl" / "grpo" / "final" / "model.safetensors").stat().st_mtime == before
+    assert (
+        Run(example_run).arm_stage("semantic_rl", "grpo") / "final" / "model.safetensors"
+    ).stat().st_mtime == before
 
 
 def test_grpo_raises_mean_reward_on_a_toy_reward(tmp_path):
@@ -298,7 +303,7 @@ def test_example_ends_with_evaluation_and_report(example_run):
     # what the policy wrote (completions.jsonl, on by default), each reward term beside it
     logged = [
         json.loads(line)
-        for line in (example_run / "semantic_rl" / "grpo" / "completions.jsonl")
+        for line in (Run(example_run).arm_stage("semantic_rl", "grpo") / "completions.jsonl")
         .read_text(encoding="utf-8")
         .splitlines()
     ]
@@ -339,7 +344,7 @@ def test_every_trained_stage_of_the_example_has_a_model_card(example_run):
         )
         assert "trained from a tiny randomly initialised model semrl built" in card.text
         assert card.data.library_name == "transformers" and "semrl" in card.data.tags
-    grpo = ModelCard.load(example_run / "semantic_rl" / "grpo" / "final" / "README.md").text
+    grpo = ModelCard.load(Run(example_run).arm_stage("semantic_rl", "grpo") / "final" / "README.md").text
     assert "R = 1.5·semantic + 1·language" in grpo and "the sentence encoder this run trained first" in grpo
     encoder = ModelCard.load(example_run / "encoder" / "final" / "README.md")
     metrics = json.loads((example_run / "encoder" / "metrics.json").read_text(encoding="utf-8"))

@@ -25,6 +25,9 @@ from conftest import (
     stderr_lines,
     write_jsonl,
 )
+from semrl.experiment_config import load_experiment
+from semrl.recipes.plan import planned_folder
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad"
@@ -187,7 +190,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     )
     args = ["run", str(config), "--out", str(tmp_path / "run")]
     victim = start_semrl(args, env=ENV)
-    stage = tmp_path / "run" / "s" / "sft"
+    stage = tmp_path / "run" / planned_folder(load_experiment(config), "s", "sft")
     deadline = time.time() + 300
     while not (stage / "checkpoint-2" / "trainer_state.json").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -406,13 +409,13 @@ def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
     assert_resumed_run_identical(tmp_path / "straight", run, ["rl/sft", "rl/grpo"])
     assert (run / "report.html").exists() and (run / "summary.md").exists()
     samples = [
-        (root / "rl" / "grpo" / "tau_cold_start.jsonl").read_text(encoding="utf-8")
+        (Run(root).arm_stage("rl", "grpo") / "tau_cold_start.jsonl").read_text(encoding="utf-8")
         for root in (tmp_path / "straight", run)
     ]
     assert (
         samples[0] == samples[1] and len(samples[0].splitlines()) == 8
     )  # the sample: capped at the 8 GRPO rows
-    metrics = json.loads((run / "rl" / "grpo" / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((Run(run).arm_stage("rl", "grpo") / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["tau_cold_start"]["semantic"]["n"] == 8
 
 

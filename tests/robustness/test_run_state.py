@@ -18,6 +18,9 @@ import pytest
 from safetensors.torch import load_file
 
 from conftest import BO_ZH, cli_in_process, experiment, start_semrl, stderr_lines
+from semrl.experiment_config import load_experiment
+from semrl.recipes.plan import planned_folder
+from semrl.run_folder import Run
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,10 +72,14 @@ def copy_of(finished: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
 
 
 def as_killed_after(out: Path, stage: str) -> None:
-    """The folder as a kill after the stage's last checkpoint leaves it: no final/, stage running."""
-    shutil.rmtree(out / stage / "final")
+    """The folder as a kill after the stage's last checkpoint leaves it: no final/ and no
+    metrics.json (written after it), the stage running."""
+    arm, name = stage.split("/")
+    folder = Run(out).arm_stage(arm, name)
+    shutil.rmtree(folder / "final")
+    (folder / "metrics.json").unlink()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    manifest["stages"][stage] = {"status": "running"}
+    manifest["stages"][stage] = {"status": "running", "folder": str(folder.relative_to(out))}
     manifest["stages"].pop("_run", None)
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
@@ -82,8 +89,8 @@ def as_killed_after(out: Path, stage: str) -> None:
 
 def test_a_checkpoint_without_its_weights_falls_back_to_the_previous_one(finished, tmp_path):
     config, out = copy_of(finished, tmp_path)
-    straight = load_file(str(out / "s" / "sft" / "final" / "model.safetensors"))
-    stage = out / "s" / "sft"
+    straight = load_file(str(Run(out).arm_stage("s", "sft") / "final" / "model.safetensors"))
+    stage = Run(out).arm_stage("s", "sft")
     assert sorted(p.name for p in stage.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     as_killed_after(out, "s/sft")
     (stage / "checkpoint-4" / "model.safetensors").unlink()
@@ -101,11 +108,11 @@ def test_a_truncated_checkpoint_weights_file_is_damaged_too(finished, tmp_path):
     from semrl.train.common import checkpoint_problem
 
     _, out = copy_of(finished, tmp_path)
-    weights = out / "s" / "sft" / "checkpoint-4" / "model.safetensors"
+    weights = Run(out).arm_stage("s", "sft") / "checkpoint-4" / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])
     assert "model.safetensors is truncated" in str(checkpoint_problem(weights.parent))
-    optimizer = out / "s" / "sft" / "checkpoint-2" / "optimizer.pt"
+    optimizer = Run(out).arm_stage("s", "sft") / "checkpoint-2" / "optimizer.pt"
     optimizer.write_bytes(optimizer.read_bytes()[:100])
     assert str(checkpoint_problem(optimizer.parent)).startswith("damaged: optimizer.pt is truncated")
 
@@ -142,7 +149,7 @@ def test_resume_refuses_changed_training_data(tmp_path):
 
 def test_a_done_stage_whose_final_model_is_gone_is_refused(finished, tmp_path):
     config, out = copy_of(finished, tmp_path)
-    weights = out / "s" / "sft" / "final" / "model.safetensors"
+    weights = Run(out).arm_stage("s", "sft") / "final" / "model.safetensors"
     weights.unlink()
     before = snapshot(out)
     result = cli_in_process("run", str(config), "--out", str(out), "--resume")
@@ -206,7 +213,7 @@ def wait_for(condition, victim, seconds: float = 300) -> None:
 def test_a_live_run_locks_its_folder_and_its_death_releases_it(tmp_path):
     config, out = long_config(tmp_path), tmp_path / "run"
     victim = start_semrl(["run", str(config), "--out", str(out)], env=ENV)
-    stage = out / "s" / "sft"
+    stage = out / planned_folder(load_experiment(config), "s", "sft")
     wait_for(lambda: (stage / "checkpoint-2" / "trainer_state.json").exists(), victim)
     for args in (
         ["run", str(config), "--out", str(out), "--resume"],
@@ -236,7 +243,7 @@ def test_a_signal_before_the_first_stage_stops_with_a_message(tmp_path, signum):
     assert "Traceback" not in err
     name = signal.Signals(signum).name
     assert f"semrl: stopped by {name}; files written so far are complete. resume with: semrl run" in err
-    assert not (out / "s" / "sft" / "final").exists()
+    assert not (out / planned_folder(load_experiment(config), "s", "sft") / "final").exists()
 
 
 # ---- 10: a disk that fills -----------------------------------------------------------------------

@@ -121,3 +121,12 @@ def plan_experiment(exp) -> list[StagePlan]:
                     "the reference (use semantic with against: source)"
                 )
     return plans
+
+
+def planned_folder(exp, arm: str, stage: str) -> str:
+    """Where an arm's stage is (or will be) trained, relative to the run folder, before the run
+    records it: e.g. to watch its checkpoints appear."""
+    found = next((plan.folder for plan in plan_experiment(exp) if plan.key == f"{arm}/{stage}"), None)
+    if found is None:
+        raise UserError(f"arms: no stage {arm}/{stage} in the plan")
+    return found
