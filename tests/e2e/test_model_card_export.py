@@ -89,14 +89,13 @@ def load_card(path: Path):
 def test_every_final_has_a_card_and_no_card_says_none(card_run):
     run = card_run["run"]
     cards = sorted(run.rglob("README.md"))
-    assert [c.relative_to(run).as_posix() for c in cards] == [
-        "rl/grpo/final/README.md",
-        "rl/sft/final/README.md",
-    ]
+    assert sorted(cards) == sorted(
+        Run(run).arm_stage("rl", stage) / "final" / "README.md" for stage in ("sft", "grpo")
+    )
     for card in cards:  # TRL's default card beside final/ is gone, and nothing names the base "None"
         assert not re.search(r"\bNone\b", card.read_text(encoding="utf-8")), card
     for stage, trainers in (("sft", ["sft"]), ("grpo", ["sft", "grpo"])):
-        data = load_card(run / "rl" / stage / "final" / "README.md").data
+        data = load_card(Run(run).arm_stage("rl", stage) / "final" / "README.md").data
         assert data.library_name == "transformers" and data.base_model is None  # a tiny model semrl built
         assert data.tags == ["semrl", *trainers, "trl", "bo", "zh"] and data.language == ["bo", "zh"]
 

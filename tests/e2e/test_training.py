@@ -327,17 +327,17 @@ def test_every_trained_stage_of_the_example_has_a_model_card(example_run):
 
     from huggingface_hub import ModelCard
 
-    cards = sorted(p.relative_to(example_run).as_posix() for p in example_run.rglob("README.md"))
-    assert cards == [
-        "encoder/final/README.md",
-        "semantic_rl/grpo/final/README.md",
-        "semantic_rl/sft/final/README.md",
-        "strong_sft/sft/final/README.md",
-    ]
-    assert not any(re.search(r"\bNone\b", (example_run / c).read_text(encoding="utf-8")) for c in cards)
+    cards = sorted(example_run.rglob("README.md"))
+    run = Run(example_run)
+    stages = (("semantic_rl", "grpo"), ("semantic_rl", "sft"), ("strong_sft", "sft"))
+    assert cards == sorted(
+        [example_run / "encoder" / "final" / "README.md"]
+        + [run.arm_stage(arm, stage) / "final" / "README.md" for arm, stage in stages]
+    )
+    assert not any(re.search(r"\bNone\b", c.read_text(encoding="utf-8")) for c in cards)
     results = json.loads((example_run / "results.json").read_text(encoding="utf-8"))
     for arm, stage in (("semantic_rl", "grpo"), ("strong_sft", "sft")):
-        card = ModelCard.load(example_run / arm / stage / "final" / "README.md")
+        card = ModelCard.load(run.arm_stage(arm, stage) / "final" / "README.md")
         [entry] = card.data.to_dict()["model-index"][0]["results"]
         assert {m["type"]: m["value"] for m in entry["metrics"]} == pytest.approx(
             {name: value["value"] for name, value in results["arms"][arm]["task"].items()}

@@ -376,13 +376,11 @@ LATER_POINTS = [
 
 def assert_resumed_run_identical(straight: Path, run: Path, stages: list[str]) -> None:
     for stage in stages:
-        a = load_file(str(straight / stage / "final" / "model.safetensors"))
-        b = load_file(str(run / stage / "final" / "model.safetensors"))
+        folders = [Run(root).arm_stage(*stage.split("/")) for root in (straight, run)]
+        a = load_file(str(folders[0] / "final" / "model.safetensors"))
+        b = load_file(str(folders[1] / "final" / "model.safetensors"))
         assert all(torch.equal(a[k], b[k]) for k in a), stage
-        metrics = [
-            json.loads((root / stage / "metrics.json").read_text(encoding="utf-8"))
-            for root in (straight, run)
-        ]
+        metrics = [json.loads((folder / "metrics.json").read_text(encoding="utf-8")) for folder in folders]
         assert without_timings(metrics[0]) == {
             **without_timings(metrics[1]),
             "final_model": metrics[0]["final_model"],
@@ -400,8 +398,9 @@ def test_sigkill_at_every_checkpoint_then_resume_is_identical(tmp_path):
 
     run = tmp_path / "victim"
     killed = kill_at_every_checkpoint(config, run, LATER_POINTS)
-    expected = {f"rl/sft/checkpoint-{s}" for s in (6, 12, 18)} | {
-        f"rl/grpo/checkpoint-{s}" for s in (2, 4, 6, 8)
+    sft, grpo = (planned_folder(load_experiment(config), "rl", stage) for stage in ("sft", "grpo"))
+    expected = {f"{sft}/checkpoint-{s}" for s in (6, 12, 18)} | {
+        f"{grpo}/checkpoint-{s}" for s in (2, 4, 6, 8)
     }
     assert expected <= set(killed), killed  # every checkpoint of both stages (the report may finish first)
     assert "evaluation" in killed, killed

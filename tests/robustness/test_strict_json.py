@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from conftest import run_cli
+from semrl.experiment_config import load_experiment
+from semrl.recipes.plan import planned_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -312,7 +314,9 @@ def _zero_base_config(tmp_path: Path) -> Path:
 
 def test_a_run_where_the_base_scores_zero_writes_only_strict_json(tmp_path):
     run = tmp_path / "run"
-    result = run_cli("run", str(_zero_base_config(tmp_path)), "--out", str(run))
+    config = _zero_base_config(tmp_path)
+    exp = load_experiment(config)
+    result = run_cli("run", str(config), "--out", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = strict_files(run)  # checkpoints' trainer_state.json included
     names = {str(p.relative_to(run)) for p in parsed}
@@ -322,8 +326,8 @@ def test_a_run_where_the_base_scores_zero_writes_only_strict_json(tmp_path):
         "eval/base.json",
         "eval/rl.json",
         "eval/rl.outputs.jsonl",
-        "rl/sft/log_history.json",
-        "rl/grpo/metrics.json",
+        f"{planned_folder(exp, 'rl', 'sft')}/log_history.json",
+        f"{planned_folder(exp, 'rl', 'grpo')}/metrics.json",
         "eval/curves/base.json",
     } <= names, names
     assert any(name.endswith("trainer_state.json") for name in names)

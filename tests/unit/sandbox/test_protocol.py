@@ -143,6 +143,8 @@ def test_candidate_points_are_the_last_stages_checkpoints_and_its_final_model(tm
     for folder in ("checkpoint-20", "checkpoint-40", "final"):
         (grpo / folder / "config.json").write_text("{}", encoding="utf-8")
     (tmp_path / "rl" / "sft" / "final").mkdir(parents=True)  # the cold start is not a candidate
+    stages = {key: {"folder": key} for key in ("rl/sft", "rl/grpo")}
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": stages}), encoding="utf-8")
     (grpo / "metrics.json").write_text(json.dumps({"steps": 50}), encoding="utf-8")
     assert candidate_points(tmp_path, "rl") == [
         (20, grpo / "checkpoint-20"),

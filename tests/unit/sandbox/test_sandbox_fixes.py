@@ -87,7 +87,13 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     encoder = _fake_tree(tmp_path / "encoder", {"model.safetensors": "e0"})
     mt = _fake_tree(
         tmp_path / "mt",
-        {"semantic_rl/grpo/final/model.safetensors": "rl", "strong_sft/sft/final/model.safetensors": "sft"},
+        {
+            "semantic_rl/grpo/final/model.safetensors": "rl",
+            "strong_sft/sft/final/model.safetensors": "sft",
+            "manifest.json": json.dumps(
+                {"stages": {key: {"folder": key} for key in ("semantic_rl/grpo", "strong_sft/sft")}}
+            ),
+        },
     )
     config = DemoConfig()
 
