@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from semrl.data.task_rows import load_pairs
+from semrl.distributed import world_size
 from semrl.errors import UserError
 from semrl.experiment_config import ArmSpec, EncoderSpec, ExperimentConfig, RMSpec
 from semrl.rewards.run_encoder import uses_run_encoder
@@ -157,10 +157,7 @@ def field(arm: ArmSpec | None, stage: str, key: str) -> str:
 
 def processes() -> int:
     """Training processes of one stage (accelerate/torchrun set WORLD_SIZE; `parallel` workers are single)."""
-    try:
-        return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
-    except ValueError:
-        return 1
+    return world_size()
 
 
 def stage_row_count(rows: str, n: int | None, train_n: int) -> int:
