@@ -570,6 +570,14 @@ class ExperimentConfig(StrictModel):
     def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
         return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards
 
+    def reward_configs(self) -> list[tuple[str, RewardConfig]]:
+        """(field, config) of every reward the file writes: the top level's, then each arm's own;
+        the checks walk them all, so a bad reward in an arm is named by its own field."""
+        configs = [("rewards", self.rewards)] + [
+            (f"arms.{arm.name}.rewards", arm.rewards) for arm in self.arms
+        ]
+        return [(where, config) for where, config in configs if config is not None]
+
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")

@@ -298,11 +298,9 @@ def _causal_ok(config: dict[str, Any]) -> bool:
 def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
     """(field, spec) of every reward component and gate, top level and arms' (`arms.rl.rewards.0`)."""
     found = []
-    configs = [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]
-    for where, config in configs:
-        if config is not None:
-            found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
-            found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
+    for where, config in exp.reward_configs():
+        found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
+        found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
     return found
 
 
