@@ -279,24 +279,36 @@ def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
 DAMAGED_RUN = "the run folder was damaged since it was written: restore the file, or start a new run (--out)"
 
 
-def read_json(path: str | Path, remedy: str = "") -> Any:
+_REQUIRED: Any = object()
+
+
+def read_json(path: str | Path, remedy: str = "", *, default: Any = _REQUIRED, own: bool = True) -> Any:
     """One of semrl's own JSON files. NaN/Infinity, which semrl wrote before its JSON was strict,
     read as null, so an older run can still be reported (and its report is then strict).
     semrl writes these whole (atomically), so one that is missing or does not parse was removed,
-    cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given."""
+    cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given.
+    `default`: returned instead, for a reader that treats an unreadable file as absent (a checkpoint
+    interrupted while saving, a stale cache stamp). `own=False`: a file semrl did not write (a
+    model's config.json), so a broken one is named as not JSON, not as a run folder cut since."""
     path = Path(path)
-    after = f"; {remedy}" if remedy else ""
     try:
         return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda name: None)
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing{after}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: damaged, not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-            f"semrl writes it whole, so it was cut or edited since{after}"
-        ) from None
-    except (UnicodeDecodeError, IsADirectoryError, RecursionError) as exc:
-        raise UserError(f"{path}: damaged ({type(exc).__name__}){after}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        if default is not _REQUIRED:
+            return default
+        if not own:
+            raise UserError(f"{path}: cannot be read as JSON ({exc})") from None
+        after = f"; {remedy}" if remedy else ""
+        if isinstance(exc, FileNotFoundError):
+            raise UserError(f"{path}: missing{after}") from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise UserError(
+                f"{path}: damaged, not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                f"semrl writes it whole, so it was cut or edited since{after}"
+            ) from None
+        if isinstance(exc, (UnicodeDecodeError, IsADirectoryError, RecursionError)):
+            raise UserError(f"{path}: damaged ({type(exc).__name__}){after}") from None
+        raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

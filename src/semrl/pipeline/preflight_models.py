@@ -11,7 +11,6 @@ device, which costs no memory. Hub ids are checked from the cached config.json w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
+from semrl.files import read_json
 from semrl.notices import warn
 from semrl.weights import check_weights
 
@@ -44,10 +44,7 @@ def _json_file(path: str, name: str) -> dict[str, Any] | None:
         file = Path(found)
     if not file.is_file():
         return None
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{file}: cannot be read as JSON ({exc})") from None
+    data = read_json(file, own=False)
     return data if isinstance(data, dict) else None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from semrl.devices import torch_dtype
 from semrl.distributed import is_main_process
-from semrl.files import atomic_write_json
+from semrl.files import atomic_write_json, read_json
 from semrl.train.checkpoints import stage_checkpoints
 from semrl.train.settings import StageSettings
 from semrl.train.weights import weights_problem
@@ -61,15 +61,14 @@ def lora_config(spec):
     )
 
 
+_UNREADABLE = object()  # what read_json hands back for a trainer_state.json cut while saving
+
+
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last
     and not atomically, so one without it whole was interrupted while saving; one whose weights or
     optimizer state are missing or cut was damaged since (train/weights.py)."""
-    import json
-
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if read_json(checkpoint / "trainer_state.json", default=_UNREADABLE) is _UNREADABLE:
         return "incomplete (interrupted while saving)"
     problem = weights_problem(checkpoint)
     return f"damaged: {problem}" if problem else None
