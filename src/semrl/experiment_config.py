@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
+from semrl.metrics.registry import METRICS
 from semrl.models.tiny import TinySpec
 from semrl.names import PathName, PathText
 from semrl.rewards.config import RewardConfig
@@ -193,8 +194,8 @@ class SFTSpec(StrictModel):
     logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
-# `semrl score`'s metrics (metrics/scoring.py METRICS); every one is higher-is-better
-SELECT_METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
+# the task metrics (metrics/registry.py); every one is higher-is-better
+SELECT_METRICS = METRICS
 
 
 class SelectSpec(StrictModel):
