@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+@contextmanager
+def publish_folder(final: str | Path, tmp_name: str = "", replace: bool = True) -> Iterator[Path]:
+    """A folder written whole or not at all: yields an empty temporary folder beside `final` (one
+    an interrupted attempt left is removed first), renamed into place when the block ends, so a
+    reader finds no `final` or a complete one, never half of one. A failure removes the temporary
+    folder and leaves `final` as it was. `replace`: an existing `final` is removed first (a stage's
+    earlier final/); otherwise it may only be an empty folder (a user's --out: no file of theirs
+    is ever deleted). `tmp_name`: the temporary folder's name, `final`'s plus `.tmp` by default."""
+    final = Path(final)
+    tmp = final.with_name(tmp_name or f"{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(final, ignore_errors=True)
+        elif final.is_dir():
+            final.rmdir()  # empty, or an OSError: a folder holding files is not overwritten
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def sha256_text(text: str) -> str:

@@ -17,7 +17,7 @@ from pydantic import Field
 from semrl.config_files import StrictModel
 from semrl.evaluate.benchmarks import run_suite
 from semrl.evaluate.suite import load_suite
-from semrl.files import read_json
+from semrl.files import publish_folder, read_json
 from semrl.models.tiny import TinySpec, build_tiny_lm
 from semrl.train.common import progress_callback, quiet
 
@@ -85,12 +85,10 @@ def pretrain_base(texts: list[str], spec: BaseModelSpec, out_dir: Path, seed: in
         callbacks=[progress_callback("pretrain base")],
     )
     quiet(trainer).train()
-    final, tmp = out_dir / "final", out_dir / "final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    final = out_dir / "final"
+    with publish_folder(final) as tmp:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     shutil.rmtree(init, ignore_errors=True)
     return final
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from semrl.config_files import load_config
 from semrl.data.splits import split_rows
 from semrl.experiment_config import EncoderSpec
-from semrl.files import atomic_write_json, atomic_write_text, check_output_folder, read_json
+from semrl.files import atomic_write_json, atomic_write_text, check_output_folder, publish_folder, read_json
 from semrl.pipeline.experiment import run_experiment
 from semrl.report.build import gather_results
 from semrl.sandbox.claims import judge_claims, output_segments
@@ -74,11 +74,8 @@ def cache_root() -> Path:
 def prepare_world(config: DemoConfig) -> Path:
     target = cache_root() / f"world-{spec_hash(config.world)}"
     if not (target / "world.json").exists():
-        tmp = target.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_world(config.world, tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        with publish_folder(target) as tmp:
+            write_world(config.world, tmp)
     return target
 
 
