@@ -23,6 +23,7 @@ from semrl.pipeline.run_dir import Run
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.run_lock import run_lock
+from semrl.train.checkpoints import stage_checkpoints
 from semrl.train.recipes import plan_arm
 from semrl.train.weights import weights_problem
 from semrl.workers import init_worker, pool_context, pool_workers, signal_pool, threads_per_worker
@@ -200,11 +201,7 @@ def _finished_final(
 
 def _checkpoints(stage_dirs: list[Path]) -> list[Path]:
     """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
-    return [
-        checkpoint
-        for stage_dir in stage_dirs
-        for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    ]
+    return [checkpoint for stage_dir in stage_dirs for _, checkpoint in stage_checkpoints(stage_dir)]
 
 
 def _eval_jobs(

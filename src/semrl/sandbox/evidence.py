@@ -5,13 +5,12 @@ and the oracle on the few-shot headline outputs (headline_oracle)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from semrl.evaluate.preference import compare
 from semrl.evaluate.stats import bootstrap_mean
-from semrl.files import read_jsonl
+from semrl.files import read_json, read_jsonl
 from semrl.rewards.audit import audit
 from semrl.rewards.build import build_reward
 from semrl.rewards.config import RewardConfig
@@ -100,13 +99,13 @@ def learning_evidence(
     """Per GRPO arm the reward trend (last 20% of steps minus first 20%, bootstrap interval); per
     arm the weight movement of its last stage from the model it started from."""
     trends, movement = {}, {}
-    manifest = json.loads((mt_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_json(mt_dir / "manifest.json")
     for arm in results["arms"]:
         if arm == "base":
             continue
         history = mt_dir / arm / "grpo" / "log_history.json"
         if history.exists():
-            trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
+            trends[arm] = reward_trend(read_json(history), key="reward")
             movement[arm] = {
                 "grpo_from_cold_start": weight_movement(
                     mt_dir / arm / "sft" / "final", mt_dir / arm / "grpo" / "final"

@@ -9,9 +9,9 @@ torch writes last, is there.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from semrl.files import read_json
 from semrl.weights import safetensors_problem, torch_file_problem
 
 WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
@@ -28,8 +28,8 @@ def _file_problem(path: Path) -> str | None:
 
 def _indexed_problem(index: Path) -> str | None:
     try:
-        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        shards = set(read_json(index, default=None)["weight_map"].values())
+    except (KeyError, TypeError, AttributeError):  # unreadable (None), or no map of shard names
         return f"{index.name} is unreadable"
     missing = sorted(name for name in shards if not (index.parent / name).is_file())
     return f"{missing[0]} is missing (listed in {index.name})" if missing else None
