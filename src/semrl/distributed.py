@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from contextlib import contextmanager
+
+
+def world_size(env: Mapping[str, str] | None = None) -> int:
+    """Processes of the launch (accelerate/torchrun export WORLD_SIZE); 1 when unset, not a
+    whole number or below 1, so a stray value never divides the work by zero."""
+    env = os.environ if env is None else env
+    try:
+        return max(int(env.get("WORLD_SIZE", "1")), 1)
+    except ValueError:
+        return 1
 
 
 def is_main_process() -> bool:
@@ -14,7 +25,7 @@ def is_main_process() -> bool:
 def main_process_first(device: str):
     """Under `accelerate launch`, let rank 0 prepare the run (folders, tiny base model) while the
     other ranks wait; a no-op in a single process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         from accelerate import PartialState
 
         with PartialState(cpu=device == "cpu").main_process_first():

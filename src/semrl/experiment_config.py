@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from semrl.config_files import StrictModel, describe_validation_error, load_yaml, validate
 from semrl.errors import UserError
+from semrl.metrics.registry import METRICS
 from semrl.models.tiny import TinySpec
 from semrl.names import PathName, PathText
 from semrl.recipes import RECIPES
@@ -193,8 +194,8 @@ class SFTSpec(StrictModel):
     logging_steps: EverySteps = Field(10, description="log the loss every N steps")
 
 
-# `semrl score`'s metrics (metrics/scoring.py METRICS); every one is higher-is-better
-SELECT_METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
+# the task metrics (metrics/registry.py); every one is higher-is-better
+SELECT_METRICS = METRICS
 
 
 class SelectSpec(StrictModel):
@@ -569,6 +570,14 @@ class ExperimentConfig(StrictModel):
 
     def reward_for(self, arm: ArmSpec | None) -> RewardConfig | None:
         return (arm.rewards if arm is not None and arm.rewards is not None else None) or self.rewards
+
+    def reward_configs(self) -> list[tuple[str, RewardConfig]]:
+        """(field, config) of every reward the file writes: the top level's, then each arm's own;
+        the checks walk them all, so a bad reward in an arm is named by its own field."""
+        configs = [("rewards", self.rewards)] + [
+            (f"arms.{arm.name}.rewards", arm.rewards) for arm in self.arms
+        ]
+        return [(where, config) for where, config in configs if config is not None]
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

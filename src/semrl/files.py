@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             raise
 
 
+@contextmanager
+def publish_folder(final: str | Path, tmp_name: str = "", replace: bool = True) -> Iterator[Path]:
+    """A folder written whole or not at all: yields an empty temporary folder beside `final` (one
+    an interrupted attempt left is removed first), renamed into place when the block ends, so a
+    reader finds no `final` or a complete one, never half of one. A failure removes the temporary
+    folder and leaves `final` as it was. `replace`: an existing `final` is removed first (a stage's
+    earlier final/); otherwise it may only be an empty folder (a user's --out: no file of theirs
+    is ever deleted). `tmp_name`: the temporary folder's name, `final`'s plus `.tmp` by default."""
+    final = Path(final)
+    tmp = final.with_name(tmp_name or f"{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if replace:
+            shutil.rmtree(final, ignore_errors=True)
+        elif final.is_dir():
+            final.rmdir()  # empty, or an OSError: a folder holding files is not overwritten
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def sha256_text(text: str) -> str:
     """The hash a manifest keeps of a file semrl wrote, to tell later whether it changed."""
     import hashlib
@@ -279,24 +305,36 @@ def to_json(obj: Any, indent: int | None = None, where: str = "") -> str:
 DAMAGED_RUN = "the run folder was damaged since it was written: restore the file, or start a new run (--out)"
 
 
-def read_json(path: str | Path, remedy: str = "") -> Any:
+_REQUIRED: Any = object()
+
+
+def read_json(path: str | Path, remedy: str = "", *, default: Any = _REQUIRED, own: bool = True) -> Any:
     """One of semrl's own JSON files. NaN/Infinity (not JSON, though Python's json module writes
     them) read as null, so such a file can still be reported (and its report is strict).
     semrl writes these whole (atomically), so one that is missing or does not parse was removed,
-    cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given."""
+    cut or edited since: a UserError naming the file and where it breaks, and `remedy` if given.
+    `default`: returned instead, for a reader that treats an unreadable file as absent (a checkpoint
+    interrupted while saving, a stale cache stamp). `own=False`: a file semrl did not write (a
+    model's config.json), so a broken one is named as not JSON, not as a run folder cut since."""
     path = Path(path)
-    after = f"; {remedy}" if remedy else ""
     try:
         return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda name: None)
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing{after}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: damaged, not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-            f"semrl writes it whole, so it was cut or edited since{after}"
-        ) from None
-    except (UnicodeDecodeError, IsADirectoryError, RecursionError) as exc:
-        raise UserError(f"{path}: damaged ({type(exc).__name__}){after}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        if default is not _REQUIRED:
+            return default
+        if not own:
+            raise UserError(f"{path}: cannot be read as JSON ({exc})") from None
+        after = f"; {remedy}" if remedy else ""
+        if isinstance(exc, FileNotFoundError):
+            raise UserError(f"{path}: missing{after}") from None
+        if isinstance(exc, json.JSONDecodeError):
+            raise UserError(
+                f"{path}: damaged, not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                f"semrl writes it whole, so it was cut or edited since{after}"
+            ) from None
+        if isinstance(exc, (UnicodeDecodeError, IsADirectoryError, RecursionError)):
+            raise UserError(f"{path}: damaged ({type(exc).__name__}){after}") from None
+        raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

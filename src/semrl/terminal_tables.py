@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from semrl.evaluate.intervals import format_interval
 from semrl.studies.rm.report import comparison_table, matrix_table
 
 console = Console()
@@ -117,7 +118,7 @@ def transfer_table(summary: dict[str, Any]) -> None:
         cells = []
         for metric in metrics:
             m = entry["task"][metric]
-            cells.append(f"{m['value']:.4g} [{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]")
+            cells.append(format_interval(m["value"], m["ci95"], ".4g"))
         table.add_row(name, *cells)
     console.print(table)
     for key, diff in summary["differences"].items():

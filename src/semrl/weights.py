@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
+from semrl.files import read_json
 
 # transformers' order of preference when a folder holds several
 WEIGHT_FILES = (
@@ -120,10 +121,8 @@ def _end(entry: Any) -> int | None:
 
 def _check_index(index: Path, field: str) -> None:
     """Every shard a sharded checkpoint's index names exists, is whole and holds its tensors."""
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
-    except (OSError, ValueError, AttributeError):
-        weight_map = None
+    data = read_json(index, default=None)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise UserError(f"{field}: {index} is not a sharded-checkpoint index (no weight_map)")
     shards: dict[str, list[str]] = {}
@@ -165,10 +164,7 @@ def _st_modules(root: Path) -> list[tuple[str, str]] | None:
     file = root / "modules.json"
     if not file.is_file():
         return None
-    try:
-        modules = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{file}: cannot be read as JSON ({exc})") from None
+    modules = read_json(file, own=False)
     if not isinstance(modules, list):
         raise UserError(f"{file}: not a list of modules")
     return [(str(m.get("path", "")), str(m.get("type", ""))) for m in modules if isinstance(m, dict)]
@@ -190,8 +186,8 @@ def _file_problem(path: Path) -> str | None:
 
 def _indexed_problem(index: Path) -> str | None:
     try:
-        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        shards = set(read_json(index, default=None)["weight_map"].values())
+    except (KeyError, TypeError, AttributeError):  # unreadable (None), or no map of shard names
         return f"{index.name} is unreadable"
     missing = sorted(name for name in shards if not (index.parent / name).is_file())
     return f"{missing[0]} is missing (listed in {index.name})" if missing else None

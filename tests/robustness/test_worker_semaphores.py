@@ -13,9 +13,8 @@ def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
     multiprocessing lock (tqdm does, for every bar, even a disabled one inside sentence-transformers)
     would never be unlinked, and Python would warn of "leaked semaphore objects" at exit."""
     script = textwrap.dedent("""
-        import multiprocessing, os, signal, time
-        from concurrent.futures import ProcessPoolExecutor
-        from semrl.workers import init_worker, signal_pool
+        import os, signal
+        from semrl.workers import WorkerPool, init_worker
 
         def job():
             from tqdm.auto import trange
@@ -24,14 +23,13 @@ def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
             return os.getpid()
 
         if __name__ == "__main__":
-            pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=init_worker, initargs=(1, os.getpid()))
+            pool = WorkerPool(2, 1, init_worker)
             pids = {pool.submit(job).result() for _ in range(4)}
-            signal_pool(pool, signal.SIGTERM)  # as EvalPool.close ends its idle workers
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.signal(signal.SIGTERM)  # as EvalPool.close ends its idle workers
+            pool.shutdown()
             print("workers", len(pids))
     """)
-    path = tmp_path / "pool.py"  # a file: spawned workers import the job from it
+    path = tmp_path / "pool.py"  # a file: the workers import the job from it
     path.write_text(script, encoding="utf-8")
     result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300)
     assert "workers" in result.stdout, result.stderr[-2000:]

@@ -24,6 +24,7 @@ from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.loading import load_for_generation
 from semrl.names import inside
 from semrl.tasks import TASKS
+from semrl.train.checkpoints import stage_checkpoints
 
 console = Console(stderr=True)
 
@@ -163,10 +164,8 @@ class Evaluator:
                 }
             )
         for stage, stage_dir in stages:
-            checkpoints = sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
             last = 0
-            for checkpoint in checkpoints:
-                step = int(checkpoint.name.split("-")[-1])
+            for step, checkpoint in stage_checkpoints(stage_dir):
                 point, detail = self._checkpoint_point(checkpoint, primary)
                 detail_path = f"curves/{name}/step-{offset + step}.json"
                 atomic_write_json(self.out_dir / detail_path, detail)

@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 
 from semrl.evaluate.stats import bootstrap_mean, bootstrap_stat
-from semrl.metrics.language import DEFAULT_THRESHOLD, passes_language
-from semrl.metrics.rouge import corpus_rouge_l, sentence_rouge_l
-from semrl.metrics.semantic import pairwise_similarity, semantic_similarity
-from semrl.metrics.surface import bleu_metric, chrf_metric, sentence_bleu, sentence_chrf, surface_spec
+from semrl.metrics.language import DEFAULT_THRESHOLD
+from semrl.metrics.registry import MetricInputs, metric_type
+from semrl.metrics.surface import surface_spec
 from semrl.tasks import TASKS
-from semrl.text.scripts import resolve_scripts
 
 
 def _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed) -> dict[str, Any]:
@@ -56,42 +54,20 @@ def evaluate_task(
     names = list(metrics or TASKS[task_type].metrics)
     results: dict[str, Any] = {}
     segments: dict[str, list[float]] = {}
+    inputs = MetricInputs(lang, encoder, threshold=threshold)
     for name in names:
-        if name == "bleu":
-            metric = bleu_metric(surface_spec(lang).bleu_tokenize, False)
-            results[name] = _sacrebleu_with_interval(metric, hyps, refs, lang, resamples, seed)
-            segments[name] = [sentence_bleu(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
-        elif name == "chrf":
-            results[name] = _sacrebleu_with_interval(chrf_metric(), hyps, refs, lang, resamples, seed)
-            segments[name] = [sentence_chrf(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
-        elif name == "rougeL":
-            values = [100.0 * sentence_rouge_l(h, r, lang) for h, r in zip(hyps, refs, strict=True)]
-            results[name] = {
-                "value": float(np.mean(values)),
-                "ci95": bootstrap_mean(values, resamples, seed),
-                "signature": corpus_rouge_l(hyps[:1], refs[:1], lang).signature,
-                "scale": "0-100",
-            }
-            segments[name] = values
-        elif name == "sim":
-            values = pairwise_similarity(hyps, refs, encoder)
-            results[name] = {
-                "value": float(np.mean(values)),
-                "ci95": bootstrap_mean(values, resamples, seed),
-                "signature": semantic_similarity(hyps[:1], refs[:1], encoder).signature,
-                "scale": "cosine -1..1",
-            }
-            segments[name] = values
-        elif name == "lang":
-            scripts = resolve_scripts(lang)
-            values = [1.0 if passes_language(h, scripts, threshold) else 0.0 for h in hyps]
-            results[name] = {
-                "value": float(np.mean(values)),
-                "ci95": bootstrap_mean(values, resamples, seed),
-                "signature": f"lang|scripts:{'+'.join(sorted(scripts))}|threshold:{threshold}",
-                "scale": "fraction 0..1",
-            }
-            segments[name] = values
+        entry = metric_type(name)
+        values = entry.segments(hyps, refs, inputs)
+        if entry.sacrebleu is not None:
+            results[name] = _sacrebleu_with_interval(
+                entry.sacrebleu(inputs), hyps, refs, lang, resamples, seed
+            )
         else:
-            raise ValueError(f"unknown task metric {name!r}")
+            results[name] = {
+                "value": float(np.mean(values)),
+                "ci95": bootstrap_mean(values, resamples, seed),
+                "signature": entry.mean_signature(hyps, refs, inputs),
+                "scale": entry.scale,
+            }
+        segments[name] = values
     return results, segments

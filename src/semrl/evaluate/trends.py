@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from semrl.evaluate.intervals import format_interval
 from semrl.evaluate.stats import percentile_interval
 
 MIN_ENTRIES = 4  # two windows of at least two entries each
@@ -99,5 +100,5 @@ def reward_trend(
         "n_first": window,
         "n_last": window,
         "learned": learned,
-        "reason": f"{key} trend {value:+.3g} [{ci95[0]:+.3g}, {ci95[1]:+.3g}] {verdict}",
+        "reason": f"{key} trend {format_interval(value, ci95, '+.3g')} {verdict}",
     }

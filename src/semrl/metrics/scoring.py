@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl import metrics as m
 from semrl.encoders.loading import resolve_encoder
 from semrl.errors import UserError
 from semrl.files import read_lines
-from semrl.metrics.semantic import semantic_similarity
+from semrl.metrics.registry import METRICS, MetricInputs, metric_type
 from semrl.text.scripts import resolve_scripts
 from semrl.text.visible import blank
 
-METRICS = ("bleu", "chrf", "rougeL", "sim", "lang")
+__all__ = ["METRICS", "parse_metric_list", "score_files"]
 
 
 def parse_metric_list(text: str) -> list[str]:
@@ -75,21 +74,14 @@ def score_files(
 
     result: dict[str, Any] = {}
     signatures: dict[str, str] = {}
+    inputs = MetricInputs(lang, encoder, device, threshold)
     for name in metrics:
-        if name == "bleu":
-            score = m.corpus_bleu(hyps, refs, lang)
-        elif name == "chrf":
-            score = m.corpus_chrf(hyps, refs, lang)
-        elif name == "rougeL":
-            score = m.corpus_rouge_l(hyps, refs, lang)
-        elif name == "lang":
-            score = m.language_consistency(hyps, lang, threshold=threshold)
-        else:
-            score = semantic_similarity(hyps, refs, encoder, device)
-            if srcs is not None:
-                source_score = semantic_similarity(hyps, srcs, encoder, device)
-                result["sim_src"] = source_score.score
-                signatures["sim_src"] = source_score.signature
+        entry = metric_type(name)
+        score = entry.corpus(hyps, refs, inputs)
+        if entry.against_source and srcs is not None:
+            source_score = entry.corpus(hyps, srcs, inputs)
+            result[f"{name}_src"] = source_score.score
+            signatures[f"{name}_src"] = source_score.signature
         result[name] = score.score
         signatures[name] = score.signature
     result["n"] = len(hyps)

@@ -12,13 +12,12 @@ models, Gemma) and untied ones (Llama 3 8B, Mistral), grouped-query attention.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from semrl.errors import UserError
-from semrl.files import read_text
+from semrl.files import publish_folder, read_text
 from semrl.models.tiny import TinySpec, build_tiny_lm, train_tokenizer
 
 # Qwen3: ChatML; the final assistant turn carries a (possibly empty) <think> block, as the real
@@ -211,8 +210,6 @@ def build_tiny_base(target: Path, spec, seed: int, texts: list[str]) -> str:
     if (target / "config.json").exists():
         return str(target)
     corpus = texts + [read_text(path) for path in spec.corpus]
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_family(getattr(spec, "family", "llama"), tmp, corpus, spec.tiny_spec(seed))
-    tmp.rename(target)
+    with publish_folder(target, replace=False) as tmp:
+        build_tiny_family(getattr(spec, "family", "llama"), tmp, corpus, spec.tiny_spec(seed))
     return str(target)

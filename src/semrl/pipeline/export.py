@@ -15,7 +15,7 @@ from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, check_output_folder, read_json
+from semrl.files import atomic_write_json, check_output_folder, publish_folder, read_json
 from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import public_signature, render_card
 
@@ -74,10 +74,7 @@ def export_arm(run_root: str | Path, arm_name: str, out: str | Path) -> Path:
     manifest = read_json(run_root / "manifest.json")
     result_path = run_root / "eval" / f"{arm.name}.json"
     result = read_json(result_path) if result_path.is_file() else None
-    tmp = out.with_name(f".{out.name}.export.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with publish_folder(out, f".{out.name}.export.tmp", replace=False) as tmp:  # out: empty, checked above
         for path in sorted(final.iterdir()):  # weights, config, generation config, tokenizer, chat template
             if path.is_file() and path.name not in NOT_EXPORTED and path.suffix not in PICKLES:
                 shutil.copy2(path, tmp / path.name)
@@ -86,10 +83,4 @@ def export_arm(run_root: str | Path, arm_name: str, out: str | Path) -> Path:
         if result is not None:
             atomic_write_json(tmp / "eval_results.json", _public_result(result, arm.name, run_root))
         shutil.copy2(run_root / "config.yaml", tmp / "semrl_config.yaml")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

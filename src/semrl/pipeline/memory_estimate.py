@@ -26,6 +26,7 @@ from typing import Any
 
 from semrl.data.tasks import TaskExamples, build_task_examples
 from semrl.devices import pick_device, torch_dtype
+from semrl.distributed import world_size
 from semrl.encoders.loading import resolve_encoder
 from semrl.errors import UserError
 from semrl.hub import hub_reachable
@@ -135,7 +136,7 @@ def estimate_memory(
 
 def sharding_from_env(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
     """(processes, ZeRO stage) as `accelerate launch` exports them; FSDP counts as stage 3."""
-    processes = int(env.get("WORLD_SIZE", "1"))
+    processes = world_size(env)
     if env.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         return processes, 3
     if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":

@@ -118,11 +118,7 @@ def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
 
 def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks: list[Callable[[], Any]] = []
-    for where, config in [("rewards", exp.rewards)] + [
-        (f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms
-    ]:
-        if config is None:
-            continue
+    for where, config in exp.reward_configs():
         for spec in config.specs():
             loaded = reward_type(spec.type).component.loads(spec)
             if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built

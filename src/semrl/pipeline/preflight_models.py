@@ -11,7 +11,6 @@ device, which costs no memory. Hub ids are checked from the cached config.json w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
+from semrl.files import read_json
 from semrl.notices import warn
 from semrl.weights import check_weights
 
@@ -44,10 +44,7 @@ def _json_file(path: str, name: str) -> dict[str, Any] | None:
         file = Path(found)
     if not file.is_file():
         return None
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{file}: cannot be read as JSON ({exc})") from None
+    data = read_json(file, own=False)
     return data if isinstance(data, dict) else None
 
 
@@ -298,11 +295,9 @@ def _causal_ok(config: dict[str, Any]) -> bool:
 def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
     """(field, spec) of every reward component and gate, top level and arms' (`arms.rl.rewards.0`)."""
     found = []
-    configs = [("rewards", exp.rewards)] + [(f"arms.{arm.name}.rewards", arm.rewards) for arm in exp.arms]
-    for where, config in configs:
-        if config is not None:
-            found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
-            found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
+    for where, config in exp.reward_configs():
+        found += [(f"{where}.{index}", spec) for index, spec in enumerate(config.rewards)]
+        found += [(f"{where}.gate", config.gate)] if config.gate is not None else []
     return found
 
 

@@ -10,15 +10,15 @@ user writes it (`arms.rl.sft.examples` when the arm overrides it, else `sft.exam
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from semrl.data.task_rows import load_pairs
+from semrl.distributed import world_size
 from semrl.errors import UserError
 from semrl.experiment_config import ArmSpec, EncoderSpec, ExperimentConfig, RMSpec
+from semrl.files import read_json
 from semrl.recipes import RECIPES
 from semrl.recipes.plan import plan_experiment
 from semrl.rewards.run_encoder import uses_run_encoder
@@ -158,10 +158,7 @@ def field(arm: ArmSpec | None, stage: str, key: str) -> str:
 
 def processes() -> int:
     """Training processes of one stage (accelerate/torchrun set WORLD_SIZE; `parallel` workers are single)."""
-    try:
-        return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
-    except ValueError:
-        return 1
+    return world_size()
 
 
 def stage_row_count(rows: str, n: int | None, train_n: int) -> int:
@@ -345,10 +342,7 @@ def model_context(exp: ExperimentConfig) -> tuple[int, str] | None:
     if exp.model.tiny is not None:
         return exp.model.tiny.max_positions, "model.tiny.max_positions"
     config = Path(str(exp.model.path)) / "config.json"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # a hub id, or a folder check_model_reference reports
+    data = read_json(config, default=None)  # None: a hub id, or a folder check_model_reference reports
     for section in (data, data.get("text_config")) if isinstance(data, dict) else ():
         for key in CONTEXT_KEYS:
             value = section.get(key) if isinstance(section, dict) else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import matplotlib
 
+from semrl.evaluate.intervals import MISSING, format_interval
 from semrl.files import atomic_savefig, read_json
 from semrl.run_folder import Run
 
@@ -21,10 +22,9 @@ Table = tuple[str, list[str], list[list[str]]]
 
 
 def _trend(trend: dict[str, Any] | None) -> str:
-    if not trend or trend.get("ci95") is None or trend.get("value") is None:
-        return "–"
-    low, high = trend["ci95"]
-    return f"{trend['value']:+.3f} [{low:+.3f}, {high:+.3f}]"
+    if not trend or trend.get("ci95") is None:
+        return MISSING
+    return format_interval(trend.get("value"), trend["ci95"], "+.3f")
 
 
 def _first_last(entry: dict[str, Any] | None) -> str:

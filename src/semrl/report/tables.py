@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from semrl.evaluate.intervals import MISSING, format_interval, is_number
 from semrl.report.monitors import monitors_table, tau_table
 from semrl.report.stall import run_stall_table
 from semrl.train.select import describe as describe_selection
@@ -12,28 +12,17 @@ from semrl.train.select import describe as describe_selection
 Table = tuple[str, list[str], list[list[str]]]
 
 
-def _number(value: Any) -> bool:
-    """A value to print: null (undefined), NaN and infinities are not."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _fmt(entry: dict[str, Any] | None, digits: int = 2) -> str:
-    if not entry or not _number(entry.get("value")):
-        return "–"
-    text = f"{entry['value']:.{digits}f}"
-    ci = entry.get("ci95")
-    if ci and all(_number(c) for c in ci):
-        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-    return text
+    return format_interval(entry.get("value"), entry.get("ci95"), f".{digits}f") if entry else MISSING
 
 
 def _num(value: Any, spec: str) -> str:
-    return format(value, spec) if _number(value) else "–"
+    return format(value, spec) if is_number(value) else "–"
 
 
 def _relative(entry: dict[str, Any]) -> str:
     """The relative tax in percent, or "–" with its reason (e.g. the base scores 0)."""
-    if _number(entry.get("relative")):
+    if is_number(entry.get("relative")):
         return f"{100 * entry['relative']:.1f}%"
     reason = entry.get("relative_reason")
     return f"– ({reason})" if reason else "–"
@@ -114,10 +103,10 @@ def preference_table(results: dict[str, Any]) -> Table | None:
     pref = results.get("preference") or {}
 
     def percent(value: Any) -> Any:
-        return 100 * value if _number(value) else None
+        return 100 * value if is_number(value) else None
 
     def share(value: Any) -> str:
-        return f"{100 * value:.0f}" if _number(value) else "n/a"
+        return f"{100 * value:.0f}" if is_number(value) else "n/a"
 
     rows = [
         [

@@ -15,11 +15,9 @@ RUN_ENCODER = "run:encoder"
 
 def uses_run_encoder(exp: ExperimentConfig) -> bool:
     """Does any reward name `encoder: run:encoder` (the encoder this run trains first)?"""
-    configs = [exp.rewards] + [arm.rewards for arm in exp.arms]
     return any(
         getattr(spec, "encoder", None) == RUN_ENCODER
-        for config in configs
-        if config is not None
+        for _, config in exp.reward_configs()
         for spec in config.specs()
     )
 

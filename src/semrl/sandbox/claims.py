@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.evaluate.intervals import format_interval
 from semrl.evaluate.stats import bootstrap_paired_difference
 from semrl.files import read_jsonl
 from semrl.sandbox.variants import VARIANTS
@@ -74,10 +75,7 @@ def paired(a: list[float] | None, b: list[float] | None, seed: int = 0) -> dict[
 
 
 def _fmt(diff: dict[str, Any]) -> str:
-    if diff.get("difference") is None:
-        return "n/a"
-    lo, hi = diff["ci95"]
-    return f"{diff['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return format_interval(diff.get("difference"), diff.get("ci95"), "+.3f")
 
 
 def _items(oracle: dict[str, Any], arm: str, key: str = "adequacy") -> list[float] | None:
@@ -160,7 +158,7 @@ def claim_c2(ev: dict[str, Any], analysis: dict[str, Any] | None = None) -> dict
             evidence,
         )
     ok = diff["ci95"][1] < 0
-    shown = f"{diff['value']:+.2f} [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] points"
+    shown = f"{format_interval(diff['value'], diff['ci95'], '+.2f')} points"
     return claim(
         "C2",
         statement,

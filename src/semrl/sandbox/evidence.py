@@ -5,13 +5,12 @@ and the oracle on the few-shot headline outputs (headline_oracle)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from semrl.evaluate.preference import compare
 from semrl.evaluate.stats import bootstrap_mean
-from semrl.files import read_jsonl
+from semrl.files import read_json, read_jsonl
 from semrl.rewards.audit import audit
 from semrl.rewards.build import build_reward
 from semrl.rewards.config import RewardConfig
@@ -108,7 +107,7 @@ def learning_evidence(
         stages = run.arm_stages(arm)
         if "grpo" in stages and (stages["grpo"] / "log_history.json").exists():
             history = stages["grpo"] / "log_history.json"
-            trends[arm] = reward_trend(json.loads(history.read_text(encoding="utf-8")), key="reward")
+            trends[arm] = reward_trend(read_json(history), key="reward")
             movement[arm] = {
                 "grpo_from_cold_start": weight_movement(stages["sft"] / "final", stages["grpo"] / "final")
             }

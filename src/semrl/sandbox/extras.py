@@ -10,7 +10,6 @@ reused only when that hash matches, otherwise the folder is removed and the expe
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import yaml
 from semrl.data.loading import LINE
 from semrl.data.preferences import load_preferences, translate_pairs
 from semrl.data.splits import split_rows
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
+from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json, read_jsonl
 from semrl.run_folder import Run
 from semrl.sandbox.config import spec_hash
 from semrl.sandbox.grammar import Meaning, realise_l
@@ -60,12 +59,10 @@ def cached(out: Path, name: str, inputs: dict[str, Any]) -> dict[str, Any] | Non
     None, after removing `out` (a stale or unfinished result) so the caller reruns in a fresh folder."""
     done, stamp = out / name, out / INPUTS
     if done.exists() and stamp.exists():
-        try:
-            saved = json.loads(stamp.read_text(encoding="utf-8")).get("hash")
-        except (ValueError, AttributeError):
-            saved = None
+        stored = read_json(stamp, default=None)  # a torn or foreign stamp: rerun
+        saved = stored.get("hash") if isinstance(stored, dict) else None
         if saved == spec_hash(inputs):
-            return json.loads(done.read_text(encoding="utf-8"))
+            return read_json(done)
     if out.exists():
         shutil.rmtree(out)
     return None
@@ -266,7 +263,7 @@ def reward_model_transfer(config, world: Path, base: Path, out: Path) -> dict[st
         )
         run_rm_transfer(out / "rm_transfer.yaml", out)
         stamp(out, inputs)
-    result = json.loads((out / "rm_transfer.json").read_text(encoding="utf-8"))
+    result = read_json(out / "rm_transfer.json")
     matrix, hits = result["matrix"], per_pair_hits(out / "scores.jsonl")
 
     def row(lang: str) -> dict[str, Any]:

@@ -6,13 +6,13 @@ and the weights moved away from the init model.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from semrl.evaluate.trends import MIN_ENTRIES, MIN_WINDOW, reward_trend
+from semrl.files import read_json
 
 __all__ = ["MIN_ENTRIES", "MIN_WINDOW", "learning_status", "reward_trend", "weight_movement"]
 
@@ -38,7 +38,7 @@ def _tensor_files(path: Path) -> dict[str, Path]:
     elif (path / "model.safetensors").exists():
         files = [path / "model.safetensors"]
     elif (path / "model.safetensors.index.json").exists():
-        index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        index = read_json(path / "model.safetensors.index.json")
         return {name: path / shard for name, shard in index["weight_map"].items()}
     else:
         raise FileNotFoundError(f"no model.safetensors (or index) in {path}")

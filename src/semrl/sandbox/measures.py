@@ -10,7 +10,6 @@ gives one sentence for every item).
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from semrl.encoders.loading import load_encoder
 from semrl.evaluate.generation import GenerationSettings, generate
 from semrl.evaluate.stats import bootstrap_mean
-from semrl.files import read_jsonl
+from semrl.files import read_json, read_jsonl
 from semrl.sandbox.grammar import Meaning, realise_l, realise_mixed
 from semrl.sandbox.lexicon import SLOTS
 from semrl.sandbox.oracle import judge
@@ -26,9 +25,7 @@ from semrl.sandbox.world import World, WorldSpec, aligned_line
 
 
 def load_world(world_dir: Path) -> World:
-    spec = WorldSpec.model_validate(
-        json.loads((world_dir / "world.json").read_text(encoding="utf-8"))["spec"]
-    )
+    spec = WorldSpec.model_validate(read_json(world_dir / "world.json")["spec"])
     return World(spec)
 
 

@@ -8,7 +8,6 @@ suite (held-out items), the same code that measures the alignment tax later.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pydantic import Field
 from semrl.config_files import StrictModel
 from semrl.evaluate.benchmarks import run_suite
 from semrl.evaluate.suite import load_suite
+from semrl.files import publish_folder, read_json
 from semrl.models.tiny import TinySpec, build_tiny_lm
 from semrl.train.common import progress_callback, quiet
 
@@ -85,12 +85,10 @@ def pretrain_base(texts: list[str], spec: BaseModelSpec, out_dir: Path, seed: in
         callbacks=[progress_callback("pretrain base")],
     )
     quiet(trainer).train()
-    final, tmp = out_dir / "final", out_dir / "final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    final = out_dir / "final"
+    with publish_folder(final) as tmp:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     shutil.rmtree(init, ignore_errors=True)
     return final
 
@@ -113,7 +111,7 @@ if __name__ == "__main__":  # python -m semrl.sandbox.pretrain WORLD_DIR STEPS
     from semrl.files import to_json
 
     world_dir = Path(sys.argv[1])
-    texts = json.loads((world_dir / "pretrain.txt").read_text(encoding="utf-8"))
+    texts = read_json(world_dir / "pretrain.txt")
     start = time.time()
     path = pretrain_base(texts, BaseModelSpec(steps=int(sys.argv[2])), world_dir / "base")
     print("seconds", round(time.time() - start, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.evaluate.intervals import MISSING, format_interval
 from semrl.files import read_json
 from semrl.report import build_report
 from semrl.report.stall import stall_table
@@ -22,11 +23,8 @@ def _num(value: Any, digits: int = 3, signed: bool = False) -> str:
 
 
 def _ci(entry: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> str:
-    if not entry or entry.get("value") is None:
-        return "–"
-    text = _num(entry["value"], digits, signed)
-    ci = entry.get("ci95")
-    return text + (f" [{_num(ci[0], digits, signed)}, {_num(ci[1], digits, signed)}]" if ci else "")
+    spec = f"{'+' if signed else ''}.{digits}f"
+    return format_interval(entry.get("value"), entry.get("ci95"), spec) if entry else MISSING
 
 
 def claims_table(claims: list[dict[str, Any]]) -> Table:
@@ -288,8 +286,7 @@ def tradeoff_table(analysis: dict[str, Any], label: str = "") -> Table | None:
             _num(level["adequacy"]),
             _num(level["tax_rl"], 2),
             _num(level["tax_sft"], 2),
-            _num(level["difference"], 2, signed=True)
-            + (f" [{level['ci95'][0]:+.2f}, {level['ci95'][1]:+.2f}]" if level.get("ci95") else ""),
+            format_interval(level["difference"], level.get("ci95"), "+.2f"),
         ]
         for level in analysis.get("levels") or []
     ]

@@ -12,7 +12,6 @@ testable, read on test from the chosen points.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -25,7 +24,7 @@ from rich.console import Console
 from semrl.config_files import load_config
 from semrl.data.splits import split_rows
 from semrl.experiment_config import EncoderSpec
-from semrl.files import atomic_write_json, atomic_write_text, check_output_folder
+from semrl.files import atomic_write_json, atomic_write_text, check_output_folder, publish_folder, read_json
 from semrl.pipeline.experiment import run_experiment
 from semrl.report.build import gather_results
 from semrl.sandbox.claims import judge_claims, output_segments
@@ -75,11 +74,8 @@ def cache_root() -> Path:
 def prepare_world(config: DemoConfig) -> Path:
     target = cache_root() / f"world-{spec_hash(config.world)}"
     if not (target / "world.json").exists():
-        tmp = target.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_world(config.world, tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        with publish_folder(target) as tmp:
+            write_world(config.world, tmp)
     return target
 
 
@@ -90,12 +86,12 @@ def prepare_base(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]
         console.print(
             f"[bold]pretraining the base model[/bold] ({config.base.steps} steps; cached afterwards)"
         )
-        texts = json.loads((world / "pretrain.txt").read_text(encoding="utf-8"))
+        texts = read_json(world / "pretrain.txt")
         pretrain_base(texts, config.base, target, config.seed)
     scores_path = target / "competence.json"
     if not scores_path.exists():
         atomic_write_json(scores_path, competence(target / "final", world / "general" / "suite.yaml"))
-    return target / "final", json.loads(scores_path.read_text(encoding="utf-8"))
+    return target / "final", read_json(scores_path)
 
 
 def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, Any]]:
@@ -110,7 +106,7 @@ def prepare_encoder(config: DemoConfig, world: Path) -> tuple[Path, dict[str, An
         shutil.rmtree(target, ignore_errors=True)
         metrics = run_encoder(StageSettings(seed=config.seed), spec, train, test, target, "cpu")
         atomic_write_json(target / "metrics.json", {k: v for k, v in metrics.items() if k != "final_model"})
-    return target / "final", json.loads((target / "metrics.json").read_text(encoding="utf-8"))
+    return target / "final", read_json(target / "metrics.json")
 
 
 def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, Any]]]:
@@ -214,7 +210,7 @@ def ceiling_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> 
 def _cached_json(path: Path, compute) -> Any:
     if not path.exists():
         atomic_write_json(path, compute())
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 def run_demo(out: Path, quick: bool = False, config_path: Path | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from semrl.run_folder import Run
 from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import judge_outputs, load_world, strip_items
+from semrl.train.checkpoints import stage_checkpoints
 
 DEV_DIR = "dev"
 
@@ -52,11 +53,7 @@ def candidate_points(mt_dir: Path, arm: str) -> list[tuple[int, Path]]:
     stage = last_stage(mt_dir, arm)
     if stage is None:
         return []
-    points = sorted(
-        (int(path.name.rsplit("-", 1)[1]), path)
-        for path in stage.glob("checkpoint-*")
-        if (path / "config.json").exists()
-    )
+    points = [(step, path) for step, path in stage_checkpoints(stage) if (path / "config.json").exists()]
     metrics = read_json(stage / "metrics.json") if (stage / "metrics.json").exists() else {}
     last = int(metrics.get("steps") or (points[-1][0] if points else 0))
     if last not in {step for step, _ in points}:

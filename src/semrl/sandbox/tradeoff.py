@@ -22,7 +22,7 @@ import numpy as np
 from semrl.evaluate.benchmarks import PRIMARY
 from semrl.evaluate.stats import percentile_interval
 from semrl.evaluate.tradeoff import Point, compare_frontiers, matched_levels
-from semrl.files import atomic_savefig
+from semrl.files import atomic_savefig, read_json
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World
@@ -62,9 +62,7 @@ def compare_methods(
 ) -> dict[str, Any]:
     """Frontier tax of `methods['rl']` minus `methods['sft']` at matched oracle adequacy, each method's
     points pooled over its arms, with a joint bootstrap over test and general items."""
-    import json
-
-    base_detail = json.loads((eval_dir / "curves" / "base.json").read_text(encoding="utf-8"))
+    base_detail = read_json(eval_dir / "curves" / "base.json")
     base_items = base_detail["general_items"]
     arrays: dict[str, list[tuple[int, np.ndarray, dict[str, np.ndarray]]]] = {}
     for arms in methods.values():
@@ -72,7 +70,7 @@ def compare_methods(
             points = (results["arms"].get(arm) or {}).get("curve") or []
             series = []
             for point in sorted(points, key=lambda p: p["step"]):
-                detail = json.loads((eval_dir / point["detail"]).read_text(encoding="utf-8"))
+                detail = read_json(eval_dir / point["detail"])
                 series.append((point["step"], *_point_arrays(detail, meanings, world, base_items)))
             if len(series) >= 2:
                 arrays[arm] = series

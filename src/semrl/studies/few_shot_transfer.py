@@ -8,7 +8,6 @@ primary metric between the starts (same test items, paired bootstrap).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from semrl.errors import UserError
 from semrl.evaluate.runner import primary_task_metric
 from semrl.evaluate.stats import bootstrap_paired_difference
 from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, check_output_folder, read_jsonl
+from semrl.files import atomic_write_json, check_output_folder, read_json, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
@@ -80,7 +79,7 @@ def run_transfer(
     for name, path in named.items():
         run_dir = out / name
         run_experiment(config, base_overrides + [f"model.path={path}"], run_dir, resume, dry_run=False)
-        result = json.loads((run_dir / "eval" / f"{arm}.json").read_text(encoding="utf-8"))
+        result = read_json(run_dir / "eval" / f"{arm}.json")
         per_start[name] = {
             "model": path,
             "run_dir": str(run_dir),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from semrl.distributed import is_main_process
+from semrl.distributed import is_main_process, world_size
 from semrl.errors import UserError
 from semrl.evaluate.generation import decode_completion, stop_token_ids
 from semrl.files import atomic_write_jsonl, read_jsonl
@@ -168,7 +168,7 @@ def _saved(path: Path) -> list[dict[str, Any]]:
 
 def _broadcast(value: Any, device: str) -> Any:
     """Rank 0's value on every rank of a multi-process launch; the value itself otherwise."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if world_size() <= 1:
         return value
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list

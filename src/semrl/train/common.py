@@ -11,7 +11,8 @@ from typing import Any
 
 from semrl.devices import torch_dtype
 from semrl.distributed import is_main_process
-from semrl.files import atomic_write_json
+from semrl.files import atomic_write_json, read_json
+from semrl.train.checkpoints import stage_checkpoints
 from semrl.train.settings import StageSettings
 from semrl.weights import weights_problem
 
@@ -60,31 +61,22 @@ def lora_config(spec):
     )
 
 
+_UNREADABLE = object()  # what read_json hands back for a trainer_state.json cut while saving
+
+
 def checkpoint_problem(checkpoint: Path) -> str | None:
     """Why a checkpoint cannot be resumed from, or None. The Trainer writes trainer_state.json last
     and not atomically, so one without it whole was interrupted while saving; one whose weights or
-    optimizer state are missing or cut was damaged since (train/weights.py)."""
-    import json
-
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    optimizer state are missing or cut was damaged since (semrl.weights)."""
+    if read_json(checkpoint / "trainer_state.json", default=_UNREADABLE) is _UNREADABLE:
         return "incomplete (interrupted while saving)"
     problem = weights_problem(checkpoint)
     return f"damaged: {problem}" if problem else None
 
 
-def _checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
-    return sorted(
-        (int(p.name.split("-")[-1]), p)
-        for p in Path(out_dir).glob("checkpoint-*")
-        if p.is_dir() and p.name.split("-")[-1].isdigit()
-    )
-
-
 def complete_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
     """(step, folder) of every checkpoint a resume can start from, oldest first."""
-    return [(step, path) for step, path in _checkpoints(out_dir) if checkpoint_problem(path) is None]
+    return [(step, path) for step, path in stage_checkpoints(out_dir) if checkpoint_problem(path) is None]
 
 
 def latest_checkpoint(out_dir: Path) -> str | None:
@@ -97,7 +89,7 @@ def discard_incomplete_checkpoints(out_dir: Path) -> list[tuple[str, str]]:
     """Remove checkpoints a kill left half-written, or damaged since, so a resume starts from the
     newest whole one and the run dir holds only valid files; (name, why) of each one removed."""
     removed = []
-    for _, path in _checkpoints(out_dir):
+    for _, path in stage_checkpoints(out_dir):
         problem = checkpoint_problem(path)
         if problem is not None:
             shutil.rmtree(path, ignore_errors=True)

@@ -5,12 +5,12 @@ encoder. Evaluation: bitext retrieval accuracy on held-out pairs, before and aft
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 from semrl.distributed import is_main_process, main_process_first
 from semrl.encoders.loading import resolve_encoder
+from semrl.files import publish_folder
 from semrl.models.tiny import build_tiny_encoder
 from semrl.train.common import progress_callback, save_log_history, summarize_logs
 from semrl.train.guard import train_guarded
@@ -42,11 +42,8 @@ def initial_encoder(spec, texts: list[str], out_dir: Path, device: str):
     path = out_dir / "init"
     with main_process_first(device):  # under accelerate launch rank 0 builds it, the others load it
         if is_main_process() and not (path / "modules.json").exists():
-            tmp = out_dir / "init.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            build_tiny_encoder(tmp, texts, spec.tiny.tiny_spec())
-            shutil.rmtree(path, ignore_errors=True)
-            tmp.rename(path)
+            with publish_folder(path) as tmp:
+                build_tiny_encoder(tmp, texts, spec.tiny.tiny_spec())
     return SentenceTransformer(str(path), device=device)
 
 
@@ -97,14 +94,12 @@ def run_encoder(
     )
     train_guarded(trainer, out_dir, resume, "encoder")
     save_log_history(trainer, out_dir)
-    final, tmp = out_dir / "final", out_dir / "final.tmp"
+    final = out_dir / "final"
     with full_parameters(trainer):  # every rank enters: under FSDP each holds a shard only
         after = retrieval_accuracy(model, anchors, positives)
         if trainer.accelerator.is_main_process:  # one writer under accelerate launch
-            shutil.rmtree(tmp, ignore_errors=True)
-            model.save(str(tmp))
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
+            with publish_folder(final) as tmp:
+                model.save(str(tmp))
     trainer.accelerator.wait_for_everyone()
     return {
         "final_model": str(final),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from semrl.evaluate.intervals import format_interval
 from semrl.evaluate.trends import reward_trend, trend_windows
 
 REWARD, RETRIEVAL, DISTINCT = "reward", "monitor/retrieval", "monitor/distinct"
@@ -27,8 +28,7 @@ def _fell(trend: dict[str, Any]) -> bool:
 def _describe(name: str, trend: dict[str, Any]) -> str:
     if trend.get("ci95") is None:
         return f"{name} not logged"
-    low, high = trend["ci95"]
-    return f"{name} {trend['value']:+.3g} [{low:+.3g}, {high:+.3g}]"
+    return f"{name} {format_interval(trend['value'], trend['ci95'], '+.3g')}"
 
 
 def hacking_check(log_history: list[dict[str, Any]]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from semrl.evaluate.generation import generate
 from semrl.evaluate.runner import generation_settings, load_model, target_lang
 from semrl.evaluate.task import evaluate_task
 from semrl.experiment_config import ExperimentConfig, GRPOSpec, SelectSpec
-from semrl.files import atomic_write_json, atomic_write_jsonl, read_json
+from semrl.files import atomic_write_json, atomic_write_jsonl, publish_folder, read_json
 from semrl.hub import require_available
 from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
@@ -273,31 +273,31 @@ def materialize(checkpoint: Path, final: Path, exp: ExperimentConfig, init: str,
     """Make `checkpoint` the stage's final/: a plain model and tokenizer, written beside final/ and
     renamed into place. Full weights are copied byte for byte; a LoRA checkpoint is merged into its
     base, as save_final merges the last step's adapter."""
-    tmp = final.with_name("final.select.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    if (checkpoint / "adapter_config.json").is_file() and not any(
-        (checkpoint / n).is_file() for n in WEIGHTS
-    ):
-        from peft import PeftModel
+    with publish_folder(final, "final.select.tmp") as tmp:
+        if (checkpoint / "adapter_config.json").is_file() and not any(
+            (checkpoint / n).is_file() for n in WEIGHTS
+        ):
+            from peft import PeftModel
 
-        base = load_causal_lm(
-            init, exp.model.dtype, "cpu", exp.model.trust_remote_code, exp.model.attn_implementation
-        )
-        merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer = checkpoint if (checkpoint / "tokenizer_config.json").is_file() else Path(init)
-        load_tokenizer(str(tokenizer), exp.model.trust_remote_code).save_pretrained(tmp)
-    else:
-        for path in sorted(checkpoint.iterdir()):
-            if path.is_file() and path.name not in TRAINER_FILES and not path.name.startswith("rng_state"):
-                shutil.copy2(path, tmp / path.name)
-        for path in sorted(final.iterdir()) if final.is_dir() else []:  # what a checkpoint may lack
-            weights = path.name in WEIGHTS or path.name.startswith("model-")
-            if path.is_file() and not weights and not (tmp / path.name).exists():
-                shutil.copy2(path, tmp / path.name)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+            base = load_causal_lm(
+                init, exp.model.dtype, "cpu", exp.model.trust_remote_code, exp.model.attn_implementation
+            )
+            merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
+            merged.save_pretrained(tmp, safe_serialization=True)
+            tokenizer = checkpoint if (checkpoint / "tokenizer_config.json").is_file() else Path(init)
+            load_tokenizer(str(tokenizer), exp.model.trust_remote_code).save_pretrained(tmp)
+        else:
+            for path in sorted(checkpoint.iterdir()):
+                if (
+                    path.is_file()
+                    and path.name not in TRAINER_FILES
+                    and not path.name.startswith("rng_state")
+                ):
+                    shutil.copy2(path, tmp / path.name)
+            for path in sorted(final.iterdir()) if final.is_dir() else []:  # what a checkpoint may lack
+                weights = path.name in WEIGHTS or path.name.startswith("model-")
+                if path.is_file() and not weights and not (tmp / path.name).exists():
+                    shutil.copy2(path, tmp / path.name)
 
 
 def _barrier() -> None:

@@ -4,12 +4,12 @@ plain final model atomically (save_final). Every rank must call these together."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-from semrl.disk import DiskFull, disk_guard
+from semrl.disk import disk_guard
 from semrl.errors import UserError
+from semrl.files import publish_folder
 
 
 def prepare_fsdp(trainer) -> None:
@@ -151,28 +151,22 @@ def full_parameters(trainer):
 def save_final(trainer, tokenizer, out_dir: Path) -> Path:
     """Save a plain (LoRA-merged) model + tokenizer atomically: write `final.tmp`, then rename.
     Under FSDP the full weights are gathered first, whatever state dict type the checkpoints use."""
-    final, tmp = out_dir / "final", out_dir / "final.tmp"
+    final = out_dir / "final"
     state_dict = _full_state_dict(trainer)
     if not trainer.accelerator.is_main_process:
         trainer.accelerator.wait_for_everyone()
         return final
-    shutil.rmtree(tmp, ignore_errors=True)
     model = trainer.accelerator.unwrap_model(trainer.model)
-    try:
-        with disk_guard(tmp):
-            if state_dict is not None:
-                if hasattr(model, "merge_and_unload"):  # the LoRA update is merged into state_dict already
-                    model = model.get_base_model()
-                model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-            else:
-                if hasattr(model, "merge_and_unload"):
-                    model = model.merge_and_unload()
-                model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-    except DiskFull:
-        shutil.rmtree(tmp, ignore_errors=True)  # its room back; the resume saves it again
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    # a failure (a full disk too) removes final.tmp, which gives its room back; the resume saves it again
+    with publish_folder(final) as tmp, disk_guard(tmp):
+        if state_dict is not None:
+            if hasattr(model, "merge_and_unload"):  # the LoRA update is merged into state_dict already
+                model = model.get_base_model()
+            model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        else:
+            if hasattr(model, "merge_and_unload"):
+                model = model.merge_and_unload()
+            model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     trainer.accelerator.wait_for_everyone()
     return final

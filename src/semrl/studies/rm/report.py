@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from semrl.evaluate.intervals import MISSING, format_interval
 from semrl.files import atomic_write_text
 from semrl.report.build import html_page
 from semrl.report.tables import Table, markdown
@@ -13,9 +14,8 @@ from semrl.report.tables import Table, markdown
 
 def _acc(cell: dict[str, Any] | None) -> str:
     if not cell or cell.get("accuracy") is None or not cell.get("ci95"):  # no pairs: accuracy is null
-        return "–" if not cell else f"– (n={cell.get('n', 0)})"
-    lo, hi = cell["ci95"]
-    return f"{cell['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] (n={cell['n']})"
+        return MISSING if not cell else f"{MISSING} (n={cell.get('n', 0)})"
+    return f"{format_interval(cell['accuracy'], cell['ci95'], '.3f')} (n={cell['n']})"
 
 
 def matrix_table(result: dict[str, Any]) -> Table:
@@ -46,7 +46,7 @@ def comparison_table(result: dict[str, Any]) -> Table | None:
             lang,
             f"{v['reference_rm']:.3f}",
             f"{v['native_rm']:.3f}",
-            f"{v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]",
+            format_interval(v["difference"], v["ci95"], "+.3f"),
             str(v["n"]),
         ]
         for lang, v in comparison["languages"].items()

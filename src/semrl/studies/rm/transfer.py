@@ -9,7 +9,6 @@ representations, then write rm_transfer.json, scores.jsonl, figures, summary.md 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from semrl.data.preferences import by_language, load_preferences, translate_pair
 from semrl.data.splits import split_rows
 from semrl.devices import pick_device
 from semrl.errors import UserError
-from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder
+from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder, read_json
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_scorer, score_texts
 from semrl.pipeline.preflight_models import check_policy, check_scorer, model_config
@@ -207,7 +206,7 @@ def train_reward_models(
         stage = out / f"rm-{lang}"
         done = stage / "metrics.json"
         if done.exists():
-            models[lang] = json.loads(done.read_text(encoding="utf-8"))
+            models[lang] = read_json(done)
             continue
         pairs = [{k: p[k] for k in KEEP} for p in train[lang]]
         held_out = [{k: p[k] for k in KEEP} for p in evaluate.get(lang, [])]
