@@ -76,7 +76,7 @@ def test_all_bad_settings_are_reported_at_once(tmp_path):
 
 
 def test_scheduler_that_needs_unpassed_settings_is_refused(tmp_path):
-    from semrl.pipeline.preflight_settings import schedulers
+    from semrl.checks.settings import schedulers
 
     needy = [name for name, why in schedulers().items() if why]
     if not needy:
@@ -88,7 +88,7 @@ def test_scheduler_that_needs_unpassed_settings_is_refused(tmp_path):
 
 
 def test_known_optimizer_missing_its_package_is_refused(tmp_path):
-    from semrl.pipeline.preflight_settings import optimizer_unusable, optimizers
+    from semrl.checks.settings import optimizer_unusable, optimizers
 
     missing = next((name for name in optimizers() if optimizer_unusable(name)), None)
     if missing is None:
@@ -102,7 +102,7 @@ def test_known_optimizer_missing_its_package_is_refused(tmp_path):
 def test_defaults_and_documented_values_pass(tmp_path):
     from trl import GRPOConfig
 
-    from semrl.pipeline.preflight_settings import CHECKS, documented_values, schedulers
+    from semrl.checks.settings import CHECKS, documented_values, schedulers
 
     arms = [{"name": "rl", "recipe": "two_stage"}, {"name": "s", "recipe": "strong_sft"}]
     result, out = dry_run(tmp_path, arms=arms, rewards=REWARDS, sft={"examples": 10})
