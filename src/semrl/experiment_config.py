@@ -24,7 +24,7 @@ from semrl.rewards.config import RewardConfig
 from semrl.tasks import TASKS
 
 # Bounds the libraries do not state, with their reasons (the libraries' own bounds are read from them in
-# pipeline/preflight_settings.py; NaN, infinity and integers beyond int64 are refused for every field by
+# checks/settings.py; NaN, infinity and integers beyond int64 are refused for every field by
 # config_files.StrictModel):
 MAX_LEARNING_RATE = 1.0  # an AdamW step moves each weight by about lr: above 1 is divergence, not training
 MAX_WEIGHT_DECAY = 1.0  # AdamW multiplies weights by 1 - lr x weight_decay: above 1 can flip their sign
@@ -626,7 +626,7 @@ def resolve_path(value: Any, base: Path) -> Any:
     ):
         try:
             return str((base / value).resolve())
-        except (OSError, RuntimeError):  # a symlink loop: preflight names it (pipeline/preflight_lookups.py)
+        except (OSError, RuntimeError):  # a symlink loop: preflight names it (checks/lookups.py)
             return str(base / value)
     return value
 

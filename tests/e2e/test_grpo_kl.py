@@ -121,7 +121,7 @@ def logged_kl(trainer) -> list[float]:
 def test_lora_reference_is_the_merged_cold_start_with_the_adapter_off(cold_start, tiny_lm, tmp_path):
     from trl.trainer.utils import use_adapter
 
-    from semrl.pipeline.memory_estimate import estimate_memory
+    from semrl.checks.memory import estimate_memory
 
     ids = fixed_input(cold_start)
     starting, base = logits_of(cold_start, ids), logits_of(tiny_lm, ids)
@@ -148,7 +148,7 @@ def test_lora_reference_is_the_merged_cold_start_with_the_adapter_off(cold_start
 
 
 def test_full_fine_tuning_reference_is_a_frozen_copy_of_the_starting_model(cold_start, tmp_path):
-    from semrl.pipeline.memory_estimate import count_parameters, estimate_memory
+    from semrl.checks.memory import count_parameters, estimate_memory
 
     start = {
         name: value.to(torch.bfloat16)
@@ -325,8 +325,8 @@ def test_preflight_estimate_counts_a_reference_copy_for_full_fine_tuning_only(tm
 def test_cpu_fsdp_estimate_keeps_the_whole_reference_per_process(tmp_path, monkeypatch):
     """Under FSDP on CPU, TRL prepares the reference before semrl turns FSDP on (train/sharded.py),
     so each process holds all of it while the policy's weights are sharded."""
+    from semrl.checks.memory import largest_estimate
     from semrl.experiment_config import load_experiment
-    from semrl.pipeline.memory_estimate import largest_estimate
     from semrl.recipes.plan import plan_experiment
 
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -298,8 +298,8 @@ def test_hub_ids_are_checked_from_the_cached_config(tmp_path, monkeypatch):
     """A hub id whose config.json is in the Hugging Face cache is checked like a folder (no download)."""
     import huggingface_hub.constants
 
+    from semrl.checks.models import check_encoder_kind, check_policy, check_scorer
     from semrl.errors import UserError
-    from semrl.pipeline.preflight_models import check_encoder_kind, check_policy, check_scorer
 
     def cached(repo: str, config: dict) -> None:
         folder = tmp_path / f"models--{repo.replace('/', '--')}"

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     ("train and evaluate", ["semrl.train", "semrl.evaluate", "semrl.workers"]),
     ("report", ["semrl.report"]),
+    ("checks", ["semrl.checks"]),
     ("pipeline", ["semrl.pipeline"]),
     ("studies", ["semrl.studies"]),
     ("apps", ["semrl.sandbox", "semrl.tour", "semrl.terminal_tables"]),

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from semrl.checks.preflight import Problems, check_eval, preflight
 from semrl.devices import pick_device
 from semrl.errors import UserError
 from semrl.evaluate.preference import judge_pairs
@@ -18,7 +19,6 @@ from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, check_output_file, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import inside
-from semrl.pipeline.preflight import Problems, check_eval, preflight
 from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.run_encoder import bind_eval_encoder

@@ -19,6 +19,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from semrl.checks.memory import largest_estimate, text_lengths
+from semrl.checks.preflight import preflight
 from semrl.data.splits import head, rest
 from semrl.data.task_rows import load_pairs
 from semrl.data.tasks import build_task_examples
@@ -31,8 +33,6 @@ from semrl.files import atomic_write_json, jsonl_text
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
-from semrl.pipeline.memory_estimate import largest_estimate, text_lengths
-from semrl.pipeline.preflight import preflight
 from semrl.pipeline.stage_cache import run_stages, train_once
 from semrl.recipes.plan import StagePlan, plan_experiment, plan_single
 from semrl.report import build_report

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.checks.preflight import preflight
 from semrl.errors import UserError
 from semrl.evaluate.runner import primary_task_metric
 from semrl.evaluate.stats import bootstrap_paired_difference
@@ -19,7 +20,6 @@ from semrl.files import atomic_write_json, check_output_folder, read_json, read_
 from semrl.models.loading import check_model_reference
 from semrl.names import require_path_name
 from semrl.pipeline.experiment import run_experiment
-from semrl.pipeline.preflight import preflight
 from semrl.recipes.plan import plan_experiment
 from semrl.run_folder import check_run_folder
 

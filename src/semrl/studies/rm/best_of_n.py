@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from semrl.checks.models import check_scorer
 from semrl.data.loading import LINE, load_table
 from semrl.errors import UserError
 from semrl.files import atomic_write_jsonl, check_output_file
-from semrl.pipeline.preflight_models import check_scorer
 from semrl.rewards.config import RewardModelSpec
 from semrl.rewards.reward_model import RewardModelReward
 

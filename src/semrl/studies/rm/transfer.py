@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from semrl.checks.models import check_policy, check_scorer, model_config
 from semrl.data.preferences import by_language, load_preferences, translate_pairs
 from semrl.data.splits import split_rows
 from semrl.devices import pick_device
@@ -20,7 +21,6 @@ from semrl.errors import UserError
 from semrl.files import atomic_write_json, atomic_write_jsonl, check_output_folder, read_json
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_scorer, score_texts
-from semrl.pipeline.preflight_models import check_policy, check_scorer, model_config
 from semrl.studies.rm.config import RMTransferConfig, load_transfer_config
 from semrl.studies.rm.figures import heatmap_figure, representation_figure
 from semrl.studies.rm.matrix import correct, reference_vs_native, transfer_matrix

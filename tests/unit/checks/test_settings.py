@@ -76,7 +76,7 @@ def test_all_bad_settings_are_reported_at_once(tmp_path):
 
 
 def test_scheduler_that_needs_unpassed_settings_is_refused(tmp_path):
-    from semrl.pipeline.preflight_settings import schedulers
+    from semrl.checks.settings import schedulers
 
     needy = [name for name, why in schedulers().items() if why]
     if not needy:
@@ -87,8 +87,24 @@ def test_scheduler_that_needs_unpassed_settings_is_refused(tmp_path):
     assert not out.exists()
 
 
+def test_scheduler_the_trainer_config_refuses_is_refused(tmp_path):
+    """transformers refuses reduce_lr_on_plateau without an eval strategy (semrl sets none) when the
+    stage's config is built: asked of that config, it is refused at the dry run instead."""
+    from semrl.checks.settings import built, config_class
+
+    refused = built(config_class("sft"), "lr_scheduler_type", "reduce_lr_on_plateau")[1]
+    if refused is None:
+        pytest.skip("this transformers builds reduce_lr_on_plateau without an eval strategy")
+    result, out = dry_run(tmp_path, sft={"scheduler": "reduce_lr_on_plateau"})
+    assert result.returncode == 2
+    (line,) = stderr_lines(result)
+    assert line.startswith("semrl: error: sft.scheduler: 'reduce_lr_on_plateau' is refused by trl "), line
+    assert "SFTConfig" in line and refused in line and "use one of: " in line and "cosine" in line
+    assert not out.exists()
+
+
 def test_known_optimizer_missing_its_package_is_refused(tmp_path):
-    from semrl.pipeline.preflight_settings import optimizer_unusable, optimizers
+    from semrl.checks.settings import optimizer_unusable, optimizers
 
     missing = next((name for name in optimizers() if optimizer_unusable(name)), None)
     if missing is None:
@@ -99,29 +115,84 @@ def test_known_optimizer_missing_its_package_is_refused(tmp_path):
     assert not out.exists()
 
 
-def test_defaults_and_documented_values_pass(tmp_path):
+def test_defaults_and_the_values_trl_judges_pass(tmp_path):
     from trl import GRPOConfig
 
-    from semrl.pipeline.preflight_settings import CHECKS, documented_values, schedulers
+    from semrl.checks.settings import CHECKS, config_class, judged_values, usable_schedulers
 
     arms = [{"name": "rl", "recipe": "two_stage"}, {"name": "s", "recipe": "strong_sft"}]
     result, out = dry_run(tmp_path, arms=arms, rewards=REWARDS, sft={"examples": 10})
     assert result.returncode == 0, result.stderr
     assert not out.exists()
-    for field in ("loss_type", "scale_rewards"):
-        assert documented_values(GRPOConfig, field), f"nothing read from GRPOConfig about {field}"
-        assert all(CHECKS[field](value) is None for value in documented_values(GRPOConfig, field))
-    assert all(CHECKS["scheduler"](name) is None for name, why in schedulers().items() if why is None)
+    for field in ("loss_type", "scale_rewards", "multi_objective_aggregation"):
+        assert judged_values(GRPOConfig, field), f"nothing read from GRPOTrainer about {field}"
+        assert all(CHECKS[field](value) is None for value in judged_values(GRPOConfig, field))
+    assert {"grpo", "dr_grpo", "dapo"} <= set(judged_values(GRPOConfig, "loss_type"))
+    assert set(judged_values(GRPOConfig, "scale_rewards")) == {"group", "batch", "none"}
+    for stage in ("sft", "grpo", "rm"):
+        usable = usable_schedulers(config_class(stage))
+        assert "cosine" in usable and all(CHECKS["scheduler"](name, stage) is None for name in usable)
     assert all(
-        CHECKS[field](value) is None
-        for field, value in [
-            ("optim", "adamw_torch"),
-            ("attn_implementation", "eager"),
-            ("attn_implementation", "sdpa"),
-            ("report_to", "tensorboard"),
-            ("dtype", "bfloat16"),
+        CHECKS[field](value, stage) is None
+        for field, value, stage in [
+            ("optim", "adamw_torch", "sft"),
+            ("optim", "adamw_torch", "rm"),
+            ("scheduler", "cosine", "grpo"),
+            ("attn_implementation", "eager", None),
+            ("attn_implementation", "sdpa", None),
+            ("report_to", "tensorboard", None),
+            ("dtype", "bfloat16", None),
         ]
     )
+
+
+def test_a_literal_annotation_is_asked_before_the_trainer(tmp_path):
+    """Once a config declares its choices (Literal), they are used; else the trainer's comparisons, read
+    from the module named like the config's with _trainer (trl/trainer/grpo_trainer.py)."""
+    import dataclasses
+    import importlib
+    import sys
+    from typing import Literal
+
+    from semrl.checks.settings import judged_values
+
+    (tmp_path / "fake_config.py").write_text(
+        "import dataclasses\n\n@dataclasses.dataclass\nclass FakeConfig:\n    mode: str = 'a'\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "fake_trainer.py").write_text(
+        "def step(self, args):\n"
+        "    if self.mode == 'b' or args.mode in ('c', 'd'):\n        pass\n"
+        "    match self.mode:\n        case 'e':\n            pass\n"
+        "    if self.other == 'x':\n        pass\n",
+        encoding="utf-8",
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        fake = importlib.import_module("fake_config").FakeConfig
+        assert set(judged_values(fake, "mode")) == {"a", "b", "c", "d", "e"}  # not other's "x"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("fake_config", None)
+
+    mode = ("mode", Literal["p", "q"], dataclasses.field(default="p"))  # an annotation, not a string
+    declared = dataclasses.make_dataclass("Declared", [mode])
+    assert judged_values(declared, "mode") == ("p", "q")
+
+
+def test_asking_the_configs_leaves_the_device_state_alone():
+    """Building TrainingArguments sets up accelerate's process state (and under torchrun, the process
+    group); the configs built here must not, or the run's own trainer would find it fixed to cpu."""
+    from accelerate.state import PartialState
+    from trl import GRPOConfig, SFTConfig
+
+    from semrl.checks.settings import built
+
+    before = dict(PartialState._shared_state)
+    config, refused = built(GRPOConfig, "loss_type", "grpo")
+    assert refused is None and config.loss_type == "grpo" and config.world_size == 1
+    assert built(SFTConfig, "lr_scheduler_type", "cosin")[1].startswith("cosin is not a valid SchedulerType")
+    assert PartialState._shared_state == before
 
 
 def test_optim_and_attention_reach_the_libraries(monkeypatch, tmp_path):

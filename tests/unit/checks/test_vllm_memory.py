@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import cli_in_process, experiment, stderr_lines
+from semrl.checks.memory import count_parameters, estimate_memory, sharding_from_env
 from semrl.experiment_config import load_experiment
-from semrl.pipeline.memory_estimate import count_parameters, estimate_memory, sharding_from_env
 
 NO_VLLM = importlib.util.find_spec("vllm") is None
 REWARDS = {
@@ -205,7 +205,7 @@ def test_dry_run_prints_the_estimate(tmp_path):
 
 
 def test_colocated_vllm_share_is_named(tmp_path):
-    from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.checks.memory import largest_estimate
     from semrl.recipes.plan import plan_experiment
 
     config = experiment(tmp_path, rewards=REWARDS, arms=[{"name": "g", "recipe": "grpo"}])
@@ -215,15 +215,15 @@ def test_colocated_vllm_share_is_named(tmp_path):
 
 
 def test_a_policy_that_cannot_be_sized_says_so(tmp_path, monkeypatch):
-    from semrl.pipeline import memory_estimate
+    from semrl.checks import memory
     from semrl.recipes.plan import plan_experiment
 
     def unreadable(exp):
         raise OSError("no config.json\nmore")
 
-    monkeypatch.setattr(memory_estimate, "_policy_config", unreadable)
+    monkeypatch.setattr(memory, "_policy_config", unreadable)
     exp = load_experiment(experiment(tmp_path))
-    line = memory_estimate.largest_estimate(exp, plan_experiment(exp)).line()
+    line = memory.largest_estimate(exp, plan_experiment(exp)).line()
     assert (
         line
         == "memory per GPU (est.): not estimated: the policy could not be sized (OSError: no config.json)"
@@ -234,7 +234,7 @@ def test_model_folders_sized_from_config_json(tiny_lm, tiny_classifier, tmp_path
     """A policy folder and an RM folder on the policy's GPU, counted as the loaders would load them."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from semrl.pipeline.memory_estimate import largest_estimate
+    from semrl.checks.memory import largest_estimate
     from semrl.recipes.plan import plan_experiment
 
     policy = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_lm).parameters())

@@ -16,10 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from semrl.checks.models import reward_components
 from semrl.errors import UserError
 from semrl.evaluate.preference import import_judge
 from semrl.experiment_config import ExperimentConfig
-from semrl.pipeline.preflight_models import reward_components
 
 
 def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from semrl.checks.lookups import lookup_checks
+from semrl.checks.models import model_kind_checks
+from semrl.checks.settings import check_aggregation, check_settings, check_vllm
+from semrl.checks.sizes import check_sizes
 from semrl.data.task_rows import load_task_rows
 from semrl.encoders.loading import DEFAULT_ENCODER, resolve_encoder
 from semrl.errors import UserError
@@ -20,10 +24,6 @@ from semrl.experiment_config import ExperimentConfig
 from semrl.hub import require_available
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.notices import warn
-from semrl.pipeline.preflight_lookups import lookup_checks
-from semrl.pipeline.preflight_models import model_kind_checks
-from semrl.pipeline.preflight_settings import check_aggregation, check_settings, check_vllm
-from semrl.pipeline.preflight_sizes import check_sizes
 from semrl.rewards import build_reward
 from semrl.rewards.registry import reward_type
 from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
