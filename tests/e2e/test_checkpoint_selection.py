@@ -156,7 +156,9 @@ def test_resume_after_a_kill_during_selection_neither_retrains_nor_rescores(run,
     history = (stage / "log_history.json").read_text(encoding="utf-8")
     first = stage / "selection" / "step-1.jsonl"
     first_mtime = first.stat().st_mtime_ns
-    # the state a kill after scoring step 1 leaves: the stage running, one cached score, final/ gone
+    # the state a kill after scoring step 1 leaves: the stage running, one cached score, final/ and
+    # metrics.json (written once selection is done) gone
+    (stage / "metrics.json").unlink()
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
     manifest["stages"]["rl/grpo"]["status"] = "running"
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")

@@ -427,9 +427,9 @@ def test_few_shot_transfer_from_two_checkpoints(example_run, tmp_path):
         "--out",
         str(tmp_path / "transfer"),
         "--from",
-        f"rl={example_run / 'semantic_rl' / 'grpo' / 'final'}",
+        f"rl={Run(example_run).arm_stage('semantic_rl', 'grpo') / 'final'}",
         "--from",
-        f"sft={example_run / 'strong_sft' / 'sft' / 'final'}",
+        f"sft={Run(example_run).arm_stage('strong_sft', 'sft') / 'final'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "transfer" / "transfer.json").read_text(encoding="utf-8"))

@@ -35,15 +35,19 @@ from semrl.recipes.plan import StagePlan
 from semrl.run_folder import Run
 from semrl.train import guard
 from semrl.train.guard import Interrupted, StageStopped
+from semrl.weights import weights_problem
 from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_worker
 
 console = Console(stderr=True)
 
 
 def finished(run: Run, folder: str) -> dict[str, Any] | None:
-    """The stage folder's metrics.json when its training finished (written last, atomically), else None."""
+    """The stage folder's metrics.json when its training finished (written last, atomically) and its
+    final model is whole, else None (then the stage trains, resuming from its newest checkpoint)."""
     path = run.root / folder / "metrics.json"
-    return read_json(path) if path.is_file() else None
+    if not path.is_file() or weights_problem(run.root / folder / "final") is not None:
+        return None
+    return read_json(path)
 
 
 @contextmanager
@@ -91,8 +95,11 @@ def train_once(run: Run, plan: StagePlan, train: Callable[[], Any]) -> None:
             if guard._INTERRUPTED.is_set():  # asked to stop while waiting for the lock
                 raise Interrupted(f"{plan.key}: stopped before it started")
             train()
-        elif run.status(plan.key) != "done":
+        elif run.status(plan.key) == "done":
+            console.print(f"[dim]{plan.key}: done, skipped[/dim]")
+        else:
             reuse(run, plan, metrics)
+            console.print(f"[dim]{plan.key}: the same stage as {plan.folder}, trained once; reused[/dim]")
 
 
 # ---- the stages of a run -------------------------------------------------------------------------
@@ -142,10 +149,10 @@ def run_stages(
             f"parallel: {len(pending)} stages to train in {n_workers} worker processes, "
             f"{threads} torch thread{'s' if threads > 1 else ''} each"
         )
-        ParallelStages(
-            exp, run, groups, pending, (base, train, device, resume), n_workers, threads, run_plan
-        ).run()
-    for plan in plans:  # serially: trains each folder once; in parallel: marks the arms that reuse one
+        args = (base, train, device, resume)
+        ParallelStages(exp, run, groups, pending, args, n_workers, threads, run_plan).run()
+        plans = [plan for plan in plans if plan.folder not in pending or plan is not groups[plan.folder][0]]
+    for plan in plans:  # serially: trains each folder once; after the workers: marks the arms that reuse one
         run_plan(exp, run, plan, base, train, device, resume)
 
 
