@@ -532,7 +532,7 @@ class ExperimentConfig(StrictModel):
             raise ValueError("arm names must be unique")
         for arm in self.arms:
             for stage in ("sft", "grpo", "recover"):
-                self.stage_settings(arm, stage)  # raises on a bad override
+                self.stage_spec(arm, stage)  # raises on a bad override
             if RECIPES[arm.recipe].needs_rewards and self.reward_for(arm) is None:
                 raise ValueError(f"arm {arm.name!r} ({arm.recipe}) trains with GRPO: give `rewards:`")
         if "base" in names:
@@ -549,7 +549,7 @@ class ExperimentConfig(StrictModel):
             raise ValueError("eval.compare needs eval.judge")
         return self
 
-    def stage_settings(self, arm: ArmSpec, stage: str):
+    def stage_spec(self, arm: ArmSpec, stage: str):
         """Top-level settings of `stage` with the arm's overrides applied and validated (the
         `continue` stage of sft_continue is SFT and takes the sft settings)."""
         stage = "sft" if stage == "continue" else stage

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
+from semrl.distributed import world_size
 from semrl.train import guard
 
 # The process that imported this module. A spawned worker imports it itself; a worker forked from the
@@ -39,15 +40,10 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def distributed() -> bool:
-    """Under `accelerate launch` with several processes, each rank runs the same stages in lockstep."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def pool_workers(setting: int | str, device: str, jobs: int) -> int:
     """Worker processes for `jobs` independent jobs under `parallel: setting` (auto: one per usable
     CPU core, 1 on a GPU); 1 under a distributed launch. Also used by `semrl eval`."""
-    if distributed() or jobs <= 1:
+    if world_size() > 1 or jobs <= 1:  # under a launcher the ranks run the same stages in lockstep
         return 1
     wanted = (1 if device == "cuda" else usable_cores()) if setting == "auto" else int(setting)
     return max(1, min(wanted, jobs))

@@ -17,7 +17,7 @@ import yaml
 
 from conftest import run_cli, sample_lines, write_jsonl, write_lines
 from semrl.experiment_config import load_experiment
-from semrl.rewards.run_encoder import uses_run_encoder
+from semrl.rewards.encoder_binding import uses_run_encoder
 from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]

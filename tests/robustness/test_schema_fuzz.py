@@ -344,7 +344,7 @@ def resolved(exp: ExperimentConfig) -> dict[str, Any]:
     dump = exp.model_dump(mode="python")
     for arm, arm_dump in zip(exp.arms, dump["arms"], strict=True):
         for stage in OVERRIDES:
-            arm_dump[stage] = exp.stage_settings(arm, stage).model_dump(mode="python")
+            arm_dump[stage] = exp.stage_spec(arm, stage).model_dump(mode="python")
     return dump
 
 

@@ -32,8 +32,8 @@ from semrl.errors import UserError
 from semrl.hub import hub_reachable
 from semrl.models.loading import load_tokenizer
 from semrl.models.prompts import encode_prompts
+from semrl.rewards.encoder_binding import RUN_ENCODER
 from semrl.rewards.registry import reward_type
-from semrl.rewards.run_encoder import RUN_ENCODER
 from semrl.train.common import lora_config
 
 GIB = 1024**3
@@ -261,7 +261,7 @@ def estimate_for(
     """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
     `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits),
     `config` its transformers config and `lengths` the rows' (for the activations)."""
-    spec = exp.stage_settings(arm, "grpo" if grpo else "sft")
+    spec = exp.stage_spec(arm, "grpo" if grpo else "sft")
     params, trainable = counts
     device = _device(exp)
     weight_bytes = torch_dtype(exp.model.dtype, device).itemsize

@@ -304,7 +304,7 @@ def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
 def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
     """One check per model the experiment names, each independent (preflight reports them all)."""
     from semrl.encoders.loading import DEFAULT_ENCODER
-    from semrl.rewards.run_encoder import RUN_ENCODER
+    from semrl.rewards.encoder_binding import RUN_ENCODER
 
     checks: list[Callable[[], None]] = []
     if exp.model.path is not None:

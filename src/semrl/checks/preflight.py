@@ -25,8 +25,8 @@ from semrl.hub import require_available
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.notices import warn
 from semrl.rewards import build_reward
+from semrl.rewards.encoder_binding import RUN_ENCODER, bind_run_encoder, uses_run_encoder
 from semrl.rewards.registry import reward_type
-from semrl.rewards.run_encoder import RUN_ENCODER, bind_run_encoder, uses_run_encoder
 from semrl.train.select import select_checks
 
 

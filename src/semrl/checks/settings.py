@@ -53,7 +53,7 @@ def check_aggregation(exp: ExperimentConfig) -> None:
             f"arms.{arm.name}.grpo.multi_objective_aggregation"
             if "multi_objective_aggregation" in arm.grpo
             else "grpo.multi_objective_aggregation",
-            exp.stage_settings(arm, "grpo"),
+            exp.stage_spec(arm, "grpo"),
             exp.reward_for(arm),
         )
         for arm in exp.arms
@@ -77,7 +77,7 @@ def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str | None, str, Any
                 yield f"{stage}.{field}", stage, field, getattr(spec, field)
     for arm in exp.arms:
         for stage in ARM_STAGES:
-            spec = exp.stage_settings(arm, stage)
+            spec = exp.stage_spec(arm, stage)
             for field in getattr(arm, stage):
                 if field in CHECKS and hasattr(spec, field):
                     yield f"arms.{arm.name}.{stage}.{field}", stage, field, getattr(spec, field)
@@ -426,7 +426,7 @@ def check_vllm(exp: ExperimentConfig) -> None:
     fields += [
         f"arms.{arm.name}.grpo.use_vllm"
         for arm in exp.arms
-        if "use_vllm" in arm.grpo and exp.stage_settings(arm, "grpo").use_vllm
+        if "use_vllm" in arm.grpo and exp.stage_spec(arm, "grpo").use_vllm
     ]
     if not fields:
         return

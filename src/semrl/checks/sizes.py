@@ -21,7 +21,7 @@ from semrl.experiment_config import ArmSpec, EncoderSpec, ExperimentConfig, RMSp
 from semrl.files import read_json
 from semrl.recipes import RECIPES
 from semrl.recipes.plan import plan_experiment
-from semrl.rewards.run_encoder import uses_run_encoder
+from semrl.rewards.encoder_binding import uses_run_encoder
 
 Rows = list[dict[str, Any]]
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
@@ -185,7 +185,7 @@ def stage_steps(trainer: str, spec: Any, rows: int, procs: int) -> int:
 def cold_start_problem(exp: ExperimentConfig, arm: ArmSpec, train_n: int) -> tuple[str, int, str] | None:
     """(field, limit, message) when the arm's cold start N does not fit: N <= the training rows, and
     below them when a later stage trains on the rows after N (stage_rows would raise mid-run)."""
-    n = exp.stage_settings(arm, "sft").examples
+    n = exp.stage_spec(arm, "sft").examples
     if RECIPES[arm.recipe].examples == "unused":
         return None  # trains on all rows: N is not its business
     later = RECIPES[arm.recipe].rest_stage
@@ -212,7 +212,7 @@ def grpo_batch_problem(
     per_device_train_batch_size = prompts_per_step x num_generations, so TRL's generation batch
     (x processes x grad_accum) always divides by num_generations; but TRL's sampler keeps only
     whole batches of prompts_per_step x processes x grad_accum prompts, and fewer gives 0 steps."""
-    spec, procs = exp.stage_settings(arm, plan.stage), processes()
+    spec, procs = exp.stage_spec(arm, plan.stage), processes()
     per_step = prompts_per_generation(spec, procs)
     if available >= per_step:
         return None
@@ -230,7 +230,7 @@ def grpo_batch_problem(
     name = field(arm, "grpo", "prompts_per_step")
     how = f"{spec.prompts_per_step} prompts x {procs} process{'es' if procs > 1 else ''}"
     how += f" x {spec.grad_accum} ({field(arm, 'grpo', 'grad_accum')})" if spec.grad_accum > 1 else ""
-    n = exp.stage_settings(arm, "sft").examples
+    n = exp.stage_spec(arm, "sft").examples
     of = (
         f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}"
         if plan.rows == "rest"
@@ -260,7 +260,7 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
     problems = []
     arms: list[ArmSpec | None] = [*exp.arms] or [None]
     for arm in arms:
-        spec = exp.stage_settings(arm, "grpo") if arm is not None else exp.grpo
+        spec = exp.stage_spec(arm, "grpo") if arm is not None else exp.grpo
         size, steps = spec.generation_batch_size, spec.steps_per_generation
         if size is not None and steps is not None:
             problems.append(
@@ -297,7 +297,7 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     arms = {arm.name: arm for arm in exp.arms}  # every plan here is an arm's
     for plan in plans:
         arm = arms[plan.arm]
-        available = stage_row_count(plan.rows, exp.stage_settings(arm, "sft").examples, train_n)
+        available = stage_row_count(plan.rows, exp.stage_spec(arm, "sft").examples, train_n)
         found = [cold_start_problem(exp, arm, train_n)]
         if available and plan.trainer == "grpo":
             found.append(grpo_batch_problem(exp, arm, plan, available, train_n))
@@ -306,7 +306,7 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
                 worst[name] = (score, message)
         if available:
             steps[plan.key] = stage_steps(
-                plan.trainer, exp.stage_settings(arm, plan.stage), available, processes()
+                plan.trainer, exp.stage_spec(arm, plan.stage), available, processes()
             )
     return [message for _, message in worst.values()] + curve_problems(exp, plans, steps)
 
@@ -362,7 +362,7 @@ def context_problems(exp: ExperimentConfig) -> list[str]:
     lengths: dict[str, int] = {}
     for arm in exp.arms:
         if RECIPES[arm.recipe].needs_rewards:  # trains with GRPO
-            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_settings(
+            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_spec(
                 arm, "grpo"
             ).max_completion_length
     if exp.eval.enabled:

@@ -21,7 +21,7 @@ from semrl.models.loading import check_model_reference
 from semrl.names import inside
 from semrl.recipes.plan import plan_arm
 from semrl.report.model_card import write_model_cards
-from semrl.rewards.run_encoder import bind_eval_encoder
+from semrl.rewards.encoder_binding import bind_eval_encoder
 from semrl.run_folder import Run
 from semrl.run_lock import run_lock
 from semrl.train.checkpoints import stage_checkpoints

@@ -37,7 +37,7 @@ from semrl.pipeline.stage_cache import run_stages, train_once
 from semrl.recipes.plan import StagePlan, plan_experiment, plan_single
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
-from semrl.rewards.run_encoder import bind_run_encoder, run_encoder_folder, uses_run_encoder
+from semrl.rewards.encoder_binding import bind_run_encoder, run_encoder_folder, uses_run_encoder
 from semrl.run_folder import DataFile, Run, check_run_folder
 from semrl.run_lock import run_lock
 from semrl.tasks import TASKS
@@ -174,8 +174,8 @@ def train_stage_folder(
     arm = exp.arm(plan.arm)
     init = plan.init_path(run.root, base)
     out_dir = run.root / plan.folder
-    spec = exp.stage_settings(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
-    n = exp.stage_settings(arm, "sft").examples if arm is not None else exp.sft.examples
+    spec = exp.stage_spec(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
+    n = exp.stage_spec(arm, "sft").examples if arm is not None else exp.sft.examples
     rows = stage_rows(plan, train, n)
     examples = build_task_examples(exp.task, load_tokenizer(init, exp.model.trust_remote_code))
     settings = StageSettings.from_experiment(exp)
@@ -225,8 +225,8 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     arms = {arm.name: arm for arm in exp.arms}  # the plans are the arms'
     for plan in plans:
         arm = arms[plan.arm]
-        spec = exp.stage_settings(arm, plan.stage)
-        n = exp.stage_settings(arm, "sft").examples
+        spec = exp.stage_spec(arm, plan.stage)
+        n = exp.stage_spec(arm, "sft").examples
         rows = {"cold_start": f"first {n}", "rest": f"after {n}", "all": "all"}[plan.rows]
         if plan.trainer == "grpo":
             rows += "" if plan.with_reference else " (sources only)"

@@ -2,15 +2,17 @@
 
 A recipe is a function of (stages, rows, n) that calls `stages.sft` / `stages.grpo` top to bottom
 and returns the model the arm ends with. A new recipe is one file here with `@register(...)` and
-one import below (see docs/extending.md)."""
+one import below (see docs/extending.md). The imports' order is the order the schema, its
+documentation and its messages list the recipes in."""
 
-from semrl.recipes import (  # noqa: F401 - each import registers its recipes, in the schema's order
-    sft_continue,
-    single,
-    strong_sft,
-    train_reinforce_recover,
-    two_stage,
-)
+# isort: off
+from semrl.recipes import two_stage  # noqa: F401 - the paper's method
+from semrl.recipes import strong_sft  # noqa: F401
+from semrl.recipes import train_reinforce_recover  # noqa: F401
+from semrl.recipes import sft_continue  # noqa: F401
+from semrl.recipes import single  # noqa: F401 - sft, grpo
+
+# isort: on
 from semrl.recipes.registry import RECIPES, Recipe, register
 
 __all__ = ["RECIPES", "Recipe", "register"]

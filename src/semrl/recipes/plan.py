@@ -46,8 +46,8 @@ class StagePlan:
 
 def stage_hash(exp, arm, call: StageCall, init_hash: str | None) -> str:
     """sha256 of the stage's inputs (see the module doc)."""
-    spec = exp.stage_settings(arm, call.stage) if arm is not None else getattr(exp, call.stage)
-    n = (exp.stage_settings(arm, "sft") if arm is not None else exp.sft).examples
+    spec = exp.stage_spec(arm, call.stage) if arm is not None else getattr(exp, call.stage)
+    n = (exp.stage_spec(arm, "sft") if arm is not None else exp.sft).examples
     payload: dict[str, Any] = {
         "trainer": call.trainer,
         "rows": call.rows,
@@ -77,7 +77,7 @@ def stage_hash(exp, arm, call: StageCall, init_hash: str | None) -> str:
 def plan_arm(exp, arm) -> list[StagePlan]:
     """The arm's stages in training order, each with its content-addressed folder."""
     recipe = RECIPES[arm.recipe]
-    n = exp.stage_settings(arm, "sft").examples
+    n = exp.stage_spec(arm, "sft").examples
     if recipe.examples == "needed" and n is None:
         raise UserError(f"arms.{arm.name}: {arm.recipe} needs sft.examples (the cold-start size N)")
     hashes: dict[str, str] = {}

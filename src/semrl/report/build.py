@@ -30,7 +30,8 @@ def _evaluation(path: Path, run_root: Path, name: str) -> dict[str, Any]:
     return result
 
 
-def collect(run_root: Path) -> dict[str, Any]:
+def read_run(run_root: Path) -> dict[str, Any]:
+    """The run's config, manifest and evaluations, as results.json lists them."""
     eval_dir = run_root / "eval"
     if not (run_root / "config.yaml").exists():
         raise UserError(f"{run_root}: not a semrl run directory (no config.yaml)")
@@ -68,7 +69,7 @@ def collect(run_root: Path) -> dict[str, Any]:
 def gather_results(run_root: Path) -> dict[str, Any]:
     """Every number of a run (what results.json holds, less the figure paths): the evaluations
     collected, and the arms compared at matched target quality along their curves."""
-    results = collect(run_root)
+    results = read_run(run_root)
     results["matched_quality"] = matched_quality(results)
     return results
 

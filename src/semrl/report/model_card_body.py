@@ -150,7 +150,7 @@ def _reward_section(
 def kl_sentence(exp: ExperimentConfig, arm, plan: StagePlan, stages: dict[str, Any]) -> str:
     """What a GRPO stage's policy was anchored to: beta and the reference TRL scored it against
     (its starting model; under LoRA that model is the adapter switched off, not a second copy)."""
-    beta = exp.stage_settings(arm, plan.stage).beta
+    beta = exp.stage_spec(arm, plan.stage).beta
     if beta == 0:
         return f"KL penalty of stage `{plan.stage}`: none (beta 0, no reference model)."
     start = "the base model" if plan.init == "base" else f"the final model of stage `{plan.init}`"
@@ -184,7 +184,7 @@ def _data_section(
     """File names and row counts; `semrl train` keeps no data/ split, so its counts are the stage's."""
     metrics = stages.get(plan.key, {}).get("metrics", {})
     used = metrics.get("examples", metrics.get("prompts"))
-    n = exp.stage_settings(arm, "sft").examples
+    n = exp.stage_spec(arm, "sft").examples
     train, test = (
         _count_lines(run_root / "data" / "train.jsonl"),
         _count_lines(run_root / "data" / "test.jsonl"),
@@ -219,7 +219,7 @@ def _selection_section(selection: dict[str, Any] | None) -> list[str]:
 
 
 def _settings_section(exp: ExperimentConfig, arm, plan: StagePlan) -> list[str]:
-    spec = exp.stage_settings(arm, plan.stage)
+    spec = exp.stage_spec(arm, plan.stage)
     keys = GRPO_KEYS if plan.trainer == "grpo" else SFT_KEYS
     values = spec.model_dump()
     rows = [[key, values[key]] for key in keys if key in values and values[key] is not None]

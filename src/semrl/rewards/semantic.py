@@ -106,7 +106,7 @@ class SemanticSpec(ComponentBase):
 MONITOR_K = 10  # neighbours for monitor/hub when the reward has no contrast k (none, or retrieval)
 
 
-def shape(similarity: float, tau: float) -> float:
+def floor_shape(similarity: float, tau: float) -> float:
     """The paper's shaping: zero below the floor, linear from the floor to 1."""
     return 0.0 if similarity <= tau else (similarity - tau) / (1.0 - tau)
 
@@ -234,7 +234,8 @@ class SemanticReward(RewardComponent):
         self.monitors = self._monitors(completions, refs, keep, outputs, targets) if self.monitor else {}
         self.stall = self._stall(totals, keep, outputs, targets)
         return [
-            shape(s, self.tau) if text.strip() else 0.0 for s, text in zip(totals, completions, strict=True)
+            floor_shape(s, self.tau) if text.strip() else 0.0
+            for s, text in zip(totals, completions, strict=True)
         ]
 
     def _monitors(

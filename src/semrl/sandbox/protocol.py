@@ -20,10 +20,10 @@ from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
 from semrl.run_folder import Run
 from semrl.sandbox.claims import COLD_ARM, output_segments, paired
-from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import oracle_scores
 from semrl.sandbox.selection import choose, dev_oracle, dev_summary
+from semrl.sandbox.side_experiments import fingerprint
 from semrl.sandbox.tradeoff import compare_methods
 from semrl.sandbox.world import World
 from semrl.train.hacking import hacking_check

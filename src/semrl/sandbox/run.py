@@ -36,7 +36,6 @@ from semrl.sandbox.evidence import (
     oracle_preference,
     read_rows,
 )
-from semrl.sandbox.extras import headline_transfer, reward_model_transfer
 from semrl.sandbox.measures import (
     base_translation,
     chance_adequacy,
@@ -59,6 +58,7 @@ from semrl.sandbox.protocol import (
 from semrl.sandbox.report import build_demo_report
 from semrl.sandbox.rm_claim import c6_claim
 from semrl.sandbox.seeds import aggregate_seeds, seed_configs
+from semrl.sandbox.side_experiments import headline_transfer, reward_model_transfer
 from semrl.sandbox.variants import VARIANTS, rl_prefixes, variant_contrast
 from semrl.sandbox.world import write_world
 from semrl.train.encoder import run_encoder

@@ -19,9 +19,9 @@ from semrl.evaluate.runner import Evaluator
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, read_json, read_jsonl
 from semrl.run_folder import Run
-from semrl.sandbox.extras import fingerprint
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import judge_outputs, load_world, strip_items
+from semrl.sandbox.side_experiments import fingerprint
 from semrl.train.checkpoints import stage_checkpoints
 
 DEV_DIR = "dev"

@@ -39,8 +39,8 @@ from semrl.models.loading import load_causal_lm, load_tokenizer
 from semrl.notices import warn
 from semrl.recipes.plan import plan_arm
 from semrl.rewards.config import RewardConfig
+from semrl.rewards.encoder_binding import RUN_ENCODER, bind_eval_encoder
 from semrl.rewards.registry import reward_type
-from semrl.rewards.run_encoder import RUN_ENCODER, bind_eval_encoder
 from semrl.text.scripts import resolve_scripts
 from semrl.train.common import complete_checkpoints
 
@@ -140,12 +140,12 @@ def grpo_stages(exp: ExperimentConfig, train_rows: int) -> list[tuple[str, GRPOS
     the top-level one (`semrl train grpo`)."""
     stages = []
     for arm in exp.arms:
-        n = exp.stage_settings(arm, "sft").examples or 0
+        n = exp.stage_spec(arm, "sft").examples or 0
         for plan in plan_arm(exp, arm):
             if plan.trainer == "grpo":
                 rows = {"cold_start": min(n, train_rows), "rest": train_rows - n, "all": train_rows}
                 where = f"arms.{arm.name}.grpo.select" if "select" in arm.grpo else "grpo.select"
-                stages.append((where, exp.stage_settings(arm, "grpo"), exp.reward_for(arm), rows[plan.rows]))
+                stages.append((where, exp.stage_spec(arm, "grpo"), exp.reward_for(arm), rows[plan.rows]))
     return stages or [("grpo.select", exp.grpo, exp.rewards, train_rows)]
 
 

@@ -354,9 +354,9 @@ def test_drawn_sizes_are_refused_exactly_when_they_cannot_work(tmp_path_factory,
     assert test or not exp.eval.enabled
     for plan in plan_experiment(exp):  # what the run does once its folder exists: none of it may fail
         arm = exp.arms[0]
-        rows = stage_rows(plan, train, exp.stage_settings(arm, "sft").examples)
+        rows = stage_rows(plan, train, exp.stage_spec(arm, "sft").examples)
         if plan.trainer == "grpo":
-            spec = exp.stage_settings(arm, "grpo")
+            spec = exp.stage_spec(arm, "grpo")
             assert len(rows) >= spec.prompts_per_step * spec.grad_accum
 
 

@@ -15,7 +15,7 @@ from semrl.config_files import validate
 from semrl.errors import UserError
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.audit import CONSTANT_HACKABLE_SHARE, CORRUPTIONS, SAFE_RATE
-from semrl.rewards.semantic import shape
+from semrl.rewards.semantic import floor_shape
 
 
 def semantic(contrast: dict | None = None, **spec):
@@ -203,7 +203,7 @@ def test_scoring_needs_the_bank_and_a_numeric_tau():
     s = term.adequacy(PARAPHRASES[:3], {"reference": REFERENCES[:3]})  # what the cold start measures
     term.set_tau(0.2)
     assert reward([""] * 3, PARAPHRASES[:3], reference=REFERENCES[:3]) == pytest.approx(
-        [shape(v, 0.2) for v in s]
+        [floor_shape(v, 0.2) for v in s]
     )
     with pytest.raises(ValueError, match="below 1"):
         term.set_tau(1.0)
@@ -260,7 +260,7 @@ def test_semrl_reward_draws_the_bank_from_its_file_and_refuses_a_cold_start_tau(
     scored = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     _, term = prepared({"k": 5}, rows)
     s = term.adequacy([r["completion"] for r in rows], {"reference": [r["reference"] for r in rows]})
-    expected = [shape(v, 0.0) for v in s]
+    expected = [floor_shape(v, 0.0) for v in s]
     assert [row["reward"] for row in scored] == pytest.approx(expected, abs=1e-6)
 
     config.write_text(

@@ -11,7 +11,7 @@ from conftest import sample_lines
 from semrl.errors import UserError
 from semrl.rewards import RewardConfig, build_reward
 from semrl.rewards.penalties import length_penalty, repeated_ngram_ratio, repetition_penalty
-from semrl.rewards.semantic import shape
+from semrl.rewards.semantic import floor_shape
 
 EN = sample_lines("en.txt")
 PARA = sample_lines("en.paraphrase.txt")
@@ -27,7 +27,7 @@ def reward_from(spec: dict):
     [(0.2, 0.3, 0.0), (0.3, 0.3, 0.0), (0.65, 0.3, 0.5), (1.0, 0.3, 1.0), (-0.5, 0.0, 0.0), (0.4, 0.0, 0.4)],
 )
 def test_shaping_matches_the_paper(s, tau, expected):
-    assert shape(s, tau) == pytest.approx(expected)
+    assert floor_shape(s, tau) == pytest.approx(expected)
 
 
 def test_semantic_reward_is_shaped_cosine_of_the_encoder():
@@ -41,7 +41,7 @@ def test_semantic_reward_is_shaped_cosine_of_the_encoder():
     model = SentenceTransformer(default_encoder_path(), device="cpu")
     a = model.encode(PARA[:4], convert_to_tensor=True, normalize_embeddings=True)
     b = model.encode(EN[:4], convert_to_tensor=True, normalize_embeddings=True)
-    expected = [shape(float(c), tau) for c in (a * b).sum(dim=1)]
+    expected = [floor_shape(float(c), tau) for c in (a * b).sum(dim=1)]
     assert values == pytest.approx(expected, abs=1e-5)
 
 

@@ -103,7 +103,7 @@ def test_contrast_stall_names_its_term_and_compares_the_spreads():
 
 
 def test_floored_share_counts_the_scores_the_shaping_pays_zero():
-    assert floored_share([-0.2, 0.1, 0.3, 0.5], 0.3) == 0.75  # at tau counts: shape(tau, tau) = 0
+    assert floored_share([-0.2, 0.1, 0.3, 0.5], 0.3) == 0.75  # at tau counts: floor_shape(tau, tau) = 0
     assert floored_share([0.4], 0.3) == 0.0
     assert floored_share([], 0.3) is None
 

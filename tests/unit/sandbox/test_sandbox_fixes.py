@@ -38,7 +38,7 @@ def test_matched_quality_with_tied_checkpoints():
 
 
 def test_cached_result_is_reused_only_for_the_same_inputs(tmp_path):
-    from semrl.sandbox.extras import INPUTS, cached, stamp
+    from semrl.sandbox.side_experiments import INPUTS, cached, stamp
 
     out = tmp_path / "rm"
     inputs = {"rm": {"epochs": 2}, "mt_error": 0.1}
@@ -68,7 +68,7 @@ def test_side_experiment_cache_keys_cover_every_input(tmp_path):
     """transfer_k, rm, rm_mt_error, the seed and the content of every input file or model folder all
     change the key (so a changed setting never reuses a result computed without it)."""
     from semrl.sandbox.config import DemoConfig, spec_hash
-    from semrl.sandbox.extras import headline_setup, rm_inputs
+    from semrl.sandbox.side_experiments import headline_setup, rm_inputs
 
     world = _fake_tree(
         tmp_path / "world",
@@ -189,8 +189,8 @@ def test_preference_pairs_with_a_single_place_ask_only_about_objects():
 
 
 def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
-    from semrl.sandbox.extras import machine_translator
     from semrl.sandbox.rm_claim import kb_answer, kb_question
+    from semrl.sandbox.side_experiments import machine_translator
     from semrl.sandbox.world import WorldSpec
 
     world = _world()
@@ -219,8 +219,8 @@ def test_machine_translator_writes_canonical_l_kb_sentences(tmp_path):
 def test_reward_model_transfer_splits_before_translating_and_caches_on_its_inputs(tmp_path, tiny_lm):
     from semrl.files import read_jsonl
     from semrl.sandbox.config import DemoConfig
-    from semrl.sandbox.extras import INPUTS, cached, reward_model_transfer, rm_inputs
     from semrl.sandbox.rm_claim import c6_claim
+    from semrl.sandbox.side_experiments import INPUTS, cached, reward_model_transfer, rm_inputs
     from semrl.sandbox.world import World, WorldSpec
 
     spec = WorldSpec()

@@ -177,7 +177,7 @@ def base_model(cfg: RMTransferConfig, out: Path, texts: list[str]) -> str:
     return build_tiny_base(out / "base_model", cfg.model.tiny, cfg.seed, texts)
 
 
-def stage_settings(cfg: RMTransferConfig) -> StageSettings:
+def stage_spec(cfg: RMTransferConfig) -> StageSettings:
     """What run_rm needs besides its spec (seed, dtype, logging), from this config."""
     return StageSettings(
         seed=cfg.seed,
@@ -197,7 +197,7 @@ def train_reward_models(
     device: str,
     resume: bool,
 ) -> dict[str, dict[str, Any]]:
-    settings = stage_settings(cfg)
+    settings = stage_spec(cfg)
     models: dict[str, dict[str, Any]] = {}
     for lang in langs:
         if lang in cfg.reward_models:
