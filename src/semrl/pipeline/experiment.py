@@ -157,7 +157,8 @@ def run_plan(
     resume: bool,
 ) -> None:
     """One arm's stage through the stage cache: trained here unless its folder is already done."""
-    train_once(run, plan, lambda: train_stage_folder(exp, run, plan, base, train, device, resume))
+    init = plan.init_path(run.root, base)
+    train_once(run, plan, init, lambda: train_stage_folder(exp, run, plan, base, train, device, resume))
 
 
 def train_stage_folder(

@@ -72,7 +72,7 @@ def stage_lock(run: Run, folder: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def reuse(run: Run, plan: StagePlan, metrics: dict[str, Any]) -> None:
+def reuse(run: Run, plan: StagePlan, init: str, metrics: dict[str, Any]) -> None:
     """Mark `plan` done as a reader of a stage folder another arm (or an earlier run) trained."""
     run.mark(
         plan.key,
@@ -80,15 +80,16 @@ def reuse(run: Run, plan: StagePlan, metrics: dict[str, Any]) -> None:
         status="done",
         folder=plan.folder,
         reused=True,
-        init=plan.init_path(run.root, "base"),
+        init=init,
         seconds=0.0,
         final_model=metrics["final_model"],
         metrics={k: v for k, v in metrics.items() if k != "final_model"},
     )
 
 
-def train_once(run: Run, plan: StagePlan, train: Callable[[], Any]) -> None:
-    """Train `plan`'s folder unless it is finished (then only mark the arm's entry): the stage cache."""
+def train_once(run: Run, plan: StagePlan, init: str, train: Callable[[], Any]) -> None:
+    """Train `plan`'s folder unless it is finished (then only mark the arm's entry, starting from
+    `init`): the stage cache."""
     with stage_lock(run, plan.folder):
         metrics = finished(run, plan.folder)
         if metrics is None:
@@ -98,7 +99,7 @@ def train_once(run: Run, plan: StagePlan, train: Callable[[], Any]) -> None:
         elif run.status(plan.key) == "done":
             console.print(f"[dim]{plan.key}: done, skipped[/dim]")
         else:
-            reuse(run, plan, metrics)
+            reuse(run, plan, init, metrics)
             console.print(f"[dim]{plan.key}: the same stage as {plan.folder}, trained once; reused[/dim]")
 
 
