@@ -1,7 +1,8 @@
 """Shared fixtures. Tests run offline (HF_HUB_OFFLINE=1) with models the project builds or
-ships via PyPI. Commands run in the test process through semrl's entry point (run_cli); real
-`python -m semrl` processes are started only where processes are the point: signals, kill -9 and
-resume, ranks under `accelerate launch`, and start-up itself (e2e/test_startup.py)."""
+ships via PyPI. Commands run in the test process through semrl's entry point (run_cli); a command
+gets a process of its own only where processes are the point: signals and kill -9 (start_semrl),
+ranks under `accelerate launch` (real `python -m semrl` ranks), and start-up itself
+(e2e/test_startup.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -263,6 +265,8 @@ def _stop_multiprocessing_helpers() -> None:
     if they run, so the next command starts its own with its own environment and output."""
     from multiprocessing import forkserver, resource_tracker
 
+    if any(live.poll() is None for live in _LIVE):  # forked from it: it reports their exit codes
+        return
     forkserver._forkserver._stop()  # type: ignore[attr-defined]
     resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
 
@@ -278,16 +282,85 @@ def python_m_semrl(args: list[str]) -> list[str]:
 
 
 def start_semrl(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
-    """`python -m semrl ARGS` as a real process, started and not waited for (subprocess.Popen with
-    text pipes): for the tests that signal or kill it while it runs."""
-    return subprocess.Popen(
-        python_m_semrl(args),
-        env=dict(os.environ if env is None else env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """`semrl ARGS` as a process of its own (own pid, environment, folder, exit code, output), started
+    and not waited for, for the tests that signal or kill it: a SemrlProcess."""
+    return SemrlProcess([str(a) for a in args], dict(os.environ if env is None else env), cwd)
+
+
+_LIVE: set[SemrlProcess] = set()
+
+
+class SemrlProcess:
+    """What the tests use of subprocess.Popen (pid, poll, send_signal, communicate, returncode) for a
+    `semrl` command in a process of its own. The process is forked from multiprocessing's forkserver
+    with semrl's worker stack preloaded (semrl.workers.pool_context, as the run's own worker pools
+    start), so a test that starts, kills and resumes a run ten times does not import torch,
+    transformers and TRL ten times (10-15 s each on a 2-core machine). It then runs `python -m semrl
+    ARGS` (runpy) with the given environment and folder; stdin is empty and its output goes to files
+    read by communicate(). `python -m semrl` from a new interpreter: tests/e2e/test_startup.py."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None) -> None:
+        from semrl.workers import pool_context
+
+        self.args = args
+        self.folder = Path(tempfile.mkdtemp(prefix="semrl-process-"))
+        self.process = pool_context().Process(
+            target=_semrl_process, args=(args, env, str(cwd or os.getcwd()), str(self.folder))
+        )
+        self.process.start()
+        self.pid: int = self.process.pid  # type: ignore[assignment]
+        self.returncode: int | None = None
+        _LIVE.add(self)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.process.exitcode  # negative: the signal that ended it, as Popen's
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.process.join(timeout)
+        if self.poll() is None:
+            raise subprocess.TimeoutExpired(python_m_semrl(self.args), timeout or 0)
+        _LIVE.discard(self)
+        output = tuple(
+            (self.folder / name).read_text(encoding="utf-8", errors="replace")
+            for name in ("stdout", "stderr")
+        )
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return output  # type: ignore[return-value]
+
+
+def _semrl_process(args: list[str], env: dict[str, str], cwd: str, folder: str) -> None:
+    """In the forked process: become `python -m semrl ARGS` and exit with its exit code."""
+    import signal
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    threads = env.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # torch read it when the forkserver imported it
+        import torch
+
+        torch.set_num_threads(int(threads))
+    with open(os.devnull, "rb") as null:
+        os.dup2(null.fileno(), 0)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        with open(Path(folder) / name, "wb") as sink:
+            os.dup2(sink.fileno(), fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.exit(_call_main(args))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """A test that failed while its command ran leaves the process behind: end it, or multiprocessing
+    would wait for it when pytest exits."""
+    for live in list(_LIVE):
+        live.send_signal(9)
+        live.communicate(timeout=60)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
