@@ -1,5 +1,8 @@
 """Shared fixtures. Tests run offline (HF_HUB_OFFLINE=1) with models the project builds or
-ships via PyPI; the CLI is exercised as a real subprocess, exactly as a user runs it."""
+ships via PyPI. Commands run in the test process through semrl's entry point (run_cli); a command
+gets a process of its own only where processes are the point: signals and kill -9 (start_semrl),
+ranks under `accelerate launch` (real `python -m semrl` ranks), and start-up itself
+(e2e/test_startup.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
+import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -21,8 +26,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-# where this pytest process's fork server takes the ranks of launched commands (semrl_rank)
-os.environ["SEMRL_TEST_RANK_SOCKET"] = str(Path(tempfile.gettempdir()) / f"semrl-ranks-{os.getpid()}.sock")
 SAMPLES = ROOT / "src" / "semrl" / "assets" / "samples"
 # The longest files first: `make test` gives its two workers whole files in collection order
 # (--no-loadscope-reorder; xdist's default puts files with many tests first, so the one-test demo
@@ -51,15 +54,226 @@ def sample_lines(name: str) -> list[str]:
     return (SAMPLES / name).read_text(encoding="utf-8").splitlines()
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`semrl ARGS` in a fresh process, as a user would run it."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
-    return run_semrl(list(args), env=env, cwd=cwd, timeout=timeout)
+# semrl's main() sets these before the libraries that read them at import time are imported; in the
+# test process those libraries may be imported before the first command runs, so they are set first.
+LIBRARY_SETTINGS = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}
+for _name, _value in LIBRARY_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
+# what every command of the tests runs with: no colours, wide tables, no downloads
+CLI_ENV = {"HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
 
 
-def fresh_processes() -> bool:
-    """SEMRL_TEST_FRESH_PROCESS=1: every command in a new interpreter, not forked (see run_semrl)."""
-    return os.environ.get("SEMRL_TEST_FRESH_PROCESS") == "1"
+def run_cli(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """`semrl ARGS` run in this process through its entry point (semrl.cli.main: parsing, validation,
+    exit codes, messages), with `env` on top of this process's environment and `cwd` as the working
+    folder, all put back afterwards. Returns what subprocess.run would: returncode, stdout, stderr
+    (both at file-descriptor level, so what C code and worker processes print is in them too).
+    `timeout` is accepted for the callers' sake and not enforced: pytest's own limits apply.
+    Commands that must be signalled, killed or launched as ranks start `python -m semrl` instead
+    (start_semrl, python_m_semrl)."""
+    argv = [str(a) for a in args]
+    with _command_state({**CLI_ENV, **(env or {})}, cwd), _captured_output() as output:
+        code = _call_main(argv)
+    return subprocess.CompletedProcess(python_m_semrl(argv), code, output["stdout"], output["stderr"])
+
+
+def _call_main(argv: list[str]) -> int:
+    """`python -m semrl ARGS` as the interpreter runs it (runpy: semrl/__main__.py as __main__, so
+    click names the program as it would, and worker pools import semrl.__main__ as a real run's do):
+    the exit code of SystemExit, or a traceback on stderr and 1 for any other exception."""
+    import runpy
+
+    sys.argv = ["semrl", *argv]
+    try:
+        runpy.run_module("semrl", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001 - what the interpreter does at top level: traceback, exit 1
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+@contextlib.contextmanager
+def _command_state(env: dict[str, str], cwd: Path | None):
+    """A command's process-wide state, put back afterwards: environment, working folder, argv, signal
+    handlers, warning filters, torch's thread count, and what semrl keeps per process."""
+    import signal
+
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else None
+    os.environ.update(env)
+    _forget_per_process_state()
+    wanted = os.environ.get("OMP_NUM_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:  # as a new interpreter would start with
+        import torch
+
+        torch.set_num_threads(int(wanted))
+    try:
+        with warnings.catch_warnings():
+            _interpreter_warnings()
+            if cwd is not None:
+                os.chdir(cwd)
+            yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        if threads is not None and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        _forget_per_process_state()
+
+
+def _interpreter_warnings() -> None:
+    """A new interpreter's warning filters, and warnings printed to stderr (pytest records them)."""
+    warnings.resetwarnings()
+    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
+    warnings._showwarnmsg_impl = _print_warning  # type: ignore[attr-defined]
+
+
+def _print_warning(message) -> None:
+    try:
+        (message.file or sys.stderr).write(warnings._formatwarnmsg(message))  # type: ignore[attr-defined]
+    except OSError:
+        pass
+
+
+def _forget_per_process_state() -> None:
+    """What semrl keeps for the life of its process, emptied between commands as a new process would
+    start: warnings said once, the guard's stop flag, held run locks, loaded encoders and rewards."""
+    modules = sys.modules
+    if "semrl.notices" in modules:
+        modules["semrl.notices"]._SAID.clear()
+    if "semrl.train.guard" in modules:
+        modules["semrl.train.guard"]._INTERRUPTED.clear()
+    if "semrl.workers" in modules:
+        modules["semrl.workers"].BUSY = False
+    for module, name in (
+        ("semrl.run_lock", "_HELD"),
+        ("semrl.encoders.loading", "_LOADED"),
+        ("semrl.rewards.trl", "_BUILT"),
+        ("semrl.pipeline.evaluation", "_WORKER"),
+    ):
+        if module in modules:
+            getattr(modules[module], name).clear()
+    if "semrl.hub" in modules:
+        modules["semrl.hub"].hub_reachable.cache_clear()
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """stdout and stderr of a command, at file-descriptor level as a subprocess's pipes would take them:
+    sys.stdout/sys.stderr, C code writing to fds 1 and 2, library log handlers that hold the old
+    sys.stderr, unhandled log records (logging's last resort, as in a process where nobody configured
+    logging), and the worker processes a command starts (multiprocessing's forkserver and resource
+    tracker are started afresh for the command, so they and their workers write into its output)."""
+    import logging
+
+    output: dict[str, str] = {}
+    files = {fd: tempfile.TemporaryFile() for fd in (1, 2)}
+    old_streams = sys.stdin, sys.stdout, sys.stderr
+    for stream in old_streams[1:]:
+        stream.flush()
+    saved_fds = {fd: os.dup(fd) for fd in files}
+    root = logging.getLogger()
+    root_handlers = root.handlers[:]
+    moved: list[tuple[logging.StreamHandler, object]] = []
+    _stop_multiprocessing_helpers()
+    try:
+        for fd, file in files.items():
+            os.dup2(file.fileno(), fd)
+        sys.stdin = io.StringIO("")
+        sys.stdout, sys.stderr = (
+            io.TextIOWrapper(
+                io.FileIO(os.dup(fd), "w"), encoding="utf-8", errors="backslashreplace", write_through=True
+            )
+            for fd in (1, 2)
+        )
+        for handler in _stream_handlers():
+            if _standard_stream(handler.stream, old_streams[1:]):
+                moved.append((handler, handler.stream))
+                to_stdout = handler.stream in (old_streams[1], sys.__stdout__)
+                handler.setStream(sys.stdout if to_stdout else sys.stderr)
+        root.handlers = [h for h in root_handlers if type(h).__module__.split(".")[0] != "_pytest"]
+        yield output
+    finally:
+        _stop_multiprocessing_helpers()  # their last words (a leaked semaphore) belong to this command
+        root.handlers = root_handlers
+        for handler, stream in moved:
+            handler.setStream(stream)  # type: ignore[arg-type]
+        for stream in (sys.stdout, sys.stderr):
+            stream.close()
+        sys.stdin, sys.stdout, sys.stderr = old_streams
+        for fd, saved in saved_fds.items():
+            os.dup2(saved, fd)
+            os.close(saved)
+        for name, fd in (("stdout", 1), ("stderr", 2)):
+            files[fd].seek(0)
+            output[name] = files[fd].read().decode("utf-8", errors="replace")
+            files[fd].close()
+
+
+def _standard_stream(stream, current) -> bool:
+    """sys.stdout or sys.stderr as a library's log handler took them: now, at start-up, or pytest's."""
+    return (
+        stream in current
+        or stream in (sys.__stdout__, sys.__stderr__)
+        or type(stream).__module__.startswith("_pytest")
+    )
+
+
+def _stream_handlers():
+    import logging
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                yield handler
+
+
+def _stop_multiprocessing_helpers() -> None:
+    """Stop multiprocessing's forkserver (semrl's worker pools start from it) and resource tracker
+    if they run, so the next command starts its own with its own environment and output."""
+    from multiprocessing import forkserver, resource_tracker
+
+    if any(live.poll() is None for live in _LIVE):  # forked from it: it reports their exit codes
+        return
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The same as run_cli, under the name the bad-input and preflight tests use."""
+    return run_cli(*args)
 
 
 def python_m_semrl(args: list[str]) -> list[str]:
@@ -67,110 +281,40 @@ def python_m_semrl(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "semrl", *args]
 
 
-def run_semrl(
-    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess:
-    """`python -m semrl ARGS` as its own process (own pid, folder, environment, exit code, output),
-    forked from tests/forkserver.py, which has the heavy libraries imported already: that saves
-    10-15 s of imports per command on a 2-core machine. SEMRL_TEST_FRESH_PROCESS=1 starts a new
-    interpreter for every command instead. Commands that must be signalled while running use
-    subprocess.Popen themselves."""
-    env = dict(os.environ if env is None else env)
-    if fresh_processes():
-        return subprocess.run(
-            python_m_semrl(args),
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            env=env,
-            timeout=timeout,
-        )
-    return _fork_server().run(args, env, Path(cwd or os.getcwd()), timeout)
+def start_semrl(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
+    """`semrl ARGS` as a process of its own (own pid, environment, folder, exit code, output), started
+    and not waited for, for the tests that signal or kill it: a SemrlProcess."""
+    return SemrlProcess([str(a) for a in args], dict(os.environ if env is None else env), cwd)
 
 
-class ForkServer:
-    """The client of tests/forkserver.py: one server per pytest process, started on first use."""
-
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="semrl-forkserver-"))
-        self.log = (self.folder / "server.log").open("wb")
-        self.rank_socket = Path(os.environ["SEMRL_TEST_RANK_SOCKET"])
-        self.rank_socket.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "forkserver.py"), str(self.rank_socket)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        self._reply()  # {"ready": pid}
-        self.count = 0
-
-    def _reply(self) -> dict:
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        if not line:
-            log = (self.folder / "server.log").read_text(encoding="utf-8", errors="replace")
-            raise RuntimeError(f"the test fork server stopped:\n{log[-3000:]}")
-        return json.loads(line)
-
-    def ask(self, request: dict) -> dict:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return self._reply()
-
-    def command(
-        self, op: str, args: list[str], env: dict[str, str], cwd: Path, timeout: float | None
-    ) -> dict:
-        self.count += 1
-        request = {
-            "op": op,
-            "args": [str(a) for a in args],
-            "env": env,
-            "cwd": str(cwd),
-            "timeout": timeout,
-            "stdout": str(self.folder / f"{self.count}.out"),
-            "stderr": str(self.folder / f"{self.count}.err"),
-        }
-        return {**request, **self.ask(request)}
-
-    def run(self, args: list[str], env: dict[str, str], cwd: Path, timeout: float):
-        reply = self.command("run", args, env, cwd, timeout)
-        stdout, stderr = read_and_remove(reply["stdout"]), read_and_remove(reply["stderr"])
-        command = python_m_semrl(reply["args"])
-        if reply.get("timed_out"):
-            raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
-        return subprocess.CompletedProcess(command, reply["returncode"], stdout, stderr)
-
-    def close(self) -> None:
-        if self.process.stdin:
-            self.process.stdin.close()
-        self.process.wait(timeout=60)
-        self.log.close()
-        self.rank_socket.unlink(missing_ok=True)
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+_LIVE: set[SemrlProcess] = set()
 
 
-def read_and_remove(path: str) -> str:
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    Path(path).unlink()
-    return text
-
-
-class ForkedProcess:
+class SemrlProcess:
     """What the tests use of subprocess.Popen (pid, poll, send_signal, communicate, returncode) for a
-    `semrl` command forked by the server; output is text, collected when it has ended."""
+    `semrl` command in a process of its own. The process is forked from multiprocessing's forkserver
+    with semrl's worker stack preloaded (semrl.workers.pool_context, as the run's own worker pools
+    start), so a test that starts, kills and resumes a run ten times does not import torch,
+    transformers and TRL ten times (10-15 s each on a 2-core machine). It then runs `python -m semrl
+    ARGS` (runpy) with the given environment and folder; stdin is empty and its output goes to files
+    read by communicate(). `python -m semrl` from a new interpreter: tests/e2e/test_startup.py."""
 
-    def __init__(self, server: ForkServer, reply: dict) -> None:
-        self.server, self.reply = server, reply
-        self.pid: int = reply["pid"]
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None) -> None:
+        from semrl.workers import pool_context
+
+        self.args = args
+        self.folder = Path(tempfile.mkdtemp(prefix="semrl-process-"))
+        self.process = pool_context().Process(
+            target=_semrl_process, args=(args, env, str(cwd or os.getcwd()), str(self.folder))
+        )
+        self.process.start()
+        self.pid: int = self.process.pid  # type: ignore[assignment]
         self.returncode: int | None = None
+        _LIVE.add(self)
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.server.ask({"op": "poll", "pid": self.pid})["returncode"]
+            self.returncode = self.process.exitcode  # negative: the signal that ended it, as Popen's
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
@@ -178,55 +322,45 @@ class ForkedProcess:
             os.kill(self.pid, sig)
 
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
-        if self.returncode is None:
-            self.returncode = self.server.ask({"op": "wait", "pid": self.pid, "timeout": timeout})[
-                "returncode"
-            ]
-        if self.returncode is None:
-            raise subprocess.TimeoutExpired(["semrl", *self.reply["args"]], timeout or 0)
-        return read_and_remove(self.reply["stdout"]), read_and_remove(self.reply["stderr"])
-
-
-def start_semrl(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
-    """`python -m semrl ARGS` started, not waited for: a ForkedProcess (or, with
-    SEMRL_TEST_FRESH_PROCESS=1, a subprocess.Popen with text pipes), for tests that signal it."""
-    env = dict(os.environ if env is None else env)
-    if fresh_processes():
-        return subprocess.Popen(
-            python_m_semrl(args),
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        self.process.join(timeout)
+        if self.poll() is None:
+            raise subprocess.TimeoutExpired(python_m_semrl(self.args), timeout or 0)
+        _LIVE.discard(self)
+        output = tuple(
+            (self.folder / name).read_text(encoding="utf-8", errors="replace")
+            for name in ("stdout", "stderr")
         )
-    server = _fork_server()
-    return ForkedProcess(server, server.command("start", args, env, Path(cwd or os.getcwd()), None))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return output  # type: ignore[return-value]
 
 
-def semrl_rank(*args: str) -> list[str]:
-    """What `accelerate launch` (torchrun) starts for each rank, in place of `-m semrl ARGS`:
-    tests/rank_proxy.py ARGS, which has the fork server fork the rank (its environment names the
-    server's socket: SEMRL_TEST_RANK_SOCKET, set above), or `-m semrl ARGS` itself with
-    SEMRL_TEST_FRESH_PROCESS=1."""
-    if fresh_processes():
-        return ["-m", "semrl", *args]
-    _fork_server()
-    return [str(ROOT / "tests" / "rank_proxy.py"), *args]
+def _semrl_process(args: list[str], env: dict[str, str], cwd: str, folder: str) -> None:
+    """In the forked process: become `python -m semrl ARGS` and exit with its exit code."""
+    import signal
 
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    threads = env.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # torch read it when the forkserver imported it
+        import torch
 
-_SERVER: list[ForkServer] = []
-
-
-def _fork_server() -> ForkServer:
-    if not _SERVER or _SERVER[0].process.poll() is not None:
-        _SERVER[:] = [ForkServer()]
-    return _SERVER[0]
+        torch.set_num_threads(int(threads))
+    with open(os.devnull, "rb") as null:
+        os.dup2(null.fileno(), 0)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        with open(Path(folder) / name, "wb") as sink:
+            os.dup2(sink.fileno(), fd)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.exit(_call_main(args))
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    for server in _SERVER:
-        server.close()
+    """A test that failed while its command ran leaves the process behind: end it, or multiprocessing
+    would wait for it when pytest exits."""
+    for live in list(_LIVE):
+        live.send_signal(9)
+        live.communicate(timeout=60)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -324,7 +458,7 @@ def start_until_checkpoint(args: list[str], stage: Path, env: dict[str, str], st
     return victim
 
 
-# ---- the CLI in this process, for the many small bad-input and preflight cases -----------------
+# ---- configs for the many small bad-input and preflight cases ----------------------------------
 
 
 def experiment(tmp_path: Path, data: Path | str = BO_ZH, **extra) -> Path:
@@ -339,24 +473,6 @@ def experiment(tmp_path: Path, data: Path | str = BO_ZH, **extra) -> Path:
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
-
-
-def cli_in_process(*args: str) -> SimpleNamespace:
-    """The real CLI entry point (`semrl.cli.main`: parsing, validation, exit codes, messages) run in
-    this process: the 40 corpus cases then cost milliseconds each instead of an interpreter start."""
-    from semrl import cli, notices
-
-    notices._SAID.clear()
-    out, err, argv, code = io.StringIO(), io.StringIO(), sys.argv, 0
-    sys.argv = ["semrl", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def stderr_lines(result) -> list[str]:

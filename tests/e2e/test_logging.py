@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli, run_semrl, sample_lines
+from conftest import run_cli, sample_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -152,8 +152,8 @@ def test_wandb_offline_runs_one_per_stage_with_every_reward_component(tiny_encod
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }
-    result = run_semrl(
-        ["run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(out), "report_to=wandb"], env=env
+    result = run_cli(
+        "run", str(grpo_config(tmp_path, tiny_encoder)), "--out", str(out), "report_to=wandb", env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wandb:" not in result.stderr  # WANDB_SILENT keeps the progress line alone

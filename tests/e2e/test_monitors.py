@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import complete_checkpoints, free_port, run_cli, run_semrl, sample_lines, start_semrl
+from conftest import complete_checkpoints, free_port, run_cli, sample_lines, start_semrl
 from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,7 +178,7 @@ def test_a_resumed_stage_reads_its_cold_start_tau_back(tiny_encoder, tmp_path):
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in tampered)
     (stage / "tau_cold_start.jsonl").write_text(text, encoding="utf-8")
 
-    resumed = run_semrl(args + ["--resume"], env=env)
+    resumed = run_cli(*args, "--resume", env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (stage / "tau_cold_start.jsonl").read_text(encoding="utf-8") == text  # not sampled again
     metrics = json.loads((stage / "metrics.json").read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from conftest import run_cli, run_semrl
+from conftest import run_cli
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
 
@@ -100,7 +100,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     # all the same: thread counts do not change these results)
     for name, extra, threads in (("serial", [], "1"), ("parallel", ["parallel=2"], None)):
         env = {**ENV, "OMP_NUM_THREADS": threads} if threads else ENV
-        result = run_semrl(["run", str(config), "--out", str(tmp / name), *extra], env=env)
+        result = run_cli("run", str(config), "--out", str(tmp / name), *extra, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         out[name] = tmp / name
         (tmp / f"{name}.stderr").write_text(result.stderr, encoding="utf-8")

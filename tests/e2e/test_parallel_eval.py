@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_semrl
+from conftest import run_cli
 from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ CURVE_ARMS = ["rl_a", "cold_sft"]  # rl_b: no curve
 
 
 def semrl(*args: str) -> subprocess.CompletedProcess:
-    return run_semrl(list(args), env=ENV)
+    return run_cli(*args, env=ENV)
 
 
 def experiment(encoder: Path, **extra) -> dict:

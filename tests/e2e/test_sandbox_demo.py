@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import run_semrl
+from conftest import run_cli
 
 CLAIM_IDS = ["C1", "C2", "C3", "C4", "C5", "C6"]
 # one row per reward variant of the demo for C1, C2, C3 and C5; C4 and C6 one row each
@@ -39,7 +39,7 @@ def test_quick_demo_writes_report_claims_and_seeds_aggregate(tmp_path, seeds):
     (tmp_path / "smaller.yaml").write_text(SMALLER_QUICK, encoding="utf-8")
     # a relative --out from the working directory, exactly as `make demo` runs it (--out runs/demo)
     command = ["demo", "--quick", "--config", "smaller.yaml", "--seeds", str(seeds), "--out", "demo"]
-    result = run_semrl(command, env=env, cwd=tmp_path, timeout=1200)
+    result = run_cli(*command, env=env, cwd=tmp_path, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "demo"
     demo = out / "seed-0" if seeds > 1 else out
@@ -127,7 +127,7 @@ def test_quick_demo_writes_report_claims_and_seeds_aggregate(tmp_path, seeds):
 
     # `semrl report` on a demo folder rebuilds the demo's report, its own tables included
     (run / "summary.md").unlink()
-    rebuilt = run_semrl(["report", str(demo)], env=env, timeout=300)
+    rebuilt = run_cli("report", str(demo), env=env, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     rebuilt_summary = (run / "summary.md").read_text(encoding="utf-8")
     assert (
@@ -140,7 +140,7 @@ def test_a_rerun_reuses_the_cached_world_base_model_and_encoder(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEMRL_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     timings = []
     for out in ("first", "again"):
-        result = run_semrl(["demo", "--quick", "--out", str(tmp_path / out)], env=env, timeout=900)
+        result = run_cli("demo", "--quick", "--out", str(tmp_path / out), env=env, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
         sandbox = json.loads((tmp_path / out / "mt" / "sandbox.json").read_text(encoding="utf-8"))
         timings.append(sandbox["timings"])

@@ -17,7 +17,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import free_port, semrl_rank, start_until_checkpoint, write_jsonl
+from conftest import free_port, start_until_checkpoint, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCELERATE = ROOT / "configs" / "accelerate"
@@ -27,7 +27,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "NO_COLOR": 
 
 def launch(config_file: str, *args: str, port: int | None = None, machines: str | None = None) -> list[str]:
     """`accelerate launch --config_file configs/accelerate/X --num_processes 2 -m semrl ARGS` (each
-    rank forked by the test fork server: conftest.semrl_rank);
+    rank a real `python -m semrl` process);
     `machines` "RANK" makes it one of two machines (one process each) meeting on 127.0.0.1."""
     command = [
         str(Path(sys.executable).parent / "accelerate"),
@@ -41,7 +41,7 @@ def launch(config_file: str, *args: str, port: int | None = None, machines: str 
     ]
     if machines is not None:
         command += ["--num_machines", "2", "--machine_rank", machines, "--main_process_ip", "127.0.0.1"]
-    return command + semrl_rank(*args)
+    return [*command, "-m", "semrl", *args]
 
 
 def write_config(path: Path, config: dict) -> Path:

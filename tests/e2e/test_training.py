@@ -16,7 +16,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import free_port, run_cli, run_semrl, semrl_rank, write_jsonl
+from conftest import free_port, run_cli, write_jsonl
 from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,7 +246,7 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
             "no",
             "--dynamo_backend",
             "no",
-            *semrl_rank("train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")),
+            *("-m", "semrl", "train", "grpo", "--config", str(config), "--out", str(tmp_path / "run")),
         ],
         env=env,
         capture_output=True,
@@ -263,7 +263,7 @@ def test_accelerate_two_cpu_processes_run_grpo(tmp_path):
             encoding="utf-8"
         )
     )
-    single = run_semrl(["train", "grpo", "--config", str(config), "--out", str(tmp_path / "single")], env=env)
+    single = run_cli("train", "grpo", "--config", str(config), "--out", str(tmp_path / "single"), env=env)
     assert single.returncode == 0
     single_state = json.loads(
         sorted((tmp_path / "single" / "train" / "grpo").glob("checkpoint-*/trainer_state.json"))[

@@ -280,7 +280,7 @@ def test_audit_bad_row(tmp_path):
 @pytest.mark.parametrize("command", [["run"], ["train", "sft", "--config"]])
 def test_a_bad_config_is_refused_before_torch_loads(command):
     """Config errors are the commonest mistake: the answer should take a second, not the 10 s it
-    takes to import torch and transformers (a fresh interpreter: the fork server has them loaded)."""
+    takes to import torch and transformers (a fresh interpreter: this test process has them loaded)."""
     bad = str(ROOT / "tests" / "data" / "bad" / "arm_name_dot.yaml")
     code = (
         "import runpy, sys\n"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import semrl
-from conftest import complete_checkpoints, free_port, poisoned_copy, semrl_rank, start_until_checkpoint
+from conftest import complete_checkpoints, free_port, poisoned_copy, start_until_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -60,7 +60,9 @@ def accelerate(*args: str) -> list[str]:
         "no",
         "--main_process_port",
         str(free_port()),
-        *semrl_rank(*args),
+        "-m",
+        "semrl",
+        *args,
     ]
 
 

@@ -20,7 +20,6 @@ from conftest import (
     cli_in_process,
     experiment,
     run_cli,
-    run_semrl,
     start_semrl,
     stderr_lines,
     write_jsonl,
@@ -203,7 +202,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert (stage / f"checkpoint-{step}" / "trainer_state.json").exists()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["s/sft"]["status"] == "stopped"
-    resumed = run_semrl(args + ["--resume"], env=ENV)
+    resumed = run_cli(*args, "--resume", env=ENV)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["stages"]["s/sft"]["status"] == "done"
