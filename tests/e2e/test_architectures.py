@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import run_cli, sample_lines
+from semrl.run_folder import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
@@ -84,7 +85,7 @@ def test_family_runs_end_to_end_with_lora(tmp_path, family):
         }[family]
     )
     for stage in ("sft", "grpo"):
-        final = run / "rl" / stage / "final"
+        final = Run(run).arm_stage("rl", stage) / "final"
         assert not list(final.glob("adapter_*")), f"{stage}: LoRA adapter left unmerged"
         model = AutoModelForCausalLM.from_pretrained(final)
         assert type(model) is type(base)

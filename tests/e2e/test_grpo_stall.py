@@ -48,7 +48,7 @@ def grpo_stage(
         **grpo,
     )
     config = RewardConfig.model_validate(rewards)
-    run, out = Run(root), Run(root).arm_stage("rl", "grpo")
+    run, out = Run(root), root / "rl" / "grpo"
     record_stage(
         run,
         "rl/grpo",
