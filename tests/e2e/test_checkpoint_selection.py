@@ -182,6 +182,23 @@ def test_resume_after_a_kill_during_selection_neither_retrains_nor_rescores(run,
     assert weights(stage, "final") == weights(Run(run).arm_stage("rl", "grpo"), "final")
 
 
+def test_eval_with_other_scoring_settings_finds_the_trained_folders(run, tmp_path):
+    """A GRPO stage with selection is named by the eval settings selection scores with, so
+    `semrl eval RUN eval.resamples=...` plans other folder names; it reads the ones the run recorded."""
+    from semrl.experiment_config import load_experiment
+    from semrl.recipes.plan import planned_folder
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    replanned = planned_folder(load_experiment(copy / "config.yaml", ["eval.resamples=30"]), "rl", "grpo")
+    assert copy / replanned != Run(copy).arm_stage("rl", "grpo")
+    result = run_cli("eval", str(copy), "--arm", "rl", "eval.resamples=30")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((copy / "eval" / "rl.json").read_text(encoding="utf-8"))["model"].startswith(
+        str(Run(copy).arm_stage("rl", "grpo"))
+    )
+
+
 def test_selecting_with_the_rewards_own_encoder_is_refused(tmp_path):
     path = config(tmp_path, grpo={**GRPO, "select": {"dev": 2, "metric": "sim", "encoder": "default"}})
     result = cli_in_process("run", str(path), "--dry-run")

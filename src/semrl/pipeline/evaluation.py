@@ -19,7 +19,7 @@ from semrl.experiment_config import ExperimentConfig, load_experiment
 from semrl.files import atomic_write_json, check_output_file, check_output_folder, read_jsonl
 from semrl.models.loading import check_model_reference
 from semrl.names import inside
-from semrl.recipes.plan import plan_arm
+from semrl.recipes.plan import plan_arm, recorded_folder
 from semrl.report.model_card import write_model_cards
 from semrl.rewards.encoder_binding import bind_eval_encoder
 from semrl.run_folder import Run
@@ -33,7 +33,7 @@ console = Console(stderr=True)
 
 def arm_stages(run_root: Path, exp: ExperimentConfig, arm) -> list[tuple[str, Path]]:
     """(stage name, folder) of each of the arm's stages, in training order."""
-    return [(plan.stage, run_root / plan.folder) for plan in plan_arm(exp, arm)]
+    return [(plan.stage, recorded_folder(run_root, plan)) for plan in plan_arm(exp, arm)]
 
 
 def _write(out_dir: Path, result: dict[str, Any]) -> None:

@@ -221,8 +221,9 @@ def plan_table(exp: ExperimentConfig, plans: list[StagePlan], train_n: int, test
     for plan in plans:
         first.setdefault(plan.folder, plan.key)
     table = Table(title=f"{exp.name}: {train_n} training rows, {test_n} test rows, seed {exp.seed}")
-    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings", "folder"):
+    for column in ("arm", "stage", "trainer", "starts from", "rows", "settings"):
         table.add_column(column)
+    table.add_column("folder", overflow="fold")  # whole, wrapped: the name is what finds the stage
     arms = {arm.name: arm for arm in exp.arms}  # the plans are the arms'
     for plan in plans:
         arm = arms[plan.arm]

@@ -16,7 +16,7 @@ from typing import Any
 from semrl.errors import UserError
 from semrl.experiment_config import load_experiment
 from semrl.files import atomic_write_json, check_output_folder, publish_folder, read_json
-from semrl.recipes.plan import plan_arm
+from semrl.recipes.plan import plan_arm, recorded_folder
 from semrl.report.model_card import public_signature, render_card
 
 NOT_EXPORTED = ("README.md",)  # replaced by the card written here
@@ -56,7 +56,7 @@ def _arm_final(run_root: Path, arm_name: str):
             f"{run_root / 'config.yaml'}: arms: no arm named {arm_name!r}; the run's arms are {names}"
         )
     plans = plan_arm(exp, arm)
-    final = run_root / plans[-1].folder / "final"
+    final = recorded_folder(run_root, plans[-1]) / "final"
     status = read_json(run_root / "manifest.json").get("stages", {}).get(plans[-1].key, {}).get("status")
     if status != "done" or not (final / "config.json").is_file():
         raise UserError(

@@ -19,6 +19,7 @@ from semrl.errors import UserError
 from semrl.recipes.registry import RECIPES
 from semrl.recipes.stages import Part, StageCall, Trainer
 from semrl.rewards import build_reward
+from semrl.run_folder import Run
 
 STAGES_FOLDER = "stages"
 
@@ -130,3 +131,10 @@ def planned_folder(exp, arm: str, stage: str) -> str:
     if found is None:
         raise UserError(f"arms: no stage {arm}/{stage} in the plan")
     return found
+
+
+def recorded_folder(root: Path, plan: StagePlan) -> Path:
+    """The folder the run's manifest records for the arm's stage (what was trained), else the planned
+    one: `semrl eval RUN_DIR eval.batch_size=...` re-plans with evaluation settings that a GRPO
+    stage with checkpoint selection hashes, so the plan alone may name another folder."""
+    return Run(root).arm_stages(plan.arm).get(plan.stage) or Path(root) / plan.folder

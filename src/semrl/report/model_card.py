@@ -213,7 +213,7 @@ def write_model_cards(run_root: str | Path) -> list[Path]:
     for arm, plans in arms:
         result = _arm_result(run_root, arm.name)
         for plan in plans:
-            folder = run_root / plan.folder
+            folder = run_root / stages.get(plan.key, {}).get("folder", plan.folder)
             if stages.get(plan.key, {}).get("status") != "done" or not (folder / "final").is_dir():
                 continue
             evaluated = result if plan == plans[-1] else None
