@@ -278,12 +278,10 @@ class Run:
         """The folder of a stage that is not part of a recipe (`semrl train rm|encoder`)."""
         return inside(self.root, self.root / arm / stage, f"stage folder of arm {arm!r}")
 
-    def stage_folders(self) -> dict[str, Path]:
-        """{"arm/stage": folder} of every stage the manifest records, sorted by key: the folder each
-        was trained in, or reads when another arm trained the same stage (`semrl train` stages
-        live in train/<stage>)."""
+    def _recorded_folders(self) -> dict[str, Path]:
+        """{"arm/stage": folder} in the manifest's order (plan order: recorded when the run starts)."""
         found = {}
-        for key, entry in sorted(self.manifest()["stages"].items()):
+        for key, entry in self.manifest()["stages"].items():
             if "/" not in key or not isinstance(entry, dict):
                 continue
             folder = entry.get("folder", key)
@@ -291,14 +289,17 @@ class Run:
                 found[key] = inside(self.root, self.root / folder, f"stage folder of {key}")
         return found
 
+    def stage_folders(self) -> dict[str, Path]:
+        """{"arm/stage": folder} of every stage the manifest records, sorted by key: the folder each
+        was trained in, or reads when another arm trained the same stage (`semrl train` stages
+        live in train/<stage>)."""
+        return dict(sorted(self._recorded_folders().items()))
+
     def arm_stages(self, arm: str) -> dict[str, Path]:
         """{stage: folder} of the arm's stages, in training order."""
-        stages = self.manifest()["stages"]
         return {
             key.split("/", 1)[1]: folder
-            for key, folder in sorted(
-                self.stage_folders().items(), key=lambda item: list(stages).index(item[0])
-            )
+            for key, folder in self._recorded_folders().items()
             if key.split("/", 1)[0] == arm
         }
 
