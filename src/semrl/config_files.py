@@ -121,4 +121,5 @@ def validate(model: type[T], data: dict[str, Any], source: str | Path) -> T:
 
 
 def load_config(model: type[T], path: str | Path) -> T:
+    """A YAML file validated against `model`; a problem is one UserError naming the file and field."""
     return validate(model, load_yaml(path), path)

@@ -19,6 +19,7 @@ from semrl.errors import UserError
 from semrl.metrics.registry import METRICS
 from semrl.models.tiny import TinySpec
 from semrl.names import PathName, PathText
+from semrl.plugins import load_plugin
 from semrl.recipes import RECIPES
 from semrl.rewards.config import RewardConfig
 from semrl.tasks import TASKS
@@ -377,6 +378,8 @@ class RMSpec(StrictModel):
 
 
 class EncoderSpec(StrictModel):
+    """The sentence encoder a run trains when a reward names `run:encoder` (its pairs and steps)."""
+
     train: PathText | None = Field(
         None,
         description="pairs: anchor, positive (parallel or paraphrase); default: "
@@ -441,7 +444,14 @@ class EvalSpec(StrictModel):
     encoder: PathText = Field(
         "default", description="encoder for the similarity metric; 'run:encoder' allowed"
     )
-    metrics: list[str] | None = Field(None, description="task metrics; default by task type")
+    metrics: list[str] | None = Field(
+        None, description="task metrics; default by task type (a plugin may register more)"
+    )
+    metric_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings a metric reads, by metric name, e.g. {oracle: {world: path}} (plugin "
+        "metrics; each checks its own)",
+    )
     batch_size: int = Field(16, ge=1, description="prompts generated at once")
     max_new_tokens: int | None = Field(None, ge=1, description="default: decoding.max_new_tokens")
     resamples: int = Field(1000, ge=10, description="bootstrap resamples for 95% intervals")
@@ -476,11 +486,18 @@ class ArmSpec(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
+    """An experiment YAML: the base model, the task and its data, the rewards and the arms to train."""
+
     name: PathName = Field(
         pattern=r"^[A-Za-z0-9_.-]+$", description="the run's name; its folder is output_dir/name"
     )
     seed: int = Field(
         0, ge=0, le=MAX_SEED, description="seeds the split, sampling, initialisation and every drawn sample"
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="your own code, imported first: modules (installed or on PYTHONPATH) or .py files "
+        "(relative to this file) that register task metrics (docs: extending semrl)",
     )
     output_dir: str = Field("runs", description="parent folder of the run when --out is not given")
     report_to: Literal["none", "tensorboard", "wandb"] = Field(
@@ -517,6 +534,17 @@ class ExperimentConfig(StrictModel):
         default_factory=list,
         description="what `semrl run` trains: each arm a recipe, with its own overrides and rewards",
     )
+
+    @field_validator("plugins")
+    @classmethod
+    def _import_plugins(cls, names: list[str]) -> list[str]:
+        """Imported while the config is read, so `eval.metrics` may name what they register."""
+        for name in names:
+            try:
+                load_plugin(name)
+            except (ImportError, SyntaxError, ValueError) as exc:  # not found, not Python, a name taken
+                raise ValueError(f"{name}: cannot import it: {type(exc).__name__}: {exc}") from None
+        return names
 
     @field_validator("parallel", mode="before")
     @classmethod
@@ -644,6 +672,11 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
             if key in section:
                 section[key] = resolve_path(section[key], base)
 
+    if isinstance(data.get("plugins"), list):
+        data["plugins"] = [
+            str((base / name).resolve()) if isinstance(name, str) and name.endswith(".py") else name
+            for name in data["plugins"]
+        ]
     fix(data.get("data"), ("train", "test"))
     fix(data.get("model"), ("path",))
     fix(data.get("rm"), ("train", "test", "model"))
@@ -666,6 +699,7 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """An experiment YAML with `key=value` overrides applied and its paths made relative to the file."""
     data = load_yaml(path)
     apply_overrides(data, overrides or [])
     resolve_relative_paths(data, Path(path).resolve().parent)

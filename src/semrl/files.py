@@ -251,6 +251,7 @@ def sha256_text(text: str) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
+    """UTF-8 text written to a temporary file and renamed, so a reader never sees half of it."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -338,6 +339,7 @@ def read_json(path: str | Path, remedy: str = "", *, default: Any = _REQUIRED, o
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Strict JSON (no NaN), written whole or not at all."""
     atomic_write_text(path, to_json(obj, indent=2, where=str(path)) + "\n")
 
 
@@ -347,4 +349,5 @@ def jsonl_text(rows: Iterable[dict[str, Any]], where: str | Path) -> str:
 
 
 def atomic_write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """One strict JSON object a line, written whole or not at all."""
     atomic_write_text(path, jsonl_text(rows, path))

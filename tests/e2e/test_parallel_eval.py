@@ -24,6 +24,7 @@ from semrl.run_folder import Run
 ROOT = Path(__file__).resolve().parents[2]
 BO_ZH = ROOT / "configs" / "examples" / "data" / "tiny-bo-zh.jsonl"
 SUITE = ROOT / "configs" / "examples" / "general" / "suite.yaml"
+PLUGIN = ROOT / "tests" / "data" / "plugins" / "length_ratio.py"  # a metric from outside semrl
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
 CURVE_ARMS = ["rl_a", "cold_sft"]  # rl_b: no curve
 
@@ -37,6 +38,7 @@ def experiment(encoder: Path, **extra) -> dict:
         "name": "par-eval",
         "seed": 0,
         "parallel": 1,  # training; each copy sets its own
+        "plugins": [str(PLUGIN)],
         "model": {
             "tiny": {
                 "vocab_size": 512,
@@ -75,6 +77,8 @@ def experiment(encoder: Path, **extra) -> dict:
             "suite": str(SUITE),
             "encoder": str(encoder),
             "resamples": 50,
+            "metrics": ["bleu", "chrf", "sim", "lang", "length_ratio"],
+            "metric_options": {"length_ratio": {"against": "source"}},
             "curve_every": 3,
             "curve_arms": CURVE_ARMS,
         },
@@ -167,6 +171,15 @@ def test_parallel_evaluation_equals_the_sequential_one(evaluated):
     )  # workers ended by SIGTERM leave nothing behind
     rl_a = json.loads(serial["rl_a.json"].read_text(encoding="utf-8"))
     assert rl_a["alignment_tax"] and rl_a["drift"]  # the workers had the base's per-item results
+    # the plugin's metric, scored in the workers (which import the plugin the config names) as in the
+    # main process, against the sources as its option asks
+    assert rl_a["task"]["length_ratio"]["signature"] == "length_ratio|chars"
+    outputs = [
+        json.loads(line) for line in serial["rl_a.outputs.jsonl"].read_text(encoding="utf-8").splitlines()
+    ]
+    assert [row["seg_length_ratio"] for row in outputs] == [
+        len(row["hypothesis"]) / max(len(row["source"]), 1) for row in outputs
+    ]
 
 
 def test_curve_arms_limits_the_curves(evaluated):

@@ -95,6 +95,12 @@ def test_quick_demo_writes_report_claims_and_seeds_aggregate(tmp_path, seeds):
         assert entry["warning"] in (True, False) and entry["oracle"]["class"] in ("hacked", "learned", "flat")
         tau = sandbox["tau_cold_start"][arm]["semantic"]
         assert tau["quantile"] == 0.5 and tau["n"] >= 1 and -1.0 <= tau["value"] < 1.0
+    # the oracle is also a semrl task metric (the plugin the experiment YAML names): evaluation scored
+    # every arm's outputs with it, and it agrees with the sandbox's own reading of the same outputs
+    for arm, evaluated in results["arms"].items():
+        oracle = evaluated["task"]["oracle"]
+        assert oracle["scale"] == "fraction 0..1" and len(oracle["ci95"]) == 2
+        assert oracle["value"] == pytest.approx(sandbox["oracle"][arm]["adequacy"]["value"])
     verdict = sandbox["oracle"]["semantic_rl"]
     assert {"adequacy", "grammatical", "purity", "coverage", "distinct"} <= set(verdict)
     assert set(verdict["coverage"]) == {"covered", "uncovered"} and 1 <= verdict["distinct"] <= verdict["n"]

@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "semrl.files",
             "semrl.names",
             "semrl.notices",
+            "semrl.plugins",
             "semrl.hub",
             "semrl.devices",
             "semrl.distributed",
@@ -40,6 +41,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("checks", ["semrl.checks"]),
     ("pipeline", ["semrl.pipeline"]),
     ("studies", ["semrl.studies"]),
+    ("api", ["semrl.api"]),
     ("apps", ["semrl.sandbox", "semrl.tour", "semrl.terminal_tables"]),
     ("cli", ["semrl.cli", "semrl.__main__"]),
 ]
@@ -145,6 +147,33 @@ def test_internal_imports_sit_at_module_top():
     imports = internal_imports()
     inside = [f"{a} -> {b}" for a, b, lazy in imports if lazy]
     assert len(inside) <= MAX_INSIDE_FUNCTIONS * len(imports), (len(inside), len(imports), inside)
+
+
+def past_the_api(app: str, src: Path = SRC) -> list[str]:
+    """The imports of `app`'s modules that reach into semrl other than through semrl.api."""
+    return sorted(
+        {
+            f"{a} imports {b}"
+            for a, b, _ in internal_imports(src)
+            if a.startswith(app + ".") and b != "semrl.api" and not b.startswith(app + ".")
+        }
+    )
+
+
+def test_the_sandbox_uses_semrl_only_through_its_api():
+    """The sandbox is an app built on semrl as a user's would be: everything it needs is public."""
+    assert not past_the_api("semrl.sandbox"), "\n".join(past_the_api("semrl.sandbox"))
+
+
+def test_the_api_check_finds_a_private_import(tmp_path):
+    package = tmp_path / "semrl"
+    (package / "app").mkdir(parents=True)
+    for name in ("__init__.py", "api.py", "files.py", "app/__init__.py", "app/helper.py"):
+        (package / name).write_text("")
+    (package / "app" / "main.py").write_text(
+        "from semrl.api import x\nfrom semrl.app.helper import y\nfrom semrl.files import z\n"
+    )
+    assert past_the_api("semrl.app", tmp_path) == ["semrl.app.main imports semrl.files"]
 
 
 def test_the_check_finds_a_planted_circle(tmp_path):

@@ -101,21 +101,36 @@ def check_template(template: str | None, field: str, known: tuple[str, ...]) -> 
 
 
 def check_metrics(exp: ExperimentConfig) -> None:
-    """eval.metrics are metrics the evaluation computes, and `lang` has a script to look for."""
-    from semrl.metrics.scoring import METRICS
+    """eval.metrics are metrics the evaluation computes (semrl's or a plugin's), their options are
+    what each metric reads, and `lang` has a script to look for."""
+    from semrl.metrics.registry import metric_names, metric_type
     from semrl.tasks import TASKS
     from semrl.text.scripts import resolve_scripts
 
+    known = metric_names()
     metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASKS[exp.task.type].metrics)
     if exp.eval.metrics is not None and not metrics:
         raise UserError(
-            f"eval.metrics: empty; give some of {', '.join(METRICS)} (or leave it out for the task's)"
+            f"eval.metrics: empty; give some of {', '.join(known)} (or leave it out for the task's)"
         )
     for name in metrics:
-        if name not in METRICS:
-            raise UserError(f"eval.metrics: unknown metric {name!r}; choose from {', '.join(METRICS)}")
+        if name not in known:
+            raise UserError(f"eval.metrics: unknown metric {name!r}; choose from {', '.join(known)}")
     if len(set(metrics)) != len(metrics):
         raise UserError(f"eval.metrics: {metrics} names a metric twice")
+    for name, options in exp.eval.metric_options.items():
+        if name not in metrics:
+            raise UserError(
+                f"eval.metric_options: {name!r} is not among the metrics evaluated ({', '.join(metrics)})"
+            )
+        check = metric_type(name).check_options
+        try:
+            if check is not None:
+                check(options)
+            elif options:
+                raise ValueError("this metric takes no options")
+        except ValueError as exc:
+            raise UserError(f"eval.metric_options.{name}: {exc}") from None
     if "lang" in metrics:
         lang = exp.task.target_lang or exp.task.source_lang
         try:

@@ -116,6 +116,7 @@ def run_benchmark(
 def run_suite(
     suite: SuiteConfig, items: dict[str, list[dict[str, Any]]], model, tokenizer, base=None, seed: int = 0
 ) -> dict[str, Any]:
+    """Every benchmark of the general suite on `model` (against `base` for the drift measures)."""
     return {
         spec.name: run_benchmark(spec, items[spec.name], model, tokenizer, base, seed)
         for spec in suite.benchmarks

@@ -18,6 +18,8 @@ from semrl.text.decoding import strip_broken_tail
 
 @dataclass(frozen=True)
 class GenerationSettings:
+    """How outputs are decoded: greedy by default, so an evaluation is repeatable."""
+
     max_new_tokens: int = 64
     do_sample: bool = False
     temperature: float = 1.0

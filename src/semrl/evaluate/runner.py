@@ -23,6 +23,7 @@ from semrl.experiment_config import ExperimentConfig
 from semrl.files import atomic_write_json, atomic_write_jsonl
 from semrl.models.loading import load_for_generation
 from semrl.names import inside
+from semrl.plugins import load_plugins
 from semrl.tasks import TASKS
 from semrl.train.checkpoints import stage_checkpoints
 
@@ -69,6 +70,7 @@ class Evaluator:
             out_dir,
             device,
         )
+        load_plugins(exp.plugins)  # a worker process was handed the config, not the YAML it came from
         self.encoder = encoder or exp.eval.encoder
         self.suite: SuiteConfig | None
         self.suite, self.items = load_suite(exp.eval.suite) if exp.eval.suite else (None, {})
@@ -101,6 +103,8 @@ class Evaluator:
             resamples or self.exp.eval.resamples,
             self.exp.seed,
             self.exp.eval.metrics,
+            self.rows,
+            self.exp.eval.metric_options,
         )
         return metrics, hyps, segments
 

@@ -20,6 +20,7 @@ def _indices(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def percentile_interval(samples: Sequence[float] | np.ndarray, level: float = 0.95) -> list[float]:
+    """The central `level` interval of bootstrap samples, [lo, hi]."""
     alpha = (1.0 - level) / 2.0
     return [float(np.quantile(samples, alpha)), float(np.quantile(samples, 1.0 - alpha))]
 
@@ -27,6 +28,7 @@ def percentile_interval(samples: Sequence[float] | np.ndarray, level: float = 0.
 def bootstrap_mean(
     values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
 ) -> list[float] | None:
+    """95% percentile-bootstrap interval of the mean; None for no values."""
     data = np.asarray(values, dtype=float)
     if len(data) == 0:
         return None

@@ -5,7 +5,8 @@ Per-segment scores are returned too, so outputs can be read beside them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -49,14 +50,18 @@ def evaluate_task(
     resamples: int = 1000,
     seed: int = 0,
     metrics: Sequence[str] | None = None,
+    rows: Sequence[Mapping[str, Any]] = (),
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """({metric: {value, ci95, signature, scale}}, {metric: per-segment values})."""
+    """({metric: {value, ci95, signature, scale}}, {metric: per-segment values}). `rows`: the rows
+    the texts come from, and `options`: eval.metric_options, for metrics that read more than text."""
     names = list(metrics or TASKS[task_type].metrics)
     results: dict[str, Any] = {}
     segments: dict[str, list[float]] = {}
-    inputs = MetricInputs(lang, encoder, threshold=threshold)
+    shared = MetricInputs(lang, encoder, threshold=threshold, rows=rows)
     for name in names:
         entry = metric_type(name)
+        inputs = replace(shared, options=(options or {}).get(name, {}))
         values = entry.segments(hyps, refs, inputs)
         if entry.sacrebleu is not None:
             results[name] = _sacrebleu_with_interval(

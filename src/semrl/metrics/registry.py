@@ -3,13 +3,15 @@
 `semrl score` reads each entry's corpus score; evaluation reads its per-segment scores and
 resamples them (or, for BLEU and chrF++, sacrebleu's sufficient statistics) for a 95% interval.
 A new metric is one entry in METRIC_TYPES: both then know it, and so do `--metrics` and
-`eval.metrics`, which list METRICS.
+`eval.metrics`. A metric that lives outside semrl (the sandbox's oracle, a user's own) is
+registered with `register_metric` by a module the experiment's `plugins:` names: each process
+that loads the config imports it, so evaluation workers know the metric too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from semrl.metrics.language import DEFAULT_THRESHOLD, language_consistency, passes_language
@@ -32,13 +34,16 @@ Texts = Sequence[str]
 
 @dataclass(frozen=True)
 class MetricInputs:
-    """What a metric may need beside the texts: the target language, the similarity encoder and the
-    language-consistency threshold."""
+    """What a metric may need beside the texts: the target language, the similarity encoder, the
+    language-consistency threshold, the rows scored (roles and id, aligned with the texts; empty
+    for `semrl score`) and the metric's own `eval.metric_options`."""
 
     lang: str | None
     encoder: str | None = None
     device: str | None = None
     threshold: float = DEFAULT_THRESHOLD
+    rows: Sequence[Mapping[str, Any]] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 Segments = Callable[[Texts, Texts, MetricInputs], list[float]]
@@ -46,6 +51,9 @@ Segments = Callable[[Texts, Texts, MetricInputs], list[float]]
 
 @dataclass(frozen=True)
 class MetricType:
+    """A task metric: its scale, its corpus score (`semrl score`) and one score per output
+    (evaluation's mean and interval)."""
+
     name: str
     scale: str
     corpus: Callable[[Texts, Texts, MetricInputs], CorpusScore]  # `semrl score`'s corpus value
@@ -55,12 +63,14 @@ class MetricType:
     # the sacrebleu metric whose sufficient statistics evaluation resamples; None: the segments' mean
     sacrebleu: Callable[[MetricInputs], Any] | None = None
     against_source: bool = False  # `semrl score --src` also scores outputs against the sources
+    # checks `eval.metric_options` for this metric before anything runs (raises ValueError)
+    check_options: Callable[[Mapping[str, Any]], None] | None = None
 
     def mean_signature(self, hyps: Texts, refs: Texts, inputs: MetricInputs) -> str:
         """How the segments were scored, for the mean evaluation reports (read off the first pair)."""
         if self.signature is not None:
             return self.signature(hyps, refs, inputs)
-        return self.corpus(hyps[:1], refs[:1], inputs).signature
+        return self.corpus(hyps[:1], refs[:1], replace(inputs, rows=inputs.rows[:1])).signature
 
 
 def _pairs(score: Callable[[str, str, str | None], float], scale: float = 1.0) -> Segments:
@@ -117,7 +127,22 @@ METRIC_TYPES: tuple[MetricType, ...] = (  # the order is the one messages list t
     ),
 )
 BY_NAME: dict[str, MetricType] = {entry.name: entry for entry in METRIC_TYPES}
-METRICS: tuple[str, ...] = tuple(BY_NAME)
+METRICS: tuple[str, ...] = tuple(BY_NAME)  # semrl's own; `metric_names()` adds the registered ones
+
+
+def register_metric(entry: MetricType) -> MetricType:
+    """Make a metric known to evaluation, `eval.metrics` and the report. Registering the same
+    entry again (a module imported twice) is harmless; another metric under a taken name is not."""
+    taken = BY_NAME.get(entry.name)
+    if taken is not None and taken != entry:
+        raise ValueError(f"metric {entry.name!r} is already registered")
+    BY_NAME[entry.name] = entry
+    return entry
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every metric this process knows: semrl's, then the registered ones."""
+    return tuple(BY_NAME)
 
 
 def metric_type(name: str) -> MetricType:

@@ -71,6 +71,8 @@ def _clamp(score: float) -> float:
 
 @dataclass(frozen=True)
 class CorpusScore:
+    """A corpus-level score on its metric's scale, with the signature that says how it was computed."""
+
     score: float  # 0-100
     signature: str
 

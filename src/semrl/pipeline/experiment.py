@@ -250,6 +250,8 @@ def run_experiment(
     dry_run: bool,
     report: bool = True,
 ) -> Path:
+    """`semrl run`: check the config, train each distinct stage once, evaluate and report; the run's
+    folder. `resume` continues a stopped run; `dry_run` only checks and prints the plan."""
     exp = load_experiment(config_path, overrides)
     plans = plan_experiment(exp)
     train, test = preflight(exp)

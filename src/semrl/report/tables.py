@@ -28,11 +28,16 @@ def _relative(entry: dict[str, Any]) -> str:
     return f"– ({reason})" if reason else "–"
 
 
+def _digits(entry: dict[str, Any] | None) -> int:
+    """Two decimals on a 0-100 scale (BLEU, chrF++, ROUGE-L), four on a fraction or a cosine."""
+    return 2 if entry and entry.get("scale") == "0-100" else 4
+
+
 def task_table(results: dict[str, Any]) -> Table:
     arms = results["arms"]
     metrics = list(next(iter(arms.values()))["task"]) if arms else []
     rows = [
-        [name] + [_fmt(arm["task"].get(m), 4 if m in ("sim", "lang") else 2) for m in metrics]
+        [name] + [_fmt(arm["task"].get(m), _digits(arm["task"].get(m))) for m in metrics]
         for name, arm in arms.items()
     ]
     return ("Task quality on the test split (95% bootstrap intervals)", ["arm"] + metrics, rows)

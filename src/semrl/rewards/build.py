@@ -18,6 +18,7 @@ def build_component(spec: Any, columns: dict[str, str]) -> RewardComponent:
 
 
 def build_reward(config: RewardConfig) -> ComposedReward:
+    """The reward a config describes, as one callable TRL's trainers take."""
     built = [build_component(spec, config.columns) for spec in config.specs()]
     components = list(zip(built, (spec.weight for spec in config.rewards), strict=False))
     gate = built[len(config.rewards)] if config.gate is not None else None

@@ -56,6 +56,8 @@ ROLES = ("reference", "source")
 
 
 class RewardConfig(StrictModel):
+    """A reward YAML: weighted components, an optional gate, and the columns they read."""
+
     rewards: list[ComponentSpec] = Field(
         min_length=1, description="the weighted components; the reward is sum(weight x value)"
     )

@@ -20,9 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.intervals import format_interval
-from semrl.evaluate.stats import bootstrap_paired_difference
-from semrl.files import read_jsonl
+from semrl.api import bootstrap_paired_difference, format_interval, read_jsonl
 from semrl.sandbox.variants import VARIANTS
 
 # C3/C5 say RL is "as good or better" in meaning. On 40-60 test items one wrong slot in one item

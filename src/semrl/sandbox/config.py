@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.config_files import StrictModel
+from semrl.api import StrictModel
 from semrl.sandbox.pretrain import BaseModelSpec
 from semrl.sandbox.variants import VariantName
 from semrl.sandbox.world import WorldSpec

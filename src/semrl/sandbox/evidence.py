@@ -8,13 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.preference import compare
-from semrl.evaluate.stats import bootstrap_mean
-from semrl.files import read_json, read_jsonl
-from semrl.rewards.audit import audit
-from semrl.rewards.build import build_reward
-from semrl.rewards.config import RewardConfig
-from semrl.run_folder import Run
+from semrl.api import RewardConfig, Run, audit, bootstrap_mean, build_reward, compare, read_json, read_jsonl
 from semrl.sandbox.grammar import Meaning, realise_l
 from semrl.sandbox.learning import reward_trend, weight_movement
 from semrl.sandbox.measures import chance_adequacy, load_world, test_meanings

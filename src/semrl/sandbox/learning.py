@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.trends import MIN_ENTRIES, MIN_WINDOW, reward_trend
-from semrl.files import read_json
+from semrl.api import MIN_ENTRIES, MIN_WINDOW, read_json, reward_trend
 
 __all__ = ["MIN_ENTRIES", "MIN_WINDOW", "learning_status", "reward_trend", "weight_movement"]
 

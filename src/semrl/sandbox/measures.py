@@ -14,10 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from semrl.encoders.loading import load_encoder
-from semrl.evaluate.generation import GenerationSettings, generate
-from semrl.evaluate.stats import bootstrap_mean
-from semrl.files import read_json, read_jsonl
+from semrl.api import GenerationSettings, bootstrap_mean, generate, load_encoder, read_json, read_jsonl
 from semrl.sandbox.grammar import Meaning, realise_l, realise_mixed
 from semrl.sandbox.lexicon import SLOTS
 from semrl.sandbox.oracle import judge

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from semrl.api import resolve_scripts, syllables, target_share
 from semrl.sandbox.grammar import Meaning, h_variants, l_variants
 from semrl.sandbox.lexicon import SLOTS, Lexicon
-from semrl.text.scripts import resolve_scripts, target_share
-from semrl.text.tibetan import syllables
 
 _H_WORD = re.compile(r"[a-z]+")
 

@@ -14,12 +14,17 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.config_files import StrictModel
-from semrl.evaluate.benchmarks import run_suite
-from semrl.evaluate.suite import load_suite
-from semrl.files import publish_folder, read_json
-from semrl.models.tiny import TinySpec, build_tiny_lm
-from semrl.train.common import progress_callback, quiet
+from semrl.api import (
+    StrictModel,
+    TinySpec,
+    build_tiny_lm,
+    load_suite,
+    progress_callback,
+    publish_folder,
+    quiet,
+    read_json,
+    run_suite,
+)
 
 
 class BaseModelSpec(StrictModel):
@@ -108,7 +113,7 @@ if __name__ == "__main__":  # python -m semrl.sandbox.pretrain WORLD_DIR STEPS
     import sys
     import time
 
-    from semrl.files import to_json
+    from semrl.api import to_json
 
     world_dir = Path(sys.argv[1])
     texts = read_json(world_dir / "pretrain.txt")

@@ -14,11 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.runner import Evaluator
-from semrl.evaluate.trends import reward_trend
-from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, read_json, read_jsonl
-from semrl.run_folder import Run
+from semrl.api import (
+    Evaluator,
+    Run,
+    atomic_write_json,
+    hacking_check,
+    load_experiment,
+    read_json,
+    read_jsonl,
+    reward_trend,
+)
 from semrl.sandbox.claims import COLD_ARM, output_segments, paired
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import oracle_scores
@@ -26,7 +31,6 @@ from semrl.sandbox.selection import choose, dev_oracle, dev_summary
 from semrl.sandbox.side_experiments import fingerprint
 from semrl.sandbox.tradeoff import compare_methods
 from semrl.sandbox.world import World
-from semrl.train.hacking import hacking_check
 
 POINTS_DIR = "points"  # the chosen points' test outputs
 

@@ -7,11 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.intervals import MISSING, format_interval
-from semrl.files import read_json
-from semrl.report import build_report
-from semrl.report.stall import stall_table
-from semrl.report.tables import Table
+from semrl.api import MISSING, Table, build_report, format_interval, read_json, stall_table
 from semrl.sandbox.claims import claim_key
 from semrl.sandbox.tradeoff import tradeoff_figure
 

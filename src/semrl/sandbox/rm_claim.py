@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from semrl.evaluate.stats import bootstrap_mean, bootstrap_paired_difference
+from semrl.api import bootstrap_mean, bootstrap_paired_difference
 from semrl.sandbox.grammar import ERGATIVE, LOCATIVE, SHAD
 from semrl.sandbox.lexicon import TSHEG, Lexicon
 

@@ -21,12 +21,20 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from semrl.config_files import load_config
-from semrl.data.splits import split_rows
-from semrl.experiment_config import EncoderSpec
-from semrl.files import atomic_write_json, atomic_write_text, check_output_folder, publish_folder, read_json
-from semrl.pipeline.experiment import run_experiment
-from semrl.report.build import gather_results
+from semrl.api import (
+    EncoderSpec,
+    StageSettings,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_folder,
+    gather_results,
+    load_config,
+    publish_folder,
+    read_json,
+    run_encoder,
+    run_experiment,
+    split_rows,
+)
 from semrl.sandbox.claims import judge_claims, output_segments
 from semrl.sandbox.config import DemoConfig, spec_hash
 from semrl.sandbox.evidence import (
@@ -61,8 +69,6 @@ from semrl.sandbox.seeds import aggregate_seeds, seed_configs
 from semrl.sandbox.side_experiments import headline_transfer, reward_model_transfer
 from semrl.sandbox.variants import VARIANTS, rl_prefixes, variant_contrast
 from semrl.sandbox.world import write_world
-from semrl.train.encoder import run_encoder
-from semrl.train.settings import StageSettings
 
 console = Console(stderr=True)
 
@@ -127,10 +133,14 @@ def demo_rewards(config: DemoConfig, encoder: Path) -> dict[str, list[dict[str, 
     return out
 
 
+ORACLE_PLUGIN = "semrl.sandbox.oracle_metric"
+
+
 def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) -> dict[str, Any]:
     """The MT experiment (H -> L, the low-resource language generated, as the paper's task): cold
     start, strong SFT and GRPO on each reward variant at learning-rate multiples fixed in advance, an
-    SFT-continue control (cold start, then SFT on the rows RL sees) and the reward ablations."""
+    SFT-continue control (cold start, then SFT on the rows RL sees) and the reward ablations.
+    semrl evaluates every model with the oracle too, through the metric plugin `oracle_metric`."""
     rewards = demo_rewards(config, encoder)
     semantic = demo_rewards(config.model_copy(update={"variants": ["paper"]}), encoder)["paper"]
     bleu = {"type": "bleu", "weight": 1.0, "lang": "bo"}
@@ -161,6 +171,7 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
     return {
         "name": "sandbox-mt",
         "seed": config.seed,
+        "plugins": [ORACLE_PLUGIN],
         "parallel": "auto",
         "model": {"path": str(base)},
         "task": {
@@ -184,7 +195,8 @@ def experiment_dict(config: DemoConfig, world: Path, base: Path, encoder: Path) 
         "eval": {
             "suite": str(world / "general" / "suite.yaml"),
             "encoder": str(encoder),
-            "metrics": ["bleu", "chrf", "sim", "lang"],
+            "metrics": ["bleu", "chrf", "sim", "lang", "oracle"],
+            "metric_options": {"oracle": {"world": str(world)}},
             "curve_every": config.curve_every,
             "resamples": 500,
             "curve_arms": [arm_name(m, f) for m in curve_prefixes for f in config.learning_rates],

@@ -15,14 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from semrl.evaluate.runner import Evaluator
-from semrl.experiment_config import load_experiment
-from semrl.files import atomic_write_json, read_json, read_jsonl
-from semrl.run_folder import Run
+from semrl.api import (
+    Evaluator,
+    Run,
+    atomic_write_json,
+    load_experiment,
+    read_json,
+    read_jsonl,
+    stage_checkpoints,
+)
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.measures import judge_outputs, load_world, strip_items
 from semrl.sandbox.side_experiments import fingerprint
-from semrl.train.checkpoints import stage_checkpoints
 
 DEV_DIR = "dev"
 

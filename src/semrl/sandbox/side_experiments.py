@@ -16,19 +16,26 @@ from typing import Any
 
 import yaml
 
-from semrl.data.loading import LINE
-from semrl.data.preferences import load_preferences, translate_pairs
-from semrl.data.splits import split_rows
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json, read_jsonl
-from semrl.run_folder import Run
+from semrl.api import (
+    LINE,
+    Run,
+    atomic_write_json,
+    atomic_write_jsonl,
+    atomic_write_text,
+    load_preferences,
+    read_json,
+    read_jsonl,
+    run_rm_transfer,
+    run_transfer,
+    split_rows,
+    translate_pairs,
+)
 from semrl.sandbox.config import spec_hash
 from semrl.sandbox.grammar import Meaning, realise_l
 from semrl.sandbox.lexicon import SLOTS
 from semrl.sandbox.measures import load_world
 from semrl.sandbox.oracle import parse_h
 from semrl.sandbox.rm_claim import KINDS, kb_answer, kb_question, parse_kb_h
-from semrl.studies.few_shot_transfer import run_transfer
-from semrl.studies.rm.transfer import run_rm_transfer
 
 INPUTS = "inputs.json"
 # bump when headline_transfer's procedure changes (invalidates cached results);

@@ -19,10 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from semrl.evaluate.benchmarks import PRIMARY
-from semrl.evaluate.stats import percentile_interval
-from semrl.evaluate.tradeoff import Point, compare_frontiers, matched_levels
-from semrl.files import atomic_savefig, read_json
+from semrl.api import (
+    PRIMARY,
+    Point,
+    atomic_savefig,
+    compare_frontiers,
+    matched_levels,
+    percentile_interval,
+    read_json,
+)
 from semrl.sandbox.grammar import Meaning
 from semrl.sandbox.oracle import judge
 from semrl.sandbox.world import World

@@ -24,8 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
-from semrl.config_files import StrictModel
-from semrl.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, to_json
+from semrl.api import StrictModel, atomic_write_json, atomic_write_jsonl, atomic_write_text, to_json
 from semrl.sandbox.grammar import (
     Meaning,
     random_meaning,

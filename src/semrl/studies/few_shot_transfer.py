@@ -62,6 +62,7 @@ def run_transfer(
     overrides: list[str] | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
+    """`semrl transfer`: each start model fine-tuned on k rows of another task, and evaluated."""
     check_output_folder(out, "--out")
     named = parse_starts(starts)
     base_overrides = list(overrides or []) + ["model.tiny=null", "eval.enabled=true"]

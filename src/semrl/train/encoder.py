@@ -56,6 +56,7 @@ def run_encoder(
     device: str,
     resume: bool = False,
 ) -> dict[str, Any]:
+    """A sentence encoder fine-tuned on (anchor, positive) pairs; its held-out retrieval metrics."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     from sentence_transformers.training_args import BatchSamplers

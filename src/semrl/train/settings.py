@@ -10,6 +10,8 @@ from semrl.experiment_config import ExperimentConfig, LoraSpec
 
 @dataclass(frozen=True)
 class StageSettings:
+    """What every training stage shares beside its own spec: seed, precision, reporting, LoRA."""
+
     seed: int
     report_to: str = "none"
     dtype: str = "auto"

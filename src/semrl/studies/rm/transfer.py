@@ -266,6 +266,7 @@ def represent(
 def run_rm_transfer(
     config: Path, out: Path, overrides: list[str] | None = None, resume: bool = False
 ) -> dict[str, Any]:
+    """`semrl rm transfer`: reward models trained on some languages' preferences, judged on others."""
     start = time.time()
     check_output_folder(out, "--out")
     cfg = load_transfer_config(config, overrides)
