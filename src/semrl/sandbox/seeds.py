@@ -133,13 +133,6 @@ def _summaries(trees: list[Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _status(claim: dict[str, Any]) -> str:
-    """The claim's status; a claim dict without one counts by its `reproduced` flag."""
-    if claim.get("status") in STATUSES:
-        return claim["status"]
-    return "reproduced" if claim.get("reproduced") else "not reproduced"
-
-
 def aggregate_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Claims and evidence of several seeded runs, side by side.
 
@@ -159,7 +152,7 @@ def aggregate_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "per_seed": [],
                 },
             )
-            status = _status(claim)
+            status = claim["status"]
             entry["counts"][status] += 1
             entry["per_seed"].append(
                 {

@@ -46,11 +46,21 @@ RM_TEST_SIZE = 0.3  # share of each language's pairs held out for evaluation
 RM_LANGUAGES = {"h": "native H pairs", "l": "machine-translated H pairs", "l-native": "native L pairs"}
 
 
+# a trainer's bookkeeping beside a model's weights: it names the output folder and the step times,
+# so two identical trainings would differ in it
+BOOKKEEPING = ("training_args.bin", "trainer_state.json")
+
+
 def fingerprint(path: Path) -> str:
-    """sha256 of a file's bytes, or of every file under a folder (relative path and bytes)."""
+    """sha256 of a file's bytes, or of every file under a folder (relative path and bytes) but the
+    trainer's bookkeeping, so a cache key names what a model is, not where or when it was trained."""
     digest = hashlib.sha256()
     path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.rglob("*") if p.is_file() and p.name not in BOOKKEEPING)
+    )
     if not files:
         raise FileNotFoundError(f"{path}: nothing to fingerprint")
     for file in files:
