@@ -354,16 +354,9 @@ def _summary(obj: Any) -> str:
 
 
 def api_page() -> str:
-    import ast
-
     import semrl.api as api
 
-    homes = {
-        alias.asname or alias.name: node.module
-        for node in ast.parse(Path(api.__file__).read_text(encoding="utf-8")).body
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("semrl")
-        for alias in node.names
-    }
+    homes = api.HOMES
     lines = [
         GENERATED,
         "# Python API",
