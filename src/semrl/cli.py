@@ -371,6 +371,10 @@ def _root(
     """semrl: semantic-reward RL for low-resource languages, with the alignment tax measured."""
 
 
+# a wrong option, value or argument: click's UsageError, or that of the copy of click newer Typers carry
+USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+
+
 def main() -> None:
     # Library chatter (weight-loading bars, load reports) hides what semrl prints; users can set these back.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -389,7 +393,15 @@ def main() -> None:
 
     previous = stop_on_signals()
     try:
-        app()
+        # not standalone: a usage error reaches us, to be one line like every other bad input
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except USAGE_ERROR as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "semrl"
+        if exc.format_message():  # none when the help was shown for a command given nothing
+            sys.stderr.write(f"semrl: error: {where}: {exc.format_message()} (see {where} --help)\n")
+        sys.exit(2)
     except UserError as exc:
         sys.stderr.write(f"semrl: error: {exc}\n")
         sys.exit(2)
@@ -405,7 +417,7 @@ def main() -> None:
             hint = f"after fixing the cause, {hint}"
         sys.stderr.write(f"semrl: stopped: {exc}\nsemrl: {hint}\n")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):  # Abort: Ctrl-C at a prompt
         sys.stderr.write(
             f"\nsemrl: interrupted; files written so far are complete. {interrupted_message(sys.argv[1:])}\n"
         )

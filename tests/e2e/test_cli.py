@@ -225,3 +225,21 @@ def test_tour_runs_offline(tmp_path):
     assert summary["score_bo"]["lang"] == pytest.approx(11 / 12)
     assert summary["audit"]["guarded"]["scores"]["total"]["mean"]["mix"] == 0.0
     assert (tmp_path / "demo" / "scored.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["demo", "--seeds", "0"], "semrl demo: Invalid value for '--seeds'"),
+        (["run", "exp.yaml", "--bogus"], "semrl run: No such option: --bogus"),
+        (["score", "--lang", "en"], "semrl score: Missing option '--hyp'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_exit_code_2(args, fragment):
+    """A wrong option, value or command is bad input like any other: one line, exit 2, no box."""
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("semrl: error: "), result.stderr
+    assert fragment in lines[0] and lines[0].endswith("--help)"), lines[0]
