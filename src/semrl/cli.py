@@ -6,6 +6,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -372,7 +373,7 @@ def _root(
 
 
 # a wrong option, value or argument: click's UsageError, or that of the copy of click newer Typers carry
-USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+USAGE_ERROR: Any = typer.BadParameter.__mro__[1]
 
 
 def main() -> None:
