@@ -280,3 +280,16 @@ def test_bad_transfer_settings_exit_2(tmp_path):
     bad = write_jsonl(tmp_path / "cands.jsonl", [{"prompt": "p", "candidates": []}])
     result = run_cli("rm", "best-of-n", "--model", str(tmp_path), "--candidates", str(bad))
     assert result.returncode == 2 and "line 1: field 'candidates' must be a non-empty list" in result.stderr
+    for rows, message in (
+        (
+            [{"prompt": "p", "candidates": ["a good answer", " \u200b "]}],
+            "line 1: field 'candidates': item 2 is empty",
+        ),
+        (
+            [{"prompt": "p", "completion": "fine"}, {"prompt": "p", "completion": ""}],
+            "line 2: field 'completion' is empty",
+        ),
+    ):
+        bad = write_jsonl(tmp_path / "cands.jsonl", rows)
+        result = run_cli("rm", "best-of-n", "--model", str(tmp_path), "--candidates", str(bad))
+        assert result.returncode == 2 and message in result.stderr, result.stderr

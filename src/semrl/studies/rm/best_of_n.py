@@ -16,6 +16,7 @@ from semrl.errors import UserError
 from semrl.files import atomic_write_jsonl, check_output_file
 from semrl.rewards.config import RewardModelSpec
 from semrl.rewards.reward_model import RewardModelReward
+from semrl.text.visible import blank
 
 
 def group_candidates(rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
@@ -36,6 +37,9 @@ def group_candidates(rows: list[dict[str, Any]], source: str) -> list[dict[str, 
                 raise UserError(
                     f"{source}: line {line}: field 'candidates' must be a non-empty list of texts"
                 )
+            empty = next((i for i, c in enumerate(candidates) if blank(c)), None)
+            if empty is not None:
+                raise UserError(f"{source}: line {line}: field 'candidates': item {empty + 1} is empty text")
             key = row.get("id", f"line {line}")
             if key in groups:
                 raise UserError(f"{source}: line {line}: duplicate id {key!r}")
@@ -45,6 +49,8 @@ def group_candidates(rows: list[dict[str, Any]], source: str) -> list[dict[str, 
             raise UserError(f"{source}: line {line}: needs field 'candidates' (a list) or 'completion'")
         if not isinstance(row["completion"], str):
             raise UserError(f"{source}: line {line}: field 'completion' must be text")
+        if blank(row["completion"]):
+            raise UserError(f"{source}: line {line}: field 'completion' is empty text")
         key = row.get("id", str(prompt))
         group = groups.setdefault(key, {"id": key, "prompt": prompt, "candidates": []})
         group["candidates"].append(row["completion"])
