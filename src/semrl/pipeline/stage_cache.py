@@ -148,12 +148,7 @@ def run_stages(context: RunContext, plans: list[StagePlan], run_plan: RunPlan) -
     pending = [folder for folder in groups if finished(run, folder) is None]
     n_workers = pool_workers(context.exp.parallel, context.device, max_concurrent(groups, pending))
     if n_workers > 1:
-        threads = threads_per_worker(n_workers)
-        console.print(
-            f"parallel: {len(pending)} stages to train in {n_workers} worker processes, "
-            f"{threads} torch thread{'s' if threads > 1 else ''} each"
-        )
-        ParallelStages(context, groups, pending, n_workers, threads, run_plan).run()
+        ParallelStages(context, groups, pending, n_workers, run_plan).run()
         plans = [plan for plan in plans if plan.folder not in pending or plan is not groups[plan.folder][0]]
     for plan in plans:  # serially: trains each folder once; after the workers: marks the arms that reuse one
         run_plan(context, plan)
@@ -177,11 +172,14 @@ class ParallelStages:
         groups: dict[str, list[StagePlan]],
         pending: list[str],
         n_workers: int,
-        threads: int,
         run_plan: RunPlan,
     ):
         self.context, self.groups, self.run_plan = context, groups, run_plan
-        self.n_workers, self.threads = n_workers, threads
+        self.n_workers, self.threads = n_workers, threads_per_worker(n_workers)
+        console.print(
+            f"parallel: {len(pending)} stages to train in {n_workers} worker processes, "
+            f"{self.threads} torch thread{'s' if self.threads > 1 else ''} each"
+        )
         self.waiting = list(pending)
         self.done = {folder for folder in groups if folder not in pending}
         self.errors: list[tuple[str, BaseException]] = []
