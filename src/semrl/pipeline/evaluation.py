@@ -258,13 +258,9 @@ def _init_eval_worker(threads: int, parent: int, evaluator_args: tuple) -> None:
     init_worker(threads, parent)  # torch threads, dies with the parent, Ctrl-C reaches the parent only
     _WORKER.clear()
     _WORKER["args"] = evaluator_args
-    try:  # the slow imports, while the parent evaluates the base
+    try:  # a spawned worker's slow imports (semrl's came with this module), while the base is evaluated
         import sentence_transformers  # noqa: F401
         import transformers  # noqa: F401
-
-        import semrl.evaluate.benchmarks  # noqa: F401
-        import semrl.evaluate.task  # noqa: F401
-        import semrl.metrics.semantic  # noqa: F401
     except ImportError:  # reported by the job that needs it
         pass
 

@@ -75,16 +75,10 @@ def stage_rows(plan: StagePlan, train: list[dict[str, Any]], n: int | None) -> l
     return rows
 
 
-def run_encoder_stage(
-    exp: ExperimentConfig,
-    run: Run,
-    train: list[dict[str, Any]],
-    test: list[dict[str, Any]],
-    device: str,
-    resume: bool,
-) -> Path:
+def run_encoder_stage(context: RunContext, test: Rows) -> Path:
     """Train the reward encoder (the paper's step before RL): on encoder.train pairs if given, else on
     the task's own training pairs (source <-> reference), evaluated on the test pairs."""
+    exp, run, device, resume = context.exp, context.run, context.device, context.resume
     out_dir = run.root / "encoder"
     if run.status("encoder") == "done":
         return out_dir / "final"
@@ -92,7 +86,7 @@ def run_encoder_stage(
         pairs_train, pairs_test = encoder_pairs(exp, exp.encoder.train)
     else:
         field = TASKS[exp.task.type].input_role
-        pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
+        pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in context.train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
     record_stage(
         run,
@@ -243,7 +237,6 @@ def run_experiment(
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
-
         Console().print(largest_estimate(exp, plans, text_lengths(exp, train)).line(), soft_wrap=True)
         Console().print(
             f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
@@ -259,10 +252,10 @@ def run_experiment(
             with disk_guard(run.root / "base_model"):
                 base = ensure_base_model(exp, run, _texts(train) + _texts(test))
         console.print(plan_table(exp, plans, len(train), len(test)))
+        context = RunContext(exp, run, base, train, device, resume)
         if uses_run_encoder(exp):
-            run_encoder_stage(exp, run, train, test, device, resume)
-
-        run_stages(RunContext(exp, run, base, train, device, resume), plans, run_plan)
+            run_encoder_stage(context, test)
+        run_stages(context, plans, run_plan)
         run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
         if is_main_process():  # a card in every final/; evaluation rewrites them with the run's numbers
             write_model_cards(run.root)
