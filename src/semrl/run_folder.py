@@ -32,21 +32,15 @@ from semrl.run_lock import LOCK_FILE
 from semrl.weights import weights_problem
 
 MANIFEST = "manifest.json"
-BEFORE_MANIFEST = (
-    "config.yaml",
-    ".config.yaml.",
-    ".manifest.json.",
-)  # what Run.open writes first (and temp files)
 
 
 def _pre_manifest(name: str) -> bool:
-    return name in ("config.yaml", LOCK_FILE) or name.startswith(BEFORE_MANIFEST[1:])
+    """What a start writes before its manifest: the run lock, config.yaml, their temp files."""
+    return name in ("config.yaml", LOCK_FILE) or name.startswith((".config.yaml.", ".manifest.json."))
 
 
 def check_run_folder(root: Path, resume: bool, flag: str = "--out") -> None:
-    """UserError unless `root` may hold this run; writes nothing.
-
-    Is `--out` a place a run may be written (or resumed)? Checked before anything is written.
+    """UserError unless `root` may hold this run (be written, or resumed); writes nothing.
 
     What users expect, and what semrl does:
     - `--out` names a missing folder: a new run is made there (parents too).

@@ -141,7 +141,7 @@ def init_worker(threads: int, parent: int) -> None:
     from tqdm import tqdm
 
     # tqdm makes a multiprocessing lock for its first bar (a disabled one too, as in sentence-transformers'
-    # encode); a worker ended by SIGTERM (EvalPool.close) never unlinks it, and Python's resource_tracker
+    # encode); a worker ended by SIGTERM (leaving an EvalPool) never unlinks it, and Python's resource_tracker
     # then warned of leaked semaphores as the run's last line. A worker's bars need a lock within it only.
     tqdm.set_lock(threading.RLock())
 

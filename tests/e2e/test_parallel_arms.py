@@ -206,6 +206,7 @@ def _race(config: str, root: str, key: str, base: str, ready: str) -> bool:
     from semrl.experiment_config import load_experiment
     from semrl.files import read_jsonl
     from semrl.pipeline.experiment import run_plan
+    from semrl.pipeline.stage_cache import RunContext
     from semrl.recipes.plan import plan_experiment
     from semrl.run_folder import Run
 
@@ -215,7 +216,7 @@ def _race(config: str, root: str, key: str, base: str, ready: str) -> bool:
     Path(ready, key.replace("/", "_")).touch()
     while len(list(Path(ready).iterdir())) < 2:
         time.sleep(0.01)
-    run_plan(exp, Run(Path(root)), plan, base, train, "cpu", False)
+    run_plan(RunContext(exp, Run(Path(root)), base, train, "cpu", False), plan)
     return True
 
 

@@ -9,7 +9,7 @@ import textwrap
 
 
 def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
-    """EvalPool.close() ends idle evaluation workers with SIGTERM; anything in them that made a
+    """Leaving an EvalPool ends its idle evaluation workers with SIGTERM; anything in them that made a
     multiprocessing lock (tqdm does, for every bar, even a disabled one inside sentence-transformers)
     would never be unlinked, and Python would warn of "leaked semaphore objects" at exit."""
     script = textwrap.dedent("""
@@ -25,7 +25,7 @@ def test_killed_workers_leave_no_semaphore_for_the_resource_tracker(tmp_path):
         if __name__ == "__main__":
             pool = WorkerPool(2, 1, init_worker)
             pids = {pool.submit(job).result() for _ in range(4)}
-            pool.signal(signal.SIGTERM)  # as EvalPool.close ends its idle workers
+            pool.signal(signal.SIGTERM)  # as leaving an EvalPool ends its idle workers
             pool.shutdown()
             print("workers", len(pids))
     """)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,8 @@ from semrl.workers import WorkerPool, init_worker, pool_workers, threads_per_wor
 console = Console(stderr=True)
 
 
-def arm_stages(run_root: Path, exp: ExperimentConfig, arm) -> list[tuple[str, Path]]:
-    """(stage name, folder) of each of the arm's stages, in training order."""
-    return [(plan.stage, recorded_folder(run_root, plan)) for plan in plan_arm(exp, arm)]
+Stages = list[tuple[str, Path]]  # (stage name, folder) of an arm's stages, in training order
+Job = tuple[str, str, str]  # ("arm", name, final model) or ("checkpoint", resolved path, path)
 
 
 def _write(out_dir: Path, result: dict[str, Any]) -> None:
@@ -60,7 +61,7 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate base + every arm of a finished run; returns {name: result}. With `parallel` > 1 (the
     experiment's setting, as for training) the arms and their distinct checkpoints are evaluated in
-    worker processes once the base is done, with the same results as the sequential path.
+    worker processes once the base is done: the same jobs as with parallel=1, so the same results.
     `overrides`: evaluation settings (run_eval_overrides). Everything is checked (the arms asked
     for exist and have finished training, the run's files are whole, the settings' files exist)
     before the first evaluation writes anything."""
@@ -73,7 +74,7 @@ def evaluate_run(
         run = Run(run_root)
         manifest = run.manifest()
         arms = _selected_arms(exp, only, config_path)
-        finals = _finished_finals(run_root, exp, manifest, arms)
+        stages = _finished_stages(run_root, exp, manifest, arms)
         problems = Problems()
         for check in check_eval(exp):
             problems.check(check)
@@ -82,7 +83,7 @@ def evaluate_run(
         test_rows = read_jsonl(run_root / "data" / "test.jsonl", numbered=False, allow_empty=True)
         if not test_rows:
             raise UserError(f"{run_root}/data/test.jsonl: no test rows; set data.test or data.test_size")
-        results = _evaluate(run_root, exp, arms, finals, test_rows)
+        results = _evaluate(run_root, exp, arms, stages, test_rows)
         run.mark(
             "_eval", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), overrides=overrides or []
         )
@@ -101,48 +102,47 @@ def _selected_arms(exp: ExperimentConfig, only: list[str] | None, config_path: P
     return [arm for arm in exp.arms if not only or arm.name in only]
 
 
-def _finished_finals(
+def _finished_stages(
     run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arms: list
-) -> dict[str, tuple[list[tuple[str, Path]], Path]]:
-    """Each arm's stage folders and final model; one UserError naming every arm not ready."""
-    finals, unfinished = {}, []
+) -> dict[str, Stages]:
+    """Each arm's stage folders; one UserError naming every arm whose final model is not ready."""
+    stages, unfinished = {}, []
     for arm in arms:
         try:
-            finals[arm.name] = _finished_final(run_root, exp, manifest, arm)
+            stages[arm.name] = _finished_arm(run_root, exp, manifest, arm)
         except UserError as exc:
             unfinished.append((arm.name, str(exc)))
     if unfinished:
-        ready = [arm.name for arm in arms if arm.name in finals]
+        ready = [arm.name for arm in arms if arm.name in stages]
         first = unfinished[0][1]
         more = (
             f" (and arms {', '.join(name for name, _ in unfinished[1:])} too)" if len(unfinished) > 1 else ""
         )
         hint = f"; or evaluate the finished ones: --arm {' --arm '.join(ready)}" if ready else ""
         raise UserError(first + more + hint)
-    return finals
+    return stages
 
 
 def _evaluate(
     run_root: Path,
     exp: ExperimentConfig,
     arms: list,
-    finals: dict[str, tuple[list[tuple[str, Path]], Path]],
+    stages: dict[str, Stages],
     test_rows: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The base, then every arm (in workers when `parallel` allows); writes eval/<name>.json each."""
+    """The base, then every arm and checkpoint: here, or in workers when `parallel` allows (the same
+    jobs, so the same results); writes eval/<name>.json each."""
     base_path = exp.model.path or str(run_root / "base_model")
     encoder = bind_eval_encoder(exp.eval.encoder, run_root)
     out_dir = run_root / "eval"
     device = pick_device(exp.device)
     curve_arms = set(curve_arm_names(exp))
-    pool = None
-    if pool_workers(exp.parallel, device, 2) > 1:  # parallel asked for: plan the jobs (a look at folders)
-        jobs = _eval_jobs(run_root, exp, arms, curve_arms)
-        workers = pool_workers(exp.parallel, device, len(jobs))
-        if workers > 1:  # started now: the workers import and load while the base is evaluated here
-            pool = EvalPool(run_root, exp, test_rows, base_path, out_dir, device, encoder, jobs, workers)
-    try:
-        evaluator = Evaluator(exp, test_rows, base_path, out_dir, device, encoder)
+    args = (exp, test_rows, base_path, out_dir, device, encoder)  # the Evaluator's, here and in workers
+    jobs = _eval_jobs(arms, stages, curve_arms)
+    workers = pool_workers(exp.parallel, device, len(jobs))
+    # started now: the workers import and load while the base is evaluated here
+    with EvalPool(args, jobs, workers) if workers > 1 else nullcontext() as pool:
+        evaluator = Evaluator(*args)
         results: dict[str, Any] = {}
         console.print("[bold]evaluating[/bold] base")
         results["base"] = evaluator.evaluate("base", base_path, is_base=True)
@@ -150,26 +150,8 @@ def _evaluate(
         if exp.eval.curve_every:
             base_outputs = [row["hypothesis"] for row in read_jsonl(out_dir / "base.outputs.jsonl")]
             evaluator.write_base_point(results["base"], base_outputs)
-        if pool is not None:
-            results.update(pool.evaluate(evaluator, arms, curve_arms))
-        else:
-            for arm in arms:
-                stage_dirs, final = finals[arm.name]
-                console.print(f"[bold]evaluating[/bold] {arm.name}")
-                result = evaluator.evaluate(arm.name, str(final))
-                if arm.name in curve_arms:
-                    result["curve"] = evaluator.curve(arm.name, stage_dirs)
-                results[arm.name] = result
-                _write(out_dir, result)
-    except (
-        BaseException
-    ):  # nothing is left running that writes (pool.evaluate waits for its jobs): stop at once
-        if pool is not None:
-            pool.kill()
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
+        outcomes = _inline(evaluator, jobs) if pool is None else pool.outcomes(evaluator, run_root)
+        results.update(_arm_results(evaluator, arms, stages, curve_arms, outcomes))
     if exp.eval.compare:
         preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
         atomic_write_json(out_dir / "preference.json", preference)
@@ -183,11 +165,9 @@ def curve_arm_names(exp: ExperimentConfig) -> list[str]:
     return [arm.name for arm in exp.arms if exp.eval.curve_arms is None or arm.name in exp.eval.curve_arms]
 
 
-def _finished_final(
-    run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm
-) -> tuple[list[tuple[str, Path]], Path]:
-    """The arm's stage folders and its final model; a UserError when it has not finished training."""
-    stages = arm_stages(run_root, exp, arm)
+def _finished_arm(run_root: Path, exp: ExperimentConfig, manifest: dict[str, Any], arm) -> Stages:
+    """The arm's stage folders; a UserError when its final model is not trained, or not whole."""
+    stages = [(plan.stage, recorded_folder(run_root, plan)) for plan in plan_arm(exp, arm)]
     final = stages[-1][1] / "final"
     key = f"{arm.name}/{stages[-1][0]}"
     if manifest["stages"].get(key, {}).get("status") != "done" or not final.exists():
@@ -197,50 +177,90 @@ def _finished_final(
     problem = weights_problem(final)
     if problem is not None:
         raise UserError(f"{final}: {problem}; the run folder was damaged: restore it, or train again")
-    return stages, final
+    return stages
 
 
-def _checkpoints(stages: list[tuple[str, Path]]) -> list[Path]:
-    """Every kept checkpoint of the stages, in the order `Evaluator.curve` visits them."""
-    return [checkpoint for _, stage_dir in stages for _, checkpoint in stage_checkpoints(stage_dir)]
-
-
-def _eval_jobs(
-    run_root: Path, exp: ExperimentConfig, arms: list, curve_arms: set[str]
-) -> list[tuple[str, str, str]]:
-    """One job per arm (its final model) and one per distinct checkpoint of the curve arms (a
-    checkpoint shared by several arms, e.g. of a shared cold-start SFT, is evaluated once, as the
-    sequential path's cache does): ("arm", name, path) or ("checkpoint", resolved path, path)."""
-    jobs: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    for arm in arms:
-        stages = arm_stages(run_root, exp, arm)
-        jobs.append(("arm", arm.name, str(stages[-1][1] / "final")))
-        if arm.name in curve_arms:
-            for checkpoint in _checkpoints(stages):
-                key = str(checkpoint.resolve())
-                if key not in seen:
-                    seen.add(key)
-                    jobs.append(("checkpoint", key, str(checkpoint)))
+def _arm_jobs(arm: str, stages: Stages, curve: bool) -> list[Job]:
+    """The arm's final model, then (for a curve) every kept checkpoint in the order `Evaluator.curve`
+    visits them."""
+    jobs = [("arm", arm, str(stages[-1][1] / "final"))]
+    if curve:
+        checkpoints = [path for _, stage_dir in stages for _, path in stage_checkpoints(stage_dir)]
+        jobs += [("checkpoint", str(path.resolve()), str(path)) for path in checkpoints]
     return jobs
 
 
-# ---- parallel evaluation: the arms and checkpoints in worker processes -------------------
+def _eval_jobs(arms: list, stages: dict[str, Stages], curve_arms: set[str]) -> list[Job]:
+    """Every arm's jobs in arm order; a checkpoint shared by several arms (e.g. of a shared
+    cold-start SFT) is one job, evaluated once (by its path as the first arm names it)."""
+    jobs: dict[tuple[str, str], Job] = {}
+    for arm in arms:
+        for job in _arm_jobs(arm.name, stages[arm.name], arm.name in curve_arms):
+            jobs.setdefault(job[:2], job)
+    return list(jobs.values())
 
-_WORKER: dict[str, Any] = {}  # in a worker: the parent's context, then its Evaluator
+
+def _run_job(evaluator: Evaluator, job: Job) -> Any:
+    """An arm's result (writes eval/<arm>.outputs.jsonl), or a checkpoint's curve point."""
+    kind, name, path = job
+    if kind == "arm":
+        return evaluator.evaluate(name, path)
+    return evaluator._checkpoint_point(Path(path), primary_task_metric(evaluator.exp))
 
 
-def _init_eval_worker(threads: int, parent: int, context: dict[str, Any]) -> None:
+def _inline(evaluator: Evaluator, jobs: list[Job]) -> Iterator[tuple[Job, Any]]:
+    """The jobs one after another in this process, each outcome as it is done."""
+    for job in jobs:
+        if job[0] == "arm":
+            console.print(f"[bold]evaluating[/bold] {job[1]}")
+        yield job, _run_job(evaluator, job)
+
+
+def _arm_results(
+    evaluator: Evaluator,
+    arms: list,
+    stages: dict[str, Stages],
+    curve_arms: set[str],
+    outcomes: Iterable[tuple[Job, Any]],
+) -> dict[str, Any]:
+    """{arm: result} from the jobs' outcomes, in any order. Each arm's eval/<arm>.json (with its
+    curve, assembled by `Evaluator.curve` from the checkpoint points, which also writes the curve
+    files) is written as soon as its last job is done."""
+    needs = {  # the jobs each arm's result waits for
+        arm.name: {job[:2] for job in _arm_jobs(arm.name, stages[arm.name], arm.name in curve_arms)}
+        for arm in arms
+    }
+    finished: set[tuple[str, str]] = set()
+    evaluated: dict[str, dict[str, Any]] = {}
+    results: dict[str, Any] = {}
+    for (kind, name, _), value in outcomes:
+        if kind == "arm":
+            evaluated[name] = value
+        else:
+            evaluator._curve_cache[name] = value  # what Evaluator._checkpoint_point caches
+        finished.add((kind, name))
+        for arm in arms:
+            if arm.name not in results and needs[arm.name] <= finished:
+                result = evaluated[arm.name]
+                if arm.name in curve_arms:
+                    result["curve"] = evaluator.curve(arm.name, stages[arm.name])
+                results[arm.name] = result
+                _write(evaluator.out_dir, result)
+    return {arm.name: results[arm.name] for arm in arms}
+
+
+# ---- the jobs in worker processes ---------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}  # in a worker: the Evaluator's arguments, then the Evaluator
+
+
+def _init_eval_worker(threads: int, parent: int, evaluator_args: tuple) -> None:
     init_worker(threads, parent)  # torch threads, dies with the parent, Ctrl-C reaches the parent only
     _WORKER.clear()
-    _WORKER["context"] = context
-    try:  # the slow imports, while the parent evaluates the base
+    _WORKER["args"] = evaluator_args
+    try:  # a spawned worker's slow imports (semrl's came with this module), while the base is evaluated
         import sentence_transformers  # noqa: F401
         import transformers  # noqa: F401
-
-        import semrl.evaluate.benchmarks  # noqa: F401
-        import semrl.evaluate.task  # noqa: F401
-        import semrl.metrics.semantic  # noqa: F401
     except ImportError:  # reported by the job that needs it
         pass
 
@@ -250,10 +270,7 @@ def _worker_evaluator() -> Evaluator:
     (base_general with the per-item scores the tax needs, which eval/base.json does not keep): the
     base is never re-evaluated; the base model itself is loaded here only for the suite's KL."""
     if "evaluator" not in _WORKER:
-        c = _WORKER["context"]
-        _WORKER["evaluator"] = Evaluator(
-            c["exp"], c["rows"], c["base_path"], Path(c["out_dir"]), c["device"], c["encoder"]
-        )
+        _WORKER["evaluator"] = Evaluator(*_WORKER["args"])
     return _WORKER["evaluator"]
 
 
@@ -268,79 +285,53 @@ def _warm_eval_worker() -> None:
         _WORKER.pop("evaluator", None)
 
 
-def _eval_job(
-    job: tuple[str, str, str], base_general: dict[str, Any] | None, base_point: dict[str, Any] | None
-):
-    kind, name, path = job
+def _eval_job(job: Job, base_general: dict[str, Any] | None, base_point: dict[str, Any] | None) -> Any:
     evaluator = _worker_evaluator()
     evaluator.base_general, evaluator._base_point = base_general, base_point
-    if kind == "arm":
-        return evaluator.evaluate(name, path)  # writes eval/<arm>.outputs.jsonl
-    return evaluator._checkpoint_point(Path(path), primary_task_metric(evaluator.exp))
+    return _run_job(evaluator, job)
 
 
 class EvalPool:
-    """`workers` processes (workers.pool_context; cores // workers torch threads each) for one run's jobs.
-    Started before the base is evaluated; `evaluate` runs the jobs once it is. Each arm's
-    eval/<arm>.json (with its curve, assembled here by `Evaluator.curve` from the workers'
-    checkpoint points, which also writes the curve files) is written as soon as its jobs are done.
-    The first error is raised once the running jobs finish (the same exception as a sequential
-    evaluation, so the same exit code); Ctrl-C kills the workers (every file is written atomically)."""
+    """`workers` processes (workers.pool_context; cores // workers torch threads each) for one run's
+    jobs, started before the base is evaluated; `outcomes` runs the jobs once it is. Leaving the
+    `with` block ends the workers at once (SIGTERM: every file is written atomically): no job is
+    running by then (`outcomes` waits for its jobs), or an error or Ctrl-C stops everything."""
 
-    def __init__(
-        self,
-        run_root: Path,
-        exp: ExperimentConfig,
-        rows: list[dict[str, Any]],
-        base_path: str,
-        out_dir: Path,
-        device: str,
-        encoder: str | None,
-        jobs: list[tuple[str, str, str]],
-        workers: int,
-    ):
-        self.run_root, self.exp, self.jobs, self.workers = run_root, exp, jobs, workers
+    def __init__(self, evaluator_args: tuple, jobs: list[Job], workers: int):
+        self.jobs = jobs
         threads = threads_per_worker(workers)
-        context = {
-            "exp": exp,
-            "rows": rows,
-            "base_path": base_path,
-            "out_dir": str(out_dir),
-            "device": device,
-            "encoder": encoder,
-        }
         arms = sum(1 for kind, _, _ in jobs if kind == "arm")
         console.print(
             f"parallel: {len(jobs)} evaluations ({arms} arms, {len(jobs) - arms} checkpoints) in "
             f"{workers} worker processes, {threads} torch thread{'s' if threads > 1 else ''} each"
         )
-        self.pool = WorkerPool(workers, threads, _init_eval_worker, context)
+        self.pool = WorkerPool(workers, threads, _init_eval_worker, evaluator_args)
         for _ in range(workers):  # spawns the workers now
             self.pool.submit(_warm_eval_worker)
 
-    def evaluate(self, evaluator: Evaluator, arms: list, curve_arms: set[str]) -> dict[str, Any]:
+    def __enter__(self) -> EvalPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool.signal(signal.SIGTERM)  # idle workers end at once rather than tear torch down
+        self.pool.shutdown()
+
+    def outcomes(self, evaluator: Evaluator, run_root: Path) -> Iterator[tuple[Job, Any]]:
+        """Each job's outcome as its worker finishes it. The first error stops new jobs and is raised
+        once the running ones finish (the same exception as here, so the same exit code)."""
         import os
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        stage_dirs = {arm.name: arm_stages(self.run_root, self.exp, arm) for arm in arms}
-        needs = {arm.name: {("arm", arm.name)} for arm in arms}  # the jobs each arm's result waits for
-        for arm in arms:
-            if arm.name in curve_arms:
-                needs[arm.name] |= {
-                    ("checkpoint", str(c.resolve())) for c in _checkpoints(stage_dirs[arm.name])
-                }
-        finals: dict[str, dict[str, Any]] = {}
-        finished: set[tuple[str, str]] = set()
-        results: dict[str, Any] = {}
         errors: list[tuple[str, BaseException]] = []
         base = (evaluator.base_general, evaluator._base_point)
         running = {self.pool.submit(_eval_job, job, *base): job for job in self.jobs}
         while running:
             done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
             for future in done:
-                kind, name, path = running.pop(future)
-                label = name if kind == "arm" else os.path.relpath(path, self.run_root)
+                job = running.pop(future)
+                kind, name, path = job
+                label = name if kind == "arm" else os.path.relpath(path, run_root)
                 if future.cancelled():
                     continue
                 error = future.exception()
@@ -350,19 +341,10 @@ class EvalPool:
                         other.cancel()  # nothing new starts; the running ones finish
                     continue
                 if kind == "arm":
-                    finals[name] = future.result()
-                    console.print(f"evaluated {name} in {finals[name]['seconds']:.0f}s (worker)")
+                    console.print(f"evaluated {name} in {future.result()['seconds']:.0f}s (worker)")
                 else:
-                    evaluator._curve_cache[name] = future.result()  # what Evaluator._checkpoint_point caches
                     console.print(f"[dim]evaluated {label} (worker)[/dim]")
-                finished.add((kind, name))
-                for arm in arms:
-                    if arm.name not in results and arm.name in finals and needs[arm.name] <= finished:
-                        result = finals[arm.name]
-                        if arm.name in curve_arms:
-                            result["curve"] = evaluator.curve(arm.name, stage_dirs[arm.name])
-                        results[arm.name] = result
-                        _write(evaluator.out_dir, result)
+                yield job, future.result()
         if errors:
             for label, error in errors[1:]:
                 console.print(f"semrl: {label}: failed too: {type(error).__name__}: {error}")
@@ -373,16 +355,6 @@ class EvalPool:
                     "evaluations written so far are kept (parallel=1 uses less memory)"
                 ) from error
             raise error
-        return {arm.name: results[arm.name] for arm in arms}
-
-    def kill(self) -> None:
-        self.pool.signal(signal.SIGTERM)
-
-    def close(self) -> None:
-        """No job is running by now (`evaluate` waits for its jobs; on an error here they were killed):
-        the idle workers are ended at once rather than tearing torch down for seconds each."""
-        self.kill()
-        self.pool.shutdown()
 
 
 def evaluate_model_path(

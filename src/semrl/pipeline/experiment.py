@@ -33,7 +33,7 @@ from semrl.files import atomic_write_json, jsonl_text
 from semrl.models.families import build_tiny_base
 from semrl.models.loading import check_model_reference, load_tokenizer
 from semrl.pipeline.evaluation import evaluate_run
-from semrl.pipeline.stage_cache import run_stages, train_once
+from semrl.pipeline.stage_cache import RunContext, run_stages, train_once
 from semrl.recipes.plan import StagePlan, plan_experiment, plan_single
 from semrl.report import build_report
 from semrl.report.model_card import write_model_cards
@@ -75,31 +75,18 @@ def stage_rows(plan: StagePlan, train: list[dict[str, Any]], n: int | None) -> l
     return rows
 
 
-def run_encoder_stage(
-    exp: ExperimentConfig,
-    run: Run,
-    train: list[dict[str, Any]],
-    test: list[dict[str, Any]],
-    device: str,
-    resume: bool,
-) -> Path:
+def run_encoder_stage(context: RunContext, test: Rows) -> Path:
     """Train the reward encoder (the paper's step before RL): on encoder.train pairs if given, else on
     the task's own training pairs (source <-> reference), evaluated on the test pairs."""
+    exp, run, device, resume = context.exp, context.run, context.device, context.resume
     out_dir = run.root / "encoder"
     if run.status("encoder") == "done":
         return out_dir / "final"
     if exp.encoder.train:
-        pairs_train, pairs_test = load_pairs(
-            exp.encoder.train,
-            exp.encoder.columns,
-            ("anchor", "positive"),
-            exp.encoder.test,
-            exp.encoder.test_size,
-            exp.seed,
-        )
+        pairs_train, pairs_test = encoder_pairs(exp, exp.encoder.train)
     else:
         field = TASKS[exp.task.type].input_role
-        pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in train]
+        pairs_train = [{"anchor": r[field], "positive": r["reference"]} for r in context.train]
         pairs_test = [{"anchor": r[field], "positive": r["reference"]} for r in test]
     record_stage(
         run,
@@ -110,6 +97,12 @@ def run_encoder_stage(
         ),
     )
     return out_dir / "final"
+
+
+def encoder_pairs(exp: ExperimentConfig, source: str) -> tuple[Rows, Rows]:
+    """The (anchor, positive) pairs of `source` (encoder.train), split as encoder.test/test_size say."""
+    spec = exp.encoder
+    return load_pairs(source, spec.columns, ("anchor", "positive"), spec.test, spec.test_size, exp.seed)
 
 
 def record_stage(
@@ -147,37 +140,22 @@ def fresh_stage_state(seed: int) -> None:
     set_seed(seed)
 
 
-def run_plan(
-    exp: ExperimentConfig,
-    run: Run,
-    plan: StagePlan,
-    base: str,
-    train: list[dict[str, Any]],
-    device: str,
-    resume: bool,
-) -> None:
+def run_plan(context: RunContext, plan: StagePlan) -> None:
     """One arm's stage through the stage cache: trained here unless its folder is already done."""
-    init = plan.init_path(run.root, base)
-    train_once(run, plan, init, lambda: train_stage_folder(exp, run, plan, base, train, device, resume))
+    init = plan.init_path(context.run.root, context.base)
+    train_once(context.run, plan, init, lambda: train_stage_folder(context, plan))
 
 
-def train_stage_folder(
-    exp: ExperimentConfig,
-    run: Run,
-    plan: StagePlan,
-    base: str,
-    train: list[dict[str, Any]],
-    device: str,
-    resume: bool,
-) -> dict[str, Any]:
+def train_stage_folder(context: RunContext, plan: StagePlan) -> dict[str, Any]:
     """Train `plan`'s stage into its folder and record it as the arm's."""
+    exp, run, device, resume = context.exp, context.run, context.device, context.resume
     fresh_stage_state(exp.seed)
     arm = exp.arm(plan.arm)
-    init = plan.init_path(run.root, base)
+    init = plan.init_path(run.root, context.base)
     out_dir = run.root / plan.folder
     spec = exp.stage_spec(arm, plan.stage) if arm is not None else getattr(exp, plan.stage)
     n = exp.stage_spec(arm, "sft").examples if arm is not None else exp.sft.examples
-    rows = stage_rows(plan, train, n)
+    rows = stage_rows(plan, context.train, n)
     examples = build_task_examples(exp.task, load_tokenizer(init, exp.model.trust_remote_code))
     settings = StageSettings.from_experiment(exp)
     if plan.trainer == "sft":
@@ -261,7 +239,6 @@ def run_experiment(
         Console().print(plan_table(exp, plans, len(train), len(test)))
         if uses_run_encoder(exp):
             Console().print("encoder: trained first (rewards use run:encoder)")
-
         Console().print(largest_estimate(exp, plans, text_lengths(exp, train)).line(), soft_wrap=True)
         Console().print(
             f"model: {exp.model.path or 'tiny (built on first use)'}; run dir: {run.root}; dry run: nothing "
@@ -277,10 +254,10 @@ def run_experiment(
             with disk_guard(run.root / "base_model"):
                 base = ensure_base_model(exp, run, _texts(train) + _texts(test))
         console.print(plan_table(exp, plans, len(train), len(test)))
+        context = RunContext(exp, run, base, train, device, resume)
         if uses_run_encoder(exp):
-            run_encoder_stage(exp, run, train, test, device, resume)
-
-        run_stages(exp, run, plans, base, train, device, resume, run_plan)
+            run_encoder_stage(context, test)
+        run_stages(context, plans, run_plan)
         run.mark("_run", status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
         if is_main_process():  # a card in every final/; evaluation rewrites them with the run's numbers
             write_model_cards(run.root)
@@ -323,12 +300,9 @@ def train_stage(
         roles = ("prompt", "chosen", "rejected")
         train, test = load_pairs(exp.rm.train, exp.rm.columns, roles, exp.rm.test, exp.rm.test_size, exp.seed)
     if stage == "encoder":
-        spec = exp.encoder
-        if spec.train is None:
+        if exp.encoder.train is None:
             raise UserError(f"{config_path}: encoder.train: give a pairs file (anchor, positive)")
-        train, test = load_pairs(
-            spec.train, spec.columns, ("anchor", "positive"), spec.test, spec.test_size, exp.seed
-        )
+        train, test = encoder_pairs(exp, exp.encoder.train)
     if is_main_process():  # before the lock makes the folder
         check_run_folder(run.root, resume)
     with run_lock(run.root):
@@ -346,7 +320,7 @@ def train_stage(
         settings = StageSettings.from_experiment(exp)
         done = run.status(f"train/{stage}") == "done"
         if stage in ("sft", "grpo"):
-            run_plan(exp, run, plan_single(exp, stage), base, train, device, resume)
+            run_plan(RunContext(exp, run, base, train, device, resume), plan_single(exp, stage))
             if is_main_process():
                 write_model_cards(run.root)
         elif stage == "rm" and not done:

@@ -23,13 +23,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 
 from semrl import workers
 from semrl.distributed import is_main_process
+from semrl.experiment_config import ExperimentConfig
 from semrl.files import read_json
 from semrl.recipes.plan import StagePlan
 from semrl.run_folder import Run
@@ -106,9 +107,19 @@ def train_once(run: Run, plan: StagePlan, init: str, train: Callable[[], Any]) -
 # ---- the stages of a run -------------------------------------------------------------------------
 
 
-RunPlan = Callable[
-    ..., None
-]  # run_plan(exp, run, plan, base, train, device, resume): trains through train_once
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of one run trains with besides its plan; a worker gets it whole."""
+
+    exp: ExperimentConfig
+    run: Run
+    base: str  # the base model's path
+    train: list[dict[str, Any]]  # the training rows
+    device: str
+    resume: bool
+
+
+RunPlan = Callable[[RunContext, StagePlan], None]  # run_plan: trains through train_once
 
 
 def distinct_stages(plans: list[StagePlan]) -> dict[str, list[StagePlan]]:
@@ -126,42 +137,28 @@ def max_concurrent(groups: dict[str, list[StagePlan]], pending: list[str]) -> in
     return sum(1 for folder in pending if folder not in parents)
 
 
-def run_stages(
-    exp,
-    run: Run,
-    plans: list[StagePlan],
-    base: str,
-    train: list[dict[str, Any]],
-    device: str,
-    resume: bool,
-    run_plan: RunPlan,
-) -> None:
+def run_stages(context: RunContext, plans: list[StagePlan], run_plan: RunPlan) -> None:
     """Every arm's stages, each distinct one trained once: in order, or in `exp.parallel` workers."""
+    run = context.run
     recorded = run.manifest()["stages"]
     for plan in plans:  # the manifest lists every arm's stages in plan order, with their folders
         if plan.key not in recorded:
             run.mark(plan.key, status="pending", folder=plan.folder)
     groups = distinct_stages(plans)
     pending = [folder for folder in groups if finished(run, folder) is None]
-    n_workers = pool_workers(exp.parallel, device, max_concurrent(groups, pending)) if pending else 1
+    n_workers = pool_workers(context.exp.parallel, context.device, max_concurrent(groups, pending))
     if n_workers > 1:
-        threads = threads_per_worker(n_workers)
-        console.print(
-            f"parallel: {len(pending)} stages to train in {n_workers} worker processes, "
-            f"{threads} torch thread{'s' if threads > 1 else ''} each"
-        )
-        args = (base, train, device, resume)
-        ParallelStages(exp, run, groups, pending, args, n_workers, threads, run_plan).run()
+        ParallelStages(context, groups, pending, n_workers, run_plan).run()
         plans = [plan for plan in plans if plan.folder not in pending or plan is not groups[plan.folder][0]]
     for plan in plans:  # serially: trains each folder once; after the workers: marks the arms that reuse one
-        run_plan(exp, run, plan, base, train, device, resume)
+        run_plan(context, plan)
 
 
-def _train_in_worker(run_plan: RunPlan, exp, root: str, plan: StagePlan, args: tuple) -> None:
+def _train_in_worker(run_plan: RunPlan, context: RunContext, plan: StagePlan) -> None:
     """`run_plan` is passed in (by its importable name) so this module never imports the orchestrator."""
     workers.BUSY = True
     try:
-        run_plan(exp, Run(Path(root)), plan, *args)
+        run_plan(context, plan)
     finally:
         workers.BUSY = False
 
@@ -171,17 +168,18 @@ class ParallelStages:
 
     def __init__(
         self,
-        exp,
-        run: Run,
+        context: RunContext,
         groups: dict[str, list[StagePlan]],
         pending: list[str],
-        args: tuple,  # (base, train rows, device, resume), as run_plan takes them
         n_workers: int,
-        threads: int,
         run_plan: RunPlan,
     ):
-        self.exp, self.run_dir, self.groups, self.args, self.run_plan = exp, run, groups, args, run_plan
-        self.n_workers, self.threads = n_workers, threads
+        self.context, self.groups, self.run_plan = context, groups, run_plan
+        self.n_workers, self.threads = n_workers, threads_per_worker(n_workers)
+        console.print(
+            f"parallel: {len(pending)} stages to train in {n_workers} worker processes, "
+            f"{self.threads} torch thread{'s' if self.threads > 1 else ''} each"
+        )
         self.waiting = list(pending)
         self.done = {folder for folder in groups if folder not in pending}
         self.errors: list[tuple[str, BaseException]] = []
@@ -226,11 +224,7 @@ class ParallelStages:
                     self.waiting.remove(folder)
                     plan = self.groups[folder][0]
                     console.print(f"{plan.key}: training (worker)")
-                    running[
-                        self.pool.submit(
-                            _train_in_worker, self.run_plan, self.exp, str(self.run_dir.root), plan, self.args
-                        )
-                    ] = folder
+                    running[self.pool.submit(_train_in_worker, self.run_plan, self.context, plan)] = folder
                 if not running:
                     break
                 ended, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
@@ -240,7 +234,7 @@ class ParallelStages:
                     error = future.exception()
                     if error is None:
                         self.done.add(folder)
-                        seconds = self.run_dir.manifest()["stages"].get(key, {}).get("seconds")
+                        seconds = self.context.run.manifest()["stages"].get(key, {}).get("seconds")
                         console.print(
                             f"{key}: done"
                             + (f" in {seconds:.0f}s" if isinstance(seconds, (int, float)) else "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,11 @@ from semrl.run_folder import Run
 STAGES_FOLDER = "stages"
 
 
-@dataclass(frozen=True)
-class StagePlan:
+@dataclass(frozen=True, kw_only=True)
+class StagePlan(StageCall):
+    """A recipe's stage placed in the run: the arm's, trained in `folder`."""
+
     arm: str
-    stage: str  # the recipe's name for it: sft | grpo | recover | continue
-    trainer: Trainer
-    init: str  # "base" or the name of an earlier stage of the same arm
-    rows: Part
-    with_reference: bool
     folder: str  # relative to the run folder
     init_folder: str | None  # the folder of the stage it starts from; None: the base model
 
@@ -89,14 +86,7 @@ def plan_arm(exp, arm) -> list[StagePlan]:
         folders[call.stage] = f"{STAGES_FOLDER}/{call.trainer}-{hashes[call.stage][:16]}"
         plans.append(
             StagePlan(
-                arm.name,
-                call.stage,
-                call.trainer,
-                call.init,
-                call.rows,
-                call.with_reference,
-                folders[call.stage],
-                folders.get(call.init),
+                **asdict(call), arm=arm.name, folder=folders[call.stage], init_folder=folders.get(call.init)
             )
         )
     return plans
@@ -106,7 +96,7 @@ def plan_single(exp, stage: str) -> StagePlan:
     """`semrl train sft|grpo`: one stage from the base model (or --init), in `train/<stage>`."""
     rows: Part = "cold_start" if stage == "sft" and exp.sft.examples else "all"
     trainer: Trainer = "sft" if stage == "sft" else "grpo"
-    return StagePlan("train", stage, trainer, "base", rows, True, f"train/{stage}", None)
+    return StagePlan(stage, trainer, "base", rows, arm="train", folder=f"train/{stage}", init_folder=None)
 
 
 def plan_experiment(exp) -> list[StagePlan]:

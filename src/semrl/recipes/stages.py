@@ -45,9 +45,9 @@ class Model:
 class StageCall:
     """One stage a recipe asked for, in the order it asked."""
 
-    stage: str
+    stage: str  # the recipe's name for it: sft | grpo | recover | continue
     trainer: Trainer
-    init: str
+    init: str  # "base" or the name of an earlier stage of the same arm
     rows: Part
     with_reference: bool = True
 
