@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from semrl.errors import UserError
-from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
+from semrl.experiment_config import ExperimentConfig, LoraSpec
 from semrl.files import read_json
+from semrl.models.families import family_config
+from semrl.models.tiny import TinySpec
 from semrl.notices import warn
+from semrl.train.common import lora_config
 from semrl.weights import check_weights
 
 
@@ -83,9 +86,9 @@ def check_policy(path: str, field: str) -> None:
     config = model_config(path)
     if config is None:
         return
-    kinds, archs = _kind_of(config)
-    if "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config)):
+    if _is_causal(config):
         return
+    _, archs = _kind_of(config)
     what = "a sentence encoder" if _is_sentence_transformers(path) else f"a {archs} model"
     raise UserError(
         f"{field}: {path} is {what}, not a causal language model "
@@ -93,9 +96,12 @@ def check_policy(path: str, field: str) -> None:
     )
 
 
-def _causal_model_type(config: dict[str, Any]) -> bool:
+def _is_causal(config: dict[str, Any]) -> bool:
+    """A causal LM by its architectures, or by its model_type when it names none."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    if config.get("architectures"):
+        return "causal_lm" in _kind_of(config)[0]
     return config.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 
@@ -127,9 +133,8 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
         return
     if init_head and "causal_lm" in kinds:
         warn(
-            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with random"
-            " "
-            "weights, so its rewards are noise until that head is trained"
+            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with "
+            "random weights, so its rewards are noise until that head is trained"
         )
         return
     hint = "; set init_head: true to score with a new, untrained head" if "causal_lm" in kinds else ""
@@ -160,54 +165,46 @@ def check_encoder_kind(path: str, field: str) -> None:
 # -- LoRA target modules, on the meta device -----------------------------------------------------
 
 
-LORA_LAYERS = (
-    "Linear",
-    "Embedding",
-    "Conv1d",
-    "Conv2d",
-    "Conv3d",
-    "Conv1D",
-    "MultiheadAttention",
-)  # peft's LoRA layers
+LORA_LAYERS = ("Linear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "Conv1D", "MultiheadAttention")  # peft's
+
+
+AUTO_CLASSES = {
+    "causal_lm": "AutoModelForCausalLM",
+    "classifier": "AutoModelForSequenceClassification",
+    "encoder": "AutoModel",
+}
+
+
+def meta_model(
+    config: Any, kind: str = "causal_lm", lora: LoraSpec | None = None, trust_remote_code: bool = False
+) -> Any:
+    """The `kind` model `config` describes, with peft's adapters for `lora`, built on the meta device:
+    its modules and parameter counts cost no memory."""
+    import torch
+    import transformers
+
+    with torch.device("meta"):
+        auto = getattr(transformers, AUTO_CLASSES[kind])
+        model = auto.from_config(config, trust_remote_code=trust_remote_code)
+        if lora is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, lora_config(lora))
+    return model
 
 
 def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) -> dict[str, str]:
-    """{module name: class name} of the causal LM `config` describes, built on the meta device (no memory)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+    """{module name: class name} of the causal LM `config` describes."""
+    from transformers import AutoConfig, PretrainedConfig
 
     if not isinstance(config, PretrainedConfig):
         config = AutoConfig.for_model(**config)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    model = meta_model(config, trust_remote_code=trust_remote_code)
     return {name: type(module).__name__ for name, module in model.named_modules() if name}
 
 
-def _tiny_config(tiny: TinyModelSpec) -> Any:
-    """The config a `model.tiny` base will have (sizes do not change module names)."""
-    import transformers
-
-    from semrl.models.families import FAMILIES
-
-    if tiny.family == "llama":
-        return transformers.LlamaConfig(
-            vocab_size=300,
-            hidden_size=16,
-            intermediate_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-        )
-    family = FAMILIES[tiny.family]
-    return getattr(transformers, family.config)(
-        vocab_size=300,
-        hidden_size=16,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        **{key: 8 for key in family.extra},
-    )
+# the sizes of the model a `model.tiny` base is probed as (sizes do not change module names)
+PROBE_SIZES = TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2)
 
 
 def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
@@ -264,10 +261,10 @@ def check_lora(exp: ExperimentConfig) -> None:
     if lora is None or lora.target_modules == "all-linear":
         return
     if exp.model.tiny is not None:
-        config: Any = _tiny_config(exp.model.tiny)
+        config: Any = family_config(exp.model.tiny.family, PROBE_SIZES)
     elif exp.model.path is not None:
         config = model_config(exp.model.path)
-        if config is None or not _causal_ok(config):
+        if config is None or not _is_causal(config):
             return  # missing or of the wrong kind: reported by the other checks
     else:
         return  # no model named: the schema reports it
@@ -282,11 +279,6 @@ def check_lora(exp: ExperimentConfig) -> None:
     problem = lora_target_problem(lora, names)
     if problem:
         raise UserError(f"model.lora.target_modules: {problem}")
-
-
-def _causal_ok(config: dict[str, Any]) -> bool:
-    kinds, _ = _kind_of(config)
-    return "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config))
 
 
 # -- every model the experiment names ------------------------------------------------------------
