@@ -1,22 +1,13 @@
 """Settings semrl hands to TRL, transformers or torch by name, checked against the installed libraries.
 
-A loss type, reward scaling, scheduler, optimizer, logger, dtype or attention kernel is a plain
-string in the config; a misspelt one is only noticed by the library when its stage starts (or at
-its first training step), after the run folder exists, as a traceback. So each is asked of the
-library here, before anything is written, and nothing is copied into semrl: an upgrade that adds or
-drops a value is followed without a change here.
-
-- scheduler, optim: the stage's TRL config (SFTConfig, GRPOConfig, RewardConfig) is built with the
-  value, as the trainer gets it (it turns them into SchedulerType and OptimizerNames); a refusal is
-  reported. Then the Trainer's own builders say whether it can be used: get_scheduler (some
-  schedulers need settings semrl does not pass) and Trainer.get_optimizer_cls_and_kwargs (some
-  optimizers need a package).
-- loss_type, scale_rewards, multi_objective_aggregation: GRPOConfig is built with the value, but it
-  takes any string; GRPOTrainer judges them at its first step by comparing them with the values it
-  knows, so those are read from the trainer's code (judged_values), or from a Literal annotation on
-  the config's field once TRL declares one.
-- report_to: TrainingArguments, then get_reporting_integration_callbacks (the Trainer's lookup).
-- dtype: torch's dtype of that name; attn_implementation: transformers' attention registry.
+A loss type, scheduler, optimizer, logger, dtype or attention kernel is a plain string in the config;
+a misspelt one is only noticed by the library when its stage starts, after the run folder exists, as
+a traceback. So each is asked of the library here, and nothing is copied into semrl: an upgrade that
+adds or drops a value is followed without a change here. The stage's TRL config is built with the
+value, as the trainer gets it; then the Trainer's own builders say whether it can be used
+(get_scheduler, get_optimizer_cls_and_kwargs, get_reporting_integration_callbacks). GRPOConfig takes
+any loss_type, scale_rewards or multi_objective_aggregation and GRPOTrainer judges them only at its
+first step, so the values it knows are read from the trainer's code (judged_values).
 """
 
 from __future__ import annotations
@@ -26,6 +17,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
+from semrl.checks import field, grpo_settings
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
 
@@ -36,8 +28,8 @@ ARM_STAGES = ("sft", "grpo", "recover")  # sections an arm may override
 def check_settings(exp: ExperimentConfig) -> None:
     """Every pass-through setting, top level and arm overrides; one UserError naming all bad ones."""
     problems = []
-    for where, stage, field, value in _settings(exp):
-        problem = CHECKS[field](value, stage) if value is not None else None  # None: the library's default
+    for where, stage, key, value in _settings(exp):
+        problem = CHECKS[key](value, stage) if value is not None else None  # None: the library's default
         if problem:
             problems.append(f"{where}: {problem}")
     if problems:
@@ -47,23 +39,13 @@ def check_settings(exp: ExperimentConfig) -> None:
 def check_aggregation(exp: ExperimentConfig) -> None:
     """normalize_then_sum hands TRL each reward term as its own function; a gate multiplies the sum,
     which no weighted sum of separate terms expresses (the reward would fail when GRPO starts)."""
-    pairs = [("grpo.multi_objective_aggregation", exp.grpo, exp.rewards)] if not exp.arms else []
-    pairs += [
-        (
-            f"arms.{arm.name}.grpo.multi_objective_aggregation"
-            if "multi_objective_aggregation" in arm.grpo
-            else "grpo.multi_objective_aggregation",
-            exp.stage_spec(arm, "grpo"),
-            exp.reward_for(arm),
-        )
-        for arm in exp.arms
-    ]
-    for where, spec, rewards in pairs:
+    for arm, spec in grpo_settings(exp):
+        rewards = exp.reward_for(arm)
         if spec.multi_objective_aggregation == "normalize_then_sum" and rewards is not None and rewards.gate:
             raise UserError(
-                f"{where}: normalize_then_sum normalises each reward term on its own, but the reward "
-                f"has a gate ({rewards.gate.type}) that multiplies their sum; remove the gate or use "
-                "sum_then_normalize"
+                f"{field(arm, 'grpo', 'multi_objective_aggregation')}: normalize_then_sum normalises each "
+                f"reward term on its own, but the reward has a gate ({rewards.gate.type}) that multiplies "
+                "their sum; remove the gate or use sum_then_normalize"
             )
 
 
@@ -72,15 +54,15 @@ def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str | None, str, Any
     only where the arm overrides it."""
     for stage in STAGES:
         spec = getattr(exp, stage)
-        for field in CHECKS:
-            if hasattr(spec, field):
-                yield f"{stage}.{field}", stage, field, getattr(spec, field)
+        for key in CHECKS:
+            if hasattr(spec, key):
+                yield f"{stage}.{key}", stage, key, getattr(spec, key)
     for arm in exp.arms:
         for stage in ARM_STAGES:
             spec = exp.stage_spec(arm, stage)
-            for field in getattr(arm, stage):
-                if field in CHECKS and hasattr(spec, field):
-                    yield f"arms.{arm.name}.{stage}.{field}", stage, field, getattr(spec, field)
+            for key in getattr(arm, stage):
+                if key in CHECKS and hasattr(spec, key):
+                    yield field(arm, stage, key), stage, key, getattr(spec, key)
     yield "report_to", None, "report_to", None if exp.report_to == "none" else exp.report_to
     yield "model.dtype", None, "dtype", None if exp.model.dtype == "auto" else exp.model.dtype
     yield "model.attn_implementation", None, "attn_implementation", exp.model.attn_implementation
@@ -160,10 +142,11 @@ def _refused_by(value: Any, config: type, why: str) -> str:
     return f"{value!r} is refused by {_version(package)}'s {config.__name__} ({why})"
 
 
-def _default(config: type, field: str) -> Any:
+def field_default(config: type, name: str) -> Any:
+    """The default of a dataclass field (TRL's and transformers' configs), None when it has none."""
     import dataclasses
 
-    spec = {f.name: f for f in dataclasses.fields(config)}.get(field)
+    spec = {f.name: f for f in dataclasses.fields(config)}.get(name)
     return None if spec is None else spec.default
 
 
@@ -174,12 +157,10 @@ def _default(config: type, field: str) -> Any:
 @cache
 def judged_values(config: type, field: str) -> tuple[str, ...]:
     """The values the library tells apart for `field`: a Literal annotation on the config's field when
-    there is one; else the strings its trainer compares the setting with. TRL's GRPOConfig declares
-    loss_type, scale_rewards and multi_objective_aggregation as plain `str` and takes any value;
-    GRPOTrainer picks a branch by comparison (`if self.loss_type == "cispo": ... elif self.loss_type in
-    [...]: ... else: raise ValueError("Unknown loss type")`) at the first step. Those comparisons are
-    read from the trainer's module (trl/trainer/grpo_trainer.py for grpo_config.py), which is parsed,
-    not imported; the config's default is always among them. Empty when nothing can be read."""
+    there is one; else the strings its trainer compares the setting with (`if self.loss_type ==
+    "cispo"`, `in [...]`, `match`), read from the trainer's module (grpo_trainer.py for
+    grpo_config.py), which is parsed, not imported; the config's default is always among them.
+    Empty when nothing can be read."""
     import ast
     import importlib.util
     import typing
@@ -223,7 +204,7 @@ def judged_values(config: type, field: str) -> tuple[str, ...]:
                 if isinstance(pattern, ast.MatchValue)
                 for value in strings(pattern.value)
             ]
-    default = _default(config, field)
+    default = field_default(config, field)
     if values and isinstance(default, str):
         values.append(default)
     return tuple(dict.fromkeys(values))
@@ -236,7 +217,7 @@ def _grpo_choice(field: str, what: str) -> Callable[[Any, str | None], str | Non
         config, refused = built(GRPOConfig, field, value)
         if refused:
             return _refused_by(value, GRPOConfig, refused)
-        if value == _default(GRPOConfig, field):  # TRL's own default: nothing to ask
+        if value == field_default(GRPOConfig, field):  # TRL's own default: nothing to ask
             return None
         accepted = judged_values(GRPOConfig, field)
         if not accepted or getattr(config, field) in accepted:  # nothing readable: leave it to TRL
@@ -282,15 +263,21 @@ def usable_schedulers(config: type) -> list[str]:
 def scheduler_problem(value: str, stage: str | None = None) -> str | None:
     config = config_class(stage)
     _, refused = built(config, "lr_scheduler_type", value)
-    table = schedulers()
-    if refused and value in table:  # a scheduler transformers knows that this config refuses
-        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable_schedulers(config))}"
     if refused:
-        return _refuse(value, f"a scheduler {_version('transformers')} knows", usable_schedulers(config))
-    if table.get(value):
+        return _not_usable(value, config, refused, schedulers(), usable_schedulers(config), "a scheduler")
+    why = schedulers().get(value)
+    if why:
         usable = ", ".join(usable_schedulers(config))
-        return f"{value!r} needs settings semrl does not pass ({table[value]}); use one of: {usable}"
+        return f"{value!r} needs settings semrl does not pass ({why}); use one of: {usable}"
     return None
+
+
+def _not_usable(value: str, config: type, refused: str, known: Any, usable: list[str], what: str) -> str:
+    """The refusal of a value `config` would not take: named as the config's when transformers
+    knows the value, else as unknown."""
+    if value in known:
+        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable)}"
+    return _refuse(value, f"{what} {_version('transformers')} knows", usable)
 
 
 # -- Optimizer: the config turns it into transformers' OptimizerNames, and the Trainer builds it ---
@@ -335,9 +322,7 @@ def optimizer_problem(value: str, stage: str | None = None) -> str | None:
         for name in optimizers()
         if optimizer_unusable(name) is None and built(config, "optim", name)[1] is None
     ]
-    if value in optimizers():  # an optimizer transformers knows that this config refuses
-        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable)}"
-    return _refuse(value, f"an optimizer {_version('transformers')} knows", usable)
+    return _not_usable(value, config, refused, optimizers(), usable, "an optimizer")
 
 
 # -- Logger, dtype, attention -----------------------------------------------------------------
@@ -424,7 +409,7 @@ def check_vllm(exp: ExperimentConfig) -> None:
 
     fields = ["grpo.use_vllm"] if exp.grpo.use_vllm else []
     fields += [
-        f"arms.{arm.name}.grpo.use_vllm"
+        field(arm, "grpo", "use_vllm")
         for arm in exp.arms
         if "use_vllm" in arm.grpo and exp.stage_spec(arm, "grpo").use_vllm
     ]

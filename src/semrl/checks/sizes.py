@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import field, grpo_settings
+from semrl.data.splits import head, rest
 from semrl.data.task_rows import load_pairs
 from semrl.distributed import world_size
 from semrl.errors import UserError
@@ -148,33 +150,18 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
 # ---- stages: cold start, GRPO batches, checkpoint curves ---------------------------------------
 
 
-def field(arm: ArmSpec | None, stage: str, key: str) -> str:
-    """The field as the user writes it: the arm's override when it has one, else the top level."""
-    stage = "sft" if stage == "continue" else stage
-    if arm is not None and key in getattr(arm, stage):
-        return f"arms.{arm.name}.{stage}.{key}"
-    return f"{stage}.{key}"
-
-
-def processes() -> int:
-    """Training processes of one stage (accelerate/torchrun set WORLD_SIZE; `parallel` workers are single)."""
-    return world_size()
-
-
 def stage_row_count(rows: str, n: int | None, train_n: int) -> int:
-    """Rows of a stage, as `experiment.stage_rows` takes them (first N, after N, or all)."""
-    if rows == "cold_start":
-        return min(train_n, n) if n is not None else train_n
-    if rows == "rest":
-        return max(train_n - n, 0) if n is not None else 0
-    return train_n
+    """Rows of a stage, taken as `experiment.stage_rows` takes them (first N, after N, or all)."""
+    take = {"cold_start": head, "rest": rest}.get(rows)
+    return len(take(range(train_n), n)) if take else train_n
 
 
-def stage_steps(trainer: str, spec: Any, rows: int, procs: int) -> int:
+def stage_steps(trainer: str, spec: Any, rows: int) -> int:
     """Optimizer steps of a stage as the Trainer counts them (max_steps > 0 wins over epochs). A GRPO
     step takes prompts_per_step x processes x grad_accum whole prompts (TRL drops a partial batch)."""
     if spec.max_steps > 0:
         return spec.max_steps
+    procs = world_size()
     if trainer == "grpo":
         per_epoch = max(rows // (spec.prompts_per_step * procs * spec.grad_accum), 1)
     else:
@@ -195,14 +182,11 @@ def cold_start_problem(exp: ExperimentConfig, arm: ArmSpec, train_n: int) -> tup
     name = field(arm, "sft", "examples")
     fix = f"can use at most {limit}" if limit else "needs at least 2 training rows"
     why = f", so that its {later} stage has rows after them" if later and limit else ""
-    return (
-        name,
-        limit,
-        (
-            f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
-            f"arm {arm.name} ({arm.recipe}) {fix}{why}"
-        ),
+    message = (
+        f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
+        f"arm {arm.name} ({arm.recipe}) {fix}{why}"
     )
+    return name, limit, message
 
 
 def grpo_batch_problem(
@@ -212,38 +196,28 @@ def grpo_batch_problem(
     per_device_train_batch_size = prompts_per_step x num_generations, so TRL's generation batch
     (x processes x grad_accum) always divides by num_generations; but TRL's sampler keeps only
     whole batches of prompts_per_step x processes x grad_accum prompts, and fewer gives 0 steps."""
-    spec, procs = exp.stage_spec(arm, plan.stage), processes()
+    spec, procs = exp.stage_spec(arm, plan.stage), world_size()
     per_step = prompts_per_generation(spec, procs)
     if available >= per_step:
         return None
     if spec.generation_batch_size or spec.steps_per_generation:
         key = "generation_batch_size" if spec.generation_batch_size else "steps_per_generation"
         name = field(arm, "grpo", key)
-        return (
-            name,
-            available,
-            (
-                f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
-                f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data"
-            ),
+        message = (
+            f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
+            f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data"
         )
+        return name, available, message
     name = field(arm, "grpo", "prompts_per_step")
     how = f"{spec.prompts_per_step} prompts x {procs} process{'es' if procs > 1 else ''}"
     how += f" x {spec.grad_accum} ({field(arm, 'grpo', 'grad_accum')})" if spec.grad_accum > 1 else ""
     n = exp.stage_spec(arm, "sft").examples
-    of = (
-        f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}"
-        if plan.rows == "rest"
-        else "all rows"
+    of = f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}" if plan.rows == "rest" else ""
+    message = (
+        f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
+        f"has only {available} ({of or 'all rows'}); TRL would train 0 steps: lower it or add data"
     )
-    return (
-        name,
-        available,
-        (
-            f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
-            f"has only {available} ({of}); TRL would train 0 steps: lower it or add data"
-        ),
-    )
+    return name, available, message
 
 
 def prompts_per_generation(spec: Any, procs: int) -> int:
@@ -258,9 +232,7 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
     """grpo.generation_batch_size / steps_per_generation as TRL's GRPOConfig checks them when the
     stage starts: one or the other, and a whole number of global batches."""
     problems = []
-    arms: list[ArmSpec | None] = [*exp.arms] or [None]
-    for arm in arms:
-        spec = exp.stage_spec(arm, "grpo") if arm is not None else exp.grpo
+    for arm, spec in grpo_settings(exp):
         size, steps = spec.generation_batch_size, spec.steps_per_generation
         if size is not None and steps is not None:
             problems.append(
@@ -268,7 +240,7 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
                 f"{field(arm, 'grpo', 'steps_per_generation')}: give one of them, not both"
             )
             continue
-        global_batch = spec.prompts_per_step * spec.num_generations * processes()
+        global_batch = spec.prompts_per_step * spec.num_generations * world_size()
         if size is not None and size % global_batch:
             problems.append(
                 f"{field(arm, 'grpo', 'generation_batch_size')}: {size} is not a multiple of the global "
@@ -281,18 +253,13 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     """Cold starts, GRPO batches and checkpoint curves of every arm's planned stages."""
     if not exp.arms:  # `semrl train sft|grpo` on a config without arms: the top-level cold start only
         n = exp.sft.examples
-        return (
-            [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"]
-            if n and n > train_n
-            else []
-        )
+        too_many = n is not None and n > train_n
+        return [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"] if too_many else []
     try:
         plans = plan_experiment(exp)
     except UserError:
         return []  # `semrl run` reports it before preflight
-    worst: dict[
-        str, tuple[int, str]
-    ] = {}  # field -> (how bad, message): arms sharing a field give one message
+    worst: dict[str, tuple[int, str]] = {}  # field -> (how bad, message): arms share a field's message
     steps: dict[str, int] = {}
     arms = {arm.name: arm for arm in exp.arms}  # every plan here is an arm's
     for plan in plans:
@@ -305,9 +272,7 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
             if name not in worst or score < worst[name][0]:
                 worst[name] = (score, message)
         if available:
-            steps[plan.key] = stage_steps(
-                plan.trainer, exp.stage_spec(arm, plan.stage), available, processes()
-            )
+            steps[plan.key] = stage_steps(plan.trainer, exp.stage_spec(arm, plan.stage), available)
     return [message for _, message in worst.values()] + curve_problems(exp, plans, steps)
 
 
