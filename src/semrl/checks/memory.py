@@ -1,29 +1,27 @@
 """How much memory a config needs per process, printed by `semrl run --dry-run`.
 
-An out-of-memory error comes after the model has loaded and the first batch has been generated,
-minutes into a run; the parts that scale with the model (weights, gradients, optimizer states,
-reference model, reward models, the logits and activations of the largest batch) are known from
-the config and the rows' lengths. `estimate_memory` is the pure arithmetic; `estimate_for` counts
-parameters on the meta device (no weights are read or allocated). The weights are counted in the
-dtype the run will load them in on this machine's device (model.dtype auto: bf16 on a GPU that has
-it, fp32 on CPU). On CPU the number is resident memory, so the Python runtime with the libraries a
-stage imports, measured in this process, is added. The CUDA context is not included.
-
-Activations were the part left out before: on SmolLM2-135M (CPU, fp32, LoRA, 8 sequences of ~80
-tokens) the estimate without them read 1.18 GiB against a measured peak of 3.28 GiB; the loss's
-forward and backward over the batch took ~1.9 GiB of it. They are counted from the tensors a
-decoder layer saves for backward, doubled (ACTIVATION_OVERHEAD) for the gradients of those tensors
-alive during backward and what the allocator keeps; the generation's KV cache holds less than the
-saved keys and values and is freed before the loss runs, so it is inside that figure.
+An out-of-memory error comes minutes into a run, after the model has loaded and the first batch has
+been generated; the parts that scale with the model (weights, gradients, optimizer states, reference
+model, reward models, the logits and activations of the largest batch) are known from the config and
+the rows' lengths. `estimate_memory` is the pure arithmetic; parameters are counted on the meta
+device (no weights are read or allocated), in the dtype the run will load them in on this machine's
+device (model.dtype auto: bf16 on a GPU that has it, fp32 on CPU). On CPU the number is resident
+memory, so this process's runtime with the libraries a stage imports is added. The CUDA context is
+not included. Activations are the tensors a decoder layer saves for backward, times
+ACTIVATION_OVERHEAD; the generation's KV cache holds less and is freed before the loss runs, so it
+is inside that figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from semrl.checks.models import meta_model
+from semrl.checks.settings import field_default
 from semrl.data.tasks import TaskExamples, build_task_examples
 from semrl.devices import pick_device, torch_dtype
 from semrl.distributed import world_size
@@ -32,15 +30,17 @@ from semrl.errors import UserError
 from semrl.hub import hub_reachable
 from semrl.models.loading import load_tokenizer
 from semrl.models.prompts import encode_prompts
+from semrl.models.tiny import bert_config, llama_config
 from semrl.rewards.encoder_binding import RUN_ENCODER
 from semrl.rewards.registry import reward_type
-from semrl.train.common import lora_config
 
 GIB = 1024**3
 LOGIT_COPIES = 3  # fp32 logits, their log-softmax and the gradient of the logits, alive together in the loss
 # saved activations x this: their gradients during backward and the allocator's retention (measured
 # 1.9x on SmolLM2-135M, CPU fp32 LoRA, tests/e2e/test_real_model.py)
 ACTIVATION_OVERHEAD = 2.0
+# what a training stage imports, counted in the CPU estimate
+RUNTIME_LIBRARIES = "torch transformers trl peft datasets accelerate sentence_transformers".split()
 
 
 @dataclass(frozen=True)
@@ -147,23 +147,8 @@ def sharding_from_env(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
 def count_parameters(config: Any, lora: Any = None, kind: str = "causal_lm") -> tuple[int, int]:
     """(all, trainable) parameters of a model built from `config` on the meta device; with a
     LoraSpec, trainable counts peft's adapters only."""
-    import torch
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    auto = {
-        "causal_lm": AutoModelForCausalLM,
-        "classifier": AutoModelForSequenceClassification,
-        "encoder": AutoModel,
-    }[kind]
-    with torch.device("meta"):
-        model = auto.from_config(config)
-        if lora is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, lora_config(lora))
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total, trainable
+    parameters = list(meta_model(config, kind, lora).parameters())
+    return sum(p.numel() for p in parameters), sum(p.numel() for p in parameters if p.requires_grad)
 
 
 def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
@@ -178,38 +163,15 @@ def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
 def _policy_config(exp: Any) -> Any:
     if exp.model.path is not None:
         return _folder_config(exp.model.path, exp.model.trust_remote_code)
-    from transformers import LlamaConfig
-
-    tiny = exp.model.tiny  # as models.tiny builds it; its tokenizer may end a few tokens short of vocab_size,
-    # and a tiny of another family (model.tiny.family) is sized as the Llama of the same shape
-    return LlamaConfig(
-        vocab_size=tiny.vocab_size,
-        hidden_size=tiny.hidden_size,
-        intermediate_size=tiny.intermediate_size,
-        num_hidden_layers=tiny.num_layers,
-        num_attention_heads=tiny.num_heads,
-        num_key_value_heads=tiny.num_heads,
-        max_position_embeddings=tiny.max_positions,
-        tie_word_embeddings=True,
-    )
+    # its tokenizer may end a few tokens short of vocab_size, and a tiny of another family
+    # (model.tiny.family) is sized as the Llama of the same shape
+    return llama_config(exp.model.tiny.tiny_spec())
 
 
 def _encoder_config(exp: Any, name: str) -> Any:
-    if name == RUN_ENCODER:
-        if exp.encoder.base is None:
-            from transformers import BertConfig
-
-            tiny = exp.encoder.tiny
-            return BertConfig(
-                vocab_size=tiny.vocab_size,
-                hidden_size=tiny.hidden_size,
-                num_hidden_layers=tiny.num_layers,
-                num_attention_heads=tiny.num_heads,
-                intermediate_size=tiny.intermediate_size,
-                max_position_embeddings=tiny.max_positions,
-            )
-        name = exp.encoder.base
-    return _folder_config(resolve_encoder(name))
+    if name == RUN_ENCODER and exp.encoder.base is None:
+        return bert_config(exp.encoder.tiny.tiny_spec())
+    return _folder_config(resolve_encoder(exp.encoder.base if name == RUN_ENCODER else name))
 
 
 def _stored_bytes(config: Any) -> int:
@@ -347,25 +309,14 @@ def activation_bytes(config: Any, sequences: int, length: int, dtype_bytes: int)
 
 
 def _runtime_bytes() -> int:
-    """Peak resident memory of this process once it holds what a training stage imports (torch,
-    transformers, TRL, peft, datasets, accelerate, sentence-transformers; an optional one that is
-    missing is left out: the stage that needs it says so)."""
-    import contextlib
+    """Peak resident memory of this process once it holds what a training stage imports (an optional
+    library that is missing is left out: the stage that needs it says so)."""
+    import importlib
     import resource
 
-    import torch  # noqa: F401
-    import transformers  # noqa: F401
-
-    with contextlib.suppress(ImportError):
-        import trl  # noqa: F401
-    with contextlib.suppress(ImportError):
-        import peft  # noqa: F401
-    with contextlib.suppress(ImportError):
-        import datasets  # noqa: F401
-    with contextlib.suppress(ImportError):
-        import accelerate  # noqa: F401
-    with contextlib.suppress(ImportError):
-        import sentence_transformers  # noqa: F401
+    for name in RUNTIME_LIBRARIES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
@@ -373,18 +324,9 @@ def _vllm_share(spec: Any) -> float:
     """vllm_gpu_memory_utilization as given, else TRL's default (read, not copied)."""
     if spec.vllm_gpu_memory_utilization is not None:
         return spec.vllm_gpu_memory_utilization
-    import dataclasses
-
     from trl import GRPOConfig
 
-    default = next(
-        f.default for f in dataclasses.fields(GRPOConfig) if f.name == "vllm_gpu_memory_utilization"
-    )
-    if not isinstance(default, (int, float)):
-        raise RuntimeError(
-            f"TRL's GRPOConfig.vllm_gpu_memory_utilization has no number as default: {default!r}"
-        )
-    return default
+    return float(field_default(GRPOConfig, "vllm_gpu_memory_utilization"))
 
 
 def largest_estimate(exp: Any, plans: list[Any], lengths: TextLengths | None = None) -> MemoryEstimate:
