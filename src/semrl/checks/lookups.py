@@ -16,10 +16,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import under
 from semrl.checks.models import reward_components
+from semrl.devices import pick_device
 from semrl.errors import UserError
 from semrl.evaluate.preference import import_judge
 from semrl.experiment_config import ExperimentConfig
+from semrl.files import read_text
 
 
 def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:
@@ -41,37 +44,16 @@ def check_readable(path: str | None, field: str, folder_ok: bool = False) -> Non
         }
         why = reasons.get(exc.errno, f"cannot be read ({exc.strerror})")
         raise UserError(f"{field}: {path} {why}") from None
-    if target.is_dir():
-        if not folder_ok:
-            raise UserError(f"{field}: {path} is a folder, expected a file")
-        if not os.access(target, os.R_OK | os.X_OK):
-            raise UserError(f"{field}: {path} cannot be read (permission denied)")
-        return
-    if not os.access(target, os.R_OK):
+    if target.is_dir() and not folder_ok:
+        raise UserError(f"{field}: {path} is a folder, expected a file")
+    if not os.access(target, os.R_OK | (os.X_OK if target.is_dir() else 0)):  # a folder is listed too
         raise UserError(f"{field}: {path} cannot be read (permission denied)")
 
 
-def path_fields(exp: ExperimentConfig) -> list[tuple[str, str | None, bool]]:
-    """(field, value, a folder is fine) for the local paths no other preflight check reads (data, models,
-    encoders, the suite and reward files are read by theirs, which name a symlink loop too)."""
-    return [
-        ("rm.train", exp.rm.train, False),
-        ("rm.test", exp.rm.test, False),
-        ("encoder.train", exp.encoder.train, False),
-        ("encoder.test", exp.encoder.test, False),
-        ("encoder.base", exp.encoder.base, True),
-    ]
-
-
 def check_files_named(exp: ExperimentConfig) -> None:
-    """Files read only by a later stage (tokenizer corpus, encoder pairs) exist now."""
-    from semrl.files import read_text
-
+    """Files read only by a later stage (the tiny tokenizer's corpus) exist now."""
     for i, path in enumerate(exp.model.tiny.corpus if exp.model.tiny is not None else []):
-        try:
-            read_text(path)
-        except UserError as exc:
-            raise UserError(f"model.tiny.corpus.{i}: {exc}") from None
+        under(f"model.tiny.corpus.{i}", read_text, path)
 
 
 def template_fields(template: str, field: str) -> set[str]:
@@ -131,8 +113,6 @@ def check_device(value: str | None, field: str) -> None:
     """A reward's `device` is a torch device name this machine has (cuda, cuda:1, cpu, mps)."""
     import torch
 
-    from semrl.devices import pick_device
-
     if value in (None, "", "auto"):
         return
     try:
@@ -141,10 +121,7 @@ def check_device(value: str | None, field: str) -> None:
         raise UserError(
             f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {str(exc).splitlines()[0]}"
         ) from None
-    try:
-        pick_device(value)
-    except UserError as exc:
-        raise UserError(f"{field}: {exc}") from None
+    under(field, pick_device, value)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise UserError(
             f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
@@ -153,9 +130,15 @@ def check_device(value: str | None, field: str) -> None:
 
 def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callable[[], Any]]:
     """Independent checks (preflight reports every failure at once)."""
-    checks: list[Callable[[], Any]] = []
-    for field, value, folder_ok in path_fields(exp):
-        checks.append(partial(check_readable, value, field, folder_ok))
+    # the local paths no other check reads (data, models, encoders, the suite and reward files are
+    # read by theirs, which name a symlink loop too)
+    checks: list[Callable[[], Any]] = [
+        partial(check_readable, exp.rm.train, "rm.train"),
+        partial(check_readable, exp.rm.test, "rm.test"),
+        partial(check_readable, exp.encoder.train, "encoder.train"),
+        partial(check_readable, exp.encoder.test, "encoder.test"),
+        partial(check_readable, exp.encoder.base, "encoder.base", True),
+    ]
     checks.append(lambda: check_files_named(exp))
     for field, spec in reward_components(exp):
         checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))

@@ -8,10 +8,14 @@ UserError listing all problems found, each naming its file and line or config fi
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+from semrl.checks import under
 from semrl.checks.lookups import lookup_checks
 from semrl.checks.models import model_kind_checks
 from semrl.checks.settings import check_aggregation, check_settings, check_vllm
@@ -59,8 +63,6 @@ class Problems:
 
 def check_tokenizer(exp: ExperimentConfig) -> None:
     """The policy's tokenizer can pad (pad or eos token) and has a chat template if the task demands one."""
-    from pathlib import Path
-
     path = exp.model.path
     if path is None or not (Path(path) / "config.json").exists():
         return  # tiny models are built with both; hub ids were checked by check_model_reference
@@ -74,8 +76,6 @@ def check_tokenizer(exp: ExperimentConfig) -> None:
 
 def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) -> None:
     """A local folder, 'default', 'run:encoder', or a hub id that is in the local cache."""
-    from pathlib import Path
-
     if name in (DEFAULT_ENCODER, RUN_ENCODER):
         return
     try:
@@ -84,29 +84,16 @@ def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) 
         if local_checked_elsewhere:
             return
         raise UserError(f"{field}: {exc}") from None
-    if Path(target).exists():
-        return
-
-    try:
-        require_available(target, "encoder")
-    except UserError as exc:
-        raise UserError(f"{field}: {exc}") from None
+    if not Path(target).exists():
+        under(field, require_available, target, "encoder")
 
 
 def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     checks: list[Callable[[], Any]] = []
     if not exp.eval.enabled:
         return checks
-    suite_path = exp.eval.suite
-    if suite_path:
-
-        def suite() -> None:
-            try:
-                load_suite(suite_path)
-            except UserError as exc:
-                raise UserError(f"eval.suite: {exc}") from None
-
-        checks.append(suite)
+    if exp.eval.suite:
+        checks.append(partial(under, "eval.suite", load_suite, exp.eval.suite))
     checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
@@ -123,25 +110,14 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
             loaded = reward_type(spec.type).component.loads(spec)
             if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
                 checks.append(partial(check_encoder, loaded.name, f"{where}: {spec.type} reward", True))
-
-        def build(config=config, where=where) -> None:
-            if uses_run_encoder(exp):
-                from pathlib import Path
-
-                config = bind_run_encoder(config, Path("default"))  # the run's encoder does not exist yet
-            try:
-                build_reward(config)
-            except UserError as exc:
-                raise UserError(f"{where}: {exc}") from None
-
-        checks.append(build)
+        if uses_run_encoder(exp):  # the run's encoder does not exist yet: built with the default's
+            config = bind_run_encoder(config, Path("default"))
+        checks.append(partial(under, where, build_reward, config))
     return checks
 
 
 def same_file(first: str, second: str) -> bool:
     """Two config entries name one file (through any path spelling or link), or one datasets id."""
-    import os
-
     if os.path.exists(first) and os.path.exists(second):
         return os.path.samefile(first, second)
     return first == second
@@ -164,8 +140,6 @@ def preflight(
     """(train, test) task rows after every check passed; else one UserError naming all problems.
     `evaluates`: the command evaluates (run, eval); `semrl train STAGE` does not, so the settings only
     evaluation reads (metrics, judge) are not its to refuse."""
-    import importlib.util
-
     problems = Problems()
     rows = problems.check(load_task_rows, exp) if load_rows else ([], [])
     if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:
