@@ -23,6 +23,11 @@ def field(arm: ArmSpec | None, stage: str, key: str) -> str:
     return f"{stage}.{key}"
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line for a refusal: its first line, else its type's name."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def grpo_settings(exp: ExperimentConfig) -> list[tuple[ArmSpec | None, GRPOSpec]]:
     """(arm, its GRPO settings) of every arm, or (None, the top level's) in a config without arms."""
     return [(arm, exp.stage_spec(arm, "grpo")) for arm in exp.arms] or [(None, exp.grpo)]

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from semrl.checks import under
+from semrl.checks import first_line, under
 from semrl.checks.models import reward_components
 from semrl.devices import pick_device
 from semrl.errors import UserError
@@ -119,7 +119,7 @@ def check_device(value: str | None, field: str) -> None:
         device = torch.device(value)
     except (RuntimeError, ValueError) as exc:
         raise UserError(
-            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {str(exc).splitlines()[0]}"
+            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {first_line(exc)}"
         ) from None
     under(field, pick_device, value)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

@@ -107,18 +107,15 @@ def estimate_memory(
         part: (shard if zero_stage >= stage else 1)
         for part, stage in (("optimizer", 1), ("gradients", 2), ("weights", 3))
     }
+    reference_split = split["weights"] if shard_reference else 1
     trainable_bytes = 4 if lora or weight_bytes == 4 else weight_bytes
     master = 4 if trainable_bytes < 4 else 0
+    full_reference = beta > 0 and not lora  # LoRA's reference is its base with the adapters off
     parts = [
         ("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
         ("gradients", trainable * trainable_bytes / split["gradients"]),
         ("AdamW", trainable * (8 + master) / split["optimizer"]),
-        (
-            "reference",
-            params * weight_bytes / (split["weights"] if shard_reference else 1)
-            if beta > 0 and not lora
-            else 0.0,
-        ),
+        ("reference", params * weight_bytes / reference_split if full_reference else 0.0),
         *(extras or {}).items(),
     ]
     notes = [
@@ -212,17 +209,11 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
 
 
 def estimate_for(
-    exp: Any,
-    arm: Any,
-    grpo: bool,
-    counts: tuple[int, int],
-    vocab: int = 0,
-    config: Any = None,
-    lengths: TextLengths | None = None,
+    exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], config: Any, lengths: TextLengths | None = None
 ) -> MemoryEstimate:
     """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
-    `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits),
-    `config` its transformers config and `lengths` the rows' (for the activations)."""
+    `counts` = the policy's (all, trainable) parameters, `config` its transformers config (for the
+    logits and activations) and `lengths` the rows' (for the activations)."""
     spec = exp.stage_spec(arm, "grpo" if grpo else "sft")
     params, trainable = counts
     device = _device(exp)
@@ -235,12 +226,8 @@ def estimate_for(
         lora=exp.model.lora is not None,
         beta=spec.beta if grpo else 0.0,
         extras={
-            "logits": float(_logit_bytes(spec, grpo, vocab)),
-            "activations": (
-                activation_bytes(config, *_batch_shape(spec, grpo, lengths), weight_bytes)
-                if config is not None
-                else 0.0
-            ),
+            "logits": float(_logit_bytes(spec, grpo, int(getattr(config, "vocab_size", 0) or 0))),
+            "activations": activation_bytes(config, *_batch_shape(spec, grpo, lengths), weight_bytes),
             **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {}),
         },
         processes=processes,
@@ -335,26 +322,10 @@ def largest_estimate(exp: Any, plans: list[Any], lengths: TextLengths | None = N
         config = _policy_config(exp)
         counts = count_parameters(config, exp.model.lora)
     except Exception as exc:  # noqa: BLE001 - an estimate must not stop a dry run that passed preflight
-        return MemoryEstimate(
-            (),
-            (
-                f"not estimated: the policy could not be sized ({type(exc).__name__}: "
-                f"{(str(exc).strip().splitlines() or [''])[0]})",
-            ),
-        )
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    estimates = [
-        estimate_for(
-            exp,
-            arm,
-            any(p.arm == arm.name and p.trainer == "grpo" for p in plans),
-            counts,
-            vocab,
-            config,
-            lengths,
-        )
-        for arm in exp.arms
-    ]
+        why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        return MemoryEstimate((), (f"not estimated: the policy could not be sized ({why})",))
+    grpo_arms = {plan.arm for plan in plans if plan.trainer == "grpo"}
+    estimates = [estimate_for(exp, arm, arm.name in grpo_arms, counts, config, lengths) for arm in exp.arms]
     return max(estimates, key=lambda e: e.total)
 
 

@@ -16,12 +16,15 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import first_line
+from semrl.encoders.loading import DEFAULT_ENCODER
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig, LoraSpec
 from semrl.files import read_json
 from semrl.models.families import family_config
 from semrl.models.tiny import TinySpec
 from semrl.notices import warn
+from semrl.rewards.encoder_binding import RUN_ENCODER
 from semrl.train.common import lora_config
 from semrl.weights import check_weights
 
@@ -84,9 +87,7 @@ def _kind_of(config: dict[str, Any]) -> tuple[set[str], str]:
 def check_policy(path: str, field: str) -> None:
     """A policy is generated from and trained as a causal LM."""
     config = model_config(path)
-    if config is None:
-        return
-    if _is_causal(config):
+    if config is None or _is_causal(config):
         return
     _, archs = _kind_of(config)
     what = "a sentence encoder" if _is_sentence_transformers(path) else f"a {archs} model"
@@ -109,13 +110,6 @@ def _is_sentence_transformers(path: str) -> bool:
     return _json_file(path, "modules.json") is not None or (Path(path) / "modules.json").is_file()
 
 
-def num_labels(config: dict[str, Any]) -> int:
-    """As transformers' PretrainedConfig reads it: id2label's size, else num_labels, else its default 2."""
-    if isinstance(config.get("id2label"), dict):
-        return len(config["id2label"])
-    return int(config.get("num_labels", 2))
-
-
 def check_scorer(path: str, field: str, init_head: bool = False) -> None:
     """A reward model scores with one logit: a sequence classifier with one label. A causal LM is
     accepted only when the user asks for a new head (init_head: true), and then said to be untrained."""
@@ -124,7 +118,8 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
         return
     kinds, archs = _kind_of(config)
     if "classifier" in kinds:
-        labels = num_labels(config)
+        id2label = config.get("id2label")  # as PretrainedConfig reads it: its size, else num_labels, else 2
+        labels = len(id2label) if isinstance(id2label, dict) else int(config.get("num_labels", 2))
         if labels != 1:
             raise UserError(
                 f"{field}: {path} is a classifier with {labels} labels; a reward model has one "
@@ -216,8 +211,6 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
     from peft.tuners.tuners_utils import check_target_module_exists
 
     targets = lora.target_modules
-    if targets == "all-linear":
-        return None
     if isinstance(targets, str):
         try:
             re.compile(targets)
@@ -236,13 +229,8 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
             missing.append(target)
         elif not any(modules[name] in LORA_LAYERS for name in matched):
             unsupported.append(f"{target!r} ({modules[matched[0]]})")
-    leaves = sorted(
-        {
-            name.rsplit(".", 1)[-1]
-            for name, kind in modules.items()
-            if kind in LORA_LAYERS and not name.rsplit(".", 1)[-1].isdigit()
-        }
-    )
+    leaves = sorted({name.rsplit(".", 1)[-1] for name, kind in modules.items() if kind in LORA_LAYERS})
+    leaves = [leaf for leaf in leaves if not leaf.isdigit()]
     if missing:
         return (
             f"{', '.join(map(repr, missing))} matches no module of the model; its adaptable modules are: "
@@ -257,6 +245,7 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
 
 
 def check_lora(exp: ExperimentConfig) -> None:
+    """model.lora.target_modules name layers LoRA can adapt in the policy (all-linear always does)."""
     lora = exp.model.lora
     if lora is None or lora.target_modules == "all-linear":
         return
@@ -271,10 +260,7 @@ def check_lora(exp: ExperimentConfig) -> None:
     try:
         names = module_names(config, exp.model.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
-        warn(
-            "model.lora.target_modules: not checked "
-            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        )
+        warn(f"model.lora.target_modules: not checked ({first_line(exc)})")
         return
     problem = lora_target_problem(lora, names)
     if problem:
@@ -295,9 +281,6 @@ def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
 
 def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
     """One check per model the experiment names, each independent (preflight reports them all)."""
-    from semrl.encoders.loading import DEFAULT_ENCODER
-    from semrl.rewards.encoder_binding import RUN_ENCODER
-
     checks: list[Callable[[], None]] = []
     if exp.model.path is not None:
         checks.append(partial(check_policy, exp.model.path, "model.path"))

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from semrl.checks import under
+from semrl.checks import first_line, under
 from semrl.checks.lookups import lookup_checks
 from semrl.checks.models import model_kind_checks
 from semrl.checks.settings import check_aggregation, check_settings, check_vllm
@@ -69,7 +69,7 @@ def check_tokenizer(exp: ExperimentConfig) -> None:
     try:
         tokenizer = load_tokenizer(path, exp.model.trust_remote_code)  # the same checks training applies
     except (OSError, ValueError, TypeError) as exc:
-        raise UserError(f"model {path}: tokenizer could not be loaded ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"model {path}: tokenizer could not be loaded ({first_line(exc)})") from None
     if exp.task.chat_template == "always" and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"task.chat_template: 'always', but the tokenizer of {path} has no chat template")
 

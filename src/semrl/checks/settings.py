@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from semrl.checks import field, grpo_settings
+from semrl.checks import field, first_line, grpo_settings
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
 
@@ -70,10 +70,6 @@ def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str | None, str, Any
 
 def _refuse(value: str, what: str, accepted: list[str] | tuple[str, ...]) -> str:
     return f"{value!r} is not {what}; use one of: {', '.join(accepted)}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _version(package: str) -> str:
@@ -134,7 +130,7 @@ def built(config: type, field: str, value: Any) -> tuple[Any, str | None]:
             warnings.simplefilter("ignore")
             return _probe(config)(**{**settings, "use_cpu": True, field: value}), None
     except (ValueError, KeyError, TypeError) as exc:
-        return None, _first_line(exc)
+        return None, first_line(exc)
 
 
 def _refused_by(value: Any, config: type, why: str) -> str:
@@ -246,7 +242,7 @@ def schedulers() -> dict[str, str | None]:
             get_scheduler(kind.value, optimizer, num_warmup_steps=1, num_training_steps=10)
             table[kind.value] = None
         except (ValueError, TypeError) as exc:
-            table[kind.value] = _first_line(exc)
+            table[kind.value] = first_line(exc)
     return table
 
 
@@ -298,7 +294,7 @@ def optimizer_unusable(name: str) -> str | None:
     try:
         Trainer.get_optimizer_cls_and_kwargs(args, model)
     except (ImportError, ValueError) as exc:
-        return _first_line(exc)
+        return first_line(exc)
     except Exception:  # noqa: BLE001 - our stand-in model, not the optimizer: leave it to the Trainer
         return None
     return None
