@@ -23,6 +23,9 @@ from semrl.errors import UserError
 from semrl.evaluate.preference import import_judge
 from semrl.experiment_config import ExperimentConfig
 from semrl.files import read_text
+from semrl.metrics.scoring import METRICS
+from semrl.tasks import TASKS
+from semrl.text.scripts import resolve_scripts
 
 
 def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:
@@ -56,10 +59,12 @@ def check_files_named(exp: ExperimentConfig) -> None:
         under(f"model.tiny.corpus.{i}", read_text, path)
 
 
-def template_fields(template: str, field: str) -> set[str]:
-    """The {fields} a str.format template uses; a template str.format cannot parse is refused."""
+def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
+    """A str.format template whose {fields} are all among `known` (the ones semrl fills)."""
+    if template is None:
+        return
     try:
-        return {
+        used = {
             name.split(".")[0].split("[")[0]
             for _, name, _, _ in string.Formatter().parse(template)
             if name is not None
@@ -68,12 +73,6 @@ def template_fields(template: str, field: str) -> set[str]:
         raise UserError(
             f"{field}: not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
-
-
-def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
-    if template is None:
-        return
-    used = template_fields(template, field)
     unknown = sorted(name for name in used if name not in known)
     listed = ", ".join("{" + k + "}" for k in known)
     if "" in used or any(name.isdigit() for name in used):
@@ -84,10 +83,6 @@ def check_template(template: str | None, field: str, known: tuple[str, ...]) -> 
 
 def check_metrics(exp: ExperimentConfig) -> None:
     """eval.metrics are metrics the evaluation computes, and `lang` has a script to look for."""
-    from semrl.metrics.scoring import METRICS
-    from semrl.tasks import TASKS
-    from semrl.text.scripts import resolve_scripts
-
     metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASKS[exp.task.type].metrics)
     if exp.eval.metrics is not None and not metrics:
         raise UserError(

@@ -116,20 +116,17 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
     return checks
 
 
-def same_file(first: str, second: str) -> bool:
-    """Two config entries name one file (through any path spelling or link), or one datasets id."""
-    if os.path.exists(first) and os.path.exists(second):
-        return os.path.samefile(first, second)
-    return first == second
-
-
 def check_separate_test_files(exp: ExperimentConfig) -> None:
-    """A test file that is the training file scores the model on what it trained on: refused."""
+    """A test file that is the training file scores the model on what it trained on: refused. The
+    same file through any path spelling or link, or the same datasets id."""
     for section in ("data", "rm", "encoder"):
-        spec = getattr(exp, section)
-        if spec.train is not None and spec.test is not None and same_file(spec.train, spec.test):
+        train, test = getattr(exp, section).train, getattr(exp, section).test
+        if train is None or test is None:
+            continue
+        both = os.path.exists(train) and os.path.exists(test)
+        if train == test or (both and os.path.samefile(train, test)):
             raise UserError(
-                f"{section}.test: {spec.test} is the same file as {section}.train; give a separate "
+                f"{section}.test: {test} is the same file as {section}.train; give a separate "
                 f"test file, or drop {section}.test to hold out {section}.test_size of the training rows"
             )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from semrl.checks import field, first_line, grpo_settings
@@ -146,8 +146,7 @@ def field_default(config: type, name: str) -> Any:
     return None if spec is None else spec.default
 
 
-# -- GRPO: GRPOConfig takes any string; GRPOTrainer judges loss_type, scale_rewards and -----------
-# -- multi_objective_aggregation by comparing it with the values it knows, during training -------
+# -- GRPO choices: any string to GRPOConfig, judged by GRPOTrainer at its first step --------------
 
 
 @cache
@@ -206,25 +205,22 @@ def judged_values(config: type, field: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _grpo_choice(field: str, what: str) -> Callable[[Any, str | None], str | None]:
-    def check(value: Any, stage: str | None = "grpo") -> str | None:
-        from trl import GRPOConfig
+def grpo_choice_problem(field: str, what: str, value: Any, stage: str | None = "grpo") -> str | None:
+    """`value` for a GRPOConfig `field` is one the trainer tells apart (or TRL's own default)."""
+    from trl import GRPOConfig
 
-        config, refused = built(GRPOConfig, field, value)
-        if refused:
-            return _refused_by(value, GRPOConfig, refused)
-        if value == field_default(GRPOConfig, field):  # TRL's own default: nothing to ask
-            return None
-        accepted = judged_values(GRPOConfig, field)
-        if not accepted or getattr(config, field) in accepted:  # nothing readable: leave it to TRL
-            return None
-        return _refuse(value, f"{what} {_version('trl')} knows", accepted)
-
-    return check
+    config, refused = built(GRPOConfig, field, value)
+    if refused:
+        return _refused_by(value, GRPOConfig, refused)
+    if value == field_default(GRPOConfig, field):  # TRL's own default: nothing to ask
+        return None
+    accepted = judged_values(GRPOConfig, field)
+    if not accepted or getattr(config, field) in accepted:  # nothing readable: leave it to TRL
+        return None
+    return _refuse(value, f"{what} {_version('trl')} knows", accepted)
 
 
-# -- Learning-rate scheduler: the config turns it into transformers' SchedulerType, and the --------
-# -- Trainer builds it with get_scheduler --------------------------------------------------------
+# -- Learning-rate scheduler: the config's SchedulerType, built by the Trainer's get_scheduler ----
 
 
 @cache
@@ -383,9 +379,11 @@ def attention_problem(value: str, stage: str | None = None) -> str | None:
 
 # {setting: check(value, stage)}; stage None: the run's own setting, checked against TrainingArguments
 CHECKS: dict[str, Callable[[Any, str | None], str | None]] = {
-    "loss_type": _grpo_choice("loss_type", "a GRPO loss type"),
-    "scale_rewards": _grpo_choice("scale_rewards", "a reward scaling"),
-    "multi_objective_aggregation": _grpo_choice("multi_objective_aggregation", "a reward aggregation"),
+    "loss_type": partial(grpo_choice_problem, "loss_type", "a GRPO loss type"),
+    "scale_rewards": partial(grpo_choice_problem, "scale_rewards", "a reward scaling"),
+    "multi_objective_aggregation": partial(
+        grpo_choice_problem, "multi_objective_aggregation", "a reward aggregation"
+    ),
     "scheduler": scheduler_problem,
     "optim": optimizer_problem,
     "report_to": report_to_problem,

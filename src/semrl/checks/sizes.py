@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from semrl.checks import field, grpo_settings
-from semrl.data.splits import head, rest
+from semrl.data.splits import head, requested_test_rows, rest
 from semrl.data.task_rows import load_pairs
 from semrl.distributed import world_size
 from semrl.errors import UserError
@@ -47,11 +47,6 @@ def check_sizes(exp: ExperimentConfig, train_rows: Rows, test_rows: Rows) -> Non
 # ---- held-out splits ----------------------------------------------------------------------------
 
 
-def held_out(test_size: float, total: int) -> int:
-    """Rows `split_rows` is asked to hold out: a fraction (< 1) of the rows, or a count (>= 1)."""
-    return int(round(test_size * total)) if test_size < 1 else int(test_size)
-
-
 def split_problems(
     field: str, test_size: float, total: int | None, source: str, need_test: str | None, held: int = 0
 ) -> list[str]:
@@ -60,7 +55,7 @@ def split_problems(
     if test_size >= 1 and test_size != int(test_size):
         return [f"{field}: {test_size:g} is neither a fraction below 1 nor a whole number of rows"]
     if total is not None:
-        held = held_out(test_size, total)
+        held = requested_test_rows(test_size, total)
         if held >= total:
             room = (
                 f"use at most {total - 1} (or a fraction such as 0.1)"
@@ -91,7 +86,7 @@ def task_total(exp: ExperimentConfig, train: Rows, test: Rows) -> int | None:
     """Rows of data.train before the split. `split_rows` never leaves training empty: asked for all
     rows or more it holds out total-1 and keeps one, so a cut request shows as one training row and
     a request for >= len(test)+1. Else train + test, unless data.few_shot cut the training rows."""
-    if len(train) == 1 and held_out(exp.data.test_size, len(test) + 1) >= len(test) + 1:
+    if len(train) == 1 and requested_test_rows(exp.data.test_size, len(test) + 1) >= len(test) + 1:
         return len(test) + 1
     if exp.data.few_shot is not None and len(train) == exp.data.few_shot:
         return None
@@ -125,7 +120,6 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
     """rm.train / encoder.train split by their own test_size. The encoder file is read by `semrl run`
     only after the run folder exists, so its errors are reported here; for `semrl train rm|encoder`
     (tasks not loaded) the stage reads its file before writing, and an unreadable file is its to report."""
-
     problems = []
     stages: list[tuple[str, EncoderSpec | RMSpec, tuple[str, ...], bool]] = [
         ("encoder", exp.encoder, ("anchor", "positive"), uses_run_encoder(exp)),
