@@ -64,14 +64,10 @@ class MemoryEstimate:
     def line(self) -> str:
         if not self.parts:
             return f"memory per {self.where} (est.): " + "; ".join(self.notes)
-        parts = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
-        zero = [name for name, size in self.parts if not size and " (" in name]  # named, not counted
-        return (
-            f"memory per {self.where} (est.): {_size(self.total)} = {parts}"
-            + "".join(f" + {name}" for name in zero)
-            + "; "
-            + "; ".join(self.notes)
-        )
+        counted = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
+        named = "".join(f" + {name}" for name, size in self.parts if not size and " (" in name)  # not sized
+        notes = "; ".join(self.notes)
+        return f"memory per {self.where} (est.): {_size(self.total)} = {counted}{named}; {notes}"
 
 
 def _size(size: float) -> str:
@@ -172,8 +168,7 @@ def _encoder_config(exp: Any, name: str) -> Any:
 
 
 def _stored_bytes(config: Any) -> int:
-    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else
-    fp32."""
+    """Bytes per parameter as the loaders load it: the checkpoint's dtype ("auto"), else fp32."""
     import torch
 
     dtype = getattr(config, "dtype", None)

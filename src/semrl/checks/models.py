@@ -1,16 +1,15 @@
 """Models of the right kind, checked before training from each folder's config.json (no weights loaded).
 
 transformers loads almost anything into almost any Auto class: a causal LM given as a reward model
-gets a new, randomly initialised score head (a warning in the log, then GRPO trains against noise);
-a sentence encoder given as the policy fails deep in generation; a LoRA target the model does not
-have fails in peft after the run folder exists. Each kind is read from the library's own tables
-(transformers' Auto mappings: which architectures are causal LMs, sequence classifiers, plain
-encoders) and LoRA targets are matched by peft's own matcher against the model built on the meta
-device, which costs no memory. Hub ids are checked from the cached config.json when it is there.
+gets a new, randomly initialised score head (then GRPO trains against noise); a sentence encoder
+given as the policy fails deep in generation; a LoRA target the model does not have fails in peft
+after the run folder exists. Kinds are read from transformers' Auto mappings, LoRA targets matched
+by peft's own matcher on the model built on the meta device; hub ids from their cached config.json.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
@@ -188,16 +187,6 @@ def meta_model(
     return model
 
 
-def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) -> dict[str, str]:
-    """{module name: class name} of the causal LM `config` describes."""
-    from transformers import AutoConfig, PretrainedConfig
-
-    if not isinstance(config, PretrainedConfig):
-        config = AutoConfig.for_model(**config)
-    model = meta_model(config, trust_remote_code=trust_remote_code)
-    return {name: type(module).__name__ for name, module in model.named_modules() if name}
-
-
 # the sizes of the model a `model.tiny` base is probed as (sizes do not change module names)
 PROBE_SIZES = TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2)
 
@@ -205,8 +194,6 @@ PROBE_SIZES = TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num
 def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
     """Why peft would not adapt `lora.target_modules` in a model with `modules` ({name: class}), using
     peft's own matcher: every listed name (or the regex string) must match a layer LoRA can adapt."""
-    import re
-
     from peft import LoraConfig
     from peft.tuners.tuners_utils import check_target_module_exists
 
@@ -257,11 +244,16 @@ def check_lora(exp: ExperimentConfig) -> None:
             return  # missing or of the wrong kind: reported by the other checks
     else:
         return  # no model named: the schema reports it
+    from transformers import AutoConfig
+
     try:
-        names = module_names(config, exp.model.trust_remote_code)
+        if isinstance(config, dict):  # a folder's config.json
+            config = AutoConfig.for_model(**config)
+        model = meta_model(config, trust_remote_code=exp.model.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
         warn(f"model.lora.target_modules: not checked ({first_line(exc)})")
         return
+    names = {name: type(module).__name__ for name, module in model.named_modules() if name}
     problem = lora_target_problem(lora, names)
     if problem:
         raise UserError(f"model.lora.target_modules: {problem}")

@@ -89,17 +89,17 @@ def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) 
 
 
 def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
-    checks: list[Callable[[], Any]] = []
+    """What the evaluation loads: the general suite, its encoder, a judge model."""
     if not exp.eval.enabled:
-        return checks
+        return []
+    checks: list[Callable[[], Any]] = []
     if exp.eval.suite:
         checks.append(partial(under, "eval.suite", load_suite, exp.eval.suite))
-    checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
+    checks.append(partial(check_encoder, exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
-        checks.append(
-            partial(check_model_reference, judge.model, exp.model.trust_remote_code, "eval.judge.model")
-        )
+        trust = exp.model.trust_remote_code
+        checks.append(partial(check_model_reference, judge.model, trust, "eval.judge.model"))
     return checks
 
 

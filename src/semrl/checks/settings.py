@@ -12,10 +12,18 @@ first step, so the values it knows are read from the trainer's code (judged_valu
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib.util
+import os
 import re
+import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from functools import cache, partial
-from typing import Any
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from semrl.checks import field, first_line, grpo_settings
 from semrl.errors import UserError
@@ -73,8 +81,6 @@ def _refuse(value: str, what: str, accepted: list[str] | tuple[str, ...]) -> str
 
 
 def _version(package: str) -> str:
-    from importlib.metadata import version
-
     return f"{package} {version(package)}"
 
 
@@ -120,10 +126,6 @@ def _probe(config: type) -> type:
 def built(config: type, field: str, value: Any) -> tuple[Any, str | None]:
     """(config object, None) when `config` accepts field=value, else (None, the first line of its
     refusal). Built as the trainer would get it, with a throwaway output_dir, no logger, on cpu."""
-    import os
-    import tempfile
-    import warnings
-
     settings = {"output_dir": os.path.join(tempfile.gettempdir(), PROBE_DIR), "report_to": "none"}
     try:
         with warnings.catch_warnings():
@@ -140,8 +142,6 @@ def _refused_by(value: Any, config: type, why: str) -> str:
 
 def field_default(config: type, name: str) -> Any:
     """The default of a dataclass field (TRL's and transformers' configs), None when it has none."""
-    import dataclasses
-
     spec = {f.name: f for f in dataclasses.fields(config)}.get(name)
     return None if spec is None else spec.default
 
@@ -156,17 +156,12 @@ def judged_values(config: type, field: str) -> tuple[str, ...]:
     "cispo"`, `in [...]`, `match`), read from the trainer's module (grpo_trainer.py for
     grpo_config.py), which is parsed, not imported; the config's default is always among them.
     Empty when nothing can be read."""
-    import ast
-    import importlib.util
-    import typing
-    from pathlib import Path
-
     try:
-        hint = typing.get_type_hints(config).get(field)
+        hint = get_type_hints(config).get(field)
     except Exception:  # noqa: BLE001 - an annotation that does not resolve: ask the trainer instead
         hint = None
-    if typing.get_origin(hint) is typing.Literal:
-        return tuple(v for v in typing.get_args(hint) if isinstance(v, str))
+    if get_origin(hint) is Literal:
+        return tuple(v for v in get_args(hint) if isinstance(v, str))
     try:
         spec = importlib.util.find_spec(config.__module__.replace("_config", "_trainer"))
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8")) if spec and spec.origin else None
@@ -399,8 +394,6 @@ def check_vllm(exp: ExperimentConfig) -> None:
     """`grpo.use_vllm` needs the vLLM package and a CUDA device, in colocate and server mode alike
     (the trainer syncs weights to vLLM over NCCL). Without them TRL raises only when the GRPO
     trainer is built, after the run folder and earlier stages exist."""
-    import importlib.util
-
     fields = ["grpo.use_vllm"] if exp.grpo.use_vllm else []
     fields += [
         field(arm, "grpo", "use_vllm")

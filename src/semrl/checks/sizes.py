@@ -2,10 +2,8 @@
 
 Each setting may be valid on its own and the combination still cannot work: a cold start of 100
 examples on 80 training rows, a GRPO step that wants more prompts than the stage has (TRL then
-trains 0 steps and says nothing), a completion as long as the model's context. Found late, such
-a run fails (or silently does nothing) after its folder, base model and first stages exist;
-`check_sizes` finds them from the loaded rows and the config alone, and names the field as the
-user writes it (`arms.rl.sft.examples` when the arm overrides it, else `sft.examples`).
+trains 0 steps and says nothing), a completion as long as the model's context. Found late, such a
+run fails (or silently does nothing) after its folder, base model and first stages exist.
 """
 
 from __future__ import annotations
@@ -144,12 +142,6 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
 # ---- stages: cold start, GRPO batches, checkpoint curves ---------------------------------------
 
 
-def stage_row_count(rows: str, n: int | None, train_n: int) -> int:
-    """Rows of a stage, taken as `experiment.stage_rows` takes them (first N, after N, or all)."""
-    take = {"cold_start": head, "rest": rest}.get(rows)
-    return len(take(range(train_n), n)) if take else train_n
-
-
 def stage_steps(trainer: str, spec: Any, rows: int) -> int:
     """Optimizer steps of a stage as the Trainer counts them (max_steps > 0 wins over epochs). A GRPO
     step takes prompts_per_step x processes x grad_accum whole prompts (TRL drops a partial batch)."""
@@ -258,7 +250,8 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     arms = {arm.name: arm for arm in exp.arms}  # every plan here is an arm's
     for plan in plans:
         arm = arms[plan.arm]
-        available = stage_row_count(plan.rows, exp.stage_spec(arm, "sft").examples, train_n)
+        take = {"cold_start": head, "rest": rest}.get(plan.rows)  # as experiment.stage_rows takes them
+        available = len(take(range(train_n), exp.stage_spec(arm, "sft").examples)) if take else train_n
         found = [cold_start_problem(exp, arm, train_n)]
         if available and plan.trainer == "grpo":
             found.append(grpo_batch_problem(exp, arm, plan, available, train_n))
@@ -318,12 +311,11 @@ def context_problems(exp: ExperimentConfig) -> list[str]:
     if context is None:
         return []
     positions, source = context
-    lengths: dict[str, int] = {}
-    for arm in exp.arms:
-        if RECIPES[arm.recipe].needs_rewards:  # trains with GRPO
-            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_spec(
-                arm, "grpo"
-            ).max_completion_length
+    lengths = {
+        field(arm, "grpo", "max_completion_length"): exp.stage_spec(arm, "grpo").max_completion_length
+        for arm in exp.arms
+        if RECIPES[arm.recipe].needs_rewards  # trains with GRPO
+    }
     if exp.eval.enabled:
         name = "eval.max_new_tokens" if exp.eval.max_new_tokens else "decoding.max_new_tokens"
         lengths[name] = exp.eval.max_new_tokens or exp.decoding.max_new_tokens
