@@ -94,14 +94,12 @@ def check_metrics(exp: ExperimentConfig) -> None:
     if len(set(metrics)) != len(metrics):
         raise UserError(f"eval.metrics: {metrics} names a metric twice")
     if "lang" in metrics:
-        lang = exp.task.target_lang or exp.task.source_lang
+        field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
         try:
-            resolve_scripts(lang)
+            resolve_scripts(exp.task.target_lang or exp.task.source_lang)
         except ValueError as exc:
-            field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
-            raise UserError(
-                f"eval.metrics: lang needs the target language's script: {field}: {exc}"
-            ) from None
+            why = f"lang needs the target language's script: {field}: {exc}"
+            raise UserError(f"eval.metrics: {why}") from None
 
 
 def check_device(value: str | None, field: str) -> None:
@@ -133,8 +131,8 @@ def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callabl
         partial(check_readable, exp.encoder.train, "encoder.train"),
         partial(check_readable, exp.encoder.test, "encoder.test"),
         partial(check_readable, exp.encoder.base, "encoder.base", True),
+        partial(check_files_named, exp),
     ]
-    checks.append(lambda: check_files_named(exp))
     for field, spec in reward_components(exp):
         checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
     task_fields = ("source", "prompt", "source_name", "target_name")

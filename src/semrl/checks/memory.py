@@ -39,8 +39,7 @@ LOGIT_COPIES = 3  # fp32 logits, their log-softmax and the gradient of the logit
 # saved activations x this: their gradients during backward and the allocator's retention (measured
 # 1.9x on SmolLM2-135M, CPU fp32 LoRA, tests/e2e/test_real_model.py)
 ACTIVATION_OVERHEAD = 2.0
-# what a training stage imports, counted in the CPU estimate
-RUNTIME_LIBRARIES = "torch transformers trl peft datasets accelerate sentence_transformers".split()
+UNSHARDED = "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
 
 
 @dataclass(frozen=True)
@@ -118,12 +117,7 @@ def estimate_memory(
         f"{_count(params)} parameters, {_count(trainable)} trainable" + (" (LoRA)" if lora else ""),
         f"{weight_bytes * 8}-bit weights",
     ]
-    if zero_stage:
-        notes.append(f"sharded over {shard} processes (stage {zero_stage})")
-    else:
-        notes.append(
-            "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
-        )
+    notes.append(f"sharded over {shard} processes (stage {zero_stage})" if zero_stage else UNSHARDED)
     return MemoryEstimate(tuple(parts), tuple(notes))
 
 
@@ -161,10 +155,13 @@ def _policy_config(exp: Any) -> Any:
     return llama_config(exp.model.tiny.tiny_spec())
 
 
-def _encoder_config(exp: Any, name: str) -> Any:
-    if name == RUN_ENCODER and exp.encoder.base is None:
+def _component_config(exp: Any, loaded: Any) -> Any:
+    """The config of a model a reward loads; the run's own encoder is encoder.base, or a tiny one."""
+    if loaded.kind != "encoder":
+        return _folder_config(loaded.name, loaded.trust_remote_code)
+    if loaded.name == RUN_ENCODER and exp.encoder.base is None:
         return bert_config(exp.encoder.tiny.tiny_spec())
-    return _folder_config(resolve_encoder(exp.encoder.base if name == RUN_ENCODER else name))
+    return _folder_config(resolve_encoder(exp.encoder.base if loaded.name == RUN_ENCODER else loaded.name))
 
 
 def _stored_bytes(config: Any) -> int:
@@ -190,11 +187,7 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
             sizes[f"{label} (on {loaded.device})"] = 0.0
             continue
         try:
-            config = (
-                _encoder_config(exp, name)
-                if loaded.kind == "encoder"
-                else _folder_config(name, loaded.trust_remote_code)
-            )
+            config = _component_config(exp, loaded)
             count, _ = count_parameters(config, kind=loaded.kind)
         except Exception:  # noqa: BLE001 - an estimate: a model that cannot be sized is named, not fatal
             sizes[f"{label} (not sized)"] = 0.0
@@ -291,14 +284,24 @@ def activation_bytes(config: Any, sequences: int, length: int, dtype_bytes: int)
 
 
 def _runtime_bytes() -> int:
-    """Peak resident memory of this process once it holds what a training stage imports (an optional
-    library that is missing is left out: the stage that needs it says so)."""
-    import importlib
+    """Peak resident memory of this process once it holds what a training stage imports; an optional
+    library that is missing is left out (the stage that needs it says so). Each is imported by name:
+    the safety scan refuses a module named at run time."""
     import resource
 
-    for name in RUNTIME_LIBRARIES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import trl  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import peft  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import datasets  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import accelerate  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import sentence_transformers  # noqa: F401
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 

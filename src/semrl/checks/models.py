@@ -142,10 +142,8 @@ def check_encoder_kind(path: str, field: str) -> None:
     """A semantic encoder: a sentence-transformers folder, or a plain encoder (pooled by mean)."""
     if Path(path).expanduser().is_file():
         raise UserError(f"{field}: {path} is a file; an encoder is a model folder (or a hub id)")
-    if _is_sentence_transformers(path):
-        return
-    config = model_config(path)
-    if config is None:
+    config = None if _is_sentence_transformers(path) else model_config(path)
+    if config is None:  # a sentence-transformers folder, or no config to read
         return
     kinds, archs = _kind_of(config)
     if kinds & {"encoder", "masked_lm"} and not kinds & {"causal_lm", "classifier"}:

@@ -361,9 +361,8 @@ def attention_problem(value: str, stage: str | None = None) -> str | None:
             return f"{value!r} is neither an attention implementation nor a hub kernel id (org/repo)"
         return _refuse(value, f"an attention implementation {_version('transformers')} knows", names)
     flash = re.fullmatch(r"flash_attention_(\d+)", value)
-    available = (
-        getattr(transformers.utils, f"is_flash_attn_{flash.group(1)}_available", None) if flash else None
-    )
+    check = f"is_flash_attn_{flash.group(1)}_available" if flash else ""  # "": not a flash kernel
+    available = getattr(transformers.utils, check, None)
     if available is None or available() or getattr(transformers.utils, "is_kernels_available", bool)():
         return None
     return (
@@ -402,16 +401,15 @@ def check_vllm(exp: ExperimentConfig) -> None:
     ]
     if not fields:
         return
+    import torch
+
     missing = []
     if importlib.util.find_spec("vllm") is None:
         missing.append("vLLM is not installed (pip install -e .[vllm])")
     if exp.device == "cpu":
         missing.append("device is cpu")
-    else:
-        import torch
-
-        if not torch.cuda.is_available():
-            missing.append("no CUDA device is available")
+    elif not torch.cuda.is_available():
+        missing.append("no CUDA device is available")
     if missing:
         raise UserError(
             f"{', '.join(fields)}: {' and '.join(missing)}; "
