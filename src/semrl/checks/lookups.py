@@ -16,10 +16,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import first_line, under
 from semrl.checks.models import reward_components
+from semrl.devices import pick_device
 from semrl.errors import UserError
 from semrl.evaluate.preference import import_judge
 from semrl.experiment_config import ExperimentConfig
+from semrl.files import read_text
+from semrl.metrics.registry import metric_names, metric_type
+from semrl.tasks import TASKS
+from semrl.text.scripts import resolve_scripts
 
 
 def check_readable(path: str | None, field: str, folder_ok: bool = False) -> None:
@@ -41,43 +47,24 @@ def check_readable(path: str | None, field: str, folder_ok: bool = False) -> Non
         }
         why = reasons.get(exc.errno, f"cannot be read ({exc.strerror})")
         raise UserError(f"{field}: {path} {why}") from None
-    if target.is_dir():
-        if not folder_ok:
-            raise UserError(f"{field}: {path} is a folder, expected a file")
-        if not os.access(target, os.R_OK | os.X_OK):
-            raise UserError(f"{field}: {path} cannot be read (permission denied)")
-        return
-    if not os.access(target, os.R_OK):
+    if target.is_dir() and not folder_ok:
+        raise UserError(f"{field}: {path} is a folder, expected a file")
+    if not os.access(target, os.R_OK | (os.X_OK if target.is_dir() else 0)):  # a folder is listed too
         raise UserError(f"{field}: {path} cannot be read (permission denied)")
 
 
-def path_fields(exp: ExperimentConfig) -> list[tuple[str, str | None, bool]]:
-    """(field, value, a folder is fine) for the local paths no other preflight check reads (data, models,
-    encoders, the suite and reward files are read by theirs, which name a symlink loop too)."""
-    return [
-        ("rm.train", exp.rm.train, False),
-        ("rm.test", exp.rm.test, False),
-        ("encoder.train", exp.encoder.train, False),
-        ("encoder.test", exp.encoder.test, False),
-        ("encoder.base", exp.encoder.base, True),
-    ]
-
-
 def check_files_named(exp: ExperimentConfig) -> None:
-    """Files read only by a later stage (tokenizer corpus, encoder pairs) exist now."""
-    from semrl.files import read_text
-
+    """Files read only by a later stage (the tiny tokenizer's corpus) exist now."""
     for i, path in enumerate(exp.model.tiny.corpus if exp.model.tiny is not None else []):
-        try:
-            read_text(path)
-        except UserError as exc:
-            raise UserError(f"model.tiny.corpus.{i}: {exc}") from None
+        under(f"model.tiny.corpus.{i}", read_text, path)
 
 
-def template_fields(template: str, field: str) -> set[str]:
-    """The {fields} a str.format template uses; a template str.format cannot parse is refused."""
+def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
+    """A str.format template whose {fields} are all among `known` (the ones semrl fills)."""
+    if template is None:
+        return
     try:
-        return {
+        used = {
             name.split(".")[0].split("[")[0]
             for _, name, _, _ in string.Formatter().parse(template)
             if name is not None
@@ -86,12 +73,6 @@ def template_fields(template: str, field: str) -> set[str]:
         raise UserError(
             f"{field}: not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
-
-
-def check_template(template: str | None, field: str, known: tuple[str, ...]) -> None:
-    if template is None:
-        return
-    used = template_fields(template, field)
     unknown = sorted(name for name in used if name not in known)
     listed = ", ".join("{" + k + "}" for k in known)
     if "" in used or any(name.isdigit() for name in used):
@@ -103,10 +84,6 @@ def check_template(template: str | None, field: str, known: tuple[str, ...]) -> 
 def check_metrics(exp: ExperimentConfig) -> None:
     """eval.metrics are metrics the evaluation computes (semrl's or a plugin's), their options are
     what each metric reads, and `lang` has a script to look for."""
-    from semrl.metrics.registry import metric_names, metric_type
-    from semrl.tasks import TASKS
-    from semrl.text.scripts import resolve_scripts
-
     known = metric_names()
     metrics = exp.eval.metrics if exp.eval.metrics is not None else list(TASKS[exp.task.type].metrics)
     if exp.eval.metrics is not None and not metrics:
@@ -132,21 +109,17 @@ def check_metrics(exp: ExperimentConfig) -> None:
         except ValueError as exc:
             raise UserError(f"eval.metric_options.{name}: {exc}") from None
     if "lang" in metrics:
-        lang = exp.task.target_lang or exp.task.source_lang
+        field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
         try:
-            resolve_scripts(lang)
+            resolve_scripts(exp.task.target_lang or exp.task.source_lang)
         except ValueError as exc:
-            field = "task.target_lang" if exp.task.target_lang else "task.source_lang"
-            raise UserError(
-                f"eval.metrics: lang needs the target language's script: {field}: {exc}"
-            ) from None
+            why = f"lang needs the target language's script: {field}: {exc}"
+            raise UserError(f"eval.metrics: {why}") from None
 
 
 def check_device(value: str | None, field: str) -> None:
     """A reward's `device` is a torch device name this machine has (cuda, cuda:1, cpu, mps)."""
     import torch
-
-    from semrl.devices import pick_device
 
     if value in (None, "", "auto"):
         return
@@ -154,12 +127,9 @@ def check_device(value: str | None, field: str) -> None:
         device = torch.device(value)
     except (RuntimeError, ValueError) as exc:
         raise UserError(
-            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {str(exc).splitlines()[0]}"
+            f"{field}: {value!r} is not a torch device (cpu, cuda, cuda:1, ...): {first_line(exc)}"
         ) from None
-    try:
-        pick_device(value)
-    except UserError as exc:
-        raise UserError(f"{field}: {exc}") from None
+    under(field, pick_device, value)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise UserError(
             f"{field}: {value} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)"
@@ -168,10 +138,16 @@ def check_device(value: str | None, field: str) -> None:
 
 def lookup_checks(exp: ExperimentConfig, evaluates: bool = True) -> list[Callable[[], Any]]:
     """Independent checks (preflight reports every failure at once)."""
-    checks: list[Callable[[], Any]] = []
-    for field, value, folder_ok in path_fields(exp):
-        checks.append(partial(check_readable, value, field, folder_ok))
-    checks.append(lambda: check_files_named(exp))
+    # the local paths no other check reads (data, models, encoders, the suite and reward files are
+    # read by theirs, which name a symlink loop too)
+    checks: list[Callable[[], Any]] = [
+        partial(check_readable, exp.rm.train, "rm.train"),
+        partial(check_readable, exp.rm.test, "rm.test"),
+        partial(check_readable, exp.encoder.train, "encoder.train"),
+        partial(check_readable, exp.encoder.test, "encoder.test"),
+        partial(check_readable, exp.encoder.base, "encoder.base", True),
+        partial(check_files_named, exp),
+    ]
     for field, spec in reward_components(exp):
         checks.append(partial(check_device, getattr(spec, "device", None), f"{field}.device"))
     task_fields = ("source", "prompt", "source_name", "target_name")

@@ -1,29 +1,27 @@
 """How much memory a config needs per process, printed by `semrl run --dry-run`.
 
-An out-of-memory error comes after the model has loaded and the first batch has been generated,
-minutes into a run; the parts that scale with the model (weights, gradients, optimizer states,
-reference model, reward models, the logits and activations of the largest batch) are known from
-the config and the rows' lengths. `estimate_memory` is the pure arithmetic; `estimate_for` counts
-parameters on the meta device (no weights are read or allocated). The weights are counted in the
-dtype the run will load them in on this machine's device (model.dtype auto: bf16 on a GPU that has
-it, fp32 on CPU). On CPU the number is resident memory, so the Python runtime with the libraries a
-stage imports, measured in this process, is added. The CUDA context is not included.
-
-Activations were the part left out before: on SmolLM2-135M (CPU, fp32, LoRA, 8 sequences of ~80
-tokens) the estimate without them read 1.18 GiB against a measured peak of 3.28 GiB; the loss's
-forward and backward over the batch took ~1.9 GiB of it. They are counted from the tensors a
-decoder layer saves for backward, doubled (ACTIVATION_OVERHEAD) for the gradients of those tensors
-alive during backward and what the allocator keeps; the generation's KV cache holds less than the
-saved keys and values and is freed before the loss runs, so it is inside that figure.
+An out-of-memory error comes minutes into a run, after the model has loaded and the first batch has
+been generated; the parts that scale with the model (weights, gradients, optimizer states, reference
+model, reward models, the logits and activations of the largest batch) are known from the config and
+the rows' lengths. `estimate_memory` is the pure arithmetic; parameters are counted on the meta
+device (no weights are read or allocated), in the dtype the run will load them in on this machine's
+device (model.dtype auto: bf16 on a GPU that has it, fp32 on CPU). On CPU the number is resident
+memory, so this process's runtime with the libraries a stage imports is added. The CUDA context is
+not included. Activations are the tensors a decoder layer saves for backward, times
+ACTIVATION_OVERHEAD; the generation's KV cache holds less and is freed before the loss runs, so it
+is inside that figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from semrl.checks.models import meta_model
+from semrl.checks.settings import field_default
 from semrl.data.tasks import TaskExamples, build_task_examples
 from semrl.devices import pick_device, torch_dtype
 from semrl.distributed import world_size
@@ -32,15 +30,16 @@ from semrl.errors import UserError
 from semrl.hub import hub_reachable
 from semrl.models.loading import load_tokenizer
 from semrl.models.prompts import encode_prompts
+from semrl.models.tiny import bert_config, llama_config
 from semrl.rewards.encoder_binding import RUN_ENCODER
 from semrl.rewards.registry import reward_type
-from semrl.train.common import lora_config
 
 GIB = 1024**3
 LOGIT_COPIES = 3  # fp32 logits, their log-softmax and the gradient of the logits, alive together in the loss
 # saved activations x this: their gradients during backward and the allocator's retention (measured
 # 1.9x on SmolLM2-135M, CPU fp32 LoRA, tests/e2e/test_real_model.py)
 ACTIVATION_OVERHEAD = 2.0
+UNSHARDED = "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,10 @@ class MemoryEstimate:
     def line(self) -> str:
         if not self.parts:
             return f"memory per {self.where} (est.): " + "; ".join(self.notes)
-        parts = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
-        zero = [name for name, size in self.parts if not size and " (" in name]  # named, not counted
-        return (
-            f"memory per {self.where} (est.): {_size(self.total)} = {parts}"
-            + "".join(f" + {name}" for name in zero)
-            + "; "
-            + "; ".join(self.notes)
-        )
+        counted = " + ".join(f"{name} {_size(size)}" for name, size in self.parts if size)
+        named = "".join(f" + {name}" for name, size in self.parts if not size and " (" in name)  # not sized
+        notes = "; ".join(self.notes)
+        return f"memory per {self.where} (est.): {_size(self.total)} = {counted}{named}; {notes}"
 
 
 def _size(size: float) -> str:
@@ -107,30 +102,22 @@ def estimate_memory(
         part: (shard if zero_stage >= stage else 1)
         for part, stage in (("optimizer", 1), ("gradients", 2), ("weights", 3))
     }
+    reference_split = split["weights"] if shard_reference else 1
     trainable_bytes = 4 if lora or weight_bytes == 4 else weight_bytes
     master = 4 if trainable_bytes < 4 else 0
+    full_reference = beta > 0 and not lora  # LoRA's reference is its base with the adapters off
     parts = [
         ("weights", (params * weight_bytes + (trainable * 4 if lora else 0)) / split["weights"]),
         ("gradients", trainable * trainable_bytes / split["gradients"]),
         ("AdamW", trainable * (8 + master) / split["optimizer"]),
-        (
-            "reference",
-            params * weight_bytes / (split["weights"] if shard_reference else 1)
-            if beta > 0 and not lora
-            else 0.0,
-        ),
+        ("reference", params * weight_bytes / reference_split if full_reference else 0.0),
         *(extras or {}).items(),
     ]
     notes = [
         f"{_count(params)} parameters, {_count(trainable)} trainable" + (" (LoRA)" if lora else ""),
         f"{weight_bytes * 8}-bit weights",
     ]
-    if zero_stage:
-        notes.append(f"sharded over {shard} processes (stage {zero_stage})")
-    else:
-        notes.append(
-            "one process, unsharded (FSDP or ZeRO-3 divide weights, gradients and AdamW by the processes)"
-        )
+    notes.append(f"sharded over {shard} processes (stage {zero_stage})" if zero_stage else UNSHARDED)
     return MemoryEstimate(tuple(parts), tuple(notes))
 
 
@@ -147,23 +134,8 @@ def sharding_from_env(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
 def count_parameters(config: Any, lora: Any = None, kind: str = "causal_lm") -> tuple[int, int]:
     """(all, trainable) parameters of a model built from `config` on the meta device; with a
     LoraSpec, trainable counts peft's adapters only."""
-    import torch
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    auto = {
-        "causal_lm": AutoModelForCausalLM,
-        "classifier": AutoModelForSequenceClassification,
-        "encoder": AutoModel,
-    }[kind]
-    with torch.device("meta"):
-        model = auto.from_config(config)
-        if lora is not None:
-            from peft import get_peft_model
-
-            model = get_peft_model(model, lora_config(lora))
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total, trainable
+    parameters = list(meta_model(config, kind, lora).parameters())
+    return sum(p.numel() for p in parameters), sum(p.numel() for p in parameters if p.requires_grad)
 
 
 def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
@@ -178,43 +150,22 @@ def _folder_config(path: str, trust_remote_code: bool = False) -> Any:
 def _policy_config(exp: Any) -> Any:
     if exp.model.path is not None:
         return _folder_config(exp.model.path, exp.model.trust_remote_code)
-    from transformers import LlamaConfig
-
-    tiny = exp.model.tiny  # as models.tiny builds it; its tokenizer may end a few tokens short of vocab_size,
-    # and a tiny of another family (model.tiny.family) is sized as the Llama of the same shape
-    return LlamaConfig(
-        vocab_size=tiny.vocab_size,
-        hidden_size=tiny.hidden_size,
-        intermediate_size=tiny.intermediate_size,
-        num_hidden_layers=tiny.num_layers,
-        num_attention_heads=tiny.num_heads,
-        num_key_value_heads=tiny.num_heads,
-        max_position_embeddings=tiny.max_positions,
-        tie_word_embeddings=True,
-    )
+    # its tokenizer may end a few tokens short of vocab_size, and a tiny of another family
+    # (model.tiny.family) is sized as the Llama of the same shape
+    return llama_config(exp.model.tiny.tiny_spec())
 
 
-def _encoder_config(exp: Any, name: str) -> Any:
-    if name == RUN_ENCODER:
-        if exp.encoder.base is None:
-            from transformers import BertConfig
-
-            tiny = exp.encoder.tiny
-            return BertConfig(
-                vocab_size=tiny.vocab_size,
-                hidden_size=tiny.hidden_size,
-                num_hidden_layers=tiny.num_layers,
-                num_attention_heads=tiny.num_heads,
-                intermediate_size=tiny.intermediate_size,
-                max_position_embeddings=tiny.max_positions,
-            )
-        name = exp.encoder.base
-    return _folder_config(resolve_encoder(name))
+def _component_config(exp: Any, loaded: Any) -> Any:
+    """The config of a model a reward loads; the run's own encoder is encoder.base, or a tiny one."""
+    if loaded.kind != "encoder":
+        return _folder_config(loaded.name, loaded.trust_remote_code)
+    if loaded.name == RUN_ENCODER and exp.encoder.base is None:
+        return bert_config(exp.encoder.tiny.tiny_spec())
+    return _folder_config(resolve_encoder(exp.encoder.base if loaded.name == RUN_ENCODER else loaded.name))
 
 
 def _stored_bytes(config: Any) -> int:
-    """Bytes per parameter as the loaders load it: the checkpoint's dtype (transformers' "auto"), else
-    fp32."""
+    """Bytes per parameter as the loaders load it: the checkpoint's dtype ("auto"), else fp32."""
     import torch
 
     dtype = getattr(config, "dtype", None)
@@ -236,11 +187,7 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
             sizes[f"{label} (on {loaded.device})"] = 0.0
             continue
         try:
-            config = (
-                _encoder_config(exp, name)
-                if loaded.kind == "encoder"
-                else _folder_config(name, loaded.trust_remote_code)
-            )
+            config = _component_config(exp, loaded)
             count, _ = count_parameters(config, kind=loaded.kind)
         except Exception:  # noqa: BLE001 - an estimate: a model that cannot be sized is named, not fatal
             sizes[f"{label} (not sized)"] = 0.0
@@ -250,17 +197,11 @@ def _reward_models(exp: Any, reward: Any, device: str = "cuda") -> dict[str, flo
 
 
 def estimate_for(
-    exp: Any,
-    arm: Any,
-    grpo: bool,
-    counts: tuple[int, int],
-    vocab: int = 0,
-    config: Any = None,
-    lengths: TextLengths | None = None,
+    exp: Any, arm: Any, grpo: bool, counts: tuple[int, int], config: Any, lengths: TextLengths | None = None
 ) -> MemoryEstimate:
     """One arm's largest stage: GRPO (reference, reward models, vLLM) when it has one, else SFT;
-    `counts` = the policy's (all, trainable) parameters, `vocab` its vocabulary (for the logits),
-    `config` its transformers config and `lengths` the rows' (for the activations)."""
+    `counts` = the policy's (all, trainable) parameters, `config` its transformers config (for the
+    logits and activations) and `lengths` the rows' (for the activations)."""
     spec = exp.stage_spec(arm, "grpo" if grpo else "sft")
     params, trainable = counts
     device = _device(exp)
@@ -273,12 +214,8 @@ def estimate_for(
         lora=exp.model.lora is not None,
         beta=spec.beta if grpo else 0.0,
         extras={
-            "logits": float(_logit_bytes(spec, grpo, vocab)),
-            "activations": (
-                activation_bytes(config, *_batch_shape(spec, grpo, lengths), weight_bytes)
-                if config is not None
-                else 0.0
-            ),
+            "logits": float(_logit_bytes(spec, grpo, int(getattr(config, "vocab_size", 0) or 0))),
+            "activations": activation_bytes(config, *_batch_shape(spec, grpo, lengths), weight_bytes),
             **(_reward_models(exp, exp.reward_for(arm), device) if grpo else {}),
         },
         processes=processes,
@@ -347,10 +284,9 @@ def activation_bytes(config: Any, sequences: int, length: int, dtype_bytes: int)
 
 
 def _runtime_bytes() -> int:
-    """Peak resident memory of this process once it holds what a training stage imports (torch,
-    transformers, TRL, peft, datasets, accelerate, sentence-transformers; an optional one that is
-    missing is left out: the stage that needs it says so)."""
-    import contextlib
+    """Peak resident memory of this process once it holds what a training stage imports; an optional
+    library that is missing is left out (the stage that needs it says so). Each is imported by name:
+    the safety scan refuses a module named at run time."""
     import resource
 
     import torch  # noqa: F401
@@ -373,18 +309,9 @@ def _vllm_share(spec: Any) -> float:
     """vllm_gpu_memory_utilization as given, else TRL's default (read, not copied)."""
     if spec.vllm_gpu_memory_utilization is not None:
         return spec.vllm_gpu_memory_utilization
-    import dataclasses
-
     from trl import GRPOConfig
 
-    default = next(
-        f.default for f in dataclasses.fields(GRPOConfig) if f.name == "vllm_gpu_memory_utilization"
-    )
-    if not isinstance(default, (int, float)):
-        raise RuntimeError(
-            f"TRL's GRPOConfig.vllm_gpu_memory_utilization has no number as default: {default!r}"
-        )
-    return default
+    return float(field_default(GRPOConfig, "vllm_gpu_memory_utilization"))
 
 
 def largest_estimate(exp: Any, plans: list[Any], lengths: TextLengths | None = None) -> MemoryEstimate:
@@ -393,26 +320,10 @@ def largest_estimate(exp: Any, plans: list[Any], lengths: TextLengths | None = N
         config = _policy_config(exp)
         counts = count_parameters(config, exp.model.lora)
     except Exception as exc:  # noqa: BLE001 - an estimate must not stop a dry run that passed preflight
-        return MemoryEstimate(
-            (),
-            (
-                f"not estimated: the policy could not be sized ({type(exc).__name__}: "
-                f"{(str(exc).strip().splitlines() or [''])[0]})",
-            ),
-        )
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    estimates = [
-        estimate_for(
-            exp,
-            arm,
-            any(p.arm == arm.name and p.trainer == "grpo" for p in plans),
-            counts,
-            vocab,
-            config,
-            lengths,
-        )
-        for arm in exp.arms
-    ]
+        why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        return MemoryEstimate((), (f"not estimated: the policy could not be sized ({why})",))
+    grpo_arms = {plan.arm for plan in plans if plan.trainer == "grpo"}
+    estimates = [estimate_for(exp, arm, arm.name in grpo_arms, counts, config, lengths) for arm in exp.arms]
     return max(estimates, key=lambda e: e.total)
 
 

@@ -1,25 +1,30 @@
 """Models of the right kind, checked before training from each folder's config.json (no weights loaded).
 
 transformers loads almost anything into almost any Auto class: a causal LM given as a reward model
-gets a new, randomly initialised score head (a warning in the log, then GRPO trains against noise);
-a sentence encoder given as the policy fails deep in generation; a LoRA target the model does not
-have fails in peft after the run folder exists. Each kind is read from the library's own tables
-(transformers' Auto mappings: which architectures are causal LMs, sequence classifiers, plain
-encoders) and LoRA targets are matched by peft's own matcher against the model built on the meta
-device, which costs no memory. Hub ids are checked from the cached config.json when it is there.
+gets a new, randomly initialised score head (then GRPO trains against noise); a sentence encoder
+given as the policy fails deep in generation; a LoRA target the model does not have fails in peft
+after the run folder exists. Kinds are read from transformers' Auto mappings, LoRA targets matched
+by peft's own matcher on the model built on the meta device; hub ids from their cached config.json.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import first_line
+from semrl.encoders.loading import DEFAULT_ENCODER
 from semrl.errors import UserError
-from semrl.experiment_config import ExperimentConfig, LoraSpec, TinyModelSpec
+from semrl.experiment_config import ExperimentConfig, LoraSpec
 from semrl.files import read_json
+from semrl.models.families import family_config
+from semrl.models.tiny import TinySpec
 from semrl.notices import warn
+from semrl.rewards.encoder_binding import RUN_ENCODER
+from semrl.train.common import lora_config
 from semrl.weights import check_weights
 
 
@@ -81,11 +86,9 @@ def _kind_of(config: dict[str, Any]) -> tuple[set[str], str]:
 def check_policy(path: str, field: str) -> None:
     """A policy is generated from and trained as a causal LM."""
     config = model_config(path)
-    if config is None:
+    if config is None or _is_causal(config):
         return
-    kinds, archs = _kind_of(config)
-    if "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config)):
-        return
+    _, archs = _kind_of(config)
     what = "a sentence encoder" if _is_sentence_transformers(path) else f"a {archs} model"
     raise UserError(
         f"{field}: {path} is {what}, not a causal language model "
@@ -93,21 +96,17 @@ def check_policy(path: str, field: str) -> None:
     )
 
 
-def _causal_model_type(config: dict[str, Any]) -> bool:
+def _is_causal(config: dict[str, Any]) -> bool:
+    """A causal LM by its architectures, or by its model_type when it names none."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    if config.get("architectures"):
+        return "causal_lm" in _kind_of(config)[0]
     return config.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 
 def _is_sentence_transformers(path: str) -> bool:
     return _json_file(path, "modules.json") is not None or (Path(path) / "modules.json").is_file()
-
-
-def num_labels(config: dict[str, Any]) -> int:
-    """As transformers' PretrainedConfig reads it: id2label's size, else num_labels, else its default 2."""
-    if isinstance(config.get("id2label"), dict):
-        return len(config["id2label"])
-    return int(config.get("num_labels", 2))
 
 
 def check_scorer(path: str, field: str, init_head: bool = False) -> None:
@@ -118,7 +117,8 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
         return
     kinds, archs = _kind_of(config)
     if "classifier" in kinds:
-        labels = num_labels(config)
+        id2label = config.get("id2label")  # as PretrainedConfig reads it: its size, else num_labels, else 2
+        labels = len(id2label) if isinstance(id2label, dict) else int(config.get("num_labels", 2))
         if labels != 1:
             raise UserError(
                 f"{field}: {path} is a classifier with {labels} labels; a reward model has one "
@@ -127,9 +127,8 @@ def check_scorer(path: str, field: str, init_head: bool = False) -> None:
         return
     if init_head and "causal_lm" in kinds:
         warn(
-            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with random"
-            " "
-            "weights, so its rewards are noise until that head is trained"
+            f"{field}: {path} is a causal LM ({archs}); init_head: true gives it a NEW score head with "
+            "random weights, so its rewards are noise until that head is trained"
         )
         return
     hint = "; set init_head: true to score with a new, untrained head" if "causal_lm" in kinds else ""
@@ -143,10 +142,8 @@ def check_encoder_kind(path: str, field: str) -> None:
     """A semantic encoder: a sentence-transformers folder, or a plain encoder (pooled by mean)."""
     if Path(path).expanduser().is_file():
         raise UserError(f"{field}: {path} is a file; an encoder is a model folder (or a hub id)")
-    if _is_sentence_transformers(path):
-        return
-    config = model_config(path)
-    if config is None:
+    config = None if _is_sentence_transformers(path) else model_config(path)
+    if config is None:  # a sentence-transformers folder, or no config to read
         return
     kinds, archs = _kind_of(config)
     if kinds & {"encoder", "masked_lm"} and not kinds & {"causal_lm", "classifier"}:
@@ -160,67 +157,45 @@ def check_encoder_kind(path: str, field: str) -> None:
 # -- LoRA target modules, on the meta device -----------------------------------------------------
 
 
-LORA_LAYERS = (
-    "Linear",
-    "Embedding",
-    "Conv1d",
-    "Conv2d",
-    "Conv3d",
-    "Conv1D",
-    "MultiheadAttention",
-)  # peft's LoRA layers
+LORA_LAYERS = ("Linear", "Embedding", "Conv1d", "Conv2d", "Conv3d", "Conv1D", "MultiheadAttention")  # peft's
 
 
-def module_names(config: dict[str, Any] | Any, trust_remote_code: bool = False) -> dict[str, str]:
-    """{module name: class name} of the causal LM `config` describes, built on the meta device (no memory)."""
+AUTO_CLASSES = {
+    "causal_lm": "AutoModelForCausalLM",
+    "classifier": "AutoModelForSequenceClassification",
+    "encoder": "AutoModel",
+}
+
+
+def meta_model(
+    config: Any, kind: str = "causal_lm", lora: LoraSpec | None = None, trust_remote_code: bool = False
+) -> Any:
+    """The `kind` model `config` describes, with peft's adapters for `lora`, built on the meta device:
+    its modules and parameter counts cost no memory."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
-
-    if not isinstance(config, PretrainedConfig):
-        config = AutoConfig.for_model(**config)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    return {name: type(module).__name__ for name, module in model.named_modules() if name}
-
-
-def _tiny_config(tiny: TinyModelSpec) -> Any:
-    """The config a `model.tiny` base will have (sizes do not change module names)."""
     import transformers
 
-    from semrl.models.families import FAMILIES
+    with torch.device("meta"):
+        auto = getattr(transformers, AUTO_CLASSES[kind])
+        model = auto.from_config(config, trust_remote_code=trust_remote_code)
+        if lora is not None:
+            from peft import get_peft_model
 
-    if tiny.family == "llama":
-        return transformers.LlamaConfig(
-            vocab_size=300,
-            hidden_size=16,
-            intermediate_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=2,
-        )
-    family = FAMILIES[tiny.family]
-    return getattr(transformers, family.config)(
-        vocab_size=300,
-        hidden_size=16,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        **{key: 8 for key in family.extra},
-    )
+            model = get_peft_model(model, lora_config(lora))
+    return model
+
+
+# the sizes of the model a `model.tiny` base is probed as (sizes do not change module names)
+PROBE_SIZES = TinySpec(vocab_size=300, hidden_size=16, intermediate_size=16, num_layers=1, num_heads=2)
 
 
 def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
     """Why peft would not adapt `lora.target_modules` in a model with `modules` ({name: class}), using
     peft's own matcher: every listed name (or the regex string) must match a layer LoRA can adapt."""
-    import re
-
     from peft import LoraConfig
     from peft.tuners.tuners_utils import check_target_module_exists
 
     targets = lora.target_modules
-    if targets == "all-linear":
-        return None
     if isinstance(targets, str):
         try:
             re.compile(targets)
@@ -239,13 +214,8 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
             missing.append(target)
         elif not any(modules[name] in LORA_LAYERS for name in matched):
             unsupported.append(f"{target!r} ({modules[matched[0]]})")
-    leaves = sorted(
-        {
-            name.rsplit(".", 1)[-1]
-            for name, kind in modules.items()
-            if kind in LORA_LAYERS and not name.rsplit(".", 1)[-1].isdigit()
-        }
-    )
+    leaves = sorted({name.rsplit(".", 1)[-1] for name, kind in modules.items() if kind in LORA_LAYERS})
+    leaves = [leaf for leaf in leaves if not leaf.isdigit()]
     if missing:
         return (
             f"{', '.join(map(repr, missing))} matches no module of the model; its adaptable modules are: "
@@ -260,33 +230,31 @@ def lora_target_problem(lora: LoraSpec, modules: dict[str, str]) -> str | None:
 
 
 def check_lora(exp: ExperimentConfig) -> None:
+    """model.lora.target_modules name layers LoRA can adapt in the policy (all-linear always does)."""
     lora = exp.model.lora
     if lora is None or lora.target_modules == "all-linear":
         return
     if exp.model.tiny is not None:
-        config: Any = _tiny_config(exp.model.tiny)
+        config: Any = family_config(exp.model.tiny.family, PROBE_SIZES)
     elif exp.model.path is not None:
         config = model_config(exp.model.path)
-        if config is None or not _causal_ok(config):
+        if config is None or not _is_causal(config):
             return  # missing or of the wrong kind: reported by the other checks
     else:
         return  # no model named: the schema reports it
+    from transformers import AutoConfig
+
     try:
-        names = module_names(config, exp.model.trust_remote_code)
+        if isinstance(config, dict):  # a folder's config.json
+            config = AutoConfig.for_model(**config)
+        model = meta_model(config, trust_remote_code=exp.model.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - a config transformers cannot build: not this check's question
-        warn(
-            "model.lora.target_modules: not checked "
-            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        )
+        warn(f"model.lora.target_modules: not checked ({first_line(exc)})")
         return
+    names = {name: type(module).__name__ for name, module in model.named_modules() if name}
     problem = lora_target_problem(lora, names)
     if problem:
         raise UserError(f"model.lora.target_modules: {problem}")
-
-
-def _causal_ok(config: dict[str, Any]) -> bool:
-    kinds, _ = _kind_of(config)
-    return "causal_lm" in kinds or (not config.get("architectures") and _causal_model_type(config))
 
 
 # -- every model the experiment names ------------------------------------------------------------
@@ -303,9 +271,6 @@ def reward_components(exp: ExperimentConfig) -> list[tuple[str, Any]]:
 
 def model_kind_checks(exp: ExperimentConfig) -> list[Callable[[], None]]:
     """One check per model the experiment names, each independent (preflight reports them all)."""
-    from semrl.encoders.loading import DEFAULT_ENCODER
-    from semrl.rewards.encoder_binding import RUN_ENCODER
-
     checks: list[Callable[[], None]] = []
     if exp.model.path is not None:
         checks.append(partial(check_policy, exp.model.path, "model.path"))

@@ -8,10 +8,14 @@ UserError listing all problems found, each naming its file and line or config fi
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+from semrl.checks import first_line, under
 from semrl.checks.lookups import lookup_checks
 from semrl.checks.models import model_kind_checks
 from semrl.checks.settings import check_aggregation, check_settings, check_vllm
@@ -59,23 +63,19 @@ class Problems:
 
 def check_tokenizer(exp: ExperimentConfig) -> None:
     """The policy's tokenizer can pad (pad or eos token) and has a chat template if the task demands one."""
-    from pathlib import Path
-
     path = exp.model.path
     if path is None or not (Path(path) / "config.json").exists():
         return  # tiny models are built with both; hub ids were checked by check_model_reference
     try:
         tokenizer = load_tokenizer(path, exp.model.trust_remote_code)  # the same checks training applies
     except (OSError, ValueError, TypeError) as exc:
-        raise UserError(f"model {path}: tokenizer could not be loaded ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"model {path}: tokenizer could not be loaded ({first_line(exc)})") from None
     if exp.task.chat_template == "always" and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"task.chat_template: 'always', but the tokenizer of {path} has no chat template")
 
 
 def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) -> None:
     """A local folder, 'default', 'run:encoder', or a hub id that is in the local cache."""
-    from pathlib import Path
-
     if name in (DEFAULT_ENCODER, RUN_ENCODER):
         return
     try:
@@ -84,35 +84,22 @@ def check_encoder(name: str, field: str, local_checked_elsewhere: bool = False) 
         if local_checked_elsewhere:
             return
         raise UserError(f"{field}: {exc}") from None
-    if Path(target).exists():
-        return
-
-    try:
-        require_available(target, "encoder")
-    except UserError as exc:
-        raise UserError(f"{field}: {exc}") from None
+    if not Path(target).exists():
+        under(field, require_available, target, "encoder")
 
 
 def check_eval(exp: ExperimentConfig) -> list[Callable[[], Any]]:
-    checks: list[Callable[[], Any]] = []
+    """What the evaluation loads: the general suite, its encoder, a judge model."""
     if not exp.eval.enabled:
-        return checks
-    suite_path = exp.eval.suite
-    if suite_path:
-
-        def suite() -> None:
-            try:
-                load_suite(suite_path)
-            except UserError as exc:
-                raise UserError(f"eval.suite: {exc}") from None
-
-        checks.append(suite)
-    checks.append(lambda: check_encoder(exp.eval.encoder, "eval.encoder"))
+        return []
+    checks: list[Callable[[], Any]] = []
+    if exp.eval.suite:
+        checks.append(partial(under, "eval.suite", load_suite, exp.eval.suite))
+    checks.append(partial(check_encoder, exp.eval.encoder, "eval.encoder"))
     judge = exp.eval.judge
     if judge is not None and judge.model:
-        checks.append(
-            partial(check_model_reference, judge.model, exp.model.trust_remote_code, "eval.judge.model")
-        )
+        trust = exp.model.trust_remote_code
+        checks.append(partial(check_model_reference, judge.model, trust, "eval.judge.model"))
     return checks
 
 
@@ -123,37 +110,23 @@ def check_rewards(exp: ExperimentConfig) -> list[Callable[[], Any]]:
             loaded = reward_type(spec.type).component.loads(spec)
             if loaded is not None and loaded.kind == "encoder":  # a reward model is checked when built
                 checks.append(partial(check_encoder, loaded.name, f"{where}: {spec.type} reward", True))
-
-        def build(config=config, where=where) -> None:
-            if uses_run_encoder(exp):
-                from pathlib import Path
-
-                config = bind_run_encoder(config, Path("default"))  # the run's encoder does not exist yet
-            try:
-                build_reward(config)
-            except UserError as exc:
-                raise UserError(f"{where}: {exc}") from None
-
-        checks.append(build)
+        if uses_run_encoder(exp):  # the run's encoder does not exist yet: built with the default's
+            config = bind_run_encoder(config, Path("default"))
+        checks.append(partial(under, where, build_reward, config))
     return checks
 
 
-def same_file(first: str, second: str) -> bool:
-    """Two config entries name one file (through any path spelling or link), or one datasets id."""
-    import os
-
-    if os.path.exists(first) and os.path.exists(second):
-        return os.path.samefile(first, second)
-    return first == second
-
-
 def check_separate_test_files(exp: ExperimentConfig) -> None:
-    """A test file that is the training file scores the model on what it trained on: refused."""
+    """A test file that is the training file scores the model on what it trained on: refused. The
+    same file through any path spelling or link, or the same datasets id."""
     for section in ("data", "rm", "encoder"):
-        spec = getattr(exp, section)
-        if spec.train is not None and spec.test is not None and same_file(spec.train, spec.test):
+        train, test = getattr(exp, section).train, getattr(exp, section).test
+        if train is None or test is None:
+            continue
+        both = os.path.exists(train) and os.path.exists(test)
+        if train == test or (both and os.path.samefile(train, test)):
             raise UserError(
-                f"{section}.test: {spec.test} is the same file as {section}.train; give a separate "
+                f"{section}.test: {test} is the same file as {section}.train; give a separate "
                 f"test file, or drop {section}.test to hold out {section}.test_size of the training rows"
             )
 
@@ -164,8 +137,6 @@ def preflight(
     """(train, test) task rows after every check passed; else one UserError naming all problems.
     `evaluates`: the command evaluates (run, eval); `semrl train STAGE` does not, so the settings only
     evaluation reads (metrics, judge) are not its to refuse."""
-    import importlib.util
-
     problems = Problems()
     rows = problems.check(load_task_rows, exp) if load_rows else ([], [])
     if exp.report_to != "none" and importlib.util.find_spec(exp.report_to) is None:

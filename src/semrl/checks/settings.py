@@ -1,31 +1,31 @@
 """Settings semrl hands to TRL, transformers or torch by name, checked against the installed libraries.
 
-A loss type, reward scaling, scheduler, optimizer, logger, dtype or attention kernel is a plain
-string in the config; a misspelt one is only noticed by the library when its stage starts (or at
-its first training step), after the run folder exists, as a traceback. So each is asked of the
-library here, before anything is written, and nothing is copied into semrl: an upgrade that adds or
-drops a value is followed without a change here.
-
-- scheduler, optim: the stage's TRL config (SFTConfig, GRPOConfig, RewardConfig) is built with the
-  value, as the trainer gets it (it turns them into SchedulerType and OptimizerNames); a refusal is
-  reported. Then the Trainer's own builders say whether it can be used: get_scheduler (some
-  schedulers need settings semrl does not pass) and Trainer.get_optimizer_cls_and_kwargs (some
-  optimizers need a package).
-- loss_type, scale_rewards, multi_objective_aggregation: GRPOConfig is built with the value, but it
-  takes any string; GRPOTrainer judges them at its first step by comparing them with the values it
-  knows, so those are read from the trainer's code (judged_values), or from a Literal annotation on
-  the config's field once TRL declares one.
-- report_to: TrainingArguments, then get_reporting_integration_callbacks (the Trainer's lookup).
-- dtype: torch's dtype of that name; attn_implementation: transformers' attention registry.
+A loss type, scheduler, optimizer, logger, dtype or attention kernel is a plain string in the config;
+a misspelt one is only noticed by the library when its stage starts, after the run folder exists, as
+a traceback. So each is asked of the library here, and nothing is copied into semrl: an upgrade that
+adds or drops a value is followed without a change here. The stage's TRL config is built with the
+value, as the trainer gets it; then the Trainer's own builders say whether it can be used
+(get_scheduler, get_optimizer_cls_and_kwargs, get_reporting_integration_callbacks). GRPOConfig takes
+any loss_type, scale_rewards or multi_objective_aggregation and GRPOTrainer judges them only at its
+first step, so the values it knows are read from the trainer's code (judged_values).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib.util
+import os
 import re
+import tempfile
+import warnings
 from collections.abc import Callable, Iterator
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from semrl.checks import field, first_line, grpo_settings
 from semrl.errors import UserError
 from semrl.experiment_config import ExperimentConfig
 
@@ -36,8 +36,8 @@ ARM_STAGES = ("sft", "grpo", "recover")  # sections an arm may override
 def check_settings(exp: ExperimentConfig) -> None:
     """Every pass-through setting, top level and arm overrides; one UserError naming all bad ones."""
     problems = []
-    for where, stage, field, value in _settings(exp):
-        problem = CHECKS[field](value, stage) if value is not None else None  # None: the library's default
+    for where, stage, key, value in _settings(exp):
+        problem = CHECKS[key](value, stage) if value is not None else None  # None: the library's default
         if problem:
             problems.append(f"{where}: {problem}")
     if problems:
@@ -47,23 +47,13 @@ def check_settings(exp: ExperimentConfig) -> None:
 def check_aggregation(exp: ExperimentConfig) -> None:
     """normalize_then_sum hands TRL each reward term as its own function; a gate multiplies the sum,
     which no weighted sum of separate terms expresses (the reward would fail when GRPO starts)."""
-    pairs = [("grpo.multi_objective_aggregation", exp.grpo, exp.rewards)] if not exp.arms else []
-    pairs += [
-        (
-            f"arms.{arm.name}.grpo.multi_objective_aggregation"
-            if "multi_objective_aggregation" in arm.grpo
-            else "grpo.multi_objective_aggregation",
-            exp.stage_spec(arm, "grpo"),
-            exp.reward_for(arm),
-        )
-        for arm in exp.arms
-    ]
-    for where, spec, rewards in pairs:
+    for arm, spec in grpo_settings(exp):
+        rewards = exp.reward_for(arm)
         if spec.multi_objective_aggregation == "normalize_then_sum" and rewards is not None and rewards.gate:
             raise UserError(
-                f"{where}: normalize_then_sum normalises each reward term on its own, but the reward "
-                f"has a gate ({rewards.gate.type}) that multiplies their sum; remove the gate or use "
-                "sum_then_normalize"
+                f"{field(arm, 'grpo', 'multi_objective_aggregation')}: normalize_then_sum normalises each "
+                f"reward term on its own, but the reward has a gate ({rewards.gate.type}) that multiplies "
+                "their sum; remove the gate or use sum_then_normalize"
             )
 
 
@@ -72,15 +62,15 @@ def _settings(exp: ExperimentConfig) -> Iterator[tuple[str, str | None, str, Any
     only where the arm overrides it."""
     for stage in STAGES:
         spec = getattr(exp, stage)
-        for field in CHECKS:
-            if hasattr(spec, field):
-                yield f"{stage}.{field}", stage, field, getattr(spec, field)
+        for key in CHECKS:
+            if hasattr(spec, key):
+                yield f"{stage}.{key}", stage, key, getattr(spec, key)
     for arm in exp.arms:
         for stage in ARM_STAGES:
             spec = exp.stage_spec(arm, stage)
-            for field in getattr(arm, stage):
-                if field in CHECKS and hasattr(spec, field):
-                    yield f"arms.{arm.name}.{stage}.{field}", stage, field, getattr(spec, field)
+            for key in getattr(arm, stage):
+                if key in CHECKS and hasattr(spec, key):
+                    yield field(arm, stage, key), stage, key, getattr(spec, key)
     yield "report_to", None, "report_to", None if exp.report_to == "none" else exp.report_to
     yield "model.dtype", None, "dtype", None if exp.model.dtype == "auto" else exp.model.dtype
     yield "model.attn_implementation", None, "attn_implementation", exp.model.attn_implementation
@@ -90,13 +80,7 @@ def _refuse(value: str, what: str, accepted: list[str] | tuple[str, ...]) -> str
     return f"{value!r} is not {what}; use one of: {', '.join(accepted)}"
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def _version(package: str) -> str:
-    from importlib.metadata import version
-
     return f"{package} {version(package)}"
 
 
@@ -142,17 +126,13 @@ def _probe(config: type) -> type:
 def built(config: type, field: str, value: Any) -> tuple[Any, str | None]:
     """(config object, None) when `config` accepts field=value, else (None, the first line of its
     refusal). Built as the trainer would get it, with a throwaway output_dir, no logger, on cpu."""
-    import os
-    import tempfile
-    import warnings
-
     settings = {"output_dir": os.path.join(tempfile.gettempdir(), PROBE_DIR), "report_to": "none"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _probe(config)(**{**settings, "use_cpu": True, field: value}), None
     except (ValueError, KeyError, TypeError) as exc:
-        return None, _first_line(exc)
+        return None, first_line(exc)
 
 
 def _refused_by(value: Any, config: type, why: str) -> str:
@@ -160,37 +140,28 @@ def _refused_by(value: Any, config: type, why: str) -> str:
     return f"{value!r} is refused by {_version(package)}'s {config.__name__} ({why})"
 
 
-def _default(config: type, field: str) -> Any:
-    import dataclasses
-
-    spec = {f.name: f for f in dataclasses.fields(config)}.get(field)
+def field_default(config: type, name: str) -> Any:
+    """The default of a dataclass field (TRL's and transformers' configs), None when it has none."""
+    spec = {f.name: f for f in dataclasses.fields(config)}.get(name)
     return None if spec is None else spec.default
 
 
-# -- GRPO: GRPOConfig takes any string; GRPOTrainer judges loss_type, scale_rewards and -----------
-# -- multi_objective_aggregation by comparing it with the values it knows, during training -------
+# -- GRPO choices: any string to GRPOConfig, judged by GRPOTrainer at its first step --------------
 
 
 @cache
 def judged_values(config: type, field: str) -> tuple[str, ...]:
     """The values the library tells apart for `field`: a Literal annotation on the config's field when
-    there is one; else the strings its trainer compares the setting with. TRL's GRPOConfig declares
-    loss_type, scale_rewards and multi_objective_aggregation as plain `str` and takes any value;
-    GRPOTrainer picks a branch by comparison (`if self.loss_type == "cispo": ... elif self.loss_type in
-    [...]: ... else: raise ValueError("Unknown loss type")`) at the first step. Those comparisons are
-    read from the trainer's module (trl/trainer/grpo_trainer.py for grpo_config.py), which is parsed,
-    not imported; the config's default is always among them. Empty when nothing can be read."""
-    import ast
-    import importlib.util
-    import typing
-    from pathlib import Path
-
+    there is one; else the strings its trainer compares the setting with (`if self.loss_type ==
+    "cispo"`, `in [...]`, `match`), read from the trainer's module (grpo_trainer.py for
+    grpo_config.py), which is parsed, not imported; the config's default is always among them.
+    Empty when nothing can be read."""
     try:
-        hint = typing.get_type_hints(config).get(field)
+        hint = get_type_hints(config).get(field)
     except Exception:  # noqa: BLE001 - an annotation that does not resolve: ask the trainer instead
         hint = None
-    if typing.get_origin(hint) is typing.Literal:
-        return tuple(v for v in typing.get_args(hint) if isinstance(v, str))
+    if get_origin(hint) is Literal:
+        return tuple(v for v in get_args(hint) if isinstance(v, str))
     try:
         spec = importlib.util.find_spec(config.__module__.replace("_config", "_trainer"))
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8")) if spec and spec.origin else None
@@ -223,31 +194,28 @@ def judged_values(config: type, field: str) -> tuple[str, ...]:
                 if isinstance(pattern, ast.MatchValue)
                 for value in strings(pattern.value)
             ]
-    default = _default(config, field)
+    default = field_default(config, field)
     if values and isinstance(default, str):
         values.append(default)
     return tuple(dict.fromkeys(values))
 
 
-def _grpo_choice(field: str, what: str) -> Callable[[Any, str | None], str | None]:
-    def check(value: Any, stage: str | None = "grpo") -> str | None:
-        from trl import GRPOConfig
+def grpo_choice_problem(field: str, what: str, value: Any, stage: str | None = "grpo") -> str | None:
+    """`value` for a GRPOConfig `field` is one the trainer tells apart (or TRL's own default)."""
+    from trl import GRPOConfig
 
-        config, refused = built(GRPOConfig, field, value)
-        if refused:
-            return _refused_by(value, GRPOConfig, refused)
-        if value == _default(GRPOConfig, field):  # TRL's own default: nothing to ask
-            return None
-        accepted = judged_values(GRPOConfig, field)
-        if not accepted or getattr(config, field) in accepted:  # nothing readable: leave it to TRL
-            return None
-        return _refuse(value, f"{what} {_version('trl')} knows", accepted)
-
-    return check
+    config, refused = built(GRPOConfig, field, value)
+    if refused:
+        return _refused_by(value, GRPOConfig, refused)
+    if value == field_default(GRPOConfig, field):  # TRL's own default: nothing to ask
+        return None
+    accepted = judged_values(GRPOConfig, field)
+    if not accepted or getattr(config, field) in accepted:  # nothing readable: leave it to TRL
+        return None
+    return _refuse(value, f"{what} {_version('trl')} knows", accepted)
 
 
-# -- Learning-rate scheduler: the config turns it into transformers' SchedulerType, and the --------
-# -- Trainer builds it with get_scheduler --------------------------------------------------------
+# -- Learning-rate scheduler: the config's SchedulerType, built by the Trainer's get_scheduler ----
 
 
 @cache
@@ -265,7 +233,7 @@ def schedulers() -> dict[str, str | None]:
             get_scheduler(kind.value, optimizer, num_warmup_steps=1, num_training_steps=10)
             table[kind.value] = None
         except (ValueError, TypeError) as exc:
-            table[kind.value] = _first_line(exc)
+            table[kind.value] = first_line(exc)
     return table
 
 
@@ -282,15 +250,21 @@ def usable_schedulers(config: type) -> list[str]:
 def scheduler_problem(value: str, stage: str | None = None) -> str | None:
     config = config_class(stage)
     _, refused = built(config, "lr_scheduler_type", value)
-    table = schedulers()
-    if refused and value in table:  # a scheduler transformers knows that this config refuses
-        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable_schedulers(config))}"
     if refused:
-        return _refuse(value, f"a scheduler {_version('transformers')} knows", usable_schedulers(config))
-    if table.get(value):
+        return _not_usable(value, config, refused, schedulers(), usable_schedulers(config), "a scheduler")
+    why = schedulers().get(value)
+    if why:
         usable = ", ".join(usable_schedulers(config))
-        return f"{value!r} needs settings semrl does not pass ({table[value]}); use one of: {usable}"
+        return f"{value!r} needs settings semrl does not pass ({why}); use one of: {usable}"
     return None
+
+
+def _not_usable(value: str, config: type, refused: str, known: Any, usable: list[str], what: str) -> str:
+    """The refusal of a value `config` would not take: named as the config's when transformers
+    knows the value, else as unknown."""
+    if value in known:
+        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable)}"
+    return _refuse(value, f"{what} {_version('transformers')} knows", usable)
 
 
 # -- Optimizer: the config turns it into transformers' OptimizerNames, and the Trainer builds it ---
@@ -311,7 +285,7 @@ def optimizer_unusable(name: str) -> str | None:
     try:
         Trainer.get_optimizer_cls_and_kwargs(args, model)
     except (ImportError, ValueError) as exc:
-        return _first_line(exc)
+        return first_line(exc)
     except Exception:  # noqa: BLE001 - our stand-in model, not the optimizer: leave it to the Trainer
         return None
     return None
@@ -335,9 +309,7 @@ def optimizer_problem(value: str, stage: str | None = None) -> str | None:
         for name in optimizers()
         if optimizer_unusable(name) is None and built(config, "optim", name)[1] is None
     ]
-    if value in optimizers():  # an optimizer transformers knows that this config refuses
-        return f"{_refused_by(value, config, refused)}; use one of: {', '.join(usable)}"
-    return _refuse(value, f"an optimizer {_version('transformers')} knows", usable)
+    return _not_usable(value, config, refused, optimizers(), usable, "an optimizer")
 
 
 # -- Logger, dtype, attention -----------------------------------------------------------------
@@ -389,9 +361,8 @@ def attention_problem(value: str, stage: str | None = None) -> str | None:
             return f"{value!r} is neither an attention implementation nor a hub kernel id (org/repo)"
         return _refuse(value, f"an attention implementation {_version('transformers')} knows", names)
     flash = re.fullmatch(r"flash_attention_(\d+)", value)
-    available = (
-        getattr(transformers.utils, f"is_flash_attn_{flash.group(1)}_available", None) if flash else None
-    )
+    check = f"is_flash_attn_{flash.group(1)}_available" if flash else ""  # "": not a flash kernel
+    available = getattr(transformers.utils, check, None)
     if available is None or available() or getattr(transformers.utils, "is_kernels_available", bool)():
         return None
     return (
@@ -402,9 +373,11 @@ def attention_problem(value: str, stage: str | None = None) -> str | None:
 
 # {setting: check(value, stage)}; stage None: the run's own setting, checked against TrainingArguments
 CHECKS: dict[str, Callable[[Any, str | None], str | None]] = {
-    "loss_type": _grpo_choice("loss_type", "a GRPO loss type"),
-    "scale_rewards": _grpo_choice("scale_rewards", "a reward scaling"),
-    "multi_objective_aggregation": _grpo_choice("multi_objective_aggregation", "a reward aggregation"),
+    "loss_type": partial(grpo_choice_problem, "loss_type", "a GRPO loss type"),
+    "scale_rewards": partial(grpo_choice_problem, "scale_rewards", "a reward scaling"),
+    "multi_objective_aggregation": partial(
+        grpo_choice_problem, "multi_objective_aggregation", "a reward aggregation"
+    ),
     "scheduler": scheduler_problem,
     "optim": optimizer_problem,
     "report_to": report_to_problem,
@@ -420,26 +393,23 @@ def check_vllm(exp: ExperimentConfig) -> None:
     """`grpo.use_vllm` needs the vLLM package and a CUDA device, in colocate and server mode alike
     (the trainer syncs weights to vLLM over NCCL). Without them TRL raises only when the GRPO
     trainer is built, after the run folder and earlier stages exist."""
-    import importlib.util
-
     fields = ["grpo.use_vllm"] if exp.grpo.use_vllm else []
     fields += [
-        f"arms.{arm.name}.grpo.use_vllm"
+        field(arm, "grpo", "use_vllm")
         for arm in exp.arms
         if "use_vllm" in arm.grpo and exp.stage_spec(arm, "grpo").use_vllm
     ]
     if not fields:
         return
+    import torch
+
     missing = []
     if importlib.util.find_spec("vllm") is None:
         missing.append("vLLM is not installed (pip install -e .[vllm])")
     if exp.device == "cpu":
         missing.append("device is cpu")
-    else:
-        import torch
-
-        if not torch.cuda.is_available():
-            missing.append("no CUDA device is available")
+    elif not torch.cuda.is_available():
+        missing.append("no CUDA device is available")
     if missing:
         raise UserError(
             f"{', '.join(fields)}: {' and '.join(missing)}; "

@@ -2,10 +2,8 @@
 
 Each setting may be valid on its own and the combination still cannot work: a cold start of 100
 examples on 80 training rows, a GRPO step that wants more prompts than the stage has (TRL then
-trains 0 steps and says nothing), a completion as long as the model's context. Found late, such
-a run fails (or silently does nothing) after its folder, base model and first stages exist;
-`check_sizes` finds them from the loaded rows and the config alone, and names the field as the
-user writes it (`arms.rl.sft.examples` when the arm overrides it, else `sft.examples`).
+trains 0 steps and says nothing), a completion as long as the model's context. Found late, such a
+run fails (or silently does nothing) after its folder, base model and first stages exist.
 """
 
 from __future__ import annotations
@@ -14,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from semrl.checks import field, grpo_settings
+from semrl.data.splits import head, requested_test_rows, rest
 from semrl.data.task_rows import load_pairs
 from semrl.distributed import world_size
 from semrl.errors import UserError
@@ -45,11 +45,6 @@ def check_sizes(exp: ExperimentConfig, train_rows: Rows, test_rows: Rows) -> Non
 # ---- held-out splits ----------------------------------------------------------------------------
 
 
-def held_out(test_size: float, total: int) -> int:
-    """Rows `split_rows` is asked to hold out: a fraction (< 1) of the rows, or a count (>= 1)."""
-    return int(round(test_size * total)) if test_size < 1 else int(test_size)
-
-
 def split_problems(
     field: str, test_size: float, total: int | None, source: str, need_test: str | None, held: int = 0
 ) -> list[str]:
@@ -58,7 +53,7 @@ def split_problems(
     if test_size >= 1 and test_size != int(test_size):
         return [f"{field}: {test_size:g} is neither a fraction below 1 nor a whole number of rows"]
     if total is not None:
-        held = held_out(test_size, total)
+        held = requested_test_rows(test_size, total)
         if held >= total:
             room = (
                 f"use at most {total - 1} (or a fraction such as 0.1)"
@@ -89,7 +84,7 @@ def task_total(exp: ExperimentConfig, train: Rows, test: Rows) -> int | None:
     """Rows of data.train before the split. `split_rows` never leaves training empty: asked for all
     rows or more it holds out total-1 and keeps one, so a cut request shows as one training row and
     a request for >= len(test)+1. Else train + test, unless data.few_shot cut the training rows."""
-    if len(train) == 1 and held_out(exp.data.test_size, len(test) + 1) >= len(test) + 1:
+    if len(train) == 1 and requested_test_rows(exp.data.test_size, len(test) + 1) >= len(test) + 1:
         return len(test) + 1
     if exp.data.few_shot is not None and len(train) == exp.data.few_shot:
         return None
@@ -123,7 +118,6 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
     """rm.train / encoder.train split by their own test_size. The encoder file is read by `semrl run`
     only after the run folder exists, so its errors are reported here; for `semrl train rm|encoder`
     (tasks not loaded) the stage reads its file before writing, and an unreadable file is its to report."""
-
     problems = []
     stages: list[tuple[str, EncoderSpec | RMSpec, tuple[str, ...], bool]] = [
         ("encoder", exp.encoder, ("anchor", "positive"), uses_run_encoder(exp)),
@@ -148,33 +142,12 @@ def pairs_split_problems(exp: ExperimentConfig, tasks_loaded: bool) -> list[str]
 # ---- stages: cold start, GRPO batches, checkpoint curves ---------------------------------------
 
 
-def field(arm: ArmSpec | None, stage: str, key: str) -> str:
-    """The field as the user writes it: the arm's override when it has one, else the top level."""
-    stage = "sft" if stage == "continue" else stage
-    if arm is not None and key in getattr(arm, stage):
-        return f"arms.{arm.name}.{stage}.{key}"
-    return f"{stage}.{key}"
-
-
-def processes() -> int:
-    """Training processes of one stage (accelerate/torchrun set WORLD_SIZE; `parallel` workers are single)."""
-    return world_size()
-
-
-def stage_row_count(rows: str, n: int | None, train_n: int) -> int:
-    """Rows of a stage, as `experiment.stage_rows` takes them (first N, after N, or all)."""
-    if rows == "cold_start":
-        return min(train_n, n) if n is not None else train_n
-    if rows == "rest":
-        return max(train_n - n, 0) if n is not None else 0
-    return train_n
-
-
-def stage_steps(trainer: str, spec: Any, rows: int, procs: int) -> int:
+def stage_steps(trainer: str, spec: Any, rows: int) -> int:
     """Optimizer steps of a stage as the Trainer counts them (max_steps > 0 wins over epochs). A GRPO
     step takes prompts_per_step x processes x grad_accum whole prompts (TRL drops a partial batch)."""
     if spec.max_steps > 0:
         return spec.max_steps
+    procs = world_size()
     if trainer == "grpo":
         per_epoch = max(rows // (spec.prompts_per_step * procs * spec.grad_accum), 1)
     else:
@@ -195,14 +168,11 @@ def cold_start_problem(exp: ExperimentConfig, arm: ArmSpec, train_n: int) -> tup
     name = field(arm, "sft", "examples")
     fix = f"can use at most {limit}" if limit else "needs at least 2 training rows"
     why = f", so that its {later} stage has rows after them" if later and limit else ""
-    return (
-        name,
-        limit,
-        (
-            f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
-            f"arm {arm.name} ({arm.recipe}) {fix}{why}"
-        ),
+    message = (
+        f"{name}: {n} cold-start examples, but the data has {plural(train_n, 'training row')}; "
+        f"arm {arm.name} ({arm.recipe}) {fix}{why}"
     )
+    return name, limit, message
 
 
 def grpo_batch_problem(
@@ -212,38 +182,28 @@ def grpo_batch_problem(
     per_device_train_batch_size = prompts_per_step x num_generations, so TRL's generation batch
     (x processes x grad_accum) always divides by num_generations; but TRL's sampler keeps only
     whole batches of prompts_per_step x processes x grad_accum prompts, and fewer gives 0 steps."""
-    spec, procs = exp.stage_spec(arm, plan.stage), processes()
+    spec, procs = exp.stage_spec(arm, plan.stage), world_size()
     per_step = prompts_per_generation(spec, procs)
     if available >= per_step:
         return None
     if spec.generation_batch_size or spec.steps_per_generation:
         key = "generation_batch_size" if spec.generation_batch_size else "steps_per_generation"
         name = field(arm, "grpo", key)
-        return (
-            name,
-            available,
-            (
-                f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
-                f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data"
-            ),
+        message = (
+            f"{name}: a generation batch of {per_step} prompts, but arm {arm.name}'s "
+            f"{plan.stage} stage has only {available}; TRL would train 0 steps: lower it or add data"
         )
+        return name, available, message
     name = field(arm, "grpo", "prompts_per_step")
     how = f"{spec.prompts_per_step} prompts x {procs} process{'es' if procs > 1 else ''}"
     how += f" x {spec.grad_accum} ({field(arm, 'grpo', 'grad_accum')})" if spec.grad_accum > 1 else ""
     n = exp.stage_spec(arm, "sft").examples
-    of = (
-        f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}"
-        if plan.rows == "rest"
-        else "all rows"
+    of = f"the rows after {field(arm, 'sft', 'examples')}={n} of {train_n}" if plan.rows == "rest" else ""
+    message = (
+        f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
+        f"has only {available} ({of or 'all rows'}); TRL would train 0 steps: lower it or add data"
     )
-    return (
-        name,
-        available,
-        (
-            f"{name}: {how} = {per_step} prompts per step, but arm {arm.name}'s {plan.stage} stage "
-            f"has only {available} ({of}); TRL would train 0 steps: lower it or add data"
-        ),
-    )
+    return name, available, message
 
 
 def prompts_per_generation(spec: Any, procs: int) -> int:
@@ -258,9 +218,7 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
     """grpo.generation_batch_size / steps_per_generation as TRL's GRPOConfig checks them when the
     stage starts: one or the other, and a whole number of global batches."""
     problems = []
-    arms: list[ArmSpec | None] = [*exp.arms] or [None]
-    for arm in arms:
-        spec = exp.stage_spec(arm, "grpo") if arm is not None else exp.grpo
+    for arm, spec in grpo_settings(exp):
         size, steps = spec.generation_batch_size, spec.steps_per_generation
         if size is not None and steps is not None:
             problems.append(
@@ -268,7 +226,7 @@ def generation_problems(exp: ExperimentConfig) -> list[str]:
                 f"{field(arm, 'grpo', 'steps_per_generation')}: give one of them, not both"
             )
             continue
-        global_batch = spec.prompts_per_step * spec.num_generations * processes()
+        global_batch = spec.prompts_per_step * spec.num_generations * world_size()
         if size is not None and size % global_batch:
             problems.append(
                 f"{field(arm, 'grpo', 'generation_batch_size')}: {size} is not a multiple of the global "
@@ -281,23 +239,19 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
     """Cold starts, GRPO batches and checkpoint curves of every arm's planned stages."""
     if not exp.arms:  # `semrl train sft|grpo` on a config without arms: the top-level cold start only
         n = exp.sft.examples
-        return (
-            [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"]
-            if n and n > train_n
-            else []
-        )
+        too_many = n is not None and n > train_n
+        return [f"sft.examples: {n} examples, but only {plural(train_n, 'training row')}"] if too_many else []
     try:
         plans = plan_experiment(exp)
     except UserError:
         return []  # `semrl run` reports it before preflight
-    worst: dict[
-        str, tuple[int, str]
-    ] = {}  # field -> (how bad, message): arms sharing a field give one message
+    worst: dict[str, tuple[int, str]] = {}  # field -> (how bad, message): arms share a field's message
     steps: dict[str, int] = {}
     arms = {arm.name: arm for arm in exp.arms}  # every plan here is an arm's
     for plan in plans:
         arm = arms[plan.arm]
-        available = stage_row_count(plan.rows, exp.stage_spec(arm, "sft").examples, train_n)
+        take = {"cold_start": head, "rest": rest}.get(plan.rows)  # as experiment.stage_rows takes them
+        available = len(take(range(train_n), exp.stage_spec(arm, "sft").examples)) if take else train_n
         found = [cold_start_problem(exp, arm, train_n)]
         if available and plan.trainer == "grpo":
             found.append(grpo_batch_problem(exp, arm, plan, available, train_n))
@@ -305,9 +259,7 @@ def stage_problems(exp: ExperimentConfig, train_n: int) -> list[str]:
             if name not in worst or score < worst[name][0]:
                 worst[name] = (score, message)
         if available:
-            steps[plan.key] = stage_steps(
-                plan.trainer, exp.stage_spec(arm, plan.stage), available, processes()
-            )
+            steps[plan.key] = stage_steps(plan.trainer, exp.stage_spec(arm, plan.stage), available)
     return [message for _, message in worst.values()] + curve_problems(exp, plans, steps)
 
 
@@ -359,12 +311,11 @@ def context_problems(exp: ExperimentConfig) -> list[str]:
     if context is None:
         return []
     positions, source = context
-    lengths: dict[str, int] = {}
-    for arm in exp.arms:
-        if RECIPES[arm.recipe].needs_rewards:  # trains with GRPO
-            lengths[field(arm, "grpo", "max_completion_length")] = exp.stage_spec(
-                arm, "grpo"
-            ).max_completion_length
+    lengths = {
+        field(arm, "grpo", "max_completion_length"): exp.stage_spec(arm, "grpo").max_completion_length
+        for arm in exp.arms
+        if RECIPES[arm.recipe].needs_rewards  # trains with GRPO
+    }
     if exp.eval.enabled:
         name = "eval.max_new_tokens" if exp.eval.max_new_tokens else "decoding.max_new_tokens"
         lengths[name] = exp.eval.max_new_tokens or exp.decoding.max_new_tokens

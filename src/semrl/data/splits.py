@@ -15,11 +15,15 @@ def shuffled(rows: Sequence[T], seed: int) -> list[T]:
     return order
 
 
+def requested_test_rows(test_size: float, total: int) -> int:
+    """Rows a test_size asks to hold out of `total`: a fraction (< 1) of them, or a count (>= 1)."""
+    return int(round(test_size * total)) if test_size < 1 else int(test_size)
+
+
 def split_rows(rows: Sequence[T], test_size: float, seed: int) -> tuple[list[T], list[T]]:
     """(train, test) after a seeded shuffle; test_size < 1 is a fraction, >= 1 a count."""
     order = shuffled(rows, seed)
-    n_test = int(round(test_size * len(order))) if test_size < 1 else int(test_size)
-    n_test = min(n_test, max(len(order) - 1, 0))
+    n_test = min(requested_test_rows(test_size, len(order)), max(len(order) - 1, 0))
     return order[n_test:], order[:n_test]
 
 

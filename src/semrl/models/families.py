@@ -18,7 +18,7 @@ from pathlib import Path
 
 from semrl.errors import UserError
 from semrl.files import publish_folder, read_text
-from semrl.models.tiny import TinySpec, build_tiny_lm, train_tokenizer
+from semrl.models.tiny import TinySpec, build_tiny_lm, llama_config, train_tokenizer
 
 # Qwen3: ChatML; the final assistant turn carries a (possibly empty) <think> block, as the real
 # template renders it; `enable_thinking=false` pre-fills an empty block in the generation prompt.
@@ -170,7 +170,6 @@ def build_tiny_family(
     if name not in FAMILIES:
         raise UserError(f"model.tiny.family: unknown family {name!r}; choose {', '.join(FAMILY_NAMES)}")
     import torch
-    import transformers
     from transformers import AutoModelForCausalLM
 
     family = FAMILIES[name]
@@ -181,20 +180,7 @@ def build_tiny_family(
         for role, token in family.tokens.items()
         if role != "unk"
     }
-    config = getattr(transformers, family.config)(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads,
-        num_key_value_heads=max(1, spec.num_heads // 2),  # grouped-query attention, as these families use
-        max_position_embeddings=spec.max_positions,
-        tie_word_embeddings=family.tie,
-        **ids,
-        # head_dim (Qwen3, Gemma default to 128/256) and Gemma's attention scale follow the tiny sizes
-        **{key: spec.hidden_size // spec.num_heads for key in family.extra},
-    )
-    model = AutoModelForCausalLM.from_config(config)
+    model = AutoModelForCausalLM.from_config(family_config(name, spec, len(tokenizer), **ids))
     eos = [tokenizer.eos_token_id] + [tokenizer.convert_tokens_to_ids(t) for t in family.stop]
     model.generation_config.eos_token_id = eos if len(eos) > 1 else eos[0]
     model.generation_config.bos_token_id = ids["bos_token_id"]
@@ -203,6 +189,29 @@ def build_tiny_family(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def family_config(name: str, spec: TinySpec, vocab_size: int | None = None, **extra):
+    """The transformers config of a tiny model of family `name` and `spec`'s sizes (module names and
+    sizes are read from it unbuilt); the builder passes its tokenizer's size and token ids."""
+    if name == "llama":
+        return llama_config(spec, vocab_size, **extra)
+    import transformers
+
+    family = FAMILIES[name]
+    return getattr(transformers, family.config)(
+        vocab_size=vocab_size or spec.vocab_size,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        num_key_value_heads=max(1, spec.num_heads // 2),  # grouped-query attention, as these families use
+        max_position_embeddings=spec.max_positions,
+        tie_word_embeddings=family.tie,
+        **extra,
+        # head_dim (Qwen3, Gemma default to 128/256) and Gemma's attention scale follow the tiny sizes
+        **{key: spec.hidden_size // spec.num_heads for key in family.extra},
+    )
 
 
 def build_tiny_base(target: Path, spec, seed: int, texts: list[str]) -> str:

@@ -69,23 +69,42 @@ def train_tokenizer(
     return tokenizer
 
 
-def _config(tokenizer, spec: TinySpec, **extra):
+def llama_config(spec: TinySpec, vocab_size: int | None = None, **extra):
+    """The LlamaConfig of a tiny model of `spec`'s sizes (the memory estimate sizes it unbuilt); the
+    builders pass their tokenizer's size and token ids."""
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size or spec.vocab_size,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_layers,
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_heads,
         max_position_embeddings=spec.max_positions,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
         **extra,
     )
+
+
+def bert_config(spec: TinySpec, vocab_size: int | None = None, **extra):
+    """The BertConfig of a tiny encoder of `spec`'s sizes, as llama_config is the LM's."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=vocab_size or spec.vocab_size,
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_positions,
+        **extra,
+    )
+
+
+def _config(tokenizer, spec: TinySpec, **extra):
+    ids = {f"{name}_token_id": getattr(tokenizer, f"{name}_token_id") for name in ("pad", "bos", "eos")}
+    return llama_config(spec, len(tokenizer), **ids, **extra)
 
 
 def build_tiny_lm(out_dir: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
@@ -122,19 +141,11 @@ def build_tiny_encoder(out_dir: str | Path, texts: Iterable[str], spec: TinySpec
     """A tiny BERT-style encoder with mean pooling, saved as a sentence-transformers model."""
     import torch
     from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
     torch.manual_seed(spec.seed)
     tokenizer = train_tokenizer(texts, spec.vocab_size)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.hidden_size,
-        num_hidden_layers=spec.num_layers,
-        num_attention_heads=spec.num_heads,
-        intermediate_size=spec.intermediate_size,
-        max_position_embeddings=spec.max_positions,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    config = bert_config(spec, len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     out = Path(out_dir)
     backbone = out / "backbone"
     BertModel(config, add_pooling_layer=False).save_pretrained(backbone)
