@@ -222,3 +222,12 @@ def test_a_bad_dev_file_or_size_is_refused_naming_it(tmp_path):
     assert result.returncode == 2
     [line] = stderr_lines(result)
     assert "grpo.select.dev: 6 rows held out of the stage's 6 leave none to train on" in line
+    test = write_jsonl(tmp_path / "test.jsonl", [{"source": "ཁོང་", "reference": "他"}] * 3)
+    (tmp_path / "same-test.jsonl").symlink_to(test)
+    for dev in (test, tmp_path / "same-test.jsonl"):  # the file itself, or another name for it
+        data = {"train": str(BO_ZH), "test": str(test)}
+        path = config(tmp_path, data=data, grpo={**GRPO, "select": {"dev": str(dev)}})
+        result = cli_in_process("run", str(path), "--dry-run")
+        assert result.returncode == 2, result.stderr
+        [line] = stderr_lines(result)
+        assert line.startswith("semrl: error: grpo.select.dev: ") and "is data.test" in line, line

@@ -167,6 +167,7 @@ def select_checks(exp: ExperimentConfig, train_rows: int | None) -> list[Callabl
             continue
         if isinstance(select.dev, str):
             checks[("dev", where)] = partial(load_role_rows, exp, select.dev, f"{where}.dev", "auto")
+            checks[("not test", where)] = partial(_check_dev_is_not_test, exp, select.dev, where)
         elif train_rows is not None:
             checks[("size", where, rows)] = partial(_check_dev_size, where, select.dev, rows)
         if select.metric == "lang":
@@ -177,6 +178,22 @@ def select_checks(exp: ExperimentConfig, train_rows: int | None) -> list[Callabl
             checks[("reward", where, id(rewards))] = partial(check_reward_metric, exp, select, rewards, where)
         checks.setdefault(("fsdp",), partial(_check_fsdp_checkpoints, where))
     return list(checks.values())
+
+
+def _check_dev_is_not_test(exp: ExperimentConfig, dev: str, where: str) -> None:
+    """Choosing a checkpoint on the test rows makes its test score the best of several tries, not an
+    estimate: the dev rows must be other rows."""
+    test = exp.data.test
+    if test is None:
+        return
+    same = dev == test
+    if not same and Path(dev).exists() and Path(test).exists():
+        same = os.path.samefile(dev, test)
+    if same:
+        raise UserError(
+            f"{where}.dev: {dev} is data.test; a checkpoint chosen on the test rows scores them "
+            "optimistically: give other held-out rows (a file, or a number of training rows to hold out)"
+        )
 
 
 def _check_lang(exp: ExperimentConfig, where: str) -> None:
