@@ -169,6 +169,8 @@ def test_rm_stage_learns_an_easy_preference(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "train" / "rm" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["test_pairs"] == 30
+    kept = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))["data"]
+    assert set(kept) == {"rm-train.jsonl", "rm-test.jsonl"}  # a resume on other pairs is refused
     assert metrics["pair_accuracy"] > 0.9, metrics
     assert math.isfinite(metrics["loss"]["last"])
 
@@ -199,6 +201,8 @@ def test_encoder_stage_from_the_cli(tmp_path):
         (tmp_path / "run" / "train" / "encoder" / "metrics.json").read_text(encoding="utf-8")
     )
     assert metrics["retrieval_accuracy"] > metrics["retrieval_accuracy_before"]
+    kept = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))["data"]
+    assert set(kept) == {"encoder-train.jsonl", "encoder-test.jsonl"}
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(tmp_path / "run" / "train" / "encoder" / "final"), device="cpu")

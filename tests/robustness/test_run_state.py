@@ -128,12 +128,20 @@ def test_a_truncated_manifest_or_config_is_named_and_nothing_is_rewritten(finish
     assert snapshot(out) == before  # data/*.jsonl included: not rewritten
 
 
-def test_resume_refuses_changed_training_data(tmp_path):
+@pytest.mark.parametrize("command", [["run"], ["train", "sft", "--config"]])
+def test_resume_refuses_changed_training_data(tmp_path, command):
+    """`semrl run` and `semrl train STAGE` keep the rows they train on and refuse a resume on others."""
     data = tmp_path / "data.jsonl"
     shutil.copy(BO_ZH, data)
-    config, out = short_run(tmp_path, data)
+    config = experiment(
+        tmp_path, data, sft={"max_steps": 2, "batch_size": 4, "logging_steps": 1}, eval={"enabled": False}
+    )
+    out = tmp_path / "run"
+    result = cli_in_process(*command, str(config), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["data"]) == {"train.jsonl", "test.jsonl"} and manifest["config_sha256"]
+    assert (out / "data" / "train.jsonl").exists()
     lines = data.read_text(encoding="utf-8").splitlines()
     row = json.loads(lines[3])
     row["reference"] += "。"
@@ -141,7 +149,7 @@ def test_resume_refuses_changed_training_data(tmp_path):
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     before = snapshot(out)
     refused(
-        cli_in_process("run", str(config), "--out", str(out), "--resume"),
+        cli_in_process(*command, str(config), "--out", str(out), "--resume"),
         f"data.train {data}: changed since the run started",
     )
     assert snapshot(out) == before

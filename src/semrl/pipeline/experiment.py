@@ -277,6 +277,23 @@ def run_data(exp: ExperimentConfig, train: Rows, test: Rows) -> dict[str, DataFi
     }
 
 
+def stage_data(exp: ExperimentConfig, stage: str, train: Rows, test: Rows) -> dict[str, DataFile]:
+    """The rows `semrl train STAGE` trains and tests on, kept under data/ as `semrl run` keeps its
+    own, so a resume on other rows is refused. The pair stages' files are named by stage: one folder
+    may hold the policy's stages and an rm or encoder stage."""
+    if stage in ("sft", "grpo"):
+        return run_data(exp, train, test)
+    source, test_source = (
+        (exp.rm.train, exp.rm.test) if stage == "rm" else (exp.encoder.train, exp.encoder.test)
+    )
+    return {
+        f"{stage}-{split}.jsonl": DataFile(
+            jsonl_text(rows, f"data/{stage}-{split}.jsonl"), f"{stage}.{split} {path}"
+        )
+        for split, rows, path in (("train", train, source), ("test", test, test_source or source))
+    }
+
+
 def train_stage(
     stage: str, config_path: Path, overrides: list[str], out: Path | None, init: str | None, resume: bool
 ) -> Path:
@@ -307,7 +324,7 @@ def train_stage(
         check_run_folder(run.root, resume)
     with run_lock(run.root):
         with main_process_first(device):
-            run.open(exp.model_dump(mode="json"), exp.seed, resume)
+            run.open(exp.model_dump(mode="json"), exp.seed, resume, stage_data(exp, stage, train, test))
             if stage == "rm":
                 base = (
                     init
