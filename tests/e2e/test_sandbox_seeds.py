@@ -75,13 +75,6 @@ def test_aggregate_counts_statuses_and_reasons():
     assert [(s["seed"], s["world_seed"]) for s in c2["per_seed"]] == [(0, 100), (1, 101), (2, 102)]
 
 
-def test_status_falls_back_to_reproduced_flag():
-    run = {"seed": 0, "claims": [{"id": "C1", "reproduced": False}, {"id": "C2", "reproduced": True}]}
-    out = aggregate_seeds([run])
-    assert out["claims"]["C1"]["counts"]["not reproduced"] == 1
-    assert out["claims"]["C2"]["counts"]["reproduced"] == 1
-
-
 def test_aggregate_evidence_paths_and_intervals():
     out = aggregate_seeds(_runs())
     c1 = out["claim_evidence"]["C1.diff.difference"]

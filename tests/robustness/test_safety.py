@@ -18,8 +18,9 @@ from conftest import write_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = sorted((ROOT / "src" / "semrl").rglob("*.py"))
-# the one deliberate import of a user-named module: eval.judge {type: callable, callable: module:function}
-ALLOWED_IMPORT_MODULE = {"src/semrl/evaluate/preference.py"}
+# the deliberate imports of a module named at run time: user-named ones, for eval.judge {type: callable,
+# callable: module:function} and the config's `plugins:`; and semrl.api's own fixed table of homes
+ALLOWED_IMPORT_MODULE = {"src/semrl/evaluate/preference.py", "src/semrl/plugins.py", "src/semrl/api.py"}
 
 
 def violations(path: Path) -> list[str]:
