@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # what a type checker and a reader see; at run time a name lo
     from semrl.run_folder import Run
     from semrl.studies.few_shot_transfer import run_transfer
     from semrl.studies.rm.transfer import run_rm_transfer
+    from semrl.tasks import Task, register_task, task_names
     from semrl.text.scripts import resolve_scripts, target_share
     from semrl.text.tibetan import syllables
     from semrl.train.checkpoints import stage_checkpoints
@@ -83,6 +84,7 @@ __all__ = [
     "StageSettings",
     "StrictModel",
     "Table",
+    "Task",
     "TinySpec",
     "atomic_savefig",
     "atomic_write_json",
@@ -116,6 +118,7 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "register_metric",
+    "register_task",
     "resolve_scripts",
     "reward_trend",
     "run_encoder",
@@ -128,6 +131,7 @@ __all__ = [
     "stall_table",
     "syllables",
     "target_share",
+    "task_names",
     "to_json",
     "translate_pairs",
 ]

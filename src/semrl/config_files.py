@@ -109,6 +109,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
+        elif error["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            message = message.removeprefix("Value error, ")
         parts.append(f"{location}: {message}")
     return "; ".join(parts)
 

@@ -1,5 +1,5 @@
 """The user's own code a config names under `plugins:`: modules that register what semrl does not
-ship (a task metric, with `register_metric`). Each process that loads the config imports them, so
+ship (a task metric with `register_metric`, a task type with `register_task`). Each process that loads the config imports them, so
 the workers that evaluate know the same metrics as the process that checked the config.
 
 A plugin is code the user chose to run, like TRL's `reward_funcs` given as `module.function`:

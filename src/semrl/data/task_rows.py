@@ -12,9 +12,10 @@ from semrl.data.tasks import role_rows
 from semrl.errors import UserError, problems_error
 from semrl.experiment_config import ExperimentConfig
 from semrl.tasks import TASKS
+from semrl.tasks.base import INPUT_ROLES
 
-# every task's roles (source, reference, prompt) and an optional row id
-DATA_ROLES = (*dict.fromkeys(role for task in TASKS.values() for role in task.roles), "id")
+# every task's roles and an optional row id (a registered task may only use these roles)
+DATA_ROLES = (*INPUT_ROLES, "reference", "id")
 
 
 def load_role_rows(

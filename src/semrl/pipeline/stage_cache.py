@@ -32,6 +32,7 @@ from semrl import workers
 from semrl.distributed import is_main_process
 from semrl.experiment_config import ExperimentConfig
 from semrl.files import read_json
+from semrl.plugins import load_plugins
 from semrl.recipes.plan import StagePlan
 from semrl.run_folder import Run
 from semrl.train import guard
@@ -157,6 +158,7 @@ def run_stages(context: RunContext, plans: list[StagePlan], run_plan: RunPlan) -
 def _train_in_worker(run_plan: RunPlan, context: RunContext, plan: StagePlan) -> None:
     """`run_plan` is passed in (by its importable name) so this module never imports the orchestrator."""
     workers.BUSY = True
+    load_plugins(context.exp.plugins)  # a worker was handed the config, not the YAML that names them
     try:
         run_plan(context, plan)
     finally:

@@ -18,11 +18,11 @@ from semrl.files import atomic_write_text, read_json
 from semrl.models.gguf import DONE_MARKER
 from semrl.recipes.plan import StagePlan, plan_arm, plan_single
 from semrl.report.model_card_body import card_body, encoder_card_body
+from semrl.tasks import TASKS
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_CACHE = re.compile(r"models--([\w.-]+)--([\w.-]+)/snapshots/")
 CONVERTED = {"SmolLM2-135M-Instruct.Q4_1.gguf": "HuggingFaceTB/SmolLM2-135M-Instruct"}  # models/gguf.py
-TASK_TYPES = {"translate": "translation", "headline": "summarization", "generic": "text-generation"}
 DATA_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 FOREIGN_CARD = (
     "generated_from_trainer",
@@ -72,7 +72,7 @@ def _eval_results(exp: ExperimentConfig, result: dict[str, Any], model_name: str
     name = Path(exp.data.test or exp.data.train).name
     return [
         EvalResult(
-            task_type=TASK_TYPES[exp.task.type],
+            task_type=TASKS[exp.task.type].hub_task,
             dataset_type=data or "json",
             dataset_name=f"{name} ({'test file' if exp.data.test else 'held-out split'})",
             dataset_split="test",

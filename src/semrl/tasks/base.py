@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+INPUT_ROLES = ("source", "prompt")  # what a prompt template can show: {source} or {prompt}
+
 
 @dataclass(frozen=True)
 class Task:
@@ -17,6 +19,7 @@ class Task:
     template: str  # default prompt; fields {source}, {prompt}, {source_name}, {target_name}
     roles: tuple[str, ...]  # the row fields it needs: the input first, then the reference
     metrics: tuple[str, ...]  # default evaluation metrics (evaluate/task.py computes each)
+    hub_task: str = "text-generation"  # the Hub's task type, for model cards' eval results
 
     @property
     def input_role(self) -> str:

@@ -7,4 +7,5 @@ TASK = Task(
     template="Write a {target_name} headline for this article.\n{source}",
     roles=("source", "reference"),
     metrics=("rougeL", "sim", "lang"),
+    hub_task="summarization",
 )

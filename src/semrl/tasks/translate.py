@@ -7,4 +7,5 @@ TASK = Task(
     template="Translate the following {source_name} text into {target_name}.\n{source}",
     roles=("source", "reference"),
     metrics=("bleu", "chrf", "sim", "lang"),
+    hub_task="translation",
 )

@@ -253,17 +253,15 @@ def test_monitors_under_retrieval_use_the_monitor_k():
     [
         (
             {"mode": "retrieval", "k": 5},
-            "rewards.0.semantic.contrast: Value error, k belongs to mode csls or margin, "
-            "not to mode retrieval",
+            "rewards.0.semantic.contrast: k belongs to mode csls or margin, not to mode retrieval",
         ),
         (
             {"temperature": 0.05},
-            "rewards.0.semantic.contrast: Value error, temperature belongs to mode retrieval, "
-            "not to mode csls",
+            "rewards.0.semantic.contrast: temperature belongs to mode retrieval, not to mode csls",
         ),
         (
             {"mode": "margin", "weight": 1, "temperature": 0.1},
-            "rewards.0.semantic.contrast: Value error, temperature and weight belong to mode retrieval, "
+            "rewards.0.semantic.contrast: temperature and weight belong to mode retrieval, "
             "not to mode margin",
         ),
         (
