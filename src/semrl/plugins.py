@@ -1,6 +1,7 @@
 """The user's own code a config names under `plugins:`: modules that register what semrl does not
-ship (a task metric with `register_metric`, a task type with `register_task`). Each process that loads the config imports them, so
-the workers that evaluate know the same metrics as the process that checked the config.
+ship (a task metric with `register_metric`, a task type with `register_task`). Each process that
+loads the config imports them, so the workers that train and evaluate know the same metrics and
+tasks as the process that checked the config.
 
 A plugin is code the user chose to run, like TRL's `reward_funcs` given as `module.function`:
 semrl imports what the config names and nothing else, and never evaluates a string.
