@@ -16,6 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def _from_file(path: Path) -> ModuleType:
@@ -51,3 +54,14 @@ def load_plugins(names: Sequence[str]) -> None:
     """Import each plugin a config names (again in a worker process, where it is not yet loaded)."""
     for name in names:
         load_plugin(name)
+
+
+def add_to(table: dict[str, T], name: str, entry: T, kind: str) -> T:
+    """Put what a plugin registers into semrl's table of its kind. The same entry again (a module
+    imported twice) is harmless; another entry under a taken name is an error, so two plugins
+    cannot silently replace each other or one of semrl's own."""
+    taken = table.get(name)
+    if taken is not None and taken != entry:
+        raise ValueError(f"{kind} {name!r} is already registered")
+    table[name] = entry
+    return entry

@@ -27,6 +27,7 @@ from semrl.metrics.surface import (
     sentence_chrf,
     surface_spec,
 )
+from semrl.plugins import add_to
 from semrl.text.scripts import resolve_scripts
 
 Texts = Sequence[str]
@@ -131,13 +132,8 @@ METRICS: tuple[str, ...] = tuple(BY_NAME)  # semrl's own; `metric_names()` adds 
 
 
 def register_metric(entry: MetricType) -> MetricType:
-    """Make a metric known to evaluation, `eval.metrics` and the report. Registering the same
-    entry again (a module imported twice) is harmless; another metric under a taken name is not."""
-    taken = BY_NAME.get(entry.name)
-    if taken is not None and taken != entry:
-        raise ValueError(f"metric {entry.name!r} is already registered")
-    BY_NAME[entry.name] = entry
-    return entry
+    """Make a metric known to evaluation, `eval.metrics` and the report."""
+    return add_to(BY_NAME, entry.name, entry, "metric")
 
 
 def metric_names() -> tuple[str, ...]:

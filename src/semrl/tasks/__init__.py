@@ -4,6 +4,7 @@ defining `TASK` plus its line below; a task from outside semrl is registered wit
 by a plugin the experiment names (docs/extending.md). The schema's `task.type`, the data checks,
 the prompts and the evaluation all read TASKS."""
 
+from semrl.plugins import add_to
 from semrl.tasks import generic, headline, translate
 from semrl.tasks.base import INPUT_ROLES, Task
 
@@ -15,11 +16,7 @@ def register_task(task: Task) -> Task:
     input is a `source` or a `prompt` (the prompt templates' fields), then the `reference`."""
     if len(task.roles) != 2 or task.roles[0] not in INPUT_ROLES or task.roles[1] != "reference":
         raise ValueError(f"task {task.name!r}: roles must be (source or prompt, reference), not {task.roles}")
-    taken = TASKS.get(task.name)
-    if taken is not None and taken != task:
-        raise ValueError(f"task {task.name!r} is already registered")
-    TASKS[task.name] = task
-    return task
+    return add_to(TASKS, task.name, task, "task")
 
 
 def task_names() -> tuple[str, ...]:
