@@ -138,7 +138,8 @@ def _evaluate(
     device = pick_device(exp.device)
     curve_arms = set(curve_arm_names(exp))
     args = (exp, test_rows, base_path, out_dir, device, encoder)  # the Evaluator's, here and in workers
-    jobs = _eval_jobs(arms, stages, curve_arms)
+    arm_jobs = {arm.name: _arm_jobs(arm.name, stages[arm.name], arm.name in curve_arms) for arm in arms}
+    jobs = _eval_jobs(arm_jobs)
     workers = pool_workers(exp.parallel, device, len(jobs))
     # started now: the workers import and load while the base is evaluated here
     with EvalPool(args, jobs, workers) if workers > 1 else nullcontext() as pool:
@@ -151,7 +152,7 @@ def _evaluate(
             base_outputs = [row["hypothesis"] for row in read_jsonl(out_dir / "base.outputs.jsonl")]
             evaluator.write_base_point(results["base"], base_outputs)
         outcomes = _inline(evaluator, jobs) if pool is None else pool.outcomes(evaluator, run_root)
-        results.update(_arm_results(evaluator, arms, stages, curve_arms, outcomes))
+        results.update(_arm_results(evaluator, stages, curve_arms, arm_jobs, outcomes))
     if exp.eval.compare:
         preference = judge_pairs(exp, out_dir, test_rows, evaluator.device)
         atomic_write_json(out_dir / "preference.json", preference)
@@ -190,12 +191,12 @@ def _arm_jobs(arm: str, stages: Stages, curve: bool) -> list[Job]:
     return jobs
 
 
-def _eval_jobs(arms: list, stages: dict[str, Stages], curve_arms: set[str]) -> list[Job]:
+def _eval_jobs(arm_jobs: dict[str, list[Job]]) -> list[Job]:
     """Every arm's jobs in arm order; a checkpoint shared by several arms (e.g. of a shared
     cold-start SFT) is one job, evaluated once (by its path as the first arm names it)."""
     jobs: dict[tuple[str, str], Job] = {}
-    for arm in arms:
-        for job in _arm_jobs(arm.name, stages[arm.name], arm.name in curve_arms):
+    for own in arm_jobs.values():
+        for job in own:
             jobs.setdefault(job[:2], job)
     return list(jobs.values())
 
@@ -218,18 +219,15 @@ def _inline(evaluator: Evaluator, jobs: list[Job]) -> Iterator[tuple[Job, Any]]:
 
 def _arm_results(
     evaluator: Evaluator,
-    arms: list,
     stages: dict[str, Stages],
     curve_arms: set[str],
+    arm_jobs: dict[str, list[Job]],
     outcomes: Iterable[tuple[Job, Any]],
 ) -> dict[str, Any]:
     """{arm: result} from the jobs' outcomes, in any order. Each arm's eval/<arm>.json (with its
     curve, assembled by `Evaluator.curve` from the checkpoint points, which also writes the curve
     files) is written as soon as its last job is done."""
-    needs = {  # the jobs each arm's result waits for
-        arm.name: {job[:2] for job in _arm_jobs(arm.name, stages[arm.name], arm.name in curve_arms)}
-        for arm in arms
-    }
+    needs = {arm: {job[:2] for job in jobs} for arm, jobs in arm_jobs.items()}  # what each result waits for
     finished: set[tuple[str, str]] = set()
     evaluated: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {}
@@ -239,14 +237,14 @@ def _arm_results(
         else:
             evaluator._curve_cache[name] = value  # what Evaluator._checkpoint_point caches
         finished.add((kind, name))
-        for arm in arms:
-            if arm.name not in results and needs[arm.name] <= finished:
-                result = evaluated[arm.name]
-                if arm.name in curve_arms:
-                    result["curve"] = evaluator.curve(arm.name, stages[arm.name])
-                results[arm.name] = result
+        for arm, waits_for in needs.items():
+            if arm not in results and waits_for <= finished:
+                result = evaluated[arm]
+                if arm in curve_arms:
+                    result["curve"] = evaluator.curve(arm, stages[arm])
+                results[arm] = result
                 _write(evaluator.out_dir, result)
-    return {arm.name: results[arm.name] for arm in arms}
+    return {arm: results[arm] for arm in arm_jobs}
 
 
 # ---- the jobs in worker processes ---------------------------------------------------------------
